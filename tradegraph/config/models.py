@@ -1,0 +1,178 @@
+"""Pydantic models for a whole graph and each component. Frozen; unknown keys are errors."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tradegraph.contracts import Instrument
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class FillAt(StrEnum):
+    """When a market order fills against bar data."""
+
+    CLOSE = "close"  # at the close of the bar that produced the signal
+    NEXT_OPEN = "next_open"  # at the open of the following bar
+
+
+class SlippageConfig(_Config):
+    """Slippage on taker fills, in basis points of price.
+
+    ``fixed``: ``bps`` always. ``linear``: ``bps + impact_bps * qty / bar_volume``.
+    ``sqrt``: ``bps + impact_bps * sqrt(qty / bar_volume)`` (square-root impact).
+    """
+
+    model: Literal["none", "fixed", "linear", "sqrt"] = "none"
+    bps: float = Field(default=0.0, ge=0.0)
+    impact_bps: float = Field(default=0.0, ge=0.0)
+
+
+class VenueConfig(_Config):
+    """A simulated venue (backtest, paper) or, in live sessions, the exchange it stands for."""
+
+    name: str = "BINANCE"
+    fill_at: FillAt = FillAt.NEXT_OPEN
+    slippage: SlippageConfig = SlippageConfig()
+    latency_ms: float = Field(default=0.0, ge=0.0, description="submit-to-acceptance delay")
+    max_volume_share: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="largest share of a bar's volume one order fills"
+    )
+    maker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
+    taker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
+
+
+class InstrumentConfig(_Config):
+    symbol: str
+    venue: str = "BINANCE"
+    base: str
+    quote: str
+    tick_size: float = Field(gt=0.0)
+    lot_size: float = Field(gt=0.0)
+    min_quantity: float = Field(default=0.0, ge=0.0)
+    min_notional: float = Field(default=0.0, ge=0.0)
+    maker_fee: float = 0.001
+    taker_fee: float = 0.001
+
+    def build(self) -> Instrument:
+        return Instrument(**self.model_dump())
+
+
+class BarSourceConfig(_Config):
+    """A Parquet file of bars: ``ts`` (int64 ns, bar open time), ``open`` .. ``volume``.
+
+    ``symbol`` and ``venue`` are taken from the file's columns when it has them; otherwise from
+    here. ``path`` may be ``sample:NAME`` for data bundled with the package.
+    """
+
+    path: str
+    symbol: str | None = None
+    venue: str | None = None
+    interval_s: int = Field(default=60, gt=0)
+    start: str | None = Field(
+        default=None, description="ISO date/time (UTC); bars before are skipped"
+    )
+    end: str | None = Field(
+        default=None, description="ISO date/time (UTC); bars at or after are skipped"
+    )
+    limit: int | None = Field(default=None, gt=0, description="at most this many bars per symbol")
+
+
+class DataConfig(_Config):
+    bars: tuple[BarSourceConfig, ...] = Field(min_length=1)
+
+
+class StrategyConfig(_Config):
+    """One strategy instance. ``class_path`` is ``module:Class`` or a registered short name."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    class_path: str
+    instruments: tuple[str, ...] = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RiskConfig(_Config):
+    """Pre-trade limits. ``None`` disables a limit. Amounts are in the quote currency."""
+
+    max_order_notional: float | None = Field(default=None, gt=0.0)
+    max_position_notional: float | None = Field(default=None, gt=0.0)
+    max_position_quantity: dict[str, float] = Field(default_factory=dict)
+    max_gross_exposure: float | None = Field(default=None, gt=0.0)
+    daily_loss_limit: float | None = Field(default=None, gt=0.0)
+    max_drawdown_pct: float | None = Field(default=None, gt=0.0, le=100.0)
+    max_orders_per_s: float | None = Field(default=None, gt=0.0)
+    order_burst: int = Field(default=10, ge=1)
+    price_band_pct: float | None = Field(default=10.0, gt=0.0)
+    trip_on_limit_breach: bool = Field(
+        default=True, description="trip the kill switch when daily loss or drawdown is breached"
+    )
+
+
+class PortfolioConfig(_Config):
+    starting_cash: float = Field(default=1_000_000.0, gt=0.0)
+    currency: str = "USDT"
+    snapshot_interval_s: float = Field(
+        default=60.0, ge=0.0, description="least sim time between snapshots sent to Risk"
+    )
+
+
+class ReportConfig(_Config):
+    out_dir: str = "out/backtest"
+    html: bool = True
+    periods_per_year: float | None = Field(
+        default=None, description="for Sharpe/Sortino; inferred from the bar interval when unset"
+    )
+
+
+class GraphConfig(_Config):
+    """Everything needed to build one trading graph, in either transport and either clock."""
+
+    name: str = "backtest"
+    seed: int = 0
+    instruments: tuple[InstrumentConfig, ...] = Field(min_length=1)
+    venues: tuple[VenueConfig, ...] = (VenueConfig(),)
+    data: DataConfig
+    strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
+    risk: RiskConfig = RiskConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    report: ReportConfig = ReportConfig()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        venue_names = [v.name for v in self.venues]
+        if len(set(venue_names)) != len(venue_names):
+            raise ValueError(f"venues: duplicate venue name in {venue_names}")
+        ids = [f"{i.symbol}.{i.venue}" for i in self.instruments]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"instruments: duplicate instrument in {ids}")
+        for inst in self.instruments:
+            if inst.venue not in venue_names:
+                raise ValueError(
+                    f"instruments: {inst.symbol} is on venue {inst.venue!r}, "
+                    f"which is not among venues {venue_names}"
+                )
+        strategy_ids = [s.id for s in self.strategies]
+        if len(set(strategy_ids)) != len(strategy_ids):
+            raise ValueError(f"strategies: duplicate id in {strategy_ids}")
+        for s in self.strategies:
+            for inst_id in s.instruments:
+                if inst_id not in ids:
+                    raise ValueError(
+                        f"strategies.{s.id}.instruments: unknown instrument {inst_id!r}; "
+                        f"known: {ids}"
+                    )
+        return self
+
+    def instrument_map(self) -> dict[str, Instrument]:
+        return {i.build().instrument_id: i.build() for i in self.instruments}
+
+    def venue(self, name: str) -> VenueConfig:
+        for v in self.venues:
+            if v.name == name:
+                return v
+        raise KeyError(name)

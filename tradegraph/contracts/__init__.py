@@ -1,0 +1,94 @@
+"""Typed messages, ids, instruments and the protocols components are written against.
+
+This package depends on nothing else in tradegraph.
+"""
+
+from __future__ import annotations
+
+from tradegraph.contracts.base import Message
+from tradegraph.contracts.control import (
+    FeedStatus,
+    KillSwitchChanged,
+    ResetKillSwitch,
+    StrategyError,
+    TimerFired,
+    TripKillSwitch,
+)
+from tradegraph.contracts.enums import (
+    LiquiditySide,
+    OrderSide,
+    OrderType,
+    RiskReason,
+    TimeInForce,
+)
+from tradegraph.contracts.ids import IdGenerator
+from tradegraph.contracts.instrument import Instrument, instrument_id
+from tradegraph.contracts.market import Bar, MarketData, OrderBookSnapshot, QuoteTick, TradeTick
+from tradegraph.contracts.orders import (
+    CancelIntent,
+    CancelOrder,
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderIntent,
+    OrderRejected,
+    RiskRejected,
+    SubmitOrder,
+)
+from tradegraph.contracts.portfolio import PortfolioSnapshot, PositionSnapshot
+from tradegraph.contracts.protocols import Clock, Component, Outbox
+from tradegraph.contracts.routing import (
+    CONTROL,
+    MARKET_DATA,
+    PORTFOLIO,
+    RISK,
+    Router,
+    broker_id,
+    strategy_component_id,
+)
+
+__all__ = [
+    "CONTROL",
+    "MARKET_DATA",
+    "PORTFOLIO",
+    "RISK",
+    "Bar",
+    "CancelIntent",
+    "CancelOrder",
+    "Clock",
+    "Component",
+    "FeedStatus",
+    "IdGenerator",
+    "Instrument",
+    "KillSwitchChanged",
+    "LiquiditySide",
+    "MarketData",
+    "Message",
+    "OrderAccepted",
+    "OrderBookSnapshot",
+    "OrderCancelled",
+    "OrderEvent",
+    "OrderFilled",
+    "OrderIntent",
+    "OrderRejected",
+    "OrderSide",
+    "OrderType",
+    "Outbox",
+    "PortfolioSnapshot",
+    "PositionSnapshot",
+    "QuoteTick",
+    "ResetKillSwitch",
+    "RiskReason",
+    "RiskRejected",
+    "Router",
+    "StrategyError",
+    "SubmitOrder",
+    "TimeInForce",
+    "TimerFired",
+    "TradeTick",
+    "TripKillSwitch",
+    "broker_id",
+    "instrument_id",
+    "strategy_component_id",
+]

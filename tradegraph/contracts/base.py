@@ -1,0 +1,66 @@
+"""Base classes for every message that travels through the graph.
+
+Messages are immutable pydantic models with integer-nanosecond timestamps. They are validated
+where they enter the system (files, exchanges, user input). Inside the graph a producer that has
+already validated its input in bulk may build a message with :meth:`Message.trusted`, which skips
+per-field validation; that is what keeps the replay hot path fast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+class Message(BaseModel):
+    """An immutable message: a command (verb), an event (past tense) or market data.
+
+    Attributes:
+        ts_event_ns: When the thing happened, nanoseconds since the Unix epoch (UTC).
+        ts_init_ns: When the graph created or first received the message.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    ts_event_ns: int
+    ts_init_ns: int
+
+    _field_set: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def trusted(cls, **fields: Any) -> Self:
+        """Build an instance from values that were already validated, without re-validating.
+
+        Every field must be given, with the right type. Used on the hot path by producers that
+        validated their whole input at the boundary.
+        """
+        obj = _new(cls)
+        _set(obj, "__dict__", fields)
+        _set(obj, "__pydantic_fields_set__", cls._field_set)
+        _set(obj, "__pydantic_extra__", None)
+        _set(obj, "__pydantic_private__", None)
+        return obj
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._field_set = frozenset(cls.model_fields)
+
+
+def require_finite_positive(name: str, value: float) -> float:
+    """Return ``value`` if it is a finite number above zero, else raise ``ValueError``."""
+    if not math.isfinite(value) or value <= 0.0:
+        raise ValueError(f"{name} must be a finite number > 0, was {value!r}")
+    return value
+
+
+def require_finite_non_negative(name: str, value: float) -> float:
+    """Return ``value`` if it is a finite number at or above zero, else raise ``ValueError``."""
+    if not math.isfinite(value) or value < 0.0:
+        raise ValueError(f"{name} must be a finite number >= 0, was {value!r}")
+    return value

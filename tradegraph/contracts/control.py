@@ -1,0 +1,46 @@
+"""Control commands and system events."""
+
+from __future__ import annotations
+
+from tradegraph.contracts.base import Message
+
+
+class TripKillSwitch(Message):
+    """Stop all trading: Risk refuses every new order and cancels open ones."""
+
+    reason: str
+
+
+class ResetKillSwitch(Message):
+    """Allow trading again after a trip."""
+
+    reason: str = ""
+
+
+class KillSwitchChanged(Message):
+    """Risk tripped or reset its kill switch."""
+
+    tripped: bool
+    reason: str
+
+
+class StrategyError(Message):
+    """A strategy raised; it has been stopped. The run goes on."""
+
+    strategy_id: str
+    error_type: str
+    error: str
+
+
+class TimerFired(Message):
+    """A timer a component set on its clock has come due."""
+
+    name: str
+
+
+class FeedStatus(Message):
+    """Market data for ``instrument_id`` went stale (``stale=True``) or fresh again."""
+
+    instrument_id: str
+    stale: bool
+    detail: str = ""

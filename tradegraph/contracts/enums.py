@@ -1,0 +1,54 @@
+"""Enumerations shared by messages and components."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell."""
+        return 1 if self is OrderSide.BUY else -1
+
+    def opposite(self) -> OrderSide:
+        return OrderSide.SELL if self is OrderSide.BUY else OrderSide.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"
+    IOC = "ioc"
+
+
+class LiquiditySide(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class RiskReason(StrEnum):
+    """Why Risk refused an order intent. Every rejection carries one of these codes."""
+
+    KILL_SWITCH = "kill_switch"
+    FEED_STALE = "feed_stale"
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    NO_PRICE = "no_price"
+    INVALID_QUANTITY = "invalid_quantity"
+    QUANTITY_BELOW_LOT = "quantity_below_lot"
+    BELOW_MIN_NOTIONAL = "below_min_notional"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_POSITION = "max_position"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
+    MAX_DRAWDOWN = "max_drawdown"
+    ORDER_RATE = "order_rate"
+    PRICE_BAND = "price_band"
+    UNKNOWN_ORDER = "unknown_order"
+    STRATEGY_STOPPED = "strategy_stopped"

@@ -1,0 +1,45 @@
+"""Protocols that components are written against.
+
+A component is ``Component(config, clock, outbox)``: it reads time only from its clock, emits
+messages only through its outbox, and is driven by ``handle(msg)``. The in-process kernel and the
+Ray actors provide different clocks and outboxes; the component cannot tell.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from tradegraph.contracts.base import Message
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Time as the component sees it, plus timers that come back as ``TimerFired`` messages."""
+
+    def now_ns(self) -> int: ...
+
+    def set_timer(self, name: str, at_ns: int) -> None:
+        """Deliver ``TimerFired(name)`` to the owner at ``at_ns`` (replaces a timer of that name)."""
+        ...
+
+    def cancel_timer(self, name: str) -> None: ...
+
+
+@runtime_checkable
+class Outbox(Protocol):
+    """Where a component's messages go. Routing is the graph's business, not the component's."""
+
+    def publish(self, msg: Message) -> None: ...
+
+
+@runtime_checkable
+class Component(Protocol):
+    """The shape every component core has."""
+
+    component_id: str
+
+    def handle(self, msg: Message) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
