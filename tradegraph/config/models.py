@@ -117,7 +117,9 @@ class PortfolioConfig(_Config):
     starting_cash: float = Field(default=1_000_000.0, gt=0.0)
     currency: str = "USDT"
     snapshot_interval_s: float = Field(
-        default=60.0, ge=0.0, description="least sim time between snapshots sent to Risk"
+        default=300.0,
+        ge=0.0,
+        description="least sim time between mark-driven snapshots sent to Risk (fills always send one)",
     )
 
 

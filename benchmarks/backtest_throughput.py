@@ -1,0 +1,136 @@
+"""Backtest throughput on the standard comparison workload; prints one JSON line.
+
+Workload: SMA(10)/SMA(30) crossover on close; when flat and fast crosses above slow, buy 0.01 at
+market; when long and it crosses below, sell the 0.01. Taker fee 0.1 %, starting cash 1,000,000,
+no slippage, no risk limits beyond the defaults that cannot bind. pnl = final equity - starting
+cash, open position marked at the last close, fees included.
+
+Without ``--data`` it generates a geometric Brownian motion (seed 42, start 30000, per-bar sigma
+0.001). The full graph runs: feed -> strategy -> risk -> venue -> portfolio.
+
+    python benchmarks/backtest_throughput.py --bars 1000000 [--fill-at close|next_open]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+
+from tradegraph.config import (
+    BarSourceConfig,
+    DataConfig,
+    GraphConfig,
+    InstrumentConfig,
+    PortfolioConfig,
+    RiskConfig,
+    StrategyConfig,
+    VenueConfig,
+)
+from tradegraph.config.models import FillAt, ReportConfig
+from tradegraph.data.catalog import BarArrays, read_bars
+from tradegraph.sim.backtest import run_backtest
+from tradegraph.sim.feed import prepare_bar_stream
+
+MINUTE_NS = 60_000_000_000
+
+
+def gbm_bars(n: int, *, seed: int = 42, start: float = 30_000.0, sigma: float = 0.001) -> BarArrays:
+    """Bars whose closes follow a driftless GBM; open = previous close; volume 10."""
+    rng = np.random.default_rng(seed)
+    log_returns = sigma * rng.standard_normal(n) - 0.5 * sigma * sigma
+    close = start * np.exp(np.cumsum(log_returns))
+    close = np.round(close, 2)
+    open_ = np.concatenate(([start], close[:-1]))
+    high = np.maximum(open_, close)
+    low = np.minimum(open_, close)
+    ts = 1_700_000_000_000_000_000 + np.arange(n, dtype=np.int64) * MINUTE_NS
+    return BarArrays(
+        symbol="BTCUSDT",
+        venue="BINANCE",
+        interval_ns=MINUTE_NS,
+        ts_open_ns=ts,
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=np.full(n, 10.0),
+    )
+
+
+def workload_config(fill_at: FillAt) -> GraphConfig:
+    return GraphConfig(
+        name="throughput",
+        instruments=(
+            InstrumentConfig(
+                symbol="BTCUSDT",
+                venue="BINANCE",
+                base="BTC",
+                quote="USDT",
+                tick_size=0.01,
+                lot_size=0.00001,
+                min_notional=0.0,
+                maker_fee=0.001,
+                taker_fee=0.001,
+            ),
+        ),
+        venues=(VenueConfig(name="BINANCE", fill_at=fill_at),),
+        data=DataConfig(bars=(BarSourceConfig(path="<generated>"),)),
+        strategies=(
+            StrategyConfig(
+                id="sma",
+                class_path="sma_cross",
+                instruments=("BTCUSDT.BINANCE",),
+                params={"fast_period": 10, "slow_period": 30, "quantity": 0.01},
+            ),
+        ),
+        risk=RiskConfig(price_band_pct=None),
+        portfolio=PortfolioConfig(starting_cash=1_000_000.0),
+        report=ReportConfig(html=False),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="Parquet bar file instead of generated GBM bars")
+    parser.add_argument("--bars", type=int, default=100_000, help="number of bars (default 100k)")
+    parser.add_argument("--fill-at", choices=[f.value for f in FillAt], default="next_open")
+    args = parser.parse_args()
+
+    config = workload_config(FillAt(args.fill_at))
+    if args.data:
+        datasets = read_bars(args.data, symbol="BTCUSDT", venue="BINANCE", limit=args.bars)[:1]
+        source = args.data
+    else:
+        datasets = [gbm_bars(args.bars)]
+        source = "gbm(seed=42,start=30000,sigma=0.001)"
+    stream = prepare_bar_stream(datasets, config.instrument_map())
+    wall = time.perf_counter()
+    result = run_backtest(config, stream)
+    total_s = time.perf_counter() - wall
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(
+        json.dumps(
+            {
+                "benchmark": "backtest_throughput",
+                "data": source,
+                "fill_at": args.fill_at,
+                "bars": result.bars,
+                "fills": len(result.fills),
+                "pnl": result.pnl,
+                "fees": result.fees,
+                "bars_per_s": round(result.bars_per_s, 1),
+                "elapsed_s": round(result.elapsed_s, 4),
+                "total_s": round(total_s, 4),
+                "peak_rss_mb": round(peak_rss_mb, 1),
+                "fills_digest": result.fills_digest,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,694 @@
+"""A simulated venue: matches orders against bars, trade ticks or quotes.
+
+The venue sees market data before any strategy does (the router delivers it here first), so on
+each update it first fills working orders against that update and only then keeps it as the
+reference price for orders that arrive afterwards. Nothing can fill against data that was not
+yet known when the order was sent.
+
+Matching rules, by the kind of the latest market data for the instrument:
+
+* **Bars.** A market order fills at the next bar's open (``fill_at: next_open``) or, with
+  ``fill_at: close``, on acceptance at the close of the bar that produced the signal. A limit
+  order that is marketable against the last close on arrival takes liquidity at
+  ``min(limit, close)`` (buy) / ``max(limit, close)`` (sell). A resting buy limit fills as maker
+  at its limit price once a later bar trades strictly below it (``low < limit``), even if that
+  bar opened below it; sells mirror this with ``high > limit``.
+* **Trade ticks.** A market order fills at the next trade's price. A resting buy limit fills at
+  its limit price when a trade prints strictly below it (sells: above). Marketability on
+  arrival is judged against the last trade price.
+* **Quotes.** A market order fills at the touch (ask for a buy, bid for a sell), on arrival if
+  a quote is known, else on the next quote. A resting buy limit fills at its limit price when
+  the ask drops strictly below it (sells: the bid rises above it). Marketability on arrival is
+  judged against the touch.
+
+One order fills at most ``max_volume_share`` of an update's volume (bar volume, trade size, or
+size at the touch); the rest keeps working on later updates. Fill quantities are floored to the
+instrument's lot. Taker fills pay slippage (see :mod:`tradegraph.execution.fill_models`); maker
+fills never do. IOC orders get one chance to fill (on arrival for a limit order, at the first
+fill opportunity for a market order) and the rest is cancelled. Remainders of marketable GTC
+limit orders rest in the book and from then on fill as maker.
+
+With ``latency_ms > 0`` submits and cancels reach the venue that much later: they are held
+under a clock timer and acted on when it fires. Validation happens when a command reaches the
+venue. The venue does not enforce ``reduce_only`` (it keeps no positions; Risk does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from tradegraph.config.models import FillAt, VenueConfig
+from tradegraph.contracts import (
+    Bar,
+    CancelOrder,
+    Clock,
+    Instrument,
+    LiquiditySide,
+    Message,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    OrderSide,
+    OrderType,
+    Outbox,
+    QuoteTick,
+    SubmitOrder,
+    TimeInForce,
+    TimerFired,
+    TradeTick,
+    broker_id,
+)
+from tradegraph.execution.fill_models import (
+    SlippageModel,
+    apply_slippage,
+    build_slippage_model,
+    fee_rate,
+    fill_fee,
+)
+
+__all__ = [
+    "CANCEL_REQUESTED",
+    "IOC_REMAINDER",
+    "POST_ONLY_WOULD_TAKE",
+    "SimulatedVenue",
+    "WorkingOrder",
+]
+
+IOC_REMAINDER = "ioc remainder"
+"""``OrderCancelled.reason`` for the unfilled part of an IOC order."""
+
+POST_ONLY_WOULD_TAKE = "post-only order would take liquidity"
+"""``OrderRejected.reason`` for a post-only order that is marketable on arrival."""
+
+CANCEL_REQUESTED = "cancel requested"
+"""``OrderCancelled.reason`` when the ``CancelOrder`` gave none."""
+
+_ACCEPT_TIMER = "accept:"
+_CANCEL_TIMER = "cancel:"
+_NS_PER_MS = 1_000_000
+# Leaves are re-rounded after each fill so that float subtraction noise never leaves a
+# phantom remainder; 12 decimals is far below any lot size and far above float noise.
+_QTY_DECIMALS = 12
+
+_SNAPSHOT_VERSION = 1
+
+_Reference = Bar | TradeTick | QuoteTick
+
+
+@dataclass(slots=True)
+class WorkingOrder:
+    """An order the venue has accepted and that is still open.
+
+    Attributes:
+        client_order_id: The id Risk gave the order.
+        venue_order_id: The venue's id, ``"{venue}-{n:08d}"``.
+        strategy_id: Owner of the order.
+        instrument_id: What it trades.
+        side: Buy or sell.
+        quantity: Original quantity.
+        order_type: Market or limit.
+        limit_price: Limit price, ``None`` for a market order.
+        time_in_force: GTC or IOC.
+        post_only: Whether the order may only add liquidity.
+        tag: Free text carried onto fills.
+        accepted_ns: Sim time of acceptance.
+        filled_qty: Quantity filled so far.
+        leaves_qty: Quantity still open; ``filled_qty + leaves_qty == quantity``.
+    """
+
+    client_order_id: str
+    venue_order_id: str
+    strategy_id: str
+    instrument_id: str
+    side: OrderSide
+    quantity: float
+    order_type: OrderType
+    limit_price: float | None
+    time_in_force: TimeInForce
+    post_only: bool
+    tag: str
+    accepted_ns: int
+    filled_qty: float
+    leaves_qty: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form, for snapshots."""
+        return {
+            "client_order_id": self.client_order_id,
+            "venue_order_id": self.venue_order_id,
+            "strategy_id": self.strategy_id,
+            "instrument_id": self.instrument_id,
+            "side": self.side.value,
+            "quantity": self.quantity,
+            "order_type": self.order_type.value,
+            "limit_price": self.limit_price,
+            "time_in_force": self.time_in_force.value,
+            "post_only": self.post_only,
+            "tag": self.tag,
+            "accepted_ns": self.accepted_ns,
+            "filled_qty": self.filled_qty,
+            "leaves_qty": self.leaves_qty,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkingOrder:
+        """Inverse of :meth:`to_dict`."""
+        limit = data["limit_price"]
+        return cls(
+            client_order_id=str(data["client_order_id"]),
+            venue_order_id=str(data["venue_order_id"]),
+            strategy_id=str(data["strategy_id"]),
+            instrument_id=str(data["instrument_id"]),
+            side=OrderSide(data["side"]),
+            quantity=float(data["quantity"]),
+            order_type=OrderType(data["order_type"]),
+            limit_price=None if limit is None else float(limit),
+            time_in_force=TimeInForce(data["time_in_force"]),
+            post_only=bool(data["post_only"]),
+            tag=str(data["tag"]),
+            accepted_ns=int(data["accepted_ns"]),
+            filled_qty=float(data["filled_qty"]),
+            leaves_qty=float(data["leaves_qty"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """An instrument as this venue trades it, with its fee rates resolved once."""
+
+    instrument: Instrument
+    maker_rate: float
+    taker_rate: float
+
+
+class SimulatedVenue:
+    """The broker component of a backtest or paper session: a matching engine for one venue.
+
+    Receives ``SubmitOrder``, ``CancelOrder``, market data (``Bar``, ``TradeTick``,
+    ``QuoteTick``) and ``TimerFired``; publishes ``OrderAccepted``, ``OrderRejected``,
+    ``OrderCancelled`` and ``OrderFilled``. See the module docstring for the matching rules.
+
+    Args:
+        config: The venue's configuration (name, fill timing, slippage, latency, volume cap,
+            fee overrides).
+        instruments: Instruments keyed by ``instrument_id``; those of other venues are ignored.
+        clock: Source of time and timers.
+        outbox: Where events go.
+
+    Attributes:
+        component_id: ``"broker:{venue}"``.
+        venue: The venue name orders must carry.
+        ignored_cancels: Cancels for unknown or already finished orders (nothing is emitted
+            for them).
+    """
+
+    def __init__(
+        self,
+        config: VenueConfig,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        outbox: Outbox,
+    ) -> None:
+        self.component_id = broker_id(config.name)
+        self.venue = config.name
+        self._config = config
+        self._clock = clock
+        self._outbox = outbox
+        self._fill_at_close = config.fill_at is FillAt.CLOSE
+        self._latency_ns = round(config.latency_ms * _NS_PER_MS)
+        self._volume_share = config.max_volume_share
+        self._slippage: SlippageModel = build_slippage_model(config.slippage)
+        self._listings: dict[str, _Listing] = {
+            iid: _Listing(
+                instrument=inst,
+                maker_rate=fee_rate(inst, LiquiditySide.MAKER, config),
+                taker_rate=fee_rate(inst, LiquiditySide.TAKER, config),
+            )
+            for iid, inst in instruments.items()
+            if inst.venue == config.name
+        }
+        # Open orders in acceptance order, which is also matching priority.
+        self._orders: dict[str, WorkingOrder] = {}
+        # The same orders by instrument; an instrument with no open order has no entry, so a
+        # bar for it costs one failed dict lookup.
+        self._books: dict[str, dict[str, WorkingOrder]] = {}
+        # Latest market-data message per instrument: the reference for orders that arrive.
+        self._last_data: dict[str, _Reference] = {}
+        # Commands still travelling to the venue, by timer name: (due time, command).
+        self._in_flight: dict[str, tuple[int, SubmitOrder | CancelOrder]] = {}
+        self._seen_client_ids: set[str] = set()
+        self._order_count = 0
+        self._fill_count = 0
+        self._timer_count = 0
+        self.ignored_cancels = 0
+
+    # ----------------------------------------------------------------------------- protocol
+
+    def handle(self, msg: Message) -> None:
+        """Process one message; anything this venue does not trade on is ignored."""
+        if type(msg) is Bar:
+            iid = msg.instrument_id
+            book = self._books.get(iid)
+            if book is not None:
+                self._match_bar(book, msg)
+            self._last_data[iid] = msg
+            return
+        if type(msg) is TradeTick:
+            iid = msg.instrument_id
+            book = self._books.get(iid)
+            if book is not None:
+                self._match_trade(book, msg)
+            self._last_data[iid] = msg
+            return
+        if type(msg) is QuoteTick:
+            iid = msg.instrument_id
+            book = self._books.get(iid)
+            if book is not None:
+                self._match_quote(book, msg)
+            self._last_data[iid] = msg
+            return
+        if isinstance(msg, TimerFired):
+            self._on_timer(msg)
+        elif isinstance(msg, SubmitOrder):
+            self._receive(msg, _ACCEPT_TIMER)
+        elif isinstance(msg, CancelOrder):
+            self._receive(msg, _CANCEL_TIMER)
+
+    def start(self) -> None:
+        """Nothing to do: the venue is ready once built."""
+
+    def stop(self) -> None:
+        """Nothing to do: open orders stay as they are, so a snapshot still shows them."""
+
+    @property
+    def open_orders(self) -> Mapping[str, WorkingOrder]:
+        """Accepted orders that are neither filled nor cancelled, by client order id (read-only)."""
+        return MappingProxyType(self._orders)
+
+    @property
+    def in_flight_count(self) -> int:
+        """Submits and cancels sent but not yet arrived (only with latency)."""
+        return len(self._in_flight)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the venue knows, as JSON-able plain data."""
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "orders": [order.to_dict() for order in self._orders.values()],
+            "in_flight": [
+                {
+                    "timer": name,
+                    "due_ns": due_ns,
+                    "kind": "submit" if isinstance(cmd, SubmitOrder) else "cancel",
+                    "command": cmd.model_dump(mode="json"),
+                }
+                for name, (due_ns, cmd) in self._in_flight.items()
+            ],
+            "last_data": [
+                {"kind": _reference_kind(data), "data": data.model_dump(mode="json")}
+                for data in self._last_data.values()
+            ],
+            "seen_client_order_ids": sorted(self._seen_client_ids),
+            "order_count": self._order_count,
+            "fill_count": self._fill_count,
+            "timer_count": self._timer_count,
+            "ignored_cancels": self.ignored_cancels,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replace all state with a :meth:`snapshot`; re-arms timers of commands in flight.
+
+        Raises:
+            ValueError: ``state`` is not a snapshot this version of the venue wrote.
+        """
+        version = state.get("version")
+        if version != _SNAPSHOT_VERSION:
+            raise ValueError(
+                f"{self.component_id}: cannot restore snapshot version {version!r}; "
+                f"expected {_SNAPSHOT_VERSION}"
+            )
+        self._orders = {}
+        self._books = {}
+        for raw in state["orders"]:
+            self._add_working(WorkingOrder.from_dict(raw))
+        self._last_data = {}
+        for raw in state["last_data"]:
+            data = _parse_reference(raw["kind"], raw["data"])
+            self._last_data[data.instrument_id] = data
+        for name in self._in_flight:
+            self._clock.cancel_timer(name)
+        self._in_flight = {}
+        now = self._clock.now_ns()
+        for raw in state["in_flight"]:
+            cmd: SubmitOrder | CancelOrder = (
+                SubmitOrder.model_validate(raw["command"])
+                if raw["kind"] == "submit"
+                else CancelOrder.model_validate(raw["command"])
+            )
+            due_ns = int(raw["due_ns"])
+            self._in_flight[raw["timer"]] = (due_ns, cmd)
+            # Setting a timer replaces one of the same name, so this is harmless when the
+            # clock kept its timers and necessary when it did not.
+            self._clock.set_timer(raw["timer"], max(due_ns, now))
+        self._seen_client_ids = set(state["seen_client_order_ids"])
+        self._order_count = int(state["order_count"])
+        self._fill_count = int(state["fill_count"])
+        self._timer_count = int(state["timer_count"])
+        self.ignored_cancels = int(state["ignored_cancels"])
+
+    # ----------------------------------------------------------------------------- commands
+
+    def _receive(self, cmd: SubmitOrder | CancelOrder, prefix: str) -> None:
+        if self._latency_ns <= 0:
+            self._arrive(cmd)
+            return
+        name = prefix + cmd.client_order_id
+        if name in self._in_flight:
+            # A second command for the same order while the first is still travelling.
+            self._timer_count += 1
+            name = f"{name}#{self._timer_count}"
+        due_ns = self._clock.now_ns() + self._latency_ns
+        self._in_flight[name] = (due_ns, cmd)
+        self._clock.set_timer(name, due_ns)
+
+    def _on_timer(self, msg: TimerFired) -> None:
+        entry = self._in_flight.pop(msg.name, None)
+        if entry is not None:
+            self._arrive(entry[1])
+
+    def _arrive(self, cmd: SubmitOrder | CancelOrder) -> None:
+        if isinstance(cmd, SubmitOrder):
+            self._arrive_submit(cmd)
+        else:
+            self._arrive_cancel(cmd)
+
+    def _arrive_submit(self, cmd: SubmitOrder) -> None:
+        cid = cmd.client_order_id
+        if cid in self._seen_client_ids:
+            self._reject(cmd, f"duplicate client_order_id {cid!r}")
+            return
+        self._seen_client_ids.add(cid)
+        problem = self._validate(cmd)
+        if problem is not None:
+            self._reject(cmd, problem)
+            return
+        listing = self._listings[cmd.instrument_id]
+        reference = self._last_data.get(cmd.instrument_id)
+        if cmd.order_type is OrderType.LIMIT:
+            self._arrive_limit(cmd, listing, reference)
+        else:
+            self._arrive_market(cmd, listing, reference)
+
+    def _validate(self, cmd: SubmitOrder) -> str | None:
+        """Why ``cmd`` cannot be accepted whatever the market does, or ``None``."""
+        if cmd.venue != self.venue or cmd.instrument_id not in self._listings:
+            return f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}"
+        if not (math.isfinite(cmd.quantity) and cmd.quantity > 0.0):
+            return f"quantity must be a finite number > 0, was {cmd.quantity!r}"
+        if cmd.order_type is OrderType.LIMIT:
+            limit = cmd.limit_price
+            if limit is None or not (math.isfinite(limit) and limit > 0.0):
+                return f"a limit order needs a finite limit_price > 0, was {limit!r}"
+        else:
+            if cmd.limit_price is not None:
+                return "a market order takes no limit_price"
+            if cmd.post_only:
+                return "post_only applies to limit orders only"
+        if cmd.post_only and cmd.time_in_force is TimeInForce.IOC:
+            return "post_only and IOC contradict each other"
+        return None
+
+    def _arrive_limit(
+        self, cmd: SubmitOrder, listing: _Listing, reference: _Reference | None
+    ) -> None:
+        limit = cmd.limit_price
+        assert limit is not None  # checked by _validate
+        is_buy = cmd.side is OrderSide.BUY
+        touch = _touch(reference, is_buy)
+        marketable = touch is not None and (limit >= touch[0] if is_buy else limit <= touch[0])
+        if marketable and cmd.post_only:
+            self._reject(cmd, POST_ONLY_WOULD_TAKE)
+            return
+        order = self._accept(cmd)
+        if touch is not None and marketable:
+            price = min(limit, touch[0]) if is_buy else max(limit, touch[0])
+            self._fill(order, listing, price, touch[1], LiquiditySide.TAKER)
+        if order.leaves_qty > 0.0 and order.time_in_force is TimeInForce.IOC:
+            self._cancel(order, IOC_REMAINDER)
+
+    def _arrive_market(
+        self, cmd: SubmitOrder, listing: _Listing, reference: _Reference | None
+    ) -> None:
+        order = self._accept(cmd)
+        # Only a quote (standing liquidity) or, with fill_at=close, the signal bar is a price
+        # the order can take at once; otherwise it waits for the next update.
+        if type(reference) is QuoteTick or (type(reference) is Bar and self._fill_at_close):
+            touch = _touch(reference, cmd.side is OrderSide.BUY)
+            assert touch is not None
+            self._fill_market(order, listing, touch[0], touch[1])
+
+    def _arrive_cancel(self, cmd: CancelOrder) -> None:
+        cid = cmd.client_order_id
+        reason = cmd.reason or CANCEL_REQUESTED
+        order = self._orders.get(cid)
+        if order is not None:
+            self._cancel(order, reason)
+            return
+        for name, (_, pending) in self._in_flight.items():
+            if isinstance(pending, SubmitOrder) and pending.client_order_id == cid:
+                # The order is still on its way: it will never reach the book.
+                del self._in_flight[name]
+                self._clock.cancel_timer(name)
+                self._seen_client_ids.add(cid)
+                self._publish_cancelled(
+                    cid, pending.strategy_id, pending.instrument_id, reason=reason
+                )
+                return
+        self.ignored_cancels += 1
+
+    # ----------------------------------------------------------------------------- matching
+
+    def _match_bar(self, book: dict[str, WorkingOrder], bar: Bar) -> None:
+        listing = self._listings[bar.instrument_id]
+        for order in list(book.values()):
+            if order.order_type is OrderType.MARKET:
+                self._fill_market(order, listing, bar.open, bar.volume)
+                continue
+            limit = order.limit_price
+            assert limit is not None
+            # Strictly through: touching the limit is no evidence that the queue ahead of
+            # the order was consumed.
+            if bar.low < limit if order.side is OrderSide.BUY else bar.high > limit:
+                self._fill(order, listing, limit, bar.volume, LiquiditySide.MAKER)
+
+    def _match_trade(self, book: dict[str, WorkingOrder], trade: TradeTick) -> None:
+        listing = self._listings[trade.instrument_id]
+        for order in list(book.values()):
+            if order.order_type is OrderType.MARKET:
+                self._fill_market(order, listing, trade.price, trade.size)
+                continue
+            limit = order.limit_price
+            assert limit is not None
+            if trade.price < limit if order.side is OrderSide.BUY else trade.price > limit:
+                self._fill(order, listing, limit, trade.size, LiquiditySide.MAKER)
+
+    def _match_quote(self, book: dict[str, WorkingOrder], quote: QuoteTick) -> None:
+        listing = self._listings[quote.instrument_id]
+        for order in list(book.values()):
+            is_buy = order.side is OrderSide.BUY
+            if order.order_type is OrderType.MARKET:
+                if is_buy:
+                    self._fill_market(order, listing, quote.ask_price, quote.ask_size)
+                else:
+                    self._fill_market(order, listing, quote.bid_price, quote.bid_size)
+                continue
+            limit = order.limit_price
+            assert limit is not None
+            if is_buy and quote.ask_price < limit:
+                self._fill(order, listing, limit, quote.ask_size, LiquiditySide.MAKER)
+            elif not is_buy and quote.bid_price > limit:
+                self._fill(order, listing, limit, quote.bid_size, LiquiditySide.MAKER)
+
+    def _fill_market(
+        self, order: WorkingOrder, listing: _Listing, price: float, volume: float
+    ) -> None:
+        """One fill opportunity for a market order; an IOC order gets no other."""
+        self._fill(order, listing, price, volume, LiquiditySide.TAKER)
+        if order.leaves_qty > 0.0 and order.time_in_force is TimeInForce.IOC:
+            self._cancel(order, IOC_REMAINDER)
+
+    def _fill(
+        self,
+        order: WorkingOrder,
+        listing: _Listing,
+        price: float,
+        volume: float,
+        liquidity: LiquiditySide,
+    ) -> None:
+        """Fill as much of ``order`` as the volume cap allows, at ``price`` before slippage."""
+        leaves = order.leaves_qty
+        capacity = self._volume_share * volume
+        if capacity >= leaves:
+            quantity = leaves
+        else:
+            quantity = min(listing.instrument.round_quantity(capacity), leaves)
+            if quantity <= 0.0:
+                return
+        if liquidity is LiquiditySide.TAKER:
+            bps = self._slippage.slippage_bps(quantity, volume)
+            price = apply_slippage(price, order.side, bps, listing.instrument)
+            limit = order.limit_price
+            if limit is not None:
+                # Slippage never pushes a limit order past its limit.
+                price = min(price, limit) if order.side is OrderSide.BUY else max(price, limit)
+            rate = listing.taker_rate
+        else:
+            rate = listing.maker_rate
+        leaves = 0.0 if quantity >= leaves else round(leaves - quantity, _QTY_DECIMALS)
+        order.leaves_qty = leaves
+        order.filled_qty = round(order.quantity - leaves, _QTY_DECIMALS)
+        self._fill_count += 1
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            OrderFilled(
+                fill_id=f"{self.venue}-F{self._fill_count:08d}",
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                strategy_id=order.strategy_id,
+                instrument_id=order.instrument_id,
+                venue=self.venue,
+                side=order.side,
+                last_qty=quantity,
+                last_px=price,
+                fee=fill_fee(quantity, price, rate),
+                liquidity=liquidity,
+                leaves_qty=leaves,
+                tag=order.tag,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+        if leaves <= 0.0:
+            self._remove_working(order)
+
+    # ----------------------------------------------------------------------------- state
+
+    def _accept(self, cmd: SubmitOrder) -> WorkingOrder:
+        self._order_count += 1
+        now = self._clock.now_ns()
+        order = WorkingOrder(
+            client_order_id=cmd.client_order_id,
+            venue_order_id=f"{self.venue}-{self._order_count:08d}",
+            strategy_id=cmd.strategy_id,
+            instrument_id=cmd.instrument_id,
+            side=cmd.side,
+            quantity=cmd.quantity,
+            order_type=cmd.order_type,
+            limit_price=cmd.limit_price,
+            time_in_force=cmd.time_in_force,
+            post_only=cmd.post_only,
+            tag=cmd.tag,
+            accepted_ns=now,
+            filled_qty=0.0,
+            leaves_qty=cmd.quantity,
+        )
+        self._add_working(order)
+        self._outbox.publish(
+            OrderAccepted(
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                strategy_id=order.strategy_id,
+                instrument_id=order.instrument_id,
+                venue=self.venue,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+        return order
+
+    def _cancel(self, order: WorkingOrder, reason: str) -> None:
+        self._remove_working(order)
+        self._publish_cancelled(
+            order.client_order_id, order.strategy_id, order.instrument_id, reason=reason
+        )
+
+    def _add_working(self, order: WorkingOrder) -> None:
+        self._orders[order.client_order_id] = order
+        book = self._books.get(order.instrument_id)
+        if book is None:
+            book = self._books[order.instrument_id] = {}
+        book[order.client_order_id] = order
+
+    def _remove_working(self, order: WorkingOrder) -> None:
+        del self._orders[order.client_order_id]
+        book = self._books[order.instrument_id]
+        del book[order.client_order_id]
+        if not book:
+            del self._books[order.instrument_id]
+
+    def _reject(self, cmd: SubmitOrder, reason: str) -> None:
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            OrderRejected(
+                client_order_id=cmd.client_order_id,
+                strategy_id=cmd.strategy_id,
+                instrument_id=cmd.instrument_id,
+                venue=self.venue,
+                reason=reason,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+    def _publish_cancelled(
+        self, client_order_id: str, strategy_id: str, instrument_id: str, *, reason: str
+    ) -> None:
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            OrderCancelled(
+                client_order_id=client_order_id,
+                strategy_id=strategy_id,
+                instrument_id=instrument_id,
+                venue=self.venue,
+                reason=reason,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+
+def _touch(reference: _Reference | None, is_buy: bool) -> tuple[float, float] | None:
+    """The price an order would take now and the volume available there, if any is known."""
+    if reference is None:
+        return None
+    if type(reference) is Bar:
+        return reference.close, reference.volume
+    if type(reference) is TradeTick:
+        return reference.price, reference.size
+    assert type(reference) is QuoteTick
+    if is_buy:
+        return reference.ask_price, reference.ask_size
+    return reference.bid_price, reference.bid_size
+
+
+def _reference_kind(data: _Reference) -> str:
+    if type(data) is Bar:
+        return "bar"
+    if type(data) is TradeTick:
+        return "trade"
+    return "quote"
+
+
+def _parse_reference(kind: str, data: Mapping[str, Any]) -> _Reference:
+    if kind == "bar":
+        return Bar.model_validate(data)
+    if kind == "trade":
+        return TradeTick.model_validate(data)
+    if kind == "quote":
+        return QuoteTick.model_validate(data)
+    raise ValueError(f"unknown market-data kind {kind!r} in venue snapshot")

@@ -1,0 +1,632 @@
+"""The portfolio component: positions, PnL accounting, equity curve and snapshots for Risk.
+
+The account is a spot account in one quote currency. Every strategy keeps its own average-cost
+position per instrument (a sub-ledger); the account's figures are the sums of those sub-ledgers,
+so per-strategy attribution always adds up to the account totals, even when two strategies hold
+opposite positions in the same instrument.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradegraph.config.models import PortfolioConfig
+from tradegraph.contracts import (
+    PORTFOLIO,
+    Bar,
+    Clock,
+    Instrument,
+    Message,
+    OrderFilled,
+    Outbox,
+    PortfolioSnapshot,
+    PositionSnapshot,
+    QuoteTick,
+    TradeTick,
+)
+from tradegraph.errors import ConfigError, OrderPathError
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+# Below this fraction of the quantities involved a leftover position is float noise
+# (0.1 + 0.2 - 0.3), not a real holding; keeping it would leave "open" positions that never close.
+# Real leftovers are whole lots, many orders of magnitude above it.
+_FLAT_TOLERANCE = 1e-12
+
+# "Never happened yet" for timestamps: lower than any real nanosecond time, and still JSON-able.
+_NEVER_NS = -(1 << 62)
+
+
+def apply_fill_to_position(
+    quantity: float, avg_price: float, signed_qty: float, price: float
+) -> tuple[float, float, float, float]:
+    """Apply one fill to an average-cost position.
+
+    Adding to a position moves the average price; reducing it realizes
+    ``(price - avg_price) * closed_qty * sign(quantity)``; going through zero realizes the closed
+    part and opens the rest at ``price``. A leftover smaller than ``1e-12`` of the quantities
+    involved is treated as flat.
+
+    Args:
+        quantity: Signed position before the fill (negative is short).
+        avg_price: Average entry price of that position (ignored when flat).
+        signed_qty: Signed fill quantity (positive buys, negative sells).
+        price: Fill price.
+
+    Returns:
+        ``(new_quantity, new_avg_price, realized_pnl, closed_qty)``; ``closed_qty`` is the
+        unsigned quantity of the old position that this fill closed. A flat position has
+        average price 0.
+    """
+    new_quantity = quantity + signed_qty
+    if abs(new_quantity) <= _FLAT_TOLERANCE * max(abs(quantity), abs(signed_qty)):
+        new_quantity = 0.0
+    if quantity == 0.0 or (quantity > 0.0) == (signed_qty > 0.0):
+        if new_quantity == 0.0:
+            return 0.0, 0.0, 0.0, 0.0
+        new_avg = (quantity * avg_price + signed_qty * price) / new_quantity
+        return new_quantity, new_avg, 0.0, 0.0
+    direction = 1.0 if quantity > 0.0 else -1.0
+    if new_quantity == 0.0:
+        closed = abs(quantity)
+        return 0.0, 0.0, (price - avg_price) * closed * direction, closed
+    if (new_quantity > 0.0) == (quantity > 0.0):
+        closed = abs(signed_qty)
+        return new_quantity, avg_price, (price - avg_price) * closed * direction, closed
+    closed = abs(quantity)
+    return new_quantity, price, (price - avg_price) * closed * direction, closed
+
+
+@dataclass(frozen=True, slots=True)
+class PositionAttribution:
+    """One strategy's position and PnL in one instrument.
+
+    Attributes:
+        strategy_id: The strategy that traded.
+        instrument_id: The instrument traded.
+        quantity: Signed position (negative is short).
+        avg_price: Average entry price (0 when flat).
+        mark_price: Latest mark of the instrument (0 before any mark or fill).
+        realized_pnl: PnL realized by closing trades, before fees.
+        unrealized_pnl: ``quantity * (mark_price - avg_price)``.
+        fees: Fees paid (negative for net rebates).
+        fill_count: Number of fills.
+    """
+
+    strategy_id: str
+    instrument_id: str
+    quantity: float
+    avg_price: float
+    mark_price: float
+    realized_pnl: float
+    unrealized_pnl: float
+    fees: float
+    fill_count: int
+
+    @property
+    def net_pnl(self) -> float:
+        """Realized plus unrealized PnL, less fees."""
+        return self.realized_pnl + self.unrealized_pnl - self.fees
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyAttribution:
+    """One strategy's share of the account: totals over its instruments.
+
+    Attributes:
+        strategy_id: The strategy.
+        realized_pnl: Sum of realized PnL over its instruments, before fees.
+        unrealized_pnl: Sum of unrealized PnL over its instruments.
+        fees: Fees paid.
+        fill_count: Number of fills.
+        positions: Per-instrument detail, keyed by instrument id.
+    """
+
+    strategy_id: str
+    realized_pnl: float
+    unrealized_pnl: float
+    fees: float
+    fill_count: int
+    positions: Mapping[str, PositionAttribution]
+
+    @property
+    def net_pnl(self) -> float:
+        """Realized plus unrealized PnL, less fees."""
+        return self.realized_pnl + self.unrealized_pnl - self.fees
+
+
+class _StrategyPosition:
+    """Mutable average-cost position of one strategy in one instrument."""
+
+    __slots__ = ("avg_price", "fees", "fill_count", "quantity", "realized_pnl")
+
+    def __init__(self) -> None:
+        self.quantity = 0.0
+        self.avg_price = 0.0
+        self.realized_pnl = 0.0
+        self.fees = 0.0
+        self.fill_count = 0
+
+
+class _InstrumentBook:
+    """Account-level state of one instrument, read on every mark.
+
+    ``quantity``, ``cost_basis`` (sum of quantity times average price over the strategies) and
+    ``realized_pnl`` are recomputed from the strategy positions after each fill, so they never
+    drift from them.
+    """
+
+    __slots__ = ("cost_basis", "mark", "quantity", "realized_pnl", "strategy_positions")
+
+    def __init__(self) -> None:
+        self.quantity = 0.0
+        self.cost_basis = 0.0
+        self.realized_pnl = 0.0
+        self.mark = 0.0
+        self.strategy_positions: dict[str, _StrategyPosition] = {}
+
+    def recompute(self) -> None:
+        self.quantity = math.fsum(p.quantity for p in self.strategy_positions.values())
+        self.cost_basis = math.fsum(
+            p.quantity * p.avg_price for p in self.strategy_positions.values()
+        )
+        self.realized_pnl = math.fsum(p.realized_pnl for p in self.strategy_positions.values())
+
+
+class Portfolio:
+    """Positions, PnL, equity and drawdown of a spot account; sends ``PortfolioSnapshot`` to Risk.
+
+    Marks come from bars (close), trade ticks (price) and quote ticks (mid). Each mark updates
+    equity incrementally and records a point of the equity curve at the mark's event time
+    (several marks at one timestamp leave one point). After every fill, equity is recomputed
+    exactly from cash and positions, a curve point is recorded at the clock's time, and a
+    snapshot goes to Risk; on marks, snapshots go out at most once per
+    ``config.snapshot_interval_s`` of event time (0 means on every mark).
+
+    The snapshot's ``drawdown`` is absolute (``peak_equity - equity``, in the quote currency);
+    :attr:`drawdown_fraction` gives it as a fraction of the peak. ``day_start_equity`` is the
+    starting cash on the first UTC day and afterwards the equity at the first event of each UTC
+    day, valued after that event's mark but before that event's fill.
+
+    Fills are deduplicated by ``fill_id``. A fill leaves the mark alone unless the instrument has
+    never been marked, in which case the fill price becomes its mark.
+    """
+
+    component_id = PORTFOLIO
+
+    def __init__(
+        self,
+        config: PortfolioConfig,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        outbox: Outbox,
+    ) -> None:
+        for key, instrument in instruments.items():
+            if key != instrument.instrument_id:
+                raise ConfigError(
+                    f"instruments: key {key!r} does not match instrument id "
+                    f"{instrument.instrument_id!r}"
+                )
+            if instrument.quote != config.currency:
+                raise ConfigError(
+                    f"portfolio.currency is {config.currency!r} but instrument {key} quotes in "
+                    f"{instrument.quote!r}; the spot account needs every instrument to quote in "
+                    f"its currency (set portfolio.currency or remove the instrument)"
+                )
+        self._config = config
+        self._clock = clock
+        self._outbox = outbox
+        self._snapshot_interval_ns = round(config.snapshot_interval_s * 1e9)
+        self._books: dict[str, _InstrumentBook] = {key: _InstrumentBook() for key in instruments}
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        starting_cash = self._config.starting_cash
+        self._cash = starting_cash
+        self._equity = starting_cash
+        self._fees = 0.0
+        self._realized_pnl = 0.0
+        self._peak_equity = starting_cash
+        self._day_start_equity = starting_cash
+        self._next_day_ns = _NEVER_NS
+        self._day_started = False
+        self._next_snapshot_ns = _NEVER_NS
+        # The earlier of the two, so a mark tests one number on the hot path.
+        self._next_due_ns = _NEVER_NS
+        self._last_curve_ts_ns = _NEVER_NS
+        self._curve_ts = array("q")
+        self._curve_equity = array("d")
+        self._fills: list[OrderFilled] = []
+        self._fill_ids: set[str] = set()
+        # Insertion order is first-fill order, which keeps attribution output deterministic.
+        self._strategy_positions: dict[tuple[str, str], _StrategyPosition] = {}
+        # Instruments with at least one fill, sorted: the positions a snapshot lists.
+        self._traded_instruments: list[str] = []
+        for book in self._books.values():
+            book.quantity = 0.0
+            book.cost_basis = 0.0
+            book.realized_pnl = 0.0
+            book.mark = 0.0
+            book.strategy_positions = {}
+
+    # ------------------------------------------------------------------ component protocol
+
+    def start(self) -> None:
+        """Nothing to do: the portfolio starts flat with its starting cash."""
+
+    def stop(self) -> None:
+        """Nothing to do: the equity curve already holds the last valuation."""
+
+    def handle(self, msg: Message) -> None:
+        """Apply a mark (bar, trade tick, quote tick) or a fill; ignore everything else."""
+        if type(msg) is Bar:
+            self._apply_mark(msg.instrument_id, msg.close, msg.ts_event_ns)
+        elif type(msg) is OrderFilled:
+            self._apply_fill(msg)
+        elif type(msg) is TradeTick:
+            self._apply_mark(msg.instrument_id, msg.price, msg.ts_event_ns)
+        elif type(msg) is QuoteTick:
+            self._apply_mark(
+                msg.instrument_id, 0.5 * (msg.bid_price + msg.ask_price), msg.ts_event_ns
+            )
+
+    # ------------------------------------------------------------------ hot path
+
+    def _apply_mark(self, instrument_id: str, price: float, ts_ns: int) -> None:
+        book = self._books.get(instrument_id)
+        if book is None:
+            # Nothing can be held in an instrument the account does not know (its fills are
+            # refused), so its price cannot change the valuation.
+            return
+        old_mark = book.mark
+        book.mark = price
+        equity = self._equity + book.quantity * (price - old_mark)
+        self._equity = equity
+        if equity > self._peak_equity:
+            self._peak_equity = equity
+        if ts_ns > self._last_curve_ts_ns:
+            self._curve_ts.append(ts_ns)
+            self._curve_equity.append(equity)
+            self._last_curve_ts_ns = ts_ns
+        else:
+            self._curve_equity[-1] = equity
+        if ts_ns >= self._next_due_ns:
+            self._on_mark_due(ts_ns)
+
+    def _on_mark_due(self, ts_ns: int) -> None:
+        if ts_ns >= self._next_day_ns:
+            self._roll_day(ts_ns)
+        if ts_ns >= self._next_snapshot_ns:
+            self._publish_snapshot()
+            self._next_snapshot_ns = ts_ns + self._snapshot_interval_ns
+        self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
+
+    # ------------------------------------------------------------------ order path
+
+    def _apply_fill(self, fill: OrderFilled) -> None:
+        if fill.fill_id in self._fill_ids:
+            return
+        book = self._books.get(fill.instrument_id)
+        if book is None:
+            raise OrderPathError(
+                f"fill {fill.fill_id} for strategy {fill.strategy_id} is in instrument "
+                f"{fill.instrument_id!r}, which the portfolio does not know; known: "
+                f"{sorted(self._books)}"
+            )
+        if not (math.isfinite(fill.last_qty) and fill.last_qty > 0.0):
+            raise OrderPathError(
+                f"fill {fill.fill_id} has last_qty {fill.last_qty!r}; it must be a finite "
+                f"number > 0"
+            )
+        if not (math.isfinite(fill.last_px) and fill.last_px > 0.0):
+            raise OrderPathError(
+                f"fill {fill.fill_id} has last_px {fill.last_px!r}; it must be a finite number > 0"
+            )
+        if not math.isfinite(fill.fee):
+            raise OrderPathError(f"fill {fill.fill_id} has a non-finite fee {fill.fee!r}")
+
+        now_ns = self._clock.now_ns()
+        if now_ns >= self._next_day_ns:
+            self._roll_day(now_ns)
+
+        self._fill_ids.add(fill.fill_id)
+        self._fills.append(fill)
+        signed_qty = fill.signed_qty
+        price = fill.last_px
+        key = (fill.strategy_id, fill.instrument_id)
+        position = self._strategy_positions.get(key)
+        if position is None:
+            position = _StrategyPosition()
+            self._strategy_positions[key] = position
+            book.strategy_positions[fill.strategy_id] = position
+            if fill.instrument_id not in self._traded_instruments:
+                self._traded_instruments = sorted([*self._traded_instruments, fill.instrument_id])
+        position.quantity, position.avg_price, realized, _ = apply_fill_to_position(
+            position.quantity, position.avg_price, signed_qty, price
+        )
+        position.realized_pnl += realized
+        position.fees += fill.fee
+        position.fill_count += 1
+
+        self._cash -= signed_qty * price + fill.fee
+        self._fees += fill.fee
+        self._realized_pnl += realized
+        if book.mark == 0.0:
+            book.mark = price
+        book.recompute()
+
+        # Exact revaluation so the incremental per-mark updates never accumulate drift.
+        equity = self._cash + math.fsum(b.quantity * b.mark for b in self._books.values())
+        self._equity = equity
+        if equity > self._peak_equity:
+            self._peak_equity = equity
+        if now_ns > self._last_curve_ts_ns:
+            self._curve_ts.append(now_ns)
+            self._curve_equity.append(equity)
+            self._last_curve_ts_ns = now_ns
+        else:
+            self._curve_equity[-1] = equity
+        self._publish_snapshot()
+        self._next_snapshot_ns = now_ns + self._snapshot_interval_ns
+        self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
+
+    def _roll_day(self, ts_ns: int) -> None:
+        if self._day_started:
+            self._day_start_equity = self._equity
+        self._day_started = True
+        self._next_day_ns = (ts_ns // NS_PER_DAY + 1) * NS_PER_DAY
+
+    def _publish_snapshot(self) -> None:
+        self._outbox.publish(self.build_snapshot())
+
+    # ------------------------------------------------------------------ public read API
+
+    @property
+    def starting_cash(self) -> float:
+        """Cash the account started with."""
+        return self._config.starting_cash
+
+    @property
+    def cash(self) -> float:
+        """Quote-currency cash: starting cash, less purchases and fees, plus sales."""
+        return self._cash
+
+    @property
+    def equity(self) -> float:
+        """Cash plus every position at its mark."""
+        return self._equity
+
+    @property
+    def fees(self) -> float:
+        """Fees paid so far (negative when rebates exceed fees)."""
+        return self._fees
+
+    @property
+    def realized_pnl(self) -> float:
+        """PnL realized by closing trades, before fees."""
+        return self._realized_pnl
+
+    @property
+    def unrealized_pnl(self) -> float:
+        """Sum over positions of ``quantity * (mark - avg_price)``."""
+        return math.fsum(b.quantity * b.mark - b.cost_basis for b in self._books.values())
+
+    @property
+    def peak_equity(self) -> float:
+        """Highest equity seen, starting from the starting cash."""
+        return self._peak_equity
+
+    @property
+    def drawdown(self) -> float:
+        """``peak_equity - equity`` in the quote currency (never negative)."""
+        return max(0.0, self._peak_equity - self._equity)
+
+    @property
+    def drawdown_fraction(self) -> float:
+        """Drawdown as a fraction of peak equity (0.1 is 10% below the peak)."""
+        return self.drawdown / self._peak_equity if self._peak_equity > 0.0 else 0.0
+
+    @property
+    def day_start_equity(self) -> float:
+        """Equity at the first event of the current UTC day (starting cash on the first day)."""
+        return self._day_start_equity
+
+    @property
+    def gross_exposure(self) -> float:
+        """Sum of ``abs(quantity) * mark`` over instruments."""
+        return math.fsum(abs(b.quantity) * b.mark for b in self._books.values())
+
+    @property
+    def net_exposure(self) -> float:
+        """Sum of ``quantity * mark`` over instruments."""
+        return math.fsum(b.quantity * b.mark for b in self._books.values())
+
+    @property
+    def fills(self) -> list[OrderFilled]:
+        """Every fill applied, in arrival order (duplicates excluded), as a new list."""
+        return list(self._fills)
+
+    def mark(self, instrument_id: str) -> float:
+        """Latest mark of ``instrument_id`` (0 before any mark or fill)."""
+        return self._books[instrument_id].mark
+
+    def equity_curve(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The equity curve as copies: ``(ts_ns int64, equity float64)``, timestamps increasing."""
+        ts = np.frombuffer(self._curve_ts, dtype=np.int64).copy()
+        equity = np.frombuffer(self._curve_equity, dtype=np.float64).copy()
+        return ts, equity
+
+    def positions(self) -> dict[str, PositionSnapshot]:
+        """Account-level position per instrument ever filled, keyed by instrument id, sorted.
+
+        The average price is the cost basis over the net quantity; it is 0 when the account is
+        flat (strategies may still hold offsetting positions; their unrealized PnL is kept).
+        """
+        now_ns = self._clock.now_ns()
+        return {
+            instrument_id: self._position_snapshot(instrument_id, now_ns)
+            for instrument_id in self._traded_instruments
+        }
+
+    def _position_snapshot(self, instrument_id: str, ts_ns: int) -> PositionSnapshot:
+        book = self._books[instrument_id]
+        quantity = book.quantity
+        # Every field is computed here from validated fills and marks, so validation is skipped:
+        # with a short snapshot interval this runs on every mark.
+        return PositionSnapshot.trusted(
+            ts_event_ns=ts_ns,
+            ts_init_ns=ts_ns,
+            instrument_id=instrument_id,
+            quantity=quantity,
+            avg_price=book.cost_basis / quantity if quantity != 0.0 else 0.0,
+            mark_price=book.mark,
+            realized_pnl=book.realized_pnl,
+            unrealized_pnl=quantity * book.mark - book.cost_basis,
+        )
+
+    def strategy_attribution(self) -> dict[str, StrategyAttribution]:
+        """Per-strategy positions and PnL, keyed by strategy id in first-fill order.
+
+        The realized PnL, unrealized PnL, fees and fill counts of all strategies sum to the
+        account's.
+        """
+        details: dict[str, dict[str, PositionAttribution]] = {}
+        for (strategy_id, instrument_id), position in self._strategy_positions.items():
+            mark = self._books[instrument_id].mark
+            details.setdefault(strategy_id, {})[instrument_id] = PositionAttribution(
+                strategy_id=strategy_id,
+                instrument_id=instrument_id,
+                quantity=position.quantity,
+                avg_price=position.avg_price,
+                mark_price=mark,
+                realized_pnl=position.realized_pnl,
+                unrealized_pnl=position.quantity * (mark - position.avg_price),
+                fees=position.fees,
+                fill_count=position.fill_count,
+            )
+        return {
+            strategy_id: StrategyAttribution(
+                strategy_id=strategy_id,
+                realized_pnl=math.fsum(p.realized_pnl for p in positions.values()),
+                unrealized_pnl=math.fsum(p.unrealized_pnl for p in positions.values()),
+                fees=math.fsum(p.fees for p in positions.values()),
+                fill_count=sum(p.fill_count for p in positions.values()),
+                positions=positions,
+            )
+            for strategy_id, positions in details.items()
+        }
+
+    def build_snapshot(self) -> PortfolioSnapshot:
+        """The account's state now, as sent to Risk."""
+        now_ns = self._clock.now_ns()
+        positions = []
+        gross_exposure = net_exposure = unrealized_pnl = 0.0
+        for instrument_id in self._traded_instruments:
+            position = self._position_snapshot(instrument_id, now_ns)
+            value = position.quantity * position.mark_price
+            gross_exposure += abs(value)
+            net_exposure += value
+            unrealized_pnl += position.unrealized_pnl
+            positions.append(position)
+        return PortfolioSnapshot.trusted(
+            ts_event_ns=now_ns,
+            ts_init_ns=now_ns,
+            cash=self._cash,
+            equity=self._equity,
+            gross_exposure=gross_exposure,
+            net_exposure=net_exposure,
+            realized_pnl=self._realized_pnl,
+            unrealized_pnl=unrealized_pnl,
+            fees=self._fees,
+            peak_equity=self._peak_equity,
+            drawdown=max(0.0, self._peak_equity - self._equity),
+            day_start_equity=self._day_start_equity,
+            positions=tuple(positions),
+        )
+
+    # ------------------------------------------------------------------ persistence
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as JSON-able data (the equity curve as two lists)."""
+        return {
+            "cash": self._cash,
+            "equity": self._equity,
+            "fees": self._fees,
+            "realized_pnl": self._realized_pnl,
+            "peak_equity": self._peak_equity,
+            "day_start_equity": self._day_start_equity,
+            "next_day_ns": self._next_day_ns,
+            "day_started": self._day_started,
+            "next_snapshot_ns": self._next_snapshot_ns,
+            "last_curve_ts_ns": self._last_curve_ts_ns,
+            "curve_ts_ns": self._curve_ts.tolist(),
+            "curve_equity": self._curve_equity.tolist(),
+            "marks": {key: book.mark for key, book in self._books.items()},
+            "strategy_positions": [
+                {
+                    "strategy_id": strategy_id,
+                    "instrument_id": instrument_id,
+                    "quantity": p.quantity,
+                    "avg_price": p.avg_price,
+                    "realized_pnl": p.realized_pnl,
+                    "fees": p.fees,
+                    "fill_count": p.fill_count,
+                }
+                for (strategy_id, instrument_id), p in self._strategy_positions.items()
+            ],
+            "fills": [fill.model_dump(mode="json") for fill in self._fills],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replace the whole state with one produced by :meth:`snapshot`.
+
+        Raises:
+            ConfigError: The state names an instrument this portfolio was not built with.
+        """
+        unknown = (
+            set(state["marks"]) | {p["instrument_id"] for p in state["strategy_positions"]}
+        ) - set(self._books)
+        if unknown:
+            raise ConfigError(
+                f"portfolio state holds instruments {sorted(unknown)} that are not configured; "
+                f"configured: {sorted(self._books)}"
+            )
+        self._reset_state()
+        self._cash = float(state["cash"])
+        self._equity = float(state["equity"])
+        self._fees = float(state["fees"])
+        self._realized_pnl = float(state["realized_pnl"])
+        self._peak_equity = float(state["peak_equity"])
+        self._day_start_equity = float(state["day_start_equity"])
+        self._next_day_ns = int(state["next_day_ns"])
+        self._day_started = bool(state["day_started"])
+        self._next_snapshot_ns = int(state["next_snapshot_ns"])
+        self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
+        self._last_curve_ts_ns = int(state["last_curve_ts_ns"])
+        self._curve_ts = array("q", (int(v) for v in state["curve_ts_ns"]))
+        self._curve_equity = array("d", (float(v) for v in state["curve_equity"]))
+        for key, mark in state["marks"].items():
+            self._books[key].mark = float(mark)
+        for item in state["strategy_positions"]:
+            position = _StrategyPosition()
+            position.quantity = float(item["quantity"])
+            position.avg_price = float(item["avg_price"])
+            position.realized_pnl = float(item["realized_pnl"])
+            position.fees = float(item["fees"])
+            position.fill_count = int(item["fill_count"])
+            self._strategy_positions[(item["strategy_id"], item["instrument_id"])] = position
+            self._books[item["instrument_id"]].strategy_positions[item["strategy_id"]] = position
+        for book in self._books.values():
+            book.recompute()
+        self._traded_instruments = sorted(
+            key for key, book in self._books.items() if book.strategy_positions
+        )
+        self._fills = [OrderFilled.model_validate(f) for f in state["fills"]]
+        self._fill_ids = {fill.fill_id for fill in self._fills}

@@ -1,0 +1,796 @@
+"""Pre-trade risk: the only road from a strategy to a venue.
+
+:class:`RiskEngine` turns each ``OrderIntent`` into a ``SubmitOrder`` rounded to the
+instrument's tick and lot, or into a ``RiskRejected`` that says which limit refused it and by
+how much. It keeps what the checks need: the last price of every instrument, the open orders,
+net positions built from fills, the latest portfolio snapshot, and the kill switch.
+
+Recovery contract: every state change comes from ``handle``; ``snapshot()`` captures all of it
+as plain data and ``restore()`` on a fresh engine gives one that behaves identically. Fills are
+deduplicated by ``(venue, fill_id)`` and intents by ``intent_id``, so a message delivered twice
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from tradegraph.config.models import RiskConfig
+from tradegraph.contracts import (
+    RISK,
+    Bar,
+    CancelIntent,
+    CancelOrder,
+    Clock,
+    FeedStatus,
+    Instrument,
+    KillSwitchChanged,
+    Message,
+    OrderAccepted,
+    OrderBookSnapshot,
+    OrderCancelled,
+    OrderFilled,
+    OrderIntent,
+    OrderRejected,
+    OrderSide,
+    OrderType,
+    Outbox,
+    PortfolioSnapshot,
+    QuoteTick,
+    ResetKillSwitch,
+    RiskReason,
+    RiskRejected,
+    StrategyError,
+    SubmitOrder,
+    TradeTick,
+    TripKillSwitch,
+)
+from tradegraph.errors import ConfigError
+from tradegraph.risk.token_bucket import TokenBucket
+
+# Limits are compared with a relative slack so that float noise (0.1 * 3) on an order sized
+# exactly at a limit does not refuse it.
+_REL_TOL = 1e-9
+# A position smaller than this share of a lot is float residue from netting fills, not a holding.
+_FLAT_LOTS = 1e-6
+
+
+class OpenOrderStatus(StrEnum):
+    """Where an order Risk has sent stands at the venue."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """An order Risk has submitted that has not reached a terminal state.
+
+    Attributes:
+        client_order_id: The order's id (the intent id it came from).
+        strategy_id: The strategy that owns it.
+        instrument_id: What it trades.
+        venue: Where it was sent.
+        side: Buy or sell.
+        order_type: Market or limit.
+        quantity: Quantity submitted, after rounding to the lot.
+        leaves_qty: Quantity still open.
+        limit_price: Limit price after rounding to the tick; ``None`` for a market order.
+        status: Submitted, or accepted by the venue.
+        cancel_pending: Risk has sent a ``CancelOrder`` for it.
+    """
+
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    venue: str
+    side: OrderSide
+    order_type: OrderType
+    quantity: float
+    leaves_qty: float
+    limit_price: float | None
+    status: OpenOrderStatus
+    cancel_pending: bool = False
+
+    def to_state(self) -> dict[str, Any]:
+        """Return the order as plain JSON-able data."""
+        return {
+            "client_order_id": self.client_order_id,
+            "strategy_id": self.strategy_id,
+            "instrument_id": self.instrument_id,
+            "venue": self.venue,
+            "side": self.side.value,
+            "order_type": self.order_type.value,
+            "quantity": self.quantity,
+            "leaves_qty": self.leaves_qty,
+            "limit_price": self.limit_price,
+            "status": self.status.value,
+            "cancel_pending": self.cancel_pending,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> OpenOrder:
+        """Rebuild an order from :meth:`to_state` output."""
+        limit_price = state["limit_price"]
+        return cls(
+            client_order_id=str(state["client_order_id"]),
+            strategy_id=str(state["strategy_id"]),
+            instrument_id=str(state["instrument_id"]),
+            venue=str(state["venue"]),
+            side=OrderSide(state["side"]),
+            order_type=OrderType(state["order_type"]),
+            quantity=float(state["quantity"]),
+            leaves_qty=float(state["leaves_qty"]),
+            limit_price=None if limit_price is None else float(limit_price),
+            status=OpenOrderStatus(state["status"]),
+            cancel_pending=bool(state["cancel_pending"]),
+        )
+
+
+class _RefusedError(Exception):
+    """Raised inside the intent checks; becomes a ``RiskRejected``."""
+
+    def __init__(self, reason: RiskReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _exceeds(value: float, limit: float) -> bool:
+    return value > limit * (1.0 + _REL_TOL)
+
+
+def _num(value: float) -> str:
+    """Short, exact-looking text for a quantity or price a user typed."""
+    return f"{value:.10g}"
+
+
+class RiskEngine:
+    """Pre-trade checks, exposure limits and the kill switch, between strategies and venues.
+
+    An ``OrderIntent`` is checked in this order; the first failure refuses it with that code:
+    strategy stopped, kill switch, stale feed, unknown instrument, no price yet, order rate,
+    reduce-only, lot rounding and minimum quantity, tick rounding and price band, minimum and
+    maximum order notional, and then the exposure limits (position, gross exposure, daily loss,
+    drawdown). Exposure limits are waived for an order that only reduces the instrument's net
+    position: it is on the other side of the position, and it plus the open orders already on
+    its side do not exceed the position's size.
+
+    Args:
+        config: Limits; a ``None`` limit is off.
+        instruments: Tradable instruments keyed by ``instrument_id``.
+        clock: Source of time for timestamps and the order-rate bucket.
+        outbox: Where ``SubmitOrder``, ``CancelOrder``, ``RiskRejected`` and
+            ``KillSwitchChanged`` go.
+
+    Raises:
+        ConfigError: If ``config.max_position_quantity`` names an unknown instrument or holds a
+            limit that is not a finite number above zero.
+    """
+
+    component_id: str = RISK
+
+    def __init__(
+        self,
+        config: RiskConfig,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        outbox: Outbox,
+    ) -> None:
+        self._config = config
+        self._instruments: dict[str, Instrument] = dict(instruments)
+        self._clock = clock
+        self._outbox = outbox
+        self._check_config()
+
+        self._last_prices: dict[str, float] = {}
+        self._stale_feeds: dict[str, str] = {}
+        self._kill_switch_tripped = False
+        self._kill_switch_reason = ""
+        self._account_limit_breached = False
+        self._stopped_strategies: dict[str, str] = {}
+        self._open_orders: dict[str, OpenOrder] = {}
+        self._submitted_ids: set[str] = set()
+        self._positions: dict[str, float] = {}
+        self._strategy_positions: dict[str, dict[str, float]] = {}
+        self._fill_keys: set[str] = set()
+        self._rejection_counts: dict[RiskReason, int] = {}
+        self._portfolio: PortfolioSnapshot | None = None
+        self._order_rate: TokenBucket | None = None
+        if config.max_orders_per_s is not None:
+            self._order_rate = TokenBucket(
+                config.max_orders_per_s, float(config.order_burst), clock.now_ns()
+            )
+
+        self._handlers: dict[type[Message], Callable[[Any], None]] = {
+            TradeTick: self._on_trade_tick,
+            QuoteTick: self._on_quote_tick,
+            OrderBookSnapshot: self._on_book,
+            OrderIntent: self._on_order_intent,
+            CancelIntent: self._on_cancel_intent,
+            OrderAccepted: self._on_order_accepted,
+            OrderRejected: self._on_order_done,
+            OrderCancelled: self._on_order_done,
+            OrderFilled: self._on_order_filled,
+            PortfolioSnapshot: self._on_portfolio_snapshot,
+            TripKillSwitch: self._on_trip_kill_switch,
+            ResetKillSwitch: self._on_reset_kill_switch,
+            StrategyError: self._on_strategy_error,
+            FeedStatus: self._on_feed_status,
+        }
+
+    # ------------------------------------------------------------------ component interface
+
+    def handle(self, msg: Message) -> None:
+        """Process one message. Types Risk does not act on are ignored."""
+        if type(msg) is Bar:
+            self._last_prices[msg.instrument_id] = msg.close
+            return
+        handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handler(msg)
+
+    def start(self) -> None:
+        """Nothing to do: Risk holds no timers or connections."""
+
+    def stop(self) -> None:
+        """Nothing to do: Risk holds no timers or connections."""
+
+    # ------------------------------------------------------------------ read-only views
+
+    @property
+    def kill_switch_tripped(self) -> bool:
+        """Whether new orders are refused because the kill switch is tripped."""
+        return self._kill_switch_tripped
+
+    @property
+    def kill_switch_reason(self) -> str:
+        """Why the kill switch was last tripped or reset."""
+        return self._kill_switch_reason
+
+    @property
+    def open_orders(self) -> Mapping[str, OpenOrder]:
+        """Orders not yet cancelled, rejected or fully filled, by client order id."""
+        return MappingProxyType(self._open_orders)
+
+    @property
+    def positions(self) -> Mapping[str, float]:
+        """Net position of each instrument across all strategies, from fills."""
+        return MappingProxyType(self._positions)
+
+    @property
+    def strategy_positions(self) -> Mapping[str, Mapping[str, float]]:
+        """Net position of each strategy in each instrument, from fills."""
+        return MappingProxyType(
+            {sid: MappingProxyType(pos) for sid, pos in self._strategy_positions.items()}
+        )
+
+    @property
+    def rejection_counts(self) -> Mapping[RiskReason, int]:
+        """How many intents were refused, per reason."""
+        return MappingProxyType(self._rejection_counts)
+
+    @property
+    def last_prices(self) -> Mapping[str, float]:
+        """Last known price of each instrument (bar close, trade price or quote mid)."""
+        return MappingProxyType(self._last_prices)
+
+    @property
+    def stopped_strategies(self) -> Mapping[str, str]:
+        """Strategies stopped after an error, with the error they raised."""
+        return MappingProxyType(self._stopped_strategies)
+
+    @property
+    def stale_feeds(self) -> Mapping[str, str]:
+        """Instruments whose market data is stale, with the feed's explanation."""
+        return MappingProxyType(self._stale_feeds)
+
+    # ------------------------------------------------------------------ market data
+
+    def _on_trade_tick(self, tick: TradeTick) -> None:
+        self._last_prices[tick.instrument_id] = tick.price
+
+    def _on_quote_tick(self, quote: QuoteTick) -> None:
+        self._last_prices[quote.instrument_id] = 0.5 * (quote.bid_price + quote.ask_price)
+
+    def _on_book(self, book: OrderBookSnapshot) -> None:
+        if book.bids and book.asks:
+            self._last_prices[book.instrument_id] = 0.5 * (book.bids[0][0] + book.asks[0][0])
+
+    def _on_feed_status(self, status: FeedStatus) -> None:
+        if status.stale:
+            self._stale_feeds[status.instrument_id] = status.detail
+        else:
+            self._stale_feeds.pop(status.instrument_id, None)
+
+    # ------------------------------------------------------------------ intents
+
+    def _on_order_intent(self, intent: OrderIntent) -> None:
+        if intent.intent_id in self._submitted_ids:
+            # A redelivered intent: its order already exists, and a second one must never be sent.
+            return
+        try:
+            order = self._check_intent(intent)
+        except _RefusedError as refusal:
+            self._reject(intent.intent_id, intent.strategy_id, intent.instrument_id, refusal)
+            return
+        if self._order_rate is not None:
+            self._order_rate.take()
+        self._submitted_ids.add(order.client_order_id)
+        self._open_orders[order.client_order_id] = OpenOrder(
+            client_order_id=order.client_order_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            venue=order.venue,
+            side=order.side,
+            order_type=order.order_type,
+            quantity=order.quantity,
+            leaves_qty=order.quantity,
+            limit_price=order.limit_price,
+            status=OpenOrderStatus.SUBMITTED,
+        )
+        self._outbox.publish(order)
+
+    def _check_intent(self, intent: OrderIntent) -> SubmitOrder:
+        """Run every check on ``intent``; return the rounded order or raise ``_RefusedError``."""
+        strategy_id = intent.strategy_id
+        inst_id = intent.instrument_id
+        stopped_error = self._stopped_strategies.get(strategy_id)
+        if stopped_error is not None:
+            raise _RefusedError(
+                RiskReason.STRATEGY_STOPPED,
+                f"strategy {strategy_id} was stopped after {stopped_error}; "
+                "it places no more orders",
+            )
+        if self._kill_switch_tripped:
+            raise _RefusedError(
+                RiskReason.KILL_SWITCH,
+                f"kill switch is tripped ({self._kill_switch_reason}); "
+                "no new orders until it is reset",
+            )
+        if inst_id in self._stale_feeds:
+            why = self._stale_feeds[inst_id]
+            raise _RefusedError(
+                RiskReason.FEED_STALE,
+                f"market data for {inst_id} is stale{f' ({why})' if why else ''}; "
+                "orders wait until it is fresh again",
+            )
+        instrument = self._instruments.get(inst_id)
+        if instrument is None:
+            raise _RefusedError(
+                RiskReason.UNKNOWN_INSTRUMENT,
+                f"unknown instrument {inst_id}; known: {sorted(self._instruments)}",
+            )
+        last_price = self._last_prices.get(inst_id)
+        if last_price is None:
+            raise _RefusedError(
+                RiskReason.NO_PRICE,
+                f"no market price for {inst_id} yet; orders wait for its first bar, trade or quote",
+            )
+        if self._order_rate is not None:
+            available = self._order_rate.refill(self._clock.now_ns())
+            if available < 1.0 - _REL_TOL:
+                raise _RefusedError(
+                    RiskReason.ORDER_RATE,
+                    f"order rate above risk.max_orders_per_s {_num(self._order_rate.rate_per_s)} "
+                    f"(burst risk.order_burst {self._config.order_burst})",
+                )
+
+        is_buy = intent.side is OrderSide.BUY
+        quantity = intent.quantity
+        if intent.reduce_only:
+            quantity = self._clip_reduce_only(intent, instrument)
+        rounded_qty = instrument.round_quantity(quantity)
+        if rounded_qty <= 0.0:
+            raise _RefusedError(
+                RiskReason.QUANTITY_BELOW_LOT,
+                f"quantity {_num(quantity)} rounds down to 0 at lot size "
+                f"{_num(instrument.lot_size)} of {inst_id}",
+            )
+        if rounded_qty < instrument.min_quantity * (1.0 - _REL_TOL):
+            raise _RefusedError(
+                RiskReason.INVALID_QUANTITY,
+                f"quantity {_num(rounded_qty)} is below min_quantity "
+                f"{_num(instrument.min_quantity)} of {inst_id}",
+            )
+
+        limit_price: float | None = None
+        if intent.order_type is OrderType.LIMIT and intent.limit_price is not None:
+            limit_price = instrument.round_price_passive(intent.limit_price, is_buy)
+            self._check_price_band(instrument, intent.limit_price, limit_price, last_price)
+
+        notional = rounded_qty * (last_price if limit_price is None else limit_price)
+        quote = instrument.quote
+        if notional < instrument.min_notional * (1.0 - _REL_TOL):
+            raise _RefusedError(
+                RiskReason.BELOW_MIN_NOTIONAL,
+                f"order notional {notional:.2f} {quote} is below min_notional "
+                f"{instrument.min_notional:.2f} {quote} of {inst_id}",
+            )
+        max_order_notional = self._config.max_order_notional
+        if max_order_notional is not None and _exceeds(notional, max_order_notional):
+            raise _RefusedError(
+                RiskReason.MAX_ORDER_NOTIONAL,
+                f"order notional {notional:.2f} {quote} exceeds risk.max_order_notional "
+                f"{max_order_notional:.2f}",
+            )
+        self._check_exposure(intent.side, instrument, rounded_qty, notional, last_price)
+
+        return SubmitOrder(
+            client_order_id=intent.intent_id,
+            strategy_id=strategy_id,
+            instrument_id=inst_id,
+            venue=instrument.venue,
+            side=intent.side,
+            quantity=rounded_qty,
+            order_type=intent.order_type,
+            limit_price=limit_price,
+            time_in_force=intent.time_in_force,
+            post_only=intent.post_only,
+            reduce_only=intent.reduce_only,
+            tag=intent.tag,
+            ts_event_ns=self._clock.now_ns(),
+            ts_init_ns=self._clock.now_ns(),
+        )
+
+    def _clip_reduce_only(self, intent: OrderIntent, instrument: Instrument) -> float:
+        """Quantity a reduce-only intent may trade: at most what the strategy can still close.
+
+        What the strategy already has open on the same side counts as closing, so two
+        reduce-only orders cannot together flip the position.
+        """
+        strategy_id = intent.strategy_id
+        inst_id = instrument.instrument_id
+        position = self._strategy_positions.get(strategy_id, {}).get(inst_id, 0.0)
+        side = intent.side
+        if position == 0.0 or (position > 0.0) == (side is OrderSide.BUY):
+            held = "is flat" if position == 0.0 else f"holds {_num(position)}"
+            raise _RefusedError(
+                RiskReason.INVALID_QUANTITY,
+                f"reduce_only {side.value} {_num(intent.quantity)} {inst_id} would increase the "
+                f"position: strategy {strategy_id} {held}",
+            )
+        pending = sum(
+            o.leaves_qty
+            for o in self._open_orders.values()
+            if o.strategy_id == strategy_id and o.instrument_id == inst_id and o.side is side
+        )
+        available = abs(position) - pending
+        if available <= instrument.lot_size * _FLAT_LOTS:
+            raise _RefusedError(
+                RiskReason.INVALID_QUANTITY,
+                f"reduce_only {side.value} {_num(intent.quantity)} {inst_id} has nothing left "
+                f"to reduce: strategy {strategy_id} holds {_num(position)} and already has "
+                f"{_num(pending)} in open {side.value} orders",
+            )
+        return min(intent.quantity, available)
+
+    def _check_price_band(
+        self, instrument: Instrument, asked: float, rounded: float, last_price: float
+    ) -> None:
+        if rounded <= 0.0:
+            # No contract reason names an invalid price; a zero price is as far outside any
+            # band as a price can be, so it is refused under PRICE_BAND.
+            raise _RefusedError(
+                RiskReason.PRICE_BAND,
+                f"limit price {_num(asked)} rounds to 0 at tick size "
+                f"{_num(instrument.tick_size)} of {instrument.instrument_id}",
+            )
+        band_pct = self._config.price_band_pct
+        if band_pct is None:
+            return
+        distance_pct = abs(rounded - last_price) / last_price * 100.0
+        if _exceeds(distance_pct, band_pct):
+            decimals = instrument.price_decimals
+            raise _RefusedError(
+                RiskReason.PRICE_BAND,
+                f"limit price {rounded:.{decimals}f} is {distance_pct:.2f}% from last price "
+                f"{last_price:.{decimals}f}, beyond risk.price_band_pct {band_pct:.2f}%",
+            )
+
+    def _check_exposure(
+        self,
+        side: OrderSide,
+        instrument: Instrument,
+        quantity: float,
+        notional: float,
+        last_price: float,
+    ) -> None:
+        inst_id = instrument.instrument_id
+        position = self._positions.get(inst_id, 0.0)
+        same_side_open = sum(
+            o.leaves_qty
+            for o in self._open_orders.values()
+            if o.instrument_id == inst_id and o.side is side
+        )
+        if self._only_reduces(position, side, same_side_open + quantity, instrument):
+            return
+
+        projected = position + side.sign * (same_side_open + quantity)
+        max_qty = self._config.max_position_quantity.get(inst_id)
+        if max_qty is not None and _exceeds(abs(projected), max_qty):
+            raise _RefusedError(
+                RiskReason.MAX_POSITION,
+                f"projected position {_num(projected)} {inst_id} (position {_num(position)}, "
+                f"open {side.value} {_num(same_side_open)}, this order {_num(quantity)}) "
+                f"exceeds risk.max_position_quantity[{inst_id}] {_num(max_qty)}",
+            )
+        max_pos_notional = self._config.max_position_notional
+        projected_notional = abs(projected) * last_price
+        if max_pos_notional is not None and _exceeds(projected_notional, max_pos_notional):
+            raise _RefusedError(
+                RiskReason.MAX_POSITION,
+                f"projected position notional {projected_notional:.2f} {instrument.quote} "
+                f"({_num(projected)} {inst_id} at {_num(last_price)}) exceeds "
+                f"risk.max_position_notional {max_pos_notional:.2f}",
+            )
+        max_gross = self._config.max_gross_exposure
+        if max_gross is not None:
+            current = self.gross_exposure()
+            projected_gross = current + notional
+            if _exceeds(projected_gross, max_gross):
+                raise _RefusedError(
+                    RiskReason.MAX_GROSS_EXPOSURE,
+                    f"projected gross exposure {projected_gross:.2f} (current {current:.2f} "
+                    f"+ order {notional:.2f}) exceeds risk.max_gross_exposure {max_gross:.2f}",
+                )
+        breach = self._account_breach()
+        if breach is not None:
+            raise _RefusedError(*breach)
+
+    @staticmethod
+    def _only_reduces(
+        position: float, side: OrderSide, quantity_on_side: float, instrument: Instrument
+    ) -> bool:
+        if position == 0.0 or (position > 0.0) == (side is OrderSide.BUY):
+            return False
+        return quantity_on_side <= abs(position) + instrument.lot_size * _FLAT_LOTS
+
+    def gross_exposure(self) -> float:
+        """Sum of |position| at last price and the notional of every open order."""
+        prices = self._last_prices
+        total = 0.0
+        for inst_id, quantity in self._positions.items():
+            total += abs(quantity) * prices.get(inst_id, 0.0)
+        for order in self._open_orders.values():
+            price = order.limit_price
+            if price is None:
+                price = prices.get(order.instrument_id, 0.0)
+            total += order.leaves_qty * price
+        return total
+
+    def _account_breach(self) -> tuple[RiskReason, str] | None:
+        """The daily-loss or drawdown limit the latest portfolio snapshot breaches, if any."""
+        snapshot = self._portfolio
+        if snapshot is None:
+            return None
+        loss_limit = self._config.daily_loss_limit
+        if loss_limit is not None and snapshot.daily_pnl <= -loss_limit:
+            return (
+                RiskReason.DAILY_LOSS_LIMIT,
+                f"daily pnl {snapshot.daily_pnl:.2f} is at or below -risk.daily_loss_limit "
+                f"({-loss_limit:.2f})",
+            )
+        max_dd_pct = self._config.max_drawdown_pct
+        if max_dd_pct is not None:
+            fraction = _drawdown_fraction(snapshot)
+            if fraction >= max_dd_pct / 100.0:
+                return (
+                    RiskReason.MAX_DRAWDOWN,
+                    f"drawdown {snapshot.drawdown:.2f} is {fraction * 100.0:.2f}% of peak "
+                    f"equity {snapshot.peak_equity:.2f}, at or above risk.max_drawdown_pct "
+                    f"{max_dd_pct:.2f}%",
+                )
+        return None
+
+    def _on_cancel_intent(self, intent: CancelIntent) -> None:
+        order = self._open_orders.get(intent.client_order_id)
+        if order is None or order.strategy_id != intent.strategy_id:
+            self._reject(
+                intent.client_order_id,
+                intent.strategy_id,
+                "" if order is None else order.instrument_id,
+                _RefusedError(
+                    RiskReason.UNKNOWN_ORDER,
+                    f"strategy {intent.strategy_id} has no open order {intent.client_order_id}",
+                ),
+            )
+            return
+        self._send_cancel(order, f"requested by strategy {intent.strategy_id}")
+
+    def _reject(
+        self, intent_id: str, strategy_id: str, instrument_id: str, refusal: _RefusedError
+    ) -> None:
+        counts = self._rejection_counts
+        counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            RiskRejected(
+                intent_id=intent_id,
+                strategy_id=strategy_id,
+                instrument_id=instrument_id,
+                reason=refusal.reason,
+                detail=refusal.detail,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+    def _send_cancel(self, order: OpenOrder, reason: str) -> None:
+        self._open_orders[order.client_order_id] = replace(order, cancel_pending=True)
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            CancelOrder(
+                client_order_id=order.client_order_id,
+                strategy_id=order.strategy_id,
+                instrument_id=order.instrument_id,
+                venue=order.venue,
+                reason=reason,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+    def _cancel_open_orders(self, reason: str, strategy_id: str | None = None) -> None:
+        """Cancel every open order (of one strategy, if given) not already being cancelled."""
+        for order in list(self._open_orders.values()):
+            if order.cancel_pending:
+                continue
+            if strategy_id is not None and order.strategy_id != strategy_id:
+                continue
+            self._send_cancel(order, reason)
+
+    # ------------------------------------------------------------------ order events
+
+    def _on_order_accepted(self, event: OrderAccepted) -> None:
+        order = self._open_orders.get(event.client_order_id)
+        if order is not None and order.status is OpenOrderStatus.SUBMITTED:
+            self._open_orders[event.client_order_id] = replace(
+                order, status=OpenOrderStatus.ACCEPTED
+            )
+
+    def _on_order_done(self, event: OrderRejected | OrderCancelled) -> None:
+        self._open_orders.pop(event.client_order_id, None)
+
+    def _on_order_filled(self, fill: OrderFilled) -> None:
+        fill_key = f"{fill.venue}:{fill.fill_id}"
+        if fill_key in self._fill_keys:
+            return
+        self._fill_keys.add(fill_key)
+
+        inst_id = fill.instrument_id
+        instrument = self._instruments.get(inst_id)
+        flat_below = 0.0 if instrument is None else instrument.lot_size * _FLAT_LOTS
+        signed_qty = fill.signed_qty
+        self._positions[inst_id] = _net(self._positions.get(inst_id, 0.0), signed_qty, flat_below)
+        by_instrument = self._strategy_positions.setdefault(fill.strategy_id, {})
+        by_instrument[inst_id] = _net(by_instrument.get(inst_id, 0.0), signed_qty, flat_below)
+        # A position must be valued for exposure even if no market data has arrived for it.
+        self._last_prices.setdefault(inst_id, fill.last_px)
+
+        order = self._open_orders.get(fill.client_order_id)
+        if order is None:
+            return
+        if fill.leaves_qty <= flat_below:
+            del self._open_orders[fill.client_order_id]
+        else:
+            self._open_orders[fill.client_order_id] = replace(order, leaves_qty=fill.leaves_qty)
+
+    # ------------------------------------------------------------------ control
+
+    def _on_portfolio_snapshot(self, snapshot: PortfolioSnapshot) -> None:
+        self._portfolio = snapshot
+        breach = self._account_breach()
+        newly_breached = breach is not None and not self._account_limit_breached
+        self._account_limit_breached = breach is not None
+        # Trip when a breach begins, not on every snapshot during it: an operator who resets the
+        # switch mid-breach can then flatten, while the per-order checks still refuse new risk.
+        if newly_breached and self._config.trip_on_limit_breach and breach is not None:
+            reason, detail = breach
+            self._trip(f"{reason.value} breached: {detail}")
+
+    def _on_trip_kill_switch(self, command: TripKillSwitch) -> None:
+        self._trip(command.reason)
+
+    def _trip(self, reason: str) -> None:
+        if not self._kill_switch_tripped:
+            self._kill_switch_tripped = True
+            self._kill_switch_reason = reason
+            now = self._clock.now_ns()
+            self._outbox.publish(
+                KillSwitchChanged(tripped=True, reason=reason, ts_event_ns=now, ts_init_ns=now)
+            )
+        self._cancel_open_orders(f"kill switch: {self._kill_switch_reason}")
+
+    def _on_reset_kill_switch(self, command: ResetKillSwitch) -> None:
+        if not self._kill_switch_tripped:
+            return
+        self._kill_switch_tripped = False
+        self._kill_switch_reason = command.reason or "reset"
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            KillSwitchChanged(
+                tripped=False, reason=self._kill_switch_reason, ts_event_ns=now, ts_init_ns=now
+            )
+        )
+
+    def _on_strategy_error(self, error: StrategyError) -> None:
+        self._stopped_strategies.setdefault(error.strategy_id, f"{error.error_type}: {error.error}")
+        self._cancel_open_orders(f"strategy {error.strategy_id} stopped", error.strategy_id)
+
+    # ------------------------------------------------------------------ state
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return all state as plain JSON-able data."""
+        return {
+            "last_prices": dict(self._last_prices),
+            "stale_feeds": dict(self._stale_feeds),
+            "kill_switch_tripped": self._kill_switch_tripped,
+            "kill_switch_reason": self._kill_switch_reason,
+            "account_limit_breached": self._account_limit_breached,
+            "stopped_strategies": dict(self._stopped_strategies),
+            "open_orders": [order.to_state() for order in self._open_orders.values()],
+            "submitted_ids": sorted(self._submitted_ids),
+            "positions": dict(self._positions),
+            "strategy_positions": {sid: dict(pos) for sid, pos in self._strategy_positions.items()},
+            "fill_keys": sorted(self._fill_keys),
+            "rejection_counts": {r.value: n for r, n in self._rejection_counts.items()},
+            "portfolio": None
+            if self._portfolio is None
+            else self._portfolio.model_dump(mode="json"),
+            "order_rate": None if self._order_rate is None else self._order_rate.snapshot(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replace all state with what :meth:`snapshot` returned."""
+        self._last_prices = {k: float(v) for k, v in state["last_prices"].items()}
+        self._stale_feeds = {k: str(v) for k, v in state["stale_feeds"].items()}
+        self._kill_switch_tripped = bool(state["kill_switch_tripped"])
+        self._kill_switch_reason = str(state["kill_switch_reason"])
+        self._account_limit_breached = bool(state["account_limit_breached"])
+        self._stopped_strategies = {k: str(v) for k, v in state["stopped_strategies"].items()}
+        orders = (OpenOrder.from_state(o) for o in state["open_orders"])
+        self._open_orders = {o.client_order_id: o for o in orders}
+        self._submitted_ids = set(state["submitted_ids"])
+        self._positions = {k: float(v) for k, v in state["positions"].items()}
+        self._strategy_positions = {
+            sid: {k: float(v) for k, v in pos.items()}
+            for sid, pos in state["strategy_positions"].items()
+        }
+        self._fill_keys = set(state["fill_keys"])
+        self._rejection_counts = {
+            RiskReason(r): int(n) for r, n in state["rejection_counts"].items()
+        }
+        portfolio = state["portfolio"]
+        self._portfolio = None if portfolio is None else PortfolioSnapshot.model_validate(portfolio)
+        if self._order_rate is not None and state["order_rate"] is not None:
+            self._order_rate.restore(state["order_rate"])
+
+    def _check_config(self) -> None:
+        for inst_id, limit in self._config.max_position_quantity.items():
+            if inst_id not in self._instruments:
+                raise ConfigError(
+                    f"risk.max_position_quantity: unknown instrument {inst_id!r}; "
+                    f"known: {sorted(self._instruments)}"
+                )
+            if not (math.isfinite(limit) and limit > 0.0):
+                raise ConfigError(
+                    f"risk.max_position_quantity[{inst_id}] must be a number > 0, was {limit!r}"
+                )
+
+
+def _net(position: float, signed_qty: float, flat_below: float) -> float:
+    net = position + signed_qty
+    return 0.0 if abs(net) <= flat_below else net
+
+
+def _drawdown_fraction(snapshot: PortfolioSnapshot) -> float:
+    """``snapshot.drawdown`` (an amount below peak equity) as a fraction of peak equity."""
+    if snapshot.peak_equity > 0.0:
+        return snapshot.drawdown / snapshot.peak_equity
+    return math.inf if snapshot.drawdown > 0.0 else 0.0

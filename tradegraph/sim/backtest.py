@@ -1,0 +1,320 @@
+"""Run a backtest: load and validate data, run the graph in a ``LocalKernel``, collect results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from tradegraph.config.models import GraphConfig
+from tradegraph.contracts import (
+    PORTFOLIO,
+    Message,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderIntent,
+    OrderRejected,
+    RiskRejected,
+    StrategyError,
+    SubmitOrder,
+)
+from tradegraph.data.catalog import BarArrays, parse_time_ns, read_bars, write_parquet
+from tradegraph.portfolio import Portfolio
+from tradegraph.report.html import write_html_report
+from tradegraph.report.metrics import PerformanceMetrics, compute_metrics, infer_periods_per_year
+from tradegraph.sim.feed import BarStream, prepare_bar_stream
+from tradegraph.sim.kernel import LocalKernel
+
+
+def load_datasets(config: GraphConfig) -> list[BarArrays]:
+    """Read every bar source named in the config."""
+    out: list[BarArrays] = []
+    for i, src in enumerate(config.data.bars):
+        where = f"data.bars.{i}"
+        out.extend(
+            read_bars(
+                src.path,
+                symbol=src.symbol,
+                venue=src.venue,
+                interval_ns=src.interval_s * 1_000_000_000,
+                start_ns=parse_time_ns(src.start, f"{where}.start") if src.start else None,
+                end_ns=parse_time_ns(src.end, f"{where}.end") if src.end else None,
+                limit=src.limit,
+            )
+        )
+    return out
+
+
+def load_bar_stream(config: GraphConfig) -> BarStream:
+    return prepare_bar_stream(load_datasets(config), config.instrument_map())
+
+
+def fill_record(fill: OrderFilled) -> str:
+    """The canonical text of one fill; ``repr`` keeps every float bit."""
+    return (
+        f"{fill.fill_id}|{fill.client_order_id}|{fill.strategy_id}|{fill.instrument_id}|"
+        f"{fill.side.value}|{fill.last_qty!r}|{fill.last_px!r}|{fill.fee!r}|"
+        f"{fill.liquidity.value}|{fill.ts_event_ns}"
+    )
+
+
+def fills_digest(fills: Sequence[OrderFilled]) -> str:
+    """sha256 over the canonical fill records: equal digests mean identical fills."""
+    h = hashlib.sha256()
+    for fill in fills:
+        h.update(fill_record(fill).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced. ``summary()`` is the JSON the CLI prints."""
+
+    config: GraphConfig
+    bars: int
+    intents: int
+    orders: int
+    risk_rejections: int
+    fills: list[OrderFilled]
+    starting_cash: float
+    final_equity: float
+    fees: float
+    metrics: PerformanceMetrics
+    ts_ns: npt.NDArray[np.int64]
+    equity: npt.NDArray[np.float64]
+    elapsed_s: float
+    dropped: dict[str, dict[str, int]]
+    journal: list[Message]
+    strategy_errors: list[StrategyError]
+    per_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def pnl(self) -> float:
+        return self.final_equity - self.starting_cash
+
+    @property
+    def fills_digest(self) -> str:
+        return fills_digest(self.fills)
+
+    @property
+    def bars_per_s(self) -> float:
+        return self.bars / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        m = self.metrics
+        return {
+            "name": self.config.name,
+            "bars": self.bars,
+            "intents": self.intents,
+            "orders": self.orders,
+            "risk_rejections": self.risk_rejections,
+            "fills": len(self.fills),
+            "starting_cash": self.starting_cash,
+            "final_equity": self.final_equity,
+            "pnl": self.pnl,
+            "fees": self.fees,
+            "total_return": m.total_return,
+            "sharpe": m.sharpe,
+            "sortino": m.sortino,
+            "max_drawdown": m.max_drawdown,
+            "calmar": m.calmar,
+            "round_trips": m.round_trips,
+            "win_rate": m.win_rate,
+            "profit_factor": m.profit_factor,
+            "dropped_bars": sum(sum(c.values()) for c in self.dropped.values()),
+            "strategy_errors": [e.strategy_id for e in self.strategy_errors],
+            "elapsed_s": self.elapsed_s,
+            "bars_per_s": self.bars_per_s,
+            "fills_digest": self.fills_digest,
+        }
+
+
+def run_backtest(config: GraphConfig, stream: BarStream | None = None) -> BacktestResult:
+    """Run ``config`` over its data (or over ``stream``) in one process."""
+    if stream is None:
+        stream = load_bar_stream(config)
+    kernel = LocalKernel(config, stream)
+    started = time.perf_counter()
+    kernel.run()
+    elapsed = time.perf_counter() - started
+    return collect_result(config, kernel, stream, elapsed)
+
+
+def collect_result(
+    config: GraphConfig, kernel: LocalKernel, stream: BarStream, elapsed_s: float
+) -> BacktestResult:
+    portfolio: Portfolio = kernel.component(PORTFOLIO)
+    journal = kernel.journal
+    ts_ns, equity = portfolio.equity_curve()
+    fills = list(portfolio.fills)
+    interval = int(stream.interval_ns.min()) if len(stream) else 60_000_000_000
+    periods = config.report.periods_per_year or infer_periods_per_year(interval)
+    metrics = compute_metrics(ts_ns, equity, fills, config.portfolio.starting_cash, periods)
+    per_strategy = {
+        sid: {
+            "realized_pnl": a.realized_pnl,
+            "unrealized_pnl": a.unrealized_pnl,
+            "fees": a.fees,
+            "fills": float(a.fill_count),
+        }
+        for sid, a in portfolio.strategy_attribution().items()
+    }
+    return BacktestResult(
+        config=config,
+        bars=kernel.bars_processed,
+        intents=sum(1 for m in journal if type(m) is OrderIntent),
+        orders=sum(1 for m in journal if type(m) is SubmitOrder),
+        risk_rejections=sum(1 for m in journal if type(m) is RiskRejected),
+        fills=fills,
+        starting_cash=config.portfolio.starting_cash,
+        final_equity=portfolio.equity,
+        fees=portfolio.fees,
+        metrics=metrics,
+        ts_ns=ts_ns,
+        equity=equity,
+        elapsed_s=elapsed_s,
+        dropped=stream.dropped,
+        journal=journal,
+        strategy_errors=[m for m in kernel.control if isinstance(m, StrategyError)],
+        per_strategy=per_strategy,
+    )
+
+
+def fills_table(fills: Sequence[OrderFilled]) -> pa.Table:
+    return pa.table(
+        {
+            "ts_event_ns": pa.array([f.ts_event_ns for f in fills], pa.int64()),
+            "ts_init_ns": pa.array([f.ts_init_ns for f in fills], pa.int64()),
+            "fill_id": pa.array([f.fill_id for f in fills], pa.string()),
+            "client_order_id": pa.array([f.client_order_id for f in fills], pa.string()),
+            "venue_order_id": pa.array([f.venue_order_id for f in fills], pa.string()),
+            "strategy_id": pa.array([f.strategy_id for f in fills], pa.string()),
+            "instrument_id": pa.array([f.instrument_id for f in fills], pa.string()),
+            "side": pa.array([f.side.value for f in fills], pa.string()),
+            "quantity": pa.array([f.last_qty for f in fills], pa.float64()),
+            "price": pa.array([f.last_px for f in fills], pa.float64()),
+            "fee": pa.array([f.fee for f in fills], pa.float64()),
+            "liquidity": pa.array([f.liquidity.value for f in fills], pa.string()),
+            "leaves_qty": pa.array([f.leaves_qty for f in fills], pa.float64()),
+        }
+    )
+
+
+def orders_table(journal: Sequence[Message]) -> pa.Table:
+    """One row per order sent to a venue, with its final status, plus risk-refused intents."""
+    rows: dict[str, dict[str, Any]] = {}
+    refused: list[dict[str, Any]] = []
+    intents = {m.intent_id: m for m in journal if isinstance(m, OrderIntent)}
+    for m in journal:
+        if isinstance(m, SubmitOrder):
+            rows[m.client_order_id] = {
+                "ts_submit_ns": m.ts_event_ns,
+                "client_order_id": m.client_order_id,
+                "strategy_id": m.strategy_id,
+                "instrument_id": m.instrument_id,
+                "side": m.side.value,
+                "order_type": m.order_type.value,
+                "quantity": m.quantity,
+                "limit_price": m.limit_price,
+                "status": "submitted",
+                "filled_qty": 0.0,
+                "avg_fill_price": None,
+                "reason": "",
+                "_notional": 0.0,
+            }
+        elif isinstance(m, RiskRejected):
+            intent = intents.get(m.intent_id)
+            refused.append(
+                {
+                    "ts_submit_ns": m.ts_event_ns,
+                    "client_order_id": m.intent_id,
+                    "strategy_id": m.strategy_id,
+                    "instrument_id": m.instrument_id,
+                    "side": intent.side.value if intent else "",
+                    "order_type": intent.order_type.value if intent else "",
+                    "quantity": intent.quantity if intent else 0.0,
+                    "limit_price": intent.limit_price if intent else None,
+                    "status": "risk_rejected",
+                    "filled_qty": 0.0,
+                    "avg_fill_price": None,
+                    "reason": f"{m.reason.value}: {m.detail}",
+                    "_notional": 0.0,
+                }
+            )
+        elif isinstance(m, OrderAccepted | OrderRejected | OrderCancelled | OrderFilled):
+            row = rows.get(m.client_order_id)
+            if row is None:
+                continue
+            if isinstance(m, OrderAccepted) and row["status"] == "submitted":
+                row["status"] = "accepted"
+            elif isinstance(m, OrderRejected):
+                row["status"], row["reason"] = "rejected", m.reason
+            elif isinstance(m, OrderCancelled):
+                row["status"], row["reason"] = "cancelled", m.reason
+            elif isinstance(m, OrderFilled):
+                row["filled_qty"] += m.last_qty
+                row["_notional"] += m.last_qty * m.last_px
+                row["avg_fill_price"] = row["_notional"] / row["filled_qty"]
+                row["status"] = "filled" if m.leaves_qty <= 0 else "partially_filled"
+    all_rows = sorted(
+        [*rows.values(), *refused], key=lambda r: (r["ts_submit_ns"], r["client_order_id"])
+    )
+    columns = [
+        ("ts_submit_ns", pa.int64()),
+        ("client_order_id", pa.string()),
+        ("strategy_id", pa.string()),
+        ("instrument_id", pa.string()),
+        ("side", pa.string()),
+        ("order_type", pa.string()),
+        ("quantity", pa.float64()),
+        ("limit_price", pa.float64()),
+        ("status", pa.string()),
+        ("filled_qty", pa.float64()),
+        ("avg_fill_price", pa.float64()),
+        ("reason", pa.string()),
+    ]
+    return pa.table({name: pa.array([r[name] for r in all_rows], t) for name, t in columns})
+
+
+def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -> dict[str, Path]:
+    """Write orders, fills and the equity curve as Parquet, a summary JSON and the HTML report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "orders": write_parquet(orders_table(result.journal), out_dir / "orders.parquet"),
+        "fills": write_parquet(fills_table(result.fills), out_dir / "fills.parquet"),
+        "equity": write_parquet(
+            pa.table({"ts_ns": result.ts_ns, "equity": result.equity}), out_dir / "equity.parquet"
+        ),
+    }
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
+    paths["summary"] = summary_path
+    if html:
+        paths["report"] = write_html_report(
+            out_dir / "report.html",
+            title=f"tradegraph backtest: {result.config.name}",
+            metrics=result.metrics,
+            ts_ns=result.ts_ns,
+            equity=result.equity,
+            per_strategy=result.per_strategy,
+            config_summary={
+                "strategies": ", ".join(
+                    f"{s.id} ({s.class_path})" for s in result.config.strategies
+                ),
+                "instruments": ", ".join(result.config.instrument_map()),
+                "bars": result.bars,
+                "fills": len(result.fills),
+                "fills_digest": result.fills_digest,
+            },
+        )
+    return paths

@@ -1,0 +1,327 @@
+"""Market-data feeds: validated, time-ordered streams for the graph.
+
+Two ways in:
+
+* :func:`prepare_bar_stream` validates whole columns of historical bars at once (vectorised, the
+  boundary check for replays) and merges several instruments into one stream ordered by
+  (close time, instrument order). Bad rows are dropped and counted, never passed on.
+* :class:`MarketDataFeed` is the ``md`` component for streamed data (paper and live sessions):
+  it checks each message as it comes and publishes only the good ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradegraph.contracts import (
+    MARKET_DATA,
+    Bar,
+    Clock,
+    Instrument,
+    Message,
+    OrderBookSnapshot,
+    Outbox,
+    QuoteTick,
+    TradeTick,
+)
+from tradegraph.data.catalog import BarArrays
+from tradegraph.errors import DataError
+from tradegraph.observability import get_logger
+
+DROP_REASONS = ("not_finite", "non_positive", "inconsistent_ohlc", "time_not_increasing")
+
+
+@dataclass(frozen=True)
+class BarStream:
+    """Bars of several instruments merged into one stream, as columns.
+
+    ``ts_ns`` is each bar's close time: when the graph may know it.
+    """
+
+    instrument_ids: tuple[str, ...]
+    interval_ns: npt.NDArray[np.int64]
+    instrument_index: npt.NDArray[np.int32]
+    ts_ns: npt.NDArray[np.int64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.ts_ns.shape[0])
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(sum(c.values()) for c in self.dropped.values())
+
+    def bars(self) -> Iterator[Bar]:
+        """Yield the stream as ``Bar`` messages (already validated, so built without checks)."""
+        ids = self.instrument_ids
+        intervals = self.interval_ns.tolist()
+        for k, o, h, lo, c, v, ts in zip(
+            self.instrument_index.tolist(),
+            self.open.tolist(),
+            self.high.tolist(),
+            self.low.tolist(),
+            self.close.tolist(),
+            self.volume.tolist(),
+            self.ts_ns.tolist(),
+            strict=True,
+        ):
+            yield Bar.trusted(
+                instrument_id=ids[k],
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=v,
+                interval_ns=intervals[k],
+                ts_event_ns=ts,
+                ts_init_ns=ts,
+            )
+
+
+def validate_bar_arrays(bars: BarArrays) -> tuple[npt.NDArray[np.bool_], dict[str, int]]:
+    """Return a keep-mask and drop counts by reason (each bad row counted once)."""
+    o, h, lo, c, v = bars.open, bars.high, bars.low, bars.close, bars.volume
+    counts: dict[str, int] = {}
+    finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & np.isfinite(v)
+    keep = finite.copy()
+    counts["not_finite"] = int((~finite).sum())
+    with np.errstate(invalid="ignore"):
+        positive = (o > 0) & (h > 0) & (lo > 0) & (c > 0) & (v >= 0)
+        bad = keep & ~positive
+        counts["non_positive"] = int(bad.sum())
+        keep &= positive
+        consistent = (h >= lo) & (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c))
+        bad = keep & ~consistent
+        counts["inconsistent_ohlc"] = int(bad.sum())
+        keep &= consistent
+    # A row must be strictly later than every earlier kept row; dropped rows never raise the bar.
+    ts = bars.ts_open_ns
+    masked = np.where(keep, ts, np.iinfo(np.int64).min)
+    running_max = np.maximum.accumulate(masked)
+    previous_max = np.concatenate(([np.iinfo(np.int64).min], running_max[:-1]))
+    increasing = ts > previous_max
+    bad = keep & ~increasing
+    counts["time_not_increasing"] = int(bad.sum())
+    keep &= increasing
+    return keep, {k: n for k, n in counts.items() if n}
+
+
+def prepare_bar_stream(
+    datasets: Sequence[BarArrays], instruments: Mapping[str, Instrument]
+) -> BarStream:
+    """Validate each dataset, then merge them by (close time, dataset order)."""
+    log = get_logger("md")
+    if not datasets:
+        raise DataError("no bar data: the data section lists no bars")
+    ids: list[str] = []
+    parts: list[tuple[int, BarArrays, npt.NDArray[np.bool_]]] = []
+    dropped: dict[str, dict[str, int]] = {}
+    for ds in datasets:
+        if ds.instrument_id not in instruments:
+            raise DataError(
+                f"bars for {ds.instrument_id} have no instrument definition; "
+                f"configured instruments: {sorted(instruments)}"
+            )
+        if ds.instrument_id in ids:
+            raise DataError(f"bars for {ds.instrument_id} are given twice")
+        keep, counts = validate_bar_arrays(ds)
+        if counts:
+            dropped[ds.instrument_id] = counts
+            first_bad = np.flatnonzero(~keep)[:5].tolist()
+            log.warning(
+                "bars_dropped",
+                instrument_id=ds.instrument_id,
+                dropped=counts,
+                first_bad_rows=first_bad,
+            )
+        ids.append(ds.instrument_id)
+        parts.append((len(ids) - 1, ds, keep))
+
+    index = np.concatenate([np.full(int(k.sum()), i, dtype=np.int32) for i, _, k in parts])
+    ts = np.concatenate([ds.ts_open_ns[k] + ds.interval_ns for _, ds, k in parts])
+    order = np.lexsort((index, ts))
+
+    def merged(name: str) -> npt.NDArray[np.float64]:
+        return np.concatenate([getattr(ds, name)[k] for _, ds, k in parts])[order]
+
+    return BarStream(
+        instrument_ids=tuple(ids),
+        interval_ns=np.array([ds.interval_ns for _, ds, _ in parts], dtype=np.int64),
+        instrument_index=index[order],
+        ts_ns=ts[order],
+        open=merged("open"),
+        high=merged("high"),
+        low=merged("low"),
+        close=merged("close"),
+        volume=merged("volume"),
+        dropped=dropped,
+    )
+
+
+class MarketDataFeed:
+    """The ``md`` component: checks streamed market data and publishes only what is sound.
+
+    Dropped (counted by reason, logged at most once per reason and instrument until reset):
+    non-finite or non-positive values, inconsistent OHLC, a crossed book, and time going
+    backwards (or standing still for bars) per instrument and data type.
+    """
+
+    component_id = MARKET_DATA
+
+    def __init__(self, instruments: Mapping[str, Instrument], clock: Clock, outbox: Outbox) -> None:
+        self._instruments = instruments
+        self._clock = clock
+        self._outbox = outbox
+        self._last_ts: dict[tuple[str, str], int] = {}
+        self.dropped: Counter[str] = Counter()
+        self.published = 0
+        self._log = get_logger(MARKET_DATA)
+        self._logged: set[tuple[str, str]] = set()
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def _drop(self, reason: str, instrument_id: str, detail: str) -> None:
+        self.dropped[reason] += 1
+        if (reason, instrument_id) not in self._logged:
+            self._logged.add((reason, instrument_id))
+            self._log.warning(
+                "market_data_dropped", reason=reason, instrument_id=instrument_id, detail=detail
+            )
+
+    def handle(self, msg: Message) -> None:
+        if not isinstance(msg, Bar | TradeTick | QuoteTick | OrderBookSnapshot):
+            return
+        inst = msg.instrument_id
+        if inst not in self._instruments:
+            self._drop("unknown_instrument", inst, "no instrument definition")
+            return
+        key = (inst, type(msg).__name__)
+        last = self._last_ts.get(key)
+        ts = msg.ts_event_ns
+        # Trades may share a millisecond timestamp; bars and book states must move forward.
+        strict = isinstance(msg, Bar)
+        if last is not None and (ts <= last if strict else ts < last):
+            self._drop("time_not_increasing", inst, f"ts {ts} after {last}")
+            return
+        self._last_ts[key] = ts
+        self.published += 1
+        self._outbox.publish(msg)
+
+    def offer_bar(
+        self,
+        instrument_id: str,
+        ts_open_ns: int,
+        values: tuple[float, float, float, float, float],
+        interval_ns: int,
+    ) -> bool:
+        """Check raw bar values; publish a ``Bar`` if sound. Returns whether it was published."""
+        o, h, lo, c, v = values
+        if not all(math.isfinite(x) for x in values):
+            self._drop("not_finite", instrument_id, f"values {values}")
+            return False
+        if min(o, h, lo, c) <= 0 or v < 0:
+            self._drop("non_positive", instrument_id, f"values {values}")
+            return False
+        if h < lo or h < max(o, c) or lo > min(o, c):
+            self._drop("inconsistent_ohlc", instrument_id, f"values {values}")
+            return False
+        ts_close = ts_open_ns + interval_ns
+        before = self.published
+        self.handle(
+            Bar.trusted(
+                instrument_id=instrument_id,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=v,
+                interval_ns=interval_ns,
+                ts_event_ns=ts_close,
+                ts_init_ns=self._clock.now_ns(),
+            )
+        )
+        return self.published > before
+
+    def offer_trade(
+        self, instrument_id: str, ts_ns: int, price: float, size: float, buy: bool, trade_id: str
+    ) -> bool:
+        """Check a raw trade; publish a ``TradeTick`` if sound."""
+        if not (math.isfinite(price) and math.isfinite(size)):
+            self._drop("not_finite", instrument_id, f"price {price} size {size}")
+            return False
+        if price <= 0 or size <= 0:
+            self._drop("non_positive", instrument_id, f"price {price} size {size}")
+            return False
+        before = self.published
+        self.handle(
+            TradeTick.trusted(
+                instrument_id=instrument_id,
+                price=price,
+                size=size,
+                aggressor_side="buy" if buy else "sell",
+                trade_id=trade_id,
+                ts_event_ns=ts_ns,
+                ts_init_ns=self._clock.now_ns(),
+            )
+        )
+        return self.published > before
+
+    def offer_quote(
+        self,
+        instrument_id: str,
+        ts_ns: int,
+        bid: tuple[float, float],
+        ask: tuple[float, float],
+    ) -> bool:
+        """Check a raw best bid/ask; publish a ``QuoteTick`` if sound (crossed books dropped)."""
+        values = (*bid, *ask)
+        if not all(math.isfinite(x) for x in values):
+            self._drop("not_finite", instrument_id, f"quote {values}")
+            return False
+        if bid[0] <= 0 or ask[0] <= 0 or bid[1] < 0 or ask[1] < 0:
+            self._drop("non_positive", instrument_id, f"quote {values}")
+            return False
+        if bid[0] >= ask[0]:
+            self._drop("crossed_book", instrument_id, f"bid {bid[0]} >= ask {ask[0]}")
+            return False
+        before = self.published
+        self.handle(
+            QuoteTick.trusted(
+                instrument_id=instrument_id,
+                bid_price=bid[0],
+                bid_size=bid[1],
+                ask_price=ask[0],
+                ask_size=ask[1],
+                ts_event_ns=ts_ns,
+                ts_init_ns=self._clock.now_ns(),
+            )
+        )
+        return self.published > before
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "last_ts": [[k[0], k[1], v] for k, v in self._last_ts.items()],
+            "dropped": dict(self.dropped),
+            "published": self.published,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._last_ts = {(a, b): int(v) for a, b, v in state["last_ts"]}
+        self.dropped = Counter({str(k): int(v) for k, v in state["dropped"].items()})
+        self.published = int(state["published"])

@@ -1,0 +1,589 @@
+"""The base class of every strategy: message dispatch, bookkeeping, the order API, safety.
+
+A strategy is a component (see ``tradegraph.contracts.protocols.Component``). Subclasses
+override the ``on_*`` hooks and call the order API; the base keeps the strategy's own position
+and open orders up to date *before* a hook runs, so a subclass cannot corrupt them.
+
+User code runs behind a safe wrapper: an exception in a hook becomes a ``StrategyError`` event
+naming the strategy, the strategy stops, and the rest of the graph carries on.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tradegraph.config.models import StrategyConfig
+from tradegraph.contracts import (
+    Bar,
+    CancelIntent,
+    Clock,
+    FeedStatus,
+    IdGenerator,
+    Instrument,
+    KillSwitchChanged,
+    Message,
+    OrderAccepted,
+    OrderBookSnapshot,
+    OrderCancelled,
+    OrderFilled,
+    OrderIntent,
+    OrderRejected,
+    OrderSide,
+    OrderType,
+    Outbox,
+    QuoteTick,
+    RiskRejected,
+    StrategyError,
+    TimeInForce,
+    TimerFired,
+    TradeTick,
+    strategy_component_id,
+)
+from tradegraph.errors import ConfigError, OrderPathError, StrategyLoadError
+
+# A fill leaving less than this fraction of the order open completes it: venues compute
+# ``leaves_qty`` in floating point and may leave rounding dust instead of an exact zero.
+_LEAVES_TOLERANCE = 1e-9
+# A position smaller than this fraction of the quantities that produced it is rounding dust
+# (0.003 + 0.007 - 0.01 is not exactly 0.0) and is treated as flat.
+_FLAT_TOLERANCE = 1e-9
+
+
+class StrategyParams(BaseModel):
+    """Base for a strategy's ``Params`` model: frozen, unknown keys are errors.
+
+    Example:
+        >>> class MyParams(StrategyParams):
+        ...     lookback: int = Field(default=20, gt=0)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """An order the strategy sent that is not finished yet, as the strategy knows it.
+
+    Attributes:
+        intent: The intent as submitted; ``intent.intent_id`` is the client order id.
+        accepted: The venue has acknowledged the order (it may be resting).
+        filled_quantity: Sum of the fills received so far.
+    """
+
+    intent: OrderIntent
+    accepted: bool = False
+    filled_quantity: float = 0.0
+
+    @property
+    def client_order_id(self) -> str:
+        return self.intent.intent_id
+
+    @property
+    def instrument_id(self) -> str:
+        return self.intent.instrument_id
+
+    @property
+    def leaves_quantity(self) -> float:
+        """Quantity still to be filled."""
+        return max(0.0, self.intent.quantity - self.filled_quantity)
+
+
+class Strategy:
+    """Base class for user strategies.
+
+    Subclass it, declare a ``Params`` model (derived from :class:`StrategyParams`) and override
+    the hooks you need. Hooks run only while the strategy is not stopped::
+
+        class Breakout(Strategy):
+            class Params(StrategyParams):
+                quantity: float = Field(default=0.01, gt=0)
+
+            params: Params
+
+            def on_bar(self, bar: Bar) -> None:
+                if self.position(bar.instrument_id) == 0 and bar.close > bar.open:
+                    self.buy(bar.instrument_id, self.params.quantity)
+
+    Attributes:
+        component_id: ``strategy:<id>``, the address other components send to.
+        strategy_id: The configured id; it prefixes every client order id.
+        config: The strategy's configuration.
+        params: ``config.params`` validated against ``Params``.
+        instruments: Every instrument the strategy may trade, keyed by instrument id.
+        stopped: True once the strategy stopped (after an error or ``stop()``); a stopped
+            strategy ignores every message and submits nothing.
+        error: ``"<ExceptionType>: <message>"`` of the error that stopped it, else ``None``.
+        kill_switch_tripped: The last kill-switch state Risk announced.
+    """
+
+    Params: ClassVar[type[BaseModel]] = StrategyParams
+    params: BaseModel
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        params_model = cls.__dict__.get("Params")
+        if params_model is None:
+            return
+        if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
+            raise StrategyLoadError(
+                f"{cls.__module__}.{cls.__qualname__}.Params must be a pydantic model "
+                f"(derive it from tradegraph.strategies.StrategyParams), got {params_model!r}"
+            )
+        model_config = params_model.model_config
+        if model_config.get("extra") != "forbid" or not model_config.get("frozen", False):
+            raise StrategyLoadError(
+                f"{cls.__module__}.{cls.__qualname__}.Params must be frozen and forbid unknown "
+                "keys, so a misspelt parameter is an error instead of being ignored; derive it "
+                "from tradegraph.strategies.StrategyParams"
+            )
+
+    def __init__(
+        self,
+        config: StrategyConfig,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        outbox: Outbox,
+    ) -> None:
+        """Build the strategy; validates ``config.params`` against ``Params``.
+
+        Raises:
+            ConfigError: A parameter is invalid (the message names
+                ``strategies.<id>.params.<field>``) or an instrument in ``config.instruments``
+                is not among ``instruments``.
+        """
+        self.config = config
+        self.strategy_id = config.id
+        self.component_id = strategy_component_id(config.id)
+        self.clock = clock
+        self.outbox = outbox
+        missing = [i for i in config.instruments if i not in instruments]
+        if missing:
+            raise ConfigError(
+                f"strategies.{config.id}.instruments: unknown instrument(s) {missing}; "
+                f"known: {sorted(instruments)}"
+            )
+        # A plain dict, not a read-only proxy: components must stay picklable for Ray.
+        self.instruments: Mapping[str, Instrument] = {i: instruments[i] for i in config.instruments}
+        self.params = self._validate_params(config)
+        self.stopped = False
+        self.error: str | None = None
+        self.kill_switch_tripped = False
+        self._ids = IdGenerator(config.id)
+        self._positions: dict[str, float] = {}
+        self._open_orders: dict[str, OpenOrder] = {}
+        self._last_prices: dict[str, float] = {}
+
+    @classmethod
+    def _validate_params(cls, config: StrategyConfig) -> BaseModel:
+        try:
+            return cls.Params.model_validate(config.params)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors(include_url=False):
+                field = ".".join(str(part) for part in err["loc"])
+                where = f"strategies.{config.id}.params" + (f".{field}" if field else "")
+                got = f" (got {err['input']!r})" if err["type"] != "missing" and field else ""
+                problem = err["msg"].removeprefix("Value error, ")
+                problems.append(f"{where}: {problem}{got}")
+            raise ConfigError("; ".join(problems)) from None
+
+    # ------------------------------------------------------------------ component interface
+
+    def handle(self, msg: Message) -> None:
+        """Single entry point: bookkeeping, then the matching hook, behind the safe wrapper."""
+        if self.stopped:
+            return
+        try:
+            if type(msg) is Bar:
+                self._last_prices[msg.instrument_id] = msg.close
+                self.on_bar(msg)
+            else:
+                self._dispatch(msg)
+        except Exception as exc:
+            self._fail(exc)
+
+    def start(self) -> None:
+        """Called by the engine when the run starts; runs ``on_start`` behind the safe wrapper."""
+        if self.stopped:
+            return
+        try:
+            self.on_start()
+        except Exception as exc:
+            self._fail(exc)
+
+    def stop(self) -> None:
+        """Called by the engine when the run ends; runs ``on_stop``, then stops the strategy.
+
+        ``on_stop`` may still submit orders (to flatten, say); nothing is handled afterwards.
+        """
+        if self.stopped:
+            return
+        try:
+            self.on_stop()
+        except Exception as exc:
+            self._fail(exc)
+        self.stopped = True
+
+    def _dispatch(self, msg: Message) -> None:
+        if isinstance(msg, OrderFilled):
+            if msg.strategy_id == self.strategy_id:
+                self._apply_fill(msg)
+                self.on_fill(msg)
+        elif isinstance(msg, TradeTick):
+            self._last_prices[msg.instrument_id] = msg.price
+            self.on_trade(msg)
+        elif isinstance(msg, QuoteTick):
+            self._last_prices[msg.instrument_id] = msg.mid
+            self.on_quote(msg)
+        elif isinstance(msg, OrderBookSnapshot):
+            self.on_order_book(msg)
+        elif isinstance(msg, OrderAccepted):
+            if msg.strategy_id == self.strategy_id:
+                order = self._open_orders.get(msg.client_order_id)
+                if order is not None:
+                    self._open_orders[msg.client_order_id] = replace(order, accepted=True)
+                self.on_order_accepted(msg)
+        elif isinstance(msg, OrderRejected):
+            if msg.strategy_id == self.strategy_id:
+                self._open_orders.pop(msg.client_order_id, None)
+                self.on_order_rejected(msg)
+        elif isinstance(msg, OrderCancelled):
+            if msg.strategy_id == self.strategy_id:
+                self._open_orders.pop(msg.client_order_id, None)
+                self.on_order_cancelled(msg)
+        elif isinstance(msg, RiskRejected):
+            if msg.strategy_id == self.strategy_id:
+                self._open_orders.pop(msg.intent_id, None)
+                self.on_risk_rejected(msg)
+        elif isinstance(msg, TimerFired):
+            self.on_timer(msg)
+        elif isinstance(msg, KillSwitchChanged):
+            self.kill_switch_tripped = msg.tripped
+            self.on_kill_switch(msg)
+        elif isinstance(msg, FeedStatus):
+            self.on_feed_status(msg)
+
+    def _apply_fill(self, fill: OrderFilled) -> None:
+        instrument = fill.instrument_id
+        before = self._positions.get(instrument, 0.0)
+        after = before + fill.signed_qty
+        if abs(after) <= _FLAT_TOLERANCE * max(abs(before), fill.last_qty):
+            after = 0.0
+        self._positions[instrument] = after
+        order = self._open_orders.get(fill.client_order_id)
+        if order is None:
+            return
+        if fill.leaves_qty <= _LEAVES_TOLERANCE * order.intent.quantity:
+            del self._open_orders[fill.client_order_id]
+        else:
+            self._open_orders[fill.client_order_id] = replace(
+                order, accepted=True, filled_quantity=order.filled_quantity + fill.last_qty
+            )
+
+    def _fail(self, exc: Exception) -> None:
+        location = ""
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:
+            last = frames[-1]
+            location = f" (in {last.name} at {os.path.basename(last.filename)}:{last.lineno})"
+        error_type = type(exc).__name__
+        message = f"{exc}{location}"
+        self.stopped = True
+        self.error = f"{error_type}: {message}"
+        now = self.clock.now_ns()
+        self.outbox.publish(
+            StrategyError(
+                strategy_id=self.strategy_id,
+                error_type=error_type,
+                error=message,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+    # ------------------------------------------------------------------ hooks
+
+    def on_start(self) -> None:
+        """The run starts. Set timers or warm up here."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """A bar closed for one of the strategy's instruments (the hot path: keep it lean)."""
+
+    def on_trade(self, tick: TradeTick) -> None:
+        """A trade printed on one of the strategy's instruments."""
+
+    def on_quote(self, quote: QuoteTick) -> None:
+        """The best bid/offer changed on one of the strategy's instruments."""
+
+    def on_order_book(self, book: OrderBookSnapshot) -> None:
+        """An order-book snapshot arrived for one of the strategy's instruments."""
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        """One of the strategy's orders filled (``position`` already includes it)."""
+
+    def on_order_accepted(self, event: OrderAccepted) -> None:
+        """The venue accepted one of the strategy's orders."""
+
+    def on_order_rejected(self, event: OrderRejected) -> None:
+        """The venue rejected one of the strategy's orders (it is no longer open)."""
+
+    def on_order_cancelled(self, event: OrderCancelled) -> None:
+        """One of the strategy's orders was cancelled (it is no longer open)."""
+
+    def on_risk_rejected(self, event: RiskRejected) -> None:
+        """Risk refused one of the strategy's intents (it is no longer open)."""
+
+    def on_timer(self, timer: TimerFired) -> None:
+        """A timer set with ``set_timer`` came due."""
+
+    def on_kill_switch(self, event: KillSwitchChanged) -> None:
+        """Risk tripped or reset the kill switch (``kill_switch_tripped`` is already updated)."""
+
+    def on_feed_status(self, status: FeedStatus) -> None:
+        """Market data for an instrument went stale or fresh again."""
+
+    def on_stop(self) -> None:
+        """The run ends. Orders may still be submitted here."""
+
+    # ------------------------------------------------------------------ order API
+
+    def submit_order(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        tag: str = "",
+    ) -> str:
+        """Send an order intent to Risk and track it as open.
+
+        Args:
+            instrument_id: One of the strategy's instruments.
+            side: Buy or sell.
+            quantity: Base-currency quantity, > 0; Risk rounds it down to the lot size.
+            order_type: Market or limit.
+            limit_price: Required for a limit order, forbidden for a market order.
+            time_in_force: GTC or IOC.
+            post_only: Limit orders only: refuse to take liquidity.
+            reduce_only: Only ever reduce the position.
+            tag: Free text carried to the fills.
+
+        Returns:
+            The client order id, ``"<strategy_id>-<n:06d>"``; it is deterministic.
+
+        Raises:
+            OrderPathError: The strategy is stopped.
+            ValueError: The instrument is not the strategy's or the order is malformed.
+        """
+        if self.stopped:
+            raise OrderPathError(
+                f"strategy {self.strategy_id!r} is stopped and cannot submit orders"
+                + (f" (stopped by {self.error})" if self.error else "")
+            )
+        if instrument_id not in self.instruments:
+            raise ValueError(
+                f"strategy {self.strategy_id!r} cannot trade {instrument_id!r}: not among its "
+                f"instruments {list(self.instruments)}"
+            )
+        now = self.clock.now_ns()
+        intent = OrderIntent(
+            intent_id=f"{self.strategy_id}-{self._ids.count + 1:06d}",
+            strategy_id=self.strategy_id,
+            instrument_id=instrument_id,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            time_in_force=time_in_force,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            tag=tag,
+            ts_event_ns=now,
+            ts_init_ns=now,
+        )
+        # The counter advances only once the intent is valid, so a malformed order leaves no gap.
+        client_order_id = self._ids.next()
+        self._open_orders[client_order_id] = OpenOrder(intent)
+        self.outbox.publish(intent)
+        return client_order_id
+
+    def buy(
+        self,
+        instrument_id: str,
+        quantity: float,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        tag: str = "",
+    ) -> str:
+        """``submit_order`` with ``side=BUY``."""
+        return self.submit_order(
+            instrument_id,
+            OrderSide.BUY,
+            quantity,
+            order_type,
+            limit_price,
+            time_in_force,
+            post_only,
+            reduce_only,
+            tag,
+        )
+
+    def sell(
+        self,
+        instrument_id: str,
+        quantity: float,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        tag: str = "",
+    ) -> str:
+        """``submit_order`` with ``side=SELL``."""
+        return self.submit_order(
+            instrument_id,
+            OrderSide.SELL,
+            quantity,
+            order_type,
+            limit_price,
+            time_in_force,
+            post_only,
+            reduce_only,
+            tag,
+        )
+
+    def cancel_order(self, client_order_id: str) -> bool:
+        """Ask Risk to cancel an open order.
+
+        The order stays in ``open_orders`` until the venue confirms (``OrderCancelled``) or it
+        fills.
+
+        Returns:
+            True if a ``CancelIntent`` was sent; False if the order is not open (nothing to do).
+
+        Raises:
+            OrderPathError: The strategy is stopped.
+        """
+        if self.stopped:
+            raise OrderPathError(
+                f"strategy {self.strategy_id!r} is stopped and cannot cancel orders"
+            )
+        if client_order_id not in self._open_orders:
+            return False
+        now = self.clock.now_ns()
+        self.outbox.publish(
+            CancelIntent(
+                strategy_id=self.strategy_id,
+                client_order_id=client_order_id,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+        return True
+
+    # ------------------------------------------------------------------ state queries
+
+    def position(self, instrument_id: str) -> float:
+        """The strategy's own net base quantity in ``instrument_id`` (negative when short)."""
+        return self._positions.get(instrument_id, 0.0)
+
+    @property
+    def positions(self) -> Mapping[str, float]:
+        """Net quantity per instrument the strategy has traded."""
+        return MappingProxyType(self._positions)
+
+    @property
+    def open_orders(self) -> Mapping[str, OpenOrder]:
+        """Orders sent and not yet finished (filled, cancelled or rejected), by client order id."""
+        return MappingProxyType(self._open_orders)
+
+    def has_open_orders(self, instrument_id: str | None = None) -> bool:
+        """Whether any order is open, for ``instrument_id`` or, if ``None``, for any instrument."""
+        if instrument_id is None:
+            return bool(self._open_orders)
+        return any(o.intent.instrument_id == instrument_id for o in self._open_orders.values())
+
+    def last_price(self, instrument_id: str) -> float | None:
+        """The last bar close, trade price or quote mid seen for ``instrument_id``."""
+        return self._last_prices.get(instrument_id)
+
+    def now_ns(self) -> int:
+        """Current time, nanoseconds since the epoch, from the strategy's clock."""
+        return self.clock.now_ns()
+
+    def set_timer(self, name: str, at_ns: int) -> None:
+        """Get ``on_timer(TimerFired(name))`` at ``at_ns`` (replaces a timer of that name)."""
+        self.clock.set_timer(name, at_ns)
+
+    def cancel_timer(self, name: str) -> None:
+        """Drop the timer ``name`` if it is pending."""
+        self.clock.cancel_timer(name)
+
+    # ------------------------------------------------------------------ snapshot / restore
+
+    def strategy_state(self) -> dict[str, Any]:
+        """Subclass state (indicators, flags) as JSON-able plain data. Override with restore."""
+        return {}
+
+    def restore_strategy_state(self, state: dict[str, Any]) -> None:
+        """Load what ``strategy_state`` returned. Override together with ``strategy_state``."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole strategy state as JSON-able plain data."""
+        return {
+            "strategy_id": self.strategy_id,
+            "id_count": self._ids.count,
+            "positions": dict(self._positions),
+            "open_orders": [
+                {
+                    "intent": o.intent.model_dump(mode="json"),
+                    "accepted": o.accepted,
+                    "filled_quantity": o.filled_quantity,
+                }
+                for o in self._open_orders.values()
+            ],
+            "last_prices": dict(self._last_prices),
+            "stopped": self.stopped,
+            "error": self.error,
+            "kill_switch_tripped": self.kill_switch_tripped,
+            "strategy": self.strategy_state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load a ``snapshot()``; the strategy then behaves as the one that took it.
+
+        Raises:
+            ValueError: The snapshot belongs to another strategy id.
+        """
+        if state["strategy_id"] != self.strategy_id:
+            raise ValueError(
+                f"snapshot of strategy {state['strategy_id']!r} cannot be restored into "
+                f"strategy {self.strategy_id!r}"
+            )
+        self._ids.count = int(state["id_count"])
+        self._positions = {k: float(v) for k, v in state["positions"].items()}
+        self._open_orders = {}
+        for raw in state["open_orders"]:
+            intent = OrderIntent.model_validate(raw["intent"])
+            self._open_orders[intent.intent_id] = OpenOrder(
+                intent, bool(raw["accepted"]), float(raw["filled_quantity"])
+            )
+        self._last_prices = {k: float(v) for k, v in state["last_prices"].items()}
+        self.stopped = bool(state["stopped"])
+        self.error = state["error"]
+        self.kill_switch_tripped = bool(state["kill_switch_tripped"])
+        self.restore_strategy_state(state["strategy"])
