@@ -108,6 +108,7 @@ def main() -> None:
         datasets = [gbm_bars(args.bars)]
         source = "gbm(seed=42,start=30000,sigma=0.001)"
     stream = prepare_bar_stream(datasets, config.instrument_map())
+    del datasets  # the stream holds its own merged copy
     wall = time.perf_counter()
     result = run_backtest(config, stream)
     total_s = time.perf_counter() - wall

@@ -117,9 +117,15 @@ class PortfolioConfig(_Config):
     starting_cash: float = Field(default=1_000_000.0, gt=0.0)
     currency: str = "USDT"
     snapshot_interval_s: float = Field(
-        default=300.0,
+        default=3600.0,
         ge=0.0,
-        description="least sim time between mark-driven snapshots sent to Risk (fills always send one)",
+        description="heartbeat: most event time between snapshots sent to Risk",
+    )
+    snapshot_equity_move_pct: float = Field(
+        default=0.1,
+        ge=0.0,
+        description="send a snapshot as soon as equity moves this much (%) since the last one; "
+        "fills and UTC day changes always send one; 0 disables",
     )
 
 

@@ -14,7 +14,12 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict
 
 _new = object.__new__
-_set = object.__setattr__
+# Pydantic keeps instance state in slots of BaseModel; setting them through their descriptors is
+# the cheapest way to build an instance whose values are already known to be valid.
+set_instance_dict = BaseModel.__dict__["__dict__"].__set__
+set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 class Message(BaseModel):
@@ -40,10 +45,10 @@ class Message(BaseModel):
         validated their whole input at the boundary.
         """
         obj = _new(cls)
-        _set(obj, "__dict__", fields)
-        _set(obj, "__pydantic_fields_set__", cls._field_set)
-        _set(obj, "__pydantic_extra__", None)
-        _set(obj, "__pydantic_private__", None)
+        set_instance_dict(obj, fields)
+        set_fields_set(obj, cls._field_set)
+        set_extra(obj, None)
+        set_private(obj, None)
         return obj
 
     @classmethod

@@ -238,6 +238,10 @@ class Portfolio:
         self._next_day_ns = _NEVER_NS
         self._day_started = False
         self._next_snapshot_ns = _NEVER_NS
+        # Equity outside [low, high] (a move of snapshot_equity_move_pct since the last
+        # snapshot) sends a snapshot at once, so Risk sees losses promptly in fast markets.
+        self._snapshot_low = -math.inf
+        self._snapshot_high = math.inf
         # The earlier of the two, so a mark tests one number on the hot path.
         self._next_due_ns = _NEVER_NS
         self._last_curve_ts_ns = _NEVER_NS
@@ -299,11 +303,16 @@ class Portfolio:
             self._curve_equity[-1] = equity
         if ts_ns >= self._next_due_ns:
             self._on_mark_due(ts_ns)
+        elif equity < self._snapshot_low or equity > self._snapshot_high:
+            self._publish_snapshot()
+            self._next_snapshot_ns = ts_ns + self._snapshot_interval_ns
+            self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
 
     def _on_mark_due(self, ts_ns: int) -> None:
-        if ts_ns >= self._next_day_ns:
+        rolled = ts_ns >= self._next_day_ns
+        if rolled:
             self._roll_day(ts_ns)
-        if ts_ns >= self._next_snapshot_ns:
+        if rolled or ts_ns >= self._next_snapshot_ns:
             self._publish_snapshot()
             self._next_snapshot_ns = ts_ns + self._snapshot_interval_ns
         self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
@@ -385,6 +394,10 @@ class Portfolio:
 
     def _publish_snapshot(self) -> None:
         self._outbox.publish(self.build_snapshot())
+        move = self._config.snapshot_equity_move_pct / 100.0
+        if move > 0.0:
+            self._snapshot_low = self._equity * (1.0 - move)
+            self._snapshot_high = self._equity * (1.0 + move)
 
     # ------------------------------------------------------------------ public read API
 
@@ -565,6 +578,7 @@ class Portfolio:
             "next_day_ns": self._next_day_ns,
             "day_started": self._day_started,
             "next_snapshot_ns": self._next_snapshot_ns,
+            "snapshot_band": [self._snapshot_low, self._snapshot_high],
             "last_curve_ts_ns": self._last_curve_ts_ns,
             "curve_ts_ns": self._curve_ts.tolist(),
             "curve_equity": self._curve_equity.tolist(),
@@ -608,6 +622,7 @@ class Portfolio:
         self._next_day_ns = int(state["next_day_ns"])
         self._day_started = bool(state["day_started"])
         self._next_snapshot_ns = int(state["next_snapshot_ns"])
+        self._snapshot_low, self._snapshot_high = (float(x) for x in state["snapshot_band"])
         self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
         self._last_curve_ts_ns = int(state["last_curve_ts_ns"])
         self._curve_ts = array("q", (int(v) for v in state["curve_ts_ns"]))

@@ -15,24 +15,14 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import (
-    PORTFOLIO,
-    Message,
-    OrderAccepted,
-    OrderCancelled,
-    OrderFilled,
-    OrderIntent,
-    OrderRejected,
-    RiskRejected,
-    StrategyError,
-    SubmitOrder,
-)
+from tradegraph.contracts import PORTFOLIO, OrderFilled, StrategyError
 from tradegraph.data.catalog import BarArrays, parse_time_ns, read_bars, write_parquet
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.html import write_html_report
 from tradegraph.report.metrics import PerformanceMetrics, compute_metrics, infer_periods_per_year
 from tradegraph.sim.feed import BarStream, prepare_bar_stream
 from tradegraph.sim.kernel import LocalKernel
+from tradegraph.sim.ledger import OrderLedger
 
 
 def load_datasets(config: GraphConfig) -> list[BarArrays]:
@@ -94,7 +84,7 @@ class BacktestResult:
     equity: npt.NDArray[np.float64]
     elapsed_s: float
     dropped: dict[str, dict[str, int]]
-    journal: list[Message]
+    ledger: OrderLedger
     strategy_errors: list[StrategyError]
     per_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -154,7 +144,6 @@ def collect_result(
     config: GraphConfig, kernel: LocalKernel, stream: BarStream, elapsed_s: float
 ) -> BacktestResult:
     portfolio: Portfolio = kernel.component(PORTFOLIO)
-    journal = kernel.journal
     ts_ns, equity = portfolio.equity_curve()
     fills = list(portfolio.fills)
     interval = int(stream.interval_ns.min()) if len(stream) else 60_000_000_000
@@ -172,9 +161,9 @@ def collect_result(
     return BacktestResult(
         config=config,
         bars=kernel.bars_processed,
-        intents=sum(1 for m in journal if type(m) is OrderIntent),
-        orders=sum(1 for m in journal if type(m) is SubmitOrder),
-        risk_rejections=sum(1 for m in journal if type(m) is RiskRejected),
+        intents=kernel.ledger.intents,
+        orders=kernel.ledger.orders,
+        risk_rejections=kernel.ledger.risk_rejections,
         fills=fills,
         starting_cash=config.portfolio.starting_cash,
         final_equity=portfolio.equity,
@@ -184,7 +173,7 @@ def collect_result(
         equity=equity,
         elapsed_s=elapsed_s,
         dropped=stream.dropped,
-        journal=journal,
+        ledger=kernel.ledger,
         strategy_errors=[m for m in kernel.control if isinstance(m, StrategyError)],
         per_strategy=per_strategy,
     )
@@ -210,87 +199,11 @@ def fills_table(fills: Sequence[OrderFilled]) -> pa.Table:
     )
 
 
-def orders_table(journal: Sequence[Message]) -> pa.Table:
-    """One row per order sent to a venue, with its final status, plus risk-refused intents."""
-    rows: dict[str, dict[str, Any]] = {}
-    refused: list[dict[str, Any]] = []
-    intents = {m.intent_id: m for m in journal if isinstance(m, OrderIntent)}
-    for m in journal:
-        if isinstance(m, SubmitOrder):
-            rows[m.client_order_id] = {
-                "ts_submit_ns": m.ts_event_ns,
-                "client_order_id": m.client_order_id,
-                "strategy_id": m.strategy_id,
-                "instrument_id": m.instrument_id,
-                "side": m.side.value,
-                "order_type": m.order_type.value,
-                "quantity": m.quantity,
-                "limit_price": m.limit_price,
-                "status": "submitted",
-                "filled_qty": 0.0,
-                "avg_fill_price": None,
-                "reason": "",
-                "_notional": 0.0,
-            }
-        elif isinstance(m, RiskRejected):
-            intent = intents.get(m.intent_id)
-            refused.append(
-                {
-                    "ts_submit_ns": m.ts_event_ns,
-                    "client_order_id": m.intent_id,
-                    "strategy_id": m.strategy_id,
-                    "instrument_id": m.instrument_id,
-                    "side": intent.side.value if intent else "",
-                    "order_type": intent.order_type.value if intent else "",
-                    "quantity": intent.quantity if intent else 0.0,
-                    "limit_price": intent.limit_price if intent else None,
-                    "status": "risk_rejected",
-                    "filled_qty": 0.0,
-                    "avg_fill_price": None,
-                    "reason": f"{m.reason.value}: {m.detail}",
-                    "_notional": 0.0,
-                }
-            )
-        elif isinstance(m, OrderAccepted | OrderRejected | OrderCancelled | OrderFilled):
-            row = rows.get(m.client_order_id)
-            if row is None:
-                continue
-            if isinstance(m, OrderAccepted) and row["status"] == "submitted":
-                row["status"] = "accepted"
-            elif isinstance(m, OrderRejected):
-                row["status"], row["reason"] = "rejected", m.reason
-            elif isinstance(m, OrderCancelled):
-                row["status"], row["reason"] = "cancelled", m.reason
-            elif isinstance(m, OrderFilled):
-                row["filled_qty"] += m.last_qty
-                row["_notional"] += m.last_qty * m.last_px
-                row["avg_fill_price"] = row["_notional"] / row["filled_qty"]
-                row["status"] = "filled" if m.leaves_qty <= 0 else "partially_filled"
-    all_rows = sorted(
-        [*rows.values(), *refused], key=lambda r: (r["ts_submit_ns"], r["client_order_id"])
-    )
-    columns = [
-        ("ts_submit_ns", pa.int64()),
-        ("client_order_id", pa.string()),
-        ("strategy_id", pa.string()),
-        ("instrument_id", pa.string()),
-        ("side", pa.string()),
-        ("order_type", pa.string()),
-        ("quantity", pa.float64()),
-        ("limit_price", pa.float64()),
-        ("status", pa.string()),
-        ("filled_qty", pa.float64()),
-        ("avg_fill_price", pa.float64()),
-        ("reason", pa.string()),
-    ]
-    return pa.table({name: pa.array([r[name] for r in all_rows], t) for name, t in columns})
-
-
 def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -> dict[str, Path]:
     """Write orders, fills and the equity curve as Parquet, a summary JSON and the HTML report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
-        "orders": write_parquet(orders_table(result.journal), out_dir / "orders.parquet"),
+        "orders": write_parquet(result.ledger.to_table(), out_dir / "orders.parquet"),
         "fills": write_parquet(fills_table(result.fills), out_dir / "fills.parquet"),
         "equity": write_parquet(
             pa.table({"ts_ns": result.ts_ns, "equity": result.equity}), out_dir / "equity.parquet"

@@ -8,8 +8,10 @@ is the determinism contract the Ray coordinator reproduces.
 
 from __future__ import annotations
 
+import gc
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tradegraph.config.models import GraphConfig
@@ -23,13 +25,33 @@ from tradegraph.contracts import (
     StrategyError,
     TimerFired,
 )
+from tradegraph.contracts.base import set_extra, set_fields_set, set_instance_dict, set_private
 from tradegraph.observability import get_logger
 from tradegraph.sim.feed import BarStream
 from tradegraph.sim.graph import build_components, build_router
+from tradegraph.sim.ledger import OrderLedger
 
 _new = object.__new__
-_set = object.__setattr__
 _BAR_FIELDS = Bar._field_set
+REPLAY_CHUNK = 65_536
+
+
+@contextmanager
+def _young_gc_relaxed() -> Iterator[None]:
+    """Collect the young generation less often while replaying.
+
+    A replay allocates millions of short-lived messages that reference counting frees at once;
+    with the default threshold the cyclic collector would still walk the young generation every
+    700 allocations. Long-lived state is moved out of its way with ``gc.freeze``.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, thresholds[1], thresholds[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class _KernelClock:
@@ -67,7 +89,9 @@ class LocalKernel:
 
     Attributes:
         components: component id -> component, in build order.
-        journal: every message a component published, in order (portfolio snapshots excepted).
+        ledger: one row per order, folded from the order-path messages as they pass.
+        journal: with ``keep_journal=True``, every message a component published, in order
+            (portfolio snapshots excepted); empty otherwise, to keep memory flat.
         control: messages addressed to the driver (strategy errors, kill-switch changes,
             risk rejections).
     """
@@ -78,12 +102,15 @@ class LocalKernel:
         stream: BarStream,
         *,
         on_control: Callable[[Message], None] | None = None,
+        keep_journal: bool = False,
     ) -> None:
         self.config = config
         self.stream = stream
         self.router = build_router(config)
         self.now_ns = int(stream.ts_ns[0]) - 1 if len(stream) else 0
         self.journal: list[Message] = []
+        self.ledger = OrderLedger()
+        self._keep_journal = keep_journal
         self.control: list[Message] = []
         self._on_control = on_control
         self._heap: list[tuple[int, int, str, Message]] = []
@@ -106,7 +133,9 @@ class LocalKernel:
     def publish(self, source: str, msg: Message) -> None:
         """Queue ``msg`` for its destinations at the current time."""
         if type(msg) is not PortfolioSnapshot:
-            self.journal.append(msg)
+            self.ledger.record(msg)
+            if self._keep_journal:
+                self.journal.append(msg)
         now = self.now_ns
         for dest in self.router.destinations(msg):
             if dest == CONTROL:
@@ -176,12 +205,21 @@ class LocalKernel:
     def run(self) -> None:
         """Start every component, replay the whole stream, drain what is due, stop."""
         self.start()
-        self.replay(0, len(self.stream))
+        with _young_gc_relaxed():
+            self.replay(0, len(self.stream))
         self._drain(self.now_ns)
         self.stop()
 
     def replay(self, begin: int, end: int) -> None:
-        """Deliver bars ``begin:end`` of the stream (and every event due in between)."""
+        """Deliver bars ``begin:end`` of the stream (and every event due in between).
+
+        Works through the columns in chunks so that only one chunk at a time exists as Python
+        objects: memory stays flat however long the stream.
+        """
+        for lo in range(begin, end, REPLAY_CHUNK):
+            self._replay_chunk(lo, min(end, lo + REPLAY_CHUNK))
+
+    def _replay_chunk(self, begin: int, end: int) -> None:
         stream = self.stream
         router = self.router
         handlers = self._handlers
@@ -206,9 +244,8 @@ class LocalKernel:
             self.now_ns = ts
             # Validated in bulk by the feed: build the message without per-field checks.
             bar = _new(Bar)
-            _set(
+            set_instance_dict(
                 bar,
-                "__dict__",
                 {
                     "instrument_id": ids[k],
                     "open": o,
@@ -221,9 +258,9 @@ class LocalKernel:
                     "ts_init_ns": ts,
                 },
             )
-            _set(bar, "__pydantic_fields_set__", fields)
-            _set(bar, "__pydantic_extra__", None)
-            _set(bar, "__pydantic_private__", None)
+            set_fields_set(bar, fields)
+            set_extra(bar, None)
+            set_private(bar, None)
             for handle in destinations[k]:
                 handle(bar)
         self.bars_processed += end - begin
