@@ -1,0 +1,139 @@
+"""Small graphs and strategies shared by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tradegraph.config import (
+    BarSourceConfig,
+    DataConfig,
+    GraphConfig,
+    InstrumentConfig,
+    PortfolioConfig,
+    RiskConfig,
+    StrategyConfig,
+    VenueConfig,
+)
+from tradegraph.config.models import FillAt, ReportConfig
+from tradegraph.contracts import (
+    Bar,
+    KillSwitchChanged,
+    Message,
+    OrderFilled,
+    OrderSide,
+    OrderType,
+    RiskRejected,
+    TimerFired,
+)
+from tradegraph.data.catalog import BarArrays
+from tradegraph.strategies.base import Strategy, StrategyParams
+from tradegraph.strategies.registry import register_strategy
+
+MINUTE_NS = 60_000_000_000
+T0 = 1_750_000_000_000_000_000 - (1_750_000_000_000_000_000 % MINUTE_NS)
+
+
+def btc_instrument(**overrides: Any) -> InstrumentConfig:
+    fields: dict[str, Any] = {
+        "symbol": "BTCUSDT",
+        "venue": "BINANCE",
+        "base": "BTC",
+        "quote": "USDT",
+        "tick_size": 0.01,
+        "lot_size": 0.00001,
+        "min_quantity": 0.00001,
+        "min_notional": 10.0,
+        "maker_fee": 0.001,
+        "taker_fee": 0.001,
+    }
+    fields.update(overrides)
+    return InstrumentConfig(**fields)
+
+
+def graph_config(
+    strategies: tuple[StrategyConfig, ...],
+    *,
+    fill_at: FillAt = FillAt.NEXT_OPEN,
+    risk: RiskConfig | None = None,
+    starting_cash: float = 1_000_000.0,
+    latency_ms: float = 0.0,
+) -> GraphConfig:
+    return GraphConfig(
+        name="test",
+        instruments=(btc_instrument(),),
+        venues=(VenueConfig(name="BINANCE", fill_at=fill_at, latency_ms=latency_ms),),
+        data=DataConfig(bars=(BarSourceConfig(path="sample:BTCUSDT_1m"),)),
+        strategies=strategies,
+        risk=risk or RiskConfig(price_band_pct=None),
+        portfolio=PortfolioConfig(starting_cash=starting_cash),
+        report=ReportConfig(html=False),
+    )
+
+
+def ramp_bars(closes: list[float], symbol: str = "BTCUSDT") -> BarArrays:
+    """Bars at consecutive minutes from T0 whose open is the previous close."""
+    close = np.array(closes, dtype=np.float64)
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    return BarArrays(
+        symbol=symbol,
+        venue="BINANCE",
+        interval_ns=MINUTE_NS,
+        ts_open_ns=T0 + np.arange(len(closes), dtype=np.int64) * MINUTE_NS,
+        open=open_,
+        high=np.maximum(open_, close),
+        low=np.minimum(open_, close),
+        close=close,
+        volume=np.full(len(closes), 100.0),
+    )
+
+
+class ScriptParams(StrategyParams):
+    buy_on_bar: int = -1
+    timer_offsets_s: tuple[float, ...] = ()
+    cancel_timer: str = ""
+    raise_on_bar: int = -1
+    quantity: float = 1.0
+
+
+@register_strategy("test_script")
+class ScriptedStrategy(Strategy):
+    """Does exactly what its params say and records everything it receives."""
+
+    Params = ScriptParams
+    params: ScriptParams
+
+    def on_start(self) -> None:
+        self.seen: list[tuple[int, str, str]] = []
+        self.bar_count = 0
+
+    def _note(self, msg: Message, detail: str = "") -> None:
+        self.seen.append((self.now_ns(), type(msg).__name__, detail))
+
+    def on_bar(self, bar: Bar) -> None:
+        self.bar_count += 1
+        self._note(bar, str(bar.close))
+        if self.bar_count == 1:
+            for i, offset in enumerate(self.params.timer_offsets_s):
+                self.set_timer(f"t{i}", bar.ts_event_ns + round(offset * 1e9))
+            if self.params.cancel_timer:
+                self.cancel_timer(self.params.cancel_timer)
+        if self.bar_count == self.params.raise_on_bar:
+            raise RuntimeError("scripted failure")
+        if self.bar_count == self.params.buy_on_bar:
+            self.submit_order(
+                bar.instrument_id, OrderSide.BUY, self.params.quantity, OrderType.MARKET
+            )
+
+    def on_timer(self, timer: TimerFired) -> None:
+        self._note(timer, timer.name)
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        self._note(fill, f"{fill.last_qty}@{fill.last_px}")
+
+    def on_risk_rejected(self, event: RiskRejected) -> None:
+        self._note(event, event.reason.value)
+
+    def on_kill_switch(self, event: KillSwitchChanged) -> None:
+        self._note(event, str(event.tripped))
