@@ -59,8 +59,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"orders {s['orders']}  fills {s['fills']}  risk rejections {s['risk_rejections']}  "
         f"final equity {s['final_equity']:,.2f}  pnl {s['pnl']:,.2f}  fees {s['fees']:,.2f}"
     )
-    if s["dropped_bars"]:
-        print(f"dropped malformed bars: {s['dropped_bars']} ({result.dropped})")
+    if s["dropped_rows"]:
+        print(f"dropped malformed bars: {s['dropped_rows']} ({result.dropped})")
     for err in result.strategy_errors:
         print(f"strategy {err.strategy_id} stopped: {err.error_type}: {err.error}")
     print(f"outputs in {out_dir.resolve()}:")

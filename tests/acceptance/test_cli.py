@@ -183,8 +183,8 @@ def test_malformed_rows_are_dropped_counted_and_logged_without_changing_fills(
         runs.append((json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr))
 
     (clean_summary, _), (dirty_summary, dirty_log) = runs
-    assert clean_summary["dropped_bars"] == 0
-    assert dirty_summary["dropped_bars"] == 4
+    assert clean_summary["dropped_rows"] == 0
+    assert dirty_summary["dropped_rows"] == 4
     assert dirty_summary["bars"] == clean_summary["bars"] == 6_000
     assert dirty_summary["fills"] == clean_summary["fills"] > 0
     assert dirty_summary["fills_digest"] == clean_summary["fills_digest"]

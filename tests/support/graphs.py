@@ -26,6 +26,7 @@ from tradegraph.contracts import (
     OrderType,
     RiskRejected,
     TimerFired,
+    TradeTick,
 )
 from tradegraph.data.catalog import BarArrays
 from tradegraph.strategies.base import Strategy, StrategyParams
@@ -94,6 +95,7 @@ class ScriptParams(StrategyParams):
     timer_offsets_s: tuple[float, ...] = ()
     cancel_timer: str = ""
     raise_on_bar: int = -1
+    buy_on_trade: int = -1
     quantity: float = 1.0
 
 
@@ -125,6 +127,12 @@ class ScriptedStrategy(Strategy):
             self.submit_order(
                 bar.instrument_id, OrderSide.BUY, self.params.quantity, OrderType.MARKET
             )
+
+    def on_trade(self, tick: TradeTick) -> None:
+        self.trade_count = getattr(self, "trade_count", 0) + 1
+        self._note(tick, f"{tick.price}")
+        if self.trade_count == self.params.buy_on_trade:
+            self.submit_order(tick.instrument_id, OrderSide.BUY, self.params.quantity)
 
     def on_timer(self, timer: TimerFired) -> None:
         self._note(timer, timer.name)

@@ -83,8 +83,28 @@ class BarSourceConfig(_Config):
     limit: int | None = Field(default=None, gt=0, description="at most this many bars per symbol")
 
 
+class TradeSourceConfig(_Config):
+    """A Parquet file of trade ticks: ``ts`` (int64 ns), ``price``, ``size``, ``side``, ``trade_id``."""
+
+    path: str
+    symbol: str
+    venue: str = "BINANCE"
+    start: str | None = None
+    end: str | None = None
+    limit: int | None = Field(default=None, gt=0)
+
+
 class DataConfig(_Config):
-    bars: tuple[BarSourceConfig, ...] = Field(min_length=1)
+    """Historical data to replay: bars, trade ticks, or both (merged by time)."""
+
+    bars: tuple[BarSourceConfig, ...] = ()
+    trades: tuple[TradeSourceConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _some_data(self) -> Self:
+        if not self.bars and not self.trades:
+            raise ValueError("give at least one source under data.bars or data.trades")
+        return self
 
 
 class StrategyConfig(_Config):

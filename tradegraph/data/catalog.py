@@ -197,7 +197,15 @@ class TradeArrays:
         return int(self.ts_ns.shape[0])
 
 
-def read_trades(path: str | Path, *, symbol: str, venue: str = "BINANCE") -> TradeArrays:
+def read_trades(
+    path: str | Path,
+    *,
+    symbol: str,
+    venue: str = "BINANCE",
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    limit: int | None = None,
+) -> TradeArrays:
     """Read trade ticks: ``ts`` (ns), ``price``, ``size``, ``side`` (buy/sell), ``trade_id``."""
     resolved = resolve_path(path)
     if not resolved.exists():
@@ -208,6 +216,16 @@ def read_trades(path: str | Path, *, symbol: str, venue: str = "BINANCE") -> Tra
     ]
     if missing:
         raise DataError(f"{resolved}: missing trade columns {missing}")
+    if start_ns is not None or end_ns is not None:
+        ts_col = table.column("ts").to_numpy()
+        keep = np.ones(ts_col.shape[0], dtype=bool)
+        if start_ns is not None:
+            keep &= ts_col >= start_ns
+        if end_ns is not None:
+            keep &= ts_col < end_ns
+        table = table.filter(pa.array(keep))
+    if limit is not None:
+        table = table.slice(0, limit)
     side = table.column("side").to_numpy(zero_copy_only=False)
     return TradeArrays(
         symbol=symbol,

@@ -16,11 +16,17 @@ import pyarrow as pa
 
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import PORTFOLIO, OrderFilled, StrategyError
-from tradegraph.data.catalog import BarArrays, parse_time_ns, read_bars, write_parquet
+from tradegraph.data.catalog import (
+    BarArrays,
+    parse_time_ns,
+    read_bars,
+    read_trades,
+    write_parquet,
+)
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.html import write_html_report
 from tradegraph.report.metrics import PerformanceMetrics, compute_metrics, infer_periods_per_year
-from tradegraph.sim.feed import BarStream, prepare_bar_stream
+from tradegraph.sim.feed import BarStream, TradeStream, prepare_bar_stream, prepare_trade_stream
 from tradegraph.sim.kernel import LocalKernel
 from tradegraph.sim.ledger import OrderLedger
 
@@ -45,7 +51,28 @@ def load_datasets(config: GraphConfig) -> list[BarArrays]:
 
 
 def load_bar_stream(config: GraphConfig) -> BarStream:
+    if not config.data.bars:
+        return BarStream.empty()
     return prepare_bar_stream(load_datasets(config), config.instrument_map())
+
+
+def load_trade_stream(config: GraphConfig) -> TradeStream | None:
+    if not config.data.trades:
+        return None
+    datasets = []
+    for i, src in enumerate(config.data.trades):
+        where = f"data.trades.{i}"
+        datasets.append(
+            read_trades(
+                src.path,
+                symbol=src.symbol,
+                venue=src.venue,
+                start_ns=parse_time_ns(src.start, f"{where}.start") if src.start else None,
+                end_ns=parse_time_ns(src.end, f"{where}.end") if src.end else None,
+                limit=src.limit,
+            )
+        )
+    return prepare_trade_stream(datasets, config.instrument_map())
 
 
 def fill_record(fill: OrderFilled) -> str:
@@ -72,6 +99,7 @@ class BacktestResult:
 
     config: GraphConfig
     bars: int
+    trades: int
     intents: int
     orders: int
     risk_rejections: int
@@ -105,6 +133,7 @@ class BacktestResult:
         return {
             "name": self.config.name,
             "bars": self.bars,
+            "trade_ticks": self.trades,
             "intents": self.intents,
             "orders": self.orders,
             "risk_rejections": self.risk_rejections,
@@ -121,7 +150,8 @@ class BacktestResult:
             "round_trips": m.round_trips,
             "win_rate": m.win_rate,
             "profit_factor": m.profit_factor,
-            "dropped_bars": sum(sum(c.values()) for c in self.dropped.values()),
+            "dropped_rows": sum(sum(c.values()) for c in self.dropped.values()),
+            "dropped": self.dropped,
             "strategy_errors": [e.strategy_id for e in self.strategy_errors],
             "elapsed_s": self.elapsed_s,
             "bars_per_s": self.bars_per_s,
@@ -129,15 +159,18 @@ class BacktestResult:
         }
 
 
-def run_backtest(config: GraphConfig, stream: BarStream | None = None) -> BacktestResult:
-    """Run ``config`` over its data (or over ``stream``) in one process."""
-    if stream is None:
+def run_backtest(
+    config: GraphConfig, stream: BarStream | None = None, trades: TradeStream | None = None
+) -> BacktestResult:
+    """Run ``config`` over its data (or over ``stream`` and ``trades``) in one process."""
+    if stream is None and trades is None:
         stream = load_bar_stream(config)
-    kernel = LocalKernel(config, stream)
+        trades = load_trade_stream(config)
+    kernel = LocalKernel(config, stream or BarStream.empty(), trades=trades)
     started = time.perf_counter()
     kernel.run()
     elapsed = time.perf_counter() - started
-    return collect_result(config, kernel, stream, elapsed)
+    return collect_result(config, kernel, kernel.stream, elapsed)
 
 
 def collect_result(
@@ -161,6 +194,7 @@ def collect_result(
     return BacktestResult(
         config=config,
         bars=kernel.bars_processed,
+        trades=kernel.trades_processed,
         intents=kernel.ledger.intents,
         orders=kernel.ledger.orders,
         risk_rejections=kernel.ledger.risk_rejections,
@@ -172,7 +206,7 @@ def collect_result(
         ts_ns=ts_ns,
         equity=equity,
         elapsed_s=elapsed_s,
-        dropped=stream.dropped,
+        dropped={**stream.dropped, **(kernel.trades.dropped if kernel.trades else {})},
         ledger=kernel.ledger,
         strategy_errors=[m for m in kernel.control if isinstance(m, StrategyError)],
         per_strategy=per_strategy,

@@ -31,7 +31,7 @@ from tradegraph.contracts import (
     QuoteTick,
     TradeTick,
 )
-from tradegraph.data.catalog import BarArrays
+from tradegraph.data.catalog import BarArrays, TradeArrays
 from tradegraph.errors import DataError
 from tradegraph.observability import get_logger
 
@@ -62,6 +62,13 @@ class BarStream:
     @property
     def dropped_total(self) -> int:
         return sum(sum(c.values()) for c in self.dropped.values())
+
+    @classmethod
+    def empty(cls) -> BarStream:
+        f = np.empty(0, dtype=np.float64)
+        return cls(
+            (), np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64), f, f, f, f, f
+        )
 
     def bars(self) -> Iterator[Bar]:
         """Yield the stream as ``Bar`` messages (already validated, so built without checks)."""
@@ -166,6 +173,103 @@ def prepare_bar_stream(
         low=merged("low"),
         close=merged("close"),
         volume=merged("volume"),
+        dropped=dropped,
+    )
+
+
+@dataclass(frozen=True)
+class TradeStream:
+    """Trade ticks of several instruments merged into one stream ordered by trade time."""
+
+    instrument_ids: tuple[str, ...]
+    instrument_index: npt.NDArray[np.int32]
+    ts_ns: npt.NDArray[np.int64]
+    price: npt.NDArray[np.float64]
+    size: npt.NDArray[np.float64]
+    aggressor_buy: npt.NDArray[np.bool_]
+    trade_id: npt.NDArray[np.int64]
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.ts_ns.shape[0])
+
+    def trade(self, i: int) -> TradeTick:
+        """The ``i``-th tick as a message (already validated, so built without checks)."""
+        ts = int(self.ts_ns[i])
+        return TradeTick.trusted(
+            instrument_id=self.instrument_ids[int(self.instrument_index[i])],
+            price=float(self.price[i]),
+            size=float(self.size[i]),
+            aggressor_side="buy" if self.aggressor_buy[i] else "sell",
+            trade_id=str(int(self.trade_id[i])),
+            ts_event_ns=ts,
+            ts_init_ns=ts,
+        )
+
+
+def validate_trade_arrays(trades: TradeArrays) -> tuple[npt.NDArray[np.bool_], dict[str, int]]:
+    """Keep-mask and drop counts for trades. Equal timestamps are fine (one match, many prints)."""
+    counts: dict[str, int] = {}
+    finite = np.isfinite(trades.price) & np.isfinite(trades.size)
+    counts["not_finite"] = int((~finite).sum())
+    keep = finite.copy()
+    with np.errstate(invalid="ignore"):
+        positive = (trades.price > 0) & (trades.size > 0)
+    counts["non_positive"] = int((keep & ~positive).sum())
+    keep &= positive
+    ts = trades.ts_ns
+    masked = np.where(keep, ts, np.iinfo(np.int64).min)
+    previous_max = np.concatenate(([np.iinfo(np.int64).min], np.maximum.accumulate(masked)[:-1]))
+    in_order = ts >= previous_max
+    counts["time_going_backwards"] = int((keep & ~in_order).sum())
+    keep &= in_order
+    return keep, {k: n for k, n in counts.items() if n}
+
+
+def prepare_trade_stream(
+    datasets: Sequence[TradeArrays], instruments: Mapping[str, Instrument]
+) -> TradeStream:
+    """Validate trade datasets and merge them by (trade time, dataset order, row order)."""
+    log = get_logger("md")
+    ids: list[str] = []
+    masks: list[npt.NDArray[np.bool_]] = []
+    dropped: dict[str, dict[str, int]] = {}
+    for ds in datasets:
+        inst = f"{ds.symbol}.{ds.venue}"
+        if inst not in instruments:
+            raise DataError(
+                f"trades for {inst} have no instrument definition; "
+                f"configured instruments: {sorted(instruments)}"
+            )
+        keep, counts = validate_trade_arrays(ds)
+        if counts:
+            dropped[inst] = counts
+            log.warning("trades_dropped", instrument_id=inst, dropped=counts)
+        ids.append(inst)
+        masks.append(keep)
+    if not datasets:
+        empty_i = np.empty(0, dtype=np.int64)
+        empty_f = np.empty(0, dtype=np.float64)
+        return TradeStream(
+            (), np.empty(0, dtype=np.int32), empty_i, empty_f, empty_f, np.empty(0, bool), empty_i
+        )
+    index = np.concatenate([np.full(int(k.sum()), i, dtype=np.int32) for i, k in enumerate(masks)])
+    ts = np.concatenate([ds.ts_ns[k] for ds, k in zip(datasets, masks, strict=True)])
+    order = np.lexsort((np.arange(ts.shape[0]), index, ts))
+
+    def merged(name: str) -> Any:
+        return np.concatenate(
+            [getattr(ds, name)[k] for ds, k in zip(datasets, masks, strict=True)]
+        )[order]
+
+    return TradeStream(
+        instrument_ids=tuple(ids),
+        instrument_index=index[order],
+        ts_ns=ts[order],
+        price=merged("price"),
+        size=merged("size"),
+        aggressor_buy=merged("aggressor_buy"),
+        trade_id=merged("trade_id"),
         dropped=dropped,
     )
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
     CONTROL,
@@ -27,7 +29,7 @@ from tradegraph.contracts import (
 )
 from tradegraph.contracts.base import set_extra, set_fields_set, set_instance_dict, set_private
 from tradegraph.observability import get_logger
-from tradegraph.sim.feed import BarStream
+from tradegraph.sim.feed import BarStream, TradeStream
 from tradegraph.sim.graph import build_components, build_router
 from tradegraph.sim.ledger import OrderLedger
 
@@ -52,6 +54,22 @@ def _young_gc_relaxed() -> Iterator[None]:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+def _bar_at(stream: BarStream, i: int) -> Bar:
+    k = int(stream.instrument_index[i])
+    ts = int(stream.ts_ns[i])
+    return Bar.trusted(
+        instrument_id=stream.instrument_ids[k],
+        open=float(stream.open[i]),
+        high=float(stream.high[i]),
+        low=float(stream.low[i]),
+        close=float(stream.close[i]),
+        volume=float(stream.volume[i]),
+        interval_ns=int(stream.interval_ns[k]),
+        ts_event_ns=ts,
+        ts_init_ns=ts,
+    )
 
 
 class _KernelClock:
@@ -101,13 +119,17 @@ class LocalKernel:
         config: GraphConfig,
         stream: BarStream,
         *,
+        trades: TradeStream | None = None,
         on_control: Callable[[Message], None] | None = None,
         keep_journal: bool = False,
     ) -> None:
         self.config = config
         self.stream = stream
+        self.trades = trades if trades is not None and len(trades) else None
         self.router = build_router(config)
-        self.now_ns = int(stream.ts_ns[0]) - 1 if len(stream) else 0
+        first = [int(s.ts_ns[0]) for s in (stream, self.trades) if s is not None and len(s)]
+        self.now_ns = min(first) - 1 if first else 0
+        self._mixed_order = self._merge_order() if self.trades is not None else None
         self.journal: list[Message] = []
         self.ledger = OrderLedger()
         self._keep_journal = keep_journal
@@ -125,6 +147,7 @@ class LocalKernel:
             cid: comp.handle for cid, comp in self.components.items()
         }
         self.bars_processed = 0
+        self.trades_processed = 0
         self.events_processed = 0
         self._log = get_logger("kernel", session_id=config.name)
 
@@ -206,18 +229,67 @@ class LocalKernel:
         """Start every component, replay the whole stream, drain what is due, stop."""
         self.start()
         with _young_gc_relaxed():
-            self.replay(0, len(self.stream))
+            self.replay(0, self.market_event_count)
         self._drain(self.now_ns)
         self.stop()
 
-    def replay(self, begin: int, end: int) -> None:
-        """Deliver bars ``begin:end`` of the stream (and every event due in between).
+    @property
+    def market_event_count(self) -> int:
+        """Bars plus trade ticks to replay."""
+        return len(self.stream) + (len(self.trades) if self.trades is not None else 0)
 
-        Works through the columns in chunks so that only one chunk at a time exists as Python
-        objects: memory stays flat however long the stream.
+    def _merge_order(self) -> Any:
+        """Positions of bars (>= 0) and trades (< 0, as ``-1 - i``) in delivery order.
+
+        A bar stamped ``t`` closes the interval ending at ``t``; a trade at ``t`` opens the next
+        one, so at equal times the bar goes first.
         """
-        for lo in range(begin, end, REPLAY_CHUNK):
-            self._replay_chunk(lo, min(end, lo + REPLAY_CHUNK))
+        assert self.trades is not None
+        nb, nt = len(self.stream), len(self.trades)
+        ts = np.concatenate((self.stream.ts_ns, self.trades.ts_ns))
+        kind = np.concatenate((np.zeros(nb, np.int8), np.ones(nt, np.int8)))
+        ref = np.concatenate((np.arange(nb, dtype=np.int64), -1 - np.arange(nt, dtype=np.int64)))
+        return ref[np.lexsort((np.arange(nb + nt), kind, ts))]
+
+    def replay(self, begin: int, end: int) -> None:
+        """Deliver market events ``begin:end`` (and every queued event due in between).
+
+        With bars only, events are bars and a fast path builds them straight from the columns,
+        one chunk at a time so memory stays flat however long the stream. With trade ticks too,
+        bars and ticks are interleaved by time.
+        """
+        if self._mixed_order is None:
+            for lo in range(begin, end, REPLAY_CHUNK):
+                self._replay_chunk(lo, min(end, lo + REPLAY_CHUNK))
+            return
+        assert self.trades is not None
+        trades = self.trades
+        bar_destinations = [
+            tuple(self._handlers[d] for d in self.router.market_destinations(i))
+            for i in self.stream.instrument_ids
+        ]
+        trade_destinations = [
+            tuple(self._handlers[d] for d in self.router.market_destinations(i))
+            for i in trades.instrument_ids
+        ]
+        bars_iter = self.stream
+        for ref in self._mixed_order[begin:end].tolist():
+            if ref >= 0:
+                k = int(bars_iter.instrument_index[ref])
+                msg: Message = _bar_at(bars_iter, ref)
+                destinations = bar_destinations[k]
+                self.bars_processed += 1
+            else:
+                i = -1 - ref
+                msg = trades.trade(i)
+                destinations = trade_destinations[int(trades.instrument_index[i])]
+                self.trades_processed += 1
+            ts = msg.ts_event_ns
+            if self._heap and self._heap[0][0] <= ts:
+                self._drain(ts)
+            self.now_ns = ts
+            for handle in destinations:
+                handle(msg)
 
     def _replay_chunk(self, begin: int, end: int) -> None:
         stream = self.stream

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import numpy as np
+
 from tests.support.graphs import MINUTE_NS, T0, ScriptedStrategy, graph_config, ramp_bars
-from tradegraph.config import StrategyConfig
+from tradegraph.config import DataConfig, StrategyConfig
+from tradegraph.config.models import FillAt, TradeSourceConfig
 from tradegraph.contracts import RISK, KillSwitchChanged, StrategyError, TripKillSwitch
+from tradegraph.data import read_trades
+from tradegraph.data.catalog import TradeArrays
 from tradegraph.risk import RiskEngine
-from tradegraph.sim.feed import prepare_bar_stream
+from tradegraph.sim.backtest import run_backtest
+from tradegraph.sim.feed import prepare_bar_stream, prepare_trade_stream
 from tradegraph.sim.kernel import LocalKernel
 
 
@@ -103,3 +109,64 @@ def test_latency_delays_acceptance_until_the_timer() -> None:
     kernel.run()
     fills = [ts - T0 for ts, k, _ in _strategy(kernel).seen if k == "OrderFilled"]
     assert fills == [MINUTE_NS + 250_000_000]
+
+
+def test_trade_ticks_replay_in_time_order_and_market_order_fills_at_next_trade() -> None:
+    base = graph_config(
+        (
+            StrategyConfig(
+                id="s",
+                class_path="test_script",
+                instruments=("BTCUSDT.BINANCE",),
+                params={"buy_on_trade": 5, "quantity": 0.001},
+            ),
+        ),
+        fill_at=FillAt.CLOSE,
+    )
+    config = base.model_copy(
+        update={
+            "data": DataConfig(
+                trades=(
+                    TradeSourceConfig(path="sample:BTCUSDT_trades", symbol="BTCUSDT", limit=50),
+                )
+            )
+        }
+    )
+    result = run_backtest(config)
+    assert (result.bars, result.trades) == (0, 50)
+    assert len(result.fills) == 1
+    raw = read_trades("sample:BTCUSDT_trades", symbol="BTCUSDT", limit=50)
+    # The order is sent on the 5th print, so it fills at the 6th print's price.
+    assert result.fills[0].last_px == float(raw.price[5])
+    assert result.fills[0].ts_event_ns == int(raw.ts_ns[5])
+
+
+def test_bars_and_trades_interleave_by_time_with_the_bar_first_at_equal_times() -> None:
+    kernel_config = graph_config(
+        (StrategyConfig(id="s", class_path="test_script", instruments=("BTCUSDT.BINANCE",)),)
+    )
+    bars = prepare_bar_stream([ramp_bars([100.0, 101.0])], kernel_config.instrument_map())
+    trades = prepare_trade_stream(
+        [
+            TradeArrays(
+                symbol="BTCUSDT",
+                venue="BINANCE",
+                ts_ns=np.array([T0 + MINUTE_NS, T0 + MINUTE_NS + 5, T0 + 3 * MINUTE_NS], np.int64),
+                price=np.array([100.5, float("nan"), 101.5]),
+                size=np.array([1.0, 1.0, 1.0]),
+                aggressor_buy=np.array([True, False, True]),
+                trade_id=np.array([1, 2, 3], np.int64),
+            )
+        ],
+        kernel_config.instrument_map(),
+    )
+    kernel = LocalKernel(kernel_config, bars, trades=trades)
+    kernel.run()
+    seen = [(ts - T0, kind, d) for ts, kind, d in _strategy(kernel).seen]
+    assert seen == [
+        (MINUTE_NS, "Bar", "100.0"),
+        (MINUTE_NS, "TradeTick", "100.5"),
+        (2 * MINUTE_NS, "Bar", "101.0"),
+        (3 * MINUTE_NS, "TradeTick", "101.5"),
+    ]
+    assert trades.dropped == {"BTCUSDT.BINANCE": {"not_finite": 1}}
