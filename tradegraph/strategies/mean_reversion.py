@@ -22,6 +22,11 @@ class MeanReversionParams(StrategyParams):
     bb_period: int = Field(default=20, gt=1)
     bb_num_std: float = Field(default=2.0, gt=0.0)
     tema_period: int = Field(default=9, gt=0)
+    setup_bars: int = Field(
+        default=10,
+        ge=1,
+        description="bars a stretched-down setup stays armed, waiting for the turn",
+    )
     quantity: float = Field(default=0.01, gt=0.0, description="base units bought per entry")
 
     @field_validator("overbought")
@@ -34,13 +39,15 @@ class MeanReversionParams(StrategyParams):
 
 
 class _Signals:
-    __slots__ = ("bands", "prev_tema", "rsi", "tema")
+    __slots__ = ("armed", "bands", "prev_tema", "rsi", "tema")
 
     def __init__(self, params: MeanReversionParams) -> None:
         self.rsi = RSI(params.rsi_period)
         self.bands = BollingerBands(params.bb_period, params.bb_num_std)
         self.tema = TEMA(params.tema_period)
         self.prev_tema: float | None = None
+        # Bars left in which a TEMA upturn triggers an entry; 0 when no setup is armed.
+        self.armed = 0
 
 
 class MeanReversion(Strategy):
@@ -49,9 +56,11 @@ class MeanReversion(Strategy):
     Indicators: RSI(``rsi_period``), Bollinger bands(``bb_period``, ``bb_num_std``) and
     TEMA(``tema_period``) of the close. No signal until all three are ready.
 
-    * Entry (flat, no open order): RSI < ``oversold`` **and** close < lower band **and** the
-      TEMA is turning up (higher than on the previous bar): price is stretched down and has
-      started to come back. Buy ``quantity`` at market.
+    * Setup: RSI < ``oversold`` **and** close < lower band: price is stretched down. The setup
+      stays armed for ``setup_bars`` bars (re-armed while the stretch lasts).
+    * Entry (flat, no open order, setup armed): the TEMA turns up (higher than on the previous
+      bar): price has started to come back. Buy ``quantity`` at market. Requiring the turn on
+      the very bar of the stretch would almost never fire: a fast TEMA is still falling then.
     * Exit (long, no open order): RSI > ``overbought`` **or** close > middle band: the stretch
       has reverted. Sell the whole position at market.
     """
@@ -84,13 +93,18 @@ class MeanReversion(Strategy):
         signals.prev_tema = tema.value
         if prev_tema is None or not (rsi.ready and bands.ready):
             return
+        p = self.params
+        if rsi.value < p.oversold and close < bands.lower:
+            signals.armed = p.setup_bars
+        elif signals.armed:
+            signals.armed -= 1
         instrument = bar.instrument_id
         if self.has_open_orders(instrument):
             return
         position = self.position(instrument)
-        p = self.params
         if position == 0.0:
-            if rsi.value < p.oversold and close < bands.lower and tema.value > prev_tema:
+            if signals.armed and tema.value > prev_tema:
+                signals.armed = 0
                 self.buy(instrument, p.quantity)
         elif position > 0.0 and (rsi.value > p.overbought or close > bands.middle):
             self.sell(instrument, position)
@@ -102,6 +116,7 @@ class MeanReversion(Strategy):
                 "bands": s.bands.snapshot(),
                 "tema": s.tema.snapshot(),
                 "prev_tema": s.prev_tema,
+                "armed": s.armed,
             }
             for instrument, s in self._signals.items()
         }
@@ -114,4 +129,5 @@ class MeanReversion(Strategy):
             signals.tema.restore(raw["tema"])
             prev = raw["prev_tema"]
             signals.prev_tema = None if prev is None else float(prev)
+            signals.armed = int(raw.get("armed", 0))
             self._signals[instrument] = signals

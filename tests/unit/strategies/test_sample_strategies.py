@@ -390,3 +390,25 @@ def test_samples_trade_a_random_walk(cls: type[Strategy], params: dict[str, Any]
     assert sides[::2] == [BUY] * len(sides[::2])
     assert sides[1::2] == [SELL] * len(sides[1::2])
     assert strategy.position(BTC) in (0.0, 0.01)
+
+
+def test_mean_reversion_buys_a_turn_that_comes_bars_after_the_stretch() -> None:
+    strategy, outbox = build(MeanReversion, {**MEAN_REVERSION_FAST, "setup_bars": 5})
+    # The fall stretches price under the band (armed) while the TEMA still falls; the upturn at
+    # bar 13 comes when the stretch itself is over, but inside the armed window: buy.
+    closes = [100, 101, 100, 101, 100, 101, 100, 98, 95, 91, 88, 86, 85, 86.5]
+
+    intents = drive(strategy, outbox, bars_of(closes))
+
+    assert intents == [(13, BTC, BUY, 0.2)]
+
+
+def test_mean_reversion_setup_expires_after_setup_bars() -> None:
+    strategy, outbox = build(MeanReversion, {**MEAN_REVERSION_FAST, "setup_bars": 1})
+    # Same fall, then the price drifts sideways long enough for RSI to leave oversold and the
+    # one-bar setup to lapse before the TEMA turns: no entry.
+    closes = [100, 101, 100, 101, 100, 101, 100, 98, 95, 91, 88, 86, 85, 85, 85, 85, 85, 86.5]
+
+    intents = drive(strategy, outbox, bars_of(closes))
+
+    assert intents == []
