@@ -131,13 +131,22 @@ class BacktestResult:
 
 def run_backtest(config: GraphConfig, stream: BarStream | None = None) -> BacktestResult:
     """Run ``config`` over its data (or over ``stream``) in one process."""
+    result, _ = run_backtest_with_kernel(config, stream)
+    return result
+
+
+def run_backtest_with_kernel(
+    config: GraphConfig, stream: BarStream | None = None
+) -> tuple[BacktestResult, LocalKernel]:
+    """Like :func:`run_backtest`, and also hand back the finished kernel (its control messages,
+    such as kill-switch changes, and its components)."""
     if stream is None:
         stream = load_bar_stream(config)
     kernel = LocalKernel(config, stream)
     started = time.perf_counter()
     kernel.run()
     elapsed = time.perf_counter() - started
-    return collect_result(config, kernel, stream, elapsed)
+    return collect_result(config, kernel, stream, elapsed), kernel
 
 
 def collect_result(
