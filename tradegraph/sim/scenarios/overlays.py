@@ -317,7 +317,9 @@ PRESETS: dict[str, StressScenario] = {
         ),
         _preset("liquidity_crunch", "volume / 5, slippage x 5", LiquidityCrunch()),
         _preset("exchange_outage", "no data for one hour", ExchangeOutage()),
-        _preset("latency_spike", "venues answer 2 s later", LatencySpike()),
+        _preset(
+            "latency_spike", "venues answer 90 s later", LatencySpike(extra_latency_ms=90_000.0)
+        ),
         _preset("fee_shock", "fees x 3", FeeShock()),
         _preset("gap_down", "prices gap 10 % down", GapMove(move_pct=-10.0)),
         _preset("gap_up", "prices gap 10 % up", GapMove(move_pct=10.0)),
