@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import configure_logging
+from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
+from tradegraph.sim.scenarios import MODEL_NAMES, PRESETS, StressScenario, load_stress_file
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -71,6 +76,156 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ProgressLine:
+    """Scenarios done, rate and ETA on stderr: rewritten in place on a terminal, else one line
+    per update."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, progress: BatchProgress) -> None:
+        eta = "?" if progress.eta_s is None else f"{progress.eta_s:,.0f} s"
+        line = (
+            f"{self._label}: {progress.done:,}/{progress.total:,} scenarios  "
+            f"{progress.rate:,.1f}/s  ETA {eta}"
+        )
+        end = "\n" if not self._tty or progress.done >= progress.total else ""
+        print(("\r" if self._tty else "") + line, end=end, file=sys.stderr, flush=True)
+
+
+def _batch_out(args: argparse.Namespace, default: str) -> Path:
+    out = Path(args.out or default)
+    if args.fresh:
+        shutil.rmtree(out / "chunks", ignore_errors=True)
+        (out / "batch.json").unlink(missing_ok=True)
+    return out
+
+
+def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> int:
+    try:
+        result = batch.run_batch()
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished scenarios are kept in {out.resolve()}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    s = result.summary
+    print(
+        f"{headline}: {s['scenarios']:,} scenarios ({s['scenarios_run']:,} run now, "
+        f"{s['scenarios_failed']} failed) in {s['elapsed_s']:.1f} s "
+        f"({s['scenarios_per_s']:,.1f} scenarios/s)"
+    )
+    if s.get("scenarios_ok"):
+        print(
+            f"return mean {s['mean_return']:.4%}  median {s['median_return']:.4%}  "
+            f"worst {s['worst_return']:.4%}\n"
+            f"VaR 95% {s['var_95']:.4%}  CVaR 95% {s['cvar_95']:.4%}  "
+            f"VaR 99% {s['var_99']:.4%}  CVaR 99% {s['cvar_99']:.4%}\n"
+            f"P(loss) {s['prob_loss']:.2%}  P(ruin: drawdown >= {s['ruin_drawdown']:.0%}) "
+            f"{s['prob_ruin']:.2%}  max drawdown p95 {s['drawdown']['p95']:.4%}  "
+            f"kill-switch trips {s['kill_switch_trips']}"
+        )
+    for row in result.failed:
+        print(f"scenario {row['index']} failed: {row['error']}")
+    print(f"results_digest {result.results_digest}")
+    print(f"outputs in {out.resolve()}:")
+    for name, path in result.paths.items():
+        print(f"  {name:9s} {path}")
+    if as_json:
+        print(json.dumps(s, default=str))
+    return 0
+
+
+def _stress_catalog(args: argparse.Namespace) -> dict[str, StressScenario] | None:
+    return load_stress_file(args.stress_file) if args.stress_file else None
+
+
+def cmd_montecarlo(args: argparse.Namespace) -> int:
+    config = _load(args)
+    out = _batch_out(args, "out/montecarlo")
+    batch = MonteCarlo(
+        config,
+        paths=args.paths,
+        model=args.model,
+        stress=args.stress,
+        root_seed=args.seed,
+        bars_per_path=args.bars_per_path,
+        workers=args.workers,
+        address=args.address,
+        out_dir=out,
+        calibrate_from=args.calibrate_from,
+        stress_catalog=_stress_catalog(args),
+        ruin_drawdown=args.ruin_drawdown,
+        in_process=args.in_process,
+        html=not args.no_html,
+        progress=_ProgressLine("montecarlo"),
+    )
+    return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    config = _load(args)
+    catalog = _stress_catalog(args)
+    names = args.scenario or [*PRESETS, *(catalog or {})]
+    out = _batch_out(args, "out/stress")
+    batch = MonteCarlo(
+        config,
+        paths=len(names) + 1,
+        model="history",
+        stress_sets=[[], *([n] for n in names)],
+        workers=args.workers,
+        address=args.address,
+        out_dir=out,
+        stress_catalog=catalog,
+        ruin_drawdown=args.ruin_drawdown,
+        in_process=args.in_process,
+        html=not args.no_html,
+        progress=_ProgressLine("stress"),
+    )
+    code = _run_batch(batch, out, False, f"stress {config.name}")
+    if code:
+        return code
+    table = pq.read_table(out / "results.parquet").to_pylist()
+    print(f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'kill':>5s}")
+    for row in table:
+        if row["status"] != "ok":
+            print(f"{row['overlays']:22s} failed: {row['error']}")
+            continue
+        print(
+            f"{row['overlays']:22s} {row['return']:>10.4%} {row['max_drawdown']:>9.4%} "
+            f"{row['fills']:>6d} {row['kill_switch_trips']:>5d}"
+        )
+    if args.json:
+        summary = json.loads((out / "summary.json").read_text())
+        summary["scenarios_table"] = [
+            {k: v for k, v in row.items() if k != "equity_samples"} for row in table
+        ]
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+def _add_batch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, help="most scenario chunks at once (default: all CPUs)")
+    p.add_argument(
+        "--address", help="Ray cluster to join: auto or ray://HOST:10001 (default: start locally)"
+    )
+    p.add_argument("--out", help="output folder; rerunning into it resumes the batch")
+    p.add_argument("--fresh", action="store_true", help="discard earlier results in --out first")
+    p.add_argument("--stress-file", help="YAML file of custom stress scenarios")
+    p.add_argument(
+        "--ruin-drawdown",
+        type=float,
+        default=0.5,
+        help="a maximum drawdown at or beyond this fraction counts as ruin (default 0.5)",
+    )
+    p.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML report")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tradegraph", description="Actor-model trading system for crypto markets on Ray."
@@ -86,6 +241,31 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     bt.add_argument("--no-html", action="store_true", help="skip the HTML report")
     bt.set_defaults(func=cmd_backtest)
+
+    mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")
+    _add_config_args(mc)
+    mc.add_argument("--paths", type=int, default=100, help="number of scenarios (default 100)")
+    mc.add_argument("--model", choices=MODEL_NAMES, default="gbm", help="price model (default gbm)")
+    mc.add_argument(
+        "--stress", nargs="+", default=[], metavar="NAME", help="stress overlays on every path"
+    )
+    mc.add_argument("--bars-per-path", type=int, help="bars per path (default: one week)")
+    mc.add_argument("--calibrate-from", help="Parquet bar file to calibrate the model from")
+    mc.add_argument("--seed", type=int, help="root seed (default: the config's seed)")
+    _add_batch_args(mc)
+    mc.set_defaults(func=cmd_montecarlo)
+
+    st = sub.add_parser("stress", help="run each stress scenario on the real history")
+    _add_config_args(st)
+    st.add_argument(
+        "--scenario",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help=f"scenarios to run (default: every preset): {', '.join(PRESETS)}",
+    )
+    _add_batch_args(st)
+    st.set_defaults(func=cmd_stress)
     return parser
 
 

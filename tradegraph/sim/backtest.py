@@ -163,6 +163,15 @@ def run_backtest(
     config: GraphConfig, stream: BarStream | None = None, trades: TradeStream | None = None
 ) -> BacktestResult:
     """Run ``config`` over its data (or over ``stream`` and ``trades``) in one process."""
+    result, _ = run_backtest_with_kernel(config, stream, trades)
+    return result
+
+
+def run_backtest_with_kernel(
+    config: GraphConfig, stream: BarStream | None = None, trades: TradeStream | None = None
+) -> tuple[BacktestResult, LocalKernel]:
+    """Like :func:`run_backtest`, and also hand back the finished kernel (its control messages,
+    such as kill-switch changes, and its components)."""
     if stream is None and trades is None:
         stream = load_bar_stream(config)
         trades = load_trade_stream(config)
@@ -170,7 +179,7 @@ def run_backtest(
     started = time.perf_counter()
     kernel.run()
     elapsed = time.perf_counter() - started
-    return collect_result(config, kernel, kernel.stream, elapsed)
+    return collect_result(config, kernel, kernel.stream, elapsed), kernel
 
 
 def collect_result(

@@ -1,0 +1,170 @@
+"""Monte Carlo batches run in this process (the Ray transport is covered by integration tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from tradegraph.config import load_config
+from tradegraph.config.models import GraphConfig
+from tradegraph.errors import ConfigError
+from tradegraph.sim import montecarlo
+from tradegraph.sim.montecarlo import BatchPlan, BatchProgress, MonteCarlo, results_digest
+
+FAST = ["strategies.sma.params.fast_period=5", "strategies.sma.params.slow_period=20"]
+
+
+@pytest.fixture(scope="module")
+def config() -> GraphConfig:
+    return load_config(None, FAST)
+
+
+def _batch(config: GraphConfig, **kwargs: Any) -> MonteCarlo:
+    options: dict[str, Any] = {"paths": 6, "bars_per_path": 240, "in_process": True, "root_seed": 3}
+    options.update(kwargs)
+    return MonteCarlo(config, **options)
+
+
+def test_one_row_per_scenario_with_results(config: GraphConfig) -> None:
+    result = _batch(config).run_batch()
+
+    table = result.table
+    assert table.column("index").to_pylist() == list(range(6))
+    assert set(table.column("status").to_pylist()) == {"ok"}
+    assert set(table.column("bars").to_pylist()) == {240}
+    assert sum(table.column("fills").to_pylist()) > 0
+    assert len(set(table.column("final_equity").to_pylist())) == 6
+    assert all(len(s) == 50 for s in table.column("equity_samples").to_pylist())
+    assert result.summary["scenarios_failed"] == 0
+    assert result.quantiles.num_rows == 50
+    assert result.summary["results_digest"] == result.results_digest
+
+
+def test_digest_does_not_depend_on_chunking(config: GraphConfig) -> None:
+    one_by_one = _batch(config, chunk_size=1).run_batch()
+    together = _batch(config, chunk_size=6).run_batch()
+
+    assert one_by_one.results_digest == together.results_digest
+    assert one_by_one.results_digest == results_digest(together.table.take([5, 0, 3, 1, 4, 2]))
+
+
+def test_seed_and_model_change_the_results(config: GraphConfig) -> None:
+    base = _batch(config).run_batch().results_digest
+
+    assert _batch(config, root_seed=4).run_batch().results_digest != base
+    assert _batch(config, model="bootstrap").run_batch().results_digest != base
+
+
+@pytest.mark.parametrize("model", ["jump", "garch", "bootstrap"])
+def test_every_model_runs_a_batch(config: GraphConfig, model: str) -> None:
+    result = _batch(config, model=model, paths=2).run_batch()
+
+    assert result.table.column("status").to_pylist() == ["ok", "ok"]
+    assert result.table.column("model").to_pylist() == [model, model]
+
+
+def test_rerun_into_the_same_folder_skips_finished_scenarios(
+    config: GraphConfig, tmp_path: Path
+) -> None:
+    fresh = _batch(config).run_batch()
+    _batch(config, paths=4, out_dir=tmp_path).run_batch()
+
+    resumed = _batch(config, out_dir=tmp_path).run_batch()
+
+    assert resumed.summary["scenarios_run"] == 2
+    assert resumed.results_digest == fresh.results_digest
+    assert pq.read_table(tmp_path / "results.parquet").num_rows == 6
+    assert (tmp_path / "report.html").exists()
+    assert len(list((tmp_path / "chunks").glob("chunk-*.parquet"))) >= 2
+
+
+def test_a_different_batch_in_the_same_folder_is_refused(
+    config: GraphConfig, tmp_path: Path
+) -> None:
+    _batch(config, paths=1, out_dir=tmp_path).run_batch()
+
+    with pytest.raises(ConfigError, match="different batch"):
+        _batch(config, paths=1, out_dir=tmp_path, root_seed=99).run_batch()
+
+
+def test_failing_scenario_is_retried_then_reported(
+    config: GraphConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = montecarlo.run_scenario
+    calls: dict[int, int] = {}
+
+    def flaky(plan: BatchPlan, index: int) -> dict[str, Any]:
+        calls[index] = calls.get(index, 0) + 1
+        if index == 1 and calls[index] == 1:
+            raise RuntimeError("transient")
+        if index == 2:
+            raise RuntimeError("always broken")
+        return real(plan, index)
+
+    monkeypatch.setattr(montecarlo, "run_scenario", flaky)
+
+    result = _batch(config, paths=4).run_batch()
+
+    rows = result.table.to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed", "ok"]
+    assert rows[1]["attempts"] == 2
+    assert rows[2]["attempts"] == 2
+    assert "always broken" in rows[2]["error"]
+    assert calls[2] == 2
+    assert result.summary["scenarios_failed"] == 1
+    assert result.summary["scenarios_ok"] == 3
+
+
+def test_stress_sets_run_each_preset_on_history(config: GraphConfig) -> None:
+    short = config.model_copy(
+        update={
+            "data": config.data.model_copy(
+                update={"bars": (config.data.bars[0].model_copy(update={"limit": 600}),)}
+            )
+        }
+    )
+
+    result = MonteCarlo(
+        short,
+        paths=3,
+        model="history",
+        stress_sets=[[], ["flash_crash"], ["exchange_outage"]],
+        in_process=True,
+    ).run_batch()
+
+    rows = result.table.to_pylist()
+    assert [r["overlays"] for r in rows] == ["none", "flash_crash", "exchange_outage"]
+    assert rows[0]["bars"] == 600
+    assert rows[2]["bars"] == 540
+    assert rows[1]["final_equity"] != rows[0]["final_equity"]
+
+
+def test_kill_switch_trips_are_counted(config: GraphConfig) -> None:
+    tight = load_config(None, [*FAST, "risk.max_drawdown_pct=0.001"])
+
+    result = _batch(tight, paths=2, stress=["flash_crash"]).run_batch()
+
+    assert all(t >= 1 for t in result.table.column("kill_switch_trips").to_pylist())
+    assert result.summary["kill_switch_trips"] >= 2
+
+
+def test_progress_reports_every_chunk(config: GraphConfig) -> None:
+    seen: list[BatchProgress] = []
+
+    _batch(config, chunk_size=2, progress=seen.append).run_batch()
+
+    assert [p.done for p in seen] == [2, 4, 6]
+    assert seen[-1].total == 6
+    assert seen[-1].eta_s == 0.0
+
+
+def test_bad_arguments_are_refused(config: GraphConfig) -> None:
+    with pytest.raises(ConfigError, match="paths"):
+        MonteCarlo(config, paths=0)
+    with pytest.raises(ConfigError, match="unknown model"):
+        MonteCarlo(config, paths=1, model="heston")
+    with pytest.raises(ConfigError, match="unknown stress"):
+        MonteCarlo(config, paths=1, stress=["meteor"])

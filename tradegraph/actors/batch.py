@@ -1,0 +1,104 @@
+"""Ray transport for scenario batches: one Ray task per chunk of scenarios.
+
+The scenario logic is Ray-free (:mod:`tradegraph.sim.montecarlo`); this module only connects
+to Ray, ships the batch plan once to the object store, keeps at most ``concurrency`` tasks in
+flight, and hands each finished chunk back to the driver as it arrives.
+
+Recovery contract: a task is idempotent (a chunk's result depends only on the plan and its
+indices), so Ray may rerun it: a task whose worker dies is retried once (``max_retries=1``).
+A chunk lost even so is reported through ``on_lost`` and the batch goes on. On Ctrl-C, tasks
+in flight are cancelled and the interrupt propagates after the finished chunks were handed on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import ray
+
+import tradegraph
+
+Plan = TypeVar("Plan")
+
+TASK_MAX_RETRIES = 1
+
+
+def _package_root() -> str:
+    return str(Path(tradegraph.__file__).resolve().parent.parent)
+
+
+@contextmanager
+def ray_pool(address: str | None, workers: int | None) -> Iterator[int]:
+    """Connect to Ray (or reuse the connection this process has) and yield how many chunks may
+    run at once: ``workers`` if given, else the cluster's CPU count.
+
+    Without ``address`` a local Ray instance starts with ``workers`` CPUs (all cores when
+    ``None``), and is shut down on exit. Its workers import tradegraph from the same folder as
+    this driver, even when another copy is installed.
+    """
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            pythonpath = os.pathsep.join(
+                p for p in (_package_root(), os.environ.get("PYTHONPATH", "")) if p
+            )
+            ray.init(
+                num_cpus=workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+            )
+        started = True
+    try:
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        cpus = int(resources.get("CPU", 1))
+        yield max(1, min(workers, cpus) if workers else cpus)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_chunks_on_ray(
+    task: Callable[[Plan, Sequence[int]], pa.Table],
+    plan: Plan,
+    chunks: Sequence[list[int]],
+    *,
+    concurrency: int,
+    on_done: Callable[[list[int], pa.Table], None],
+    on_lost: Callable[[list[int], str], None],
+) -> None:
+    """Run ``task(plan, chunk)`` for every chunk as Ray tasks, ``concurrency`` at a time.
+
+    ``on_done`` receives each chunk's table in completion order; ``on_lost`` each chunk whose
+    task failed after its retry, with the error.
+    """
+    remote_task: Any = ray.remote(num_cpus=1, max_retries=TASK_MAX_RETRIES)(task)
+    plan_ref = ray.put(plan)
+    waiting = deque(chunks)
+    in_flight: dict[Any, list[int]] = {}
+    try:
+        while waiting or in_flight:
+            while waiting and len(in_flight) < concurrency:
+                chunk = waiting.popleft()
+                in_flight[remote_task.remote(plan_ref, chunk)] = chunk
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                chunk = in_flight.pop(ref)
+                try:
+                    table = ray.get(ref)
+                except (ray.exceptions.RayError, OSError) as exc:
+                    on_lost(chunk, f"{type(exc).__name__}: {exc}".splitlines()[0])
+                    continue
+                on_done(chunk, table)
+    except KeyboardInterrupt:
+        for ref in in_flight:
+            ray.cancel(ref, force=True)
+        raise

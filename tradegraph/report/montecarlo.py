@@ -1,0 +1,330 @@
+"""Statistics and the HTML report of a Monte Carlo or stress batch.
+
+Conventions:
+
+- ``return`` of a scenario is ``final_equity / starting_cash - 1``.
+- Historical VaR at level ``a`` is the loss at the ``1 - a`` empirical quantile of returns,
+  taken as an observed value (numpy's ``lower`` method), reported as a positive number:
+  ``VaR = -q``. CVaR (expected shortfall) is minus the mean of every return at or below ``q``.
+  With 100 scenarios, VaR 95 % is minus the 5th smallest return and CVaR 95 % minus the mean of
+  the 5 smallest.
+- Probability of loss counts returns below zero; probability of ruin counts maximum drawdowns
+  at or beyond the ruin threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradegraph.report.html import _CSS, _config_table, _format_axis_value, _nice_ticks
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+_WIDTH = 960
+_HEIGHT = 300
+_LEFT, _RIGHT, _TOP, _BOTTOM = 84, 20, 16, 40
+
+
+def worst_day_return(ts_ns: npt.ArrayLike, equity: npt.ArrayLike, starting_cash: float) -> float:
+    """The lowest close-to-close return over UTC days (the first day starts at ``starting_cash``).
+
+    Returns 0 for an empty curve.
+    """
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    values = np.asarray(equity, dtype=np.float64)
+    if values.size == 0:
+        return 0.0
+    day = ts // NS_PER_DAY
+    day_ends = np.append(np.flatnonzero(np.diff(day) != 0), values.size - 1)
+    closes = values[day_ends]
+    previous = np.concatenate(([starting_cash], closes[:-1]))
+    returns = np.where(previous > 0.0, closes / np.where(previous > 0.0, previous, 1.0) - 1.0, 0.0)
+    return float(returns.min())
+
+
+def sample_curve(values: npt.ArrayLike, points: int, empty_value: float) -> list[float]:
+    """``points`` values of a curve, evenly spaced by position, first and last included."""
+    series = np.asarray(values, dtype=np.float64)
+    if series.size == 0:
+        return [empty_value] * points
+    index = np.round(np.linspace(0, series.size - 1, points)).astype(np.int64)
+    picked: list[float] = series[index].tolist()
+    return picked
+
+
+def value_at_risk(returns: npt.ArrayLike, level: float) -> float:
+    """Historical VaR at ``level`` (e.g. 0.95) as a positive loss; see the module docstring.
+
+    Raises:
+        ValueError: no returns, or ``level`` outside (0, 1).
+    """
+    r = _returns(returns, level)
+    return -float(np.quantile(r, 1.0 - level, method="lower"))
+
+
+def conditional_value_at_risk(returns: npt.ArrayLike, level: float) -> float:
+    """Expected shortfall at ``level``: minus the mean of returns at or below the VaR quantile."""
+    r = _returns(returns, level)
+    q = float(np.quantile(r, 1.0 - level, method="lower"))
+    return -float(r[r <= q].mean())
+
+
+def _returns(returns: npt.ArrayLike, level: float) -> npt.NDArray[np.float64]:
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size == 0:
+        raise ValueError("no returns: every scenario failed or none ran")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), was {level}")
+    return r
+
+
+def summarize(
+    returns: npt.ArrayLike,
+    max_drawdowns: npt.ArrayLike,
+    kill_switch_trips: npt.ArrayLike,
+    ruin_drawdown: float,
+) -> dict[str, Any]:
+    """Risk summary of a batch's successful scenarios.
+
+    Args:
+        returns: Total return of each scenario.
+        max_drawdowns: Maximum drawdown of each scenario (positive fraction).
+        kill_switch_trips: Kill-switch trips of each scenario.
+        ruin_drawdown: A drawdown at or beyond this fraction counts as ruin.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    dd = np.asarray(max_drawdowns, dtype=np.float64)
+    trips = np.asarray(kill_switch_trips, dtype=np.int64)
+    if r.size == 0:
+        return {"scenarios_ok": 0}
+    return {
+        "scenarios_ok": int(r.size),
+        "mean_return": float(r.mean()),
+        "median_return": float(np.median(r)),
+        "std_return": float(r.std(ddof=1)) if r.size > 1 else 0.0,
+        "best_return": float(r.max()),
+        "worst_return": float(r.min()),
+        "var_95": value_at_risk(r, 0.95),
+        "cvar_95": conditional_value_at_risk(r, 0.95),
+        "var_99": value_at_risk(r, 0.99),
+        "cvar_99": conditional_value_at_risk(r, 0.99),
+        "prob_loss": float((r < 0.0).mean()),
+        "prob_ruin": float((dd >= ruin_drawdown).mean()),
+        "ruin_drawdown": ruin_drawdown,
+        "drawdown": {
+            "mean": float(dd.mean()),
+            "p50": float(np.quantile(dd, 0.5)),
+            "p75": float(np.quantile(dd, 0.75)),
+            "p95": float(np.quantile(dd, 0.95)),
+            "p99": float(np.quantile(dd, 0.99)),
+            "max": float(dd.max()),
+        },
+        "kill_switch_trips": int(trips.sum()),
+        "scenarios_with_kill_switch": int((trips > 0).sum()),
+    }
+
+
+def equity_quantiles(
+    samples: Sequence[Sequence[float]], quantiles: Sequence[float] = QUANTILES
+) -> dict[str, list[float]]:
+    """Quantiles across paths at each sample point: ``{"q05": [...], "q50": [...], ...}``."""
+    if not samples:
+        return {_qname(q): [] for q in quantiles}
+    matrix = np.asarray(samples, dtype=np.float64)
+    values = np.quantile(matrix, list(quantiles), axis=0)
+    return {_qname(q): row.tolist() for q, row in zip(quantiles, values, strict=True)}
+
+
+def _qname(q: float) -> str:
+    return f"q{round(q * 100):02d}"
+
+
+def write_montecarlo_report(
+    path: Path,
+    *,
+    title: str,
+    summary: Mapping[str, Any],
+    quantiles: Mapping[str, Sequence[float]],
+    returns: Sequence[float],
+    max_drawdowns: Sequence[float],
+    failed: Sequence[Mapping[str, Any]] = (),
+    config_summary: Mapping[str, object] | None = None,
+) -> Path:
+    """One self-contained HTML page: risk summary, fan chart of equity, histograms."""
+    rows = [
+        (
+            "Scenarios (ok / total)",
+            f"{summary.get('scenarios_ok', 0)} / {summary.get('scenarios', 0)}",
+        ),
+    ]
+    for key, label in (
+        ("mean_return", "Mean return"),
+        ("median_return", "Median return"),
+        ("worst_return", "Worst return"),
+        ("var_95", "VaR 95 %"),
+        ("cvar_95", "CVaR 95 %"),
+        ("var_99", "VaR 99 %"),
+        ("cvar_99", "CVaR 99 %"),
+        ("prob_loss", "Probability of loss"),
+        ("prob_ruin", "Probability of ruin"),
+    ):
+        if key in summary:
+            rows.append((label, f"{summary[key] * 100:.2f}%"))
+    drawdown = summary.get("drawdown")
+    if isinstance(drawdown, Mapping):
+        for key in ("p50", "p95", "max"):
+            rows.append((f"Max drawdown {key}", f"{drawdown[key] * 100:.2f}%"))
+    if "kill_switch_trips" in summary:
+        rows.append(("Kill-switch trips", str(summary["kill_switch_trips"])))
+    body = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        f'<div class="subtitle">results digest {escape(str(summary.get("results_digest", "")))}</div>',
+        "<h2>Risk</h2>",
+        f'<table class="summary-table"><tbody>{body}</tbody></table>',
+        "<h2>Equity across scenarios (5-95 % and 25-75 % bands, median)</h2>",
+        fan_chart_svg(quantiles),
+        "<h2>Returns (%)</h2>",
+        histogram_svg([100.0 * r for r in returns], label="returns", color="#2563eb"),
+        "<h2>Maximum drawdown (%)</h2>",
+        histogram_svg([100.0 * d for d in max_drawdowns], label="drawdowns", color="#dc2626"),
+    ]
+    if failed:
+        cells = "".join(
+            f"<tr><td>{escape(str(f.get('index')))}</td><td>{escape(str(f.get('error')))}</td></tr>"
+            for f in failed
+        )
+        sections += [
+            "<h2>Failed scenarios</h2>",
+            f'<table class="failed-table"><thead><tr><th>index</th><th>error</th></tr></thead>'
+            f"<tbody>{cells}</tbody></table>",
+        ]
+    if config_summary:
+        sections += ["<h2>Configuration</h2>", _config_table(config_summary)]
+    document = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            '<head><meta charset="utf-8">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{_CSS}</style></head>",
+            "<body>",
+            *sections,
+            "</body></html>",
+            "",
+        ]
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document, encoding="utf-8")
+    return path
+
+
+def _frame(label: str, low: float, high: float) -> tuple[list[str], float, float]:
+    """Open an SVG with a plot rectangle and horizontal value ticks; returns parts and the
+    value range after padding."""
+    pad = max(abs(high) * 0.01, 1e-9) if high - low <= 0.0 else (high - low) * 0.05
+    low, high = low - pad, high + pad
+    parts = [
+        f'<svg class="chart chart-{label}" width="{_WIDTH}" height="{_HEIGHT}" '
+        f'viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" aria-label="{label} chart">',
+        f'<rect x="{_LEFT}" y="{_TOP}" width="{_WIDTH - _LEFT - _RIGHT}" '
+        f'height="{_HEIGHT - _TOP - _BOTTOM}" fill="#fbfcfd" stroke="#e4e7eb"/>',
+    ]
+    for tick in _nice_ticks(low, high):
+        y = _y(tick, low, high)
+        parts.append(
+            f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_WIDTH - _RIGHT}" y2="{y:.1f}" stroke="#e4e7eb"/>'
+            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(_format_axis_value(tick))}</text>"
+        )
+    return parts, low, high
+
+
+def _x(fraction: float) -> float:
+    return _LEFT + fraction * (_WIDTH - _LEFT - _RIGHT)
+
+
+def _y(value: float, low: float, high: float) -> float:
+    return (_HEIGHT - _BOTTOM) - (value - low) / (high - low) * (_HEIGHT - _TOP - _BOTTOM)
+
+
+def _no_data(label: str) -> str:
+    return (
+        f'<svg class="chart chart-{label}" width="{_WIDTH}" height="{_HEIGHT}" role="img" '
+        f'aria-label="{label} chart"><text x="{_WIDTH / 2}" y="{_HEIGHT / 2}" '
+        f'text-anchor="middle">no data</text></svg>'
+    )
+
+
+def fan_chart_svg(quantiles: Mapping[str, Sequence[float]]) -> str:
+    """Equity quantile bands over the path (x: share of the path, 0 to 100 %)."""
+    needed = ("q05", "q25", "q50", "q75", "q95")
+    if any(not quantiles.get(k) for k in needed):
+        return _no_data("fan")
+    q = {k: np.asarray(quantiles[k], dtype=np.float64) for k in needed}
+    n = q["q50"].size
+    parts, low, high = _frame("fan", float(q["q05"].min()), float(q["q95"].max()))
+    xs = [_x(i / max(n - 1, 1)) for i in range(n)]
+
+    def band(lower: str, upper: str, opacity: float) -> str:
+        top = " ".join(f"{x:.1f},{_y(v, low, high):.1f}" for x, v in zip(xs, q[upper], strict=True))
+        bottom = " ".join(
+            f"{x:.1f},{_y(v, low, high):.1f}"
+            for x, v in zip(reversed(xs), q[lower][::-1], strict=True)
+        )
+        return (
+            f'<polygon class="band-{lower}-{upper}" points="{top} {bottom}" fill="#2563eb" '
+            f'fill-opacity="{opacity}" stroke="none"/>'
+        )
+
+    parts.append(band("q05", "q95", 0.15))
+    parts.append(band("q25", "q75", 0.3))
+    median = " ".join(f"{x:.1f},{_y(v, low, high):.1f}" for x, v in zip(xs, q["q50"], strict=True))
+    parts.append(f'<polyline points="{median}" fill="none" stroke="#1e3a8a" stroke-width="1.5"/>')
+    for i in range(5):
+        x = _x(i / 4)
+        parts.append(
+            f'<text x="{x:.1f}" y="{_HEIGHT - _BOTTOM + 18}" text-anchor="middle">'
+            f"{i * 25}% of path</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram_svg(values: Sequence[float], *, label: str, color: str, bins: int = 30) -> str:
+    """A histogram of ``values`` as bars; the x axis shows the bin edges."""
+    data = np.asarray(values, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return _no_data(label)
+    lo, hi = float(data.min()), float(data.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(data, bins=bins, range=(lo, hi))
+    parts, low, high = _frame(label, 0.0, float(counts.max()))
+    base = _y(0.0, low, high)
+    width = (_WIDTH - _LEFT - _RIGHT) / bins
+    for i, count in enumerate(counts.tolist()):
+        if count == 0:
+            continue
+        top = _y(count, low, high)
+        parts.append(
+            f'<rect class="bin" x="{_LEFT + i * width + 1:.1f}" y="{top:.1f}" '
+            f'width="{max(width - 2, 1):.1f}" height="{base - top:.1f}" '
+            f'fill="{color}" fill-opacity="0.7"><title>{count}</title></rect>'
+        )
+    for i in range(0, bins + 1, max(bins // 6, 1)):
+        parts.append(
+            f'<text x="{_LEFT + i * width:.1f}" y="{_HEIGHT - _BOTTOM + 18}" '
+            f'text-anchor="middle">{escape(f"{edges[i]:.3g}")}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
