@@ -7,13 +7,14 @@ the in-process kernel's exact order; ``run_backtest_ray`` is a backtest through 
 
 from __future__ import annotations
 
-from tradegraph.actors.backtest import ray_session, run_backtest_ray
+from tradegraph.actors.backtest import ActorBacktest, ray_session, run_backtest_ray
 from tradegraph.actors.coordinator import SimCoordinator
 from tradegraph.actors.graph import NAMESPACE, ActorGraphError, RayGraph
 from tradegraph.actors.host import ComponentHost
 
 __all__ = [
     "NAMESPACE",
+    "ActorBacktest",
     "ActorGraphError",
     "ComponentHost",
     "RayGraph",
