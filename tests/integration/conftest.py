@@ -1,16 +1,36 @@
-"""Integration tests share one local Ray instance per test session (starting Ray takes seconds)."""
+"""Integration tests run against one local Ray, started once per test session."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import ray
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    """A local Ray whose workers import this checkout's ``tradegraph``.
+
+    Workers inherit the driver's environment when Ray starts, so ``PYTHONPATH`` set here puts
+    this checkout ahead of any installed copy in every actor.
+    """
+    paths = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            namespace="tradegraph-tests",
+        )
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import PORTFOLIO, OrderFilled, StrategyError
+from tradegraph.contracts import PORTFOLIO, Message, OrderFilled, StrategyError
 from tradegraph.data.catalog import (
     BarArrays,
     parse_time_ns,
@@ -182,43 +182,93 @@ def run_backtest_with_kernel(
     return collect_result(config, kernel, kernel.stream, elapsed), kernel
 
 
+@dataclass(frozen=True)
+class PortfolioOutcome:
+    """What a finished run's portfolio holds, as plain data (it crosses process boundaries)."""
+
+    ts_ns: npt.NDArray[np.int64]
+    equity: npt.NDArray[np.float64]
+    fills: list[OrderFilled]
+    final_equity: float
+    fees: float
+    per_strategy: dict[str, dict[str, float]]
+
+
+def portfolio_outcome(portfolio: Portfolio) -> PortfolioOutcome:
+    """Read the results of a run out of its portfolio component."""
+    ts_ns, equity = portfolio.equity_curve()
+    return PortfolioOutcome(
+        ts_ns=ts_ns,
+        equity=equity,
+        fills=list(portfolio.fills),
+        final_equity=portfolio.equity,
+        fees=portfolio.fees,
+        per_strategy={
+            sid: {
+                "realized_pnl": a.realized_pnl,
+                "unrealized_pnl": a.unrealized_pnl,
+                "fees": a.fees,
+                "fills": float(a.fill_count),
+            }
+            for sid, a in portfolio.strategy_attribution().items()
+        },
+    )
+
+
+def assemble_result(
+    config: GraphConfig,
+    outcome: PortfolioOutcome,
+    *,
+    stream: BarStream,
+    trades: TradeStream | None,
+    bars: int,
+    trade_ticks: int,
+    ledger: OrderLedger,
+    control: Sequence[Message],
+    elapsed_s: float,
+) -> BacktestResult:
+    """A ``BacktestResult`` from what any engine (in-process or actors) gathered during a run."""
+    interval = int(stream.interval_ns.min()) if len(stream) else 60_000_000_000
+    periods = config.report.periods_per_year or infer_periods_per_year(interval)
+    metrics = compute_metrics(
+        outcome.ts_ns, outcome.equity, outcome.fills, config.portfolio.starting_cash, periods
+    )
+    return BacktestResult(
+        config=config,
+        bars=bars,
+        trades=trade_ticks,
+        intents=ledger.intents,
+        orders=ledger.orders,
+        risk_rejections=ledger.risk_rejections,
+        fills=outcome.fills,
+        starting_cash=config.portfolio.starting_cash,
+        final_equity=outcome.final_equity,
+        fees=outcome.fees,
+        metrics=metrics,
+        ts_ns=outcome.ts_ns,
+        equity=outcome.equity,
+        elapsed_s=elapsed_s,
+        dropped={**stream.dropped, **(trades.dropped if trades else {})},
+        ledger=ledger,
+        strategy_errors=[m for m in control if isinstance(m, StrategyError)],
+        per_strategy=outcome.per_strategy,
+    )
+
+
 def collect_result(
     config: GraphConfig, kernel: LocalKernel, stream: BarStream, elapsed_s: float
 ) -> BacktestResult:
     portfolio: Portfolio = kernel.component(PORTFOLIO)
-    ts_ns, equity = portfolio.equity_curve()
-    fills = list(portfolio.fills)
-    interval = int(stream.interval_ns.min()) if len(stream) else 60_000_000_000
-    periods = config.report.periods_per_year or infer_periods_per_year(interval)
-    metrics = compute_metrics(ts_ns, equity, fills, config.portfolio.starting_cash, periods)
-    per_strategy = {
-        sid: {
-            "realized_pnl": a.realized_pnl,
-            "unrealized_pnl": a.unrealized_pnl,
-            "fees": a.fees,
-            "fills": float(a.fill_count),
-        }
-        for sid, a in portfolio.strategy_attribution().items()
-    }
-    return BacktestResult(
-        config=config,
+    return assemble_result(
+        config,
+        portfolio_outcome(portfolio),
+        stream=stream,
+        trades=kernel.trades,
         bars=kernel.bars_processed,
-        trades=kernel.trades_processed,
-        intents=kernel.ledger.intents,
-        orders=kernel.ledger.orders,
-        risk_rejections=kernel.ledger.risk_rejections,
-        fills=fills,
-        starting_cash=config.portfolio.starting_cash,
-        final_equity=portfolio.equity,
-        fees=portfolio.fees,
-        metrics=metrics,
-        ts_ns=ts_ns,
-        equity=equity,
-        elapsed_s=elapsed_s,
-        dropped={**stream.dropped, **(kernel.trades.dropped if kernel.trades else {})},
+        trade_ticks=kernel.trades_processed,
         ledger=kernel.ledger,
-        strategy_errors=[m for m in kernel.control if isinstance(m, StrategyError)],
-        per_strategy=per_strategy,
+        control=kernel.control,
+        elapsed_s=elapsed_s,
     )
 
 

@@ -6,10 +6,21 @@ hand in. That is how one configuration gives the same graph in-process and as Ra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import PORTFOLIO, RISK, Clock, Component, Outbox, Router
+from tradegraph.contracts import (
+    PORTFOLIO,
+    RISK,
+    Clock,
+    Component,
+    Instrument,
+    Outbox,
+    Router,
+    broker_id,
+    strategy_component_id,
+)
+from tradegraph.errors import ConfigError
 from tradegraph.execution import SimulatedVenue
 from tradegraph.portfolio import Portfolio
 from tradegraph.risk import RiskEngine
@@ -24,6 +35,46 @@ def build_router(config: GraphConfig) -> Router:
     )
 
 
+def component_ids(config: GraphConfig) -> tuple[str, ...]:
+    """Ids of the graph's components in build order: venues, risk, portfolio, strategies."""
+    return (
+        *(broker_id(v.name) for v in config.venues),
+        RISK,
+        PORTFOLIO,
+        *(strategy_component_id(s.id) for s in config.strategies),
+    )
+
+
+def build_component(
+    config: GraphConfig,
+    component_id: str,
+    clock: Clock,
+    outbox: Outbox,
+    instruments: Mapping[str, Instrument] | None = None,
+) -> Component:
+    """Build the one component of the graph whose id is ``component_id``.
+
+    Raises:
+        ConfigError: if the config has no component of that id.
+    """
+    if instruments is None:
+        instruments = config.instrument_map()
+    if component_id == RISK:
+        return RiskEngine(config.risk, instruments, clock, outbox)
+    if component_id == PORTFOLIO:
+        return Portfolio(config.portfolio, instruments, clock, outbox)
+    for venue_cfg in config.venues:
+        if component_id == broker_id(venue_cfg.name):
+            return SimulatedVenue(venue_cfg, instruments, clock, outbox)
+    for strat_cfg in config.strategies:
+        if component_id == strategy_component_id(strat_cfg.id):
+            return build_strategy(strat_cfg, instruments, clock, outbox)
+    raise ConfigError(
+        f"no component {component_id!r} in graph {config.name!r}; "
+        f"known: {list(component_ids(config))}"
+    )
+
+
 def build_components(
     config: GraphConfig,
     make_clock: Callable[[str], Clock],
@@ -34,19 +85,7 @@ def build_components(
     Order: venues, risk, portfolio, then strategies in configuration order.
     """
     instruments = config.instrument_map()
-    components: dict[str, Component] = {}
-    for venue_cfg in config.venues:
-        venue_id = f"broker:{venue_cfg.name}"
-        components[venue_id] = SimulatedVenue(
-            venue_cfg, instruments, make_clock(venue_id), make_outbox(venue_id)
-        )
-    components[RISK] = RiskEngine(config.risk, instruments, make_clock(RISK), make_outbox(RISK))
-    components[PORTFOLIO] = Portfolio(
-        config.portfolio, instruments, make_clock(PORTFOLIO), make_outbox(PORTFOLIO)
-    )
-    for strat_cfg in config.strategies:
-        strategy_id = f"strategy:{strat_cfg.id}"
-        components[strategy_id] = build_strategy(
-            strat_cfg, instruments, make_clock(strategy_id), make_outbox(strategy_id)
-        )
-    return components
+    return {
+        cid: build_component(config, cid, make_clock(cid), make_outbox(cid), instruments)
+        for cid in component_ids(config)
+    }

@@ -56,7 +56,8 @@ def _young_gc_relaxed() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _bar_at(stream: BarStream, i: int) -> Bar:
+def bar_at(stream: BarStream, i: int) -> Bar:
+    """Bar ``i`` of ``stream`` as a message (the columns were validated by the feed)."""
     k = int(stream.instrument_index[i])
     ts = int(stream.ts_ns[i])
     return Bar.trusted(
@@ -70,6 +71,19 @@ def _bar_at(stream: BarStream, i: int) -> Bar:
         ts_event_ns=ts,
         ts_init_ns=ts,
     )
+
+
+def market_event_order(stream: BarStream, trades: TradeStream) -> Any:
+    """Positions of bars (>= 0) and trades (< 0, as ``-1 - i``) in delivery order.
+
+    A bar stamped ``t`` closes the interval ending at ``t``; a trade at ``t`` opens the next
+    one, so at equal times the bar goes first.
+    """
+    nb, nt = len(stream), len(trades)
+    ts = np.concatenate((stream.ts_ns, trades.ts_ns))
+    kind = np.concatenate((np.zeros(nb, np.int8), np.ones(nt, np.int8)))
+    ref = np.concatenate((np.arange(nb, dtype=np.int64), -1 - np.arange(nt, dtype=np.int64)))
+    return ref[np.lexsort((np.arange(nb + nt), kind, ts))]
 
 
 class _KernelClock:
@@ -239,17 +253,8 @@ class LocalKernel:
         return len(self.stream) + (len(self.trades) if self.trades is not None else 0)
 
     def _merge_order(self) -> Any:
-        """Positions of bars (>= 0) and trades (< 0, as ``-1 - i``) in delivery order.
-
-        A bar stamped ``t`` closes the interval ending at ``t``; a trade at ``t`` opens the next
-        one, so at equal times the bar goes first.
-        """
         assert self.trades is not None
-        nb, nt = len(self.stream), len(self.trades)
-        ts = np.concatenate((self.stream.ts_ns, self.trades.ts_ns))
-        kind = np.concatenate((np.zeros(nb, np.int8), np.ones(nt, np.int8)))
-        ref = np.concatenate((np.arange(nb, dtype=np.int64), -1 - np.arange(nt, dtype=np.int64)))
-        return ref[np.lexsort((np.arange(nb + nt), kind, ts))]
+        return market_event_order(self.stream, self.trades)
 
     def replay(self, begin: int, end: int) -> None:
         """Deliver market events ``begin:end`` (and every queued event due in between).
@@ -276,7 +281,7 @@ class LocalKernel:
         for ref in self._mixed_order[begin:end].tolist():
             if ref >= 0:
                 k = int(bars_iter.instrument_index[ref])
-                msg: Message = _bar_at(bars_iter, ref)
+                msg: Message = bar_at(bars_iter, ref)
                 destinations = bar_destinations[k]
                 self.bars_processed += 1
             else:
