@@ -272,12 +272,18 @@ class SimulatedVenue:
                 self._match_quote(book, msg)
             self._last_data[iid] = msg
             return
-        if isinstance(msg, TimerFired):
+        if type(msg) is SubmitOrder:
+            if self._latency_ns > 0:
+                self._send_in_flight(msg, _ACCEPT_TIMER)
+            else:
+                self._arrive_submit(msg)
+        elif type(msg) is CancelOrder:
+            if self._latency_ns > 0:
+                self._send_in_flight(msg, _CANCEL_TIMER)
+            else:
+                self._arrive_cancel(msg)
+        elif type(msg) is TimerFired:
             self._on_timer(msg)
-        elif isinstance(msg, SubmitOrder):
-            self._receive(msg, _ACCEPT_TIMER)
-        elif isinstance(msg, CancelOrder):
-            self._receive(msg, _CANCEL_TIMER)
 
     def start(self) -> None:
         """Nothing to do: the venue is ready once built."""
@@ -363,10 +369,8 @@ class SimulatedVenue:
 
     # ----------------------------------------------------------------------------- commands
 
-    def _receive(self, cmd: SubmitOrder | CancelOrder, prefix: str) -> None:
-        if self._latency_ns <= 0:
-            self._arrive(cmd)
-            return
+    def _send_in_flight(self, cmd: SubmitOrder | CancelOrder, prefix: str) -> None:
+        """Hold ``cmd`` until it reaches the venue, ``latency_ms`` from now."""
         name = prefix + cmd.client_order_id
         if name in self._in_flight:
             # A second command for the same order while the first is still travelling.
@@ -555,7 +559,9 @@ class SimulatedVenue:
         self._fill_count += 1
         now = self._clock.now_ns()
         self._outbox.publish(
-            OrderFilled(
+            OrderFilled.trusted(
+                ts_event_ns=now,
+                ts_init_ns=now,
                 fill_id=f"{self.venue}-F{self._fill_count:08d}",
                 client_order_id=order.client_order_id,
                 venue_order_id=order.venue_order_id,
@@ -569,8 +575,6 @@ class SimulatedVenue:
                 liquidity=liquidity,
                 leaves_qty=leaves,
                 tag=order.tag,
-                ts_event_ns=now,
-                ts_init_ns=now,
             )
         )
         if leaves <= 0.0:
@@ -599,14 +603,14 @@ class SimulatedVenue:
         )
         self._add_working(order)
         self._outbox.publish(
-            OrderAccepted(
+            OrderAccepted.trusted(
+                ts_event_ns=now,
+                ts_init_ns=now,
                 client_order_id=order.client_order_id,
                 venue_order_id=order.venue_order_id,
                 strategy_id=order.strategy_id,
                 instrument_id=order.instrument_id,
                 venue=self.venue,
-                ts_event_ns=now,
-                ts_init_ns=now,
             )
         )
         return order
@@ -634,14 +638,14 @@ class SimulatedVenue:
     def _reject(self, cmd: SubmitOrder, reason: str) -> None:
         now = self._clock.now_ns()
         self._outbox.publish(
-            OrderRejected(
+            OrderRejected.trusted(
+                ts_event_ns=now,
+                ts_init_ns=now,
                 client_order_id=cmd.client_order_id,
                 strategy_id=cmd.strategy_id,
                 instrument_id=cmd.instrument_id,
                 venue=self.venue,
                 reason=reason,
-                ts_event_ns=now,
-                ts_init_ns=now,
             )
         )
 
@@ -650,14 +654,14 @@ class SimulatedVenue:
     ) -> None:
         now = self._clock.now_ns()
         self._outbox.publish(
-            OrderCancelled(
+            OrderCancelled.trusted(
+                ts_event_ns=now,
+                ts_init_ns=now,
                 client_order_id=client_order_id,
                 strategy_id=strategy_id,
                 instrument_id=instrument_id,
                 venue=self.venue,
                 reason=reason,
-                ts_event_ns=now,
-                ts_init_ns=now,
             )
         )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -67,9 +67,14 @@ class OpenOrderStatus(StrEnum):
     ACCEPTED = "accepted"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpenOrder:
     """An order Risk has submitted that has not reached a terminal state.
+
+    Risk updates the record in place as the venue reports on the order (acceptance, partial
+    fills, a cancel on its way): replacing a frozen record cost several times more than the
+    rest of handling such an event. Read it through :attr:`RiskEngine.open_orders`; do not
+    modify it.
 
     Attributes:
         client_order_id: The order's id (the intent id it came from).
@@ -311,33 +316,59 @@ class RiskEngine:
     # ------------------------------------------------------------------ intents
 
     def _on_order_intent(self, intent: OrderIntent) -> None:
-        if intent.intent_id in self._submitted_ids:
+        intent_id = intent.intent_id
+        if intent_id in self._submitted_ids:
             # A redelivered intent: its order already exists, and a second one must never be sent.
             return
         try:
-            order = self._check_intent(intent)
+            venue, quantity, limit_price = self._check_intent(intent)
         except _RefusedError as refusal:
-            self._reject(intent.intent_id, intent.strategy_id, intent.instrument_id, refusal)
+            self._reject(intent_id, intent.strategy_id, intent.instrument_id, refusal)
             return
         if self._order_rate is not None:
             self._order_rate.take()
-        self._submitted_ids.add(order.client_order_id)
-        self._open_orders[order.client_order_id] = OpenOrder(
-            client_order_id=order.client_order_id,
-            strategy_id=order.strategy_id,
-            instrument_id=order.instrument_id,
-            venue=order.venue,
-            side=order.side,
-            order_type=order.order_type,
-            quantity=order.quantity,
-            leaves_qty=order.quantity,
-            limit_price=order.limit_price,
+        self._submitted_ids.add(intent_id)
+        self._open_orders[intent_id] = OpenOrder(
+            client_order_id=intent_id,
+            strategy_id=intent.strategy_id,
+            instrument_id=intent.instrument_id,
+            venue=venue,
+            side=intent.side,
+            order_type=intent.order_type,
+            quantity=quantity,
+            leaves_qty=quantity,
+            limit_price=limit_price,
             status=OpenOrderStatus.SUBMITTED,
         )
-        self._outbox.publish(order)
+        now = self._clock.now_ns()
+        # Every field comes from the validated intent or from the checks just passed, so the
+        # command is built without validating it again.
+        self._outbox.publish(
+            SubmitOrder.trusted(
+                ts_event_ns=now,
+                ts_init_ns=now,
+                client_order_id=intent_id,
+                strategy_id=intent.strategy_id,
+                instrument_id=intent.instrument_id,
+                venue=venue,
+                side=intent.side,
+                quantity=quantity,
+                order_type=intent.order_type,
+                limit_price=limit_price,
+                time_in_force=intent.time_in_force,
+                post_only=intent.post_only,
+                reduce_only=intent.reduce_only,
+                tag=intent.tag,
+            )
+        )
 
-    def _check_intent(self, intent: OrderIntent) -> SubmitOrder:
-        """Run every check on ``intent``; return the rounded order or raise ``_RefusedError``."""
+    def _check_intent(self, intent: OrderIntent) -> tuple[str, float, float | None]:
+        """Run every check on ``intent``; raise ``_RefusedError`` on the first that fails.
+
+        Returns:
+            ``(venue, quantity, limit_price)`` of the order to send: the quantity rounded down
+            to the lot, the limit price (``None`` for a market order) rounded to the tick.
+        """
         strategy_id = intent.strategy_id
         inst_id = intent.instrument_id
         stopped_error = self._stopped_strategies.get(strategy_id)
@@ -419,24 +450,8 @@ class RiskEngine:
                 f"order notional {notional:.2f} {quote} exceeds risk.max_order_notional "
                 f"{max_order_notional:.2f}",
             )
-        self._check_exposure(intent.side, instrument, rounded_qty, notional, last_price)
-
-        return SubmitOrder(
-            client_order_id=intent.intent_id,
-            strategy_id=strategy_id,
-            instrument_id=inst_id,
-            venue=instrument.venue,
-            side=intent.side,
-            quantity=rounded_qty,
-            order_type=intent.order_type,
-            limit_price=limit_price,
-            time_in_force=intent.time_in_force,
-            post_only=intent.post_only,
-            reduce_only=intent.reduce_only,
-            tag=intent.tag,
-            ts_event_ns=self._clock.now_ns(),
-            ts_init_ns=self._clock.now_ns(),
-        )
+        self._check_exposure(intent.side, inst_id, instrument, rounded_qty, notional, last_price)
+        return instrument.venue, rounded_qty, limit_price
 
     def _clip_reduce_only(self, intent: OrderIntent, instrument: Instrument) -> float:
         """Quantity a reduce-only intent may trade: at most what the strategy can still close.
@@ -496,18 +511,17 @@ class RiskEngine:
     def _check_exposure(
         self,
         side: OrderSide,
+        inst_id: str,
         instrument: Instrument,
         quantity: float,
         notional: float,
         last_price: float,
     ) -> None:
-        inst_id = instrument.instrument_id
         position = self._positions.get(inst_id, 0.0)
-        same_side_open = sum(
-            o.leaves_qty
-            for o in self._open_orders.values()
-            if o.instrument_id == inst_id and o.side is side
-        )
+        same_side_open = 0.0
+        for order in self._open_orders.values():
+            if order.instrument_id == inst_id and order.side is side:
+                same_side_open += order.leaves_qty
         if self._only_reduces(position, side, same_side_open + quantity, instrument):
             return
 
@@ -622,7 +636,7 @@ class RiskEngine:
         )
 
     def _send_cancel(self, order: OpenOrder, reason: str) -> None:
-        self._open_orders[order.client_order_id] = replace(order, cancel_pending=True)
+        order.cancel_pending = True
         now = self._clock.now_ns()
         self._outbox.publish(
             CancelOrder(
@@ -650,9 +664,7 @@ class RiskEngine:
     def _on_order_accepted(self, event: OrderAccepted) -> None:
         order = self._open_orders.get(event.client_order_id)
         if order is not None and order.status is OpenOrderStatus.SUBMITTED:
-            self._open_orders[event.client_order_id] = replace(
-                order, status=OpenOrderStatus.ACCEPTED
-            )
+            order.status = OpenOrderStatus.ACCEPTED
 
     def _on_order_done(self, event: OrderRejected | OrderCancelled) -> None:
         self._open_orders.pop(event.client_order_id, None)
@@ -668,7 +680,9 @@ class RiskEngine:
         flat_below = 0.0 if instrument is None else instrument.lot_size * _FLAT_LOTS
         signed_qty = fill.signed_qty
         self._positions[inst_id] = _net(self._positions.get(inst_id, 0.0), signed_qty, flat_below)
-        by_instrument = self._strategy_positions.setdefault(fill.strategy_id, {})
+        by_instrument = self._strategy_positions.get(fill.strategy_id)
+        if by_instrument is None:
+            by_instrument = self._strategy_positions[fill.strategy_id] = {}
         by_instrument[inst_id] = _net(by_instrument.get(inst_id, 0.0), signed_qty, flat_below)
         # A position must be valued for exposure even if no market data has arrived for it.
         self._last_prices.setdefault(inst_id, fill.last_px)
@@ -679,7 +693,7 @@ class RiskEngine:
         if fill.leaves_qty <= flat_below:
             del self._open_orders[fill.client_order_id]
         else:
-            self._open_orders[fill.client_order_id] = replace(order, leaves_qty=fill.leaves_qty)
+            order.leaves_qty = fill.leaves_qty
 
     # ------------------------------------------------------------------ control
 

@@ -737,6 +737,27 @@ def test_bars_of_other_instruments_leave_orders_alone() -> None:
     assert list(h.venue.open_orders) == ["o1"]
 
 
+def test_events_built_without_validation_equal_their_validated_twins() -> None:
+    h = Harness(VenueConfig(max_volume_share=0.1, slippage=SlippageConfig(model="fixed", bps=5.0)))
+    h.bar(100.0, 101.0, 99.0, 100.5, volume=30.0)
+    h.submit("ioc", quantity=5.0, limit=101.0, tif=TimeInForce.IOC)
+    h.submit("resting", side=OrderSide.SELL, quantity=1.0, limit=102.0)
+    h.submit("market", quantity=1.0)
+    h.submit("market", quantity=1.0)
+    h.submit("cancelled", limit=90.0)
+    h.cancel("cancelled")
+    h.bar(100.0, 103.0, 99.5, 102.5, volume=30.0)
+
+    emitted = h.outbox.messages
+    kinds = {type(m) for m in emitted}
+    # repr shows every field in order with its type (1 vs 1.0, enum members), unlike ==.
+    revalidated = [repr(type(m).model_validate(m.model_dump())) for m in emitted]
+
+    assert kinds == {OrderAccepted, OrderFilled, OrderCancelled, OrderRejected}
+    assert {m.liquidity for m in h.fills} == {LiquiditySide.MAKER, LiquiditySide.TAKER}
+    assert [repr(m) for m in emitted] == revalidated
+
+
 # ----------------------------------------------------------------------------- snapshot
 
 

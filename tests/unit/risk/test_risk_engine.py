@@ -272,6 +272,23 @@ def test_passing_intent_becomes_submit_order_with_intent_id_and_venue() -> None:
     assert h.engine.open_orders[intent.intent_id].status is OpenOrderStatus.SUBMITTED
 
 
+def test_submit_orders_built_without_validation_equal_their_validated_twins() -> None:
+    h = priced()
+    h.hold(OrderSide.BUY, 0.5, 100.0)
+    intents = [
+        h.intent(OrderSide.BUY, 0.12345),
+        h.intent(OrderSide.SELL, 0.1, limit_price=100.001),
+        h.intent(OrderSide.SELL, 0.2, reduce_only=True),
+    ]
+
+    orders = [h.submit(intent) for intent in intents]
+    # repr shows every field in order with its type (1 vs 1.0, enum members), unlike ==.
+    revalidated = [repr(SubmitOrder.model_validate(o.model_dump())) for o in orders]
+
+    assert [repr(o) for o in orders] == revalidated
+    assert [o.reduce_only for o in orders] == [False, False, True]
+
+
 def test_quantity_is_rounded_down_to_the_lot() -> None:
     h = priced()
 
