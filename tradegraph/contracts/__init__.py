@@ -21,6 +21,7 @@ from tradegraph.contracts.enums import (
     RiskReason,
     TimeInForce,
 )
+from tradegraph.contracts.execution import ExecutionReport
 from tradegraph.contracts.ids import IdGenerator
 from tradegraph.contracts.instrument import Instrument, instrument_id
 from tradegraph.contracts.market import Bar, MarketData, OrderBookSnapshot, QuoteTick, TradeTick
@@ -58,6 +59,7 @@ __all__ = [
     "CancelOrder",
     "Clock",
     "Component",
+    "ExecutionReport",
     "FeedStatus",
     "IdGenerator",
     "Instrument",

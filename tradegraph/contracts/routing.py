@@ -16,6 +16,7 @@ from tradegraph.contracts.control import (
     StrategyError,
     TripKillSwitch,
 )
+from tradegraph.contracts.execution import ExecutionReport
 from tradegraph.contracts.market import Bar, OrderBookSnapshot, QuoteTick, TradeTick
 from tradegraph.contracts.orders import (
     CancelIntent,
@@ -99,4 +100,6 @@ class Router:
             return self._for_feed_status.get(msg.instrument_id, (RISK,))
         if isinstance(msg, StrategyError):
             return (RISK, CONTROL)
+        if isinstance(msg, ExecutionReport):
+            return (CONTROL,)
         return ()
