@@ -69,3 +69,31 @@ class ExecutionReport(Message):
     def leaves_quantity(self) -> float:
         """Quantity the parent did not fill."""
         return max(0.0, self.quantity - self.filled_quantity)
+
+
+class CapitalAllocated(Message):
+    """The allocator set a strategy's capital; the strategy sizes its orders from it.
+
+    Attributes:
+        strategy_id: The strategy.
+        capital: Capital allocated, in the quote currency.
+        weight: ``capital`` as a share of the allocatable equity.
+        target_weight: The weight the allocator aimed at (after risk adjustment and bounds).
+        risk_multiplier: The strategy sizes from ``capital * risk_multiplier``.
+        equity: Allocatable equity at the time (the sum of the strategies' values plus any
+            unallocated reserve).
+        reason: ``initial``, ``schedule`` or ``drift``.
+    """
+
+    strategy_id: str
+    capital: float
+    weight: float
+    target_weight: float
+    risk_multiplier: float
+    equity: float
+    reason: str
+
+    @property
+    def sizing_capital(self) -> float:
+        """What the strategy should size from: ``capital * risk_multiplier``."""
+        return self.capital * self.risk_multiplier

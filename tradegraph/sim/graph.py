@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import PORTFOLIO, RISK, Clock, Component, Outbox, Router
+from tradegraph.contracts import ALLOCATOR, PORTFOLIO, RISK, Clock, Component, Outbox, Router
 from tradegraph.execution import SimulatedVenue
-from tradegraph.portfolio import Portfolio
+from tradegraph.portfolio import CapitalAllocator, Portfolio
 from tradegraph.risk import RiskEngine
 from tradegraph.strategies.registry import build_strategy
 
@@ -21,6 +21,7 @@ def build_router(config: GraphConfig) -> Router:
     return Router(
         {iid: inst.venue for iid, inst in instruments.items()},
         {s.id: s.instruments for s in config.strategies},
+        allocator=config.allocation is not None,
     )
 
 
@@ -31,7 +32,8 @@ def build_components(
 ) -> dict[str, Component]:
     """All components of the graph, keyed by component id, in a fixed order.
 
-    Order: venues, risk, portfolio, then strategies in configuration order.
+    Order: venues, risk, portfolio, the capital allocator (only with an ``allocation``
+    section), then strategies in configuration order.
     """
     instruments = config.instrument_map()
     components: dict[str, Component] = {}
@@ -44,6 +46,14 @@ def build_components(
     components[PORTFOLIO] = Portfolio(
         config.portfolio, instruments, make_clock(PORTFOLIO), make_outbox(PORTFOLIO)
     )
+    if config.allocation is not None:
+        components[ALLOCATOR] = CapitalAllocator(
+            config.allocation,
+            instruments,
+            make_clock(ALLOCATOR),
+            make_outbox(ALLOCATOR),
+            starting_equity=config.portfolio.starting_cash,
+        )
     for strat_cfg in config.strategies:
         strategy_id = f"strategy:{strat_cfg.id}"
         components[strategy_id] = build_strategy(

@@ -23,6 +23,7 @@ from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import (
     Bar,
     CancelIntent,
+    CapitalAllocated,
     Clock,
     ExecutionReport,
     FeedStatus,
@@ -189,6 +190,7 @@ class Strategy:
         self._open_orders: dict[str, OpenOrder] = {}
         self._last_prices: dict[str, float] = {}
         self._parent_orders = ParentOrderBook(_AlgoHost(self), self.instruments)
+        self._allocation: CapitalAllocated | None = None
 
     @classmethod
     def _validate_params(cls, config: StrategyConfig) -> BaseModel:
@@ -305,6 +307,9 @@ class Strategy:
             self.on_kill_switch(msg)
         elif isinstance(msg, FeedStatus):
             self.on_feed_status(msg)
+        elif isinstance(msg, CapitalAllocated) and msg.strategy_id == self.strategy_id:
+            self._allocation = msg
+            self.on_capital_allocated(msg)
 
     def _apply_fill(self, fill: OrderFilled) -> None:
         instrument = fill.instrument_id
@@ -387,6 +392,13 @@ class Strategy:
 
     def on_stop(self) -> None:
         """The run ends. Orders may still be submitted here."""
+
+    def on_capital_allocated(self, event: CapitalAllocated) -> None:
+        """The allocator set this strategy's capital (``allocated_capital`` is updated).
+
+        Size new orders from ``sizing_capital``; resize positions here if the strategy wants
+        to follow a rebalance at once (with ordinary orders, through Risk).
+        """
 
     def on_execution_report(self, report: ExecutionReport) -> None:
         """A parent order sent with ``submit_algo_order`` ended (filled, cancelled, ...)."""
@@ -630,6 +642,16 @@ class Strategy:
             return bool(self._open_orders)
         return any(o.intent.instrument_id == instrument_id for o in self._open_orders.values())
 
+    @property
+    def allocated_capital(self) -> float | None:
+        """Capital the allocator gave this strategy; ``None`` without capital allocation."""
+        return None if self._allocation is None else self._allocation.capital
+
+    @property
+    def sizing_capital(self) -> float | None:
+        """``allocated_capital * risk_multiplier``: what orders should be sized from."""
+        return None if self._allocation is None else self._allocation.sizing_capital
+
     def last_price(self, instrument_id: str) -> float | None:
         """The last bar close, trade price or quote mid seen for ``instrument_id``."""
         return self._last_prices.get(instrument_id)
@@ -675,6 +697,9 @@ class Strategy:
             "kill_switch_tripped": self.kill_switch_tripped,
             "strategy": self.strategy_state(),
             "algos": self._parent_orders.snapshot(),
+            "allocation": None
+            if self._allocation is None
+            else self._allocation.model_dump(mode="json"),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -702,6 +727,10 @@ class Strategy:
         self.kill_switch_tripped = bool(state["kill_switch_tripped"])
         if "algos" in state:
             self._parent_orders.restore(state["algos"])
+        allocation = state.get("allocation")
+        self._allocation = (
+            None if allocation is None else CapitalAllocated.model_validate(allocation)
+        )
         self.restore_strategy_state(state["strategy"])
 
 
