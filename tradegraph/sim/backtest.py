@@ -15,7 +15,13 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import PORTFOLIO, OrderFilled, StrategyError
+from tradegraph.contracts import (
+    PORTFOLIO,
+    CapitalAllocated,
+    ExecutionReport,
+    OrderFilled,
+    StrategyError,
+)
 from tradegraph.data.catalog import BarArrays, parse_time_ns, read_bars, write_parquet
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.html import write_html_report
@@ -87,6 +93,39 @@ class BacktestResult:
     ledger: OrderLedger
     strategy_errors: list[StrategyError]
     per_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
+    execution_reports: list[ExecutionReport] = field(default_factory=list)
+    allocations: list[CapitalAllocated] = field(default_factory=list)
+
+    def allocation_series(self) -> dict[str, tuple[list[int], list[float]]]:
+        """Allocated capital over time per strategy: ``(ts_ns, capital)`` of each allocation."""
+        series: dict[str, tuple[list[int], list[float]]] = {}
+        for event in self.allocations:
+            ts, capital = series.setdefault(event.strategy_id, ([], []))
+            ts.append(event.ts_event_ns)
+            capital.append(event.capital)
+        return series
+
+    def execution_rows(self) -> list[dict[str, Any]]:
+        """One plain row per execution report (for JSON and the HTML report)."""
+        return [
+            {
+                "parent_id": r.parent_id,
+                "strategy_id": r.strategy_id,
+                "algo": r.algo,
+                "side": r.side.value,
+                "status": r.status,
+                "quantity": r.quantity,
+                "filled_quantity": r.filled_quantity,
+                "avg_price": r.avg_price,
+                "arrival_price": r.arrival_price,
+                "shortfall_bps": r.implementation_shortfall_bps,
+                "interval_vwap": r.interval_vwap,
+                "vs_vwap_bps": r.slippage_vs_vwap_bps,
+                "child_orders": r.child_orders,
+                "rejections": r.rejections,
+            }
+            for r in self.execution_reports
+        ]
 
     @property
     def pnl(self) -> float:
@@ -126,6 +165,9 @@ class BacktestResult:
             "elapsed_s": self.elapsed_s,
             "bars_per_s": self.bars_per_s,
             "fills_digest": self.fills_digest,
+            "per_strategy": self.per_strategy,
+            "execution_reports": self.execution_rows(),
+            "allocation_changes": len(self.allocations),
         }
 
 
@@ -149,15 +191,30 @@ def collect_result(
     interval = int(stream.interval_ns.min()) if len(stream) else 60_000_000_000
     periods = config.report.periods_per_year or infer_periods_per_year(interval)
     metrics = compute_metrics(ts_ns, equity, fills, config.portfolio.starting_cash, periods)
-    per_strategy = {
-        sid: {
-            "realized_pnl": a.realized_pnl,
-            "unrealized_pnl": a.unrealized_pnl,
-            "fees": a.fees,
-            "fills": float(a.fill_count),
+    allocations = [m for m in kernel.control if isinstance(m, CapitalAllocated)]
+    latest_capital = {e.strategy_id: e.capital for e in allocations}
+    orders_by_strategy: dict[str, int] = {}
+    for order in kernel.ledger.rows.values():
+        orders_by_strategy[order.strategy_id] = orders_by_strategy.get(order.strategy_id, 0) + 1
+    attribution = portfolio.strategy_attribution()
+    per_strategy: dict[str, dict[str, float]] = {}
+    for strategy_cfg in config.strategies:
+        sid = strategy_cfg.id
+        a = attribution.get(sid)
+        if a is None and sid not in latest_capital:
+            continue
+        row = {
+            "realized_pnl": a.realized_pnl if a else 0.0,
+            "unrealized_pnl": a.unrealized_pnl if a else 0.0,
+            "fees": a.fees if a else 0.0,
+            "fills": float(a.fill_count if a else 0),
+            "net_pnl": a.net_pnl if a else 0.0,
+            "intents": float(orders_by_strategy.get(sid, 0)),
         }
-        for sid, a in portfolio.strategy_attribution().items()
-    }
+        capital = latest_capital.get(sid)
+        if capital is not None:
+            row["allocated_capital"] = capital
+        per_strategy[sid] = row
     return BacktestResult(
         config=config,
         bars=kernel.bars_processed,
@@ -176,6 +233,8 @@ def collect_result(
         ledger=kernel.ledger,
         strategy_errors=[m for m in kernel.control if isinstance(m, StrategyError)],
         per_strategy=per_strategy,
+        execution_reports=[m for m in kernel.control if isinstance(m, ExecutionReport)],
+        allocations=allocations,
     )
 
 
@@ -229,5 +288,7 @@ def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -
                 "fills": len(result.fills),
                 "fills_digest": result.fills_digest,
             },
+            allocation=result.allocation_series(),
+            execution_reports=result.execution_rows(),
         )
     return paths
