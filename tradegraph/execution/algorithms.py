@@ -102,6 +102,10 @@ class ParentStatus(StrEnum):
     FAILED = "failed"
 
 
+# Plain-string forms of the statuses compared on every event (cheaper than enum lookups).
+_WORKING = ParentStatus.WORKING.value
+_STOPPING = ParentStatus.STOPPING.value
+
 # ---------------------------------------------------------------------------- parameters
 
 
@@ -269,6 +273,8 @@ class ExecutionAlgorithm:
         self.side = OrderSide(state.side)
         self.timer_name = ALGO_TIMER_PREFIX + state.parent_id
         self.final_report: ExecutionReport | None = None
+        self._lot = instrument.lot_size
+        self._size_decimals = _size_decimals(instrument)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -278,18 +284,19 @@ class ExecutionAlgorithm:
 
     @property
     def lot(self) -> float:
-        return self.instrument.lot_size
+        return self._lot
 
     @property
     def working(self) -> bool:
-        return self.state.status == ParentStatus.WORKING.value
+        return self.state.status == _WORKING
 
     @property
     def finished(self) -> bool:
-        return self.state.status not in (ParentStatus.WORKING.value, ParentStatus.STOPPING.value)
+        status = self.state.status
+        return status != _WORKING and status != _STOPPING
 
     def quantity_of(self, lots: int) -> float:
-        return round(lots * self.instrument.lot_size, self.instrument.size_decimals)
+        return round(lots * self._lot, self._size_decimals)
 
     # -- events -------------------------------------------------------------------------
 
@@ -433,7 +440,7 @@ class ExecutionAlgorithm:
             self._finish(ParentStatus.EXPIRED, "schedule ended before the parent filled")
 
     def _finish_if_idle(self) -> None:
-        if self.state.status == ParentStatus.STOPPING.value and not self.state.open_children:
+        if self.state.status == _STOPPING and not self.state.open_children:
             self._finish(ParentStatus(self.state.final_status), self.state.reason)
 
     def _finish(self, status: ParentStatus, reason: str) -> None:
@@ -461,7 +468,8 @@ class ExecutionAlgorithm:
             if vwap is not None:
                 slippage = sign * (avg_price - vwap) / vwap * _BPS
         now = self.host.now_ns()
-        return ExecutionReport(
+        # Every field is computed here from validated fills and parameters.
+        return ExecutionReport.trusted(
             parent_id=state.parent_id,
             strategy_id=self.host.strategy_id,
             instrument_id=state.instrument_id,
@@ -602,6 +610,45 @@ class PovAlgorithm(ExecutionAlgorithm):
             self._send(lots)
 
 
+_SIZE_DECIMALS: dict[float, int] = {}
+
+
+def _size_decimals(instrument: Instrument) -> int:
+    """``instrument.size_decimals``, memoised: it is computed with ``Decimal`` each time."""
+    decimals = _SIZE_DECIMALS.get(instrument.lot_size)
+    if decimals is None:
+        decimals = _SIZE_DECIMALS[instrument.lot_size] = instrument.size_decimals
+    return decimals
+
+
+# Validated parameters by (algorithm, parameters): a strategy usually sends the same ones.
+_PARAMS_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], _AlgoParams] = {}
+_PARAMS_CACHE_MAX = 256
+
+
+def _parse_params(cls: type[ExecutionAlgorithm], params: Mapping[str, Any]) -> _AlgoParams:
+    try:
+        key = (cls.name.value, tuple(sorted(params.items())))
+        hash(key)
+    except TypeError:  # unhashable values (a profile given as a list): validate every time
+        key = None
+    if key is not None:
+        cached = _PARAMS_CACHE.get(key)
+        if cached is not None:
+            return cached
+    try:
+        parsed = cls.Params.model_validate(dict(params))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{cls.name.value} parameters: {problems}") from None
+    if key is not None and len(_PARAMS_CACHE) < _PARAMS_CACHE_MAX:
+        _PARAMS_CACHE[key] = parsed
+    return parsed
+
+
 _ALGORITHMS: dict[str, type[ExecutionAlgorithm]] = {
     cls.name.value: cls for cls in (TwapAlgorithm, VwapAlgorithm, IcebergAlgorithm, PovAlgorithm)
 }
@@ -654,14 +701,7 @@ class ParentOrderBook:
         cls = _ALGORITHMS.get(str(algo))
         if cls is None:
             raise ConfigError(f"unknown execution algorithm {algo!r}; known: {sorted(_ALGORITHMS)}")
-        try:
-            parsed = cls.Params.model_validate(dict(params))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
-                for err in exc.errors(include_url=False)
-            )
-            raise ConfigError(f"{cls.name.value} parameters: {problems}") from None
+        parsed = _parse_params(cls, params)
         instrument = self._instruments[instrument_id]
         total_lots = math.floor(quantity / instrument.lot_size + 1e-9)
         if total_lots <= 0:
@@ -723,24 +763,25 @@ class ParentOrderBook:
         return client_order_id in self._child_parent
 
     def on_bar(self, bar: Bar) -> None:
-        for algorithm in list(self._algos.values()):
-            if algorithm.state.instrument_id == bar.instrument_id:
+        instrument_id = bar.instrument_id
+        for algorithm in tuple(self._algos.values()):
+            if algorithm.state.instrument_id == instrument_id:
                 algorithm.on_bar(bar)
-        self._sweep()
+                self._retire(algorithm)
 
     def on_timer(self, name: str) -> None:
         algorithm = self._algos.get(name.removeprefix(ALGO_TIMER_PREFIX))
         if algorithm is not None:
             algorithm.on_timer()
-            self._sweep()
+            self._retire(algorithm)
 
     def on_fill(self, fill: OrderFilled) -> None:
         algorithm = self._algo_of(fill.client_order_id)
         if algorithm is not None:
             if fill.leaves_qty <= 1e-9 * fill.last_qty:
-                self._child_parent.pop(fill.client_order_id, None)
+                del self._child_parent[fill.client_order_id]
             algorithm.on_fill(fill)
-            self._sweep()
+            self._retire(algorithm)
 
     def on_child_ended(
         self,
@@ -756,23 +797,27 @@ class ParentOrderBook:
             algorithm.on_child_ended(
                 client_order_id, rejected=rejected, reason=reason, risk_reason=risk_reason
             )
-            self._sweep()
+            self._retire(algorithm)
 
     def _algo_of(self, client_order_id: str) -> ExecutionAlgorithm | None:
         parent_id = self._child_parent.get(client_order_id)
         return None if parent_id is None else self._algos.get(parent_id)
 
+    def _retire(self, algorithm: ExecutionAlgorithm) -> None:
+        """Drop a parent that ended and keep its report."""
+        if algorithm.finished and self._algos.pop(algorithm.parent_id, None) is not None:
+            if algorithm.final_report is not None:
+                self.reports.append(algorithm.final_report)
+            # Children of an ended parent that are still known (cancels in flight) end on
+            # their own events; only those already forgotten by the parent are dropped here.
+            for child in [c for c, p in self._child_parent.items() if p == algorithm.parent_id]:
+                if child not in algorithm.state.open_children:
+                    del self._child_parent[child]
+            self.active = bool(self._algos)
+
     def _sweep(self) -> None:
-        """Drop parents that ended and keep their reports."""
-        for parent_id, algorithm in list(self._algos.items()):
-            if algorithm.finished:
-                del self._algos[parent_id]
-                if algorithm.final_report is not None:
-                    self.reports.append(algorithm.final_report)
-        for child, parent_id in list(self._child_parent.items()):
-            if parent_id not in self._algos:
-                del self._child_parent[child]
-        self.active = bool(self._algos)
+        for algorithm in tuple(self._algos.values()):
+            self._retire(algorithm)
 
     # -- snapshot -----------------------------------------------------------------------
 
