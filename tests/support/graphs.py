@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from tradegraph.config import (
     BarSourceConfig,
@@ -19,6 +20,7 @@ from tradegraph.config import (
 from tradegraph.config.models import FillAt, ReportConfig
 from tradegraph.contracts import (
     Bar,
+    ExecutionReport,
     KillSwitchChanged,
     Message,
     OrderFilled,
@@ -145,3 +147,41 @@ class ScriptedStrategy(Strategy):
 
     def on_kill_switch(self, event: KillSwitchChanged) -> None:
         self._note(event, str(event.tripped))
+
+
+class AlgoOrderParams(StrategyParams):
+    submit_on_bar: int = 1
+    side: OrderSide = OrderSide.BUY
+    quantity: float = 1.0
+    algo: str = "twap"
+    limit_price: float | None = None
+    algo_params: dict[str, Any] = Field(default_factory=dict)
+
+
+@register_strategy("test_algo")
+class AlgoOrderStrategy(Strategy):
+    """Submits one parent order on a chosen bar and keeps the execution reports it gets."""
+
+    Params = AlgoOrderParams
+    params: AlgoOrderParams
+
+    def on_start(self) -> None:
+        self.bar_count = 0
+        self.parent_id = ""
+        self.reports: list[ExecutionReport] = []
+
+    def on_bar(self, bar: Bar) -> None:
+        self.bar_count += 1
+        p = self.params
+        if self.bar_count == p.submit_on_bar:
+            self.parent_id = self.submit_algo_order(
+                bar.instrument_id,
+                p.side,
+                p.quantity,
+                p.algo,
+                limit_price=p.limit_price,
+                **p.algo_params,
+            )
+
+    def on_execution_report(self, report: ExecutionReport) -> None:
+        self.reports.append(report)

@@ -157,6 +157,65 @@ class ReportConfig(_Config):
     )
 
 
+class StrategyAllocationConfig(_Config):
+    """One strategy's share of the capital.
+
+    ``weight`` is relative (targets are normalised to sum to 1). The allocator never gives a
+    strategy less than ``min_capital`` or more than ``max_capital`` (both in the quote
+    currency) when the equity allows it, and keeps risk-adjusted weights within
+    ``[min_weight, max_weight]``. The strategy sizes from ``capital * risk_multiplier``.
+    """
+
+    strategy: str
+    weight: float = Field(gt=0.0)
+    min_capital: float = Field(default=0.0, ge=0.0)
+    max_capital: float | None = Field(default=None, gt=0.0)
+    min_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    max_weight: float = Field(default=1.0, gt=0.0, le=1.0)
+    risk_multiplier: float = Field(default=1.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Self:
+        if self.min_weight > self.max_weight:
+            raise ValueError(f"min_weight {self.min_weight} is above max_weight {self.max_weight}")
+        if self.max_capital is not None and self.min_capital > self.max_capital:
+            raise ValueError(
+                f"min_capital {self.min_capital} is above max_capital {self.max_capital}"
+            )
+        return self
+
+
+class AllocationConfig(_Config):
+    """Capital allocation across strategies (see ``tradegraph.portfolio.allocation``).
+
+    Every ``check_interval_s`` the allocator samples each strategy's value; it rebalances when
+    a strategy's weight drifts more than ``drift_threshold`` (absolute, 0.05 = 5 points) from
+    its target, and every ``rebalance_interval_s`` regardless. With ``risk_adjusted`` the new
+    targets tilt towards strategies with a better trailing Sharpe ratio and away from those
+    in drawdown, over the last ``lookback`` samples.
+    """
+
+    targets: tuple[StrategyAllocationConfig, ...] = Field(min_length=1)
+    check_interval_s: float = Field(default=3600.0, gt=0.0)
+    rebalance_interval_s: float | None = Field(default=86_400.0, gt=0.0)
+    drift_threshold: float | None = Field(default=0.05, gt=0.0)
+    risk_adjusted: bool = False
+    lookback: int = Field(default=168, ge=2, description="samples for trailing Sharpe/drawdown")
+    sharpe_sensitivity: float = Field(default=0.5, ge=0.0)
+    drawdown_penalty: float = Field(default=2.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> Self:
+        ids = [t.strategy for t in self.targets]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"targets: duplicate strategy in {ids}")
+        if sum(t.min_weight for t in self.targets) > 1.0 + 1e-9:
+            raise ValueError("targets: min_weight values sum to more than 1")
+        if sum(t.max_weight for t in self.targets) < 1.0 - 1e-9:
+            raise ValueError("targets: max_weight values sum to less than 1")
+        return self
+
+
 class GraphConfig(_Config):
     """Everything needed to build one trading graph, in either transport and either clock."""
 
@@ -169,6 +228,7 @@ class GraphConfig(_Config):
     risk: RiskConfig = RiskConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
     report: ReportConfig = ReportConfig()
+    allocation: AllocationConfig | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
@@ -193,6 +253,13 @@ class GraphConfig(_Config):
                     raise ValueError(
                         f"strategies.{s.id}.instruments: unknown instrument {inst_id!r}; "
                         f"known: {ids}"
+                    )
+        if self.allocation is not None:
+            for target in self.allocation.targets:
+                if target.strategy not in strategy_ids:
+                    raise ValueError(
+                        f"allocation.targets: unknown strategy {target.strategy!r}; "
+                        f"known: {strategy_ids}"
                     )
         return self
 

@@ -21,6 +21,7 @@ from tradegraph.contracts.enums import (
     RiskReason,
     TimeInForce,
 )
+from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
 from tradegraph.contracts.ids import IdGenerator
 from tradegraph.contracts.instrument import Instrument, instrument_id
 from tradegraph.contracts.market import Bar, MarketData, OrderBookSnapshot, QuoteTick, TradeTick
@@ -39,6 +40,7 @@ from tradegraph.contracts.orders import (
 from tradegraph.contracts.portfolio import PortfolioSnapshot, PositionSnapshot
 from tradegraph.contracts.protocols import Clock, Component, Outbox
 from tradegraph.contracts.routing import (
+    ALLOCATOR,
     CONTROL,
     MARKET_DATA,
     PORTFOLIO,
@@ -49,6 +51,7 @@ from tradegraph.contracts.routing import (
 )
 
 __all__ = [
+    "ALLOCATOR",
     "CONTROL",
     "MARKET_DATA",
     "PORTFOLIO",
@@ -56,8 +59,10 @@ __all__ = [
     "Bar",
     "CancelIntent",
     "CancelOrder",
+    "CapitalAllocated",
     "Clock",
     "Component",
+    "ExecutionReport",
     "FeedStatus",
     "IdGenerator",
     "Instrument",

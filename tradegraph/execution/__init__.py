@@ -1,7 +1,18 @@
-"""Order execution: the simulated venue and the fill, slippage and fee models it uses."""
+"""Order execution: the simulated venue, its fill, slippage and fee models, and the execution
+algorithms (TWAP, VWAP, iceberg, POV) strategies work parent orders with."""
 
 from __future__ import annotations
 
+from tradegraph.execution.algorithms import (
+    AlgoChoice,
+    AlgoName,
+    ExecutionAlgorithm,
+    ParentOrderBook,
+    ParentStatus,
+    Urgency,
+    choose_algorithm,
+    volume_profile_from_bars,
+)
 from tradegraph.execution.fill_models import (
     FixedSlippage,
     LinearImpactSlippage,
@@ -25,15 +36,23 @@ __all__ = [
     "CANCEL_REQUESTED",
     "IOC_REMAINDER",
     "POST_ONLY_WOULD_TAKE",
+    "AlgoChoice",
+    "AlgoName",
+    "ExecutionAlgorithm",
     "FixedSlippage",
     "LinearImpactSlippage",
     "NoSlippage",
+    "ParentOrderBook",
+    "ParentStatus",
     "SimulatedVenue",
     "SlippageModel",
     "SqrtImpactSlippage",
+    "Urgency",
     "WorkingOrder",
     "apply_slippage",
     "build_slippage_model",
+    "choose_algorithm",
     "fee_rate",
     "fill_fee",
+    "volume_profile_from_bars",
 ]

@@ -1,7 +1,13 @@
-"""Positions, PnL accounting, equity and per-strategy attribution."""
+"""Positions, PnL accounting, equity, per-strategy attribution and capital allocation."""
 
 from __future__ import annotations
 
+from tradegraph.portfolio.allocation import (
+    CapitalAllocator,
+    bounded_weights,
+    capital_split,
+    trailing_stats,
+)
 from tradegraph.portfolio.portfolio import (
     Portfolio,
     PositionAttribution,
@@ -10,8 +16,12 @@ from tradegraph.portfolio.portfolio import (
 )
 
 __all__ = [
+    "CapitalAllocator",
     "Portfolio",
     "PositionAttribution",
     "StrategyAttribution",
     "apply_fill_to_position",
+    "bounded_weights",
+    "capital_split",
+    "trailing_stats",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -100,6 +100,8 @@ def write_html_report(
     equity: npt.ArrayLike,
     per_strategy: Mapping[str, Mapping[str, float]] | None = None,
     config_summary: Mapping[str, object] | None = None,
+    allocation: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+    execution_reports: Sequence[Mapping[str, object]] | None = None,
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -111,6 +113,9 @@ def write_html_report(
         equity: Equity at those timestamps.
         per_strategy: Optional table: strategy id -> column name -> value.
         config_summary: Optional key/value pairs describing the run's configuration.
+        allocation: Optional capital over time per strategy: strategy id ->
+            ``(ts_ns, capital)`` of each allocation (drawn as steps to the end of the run).
+        execution_reports: Optional rows (column -> value) of the parent orders' reports.
     """
     ts = np.asarray(ts_ns, dtype=np.int64)
     values = np.asarray(equity, dtype=np.float64)
@@ -133,6 +138,23 @@ def write_html_report(
     ]
     if per_strategy:
         sections += ["<h2>Strategies</h2>", _strategy_table(per_strategy)]
+    if allocation:
+        end_ns = int(ts[-1]) if ts.size else 0
+        sections.append("<h2>Allocated capital over time</h2>")
+        for strategy_id, (alloc_ts, capital) in allocation.items():
+            step_ts, step_values = _steps(alloc_ts, capital, end_ns)
+            sections += [
+                f"<h3>{escape(strategy_id)}</h3>",
+                _svg_line_chart(
+                    step_ts,
+                    step_values,
+                    label=f"allocation-{strategy_id}",
+                    color="#059669",
+                    area=False,
+                ),
+            ]
+    if execution_reports:
+        sections += ["<h2>Execution algorithms</h2>", _rows_table(execution_reports)]
     if config_summary:
         sections += ["<h2>Configuration</h2>", _config_table(config_summary)]
 
@@ -191,6 +213,43 @@ def _strategy_table(per_strategy: Mapping[str, Mapping[str, float]]) -> str:
         body.append(f"<tr><td>{escape(strategy_id)}</td>{cells}</tr>")
     return (
         f'<table class="strategy-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _steps(
+    ts_ns: Sequence[int], values: Sequence[float], end_ns: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """A piecewise-constant series as points: each value holds until the next one."""
+    out_ts: list[int] = []
+    out_values: list[float] = []
+    for i, (t, v) in enumerate(zip(ts_ns, values, strict=True)):
+        if i > 0:
+            out_ts.append(int(t))
+            out_values.append(out_values[-1])
+        out_ts.append(int(t))
+        out_values.append(float(v))
+    if out_ts and end_ns > out_ts[-1]:
+        out_ts.append(end_ns)
+        out_values.append(out_values[-1])
+    return np.asarray(out_ts, dtype=np.int64), np.asarray(out_values, dtype=np.float64)
+
+
+def _rows_table(rows: Sequence[Mapping[str, object]]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(name for name in row if name not in columns)
+    head = "".join(f"<th>{escape(name)}</th>" for name in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for name in columns:
+            value = row.get(name, "")
+            text = _format_cell(value) if isinstance(value, int | float) else str(value)
+            cells.append(f"<td>{escape(text)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (
+        f'<table class="rows-table"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 

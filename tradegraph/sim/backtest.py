@@ -15,7 +15,14 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import PORTFOLIO, Message, OrderFilled, StrategyError
+from tradegraph.contracts import (
+    PORTFOLIO,
+    CapitalAllocated,
+    ExecutionReport,
+    Message,
+    OrderFilled,
+    StrategyError,
+)
 from tradegraph.data.catalog import (
     BarArrays,
     parse_time_ns,
@@ -115,6 +122,39 @@ class BacktestResult:
     ledger: OrderLedger
     strategy_errors: list[StrategyError]
     per_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
+    execution_reports: list[ExecutionReport] = field(default_factory=list)
+    allocations: list[CapitalAllocated] = field(default_factory=list)
+
+    def allocation_series(self) -> dict[str, tuple[list[int], list[float]]]:
+        """Allocated capital over time per strategy: ``(ts_ns, capital)`` of each allocation."""
+        series: dict[str, tuple[list[int], list[float]]] = {}
+        for event in self.allocations:
+            ts, capital = series.setdefault(event.strategy_id, ([], []))
+            ts.append(event.ts_event_ns)
+            capital.append(event.capital)
+        return series
+
+    def execution_rows(self) -> list[dict[str, Any]]:
+        """One plain row per execution report (for JSON and the HTML report)."""
+        return [
+            {
+                "parent_id": r.parent_id,
+                "strategy_id": r.strategy_id,
+                "algo": r.algo,
+                "side": r.side.value,
+                "status": r.status,
+                "quantity": r.quantity,
+                "filled_quantity": r.filled_quantity,
+                "avg_price": r.avg_price,
+                "arrival_price": r.arrival_price,
+                "shortfall_bps": r.implementation_shortfall_bps,
+                "interval_vwap": r.interval_vwap,
+                "vs_vwap_bps": r.slippage_vs_vwap_bps,
+                "child_orders": r.child_orders,
+                "rejections": r.rejections,
+            }
+            for r in self.execution_reports
+        ]
 
     @property
     def pnl(self) -> float:
@@ -156,6 +196,9 @@ class BacktestResult:
             "elapsed_s": self.elapsed_s,
             "bars_per_s": self.bars_per_s,
             "fills_digest": self.fills_digest,
+            "per_strategy": self.per_strategy,
+            "execution_reports": self.execution_rows(),
+            "allocation_changes": len(self.allocations),
         }
 
 
@@ -209,10 +252,43 @@ def portfolio_outcome(portfolio: Portfolio) -> PortfolioOutcome:
                 "unrealized_pnl": a.unrealized_pnl,
                 "fees": a.fees,
                 "fills": float(a.fill_count),
+                "net_pnl": a.net_pnl,
             }
             for sid, a in portfolio.strategy_attribution().items()
         },
     )
+
+
+def per_strategy_rows(
+    config: GraphConfig,
+    outcome: PortfolioOutcome,
+    ledger: OrderLedger,
+    allocations: Sequence[CapitalAllocated],
+) -> dict[str, dict[str, float]]:
+    """PnL attribution, order counts and the latest allocated capital, per strategy."""
+    latest_capital = {e.strategy_id: e.capital for e in allocations}
+    orders_by_strategy: dict[str, int] = {}
+    for order in ledger.rows.values():
+        orders_by_strategy[order.strategy_id] = orders_by_strategy.get(order.strategy_id, 0) + 1
+    rows: dict[str, dict[str, float]] = {}
+    for strategy_cfg in config.strategies:
+        sid = strategy_cfg.id
+        attributed = outcome.per_strategy.get(sid)
+        if attributed is None and sid not in latest_capital:
+            continue
+        row = {
+            "realized_pnl": 0.0,
+            "unrealized_pnl": 0.0,
+            "fees": 0.0,
+            "fills": 0.0,
+            "net_pnl": 0.0,
+            **(attributed or {}),
+            "intents": float(orders_by_strategy.get(sid, 0)),
+        }
+        if sid in latest_capital:
+            row["allocated_capital"] = latest_capital[sid]
+        rows[sid] = row
+    return rows
 
 
 def assemble_result(
@@ -228,6 +304,7 @@ def assemble_result(
     elapsed_s: float,
 ) -> BacktestResult:
     """A ``BacktestResult`` from what any engine (in-process or actors) gathered during a run."""
+    allocations = [m for m in control if isinstance(m, CapitalAllocated)]
     interval = int(stream.interval_ns.min()) if len(stream) else 60_000_000_000
     periods = config.report.periods_per_year or infer_periods_per_year(interval)
     metrics = compute_metrics(
@@ -251,7 +328,9 @@ def assemble_result(
         dropped={**stream.dropped, **(trades.dropped if trades else {})},
         ledger=ledger,
         strategy_errors=[m for m in control if isinstance(m, StrategyError)],
-        per_strategy=outcome.per_strategy,
+        per_strategy=per_strategy_rows(config, outcome, ledger, allocations),
+        execution_reports=[m for m in control if isinstance(m, ExecutionReport)],
+        allocations=allocations,
     )
 
 
@@ -322,5 +401,7 @@ def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -
                 "fills": len(result.fills),
                 "fills_digest": result.fills_digest,
             },
+            allocation=result.allocation_series(),
+            execution_reports=result.execution_rows(),
         )
     return paths

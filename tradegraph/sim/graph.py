@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
+    ALLOCATOR,
     PORTFOLIO,
     RISK,
     Clock,
@@ -22,7 +23,7 @@ from tradegraph.contracts import (
 )
 from tradegraph.errors import ConfigError
 from tradegraph.execution import SimulatedVenue
-from tradegraph.portfolio import Portfolio
+from tradegraph.portfolio import CapitalAllocator, Portfolio
 from tradegraph.risk import RiskEngine
 from tradegraph.strategies.registry import build_strategy
 
@@ -32,15 +33,18 @@ def build_router(config: GraphConfig) -> Router:
     return Router(
         {iid: inst.venue for iid, inst in instruments.items()},
         {s.id: s.instruments for s in config.strategies},
+        allocator=config.allocation is not None,
     )
 
 
 def component_ids(config: GraphConfig) -> tuple[str, ...]:
-    """Ids of the graph's components in build order: venues, risk, portfolio, strategies."""
+    """Ids of the graph's components in build order: venues, risk, portfolio, the capital
+    allocator (only with an ``allocation`` section), strategies."""
     return (
         *(broker_id(v.name) for v in config.venues),
         RISK,
         PORTFOLIO,
+        *((ALLOCATOR,) if config.allocation is not None else ()),
         *(strategy_component_id(s.id) for s in config.strategies),
     )
 
@@ -63,6 +67,14 @@ def build_component(
         return RiskEngine(config.risk, instruments, clock, outbox)
     if component_id == PORTFOLIO:
         return Portfolio(config.portfolio, instruments, clock, outbox)
+    if component_id == ALLOCATOR and config.allocation is not None:
+        return CapitalAllocator(
+            config.allocation,
+            instruments,
+            clock,
+            outbox,
+            starting_equity=config.portfolio.starting_cash,
+        )
     for venue_cfg in config.venues:
         if component_id == broker_id(venue_cfg.name):
             return SimulatedVenue(venue_cfg, instruments, clock, outbox)
@@ -82,7 +94,8 @@ def build_components(
 ) -> dict[str, Component]:
     """All components of the graph, keyed by component id, in a fixed order.
 
-    Order: venues, risk, portfolio, then strategies in configuration order.
+    Order: venues, risk, portfolio, the capital allocator (only with an ``allocation``
+    section), then strategies in configuration order.
     """
     instruments = config.instrument_map()
     return {

@@ -23,7 +23,9 @@ from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import (
     Bar,
     CancelIntent,
+    CapitalAllocated,
     Clock,
+    ExecutionReport,
     FeedStatus,
     IdGenerator,
     Instrument,
@@ -47,6 +49,14 @@ from tradegraph.contracts import (
     strategy_component_id,
 )
 from tradegraph.errors import ConfigError, OrderPathError, StrategyLoadError
+from tradegraph.execution.algorithms import (
+    ALGO_TIMER_PREFIX,
+    AlgoName,
+    ParentOrderBook,
+    ParentStatus,
+    Urgency,
+    choose_algorithm,
+)
 
 # A fill leaving less than this fraction of the order open completes it: venues compute
 # ``leaves_qty`` in floating point and may leave rounding dust instead of an exact zero.
@@ -179,6 +189,8 @@ class Strategy:
         self._positions: dict[str, float] = {}
         self._open_orders: dict[str, OpenOrder] = {}
         self._last_prices: dict[str, float] = {}
+        self._parent_orders = ParentOrderBook(_AlgoHost(self), self.instruments)
+        self._allocation: CapitalAllocated | None = None
 
     @classmethod
     def _validate_params(cls, config: StrategyConfig) -> BaseModel:
@@ -203,6 +215,8 @@ class Strategy:
         try:
             if type(msg) is Bar:
                 self._last_prices[msg.instrument_id] = msg.close
+                if self._parent_orders.active:
+                    self._parent_orders.on_bar(msg)
                 self.on_bar(msg)
             else:
                 self._dispatch(msg)
@@ -227,6 +241,8 @@ class Strategy:
             return
         try:
             self.on_stop()
+            if self._parent_orders.active:
+                self._parent_orders.expire_all("the run ended before the parent filled")
         except Exception as exc:
             self._fail(exc)
         self.stopped = True
@@ -243,6 +259,8 @@ class Strategy:
         elif type(msg) is OrderFilled:
             if msg.strategy_id == self.strategy_id:
                 self._apply_fill(msg)
+                if msg.tag and self._parent_orders.active:
+                    self._parent_orders.on_fill(msg)
                 self.on_fill(msg)
         elif type(msg) is OrderAccepted:
             if msg.strategy_id == self.strategy_id:
@@ -257,22 +275,45 @@ class Strategy:
         elif type(msg) is OrderRejected:
             if msg.strategy_id == self.strategy_id:
                 self._open_orders.pop(msg.client_order_id, None)
+                if self._parent_orders.owns(msg.client_order_id):
+                    self._parent_orders.on_child_ended(
+                        msg.client_order_id, rejected=True, reason=msg.reason
+                    )
                 self.on_order_rejected(msg)
         elif type(msg) is OrderCancelled:
             if msg.strategy_id == self.strategy_id:
                 self._open_orders.pop(msg.client_order_id, None)
+                if self._parent_orders.owns(msg.client_order_id):
+                    self._parent_orders.on_child_ended(
+                        msg.client_order_id, rejected=False, reason=msg.reason
+                    )
                 self.on_order_cancelled(msg)
         elif type(msg) is RiskRejected:
             if msg.strategy_id == self.strategy_id:
                 self._open_orders.pop(msg.intent_id, None)
+                if self._parent_orders.owns(msg.intent_id):
+                    self._parent_orders.on_child_ended(
+                        msg.intent_id,
+                        rejected=True,
+                        reason=f"{msg.reason.value}: {msg.detail}",
+                        risk_reason=msg.reason,
+                    )
                 self.on_risk_rejected(msg)
         elif type(msg) is TimerFired:
-            self.on_timer(msg)
+            if msg.name.startswith(ALGO_TIMER_PREFIX):
+                self._parent_orders.on_timer(msg.name)
+            else:
+                self.on_timer(msg)
         elif type(msg) is KillSwitchChanged:
             self.kill_switch_tripped = msg.tripped
+            if msg.tripped and self._parent_orders.active:
+                self._parent_orders.stop_all(ParentStatus.CANCELLED, f"kill switch: {msg.reason}")
             self.on_kill_switch(msg)
         elif type(msg) is FeedStatus:
             self.on_feed_status(msg)
+        elif isinstance(msg, CapitalAllocated) and msg.strategy_id == self.strategy_id:
+            self._allocation = msg
+            self.on_capital_allocated(msg)
 
     def _apply_fill(self, fill: OrderFilled) -> None:
         instrument = fill.instrument_id
@@ -355,6 +396,16 @@ class Strategy:
 
     def on_stop(self) -> None:
         """The run ends. Orders may still be submitted here."""
+
+    def on_capital_allocated(self, event: CapitalAllocated) -> None:
+        """The allocator set this strategy's capital (``allocated_capital`` is updated).
+
+        Size new orders from ``sizing_capital``; resize positions here if the strategy wants
+        to follow a rebalance at once (with ordinary orders, through Risk).
+        """
+
+    def on_execution_report(self, report: ExecutionReport) -> None:
+        """A parent order sent with ``submit_algo_order`` ended (filled, cancelled, ...)."""
 
     # ------------------------------------------------------------------ order API
 
@@ -470,6 +521,80 @@ class Strategy:
             tag,
         )
 
+    def submit_algo_order(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        algo: AlgoName | str = "auto",
+        *,
+        limit_price: float | None = None,
+        urgency: Urgency | str = Urgency.MEDIUM,
+        avg_bar_volume: float | None = None,
+        **params: Any,
+    ) -> str:
+        """Work a parent order with an execution algorithm; every child goes through Risk.
+
+        Children are ordinary intents (market, or limit at ``limit_price``) tagged with the
+        returned parent id; they show up in ``open_orders``, fill into ``position`` and reach
+        ``on_fill`` like any other order. When the parent ends, ``on_execution_report`` gets
+        its :class:`~tradegraph.contracts.ExecutionReport` (it is also published to the
+        driver). See :mod:`tradegraph.execution.algorithms` for the algorithms.
+
+        Args:
+            instrument_id: One of the strategy's instruments.
+            side: Buy or sell.
+            quantity: Parent quantity; rounded down to the lot.
+            algo: ``twap``, ``vwap``, ``iceberg``, ``pov``, or ``auto`` to let
+                :func:`~tradegraph.execution.algorithms.choose_algorithm` pick from
+                ``avg_bar_volume`` and ``urgency``.
+            limit_price: Price for limit children (required by an iceberg).
+            urgency: ``low``, ``medium`` or ``high``; used by ``auto`` only.
+            avg_bar_volume: Recent average bar volume; required by ``auto``.
+            **params: The algorithm's parameters (``TwapParams``, ``VwapParams``, ...).
+
+        Returns:
+            The parent id, ``"<strategy_id>-P<n:06d>"``; it is deterministic.
+
+        Raises:
+            OrderPathError: The strategy is stopped.
+            ConfigError: Unknown algorithm or invalid parameters.
+            ValueError: Unknown instrument, quantity below one lot, no price yet, or ``auto``
+                without ``avg_bar_volume``.
+        """
+        if self.stopped:
+            raise OrderPathError(
+                f"strategy {self.strategy_id!r} is stopped and cannot submit orders"
+            )
+        if instrument_id not in self.instruments:
+            raise ValueError(
+                f"strategy {self.strategy_id!r} cannot trade {instrument_id!r}: not among its "
+                f"instruments {list(self.instruments)}"
+            )
+        if str(algo) == "auto":
+            if avg_bar_volume is None:
+                raise ValueError("algo='auto' needs avg_bar_volume to size the order against")
+            choice = choose_algorithm(
+                quantity, avg_bar_volume, urgency, limit_price=limit_price, **params
+            )
+            algo, params = choice.algo, choice.params
+        return self._parent_orders.submit(
+            instrument_id, side, quantity, algo, params, limit_price=limit_price
+        )
+
+    def cancel_algo_order(self, parent_id: str) -> bool:
+        """Stop a parent order and cancel its open children.
+
+        Returns:
+            True if the parent was working; False if it is unknown or already ending.
+        """
+        return self._parent_orders.cancel(parent_id)
+
+    @property
+    def parent_orders(self) -> ParentOrderBook:
+        """The strategy's parent orders and the reports of those that ended."""
+        return self._parent_orders
+
     def cancel_order(self, client_order_id: str) -> bool:
         """Ask Risk to cancel an open order.
 
@@ -521,6 +646,16 @@ class Strategy:
             return bool(self._open_orders)
         return any(o.intent.instrument_id == instrument_id for o in self._open_orders.values())
 
+    @property
+    def allocated_capital(self) -> float | None:
+        """Capital the allocator gave this strategy; ``None`` without capital allocation."""
+        return None if self._allocation is None else self._allocation.capital
+
+    @property
+    def sizing_capital(self) -> float | None:
+        """``allocated_capital * risk_multiplier``: what orders should be sized from."""
+        return None if self._allocation is None else self._allocation.sizing_capital
+
     def last_price(self, instrument_id: str) -> float | None:
         """The last bar close, trade price or quote mid seen for ``instrument_id``."""
         return self._last_prices.get(instrument_id)
@@ -565,6 +700,10 @@ class Strategy:
             "error": self.error,
             "kill_switch_tripped": self.kill_switch_tripped,
             "strategy": self.strategy_state(),
+            "algos": self._parent_orders.snapshot(),
+            "allocation": None
+            if self._allocation is None
+            else self._allocation.model_dump(mode="json"),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -590,4 +729,59 @@ class Strategy:
         self.stopped = bool(state["stopped"])
         self.error = state["error"]
         self.kill_switch_tripped = bool(state["kill_switch_tripped"])
+        if "algos" in state:
+            self._parent_orders.restore(state["algos"])
+        allocation = state.get("allocation")
+        self._allocation = (
+            None if allocation is None else CapitalAllocated.model_validate(allocation)
+        )
         self.restore_strategy_state(state["strategy"])
+
+
+class _AlgoHost:
+    """What the execution algorithms of one strategy may do: the strategy's own order API."""
+
+    __slots__ = ("_strategy", "strategy_id")
+
+    def __init__(self, strategy: Strategy) -> None:
+        self._strategy = strategy
+        self.strategy_id = strategy.strategy_id
+
+    def now_ns(self) -> int:
+        return self._strategy.clock.now_ns()
+
+    def last_price(self, instrument_id: str) -> float | None:
+        return self._strategy.last_price(instrument_id)
+
+    def set_timer(self, name: str, at_ns: int) -> None:
+        self._strategy.clock.set_timer(name, at_ns)
+
+    def cancel_timer(self, name: str) -> None:
+        self._strategy.clock.cancel_timer(name)
+
+    def submit_child(
+        self,
+        parent_id: str,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        limit_price: float | None,
+    ) -> str:
+        strategy = self._strategy
+        client_order_id = strategy.submit_order(
+            instrument_id,
+            side,
+            quantity,
+            OrderType.MARKET if limit_price is None else OrderType.LIMIT,
+            limit_price,
+            tag=parent_id,
+        )
+        strategy.parent_orders.register_child(client_order_id, parent_id)
+        return client_order_id
+
+    def cancel_child(self, client_order_id: str) -> bool:
+        return self._strategy.cancel_order(client_order_id)
+
+    def report_execution(self, report: ExecutionReport) -> None:
+        self._strategy.outbox.publish(report)
+        self._strategy.on_execution_report(report)

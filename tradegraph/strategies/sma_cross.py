@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from tradegraph.config.models import StrategyConfig
-from tradegraph.contracts import Bar, Clock, Instrument, Outbox
+from tradegraph.contracts import Bar, Clock, Instrument, OrderSide, Outbox
 from tradegraph.strategies.base import Strategy, StrategyParams
 
 
@@ -18,6 +18,18 @@ class SmaCrossParams(StrategyParams):
     fast_period: int = Field(default=10, gt=0, description="bars in the fast average")
     slow_period: int = Field(default=30, gt=0, description="bars in the slow average")
     quantity: float = Field(default=0.01, gt=0.0, description="base units bought per entry")
+    capital_fraction: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="with capital allocation: buy this share of the sizing capital per entry "
+        "instead of a fixed quantity",
+    )
+    execution_algo: Literal["twap", "vwap", "iceberg", "pov"] | None = Field(
+        default=None, description="work entries and exits with this execution algorithm"
+    )
+    execution_params: dict[str, Any] = Field(
+        default_factory=dict, description="parameters of execution_algo"
+    )
 
     @field_validator("slow_period")
     @classmethod
@@ -61,6 +73,10 @@ class SmaCross(Strategy):
       at market.
     * Long (position > 0, no open order) and a cross below: sell the whole position at market.
 
+    With ``capital_fraction`` and capital allocation, an entry buys that share of the sizing
+    capital (rounded down to the lot) instead of ``quantity``. With ``execution_algo``, entries
+    and exits are parent orders worked by that algorithm, and no new one starts while one works.
+
     The SMA arithmetic is inlined: this strategy sits on the benchmark's hot path.
     """
 
@@ -78,6 +94,7 @@ class SmaCross(Strategy):
         self._fast = self.params.fast_period
         self._slow = self.params.slow_period
         self._quantity = self.params.quantity
+        self._algo = self.params.execution_algo
         self._states = {i: _CrossState(self._slow) for i in self.instruments}
 
     def on_bar(self, bar: Bar) -> None:
@@ -120,11 +137,30 @@ class SmaCross(Strategy):
             if self.position(bar.instrument_id) == 0.0 and not self.has_open_orders(
                 bar.instrument_id
             ):
-                self.buy(bar.instrument_id, self._quantity)
+                self._enter(bar)
         elif relation == -1:
             position = self.position(bar.instrument_id)
             if position > 0.0 and not self.has_open_orders(bar.instrument_id):
-                self.sell(bar.instrument_id, position)
+                self._trade(bar.instrument_id, OrderSide.SELL, position)
+
+    def _enter(self, bar: Bar) -> None:
+        quantity = self._quantity
+        fraction = self.params.capital_fraction
+        sizing = self.sizing_capital
+        if fraction is not None and sizing is not None:
+            instrument = self.instruments[bar.instrument_id]
+            quantity = instrument.round_quantity(fraction * sizing / bar.close)
+            if quantity <= 0.0:
+                return
+        self._trade(bar.instrument_id, OrderSide.BUY, quantity)
+
+    def _trade(self, instrument_id: str, side: OrderSide, quantity: float) -> None:
+        if self._algo is None:
+            self.submit_order(instrument_id, side, quantity)
+        elif not self.parent_orders.active:
+            self.submit_algo_order(
+                instrument_id, side, quantity, self._algo, **self.params.execution_params
+            )
 
     def strategy_state(self) -> dict[str, Any]:
         return {

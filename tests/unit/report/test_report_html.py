@@ -181,3 +181,27 @@ def test_terminal_table_lists_every_metric_aligned() -> None:
     for (label, value), line in zip(rows, lines[1:-1], strict=True):
         assert line.startswith(label)
         assert line.endswith(value)
+
+
+def test_report_shows_allocation_over_time_as_steps_and_the_execution_reports(
+    tmp_path: Path,
+) -> None:
+    ts, equity = sample_curve(100)
+    metrics = sample_metrics(ts, equity)
+    t0 = int(ts[0])
+
+    document = write_html_report(
+        tmp_path / "report.html",
+        title="alloc",
+        metrics=metrics,
+        ts_ns=ts,
+        equity=equity,
+        allocation={"a": ([t0, t0 + 10 * MINUTE_NS], [600.0, 650.0]), "b": ([t0], [400.0])},
+        execution_reports=[{"parent_id": "a-P000001", "status": "completed", "avg_price": 101.5}],
+    ).read_text(encoding="utf-8")
+
+    assert "Allocated capital over time" in document
+    assert document.count('class="chart chart-allocation-') == 2
+    # a: start, step up at +10 min (two points), held to the end of the run.
+    assert polyline_point_counts(document)[2:] == [4, 2]
+    assert "<td>a-P000001</td><td>completed</td><td>101.50</td>" in document
