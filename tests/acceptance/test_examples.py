@@ -17,8 +17,8 @@ def test_multi_strategy_example_is_pinned_and_value_is_conserved() -> None:
 
     result = run_backtest(config)
 
-    assert (result.bars, result.orders, len(result.fills)) == (89_280, 4_446, 4_458)
-    assert result.final_equity == pytest.approx(192_560.71837891603, rel=1e-12)
+    assert (result.bars, result.orders, len(result.fills)) == (89_280, 4_368, 4_377)
+    assert result.final_equity == pytest.approx(192_683.42872429785, rel=1e-12)
     assert result.strategy_errors == []
     # Every strategy traded, and the per-strategy books add up to the account's PnL.
     assert set(result.per_strategy) == {"sma_btc", "meanrev_eth", "breakout_both"}

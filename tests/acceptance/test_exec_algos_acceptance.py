@@ -27,10 +27,10 @@ SLICES = 12
 SLICE_S = 300
 MINUTE_NS = 60_000_000_000
 
-GOLDEN_EQUITY = 1_002_237.8755394737
-GOLDEN_DIGEST = "8dafad26bac9395b754c5950281dcb81531bccf0a2b9e85024b65d20a12dcadd"
-GOLDEN_ALLOC_EQUITY = 980_802.9779598522
-GOLDEN_ALLOC_DIGEST = "a9a4874f39fdae87cdeb21af9aef0cb7e6e90cb663ef4a5eedb734b2fbdc690c"
+GOLDEN_EQUITY = 1_002_236.4908010187
+GOLDEN_DIGEST = "2b982ac4856870d733d7ea87331b61e07aa326a39b7b42120fc89a94db7b2b50"
+GOLDEN_ALLOC_EQUITY = 980_801.6228191887
+GOLDEN_ALLOC_DIGEST = "df2a8b8068c2086292104c4065e2f5c5462597e03127158c9eca453b6fcc6924"
 
 
 def _strategies(sma_params: dict[str, object]) -> tuple[StrategyConfig, ...]:
@@ -70,10 +70,11 @@ def expected_twap_children(
 ) -> list[tuple[int, float, float]]:
     """(fill time, quantity, price) of each child, from the schedule and the raw bars.
 
-    The parent is sent when bar index 99 closes (at ``ts_open[99] + 1 min``). Child 0 goes at
-    once and fills at the next bar's open (index 100). Child k >= 1 goes k * 5 minutes later,
-    at the close time of bar 99 + 5k; its timer runs before that bar is delivered, so it
-    fills at that bar's open. Quantities are whole lots: floor(50,000 * (k+1) / 12) in total.
+    The parent is sent when bar index 99 closes (at ``ts_open[99] + 1 min``). Child k goes
+    k * 5 minutes later, which is the open time of bar 100 + 5k; a market order fills on the
+    first bar that opens at or after it reaches the venue, so child k fills at the open of bar
+    100 + 5k, stamped with that bar's close. Quantities are whole lots:
+    floor(50,000 * (k+1) / 12) in total.
     """
     total_lots = round(PARENT_QTY / LOT)
     submit_ns = ts_open[SUBMIT_BAR - 1] + MINUTE_NS
@@ -82,9 +83,9 @@ def expected_twap_children(
     for k in range(SLICES):
         lots = total_lots * (k + 1) // SLICES - sent
         sent += lots
-        bar = SUBMIT_BAR if k == 0 else SUBMIT_BAR - 1 + 5 * k
+        bar = SUBMIT_BAR + 5 * k
+        assert ts_open[bar] == submit_ns + k * SLICE_S * 1_000_000_000
         fill_ns = ts_open[bar] + MINUTE_NS
-        assert k == 0 or fill_ns == submit_ns + k * SLICE_S * 1_000_000_000
         children.append((fill_ns, round(lots * LOT, 5), opens[bar]))
     return children
 

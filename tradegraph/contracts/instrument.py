@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from functools import lru_cache
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
+@lru_cache(maxsize=256)
 def _decimals(step: float) -> int:
     """Number of decimal places needed to print multiples of ``step`` exactly."""
     exponent = Decimal(repr(step)).normalize().as_tuple().exponent

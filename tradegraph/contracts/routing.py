@@ -7,7 +7,8 @@ kill-switch changes, execution reports and allocations are reported there).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
@@ -66,6 +67,7 @@ class Router:
         *,
         allocator: bool = False,
     ) -> None:
+        self._rules: dict[type[Message], Callable[[Message], tuple[str, ...]]] = {}
         self._snapshot_to: tuple[str, ...] = (RISK, ALLOCATOR) if allocator else (RISK,)
         self._fill_to: tuple[str, ...] = (
             (RISK, PORTFOLIO, ALLOCATOR) if allocator else (RISK, PORTFOLIO)
@@ -92,30 +94,53 @@ class Router:
 
     def destinations(self, msg: Message) -> tuple[str, ...]:
         """Ordered destinations of ``msg``; empty if nobody listens."""
-        if isinstance(msg, Bar | TradeTick | QuoteTick | OrderBookSnapshot):
-            return self._market.get(msg.instrument_id, ())
-        if isinstance(msg, PortfolioSnapshot):
-            return self._snapshot_to
-        if isinstance(msg, OrderIntent | CancelIntent):
-            return (RISK,)
-        if isinstance(msg, TripKillSwitch | ResetKillSwitch):
-            return (RISK,)
-        if isinstance(msg, SubmitOrder | CancelOrder):
-            return (broker_id(msg.venue),)
-        if isinstance(msg, OrderFilled):
-            return (*self._fill_to, strategy_component_id(msg.strategy_id))
-        if isinstance(msg, OrderAccepted | OrderRejected | OrderCancelled):
-            return (RISK, PORTFOLIO, strategy_component_id(msg.strategy_id))
-        if isinstance(msg, RiskRejected):
-            return (strategy_component_id(msg.strategy_id), CONTROL)
-        if isinstance(msg, KillSwitchChanged):
-            return (*self._strategies, CONTROL)
-        if isinstance(msg, FeedStatus):
-            return self._for_feed_status.get(msg.instrument_id, (RISK,))
-        if isinstance(msg, StrategyError):
-            return (RISK, CONTROL)
-        if isinstance(msg, ExecutionReport):
-            return (CONTROL,)
-        if isinstance(msg, CapitalAllocated):
-            return (strategy_component_id(msg.strategy_id), CONTROL)
-        return ()
+        rule = self._rules.get(type(msg))
+        if rule is None:
+            rule = self._rule_for(type(msg))
+        return rule(msg)
+
+    def _rule_for(self, kind: type[Message]) -> Callable[[Message], tuple[str, ...]]:
+        """The routing rule of a message type (found once per type, then looked up by type)."""
+        rule: Callable[[Message], tuple[str, ...]] = _nobody
+        for base, candidate in self._rule_table():
+            if issubclass(kind, base):
+                rule = candidate
+                break
+        self._rules[kind] = rule
+        return rule
+
+    def _rule_table(self) -> tuple[tuple[type[Message], Callable[[Any], tuple[str, ...]]], ...]:
+        market = self._market
+        feed_status = self._for_feed_status
+        to_risk: tuple[str, ...] = (RISK,)
+        return (
+            (Bar, lambda m: market.get(m.instrument_id, ())),
+            (TradeTick, lambda m: market.get(m.instrument_id, ())),
+            (QuoteTick, lambda m: market.get(m.instrument_id, ())),
+            (OrderBookSnapshot, lambda m: market.get(m.instrument_id, ())),
+            (PortfolioSnapshot, lambda m: self._snapshot_to),
+            (OrderIntent, lambda m: to_risk),
+            (CancelIntent, lambda m: to_risk),
+            (TripKillSwitch, lambda m: to_risk),
+            (ResetKillSwitch, lambda m: to_risk),
+            (SubmitOrder, lambda m: (broker_id(m.venue),)),
+            (CancelOrder, lambda m: (broker_id(m.venue),)),
+            (OrderFilled, lambda m: (*self._fill_to, strategy_component_id(m.strategy_id))),
+            (OrderAccepted, self._order_event),
+            (OrderRejected, self._order_event),
+            (OrderCancelled, self._order_event),
+            (RiskRejected, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),
+            (KillSwitchChanged, lambda m: (*self._strategies, CONTROL)),
+            (FeedStatus, lambda m: feed_status.get(m.instrument_id, to_risk)),
+            (StrategyError, lambda m: (RISK, CONTROL)),
+            (ExecutionReport, lambda m: (CONTROL,)),
+            (CapitalAllocated, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),
+        )
+
+    @staticmethod
+    def _order_event(msg: Any) -> tuple[str, ...]:
+        return (RISK, PORTFOLIO, strategy_component_id(msg.strategy_id))
+
+
+def _nobody(msg: Message) -> tuple[str, ...]:
+    return ()

@@ -479,7 +479,13 @@ class SimulatedVenue:
 
     def _match_bar(self, book: dict[str, WorkingOrder], bar: Bar) -> None:
         listing = self._listings[bar.instrument_id]
+        bar_open_ns = bar.ts_event_ns - bar.interval_ns
         for order in list(book.values()):
+            if order.accepted_ns > bar_open_ns:
+                # The bar began before the order reached the venue (it came between bars, by
+                # a timer or after latency): its prices may predate the order, so it waits for
+                # the first bar that opens after it.
+                continue
             if order.order_type is OrderType.MARKET:
                 self._fill_market(order, listing, bar.open, bar.volume)
                 continue

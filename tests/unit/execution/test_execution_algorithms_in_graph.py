@@ -71,10 +71,11 @@ def test_every_venue_command_comes_from_risk_and_every_fill_names_its_parent() -
     (report,) = [m for _, m in kernel.published if isinstance(m, ExecutionReport)]
     assert report in kernel.control
     assert (report.parent_id, report.status, report.filled_quantity) == (parent, "completed", 1.0)
-    # Children at bar closes T0+1m .. T0+4m; each fills at the open of the bar it precedes.
-    assert [f.ts_event_ns for f in fills] == [T0 + k * MINUTE_NS for k in (2, 2, 3, 4)]
-    assert [f.last_px for f in fills] == [100.0, 100.0, 101.0, 102.0]
-    assert report.avg_price == 100.75
+    # Children go at T0+1m .. T0+4m; each fills at the open of the first bar that starts at or
+    # after it was sent (never at a price from before it existed), stamped with that bar's close.
+    assert [f.ts_event_ns for f in fills] == [T0 + k * MINUTE_NS for k in (2, 3, 4, 5)]
+    assert [f.last_px for f in fills] == [100.0, 101.0, 102.0, 103.0]
+    assert report.avg_price == 101.5
     assert report.arrival_price == 100.0
 
 

@@ -817,3 +817,18 @@ def test_restore_rejects_unknown_snapshot_version() -> None:
 
     with pytest.raises(ValueError, match="snapshot version"):
         h.venue.restore({"version": 99})
+
+
+def test_order_arriving_mid_bar_never_fills_at_a_price_from_before_it_arrived() -> None:
+    # 250 ms of latency: the order reaches the venue after the next bar has opened, so that
+    # bar's open (and its low) predate it; it fills at the open of the bar after.
+    h = Harness(VenueConfig(latency_ms=250.0))
+    h.bar(100.0, 101.0, 99.0, 100.5)
+    h.submit("o1", quantity=1.0)
+    h.submit("l1", quantity=1.0, limit=99.0)
+
+    h.bar(102.0, 103.0, 90.0, 102.5)  # opened before both orders arrived
+    assert h.fills == []
+
+    h.bar(104.0, 105.0, 98.0, 104.5)
+    assert sorted((f.client_order_id, f.last_px) for f in h.fills) == [("l1", 99.0), ("o1", 104.0)]
