@@ -18,7 +18,6 @@ earlier in the same wave is dropped by the host (see ``HostClock``).
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -28,18 +27,13 @@ import ray
 from tradegraph.actors.host import PUBLISH, SET_TIMER, Action, Delivery, Outputs
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
-    CONTROL,
-    KillSwitchChanged,
     Message,
-    PortfolioSnapshot,
-    StrategyError,
-    TimerFired,
 )
 from tradegraph.observability import get_logger
 from tradegraph.sim.feed import BarStream, TradeStream
 from tradegraph.sim.graph import build_router, component_ids
 from tradegraph.sim.kernel import bar_at, market_event_order
-from tradegraph.sim.ledger import OrderLedger
+from tradegraph.sim.schedule import EventSchedule
 
 _first = itemgetter(0)
 
@@ -79,18 +73,16 @@ class SimCoordinator:
         self._hosts = dict(hosts)
         first = [int(s.ts_ns[0]) for s in (stream, self.trades) if s is not None and len(s)]
         self.now_ns = min(first) - 1 if first else 0
-        self.ledger = OrderLedger()
-        self.control: list[Message] = []
-        self._on_control = on_control
-        self._heap: list[tuple[int, int, str, Message]] = []
-        self._seq = 0
-        self._timers: dict[tuple[str, str], int] = {}
+        self._log = get_logger("coordinator", session_id=config.name)
+        self.schedule = EventSchedule(self.router, self._log, on_control=on_control)
+        self.ledger = self.schedule.ledger
+        self.control = self.schedule.control
+        self._heap = self.schedule.heap
         self.bars_processed = 0
         self.trades_processed = 0
         self.events_processed = 0
         self.waves = 0
         self.remote_calls = 0
-        self._log = get_logger("coordinator", session_id=config.name)
 
     @property
     def market_event_count(self) -> int:
@@ -100,46 +92,17 @@ class SimCoordinator:
 
     def _apply(self, source: str, actions: Sequence[Action]) -> None:
         now = self.now_ns
+        schedule = self.schedule
         for kind, payload, at_ns in actions:
             if kind == PUBLISH:
                 assert isinstance(payload, Message)
-                self._publish(payload, now)
+                schedule.publish(payload, now)
             elif kind == SET_TIMER:
                 assert isinstance(payload, str)
-                self._seq += 1
-                self._timers[(source, payload)] = self._seq
-                fired = TimerFired(name=payload, ts_event_ns=at_ns, ts_init_ns=at_ns)
-                heapq.heappush(self._heap, (at_ns, self._seq, source, fired))
+                schedule.set_timer(source, payload, at_ns, now)
             else:
                 assert isinstance(payload, str)
-                self._timers.pop((source, payload), None)
-
-    def _publish(self, msg: Message, now: int) -> None:
-        if type(msg) is not PortfolioSnapshot:
-            self.ledger.record(msg)
-        for dest in self.router.destinations(msg):
-            if dest == CONTROL:
-                self._to_control(msg)
-                continue
-            self._seq += 1
-            heapq.heappush(self._heap, (now, self._seq, dest, msg))
-
-    def _to_control(self, msg: Message) -> None:
-        self.control.append(msg)
-        if isinstance(msg, StrategyError):
-            self._log.error(
-                "strategy_stopped",
-                strategy_id=msg.strategy_id,
-                error_type=msg.error_type,
-                error=msg.error,
-                sim_time_ns=self.now_ns,
-            )
-        elif isinstance(msg, KillSwitchChanged):
-            self._log.warning(
-                "kill_switch", tripped=msg.tripped, reason=msg.reason, sim_time_ns=self.now_ns
-            )
-        if self._on_control is not None:
-            self._on_control(msg)
+                schedule.cancel_timer(source, payload)
 
     # -- stepping ---------------------------------------------------------------------------
 
@@ -175,19 +138,15 @@ class SimCoordinator:
 
     def _drain(self, until_ns: int) -> None:
         heap = self._heap
-        timers = self._timers
-        pop = heapq.heappop
+        pop = self.schedule.pop
         while heap and heap[0][0] <= until_ns:
             ts = heap[0][0]
             wave: list[tuple[int, str, Message]] = []
             while heap and heap[0][0] == ts:
-                _, seq, dest, msg = pop(heap)
-                if type(msg) is TimerFired:
-                    key = (dest, msg.name)
-                    if timers.get(key) != seq:
-                        continue  # cancelled or replaced
-                    del timers[key]
-                wave.append((seq, dest, msg))
+                event = pop()
+                if event is not None:  # else a cancelled or replaced timer
+                    _, seq, dest, msg = event
+                    wave.append((seq, dest, msg))
             if wave:
                 self.now_ns = ts
                 self._step(ts, wave)

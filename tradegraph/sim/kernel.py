@@ -9,7 +9,6 @@ is the determinism contract the Ray coordinator reproduces.
 from __future__ import annotations
 
 import gc
-import heapq
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,17 +20,13 @@ from tradegraph.contracts import (
     CONTROL,
     Bar,
     Component,
-    KillSwitchChanged,
     Message,
-    PortfolioSnapshot,
-    StrategyError,
-    TimerFired,
 )
 from tradegraph.contracts.base import set_extra, set_fields_set, set_instance_dict, set_private
 from tradegraph.observability import get_logger
 from tradegraph.sim.feed import BarStream, TradeStream
 from tradegraph.sim.graph import build_components, build_router
-from tradegraph.sim.ledger import OrderLedger
+from tradegraph.sim.schedule import EventSchedule
 
 _new = object.__new__
 _BAR_FIELDS = Bar._field_set
@@ -144,14 +139,14 @@ class LocalKernel:
         first = [int(s.ts_ns[0]) for s in (stream, self.trades) if s is not None and len(s)]
         self.now_ns = min(first) - 1 if first else 0
         self._mixed_order = self._merge_order() if self.trades is not None else None
-        self.journal: list[Message] = []
-        self.ledger = OrderLedger()
-        self._keep_journal = keep_journal
-        self.control: list[Message] = []
-        self._on_control = on_control
-        self._heap: list[tuple[int, int, str, Message]] = []
-        self._seq = 0
-        self._timers: dict[tuple[str, str], int] = {}
+        self._log = get_logger("kernel", session_id=config.name)
+        self.schedule = EventSchedule(
+            self.router, self._log, on_control=on_control, keep_journal=keep_journal
+        )
+        self.ledger = self.schedule.ledger
+        self.control = self.schedule.control
+        self.journal = self.schedule.journal
+        self._heap = self.schedule.heap
         self.components: dict[str, Component] = build_components(
             config,
             lambda cid: _KernelClock(self, cid),
@@ -163,68 +158,32 @@ class LocalKernel:
         self.bars_processed = 0
         self.trades_processed = 0
         self.events_processed = 0
-        self._log = get_logger("kernel", session_id=config.name)
 
     # -- scheduling -------------------------------------------------------------------------
 
     def publish(self, source: str, msg: Message) -> None:
         """Queue ``msg`` for its destinations at the current time."""
-        if type(msg) is not PortfolioSnapshot:
-            self.ledger.record(msg)
-            if self._keep_journal:
-                self.journal.append(msg)
-        now = self.now_ns
-        for dest in self.router.destinations(msg):
-            if dest == CONTROL:
-                self._to_control(msg)
-                continue
-            self._seq += 1
-            heapq.heappush(self._heap, (now, self._seq, dest, msg))
+        self.schedule.publish(msg, self.now_ns)
 
     def schedule_timer(self, owner: str, name: str, at_ns: int) -> None:
-        if at_ns < self.now_ns:
-            raise ValueError(f"{owner}: timer {name!r} at {at_ns} is before now {self.now_ns}")
-        self._seq += 1
-        self._timers[(owner, name)] = self._seq
-        fired = TimerFired(name=name, ts_event_ns=at_ns, ts_init_ns=at_ns)
-        heapq.heappush(self._heap, (at_ns, self._seq, owner, fired))
+        self.schedule.set_timer(owner, name, at_ns, self.now_ns)
 
     def cancel_timer(self, owner: str, name: str) -> None:
-        self._timers.pop((owner, name), None)
+        self.schedule.cancel_timer(owner, name)
 
     def inject(self, msg: Message) -> None:
         """Deliver a message from outside the graph (a test, an operator) at the current time."""
         self.publish(CONTROL, msg)
 
-    def _to_control(self, msg: Message) -> None:
-        self.control.append(msg)
-        if isinstance(msg, StrategyError):
-            self._log.error(
-                "strategy_stopped",
-                strategy_id=msg.strategy_id,
-                error_type=msg.error_type,
-                error=msg.error,
-                sim_time_ns=self.now_ns,
-            )
-        elif isinstance(msg, KillSwitchChanged):
-            self._log.warning(
-                "kill_switch", tripped=msg.tripped, reason=msg.reason, sim_time_ns=self.now_ns
-            )
-        if self._on_control is not None:
-            self._on_control(msg)
-
     def _drain(self, until_ns: int) -> None:
         heap = self._heap
         handlers = self._handlers
-        timers = self._timers
-        pop = heapq.heappop
+        pop = self.schedule.pop
         while heap and heap[0][0] <= until_ns:
-            ts, seq, dest, msg = pop(heap)
-            if type(msg) is TimerFired:
-                key = (dest, msg.name)
-                if timers.get(key) != seq:
-                    continue  # cancelled or replaced
-                del timers[key]
+            event = pop()
+            if event is None:
+                continue  # a cancelled or replaced timer
+            ts, _, dest, msg = event
             self.now_ns = ts
             self.events_processed += 1
             handlers[dest](msg)
