@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.portfolio.test_portfolio_snapshots import BTC, MINUTE_NS, bar, fill, instruments
+from tests.unit.portfolio.builders import BTC, MINUTE_NS, bar, fill, instruments
 from tradegraph.config.models import PortfolioConfig
 from tradegraph.contracts import OrderSide, PortfolioSnapshot
 from tradegraph.portfolio import Portfolio
