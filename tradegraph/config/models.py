@@ -216,6 +216,45 @@ class AllocationConfig(_Config):
         return self
 
 
+class SessionConfig(_Config):
+    """How a paper or live session runs the graph as Ray actors under a real-time clock.
+
+    ``clock: data`` (replays) lets every component's clock follow the replayed data, so a
+    replay at any speed keeps the backtest's timing; ``clock: wall`` reads the system clock
+    (live market data). ``speed`` is data seconds per wall second for replays; 0 replays as
+    fast as the graph takes it.
+    """
+
+    clock: Literal["data", "wall"] = "data"
+    speed: float = Field(default=60.0, ge=0.0, description="replay: data seconds per wall second")
+    causal: bool = Field(
+        default=True,
+        description="replay one timestamp at a time, each after the graph has taken all the "
+        "previous one caused: the backtest's order of events, at a few hundred steps per second",
+    )
+    batch_size: int = Field(default=256, ge=1, description="replay: most events per message batch")
+    max_in_flight: int = Field(
+        default=8, ge=1, description="replay: batches sent but not yet taken by every receiver"
+    )
+    namespace: str = Field(default="tradegraph", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    state_dir: str | None = Field(
+        default="out/paper/state",
+        description="snapshots and journals for recovery after an actor restart; null: none",
+    )
+    snapshot_interval_s: float = Field(default=2.0, gt=0.0)
+    max_restarts: int = Field(default=3, ge=-1, description="restarts per actor; -1: forever")
+    hang_timeout_s: float = Field(
+        default=5.0, gt=0.0, description="an order-path actor silent this long halts trading"
+    )
+    health_interval_s: float = Field(default=0.5, gt=0.0)
+    stop_timeout_s: float = Field(
+        default=2.5, gt=0.0, description="clean stop: cancel, flush and snapshot within this"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="driver's Prometheus /metrics port; 0: any"
+    )
+
+
 class GraphConfig(_Config):
     """Everything needed to build one trading graph, in either transport and either clock."""
 
@@ -229,6 +268,7 @@ class GraphConfig(_Config):
     portfolio: PortfolioConfig = PortfolioConfig()
     report: ReportConfig = ReportConfig()
     allocation: AllocationConfig | None = None
+    session: SessionConfig = SessionConfig()
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:

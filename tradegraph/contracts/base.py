@@ -51,10 +51,25 @@ class Message(BaseModel):
         set_private(obj, None)
         return obj
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Messages cross process boundaries by the million in the actor graph; pickling the
+        # field dict alone costs about half of pydantic's full model state, and the values
+        # were validated when the message was built.
+        return (_rebuild, (type(self), self.__dict__))
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls._field_set = frozenset(cls.model_fields)
+
+
+def _rebuild(cls: type[Message], fields: dict[str, Any]) -> Message:
+    obj = _new(cls)
+    set_instance_dict(obj, fields)
+    set_fields_set(obj, cls._field_set)
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
 
 
 def require_finite_positive(name: str, value: float) -> float:

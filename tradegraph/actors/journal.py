@@ -1,0 +1,186 @@
+"""Durable state of a live actor: periodic snapshots plus a journal of what it processed since.
+
+Layout under ``<state_dir>/<component>/``::
+
+    snapshot.json        the component's snapshot, the host's link watermarks and clock, and
+                         the generation of the journal that continues it (written atomically)
+    journal.<gen>.ndjson one JSON line per delivered batch, written before the batch is handled
+
+Recovery restores the snapshot and re-delivers every journaled batch of that generation and
+later ones, in order. Writing the journal line *before* handling the batch makes a crash at any
+point recoverable: a batch is either in the journal (replayed on recovery, its sender's resend
+then recognised as a duplicate) or not (resent by its sender and handled afresh).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tradegraph.contracts import Message
+from tradegraph.errors import TradegraphError
+
+
+class JournalError(TradegraphError):
+    """A snapshot or journal cannot be read back: recovery would not be faithful."""
+
+
+def _message_types() -> dict[str, type[Message]]:
+    found: dict[str, type[Message]] = {}
+    pending: list[type[Message]] = [Message]
+    while pending:
+        cls = pending.pop()
+        for sub in cls.__subclasses__():
+            found.setdefault(sub.__name__, sub)
+            pending.append(sub)
+    return found
+
+
+_TYPES: dict[str, type[Message]] = {}
+
+
+def encode_message(msg: Message) -> list[Any]:
+    """``[type name, fields]``: a message as JSON-able plain data."""
+    return [type(msg).__name__, msg.model_dump(mode="json")]
+
+
+def decode_message(raw: Sequence[Any]) -> Message:
+    """The message ``encode_message`` described (validated again on the way in).
+
+    Raises:
+        JournalError: the type is unknown or the fields do not fit it.
+    """
+    name, fields = raw[0], raw[1]
+    kind = _TYPES.get(name)
+    if kind is None:
+        _TYPES.update(_message_types())
+        kind = _TYPES.get(name)
+    if kind is None:
+        raise JournalError(f"journal names an unknown message type {name!r}")
+    try:
+        return kind.model_validate(fields)
+    except ValueError as exc:
+        raise JournalError(f"journal holds an invalid {name}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One delivered batch: who sent it, its place in that sender's stream, the messages."""
+
+    sender: str
+    incarnation: int
+    seq: int
+    messages: list[Message]
+
+
+class StateStore:
+    """Snapshots and the journal of one component, in ``directory``.
+
+    Not thread-safe: one host owns it. Journal lines are flushed to the operating system as
+    they are written, so they survive the death of the process.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._generation = self._latest_generation()
+        self._journal: IO[str] | None = None
+        self.entries_written = 0
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.directory / "snapshot.json"
+
+    def _journal_path(self, generation: int) -> Path:
+        return self.directory / f"journal.{generation}.ndjson"
+
+    def _generations(self) -> list[int]:
+        gens = []
+        for path in self.directory.glob("journal.*.ndjson"):
+            middle = path.name[len("journal.") : -len(".ndjson")]
+            if middle.isdigit():
+                gens.append(int(middle))
+        return sorted(gens)
+
+    def _latest_generation(self) -> int:
+        gens = self._generations()
+        return gens[-1] if gens else 0
+
+    def append(self, sender: str, incarnation: int, seq: int, messages: Sequence[Message]) -> None:
+        """Write one delivered batch to the journal (before it is handled)."""
+        if self._journal is None:
+            self._journal = self._journal_path(self._generation).open("a", encoding="utf-8")
+        line = json.dumps(
+            [sender, incarnation, seq, [encode_message(m) for m in messages]],
+            separators=(",", ":"),
+        )
+        self._journal.write(line + "\n")
+        self._journal.flush()
+        self.entries_written += 1
+
+    def write_snapshot(self, state: dict[str, Any]) -> None:
+        """Persist ``state`` and start a new journal generation after it.
+
+        Order matters for crash safety: the new generation's file exists before the snapshot
+        naming it is renamed into place, and older journals are removed only after that.
+        """
+        new_generation = self._generation + 1
+        self._journal_path(new_generation).touch()
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        previous = self._generation
+        self._generation = new_generation
+        tmp = self.snapshot_path.with_suffix(".json.tmp")
+        tmp.write_text(
+            json.dumps({"journal_generation": new_generation, "state": state}),
+            encoding="utf-8",
+        )
+        os.replace(tmp, self.snapshot_path)
+        for gen in self._generations():
+            if gen <= previous:
+                self._journal_path(gen).unlink(missing_ok=True)
+
+    def load(self) -> tuple[dict[str, Any] | None, Iterator[JournalEntry]]:
+        """The last snapshot (``None`` if there is none) and the batches journaled after it.
+
+        Raises:
+            JournalError: the snapshot cannot be parsed. A torn last journal line (the process
+                died while writing it) is skipped: its batch was never handled.
+        """
+        state: dict[str, Any] | None = None
+        first_generation = 0
+        if self.snapshot_path.exists():
+            try:
+                raw = json.loads(self.snapshot_path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise JournalError(f"{self.snapshot_path}: unreadable snapshot: {exc}") from exc
+            state = raw["state"]
+            first_generation = int(raw["journal_generation"])
+        generations = [g for g in self._generations() if g >= first_generation]
+        return state, self._entries(generations)
+
+    def _entries(self, generations: list[int]) -> Iterator[JournalEntry]:
+        for gen in generations:
+            lines = self._journal_path(gen).read_text(encoding="utf-8").splitlines()
+            for number, line in enumerate(lines):
+                try:
+                    sender, incarnation, seq, raw_messages = json.loads(line)
+                except ValueError:
+                    if number == len(lines) - 1:
+                        return
+                    raise JournalError(
+                        f"{self._journal_path(gen)}:{number + 1}: corrupt journal line"
+                    ) from None
+                yield JournalEntry(
+                    sender, int(incarnation), int(seq), [decode_message(m) for m in raw_messages]
+                )
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None

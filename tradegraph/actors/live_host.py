@@ -1,0 +1,760 @@
+"""The live actor shell: a component in real time, talking to its peers through Ray handles.
+
+``LiveHost`` is a plain class made remote at wiring time as an *async* actor. Its methods never
+await while they handle messages, so each call runs to completion on the actor's event loop:
+the component sees one message at a time, as in the backtest.
+
+Transport, per link (sender -> receiver):
+
+* Everything a component publishes while it handles one batch goes out when the batch is done,
+  one remote call per receiver (a batch published to several receivers with identical content
+  is put into the object store once).
+* Batches carry ``(sender, incarnation, seq)``. The receiver handles a sender's batches in
+  ``seq`` order (holding any that arrive early) and ignores one it has already handled, so a
+  batch may be sent again safely: delivery is exactly-once over an at-least-once link.
+* A batch whose call fails because the receiver died is sent again once Ray has restarted the
+  receiver; the receiver recovers what it had handled from its snapshot and journal (see
+  ``journal.py``) and recognises the resend. This is not a blind retry of an order-path call:
+  the receiver decides, by sequence number, whether it has seen the batch.
+* A receiver on the order path (risk, a broker, the portfolio) that stays dead, or leaves a
+  batch unanswered for ``session.hang_timeout_s``, halts trading: Risk is told to trip its kill
+  switch with the reason, and the driver is told too.
+
+Recovery contract: ``push`` is idempotent per ``(sender, incarnation, seq)``; ``request`` (an
+operator command) and ``start``/``stop`` are not, and are never retried (``max_task_retries=0``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ray
+
+from tradegraph.actors.journal import StateStore
+from tradegraph.actors.live_clock import DataClock, WallClock
+from tradegraph.config.models import GraphConfig
+from tradegraph.contracts import (
+    CONTROL,
+    MARKET_DATA,
+    PORTFOLIO,
+    RISK,
+    Bar,
+    Component,
+    KillSwitchChanged,
+    MarketData,
+    Message,
+    OrderBookSnapshot,
+    QuoteTick,
+    StrategyError,
+    TimerFired,
+    TradeTick,
+    TripKillSwitch,
+)
+from tradegraph.observability import get_logger
+from tradegraph.sim.feed import MarketDataFeed
+from tradegraph.sim.graph import build_component, build_router
+
+T = TypeVar("T")
+
+NAMESPACE_DEFAULT = "tradegraph"
+OPERATOR = "operator"
+_ORDER_PATH_PREFIXES = (RISK, PORTFOLIO, "broker:")
+_MARKET_TYPES = (Bar, TradeTick, QuoteTick, OrderBookSnapshot)
+
+
+def on_order_path(component_id: str) -> bool:
+    """Whether orders or fills pass through ``component_id`` (risk, brokers, the portfolio)."""
+    return component_id.startswith(_ORDER_PATH_PREFIXES)
+
+
+def live_component_ids(config: GraphConfig) -> tuple[str, ...]:
+    """Actors of a live session in start order: control, the graph's components, then md."""
+    from tradegraph.sim.graph import component_ids
+
+    return (CONTROL, *component_ids(config), MARKET_DATA)
+
+
+class ControlSink:
+    """The ``control`` component of a session: keeps what is addressed to the driver.
+
+    Strategy errors, kill-switch changes, risk rejections and halts are logged as they come;
+    the last ``keep`` messages are kept for ``tradegraph status``.
+    """
+
+    component_id = CONTROL
+
+    def __init__(self, session_id: str, keep: int = 1000) -> None:
+        self.messages: deque[Message] = deque(maxlen=keep)
+        self.counts: dict[str, int] = {}
+        self.halt_reason = ""
+        self._log = get_logger(CONTROL, session_id=session_id)
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def handle(self, msg: Message) -> None:
+        name = type(msg).__name__
+        self.counts[name] = self.counts.get(name, 0) + 1
+        self.messages.append(msg)
+        if isinstance(msg, TripKillSwitch):
+            self.halt_reason = msg.reason
+            self._log.error("trading_halted", reason=msg.reason)
+        elif isinstance(msg, KillSwitchChanged):
+            self._log.warning("kill_switch", tripped=msg.tripped, reason=msg.reason)
+        elif isinstance(msg, StrategyError):
+            self._log.error(
+                "strategy_stopped",
+                strategy_id=msg.strategy_id,
+                error_type=msg.error_type,
+                error=msg.error,
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "halt_reason": self.halt_reason}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.counts = {str(k): int(v) for k, v in state["counts"].items()}
+        self.halt_reason = str(state["halt_reason"])
+
+
+@dataclass
+class _Pending:
+    """A batch sent and not yet taken by its receiver. ``taken`` resolves when it is (or when
+    the link is given up)."""
+
+    payload: Any
+    sent_at: float
+    answer: Future[Any] | None
+    taken: asyncio.Future[None]
+    failed_at: float | None = None
+
+
+@dataclass
+class Link:
+    """The sending end of one sender -> receiver link: sequence numbers and unanswered batches."""
+
+    destination: str
+    handle: Any
+    seq: int = 0
+    unacked: dict[int, _Pending] = field(default_factory=dict)
+    sent_batches: int = 0
+    resent_batches: int = 0
+    dead_reason: str = ""
+
+
+@dataclass
+class HostStatus:
+    """What a host reports about itself to ``tradegraph status`` and the driver's health check."""
+
+    component_id: str
+    pid: int
+    incarnation: int
+    recovered: bool
+    clock_ns: int
+    batches_in: int
+    messages_in: int
+    messages_out: int
+    queue_depth: int
+    held_batches: int
+    halted: str
+    details: dict[str, Any]
+
+
+class ReplaySource:
+    """Market data of the config's data section, published by the ``md`` host at a pace.
+
+    ``speed`` is data seconds per wall second (0: as fast as the graph takes it). Events go
+    through :class:`MarketDataFeed` checks on the way out.
+    """
+
+    def __init__(self, config: GraphConfig) -> None:
+        from tradegraph.sim.backtest import load_bar_stream, load_trade_stream
+        from tradegraph.sim.kernel import bar_at, market_event_order
+
+        bars = load_bar_stream(config)
+        trades = load_trade_stream(config)
+        if trades is None or not len(trades):
+            self._events: Iterator[MarketData] = bars.bars()
+            self.total = len(bars)
+        else:
+            order = market_event_order(bars, trades).tolist()
+
+            def merged() -> Iterator[MarketData]:
+                for ref in order:
+                    yield bar_at(bars, ref) if ref >= 0 else trades.trade(-1 - ref)
+
+            self._events = merged()
+            self.total = len(bars) + len(trades)
+        self.published = 0
+        self.finished = False
+        self._next: MarketData | None = next(self._events, None)
+
+    def skip_through(self, ts_ns: int) -> None:
+        """Drop events at or before ``ts_ns`` (already published before a restart)."""
+        while self._next is not None and self._next.ts_event_ns <= ts_ns:
+            self.published += 1
+            self._next = next(self._events, None)
+
+    def take(self, until_ts_ns: int | None, limit: int) -> list[MarketData]:
+        """Up to ``limit`` next events, stopping before the first later than ``until_ts_ns``."""
+        out: list[MarketData] = []
+        nxt = self._next
+        while nxt is not None and len(out) < limit:
+            if until_ts_ns is not None and nxt.ts_event_ns > until_ts_ns:
+                break
+            out.append(nxt)
+            nxt = next(self._events, None)
+        self._next = nxt
+        self.published += len(out)
+        if nxt is None:
+            self.finished = True
+        return out
+
+    @property
+    def next_ts_ns(self) -> int | None:
+        return None if self._next is None else self._next.ts_event_ns
+
+
+class LiveHost:
+    """Hosts the component ``component_id`` of ``config`` in a paper or live session.
+
+    Args:
+        config: The whole graph's configuration; ``config.session`` says how the session runs.
+        component_id: ``md``, ``control``, ``risk``, ``portfolio``, ``broker:<venue>`` or
+            ``strategy:<id>``.
+        session_id: Names the session in logs and in the state directory.
+        state_dir: Where snapshots and journals go (``None``: no recovery state).
+    """
+
+    def __init__(
+        self,
+        config: GraphConfig,
+        component_id: str,
+        session_id: str,
+        state_dir: str | None = None,
+    ) -> None:
+        self.config = config
+        self.session = config.session
+        self.component_id = component_id
+        self.session_id = session_id
+        self.router = build_router(config)
+        self.incarnation = time.time_ns()
+        self._log = get_logger(component_id, session_id=session_id)
+        self._data_time = self.session.clock == "data"
+        self._clock: DataClock | WallClock = (
+            DataClock() if self._data_time else WallClock(self._fire_wall_timer)
+        )
+        self._outbox = _LiveOutbox(self)
+        self.component: Component | ControlSink | MarketDataFeed
+        if component_id == CONTROL:
+            self.component = ControlSink(session_id)
+        elif component_id == MARKET_DATA:
+            self.component = MarketDataFeed(config.instrument_map(), self._clock, self._outbox)
+        else:
+            self.component = build_component(config, component_id, self._clock, self._outbox)
+        self._handle = self.component.handle
+        self._watermarks: dict[str, tuple[int, int]] = {}
+        self._held: dict[str, dict[int, tuple[int, list[Message], asyncio.Future[None]]]] = {}
+        self._out: list[tuple[tuple[str, ...], Message]] = []
+        self._flush_scheduled = False
+        self._suppress_output = False
+        self._links: dict[str, Link] = {}
+        self._halted = ""
+        self._batches_in = 0
+        self._messages_in = 0
+        self._messages_out = 0
+        self._pending_wall_timers: dict[str, object] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._replay: ReplaySource | None = None
+        self._last_snapshot = time.monotonic()
+        self._store = (
+            StateStore(Path(state_dir) / component_id.replace(":", "_"))
+            if state_dir is not None
+            else None
+        )
+        self.recovered = self._recover()
+
+    # ---- recovery -------------------------------------------------------------------------
+
+    def _recover(self) -> bool:
+        if self._store is None:
+            return False
+        state, entries = self._store.load()
+        if state is None and not any(self._store.directory.glob("journal.*.ndjson")):
+            return False
+        self._suppress_output = True
+        try:
+            if state is not None:
+                self.component.restore(state["component"])
+                self._watermarks = {
+                    k: (int(v[0]), int(v[1])) for k, v in state["watermarks"].items()
+                }
+                clock_state = state["clock"]
+                if isinstance(self._clock, DataClock):
+                    self._clock.load_state(clock_state)
+                else:
+                    self._pending_wall_timers = clock_state
+            replayed = 0
+            for entry in entries:
+                self._watermarks[entry.sender] = (entry.incarnation, entry.seq)
+                self._deliver_batch(entry.messages)
+                replayed += 1
+        finally:
+            self._suppress_output = False
+        self._log.warning(
+            "actor_recovered",
+            snapshot=state is not None,
+            journal_batches=replayed,
+            clock_ns=self._clock.now_ns(),
+        )
+        return True
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "component": self.component.snapshot(),
+            "watermarks": {k: list(v) for k, v in self._watermarks.items()},
+            "clock": self._clock.state(),
+        }
+
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        if self._store is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_snapshot >= self.session.snapshot_interval_s:
+            self._store.write_snapshot(self._state())
+            self._last_snapshot = now
+
+    # ---- delivery -------------------------------------------------------------------------
+
+    def _deliver_batch(self, messages: Sequence[Message]) -> None:
+        handle = self._handle
+        clock = self._clock
+        if isinstance(clock, DataClock):
+            for msg in messages:
+                ts = msg.ts_event_ns if isinstance(msg, _MARKET_TYPES) else msg.ts_init_ns
+                if ts > clock.now_ns():
+                    for fired in clock.advance(ts):
+                        handle(fired)
+                handle(msg)
+        else:
+            for msg in messages:
+                handle(msg)
+        self._messages_in += len(messages)
+
+    async def push(self, sender: str, incarnation: int, seq: int, messages: list[Message]) -> None:
+        """Take batch ``seq`` of ``sender``; handle it (and any held ones it unblocks) in order.
+
+        Returns once what the batch caused has been taken by its receivers in turn, so a sender
+        that waits for its answers knows the whole graph has seen the consequences.
+        """
+        mark = self._watermarks.get(sender)
+        if mark is None or incarnation > mark[0]:
+            mark = (incarnation, 0)
+            for stale in self._held.pop(sender, {}).values():
+                stale[2].set_result(None)
+        elif incarnation < mark[0]:
+            return
+        if seq <= mark[1]:
+            return
+        if seq > mark[1] + 1:
+            handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._held.setdefault(sender, {})[seq] = (incarnation, messages, handled)
+            await handled
+            return
+        self._take(sender, incarnation, seq, messages)
+        held = self._held.get(sender)
+        while held:
+            nxt = held.pop(seq + 1, None)
+            if nxt is None:
+                break
+            seq += 1
+            self._take(sender, nxt[0], seq, nxt[1])
+            nxt[2].set_result(None)
+        self._maybe_snapshot()
+        sent = self.flush()
+        if sent:
+            await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
+
+    def _take(self, sender: str, incarnation: int, seq: int, messages: list[Message]) -> None:
+        if self._store is not None:
+            self._store.append(sender, incarnation, seq, messages)
+        self._watermarks[sender] = (incarnation, seq)
+        self._batches_in += 1
+        self._deliver_batch(messages)
+
+    async def request(self, msg: Message) -> HostStatus:
+        """Handle an operator's command (kill switch, reset) now; return the host's status.
+
+        Not idempotent and never retried; it does not move a data clock.
+        """
+        if self._store is not None:
+            self._store.append(OPERATOR, 0, 0, [msg])
+        self._handle(msg)
+        self._messages_in += 1
+        return self.status()
+
+    def _fire_wall_timer(self, name: str) -> None:
+        fired = TimerFired(name=name, ts_event_ns=time.time_ns(), ts_init_ns=time.time_ns())
+        if self._store is not None:
+            self._store.append("timer", 0, 0, [fired])
+        self._handle(fired)
+
+    # ---- sending --------------------------------------------------------------------------
+
+    def emit(self, msg: Message) -> None:
+        """The outbox's ``publish``: queue ``msg`` for its destinations, flushed after the batch."""
+        if self._suppress_output:
+            return
+        dests = self.router.destinations(msg)
+        if not dests:
+            return
+        self._out.append((dests, msg))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_soon(self.flush)
+                return
+            self._flush_scheduled = False
+
+    def flush(self) -> list[asyncio.Future[None]]:
+        """Send everything published since the last flush: one call per receiver.
+
+        Returns, per batch sent, a future that resolves when the receiver has taken it.
+        """
+        self._flush_scheduled = False
+        out = self._out
+        if not out:
+            return []
+        self._out = []
+        self._messages_out += len(out)
+        routes = {dests for dests, _ in out}
+        if len(routes) == 1:
+            (dests,) = routes
+            messages = [m for _, m in out]
+            payload: Any = ray.put(messages) if len(dests) > 1 else messages
+            return [f for f in (self._send(dest, payload) for dest in dests) if f is not None]
+        per_dest: dict[str, list[Message]] = {}
+        for dests, msg in out:
+            for dest in dests:
+                per_dest.setdefault(dest, []).append(msg)
+        return [
+            f
+            for f in (self._send(d, messages) for d, messages in per_dest.items())
+            if f is not None
+        ]
+
+    def _link(self, destination: str) -> Link:
+        link = self._links.get(destination)
+        if link is None:
+            handle = ray.get_actor(destination, namespace=self.session.namespace)
+            link = Link(destination, handle)
+            self._links[destination] = link
+        return link
+
+    def _send(self, destination: str, payload: Any) -> asyncio.Future[None] | None:
+        link = self._link(destination)
+        if link.dead_reason:
+            return None
+        link.seq += 1
+        loop = asyncio.get_running_loop()
+        pending = _Pending(payload, time.monotonic(), None, loop.create_future())
+        link.unacked[link.seq] = pending
+        self._dispatch(link, link.seq, pending)
+        link.sent_batches += 1
+        return pending.taken
+
+    def _dispatch(self, link: Link, seq: int, pending: _Pending) -> None:
+        loop = asyncio.get_running_loop()
+        ref = link.handle.push.remote(self.component_id, self.incarnation, seq, pending.payload)
+        answer: Future[Any] = ref.future()
+        pending.answer = answer
+        pending.sent_at = time.monotonic()
+        answer.add_done_callback(lambda f: loop.call_soon_threadsafe(self._on_answer, link, seq, f))
+
+    def _on_answer(self, link: Link, seq: int, answer: Future[Any]) -> None:
+        pending = link.unacked.get(seq)
+        if pending is None or pending.answer is not answer:
+            return
+        exc = answer.exception()
+        if exc is None:
+            del link.unacked[seq]
+            if not pending.taken.done():
+                pending.taken.set_result(None)
+            return
+        if not isinstance(exc, ray.exceptions.RayActorError):
+            self._fail_link(link, f"{link.destination} failed on a batch: {exc!r}")
+            return
+        pending.answer = None
+        pending.failed_at = pending.failed_at or time.monotonic()
+        self._log.warning(
+            "receiver_unavailable",
+            destination=link.destination,
+            seq=seq,
+            error=type(exc).__name__,
+        )
+
+    def send_direct(self, destination: str, msg: Message) -> None:
+        """Send ``msg`` to ``destination`` whatever the routing table says (halts, reports)."""
+        self._send(destination, [msg])
+
+    def in_flight(self) -> int:
+        """Batches sent and not yet answered, on the busiest live link."""
+        return max((len(k.unacked) for k in self._links.values() if not k.dead_reason), default=0)
+
+    async def _watch_links(self) -> None:
+        """Collect answers; resend after a receiver's restart; halt on a dead or hung receiver."""
+        while True:
+            await asyncio.sleep(0.02)
+            self._check_links()
+            self._maybe_snapshot()
+
+    def _check_links(self) -> None:
+        now = time.monotonic()
+        timeout = self.session.hang_timeout_s
+        for link in self._links.values():
+            if not link.unacked or link.dead_reason:
+                continue
+            for seq in sorted(link.unacked):
+                p = link.unacked[seq]
+                answer = p.answer
+                if answer is None and p.failed_at is not None:
+                    if now - p.failed_at > timeout:
+                        self._fail_link(
+                            link, f"{link.destination} unreachable for more than {timeout:g} s"
+                        )
+                        break
+                    if now - p.failed_at > 0.1:
+                        self._dispatch(link, seq, p)
+                        link.resent_batches += 1
+                elif answer is not None and now - p.sent_at > timeout:
+                    self._fail_link(link, f"{link.destination} did not answer within {timeout:g} s")
+                    break
+
+    def _fail_link(self, link: Link, reason: str) -> None:
+        link.dead_reason = reason
+        for pending in link.unacked.values():
+            if not pending.taken.done():
+                pending.taken.set_result(None)
+        link.unacked.clear()
+        if on_order_path(link.destination):
+            self.halt(reason)
+        else:
+            self._log.error("receiver_lost", destination=link.destination, reason=reason)
+
+    def halt(self, reason: str) -> None:
+        """Stop trading: tell Risk to trip its kill switch, and tell the driver why."""
+        if self._halted:
+            return
+        self._halted = reason
+        self._log.error("trading_halted", reason=reason)
+        trip = TripKillSwitch(
+            reason=f"halted by {self.component_id}: {reason}",
+            ts_event_ns=self._clock.now_ns(),
+            ts_init_ns=self._clock.now_ns(),
+        )
+        if self.component_id == RISK:
+            self._handle(trip)
+        elif not self._links.get(RISK, Link(RISK, None)).dead_reason:
+            self.send_direct(RISK, trip)
+        if self.component_id != CONTROL:
+            self.send_direct(CONTROL, trip)
+        self.flush()
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def ready(self) -> HostStatus:
+        return self.status()
+
+    async def start(self) -> HostStatus:
+        """Start the component (and, in ``md``, the replay) and the link watcher."""
+        if isinstance(self._clock, WallClock) and self._pending_wall_timers is not None:
+            self._clock.load_state(self._pending_wall_timers)
+            self._pending_wall_timers = None
+        if not self.recovered:
+            self.component.start()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._watch_links()))
+        if self.component_id == MARKET_DATA:
+            self._replay = ReplaySource(self.config)
+            if self.recovered:
+                self._replay.skip_through(self._clock.now_ns())
+            self._tasks.append(asyncio.get_running_loop().create_task(self._run_replay()))
+        self.flush()
+        return self.status()
+
+    async def _run_replay(self) -> None:
+        replay = self._replay
+        assert replay is not None
+        assert isinstance(self.component, MarketDataFeed)
+        feed = self.component
+        settings = self.session
+        speed = settings.speed
+        first = replay.next_ts_ns
+        if first is None:
+            return
+        wall_start = time.monotonic()
+        clock = self._clock
+        in_flight: set[asyncio.Future[None]] = set()
+        window = 1 if settings.causal else settings.max_in_flight
+        while not replay.finished:
+            nxt = replay.next_ts_ns
+            if nxt is None:
+                break
+            if speed > 0:
+                due_ts = first + int((time.monotonic() - wall_start) * speed * 1e9)
+                if nxt > due_ts:
+                    await asyncio.sleep(min(0.25, (nxt - due_ts) / speed / 1e9))
+                    continue
+            # Causal replay sends one timestamp at a time and waits until everything it caused
+            # has gone through the graph: the backtest's order of events.
+            until = nxt if settings.causal else (due_ts if speed > 0 else None)
+            events = replay.take(until, settings.batch_size)
+            for event in events:
+                if isinstance(clock, DataClock):
+                    clock.advance(event.ts_event_ns)
+                feed.handle(event)
+            in_flight.update(self.flush())
+            if len(in_flight) >= window * max(1, len(self._links)):
+                _, in_flight = await asyncio.wait(
+                    in_flight,
+                    timeout=settings.hang_timeout_s,
+                    return_when=asyncio.ALL_COMPLETED
+                    if settings.causal
+                    else asyncio.FIRST_COMPLETED,
+                )
+            else:
+                await asyncio.sleep(0)
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=settings.hang_timeout_s)
+        self._log.info("replay_finished", events=replay.published, dropped=dict(feed.dropped))
+
+    async def stop_feed(self) -> HostStatus:
+        """Stop publishing market data (``md``)."""
+        for task in self._tasks[1:]:
+            task.cancel()
+        if self._replay is not None:
+            self._replay.finished = True
+        return self.status()
+
+    async def stop(self) -> HostStatus:
+        """Stop the component, send what it published, write a last snapshot."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self.component.stop()
+        self.flush()
+        self._maybe_snapshot(force=True)
+        if self._store is not None:
+            self._store.close()
+        return self.status()
+
+    async def idle(self) -> bool:
+        """Nothing unsent, nothing unanswered, nothing held."""
+        self._check_links()
+        return not self._out and self.in_flight() == 0 and not any(self._held.values())
+
+    async def ping(self) -> int:
+        return os.getpid()
+
+    async def inspect(self, reader: Callable[[Any], T]) -> T:
+        """Apply ``reader`` (a module-level function) to the hosted component."""
+        return reader(self.component)
+
+    async def report(self) -> HostStatus:
+        """The host's status (remote form of :meth:`status`)."""
+        return self.status()
+
+    def status(self) -> HostStatus:
+        return HostStatus(
+            component_id=self.component_id,
+            pid=os.getpid(),
+            incarnation=self.incarnation,
+            recovered=self.recovered,
+            clock_ns=self._clock.now_ns(),
+            batches_in=self._batches_in,
+            messages_in=self._messages_in,
+            messages_out=self._messages_out,
+            queue_depth=self.in_flight(),
+            held_batches=sum(len(h) for h in self._held.values()),
+            halted=self._halted,
+            details=component_details(self.component, self._replay),
+        )
+
+
+class _LiveOutbox:
+    __slots__ = ("_host",)
+
+    def __init__(self, host: LiveHost) -> None:
+        self._host = host
+
+    def publish(self, msg: Message) -> None:
+        self._host.emit(msg)
+
+
+def component_details(component: Any, replay: ReplaySource | None = None) -> dict[str, Any]:
+    """Plain-data facts about a component for ``tradegraph status``."""
+    from tradegraph.execution import SimulatedVenue
+    from tradegraph.portfolio import Portfolio
+    from tradegraph.risk import RiskEngine
+    from tradegraph.strategies.base import Strategy
+
+    if isinstance(component, Portfolio):
+        return {
+            "cash": component.cash,
+            "equity": component.equity,
+            "realized_pnl": component.realized_pnl,
+            "unrealized_pnl": component.unrealized_pnl,
+            "fees": component.fees,
+            "fills": len(component.fills),
+            "positions": {
+                iid: p.quantity for iid, p in component.positions().items() if p.quantity
+            },
+        }
+    if isinstance(component, RiskEngine):
+        return {
+            "kill_switch_tripped": component.kill_switch_tripped,
+            "kill_switch_reason": component.kill_switch_reason,
+            "open_orders": len(component.open_orders),
+            "rejections": {str(k): v for k, v in component.rejection_counts.items()},
+            "stale_feeds": dict(component.stale_feeds),
+        }
+    if isinstance(component, SimulatedVenue):
+        return {
+            "open_orders": len(component.open_orders),
+            "in_flight": component.in_flight_count,
+        }
+    if isinstance(component, Strategy):
+        return {
+            "positions": {k: v for k, v in component.positions.items() if v},
+            "open_orders": len(component.open_orders),
+            "stopped": component.stopped,
+            "error": component.error,
+        }
+    if isinstance(component, MarketDataFeed):
+        return {
+            "published": component.published,
+            "dropped": dict(component.dropped),
+            "replay_total": None if replay is None else replay.total,
+            "replay_finished": None if replay is None else replay.finished,
+        }
+    if isinstance(component, ControlSink):
+        return {"counts": dict(component.counts), "halt_reason": component.halt_reason}
+    return {}
+
+
+def clear_state(state_dir: str | None) -> None:
+    """Remove a session's recovery state (a new session starts from nothing)."""
+    if state_dir is not None and Path(state_dir).exists():
+        shutil.rmtree(state_dir)

@@ -1,0 +1,351 @@
+"""Paper and live sessions: the actor graph in real time, and the operator's commands.
+
+:class:`LiveSession` builds one ``LiveHost`` actor per component (named, in
+``session.namespace``), starts them (market data last), watches their health while the session
+runs, and stops them cleanly: market data off, Risk's kill switch tripped so open orders are
+cancelled, every actor's state and journal flushed, all within ``session.stop_timeout_s``.
+
+:func:`operator_command` and :func:`graph_status` reach a running session from any process on
+the cluster, by actor name (``tradegraph kill``, ``resume``, ``status``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from tradegraph.actors.graph import ActorGraphError
+from tradegraph.actors.live_host import (
+    HostStatus,
+    LiveHost,
+    clear_state,
+    live_component_ids,
+    on_order_path,
+)
+from tradegraph.config.models import GraphConfig
+from tradegraph.contracts import (
+    CONTROL,
+    MARKET_DATA,
+    PORTFOLIO,
+    RISK,
+    Message,
+    ResetKillSwitch,
+    TripKillSwitch,
+)
+from tradegraph.observability import get_logger
+from tradegraph.sim.backtest import PortfolioOutcome, portfolio_outcome
+
+STOP_REASON = "session stopping"
+
+
+@dataclass
+class SessionOutcome:
+    """How a session ended and what its graph held at the end."""
+
+    session_id: str
+    stopped_by: str
+    elapsed_s: float
+    market_events: int
+    halted: str
+    statuses: dict[str, HostStatus]
+    portfolio: PortfolioOutcome | None
+    stop_s: float
+
+    def summary(self) -> dict[str, Any]:
+        port = self.statuses.get(PORTFOLIO)
+        details = port.details if port is not None else {}
+        return {
+            "session_id": self.session_id,
+            "stopped_by": self.stopped_by,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "stop_s": round(self.stop_s, 3),
+            "market_events": self.market_events,
+            "halted": self.halted,
+            "fills": details.get("fills", 0),
+            "cash": details.get("cash"),
+            "equity": details.get("equity"),
+            "positions": details.get("positions", {}),
+            "restarts": {cid: s.recovered for cid, s in self.statuses.items() if s.recovered},
+        }
+
+
+class LiveSession:
+    """One paper or live session of ``config``'s graph. Ray must be initialised.
+
+    Args:
+        config: The graph; ``config.session`` says how it runs.
+        session_id: Names the session in logs and its state directory (default: config name).
+        state_dir: Overrides ``config.session.state_dir``.
+    """
+
+    def __init__(
+        self,
+        config: GraphConfig,
+        *,
+        session_id: str | None = None,
+        state_dir: str | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.session
+        self.session_id = session_id or config.name
+        base = state_dir if state_dir is not None else self.settings.state_dir
+        self.state_dir = str(Path(base).resolve() / self.session_id) if base is not None else None
+        self.hosts: dict[str, Any] = {}
+        self.halted = ""
+        self._log = get_logger("session", session_id=self.session_id)
+        self._started_at = 0.0
+
+    def actor_options(self, component_id: str) -> dict[str, Any]:
+        return {
+            "name": component_id,
+            "namespace": self.settings.namespace,
+            "max_restarts": self.settings.max_restarts,
+            "max_task_retries": 0,
+            "num_cpus": 0,
+        }
+
+    def start(self) -> None:
+        """Create every actor, then start them: control and components first, market data last.
+
+        Raises:
+            ActorGraphError: Ray is not running, or a session already holds the actor names.
+        """
+        if not ray.is_initialized():
+            raise ActorGraphError("Ray is not initialised: call ray.init() before starting")
+        clear_state(self.state_dir)
+        remote_host = ray.remote(LiveHost)
+        try:
+            for cid in live_component_ids(self.config):
+                self.hosts[cid] = remote_host.options(**self.actor_options(cid)).remote(
+                    self.config, cid, self.session_id, self.state_dir
+                )
+        except ValueError as exc:
+            self.kill()
+            raise ActorGraphError(
+                f"cannot start session {self.session_id!r} in namespace "
+                f"{self.settings.namespace!r}: {exc} (is another session running? stop it "
+                f"or set session.namespace)"
+            ) from exc
+        ray.get([h.ready.remote() for h in self.hosts.values()])
+        self._started_at = time.monotonic()
+        order = [cid for cid in self.hosts if cid != MARKET_DATA]
+        ray.get([self.hosts[cid].start.remote() for cid in order])
+        ray.get(self.hosts[MARKET_DATA].start.remote())
+        self._log.info(
+            "session_started",
+            actors=list(self.hosts),
+            namespace=self.settings.namespace,
+            clock=self.settings.clock,
+            speed=self.settings.speed,
+            state_dir=self.state_dir,
+        )
+
+    def statuses(self, timeout_s: float | None = None) -> dict[str, HostStatus | str]:
+        """Every actor's status, or why it could not be had (dead, hung)."""
+        timeout = timeout_s if timeout_s is not None else self.settings.hang_timeout_s
+        refs = {cid: h.report.remote() for cid, h in self.hosts.items()}
+        out: dict[str, HostStatus | str] = {}
+        deadline = time.monotonic() + timeout
+        for cid, ref in refs.items():
+            try:
+                out[cid] = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+            except ray.exceptions.GetTimeoutError:
+                out[cid] = f"{cid} did not answer within {timeout:g} s"
+            except ray.exceptions.RayActorError as exc:
+                out[cid] = f"{cid} is dead: {_first_line(exc)}"
+        return out
+
+    def check_health(self) -> str:
+        """Halt trading if an order-path actor is dead or hung; return the halt reason."""
+        for cid, status in self.statuses().items():
+            if isinstance(status, str) and on_order_path(cid) and not self.halted:
+                self.halt(status)
+            elif isinstance(status, HostStatus) and status.halted and not self.halted:
+                self.halted = status.halted
+        return self.halted
+
+    def halt(self, reason: str) -> None:
+        """Trip Risk's kill switch (if Risk can hear it) and remember why trading stopped."""
+        self.halted = reason
+        self._log.error("trading_halted", reason=reason)
+        trip = _stamped(TripKillSwitch, reason=f"halted by the session: {reason}")
+        for cid in (RISK, CONTROL):
+            try:
+                ray.get(self.hosts[cid].request.remote(trip), timeout=2.0)
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                self._log.error("halt_not_delivered", component=cid)
+
+    def replay_finished(self) -> bool:
+        status = ray.get(self.hosts[MARKET_DATA].report.remote())
+        return bool(status.details.get("replay_finished"))
+
+    def run(
+        self,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+        *,
+        until_replay_done: bool = True,
+    ) -> str:
+        """Watch the session until ``duration_s``, ``stop`` is set, or the replay has ended.
+
+        Returns what ended it: ``duration``, ``signal`` or ``replay_finished``.
+        """
+        stop = stop or threading.Event()
+        interval = self.settings.health_interval_s
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        while True:
+            if stop.wait(interval):
+                return "signal"
+            if deadline is not None and time.monotonic() >= deadline:
+                return "duration"
+            self.check_health()
+            if until_replay_done and self.replay_finished() and self._all_idle():
+                return "replay_finished"
+
+    def _all_idle(self) -> bool:
+        try:
+            return all(ray.get([h.idle.remote() for h in self.hosts.values()], timeout=2.0))
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return False
+
+    def stop(self, stopped_by: str = "request") -> SessionOutcome:
+        """Stop cleanly within ``session.stop_timeout_s`` and remove the actors."""
+        started = time.monotonic()
+        deadline = started + self.settings.stop_timeout_s
+        elapsed = started - self._started_at
+
+        def left() -> float:
+            return max(0.05, deadline - time.monotonic())
+
+        md = self.hosts.get(MARKET_DATA)
+        if md is not None:
+            _quietly(lambda: ray.get(md.stop_feed.remote(), timeout=left()))
+        trip = _stamped(TripKillSwitch, reason=STOP_REASON)
+        _quietly(lambda: ray.get(self.hosts[RISK].request.remote(trip), timeout=left()))
+        while time.monotonic() < deadline - 0.5 * self.settings.stop_timeout_s:
+            if self._all_idle():
+                break
+            time.sleep(0.02)
+        order = [c for c in self.hosts if c not in (MARKET_DATA, CONTROL)]
+        statuses: dict[str, HostStatus] = {}
+        for group in ([MARKET_DATA], order, [CONTROL]):
+            refs = {cid: self.hosts[cid].stop.remote() for cid in group if cid in self.hosts}
+            for cid, ref in refs.items():
+                try:
+                    statuses[cid] = ray.get(ref, timeout=left())
+                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+                    self._log.error("actor_not_stopped", component=cid, error=_first_line(exc))
+        outcome: PortfolioOutcome | None = None
+        try:
+            outcome = ray.get(
+                self.hosts[PORTFOLIO].inspect.remote(portfolio_outcome), timeout=left()
+            )
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            self._log.error("portfolio_unreadable", error=_first_line(exc))
+        md_status = statuses.get(MARKET_DATA)
+        events = int(md_status.details.get("published", 0)) if md_status else 0
+        self.kill()
+        result = SessionOutcome(
+            session_id=self.session_id,
+            stopped_by=stopped_by,
+            elapsed_s=elapsed,
+            market_events=events,
+            halted=self.halted,
+            statuses=statuses,
+            portfolio=outcome,
+            stop_s=time.monotonic() - started,
+        )
+        self._log.info("session_stopped", **result.summary())
+        return result
+
+    def kill(self) -> None:
+        """Remove every actor at once (no restart)."""
+        for host in self.hosts.values():
+            _quietly(lambda h=host: ray.kill(h, no_restart=True))
+        self.hosts.clear()
+
+
+def _quietly(call: Any) -> None:
+    with contextlib.suppress(
+        ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError, ValueError
+    ):
+        call()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _stamped(kind: type[TripKillSwitch] | type[ResetKillSwitch], reason: str) -> Message:
+    now = time.time_ns()
+    return kind(reason=reason, ts_event_ns=now, ts_init_ns=now)
+
+
+def operator_command(
+    command: str, reason: str, *, namespace: str = "tradegraph", timeout_s: float = 5.0
+) -> HostStatus:
+    """``kill`` or ``resume`` the session running in ``namespace``, through its Risk actor.
+
+    Returns Risk's status once it has handled the command (its kill switch has tripped and its
+    cancels are on their way, or it is reset).
+
+    Raises:
+        ActorGraphError: no session runs in ``namespace`` or Risk did not answer.
+    """
+    kind = TripKillSwitch if command == "kill" else ResetKillSwitch
+    risk = _actor(RISK, namespace)
+    try:
+        status: HostStatus = ray.get(risk.request.remote(_stamped(kind, reason)), timeout=timeout_s)
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+        raise ActorGraphError(f"risk did not take the command: {_first_line(exc)}") from exc
+    return status
+
+
+def graph_status(
+    namespace: str = "tradegraph", timeout_s: float = 5.0
+) -> dict[str, dict[str, Any] | str]:
+    """Status of every actor of the session in ``namespace``: positions, PnL, open orders,
+    kill switch, health (or why an actor could not answer).
+
+    Raises:
+        ActorGraphError: no session runs in ``namespace``.
+    """
+    names = _actor_names(namespace)
+    if not names:
+        raise ActorGraphError(f"no session is running in namespace {namespace!r}")
+    refs = {name: _actor(name, namespace).report.remote() for name in names}
+    out: dict[str, dict[str, Any] | str] = {}
+    for name, ref in refs.items():
+        try:
+            out[name] = asdict(ray.get(ref, timeout=timeout_s))
+        except ray.exceptions.GetTimeoutError:
+            out[name] = f"did not answer within {timeout_s:g} s"
+        except ray.exceptions.RayActorError as exc:
+            out[name] = f"dead: {_first_line(exc)}"
+    return out
+
+
+def _actor_names(namespace: str) -> list[str]:
+    from ray.util.state import list_actors
+
+    alive = list_actors(
+        filters=[("state", "!=", "DEAD"), ("ray_namespace", "=", namespace)],
+        raise_on_missing_output=False,
+    )
+    return sorted({str(a.name) for a in alive if a.name})
+
+
+def _actor(name: str, namespace: str) -> Any:
+    try:
+        return ray.get_actor(name, namespace=namespace)
+    except ValueError as exc:
+        raise ActorGraphError(
+            f"no actor {name!r} in namespace {namespace!r}: is a session running there?"
+        ) from exc
