@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import configure_logging
+from tradegraph.session_cli import add_session_commands
 from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
 from tradegraph.sim.scenarios import MODEL_NAMES, PRESETS, StressScenario, load_stress_file
 
@@ -284,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_batch_args(st)
     st.set_defaults(func=cmd_stress)
+
+    add_session_commands(sub, _add_config_args)
     return parser
 
 

@@ -53,9 +53,16 @@ from tradegraph.contracts import (
     KillSwitchChanged,
     MarketData,
     Message,
+    OrderAccepted,
     OrderBookSnapshot,
+    OrderCancelled,
+    OrderFilled,
+    OrderIntent,
+    OrderRejected,
     QuoteTick,
+    RiskRejected,
     StrategyError,
+    SubmitOrder,
     TimerFired,
     TradeTick,
     TripKillSwitch,
@@ -70,6 +77,18 @@ NAMESPACE_DEFAULT = "tradegraph"
 OPERATOR = "operator"
 _ORDER_PATH_PREFIXES = (RISK, PORTFOLIO, "broker:")
 _MARKET_TYPES = (Bar, TradeTick, QuoteTick, OrderBookSnapshot)
+# Order-path messages each host keeps of what it published, for the session's order table.
+_LEDGER_TYPES = frozenset(
+    {
+        OrderIntent,
+        RiskRejected,
+        SubmitOrder,
+        OrderAccepted,
+        OrderRejected,
+        OrderFilled,
+        OrderCancelled,
+    }
+)
 
 
 def on_order_path(component_id: str) -> bool:
@@ -272,6 +291,7 @@ class LiveHost:
         self._flush_scheduled = False
         self._suppress_output = False
         self._links: dict[str, Link] = {}
+        self.order_log: list[Message] = []
         self._halted = ""
         self._batches_in = 0
         self._messages_in = 0
@@ -418,6 +438,8 @@ class LiveHost:
         """The outbox's ``publish``: queue ``msg`` for its destinations, flushed after the batch."""
         if self._suppress_output:
             return
+        if type(msg) in _LEDGER_TYPES:
+            self.order_log.append(msg)
         dests = self.router.destinations(msg)
         if not dests:
             return
@@ -664,6 +686,18 @@ class LiveHost:
         """Nothing unsent, nothing unanswered, nothing held."""
         self._check_links()
         return not self._out and self.in_flight() == 0 and not any(self._held.values())
+
+    async def published_orders(self) -> list[Message]:
+        """The order-path messages this host published (intents, orders, fills...)."""
+        return list(self.order_log)
+
+    async def control_messages(self) -> list[Message]:
+        """What the ``control`` host kept of the messages addressed to the driver."""
+        return list(self.component.messages) if isinstance(self.component, ControlSink) else []
+
+    async def members(self) -> list[str]:
+        """Component ids of every actor of this session."""
+        return list(live_component_ids(self.config))
 
     async def ping(self) -> int:
         return os.getpid()

@@ -39,9 +39,25 @@ from tradegraph.contracts import (
     TripKillSwitch,
 )
 from tradegraph.observability import get_logger
-from tradegraph.sim.backtest import PortfolioOutcome, portfolio_outcome
+from tradegraph.sim.backtest import (
+    BacktestResult,
+    PortfolioOutcome,
+    assemble_result,
+    portfolio_outcome,
+)
+from tradegraph.sim.feed import BarStream
+from tradegraph.sim.ledger import OrderLedger
 
 STOP_REASON = "session stopping"
+_LEDGER_RANK = {
+    "OrderIntent": 0,
+    "RiskRejected": 1,
+    "SubmitOrder": 1,
+    "OrderAccepted": 2,
+    "OrderRejected": 2,
+    "OrderFilled": 3,
+    "OrderCancelled": 3,
+}
 
 
 @dataclass
@@ -56,6 +72,7 @@ class SessionOutcome:
     statuses: dict[str, HostStatus]
     portfolio: PortfolioOutcome | None
     stop_s: float
+    result: BacktestResult | None = None
 
     def summary(self) -> dict[str, Any]:
         port = self.statuses.get(PORTFOLIO)
@@ -98,6 +115,8 @@ class LiveSession:
         self.state_dir = str(Path(base).resolve() / self.session_id) if base is not None else None
         self.hosts: dict[str, Any] = {}
         self.halted = ""
+        self._unhealthy_since: dict[str, float] = {}
+        self._dead: set[str] = set()
         self._log = get_logger("session", session_id=self.session_id)
         self._started_at = 0.0
 
@@ -147,7 +166,7 @@ class LiveSession:
         )
 
     def statuses(self, timeout_s: float | None = None) -> dict[str, HostStatus | str]:
-        """Every actor's status, or why it could not be had (dead, hung)."""
+        """Every actor's status, or why it could not be had (restarting, dead, hung)."""
         timeout = timeout_s if timeout_s is not None else self.settings.hang_timeout_s
         refs = {cid: h.report.remote() for cid, h in self.hosts.items()}
         out: dict[str, HostStatus | str] = {}
@@ -157,17 +176,28 @@ class LiveSession:
                 out[cid] = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
             except ray.exceptions.GetTimeoutError:
                 out[cid] = f"{cid} did not answer within {timeout:g} s"
-            except ray.exceptions.RayActorError as exc:
+            except ray.exceptions.ActorDiedError as exc:
                 out[cid] = f"{cid} is dead: {_first_line(exc)}"
+                self._dead.add(cid)
+            except ray.exceptions.RayActorError as exc:
+                out[cid] = f"{cid} is unavailable: {_first_line(exc)}"
         return out
 
     def check_health(self) -> str:
-        """Halt trading if an order-path actor is dead or hung; return the halt reason."""
+        """Halt trading if an order-path actor is dead, or unavailable or silent for longer
+        than ``session.hang_timeout_s`` (a restart takes a second or two); return the reason."""
+        now = time.monotonic()
         for cid, status in self.statuses().items():
-            if isinstance(status, str) and on_order_path(cid) and not self.halted:
+            if isinstance(status, HostStatus):
+                self._unhealthy_since.pop(cid, None)
+                if status.halted and not self.halted:
+                    self.halted = status.halted
+                continue
+            since = self._unhealthy_since.setdefault(cid, now)
+            self._log.warning("actor_unhealthy", component=cid, status=status)
+            lasting = now - since >= self.settings.hang_timeout_s or cid in self._dead
+            if lasting and on_order_path(cid) and not self.halted:
                 self.halt(status)
-            elif isinstance(status, HostStatus) and status.halted and not self.halted:
-                self.halted = status.halted
         return self.halted
 
     def halt(self, reason: str) -> None:
@@ -182,7 +212,10 @@ class LiveSession:
                 self._log.error("halt_not_delivered", component=cid)
 
     def replay_finished(self) -> bool:
-        status = ray.get(self.hosts[MARKET_DATA].report.remote())
+        try:
+            status = ray.get(self.hosts[MARKET_DATA].report.remote(), timeout=2.0)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return False
         return bool(status.details.get("replay_finished"))
 
     def run(
@@ -194,7 +227,8 @@ class LiveSession:
     ) -> str:
         """Watch the session until ``duration_s``, ``stop`` is set, or the replay has ended.
 
-        Returns what ended it: ``duration``, ``signal`` or ``replay_finished``.
+        Returns what ended it: ``duration``, ``signal``, ``replay_finished`` or ``halted``
+        (an order-path actor died or hung: trading is halted and the session should stop).
         """
         stop = stop or threading.Event()
         interval = self.settings.health_interval_s
@@ -204,7 +238,8 @@ class LiveSession:
                 return "signal"
             if deadline is not None and time.monotonic() >= deadline:
                 return "duration"
-            self.check_health()
+            if self.check_health():
+                return "halted"
             if until_replay_done and self.replay_finished() and self._all_idle():
                 return "replay_finished"
 
@@ -250,8 +285,21 @@ class LiveSession:
             self._log.error("portfolio_unreadable", error=_first_line(exc))
         md_status = statuses.get(MARKET_DATA)
         events = int(md_status.details.get("published", 0)) if md_status else 0
+        result = None
+        if outcome is not None:
+            result = assemble_result(
+                self.config,
+                outcome,
+                stream=BarStream.empty(),
+                trades=None,
+                bars=events,
+                trade_ticks=0,
+                ledger=self._order_ledger(left()),
+                control=self._control_messages(left()),
+                elapsed_s=elapsed,
+            )
         self.kill()
-        result = SessionOutcome(
+        session_outcome = SessionOutcome(
             session_id=self.session_id,
             stopped_by=stopped_by,
             elapsed_s=elapsed,
@@ -260,9 +308,32 @@ class LiveSession:
             statuses=statuses,
             portfolio=outcome,
             stop_s=time.monotonic() - started,
+            result=result,
         )
-        self._log.info("session_stopped", **result.summary())
-        return result
+        self._log.info("session_stopped", **session_outcome.summary())
+        return session_outcome
+
+    def _order_ledger(self, timeout_s: float) -> OrderLedger:
+        """One order table from what every host published, in causal order."""
+        refs = [h.published_orders.remote() for h in self.hosts.values()]
+        messages: list[Message] = []
+        for ref in refs:
+            with contextlib.suppress(ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                messages.extend(ray.get(ref, timeout=timeout_s))
+        messages.sort(key=lambda m: (m.ts_init_ns, _LEDGER_RANK.get(type(m).__name__, 9)))
+        ledger = OrderLedger()
+        for msg in messages:
+            ledger.record(msg)
+        return ledger
+
+    def _control_messages(self, timeout_s: float) -> list[Message]:
+        try:
+            found: list[Message] = ray.get(
+                self.hosts[CONTROL].control_messages.remote(), timeout=timeout_s
+            )
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return []
+        return found
 
     def kill(self) -> None:
         """Remove every actor at once (no restart)."""
@@ -333,13 +404,12 @@ def graph_status(
 
 
 def _actor_names(namespace: str) -> list[str]:
-    from ray.util.state import list_actors
-
-    alive = list_actors(
-        filters=[("state", "!=", "DEAD"), ("ray_namespace", "=", namespace)],
-        raise_on_missing_output=False,
-    )
-    return sorted({str(a.name) for a in alive if a.name})
+    try:
+        control = ray.get_actor(CONTROL, namespace=namespace)
+    except ValueError:
+        return []
+    names: list[str] = ray.get(control.members.remote(), timeout=5.0)
+    return names
 
 
 def _actor(name: str, namespace: str) -> Any:

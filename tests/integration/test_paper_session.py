@@ -1,0 +1,249 @@
+"""Paper sessions: the actor graph in real time, operator commands, faults and recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import ray
+
+from tradegraph.actors.live_host import HostStatus
+from tradegraph.actors.session import LiveSession, SessionOutcome, graph_status, operator_command
+from tradegraph.config import load_config
+from tradegraph.config.models import GraphConfig
+from tradegraph.contracts import OrderFilled, OrderSide
+from tradegraph.sim.backtest import run_backtest
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PAPER_YAML = REPO_ROOT / "examples" / "paper.yaml"
+
+
+def paper_config(tmp_path: Path, namespace: str, *overrides: str) -> GraphConfig:
+    """The paper example on its first 300 minutes of each symbol, in its own namespace."""
+    return load_config(
+        PAPER_YAML,
+        [
+            "data.bars.0.limit=300",
+            "data.bars.1.limit=300",
+            "session.speed=0",
+            f"session.namespace={namespace}",
+            f"session.state_dir={tmp_path / 'state'}",
+            "session.hang_timeout_s=10",
+            *overrides,
+        ],
+    )
+
+
+def resting_config(tmp_path: Path, namespace: str, *overrides: str) -> GraphConfig:
+    """One strategy keeping a limit buy resting far below the market, replayed slowly."""
+    config = paper_config(tmp_path, namespace, "session.speed=600", *overrides)
+    strategy = config.strategies[0].model_copy(
+        update={
+            "id": "rester",
+            "class_path": "tests.support.graphs:RestingStrategy",
+            "params": {"quantity": 0.01},
+        }
+    )
+    return config.model_copy(update={"strategies": (strategy,)})
+
+
+@pytest.fixture
+def started() -> Iterator[Callable[[GraphConfig], LiveSession]]:
+    sessions: list[LiveSession] = []
+
+    def start(config: GraphConfig) -> LiveSession:
+        session = LiveSession(config)
+        sessions.append(session)
+        session.start()
+        return session
+
+    yield start
+    for session in sessions:
+        session.kill()
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.05)
+
+
+def status_of(session: LiveSession, cid: str) -> HostStatus:
+    status: HostStatus = ray.get(session.hosts[cid].report.remote(), timeout=10)
+    return status
+
+
+def finish(session: LiveSession, timeout_s: float = 60.0) -> SessionOutcome:
+    ended_by = session.run(timeout_s)
+    assert ended_by == "replay_finished"
+    return session.stop(ended_by)
+
+
+def test_causal_paper_replay_gives_the_backtests_fills(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = paper_config(tmp_path, "paper-equal")
+    backtest = run_backtest(config)
+
+    outcome = finish(started(config))
+
+    assert outcome.result is not None
+    assert len(backtest.fills) > 5
+    assert outcome.market_events == backtest.bars == 600
+    assert outcome.result.fills_digest == backtest.fills_digest
+    assert outcome.result.final_equity == pytest.approx(backtest.final_equity, rel=1e-12)
+    assert outcome.result.orders == backtest.orders
+    assert outcome.halted == ""
+
+
+def test_operator_kill_cancels_open_orders_and_resume_lets_trading_restart(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    session = started(resting_config(tmp_path, "paper-kill"))
+    broker = "broker:BINANCE"
+    wait_until(lambda: status_of(session, broker).details["open_orders"] == 1)
+
+    tripped = operator_command("kill", "drill", namespace="paper-kill")
+
+    assert tripped.details["kill_switch_tripped"] is True
+    wait_until(lambda: status_of(session, broker).details["open_orders"] == 0, 5.0)
+    wait_until(lambda: status_of(session, "strategy:rester").details["open_orders"] == 0, 5.0)
+    bars_at_quiet = status_of(session, "md").details["published"]
+    wait_until(lambda: status_of(session, "md").details["published"] >= bars_at_quiet + 10)
+    assert status_of(session, broker).details["open_orders"] == 0
+
+    reset = operator_command("resume", "drill over", namespace="paper-kill")
+
+    assert reset.details["kill_switch_tripped"] is False
+    wait_until(lambda: status_of(session, broker).details["open_orders"] == 1)
+    status = graph_status("paper-kill")
+    assert set(status) >= {"md", "risk", "portfolio", broker, "strategy:rester", "control"}
+    risk = status["risk"]
+    assert isinstance(risk, dict)
+    assert risk["details"]["kill_switch_tripped"] is False
+    control = status["control"]
+    assert isinstance(control, dict)
+    assert control["details"]["counts"]["KillSwitchChanged"] == 2
+
+
+def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = paper_config(tmp_path, "paper-recover", "session.speed=3000")
+    uninterrupted = run_backtest(config)
+    session = started(config)
+    wait_until(lambda: status_of(session, "md").details["published"] > 150)
+    victims = [status_of(session, cid).pid for cid in ("portfolio", "strategy:sma_btc")]
+
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    outcome = finish(session)
+
+    assert outcome.statuses["portfolio"].recovered
+    assert outcome.statuses["strategy:sma_btc"].recovered
+    assert outcome.statuses["portfolio"].pid not in victims
+    assert outcome.halted == ""
+    assert outcome.portfolio is not None
+    result = outcome.result
+    assert result is not None
+    assert result.fills_digest == uninterrupted.fills_digest
+    assert outcome.portfolio.final_equity == pytest.approx(uninterrupted.final_equity, rel=1e-12)
+    details = outcome.statuses["portfolio"].details
+    expected_cash = cash_after(uninterrupted.fills, uninterrupted.starting_cash)
+    assert details["cash"] == pytest.approx(expected_cash, rel=1e-12)
+
+
+def cash_after(fills: Sequence[OrderFilled], starting_cash: float) -> float:
+    cash = starting_cash
+    for fill in fills:
+        sign = -1.0 if fill.side is OrderSide.BUY else 1.0
+        cash += sign * fill.last_qty * fill.last_px - fill.fee
+    return cash
+
+
+def test_dead_broker_halts_trading_with_its_reason(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = resting_config(
+        tmp_path, "paper-dead", "session.max_restarts=0", "session.hang_timeout_s=2"
+    )
+    session = started(config)
+    wait_until(lambda: status_of(session, "broker:BINANCE").details["open_orders"] == 1)
+
+    os.kill(status_of(session, "broker:BINANCE").pid, signal.SIGKILL)
+    ended_by = session.run(20.0)
+    outcome = session.stop(ended_by)
+
+    assert "broker:BINANCE" in outcome.halted
+    assert outcome.statuses["risk"].details["kill_switch_tripped"] is True
+    assert "broker:BINANCE" in outcome.statuses["risk"].details["kill_switch_reason"]
+
+
+def test_hung_broker_halts_trading(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = resting_config(tmp_path, "paper-hung", "session.hang_timeout_s=1.5")
+    session = started(config)
+    wait_until(lambda: status_of(session, "broker:BINANCE").details["open_orders"] == 1)
+    pid = status_of(session, "broker:BINANCE").pid
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: bool(status_of(session, "risk").details["kill_switch_tripped"]), 15.0)
+        risk = status_of(session, "risk")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    assert "broker:BINANCE" in risk.details["kill_switch_reason"]
+    assert "halted" in risk.details["kill_switch_reason"]
+
+
+def test_paper_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    address = ray.get_runtime_context().gcs_address
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "tradegraph",
+        "paper",
+        str(PAPER_YAML),
+        "--address",
+        address,
+        "--namespace",
+        "paper-sigterm",
+        "--set",
+        f"session.state_dir={tmp_path / 'state'}",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert "paper session" in first
+
+    time.sleep(1.0)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    took = time.monotonic() - sent
+
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert took < 3.0
+    assert "stopped by signal" in stdout
+    assert (out / "fills.parquet").exists()
+    assert (out / "session.json").exists()
+    assert (tmp_path / "state" / "paper-demo" / "portfolio" / "snapshot.json").exists()

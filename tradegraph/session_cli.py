@@ -1,0 +1,163 @@
+"""``tradegraph paper``, ``kill``, ``resume`` and ``status``: sessions of the actor graph.
+
+Ray is imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from tradegraph.config import load_config
+
+DEFAULT_NAMESPACE = "tradegraph"
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    from tradegraph.actors.backtest import ray_session
+    from tradegraph.actors.session import LiveSession
+    from tradegraph.sim.backtest import write_outputs
+
+    overrides = list(args.overrides)
+    if args.speed is not None:
+        overrides.append(f"session.speed={args.speed}")
+    if args.namespace:
+        overrides.append(f"session.namespace={args.namespace}")
+    config = load_config(args.config, overrides)
+    stop = threading.Event()
+    with ray_session(args.address):
+        session = LiveSession(config)
+        previous = {
+            sig: signal.signal(sig, lambda signum, frame: stop.set())
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            session.start()
+            print(
+                f"paper session {session.session_id}: {len(session.hosts)} actors in namespace "
+                f"{config.session.namespace!r}, replay at "
+                f"{'full speed' if config.session.speed == 0 else f'{config.session.speed:g}x'}",
+                flush=True,
+            )
+            ended_by = session.run(args.duration, stop)
+        finally:
+            if session.hosts:
+                outcome = session.stop(ended_by if "ended_by" in locals() else "error")
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    summary = outcome.summary()
+    out_dir = Path(args.out or "out/paper")
+    if outcome.result is not None:
+        write_outputs(outcome.result, out_dir, html=not args.no_html)
+        summary["fills_digest"] = outcome.result.fills_digest
+        summary["orders"] = outcome.result.orders
+        summary["pnl"] = outcome.result.final_equity - outcome.result.starting_cash
+    (out_dir / "session.json").parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / "session.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(
+        f"stopped by {summary['stopped_by']} after {summary['elapsed_s']:.1f} s "
+        f"(clean stop {summary['stop_s']:.2f} s): {summary['market_events']:,} market events, "
+        f"{summary['fills']} fills, equity {summary['equity'] or 0:,.2f}, "
+        f"positions {summary['positions']}"
+    )
+    print(f"outputs in {out_dir.resolve()}")
+    if outcome.halted:
+        print(f"trading halted: {outcome.halted}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary, default=str))
+    return 4 if outcome.halted else 0
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    from tradegraph.actors.backtest import ray_session
+
+    return ray_session(args.address or "auto", namespace=args.namespace)
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    from tradegraph.actors.session import operator_command
+
+    with _connect(args):
+        status = operator_command(args.command, args.reason, namespace=args.namespace)
+    d = status.details
+    state = "tripped" if d.get("kill_switch_tripped") else "reset"
+    print(
+        f"kill switch {state} ({d.get('kill_switch_reason') or args.reason}); "
+        f"open orders at risk: {d.get('open_orders')}"
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tradegraph.actors.session import graph_status
+
+    with _connect(args):
+        found = graph_status(args.namespace)
+    if args.json:
+        print(json.dumps(found, default=str))
+        return 0
+    unhealthy = 0
+    for name, status in found.items():
+        if isinstance(status, str):
+            unhealthy += 1
+            print(f"{name:22s} UNHEALTHY {status}")
+            continue
+        details = status["details"]
+        facts = ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, {}, ""))
+        halted = f" HALTED: {status['halted']}" if status["halted"] else ""
+        print(
+            f"{name:22s} pid {status['pid']:<7d} in {status['messages_in']:<9,d} "
+            f"out {status['messages_out']:<9,d} queue {status['queue_depth']:<3d}"
+            f"{' recovered' if status['recovered'] else ''}{halted}  {facts}"
+        )
+    return 1 if unhealthy else 0
+
+
+def _add_cluster_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--address", help="Ray cluster of the session (default: auto, the local cluster)"
+    )
+    p.add_argument(
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        help=f"the session's Ray namespace (default {DEFAULT_NAMESPACE})",
+    )
+
+
+def add_session_commands(sub: Any, add_config_args: Any) -> None:
+    """Add ``paper``, ``kill``, ``resume`` and ``status`` to the ``tradegraph`` parser."""
+    paper = sub.add_parser(
+        "paper", help="run the actor graph in real time on a replay, against the simulated venue"
+    )
+    add_config_args(paper)
+    paper.add_argument("--duration", type=float, help="stop after this many seconds")
+    paper.add_argument(
+        "--speed", type=float, help="replay speed: data seconds per second (0: full speed)"
+    )
+    paper.add_argument(
+        "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
+    )
+    paper.add_argument("--namespace", help="Ray namespace of the session's actors")
+    paper.add_argument("--out", help="output folder (default out/paper)")
+    paper.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    paper.set_defaults(func=cmd_paper)
+
+    for name, text in (
+        ("kill", "trip the kill switch of a running session: no new orders, open ones cancelled"),
+        ("resume", "reset the kill switch of a running session"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _add_cluster_args(p)
+        p.add_argument("--reason", default=f"operator {name}", help="why (logged and reported)")
+        p.set_defaults(func=cmd_operator)
+
+    st = sub.add_parser("status", help="positions, PnL, open orders and health of a session")
+    _add_cluster_args(st)
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.set_defaults(func=cmd_status)
