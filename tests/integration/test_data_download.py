@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import structlog
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import graph_config
+from tradegraph import observability
 from tradegraph.cli import main
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
 from tradegraph.data.catalog import parse_time_ns, read_bars
@@ -40,6 +42,16 @@ def _no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
             raise AssertionError("the download tests must not start Ray")
 
         monkeypatch.setattr(ray, "init", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``main`` points structlog at this test's captured stderr, which closes after the test:
+    later tests must find logging as it was."""
+    saved = structlog.get_config()
+    monkeypatch.setattr(observability, "_configured", observability._configured)
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture
