@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
+from tradegraph.data.download import add_download_parser
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import configure_logging
 from tradegraph.session_cli import add_session_commands
@@ -287,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_stress)
 
     add_session_commands(sub, _add_config_args)
+    add_download_parser(sub)
     return parser
 
 
