@@ -23,12 +23,14 @@ def ray_session() -> Iterator[None]:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     started = not ray.is_initialized()
     if started:
-        ray.init(
+        context = ray.init(
             num_cpus=2,
-            include_dashboard=False,
+            # The dashboard hosts the job server the job-submission test talks to.
+            include_dashboard=True,
             log_to_driver=False,
             namespace="tradegraph-tests",
         )
+        os.environ["TRADEGRAPH_TEST_DASHBOARD"] = f"http://{context.dashboard_url}"
     try:
         yield
     finally:
