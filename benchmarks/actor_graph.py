@@ -1,12 +1,21 @@
-"""The actor graph under a simulated clock against the in-process kernel; prints one JSON line.
+"""The actor graph on a local Ray: simulated-clock backtest and real-time sessions; one JSON line.
 
-Workload: the packaged default config on the bundled real BTC/USDT minutes, with SMA(10)/SMA(30)
-and 0.01 BTC per order so there are many fills. Both engines run the same slice; the JSON says
-their bars/s, whether their fills are identical (``same_fills_digest``), how many waves and actor
-calls the coordinator needed, and what one message costs to serialise as a pydantic object or
-as a plain tuple.
+Simulated clock: the packaged default config on the bundled real BTC/USDT minutes, with
+SMA(10)/SMA(30) and 0.01 BTC per order so there are many fills, through ``--engine ray`` and
+the in-process kernel; bars/s of each and whether their fills are identical.
 
-    python benchmarks/actor_graph.py [--bars 3000] [--address auto]
+Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, two strategies):
+
+* ``live_events_per_s``: market events per second sustained through md -> strategy -> risk ->
+  broker -> portfolio, replayed as fast as the graph takes them (batches of 512, 8 in flight),
+  without and with the recovery journal;
+* ``tick_to_order_ms``: wall time from a market event entering the graph at md to the order it
+  caused reaching the broker, p50/p99, under that full load and in a causal replay (one
+  timestamp at a time, the paper default);
+* ``trip_to_quiet_ms``: from ``tradegraph kill`` reaching Risk to no order left open at the
+  venue, p50/p99 over repeated trips of a session keeping a bid resting.
+
+    python benchmarks/actor_graph.py [--bars 3000] [--live-bars 20000] [--trips 30]
 """
 
 from __future__ import annotations
@@ -14,10 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import ray
+
 from tradegraph.actors import ActorBacktest, ray_session
+from tradegraph.actors.live_host import HostStatus
+from tradegraph.actors.session import LiveSession, operator_command
 from tradegraph.config import load_config
 from tradegraph.contracts import Bar
 from tradegraph.sim.backtest import load_bar_stream, run_backtest
@@ -31,10 +48,107 @@ def serialisation_us(obj: Any, repeat: int = 20_000) -> float:
     return (time.perf_counter() - started) / repeat * 1e6
 
 
+PAPER_YAML = Path(__file__).resolve().parents[1] / "examples" / "paper.yaml"
+
+
+def percentiles_ms(samples_us: list[float]) -> dict[str, float | int]:
+    if not samples_us:
+        return {"samples": 0}
+    values = np.asarray(samples_us) / 1e3
+    return {
+        "samples": len(samples_us),
+        "p50": round(float(np.percentile(values, 50)), 3),
+        "p99": round(float(np.percentile(values, 99)), 3),
+    }
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the session did not get there in time")
+        time.sleep(0.002)
+
+
+def report(session: LiveSession, cid: str) -> HostStatus:
+    status: HostStatus = ray.get(session.hosts[cid].report.remote())
+    return status
+
+
+def live_run(bars: int, *overrides: str) -> dict[str, Any]:
+    """Replay ``bars`` minutes of each symbol through a session; events/s and tick-to-order."""
+    with tempfile.TemporaryDirectory() as state:
+        config = load_config(
+            PAPER_YAML,
+            [
+                f"data.bars.0.limit={bars}",
+                f"data.bars.1.limit={bars}",
+                "session.speed=0",
+                f"session.state_dir={state}",
+                "session.namespace=bench-live",
+                "strategies.sma_btc.params.fast_period=5",
+                "strategies.sma_btc.params.slow_period=15",
+                *overrides,
+            ],
+        )
+        session = LiveSession(config)
+        session.start()
+        started = time.perf_counter()
+        try:
+            wait_until(lambda: bool(report(session, "md").details["replay_finished"]))
+            wait_until(lambda: all(ray.get([h.idle.remote() for h in session.hosts.values()])))
+            elapsed = time.perf_counter() - started
+            latencies = ray.get(session.hosts["broker:BINANCE"].tick_to_order.remote())
+        finally:
+            outcome = session.stop()
+    return {
+        "events": outcome.market_events,
+        "elapsed_s": round(elapsed, 3),
+        "events_per_s": round(outcome.market_events / elapsed, 1),
+        "fills": len(outcome.portfolio.fills) if outcome.portfolio else None,
+        "tick_to_order_ms": percentiles_ms(latencies),
+    }
+
+
+def trip_to_quiet(trips: int) -> dict[str, float | int]:
+    """Trip and reset the kill switch of a session keeping one bid resting, ``trips`` times."""
+    config = load_config(
+        PAPER_YAML,
+        [
+            "session.speed=600",
+            "session.state_dir=null",
+            "session.namespace=bench-trip",
+            "strategies.sma_btc.class_path=resting_bid",
+            "strategies.sma_btc.params={}",
+        ],
+    )
+    only_btc = config.strategies[0].model_copy(update={"params": {"quantity": 0.01}})
+    config = config.model_copy(update={"strategies": (only_btc,)})
+    session = LiveSession(config)
+    session.start()
+    broker = "broker:BINANCE"
+    samples: list[float] = []
+    try:
+        for _ in range(trips):
+            wait_until(lambda: report(session, broker).details["open_orders"] > 0, 30.0)
+            started = time.perf_counter()
+            operator_command("kill", "benchmark", namespace="bench-trip")
+            wait_until(lambda: report(session, broker).details["open_orders"] == 0, 30.0)
+            samples.append((time.perf_counter() - started) * 1e6)
+            operator_command("resume", "benchmark", namespace="bench-trip")
+    finally:
+        session.stop()
+    return percentiles_ms(samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=3_000, help="bars of the slice (default 3000)")
     parser.add_argument("--address", help="Ray cluster address; default: start a local Ray")
+    parser.add_argument(
+        "--live-bars", type=int, default=20_000, help="minutes of each symbol for live runs"
+    )
+    parser.add_argument("--trips", type=int, default=30, help="kill-switch trips to time")
     args = parser.parse_args()
 
     config = load_config(
@@ -53,6 +167,11 @@ def main() -> None:
         init_s = time.perf_counter() - started
         backtest = ActorBacktest(config, stream)
         actors = backtest.run()
+        fast = ("session.causal=false", "session.batch_size=512", "session.max_in_flight=8")
+        live = live_run(args.live_bars, *fast, "session.state_dir=null")
+        journaled = live_run(args.live_bars, *fast)
+        causal = live_run(min(args.live_bars, 1_000), "session.state_dir=null")
+        trips = trip_to_quiet(args.trips)
     bar = Bar(
         instrument_id="BTCUSDT.BINANCE",
         open=1.0,
@@ -84,6 +203,14 @@ def main() -> None:
                 "fills_digest": actors.fills_digest,
                 "pickle_bar_pydantic_us": round(serialisation_us(bar), 2),
                 "pickle_bar_tuple_us": round(serialisation_us(as_tuple), 2),
+                "live_events": live["events"],
+                "live_events_per_s": live["events_per_s"],
+                "live_events_per_s_journaled": journaled["events_per_s"],
+                "live_fills": live["fills"],
+                "tick_to_order_ms_full_load": live["tick_to_order_ms"],
+                "tick_to_order_ms_causal": causal["tick_to_order_ms"],
+                "causal_events_per_s": causal["events_per_s"],
+                "trip_to_quiet_ms": trips,
             }
         )
     )

@@ -48,7 +48,7 @@ def resting_config(tmp_path: Path, namespace: str, *overrides: str) -> GraphConf
     strategy = config.strategies[0].model_copy(
         update={
             "id": "rester",
-            "class_path": "tests.support.graphs:RestingStrategy",
+            "class_path": "resting_bid",
             "params": {"quantity": 0.01},
         }
     )

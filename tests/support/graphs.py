@@ -186,30 +186,3 @@ class AlgoOrderStrategy(Strategy):
     def on_execution_report(self, report: ExecutionReport) -> None:
         self.reports.append(report)
 
-
-class RestingParams(StrategyParams):
-    quantity: float = 0.01
-    discount: float = 0.02
-
-
-@register_strategy("test_resting")
-class RestingStrategy(Strategy):
-    """Keeps one limit buy resting well below the market while trading is allowed."""
-
-    Params = RestingParams
-    params: RestingParams
-
-    def on_start(self) -> None:
-        self.placed = 0
-
-    def on_bar(self, bar: Bar) -> None:
-        if self.kill_switch_tripped or self.has_open_orders(bar.instrument_id):
-            return
-        self.submit_order(
-            bar.instrument_id,
-            OrderSide.BUY,
-            self.params.quantity,
-            OrderType.LIMIT,
-            limit_price=bar.close * (1.0 - self.params.discount),
-        )
-        self.placed += 1

@@ -158,6 +158,7 @@ class _Pending:
     sent_at: float
     answer: Future[Any] | None
     taken: asyncio.Future[None]
+    origin_ns: int = 0
     failed_at: float | None = None
 
 
@@ -286,7 +287,12 @@ class LiveHost:
             self.component = build_component(config, component_id, self._clock, self._outbox)
         self._handle = self.component.handle
         self._watermarks: dict[str, tuple[int, int]] = {}
-        self._held: dict[str, dict[int, tuple[int, list[Message], asyncio.Future[None]]]] = {}
+        self._held: dict[str, dict[int, tuple[int, list[Message], asyncio.Future[None], int]]] = {}
+        # Wall time at which the market event behind the batch being handled entered the
+        # graph; passed on with what it causes, so a broker can time tick-to-order.
+        self._origin_ns = 0
+        self._measure_orders = component_id.startswith("broker:")
+        self.tick_to_order_us: deque[float] = deque(maxlen=100_000)
         self._out: list[tuple[tuple[str, ...], Message]] = []
         self._flush_scheduled = False
         self._suppress_output = False
@@ -374,7 +380,14 @@ class LiveHost:
                 handle(msg)
         self._messages_in += len(messages)
 
-    async def push(self, sender: str, incarnation: int, seq: int, messages: list[Message]) -> None:
+    async def push(
+        self,
+        sender: str,
+        incarnation: int,
+        seq: int,
+        messages: list[Message],
+        origin_ns: int = 0,
+    ) -> None:
         """Take batch ``seq`` of ``sender``; handle it (and any held ones it unblocks) in order.
 
         Returns once what the batch caused has been taken by its receivers in turn, so a sender
@@ -391,24 +404,30 @@ class LiveHost:
             return
         if seq > mark[1] + 1:
             handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._held.setdefault(sender, {})[seq] = (incarnation, messages, handled)
+            self._held.setdefault(sender, {})[seq] = (incarnation, messages, handled, origin_ns)
             await handled
             return
-        self._take(sender, incarnation, seq, messages)
+        self._take(sender, incarnation, seq, messages, origin_ns)
         held = self._held.get(sender)
         while held:
             nxt = held.pop(seq + 1, None)
             if nxt is None:
                 break
             seq += 1
-            self._take(sender, nxt[0], seq, nxt[1])
+            self._take(sender, nxt[0], seq, nxt[1], nxt[3])
             nxt[2].set_result(None)
         self._maybe_snapshot()
         sent = self.flush()
         if sent:
             await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
 
-    def _take(self, sender: str, incarnation: int, seq: int, messages: list[Message]) -> None:
+    def _take(
+        self, sender: str, incarnation: int, seq: int, messages: list[Message], origin_ns: int
+    ) -> None:
+        if origin_ns:
+            self._origin_ns = origin_ns
+            if self._measure_orders and any(type(m) is SubmitOrder for m in messages):
+                self.tick_to_order_us.append((time.time_ns() - origin_ns) / 1e3)
         if self._store is not None:
             self._store.append(sender, incarnation, seq, messages)
         self._watermarks[sender] = (incarnation, seq)
@@ -492,7 +511,7 @@ class LiveHost:
             return None
         link.seq += 1
         loop = asyncio.get_running_loop()
-        pending = _Pending(payload, time.monotonic(), None, loop.create_future())
+        pending = _Pending(payload, time.monotonic(), None, loop.create_future(), self._origin_ns)
         link.unacked[link.seq] = pending
         self._dispatch(link, link.seq, pending)
         link.sent_batches += 1
@@ -500,7 +519,9 @@ class LiveHost:
 
     def _dispatch(self, link: Link, seq: int, pending: _Pending) -> None:
         loop = asyncio.get_running_loop()
-        ref = link.handle.push.remote(self.component_id, self.incarnation, seq, pending.payload)
+        ref = link.handle.push.remote(
+            self.component_id, self.incarnation, seq, pending.payload, pending.origin_ns
+        )
         answer: Future[Any] = ref.future()
         pending.answer = answer
         pending.sent_at = time.monotonic()
@@ -643,6 +664,7 @@ class LiveHost:
             # has gone through the graph: the backtest's order of events.
             until = nxt if settings.causal else (due_ts if speed > 0 else None)
             events = replay.take(until, settings.batch_size)
+            self._origin_ns = time.time_ns()
             for event in events:
                 if isinstance(clock, DataClock):
                     clock.advance(event.ts_event_ns)
@@ -686,6 +708,11 @@ class LiveHost:
         """Nothing unsent, nothing unanswered, nothing held."""
         self._check_links()
         return not self._out and self.in_flight() == 0 and not any(self._held.values())
+
+    async def tick_to_order(self) -> list[float]:
+        """Microseconds from a market event entering the graph to the order it caused
+        reaching this broker, one sample per order batch (brokers only)."""
+        return list(self.tick_to_order_us)
 
     async def published_orders(self) -> list[Message]:
         """The order-path messages this host published (intents, orders, fills...)."""

@@ -24,6 +24,7 @@ _registry: dict[str, str | type[Strategy]] = {
     "sma_cross": "tradegraph.strategies.sma_cross:SmaCross",
     "mean_reversion": "tradegraph.strategies.mean_reversion:MeanReversion",
     "trendline_breakout": "tradegraph.strategies.trendline_breakout:TrendlineBreakout",
+    "resting_bid": "tradegraph.strategies.resting_bid:RestingBid",
 }
 
 
