@@ -28,7 +28,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         overrides.append(f"session.speed={args.speed}")
     if args.namespace:
         overrides.append(f"session.namespace={args.namespace}")
-    config = load_config(args.config, overrides)
+    config = load_config(args.config_file or args.config, overrides)
     stop = threading.Event()
     with ray_session(args.address):
         session = LiveSession(config)
@@ -135,6 +135,7 @@ def add_session_commands(sub: Any, add_config_args: Any) -> None:
         "paper", help="run the actor graph in real time on a replay, against the simulated venue"
     )
     add_config_args(paper)
+    paper.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
     paper.add_argument("--duration", type=float, help="stop after this many seconds")
     paper.add_argument(
         "--speed", type=float, help="replay speed: data seconds per second (0: full speed)"

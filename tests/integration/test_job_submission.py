@@ -19,7 +19,7 @@ def test_submitted_paper_session_succeeds(tmp_path: Path) -> None:
     client = JobSubmissionClient(os.environ["TRADEGRAPH_TEST_DASHBOARD"])
     out = tmp_path / "out"
     entrypoint = (
-        f"{sys.executable} -m tradegraph paper examples/paper.yaml --duration 4 "
+        f"{sys.executable} -m tradegraph paper --config examples/paper.yaml --duration 4 "
         f"--namespace job-test --set data.bars.0.limit=200 --set data.bars.1.limit=200 "
         f"--set session.state_dir={tmp_path / 'state'} --out {out} --no-html"
     )
