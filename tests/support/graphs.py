@@ -185,4 +185,3 @@ class AlgoOrderStrategy(Strategy):
 
     def on_execution_report(self, report: ExecutionReport) -> None:
         self.reports.append(report)
-

@@ -67,14 +67,16 @@ def decode_message(raw: Sequence[Any]) -> Message:
         raise JournalError(f"journal holds an invalid {name}: {exc}") from exc
 
 
-@dataclass(frozen=True)
+@dataclass
 class JournalEntry:
-    """One delivered batch: who sent it, its place in that sender's stream, the messages."""
+    """One delivered batch: who sent it, its place in that sender's stream, the messages, and
+    whether what it caused was sent on (``done``)."""
 
     sender: str
     incarnation: int
     seq: int
     messages: list[Message]
+    done: bool = False
 
 
 class StateStore:
@@ -122,6 +124,16 @@ class StateStore:
         self._journal.flush()
         self.entries_written += 1
 
+    def mark_done(self) -> None:
+        """Record that what the batches journaled so far caused has been sent on.
+
+        A batch journaled but not marked done was being handled, or its output sent, when the
+        process died: recovery handles it again *and sends what it causes*.
+        """
+        if self._journal is not None:
+            self._journal.write("[]\n")
+            self._journal.flush()
+
     def write_snapshot(self, state: dict[str, Any]) -> None:
         """Persist ``state`` and start a new journal generation after it.
 
@@ -165,20 +177,34 @@ class StateStore:
         return state, self._entries(generations)
 
     def _entries(self, generations: list[int]) -> Iterator[JournalEntry]:
+        pending: list[JournalEntry] = []
         for gen in generations:
             lines = self._journal_path(gen).read_text(encoding="utf-8").splitlines()
             for number, line in enumerate(lines):
                 try:
-                    sender, incarnation, seq, raw_messages = json.loads(line)
+                    raw = json.loads(line)
                 except ValueError:
                     if number == len(lines) - 1:
-                        return
+                        break
                     raise JournalError(
                         f"{self._journal_path(gen)}:{number + 1}: corrupt journal line"
                     ) from None
-                yield JournalEntry(
-                    sender, int(incarnation), int(seq), [decode_message(m) for m in raw_messages]
+                if not raw:
+                    for entry in pending:
+                        entry.done = True
+                        yield entry
+                    pending = []
+                    continue
+                sender, incarnation, seq, raw_messages = raw
+                pending.append(
+                    JournalEntry(
+                        sender,
+                        int(incarnation),
+                        int(seq),
+                        [decode_message(m) for m in raw_messages],
+                    )
                 )
+        yield from pending
 
     def close(self) -> None:
         if self._journal is not None:

@@ -218,6 +218,7 @@ class ReplaySource:
 
             self._events = merged()
             self.total = len(bars) + len(trades)
+        self.dropped = {**bars.dropped, **(trades.dropped if trades is not None else {})}
         self.published = 0
         self.finished = False
         self._next: MarketData | None = next(self._events, None)
@@ -304,6 +305,8 @@ class LiveHost:
         self._messages_out = 0
         self._pending_wall_timers: dict[str, object] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self._component_started = False
         self._replay: ReplaySource | None = None
         self._last_snapshot = time.monotonic()
         self._store = (
@@ -335,6 +338,9 @@ class LiveHost:
                     self._pending_wall_timers = clock_state
             replayed = 0
             for entry in entries:
+                # What a batch not marked done caused may never have left: send it this time
+                # (it goes out once the host runs again, see _resume).
+                self._suppress_output = entry.done
                 self._watermarks[entry.sender] = (entry.incarnation, entry.seq)
                 self._deliver_batch(entry.messages)
                 replayed += 1
@@ -393,6 +399,7 @@ class LiveHost:
         Returns once what the batch caused has been taken by its receivers in turn, so a sender
         that waits for its answers knows the whole graph has seen the consequences.
         """
+        self._resume()
         mark = self._watermarks.get(sender)
         if mark is None or incarnation > mark[0]:
             mark = (incarnation, 0)
@@ -416,8 +423,7 @@ class LiveHost:
             seq += 1
             self._take(sender, nxt[0], seq, nxt[1], nxt[3])
             nxt[2].set_result(None)
-        self._maybe_snapshot()
-        sent = self.flush()
+        sent = self._flush_and_mark()
         if sent:
             await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
 
@@ -439,10 +445,12 @@ class LiveHost:
 
         Not idempotent and never retried; it does not move a data clock.
         """
+        self._resume()
         if self._store is not None:
             self._store.append(OPERATOR, 0, 0, [msg])
         self._handle(msg)
         self._messages_in += 1
+        self._flush_and_mark()
         return self.status()
 
     def _fire_wall_timer(self, name: str) -> None:
@@ -450,6 +458,15 @@ class LiveHost:
         if self._store is not None:
             self._store.append("timer", 0, 0, [fired])
         self._handle(fired)
+        self._flush_and_mark()
+
+    def _flush_and_mark(self) -> list[asyncio.Future[None]]:
+        """Send what the batches just handled caused, then mark them done in the journal."""
+        sent = self.flush()
+        if self._store is not None:
+            self._store.mark_done()
+        self._maybe_snapshot()
+        return sent
 
     # ---- sending --------------------------------------------------------------------------
 
@@ -623,19 +640,37 @@ class LiveHost:
 
     async def start(self) -> HostStatus:
         """Start the component (and, in ``md``, the replay) and the link watcher."""
+        if not self.recovered and not self._component_started:
+            self._component_started = True
+            self.component.start()
+        self._resume(from_start=True)
+        self.flush()
+        return self.status()
+
+    def _resume(self, *, from_start: bool = False) -> None:
+        """Run the host's background work: on start, or on the first call after a restart.
+
+        Ray restarts a dead actor by building it again; nobody calls ``start`` then, so the
+        first call it gets brings the link watcher (and the replay, in ``md``) back and sends
+        what recovery produced.
+        """
+        if self._running:
+            return
+        if not from_start and not self.recovered:
+            return
+        self._running = True
+        loop = asyncio.get_running_loop()
         if isinstance(self._clock, WallClock) and self._pending_wall_timers is not None:
             self._clock.load_state(self._pending_wall_timers)
             self._pending_wall_timers = None
-        if not self.recovered:
-            self.component.start()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._watch_links()))
+        self._tasks.append(loop.create_task(self._watch_links()))
         if self.component_id == MARKET_DATA:
             self._replay = ReplaySource(self.config)
             if self.recovered:
                 self._replay.skip_through(self._clock.now_ns())
-            self._tasks.append(asyncio.get_running_loop().create_task(self._run_replay()))
-        self.flush()
-        return self.status()
+            self._tasks.append(loop.create_task(self._run_replay()))
+        if self._out:
+            self._flush_and_mark()
 
     async def _run_replay(self) -> None:
         replay = self._replay
@@ -665,10 +700,14 @@ class LiveHost:
             until = nxt if settings.causal else (due_ts if speed > 0 else None)
             events = replay.take(until, settings.batch_size)
             self._origin_ns = time.time_ns()
+            # The replay's columns were validated as a whole when they were loaded (bad rows
+            # dropped, counted and logged there), so events go straight out.
+            if isinstance(clock, DataClock) and events:
+                clock.advance(events[-1].ts_event_ns)
+            emit = self.emit
             for event in events:
-                if isinstance(clock, DataClock):
-                    clock.advance(event.ts_event_ns)
-                feed.handle(event)
+                emit(event)
+            feed.published += len(events)
             in_flight.update(self.flush())
             if len(in_flight) >= window * max(1, len(self._links)):
                 _, in_flight = await asyncio.wait(
@@ -706,6 +745,7 @@ class LiveHost:
 
     async def idle(self) -> bool:
         """Nothing unsent, nothing unanswered, nothing held."""
+        self._resume()
         self._check_links()
         return not self._out and self.in_flight() == 0 and not any(self._held.values())
 
@@ -735,6 +775,7 @@ class LiveHost:
 
     async def report(self) -> HostStatus:
         """The host's status (remote form of :meth:`status`)."""
+        self._resume()
         return self.status()
 
     def status(self) -> HostStatus:
@@ -809,6 +850,7 @@ def component_details(component: Any, replay: ReplaySource | None = None) -> dic
             "dropped": dict(component.dropped),
             "replay_total": None if replay is None else replay.total,
             "replay_finished": None if replay is None else replay.finished,
+            "replay_dropped": None if replay is None else replay.dropped,
         }
     if isinstance(component, ControlSink):
         return {"counts": dict(component.counts), "halt_reason": component.halt_reason}
