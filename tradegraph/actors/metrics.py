@@ -24,22 +24,10 @@ class RayMetricsSink:
 
     Args:
         specs: The metrics to declare (all of tradegraph's by default).
-        default_tags: Tags added to every record when a spec declares that key (e.g.
-            ``{"component": "risk"}`` for ``tradegraph_queue_depth``).
     """
 
-    def __init__(
-        self,
-        specs: Iterable[MetricSpec] = METRICS,
-        default_tags: Mapping[str, str] | None = None,
-    ) -> None:
-        self._metrics: dict[str, Any] = {}
-        for spec in specs:
-            metric = _declare(spec)
-            defaults = {k: v for k, v in (default_tags or {}).items() if k in spec.tag_keys}
-            if defaults:
-                metric.set_default_tags(defaults)
-            self._metrics[spec.name] = metric
+    def __init__(self, specs: Iterable[MetricSpec] = METRICS) -> None:
+        self._metrics: dict[str, Any] = {spec.name: _declare(spec) for spec in specs}
 
     def _metric(self, name: str) -> Any:
         metric = self._metrics.get(name)
