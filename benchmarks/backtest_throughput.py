@@ -16,6 +16,9 @@ without algorithms and the line adds ``baseline_bars_per_s``, ``algo_overhead_pc
 in bars/s) and the order counts of both. ``--slices 1`` keeps the order flow of the baseline
 and so measures the algorithm layer alone; more slices also multiply the orders every part
 of the graph must handle. ``--repeat N`` keeps the fastest of N runs of each.
+
+With ``--metrics`` the same data also runs with a ``GraphMetrics`` on a ``PrometheusSink``
+observing the run, and the line adds ``metrics_bars_per_s`` and ``metrics_overhead_pct``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from tradegraph.config import (
 )
 from tradegraph.config.models import FillAt, ReportConfig
 from tradegraph.data.catalog import BarArrays, read_bars
+from tradegraph.observability.metrics import GraphMetrics
+from tradegraph.observability.prometheus import PrometheusSink
 from tradegraph.sim.backtest import run_backtest
 from tradegraph.sim.feed import prepare_bar_stream
 
@@ -121,6 +126,9 @@ def main() -> None:
     parser.add_argument("--algo", choices=ALGOS, help="work every order with this algorithm")
     parser.add_argument("--slices", type=int, default=5, help="TWAP/VWAP slices, one a minute")
     parser.add_argument("--repeat", type=int, default=1, help="keep the fastest of N runs")
+    parser.add_argument(
+        "--metrics", action="store_true", help="also run with graph metrics on and compare"
+    )
     args = parser.parse_args()
 
     config = workload_config(FillAt(args.fill_at), args.algo, args.slices)
@@ -135,17 +143,27 @@ def main() -> None:
     wall = time.perf_counter()
     runs = []
     baselines = []
+    observed = []
     for _ in range(max(1, args.repeat)):
         # Interleaved, so that a slow spell of the machine hits both sides alike.
         runs.append(run_backtest(config, stream))
         if args.algo is not None:
             baselines.append(run_backtest(workload_config(FillAt(args.fill_at)), stream))
+        if args.metrics:
+            metrics = GraphMetrics(PrometheusSink())
+            observed.append(run_backtest(config, stream, metrics=metrics))
     result = min(runs, key=lambda r: r.elapsed_s)
     total_s = time.perf_counter() - wall
     extra: dict[str, object] = {}
+    if observed:
+        with_metrics = min(observed, key=lambda r: r.elapsed_s)
+        extra["metrics_bars_per_s"] = round(with_metrics.bars_per_s, 1)
+        extra["metrics_overhead_pct"] = round(
+            100.0 * (1.0 - with_metrics.bars_per_s / result.bars_per_s), 2
+        )
     if baselines:
         baseline = min(baselines, key=lambda r: r.elapsed_s)
-        extra = {
+        extra |= {
             "slices": None if args.algo == "pov" else args.slices,
             "parent_orders": len(result.execution_reports),
             "orders": result.orders,

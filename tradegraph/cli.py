@@ -10,15 +10,17 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
 from tradegraph.data.download import add_download_parser
-from tradegraph.errors import TradegraphError
+from tradegraph.errors import ConfigError, TradegraphError
 from tradegraph.observability import configure_logging
+from tradegraph.observability.metrics import BatchMetrics, GraphMetrics, MetricsSink
 from tradegraph.session_cli import add_session_commands
 from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
 from tradegraph.sim.scenarios import MODEL_NAMES, PRESETS, StressScenario, load_stress_file
@@ -49,6 +51,34 @@ def _load(args: argparse.Namespace) -> GraphConfig:
     return config
 
 
+def _add_metrics_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics while running (0: any free port)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for all)",
+    )
+
+
+@contextmanager
+def _metrics_endpoint(args: argparse.Namespace) -> Iterator[MetricsSink | None]:
+    """With ``--metrics-port``: a Prometheus sink served over HTTP for the block, else None."""
+    if args.metrics_port is None:
+        yield None
+        return
+    from tradegraph.observability.prometheus import PrometheusSink, serve_metrics
+
+    sink = PrometheusSink()
+    with serve_metrics(sink.registry, args.metrics_host, args.metrics_port) as server:
+        print(f"metrics at {server.url}", file=sys.stderr, flush=True)
+        yield sink
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from tradegraph.report.html import format_metrics_table
     from tradegraph.sim.backtest import run_backtest, write_outputs
@@ -57,10 +87,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from tradegraph.actors import ray_session, run_backtest_ray
 
-        with ray_session(args.address):
+        if args.metrics_port is not None:
+            raise ConfigError(
+                "--metrics-port serves the local engine's metrics; with --engine ray the "
+                "actors report through Ray's metrics (see the README, Observation)"
+            )
+        with ray_session(args.address, session_id=config.name, log_level=args.log_level):
             result = run_backtest_ray(config)
     else:
-        result = run_backtest(config)
+        with _metrics_endpoint(args) as sink:
+            metrics = GraphMetrics(sink) if sink is not None else None
+            result = run_backtest(config, metrics=metrics)
     out_dir = Path(args.out or config.report.out_dir)
     paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
     s = result.summary()
@@ -151,27 +188,33 @@ def _stress_catalog(args: argparse.Namespace) -> dict[str, StressScenario] | Non
     return load_stress_file(args.stress_file) if args.stress_file else None
 
 
+def _batch_metrics(sink: MetricsSink | None) -> BatchMetrics | None:
+    return BatchMetrics(sink) if sink is not None else None
+
+
 def cmd_montecarlo(args: argparse.Namespace) -> int:
     config = _load(args)
     out = _batch_out(args, "out/montecarlo")
-    batch = MonteCarlo(
-        config,
-        paths=args.paths,
-        model=args.model,
-        stress=args.stress,
-        root_seed=args.seed,
-        bars_per_path=args.bars_per_path,
-        workers=args.workers,
-        address=args.address,
-        out_dir=out,
-        calibrate_from=args.calibrate_from,
-        stress_catalog=_stress_catalog(args),
-        ruin_drawdown=args.ruin_drawdown,
-        in_process=args.in_process,
-        html=not args.no_html,
-        progress=_ProgressLine("montecarlo"),
-    )
-    return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
+    with _metrics_endpoint(args) as sink:
+        batch = MonteCarlo(
+            config,
+            paths=args.paths,
+            model=args.model,
+            stress=args.stress,
+            root_seed=args.seed,
+            bars_per_path=args.bars_per_path,
+            workers=args.workers,
+            address=args.address,
+            out_dir=out,
+            calibrate_from=args.calibrate_from,
+            stress_catalog=_stress_catalog(args),
+            ruin_drawdown=args.ruin_drawdown,
+            in_process=args.in_process,
+            html=not args.no_html,
+            progress=_ProgressLine("montecarlo"),
+            metrics=_batch_metrics(sink),
+        )
+        return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -179,21 +222,23 @@ def cmd_stress(args: argparse.Namespace) -> int:
     catalog = _stress_catalog(args)
     names = args.scenario or [*PRESETS, *(catalog or {})]
     out = _batch_out(args, "out/stress")
-    batch = MonteCarlo(
-        config,
-        paths=len(names) + 1,
-        model="history",
-        stress_sets=[[], *([n] for n in names)],
-        workers=args.workers,
-        address=args.address,
-        out_dir=out,
-        stress_catalog=catalog,
-        ruin_drawdown=args.ruin_drawdown,
-        in_process=args.in_process,
-        html=not args.no_html,
-        progress=_ProgressLine("stress"),
-    )
-    code = _run_batch(batch, out, False, f"stress {config.name}")
+    with _metrics_endpoint(args) as sink:
+        batch = MonteCarlo(
+            config,
+            paths=len(names) + 1,
+            model="history",
+            stress_sets=[[], *([n] for n in names)],
+            workers=args.workers,
+            address=args.address,
+            out_dir=out,
+            stress_catalog=catalog,
+            ruin_drawdown=args.ruin_drawdown,
+            in_process=args.in_process,
+            html=not args.no_html,
+            progress=_ProgressLine("stress"),
+            metrics=_batch_metrics(sink),
+        )
+        code = _run_batch(batch, out, False, f"stress {config.name}")
     if code:
         return code
     table = pq.read_table(out / "results.parquet").to_pylist()
@@ -232,6 +277,7 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    _add_metrics_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --engine ray: address of a running Ray cluster ('auto' finds a local one); "
         "without it a local Ray is started for the run",
     )
+    _add_metrics_args(bt)
     bt.set_defaults(func=cmd_backtest)
 
     mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")

@@ -29,6 +29,9 @@ def ray_session() -> Iterator[None]:
             include_dashboard=True,
             log_to_driver=False,
             namespace="tradegraph-tests",
+            # Metrics reach the node's exporter within a second (default 10 s), so tests can
+            # scrape what actors recorded without waiting long.
+            _system_config={"metrics_report_interval_ms": 1_000},
         )
         os.environ["TRADEGRAPH_TEST_DASHBOARD"] = f"http://{context.dashboard_url}"
     try:

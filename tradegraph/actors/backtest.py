@@ -11,6 +11,7 @@ import ray
 
 from tradegraph.actors.coordinator import SimCoordinator
 from tradegraph.actors.graph import NAMESPACE, ActorGraphError, RayGraph
+from tradegraph.actors.runtime_env import local_pythonpath, ray_runtime_env
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import PORTFOLIO
 from tradegraph.sim.backtest import (
@@ -24,16 +25,30 @@ from tradegraph.sim.feed import BarStream, TradeStream
 
 
 @contextmanager
-def ray_session(address: str | None = None, **init_options: Any) -> Iterator[None]:
+def ray_session(
+    address: str | None = None,
+    *,
+    session_id: str = "tradegraph",
+    log_level: str = "INFO",
+    **init_options: Any,
+) -> Iterator[None]:
     """Use the Ray already initialised in this process, or connect/start one for the block.
 
     With ``address`` it connects to that cluster (``"auto"`` finds a local one); without it, it
-    starts a local Ray. Only a Ray it started (or connected) itself is shut down afterwards.
+    starts a local Ray whose workers import this tradegraph. Only a Ray it started (or
+    connected) itself is shut down afterwards. Its workers log JSON lines bound to
+    ``session_id`` (see :func:`ray_runtime_env`), unless ``runtime_env`` is among
+    ``init_options``.
     """
     if ray.is_initialized():
         yield
         return
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    local_env = {"PYTHONPATH": local_pythonpath()} if address is None else None
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "runtime_env": ray_runtime_env(session_id, log_level=log_level, env_vars=local_env),
+    }
     options.update(init_options)
     try:
         ray.init(address=address, namespace=NAMESPACE, **options)

@@ -12,25 +12,19 @@ in flight are cancelled and the interrupt propagates after the finished chunks w
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import ray
 
-import tradegraph
+from tradegraph.actors.runtime_env import local_pythonpath
 
 Plan = TypeVar("Plan")
 
 TASK_MAX_RETRIES = 1
-
-
-def _package_root() -> str:
-    return str(Path(tradegraph.__file__).resolve().parent.parent)
 
 
 @contextmanager
@@ -47,14 +41,11 @@ def ray_pool(address: str | None, workers: int | None) -> Iterator[int]:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            pythonpath = os.pathsep.join(
-                p for p in (_package_root(), os.environ.get("PYTHONPATH", "")) if p
-            )
             ray.init(
                 num_cpus=workers,
                 include_dashboard=False,
                 log_to_driver=False,
-                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+                runtime_env={"env_vars": {"PYTHONPATH": local_pythonpath()}},
             )
         started = True
     try:

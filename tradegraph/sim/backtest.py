@@ -30,6 +30,7 @@ from tradegraph.data.catalog import (
     read_trades,
     write_parquet,
 )
+from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.html import write_html_report
 from tradegraph.report.metrics import PerformanceMetrics, compute_metrics, infer_periods_per_year
@@ -203,22 +204,34 @@ class BacktestResult:
 
 
 def run_backtest(
-    config: GraphConfig, stream: BarStream | None = None, trades: TradeStream | None = None
+    config: GraphConfig,
+    stream: BarStream | None = None,
+    trades: TradeStream | None = None,
+    *,
+    metrics: GraphMetrics | None = None,
 ) -> BacktestResult:
-    """Run ``config`` over its data (or over ``stream`` and ``trades``) in one process."""
-    result, _ = run_backtest_with_kernel(config, stream, trades)
+    """Run ``config`` over its data (or over ``stream`` and ``trades``) in one process.
+
+    With ``metrics``, the run's messages are observed as they are published (see
+    ``LocalKernel``); serve its sink's registry to watch the run.
+    """
+    result, _ = run_backtest_with_kernel(config, stream, trades, metrics=metrics)
     return result
 
 
 def run_backtest_with_kernel(
-    config: GraphConfig, stream: BarStream | None = None, trades: TradeStream | None = None
+    config: GraphConfig,
+    stream: BarStream | None = None,
+    trades: TradeStream | None = None,
+    *,
+    metrics: GraphMetrics | None = None,
 ) -> tuple[BacktestResult, LocalKernel]:
     """Like :func:`run_backtest`, and also hand back the finished kernel (its control messages,
     such as kill-switch changes, and its components)."""
     if stream is None and trades is None:
         stream = load_bar_stream(config)
         trades = load_trade_stream(config)
-    kernel = LocalKernel(config, stream or BarStream.empty(), trades=trades)
+    kernel = LocalKernel(config, stream or BarStream.empty(), trades=trades, metrics=metrics)
     started = time.perf_counter()
     kernel.run()
     elapsed = time.perf_counter() - started

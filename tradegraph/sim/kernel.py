@@ -24,6 +24,7 @@ from tradegraph.contracts import (
 )
 from tradegraph.contracts.base import set_extra, set_fields_set, set_instance_dict, set_private
 from tradegraph.observability import get_logger
+from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.sim.feed import BarStream, TradeStream
 from tradegraph.sim.graph import build_components, build_router
 from tradegraph.sim.schedule import EventSchedule
@@ -121,6 +122,8 @@ class LocalKernel:
             (portfolio snapshots excepted); empty otherwise, to keep memory flat.
         control: messages addressed to the driver (strategy errors, kill-switch changes,
             risk rejections).
+        metrics: when given, observes every published message; market events are counted in
+            bulk per replay chunk (not per event) and flushed to its sink after each chunk.
     """
 
     def __init__(
@@ -131,8 +134,10 @@ class LocalKernel:
         trades: TradeStream | None = None,
         on_control: Callable[[Message], None] | None = None,
         keep_journal: bool = False,
+        metrics: GraphMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics
         self.stream = stream
         self.trades = trades if trades is not None and len(trades) else None
         self.router = build_router(config)
@@ -164,6 +169,8 @@ class LocalKernel:
     def publish(self, source: str, msg: Message) -> None:
         """Queue ``msg`` for its destinations at the current time."""
         self.schedule.publish(msg, self.now_ns)
+        if self.metrics is not None:
+            self.metrics.observe(msg)
 
     def schedule_timer(self, owner: str, name: str, at_ns: int) -> None:
         self.schedule.set_timer(owner, name, at_ns, self.now_ns)
@@ -191,12 +198,23 @@ class LocalKernel:
     # -- running ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.metrics is not None:
+            self._report_dropped(self.metrics)
         for comp in self.components.values():
             comp.start()
 
     def stop(self) -> None:
         for comp in self.components.values():
             comp.stop()
+        if self.metrics is not None:
+            self.metrics.flush()
+
+    def _report_dropped(self, metrics: GraphMetrics) -> None:
+        """Rows the feed dropped while preparing the streams, by reason and instrument."""
+        for dropped in (self.stream.dropped, self.trades.dropped if self.trades else {}):
+            for instrument_id, counts in dropped.items():
+                for reason, count in counts.items():
+                    metrics.observe_dropped(reason, instrument_id, count)
 
     def run(self) -> None:
         """Start every component, replay the whole stream, drain what is due, stop."""
@@ -227,17 +245,30 @@ class LocalKernel:
                 self._replay_chunk(lo, min(end, lo + REPLAY_CHUNK))
             return
         assert self.trades is not None
-        trades = self.trades
         bar_destinations = [
             tuple(self._handlers[d] for d in self.router.market_destinations(i))
             for i in self.stream.instrument_ids
         ]
         trade_destinations = [
             tuple(self._handlers[d] for d in self.router.market_destinations(i))
-            for i in trades.instrument_ids
+            for i in self.trades.instrument_ids
         ]
+        for lo in range(begin, end, REPLAY_CHUNK):
+            refs = self._mixed_order[lo : min(end, lo + REPLAY_CHUNK)]
+            self._replay_mixed(refs, bar_destinations, trade_destinations)
+            if self.metrics is not None:
+                self._count_mixed(self.metrics, refs)
+
+    def _replay_mixed(
+        self,
+        refs: Any,
+        bar_destinations: list[tuple[Callable[[Message], None], ...]],
+        trade_destinations: list[tuple[Callable[[Message], None], ...]],
+    ) -> None:
+        assert self.trades is not None
+        trades = self.trades
         bars_iter = self.stream
-        for ref in self._mixed_order[begin:end].tolist():
+        for ref in refs.tolist():
             if ref >= 0:
                 k = int(bars_iter.instrument_index[ref])
                 msg: Message = bar_at(bars_iter, ref)
@@ -254,6 +285,20 @@ class LocalKernel:
             self.now_ns = ts
             for handle in destinations:
                 handle(msg)
+
+    def _count_mixed(self, metrics: GraphMetrics, refs: Any) -> None:
+        """Count a chunk of interleaved bars and trades per instrument, then flush."""
+        assert self.trades is not None
+        bar_refs = refs[refs >= 0]
+        trade_refs = -1 - refs[refs < 0]
+        for kind, stream_ids, index in (
+            ("bar", self.stream.instrument_ids, self.stream.instrument_index[bar_refs]),
+            ("trade", self.trades.instrument_ids, self.trades.instrument_index[trade_refs]),
+        ):
+            counts = np.bincount(index, minlength=len(stream_ids)).tolist()
+            for instrument_id, count in zip(stream_ids, counts, strict=True):
+                metrics.count_market_events(kind, instrument_id, count)
+        metrics.flush()
 
     def _replay_chunk(self, begin: int, end: int) -> None:
         stream = self.stream
@@ -300,6 +345,12 @@ class LocalKernel:
             for handle in destinations[k]:
                 handle(bar)
         self.bars_processed += end - begin
+        if self.metrics is not None:
+            # Counted per chunk, not per bar: the replay loop stays as fast as without metrics.
+            counts = np.bincount(stream.instrument_index[begin:end], minlength=len(ids)).tolist()
+            for instrument_id, count in zip(ids, counts, strict=True):
+                self.metrics.count_market_events("bar", instrument_id, count)
+            self.metrics.flush()
 
     def component(self, component_id: str) -> Any:
         return self.components[component_id]

@@ -39,6 +39,7 @@ from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import KillSwitchChanged
 from tradegraph.data.catalog import BarArrays, read_bars, write_parquet
 from tradegraph.errors import ConfigError, DataError
+from tradegraph.observability.metrics import BatchMetrics
 from tradegraph.report.montecarlo import (
     equity_quantiles,
     sample_curve,
@@ -350,6 +351,7 @@ class MonteCarlo:
         in_process: Run every chunk in this process, without Ray.
         html: Write ``report.html`` into ``out_dir``.
         progress: Called after every finished chunk.
+        metrics: Counts scenarios done and failed as chunks finish (driver side).
 
     Raises:
         ConfigError: an argument is out of range, a model or stress name is unknown, or the
@@ -377,6 +379,7 @@ class MonteCarlo:
         in_process: bool = False,
         html: bool = True,
         progress: Callable[[BatchProgress], None] | None = None,
+        metrics: BatchMetrics | None = None,
     ) -> None:
         if paths < 1:
             raise ConfigError(f"paths must be >= 1, was {paths}")
@@ -413,6 +416,7 @@ class MonteCarlo:
         self.in_process = in_process
         self.html = html
         self.progress = progress
+        self.metrics = metrics
         self._plan: BatchPlan | None = None
 
     # -- planning ---------------------------------------------------------------------------
@@ -498,6 +502,8 @@ class MonteCarlo:
         tables = list(previous)
         resumed = self.paths - len(pending)
         done = resumed
+        if self.metrics is not None:
+            self.metrics.set_planned(self.paths)
 
         def on_chunk(indices: list[int], table: pa.Table) -> None:
             nonlocal done
@@ -505,6 +511,9 @@ class MonteCarlo:
             if self.out_dir is not None:
                 _write_chunk(self.out_dir / "chunks", indices, table)
             done += len(indices)
+            if self.metrics is not None:
+                ok = _successful(table).num_rows
+                self.metrics.scenarios_finished(ok, table.num_rows - ok)
             if self.progress is not None:
                 self.progress(
                     BatchProgress(done, self.paths, resumed, time.perf_counter() - started)

@@ -1,0 +1,72 @@
+"""The Ray runtime environment of a tradegraph session: logging set up in every worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ray._private import ray_constants
+
+import tradegraph
+from tradegraph.observability.logging import (
+    COMPONENT_ENV,
+    LOG_FILE_ENV,
+    LOG_LEVEL_ENV,
+    SESSION_ID_ENV,
+    WORKER_SETUP_HOOK,
+)
+
+# Ray turns a job's ``worker_process_setup_hook`` into this environment variable, which each
+# new worker reads at start. It honours the field only in a job-level runtime env (ray.init,
+# job submission) and ignores it in actor options, so the variable is set directly as well:
+# the same dict then works in both places (Ray accepts the pair when they agree).
+_SETUP_HOOK_ENV: str = getattr(
+    ray_constants, "WORKER_PROCESS_SETUP_HOOK_ENV_VAR", "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
+)
+
+
+def ray_runtime_env(
+    session_id: str,
+    *,
+    component: str | None = None,
+    log_level: str = "INFO",
+    log_file: str | Path | None = None,
+    env_vars: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A runtime env whose workers log JSON lines bound to ``session_id`` (and ``component``).
+
+    Pass it to ``ray.init(runtime_env=...)`` for a whole session, or to an actor's
+    ``.options(runtime_env=...)`` for one actor. Every worker then runs
+    ``tradegraph.observability.logging.setup_worker_logging`` before anything else.
+
+    Args:
+        session_id: Bound to every log event as ``session_id``.
+        component: Bound as ``component`` (per actor; without it each logger names its own).
+        log_level: ``DEBUG``, ``INFO``, ``WARNING``, ...
+        log_file: Append JSON lines to this file (on the worker's node) instead of stderr;
+            stderr lands in the worker's ``.err`` file in Ray's session log folder.
+        env_vars: More environment variables for the workers.
+    """
+    variables = {
+        **(env_vars or {}),
+        SESSION_ID_ENV: session_id,
+        LOG_LEVEL_ENV: log_level.upper(),
+        _SETUP_HOOK_ENV: WORKER_SETUP_HOOK,
+    }
+    if component is not None:
+        variables[COMPONENT_ENV] = component
+    if log_file is not None:
+        variables[LOG_FILE_ENV] = str(log_file)
+    return {"worker_process_setup_hook": WORKER_SETUP_HOOK, "env_vars": variables}
+
+
+def local_pythonpath() -> str:
+    """``PYTHONPATH`` for workers of a Ray started here: this tradegraph's folder first.
+
+    Workers then import the same tradegraph as the driver, even when another copy is
+    installed (a checkout next to an installed release, a second worktree).
+    """
+    root = str(Path(tradegraph.__file__).resolve().parent.parent)
+    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)

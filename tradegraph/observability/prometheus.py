@@ -1,0 +1,127 @@
+"""Prometheus exposition for in-process runs and drivers: a sink and an HTTP ``/metrics`` server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from tradegraph.errors import ConfigError
+from tradegraph.observability.metrics import METRICS, MetricKind, MetricSpec
+
+
+class PrometheusSink:
+    """A ``MetricsSink`` on prometheus-client, with every metric of ``specs`` registered.
+
+    Each sink has its own registry unless one is given, so several sessions (or tests) in one
+    process never collide over metric names.
+
+    Attributes:
+        registry: The registry to expose, e.g. with :func:`serve_metrics`.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, specs: Iterable[MetricSpec] = METRICS
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._specs: dict[str, MetricSpec] = {}
+        self._metrics: dict[str, Any] = {}
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        for spec in specs:
+            self._specs[spec.name] = spec
+            self._metrics[spec.name] = _declare(spec, self.registry)
+
+    def _child(self, name: str, tags: Mapping[str, str]) -> Any:
+        spec = self._specs.get(name)
+        if spec is None:
+            raise ValueError(f"unknown metric {name!r}")
+        if not spec.tag_keys:
+            return self._metrics[name]
+        values = tuple(tags[key] for key in spec.tag_keys)
+        key = (name, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._metrics[name].labels(*values)
+        return child
+
+    def inc(self, name: str, amount: float, tags: Mapping[str, str]) -> None:
+        self._child(name, tags).inc(amount)
+
+    def set(self, name: str, value: float, tags: Mapping[str, str]) -> None:
+        self._child(name, tags).set(value)
+
+    def observe(self, name: str, value: float, tags: Mapping[str, str]) -> None:
+        self._child(name, tags).observe(value)
+
+
+def _declare(spec: MetricSpec, registry: CollectorRegistry) -> Any:
+    labels = spec.tag_keys
+    if spec.kind is MetricKind.COUNTER:
+        return Counter(spec.name, spec.description, labels, registry=registry)
+    if spec.kind is MetricKind.GAUGE:
+        return Gauge(spec.name, spec.description, labels, registry=registry)
+    return Histogram(spec.name, spec.description, labels, registry=registry, buckets=spec.buckets)
+
+
+class MetricsServer:
+    """A running ``/metrics`` endpoint; :meth:`stop` (or leaving a ``with`` block) ends it.
+
+    Attributes:
+        host: The address it listens on.
+        port: The port it listens on (the one picked, when asked for port 0).
+    """
+
+    def __init__(self, server: Any, thread: threading.Thread, host: str) -> None:
+        self._server = server
+        self._thread = thread
+        self.host = host
+        self.port: int = int(server.server_port)
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT/metrics``."""
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        """Stop serving and release the port; safe to call twice."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5.0)
+        self._server.server_close()
+
+    def __enter__(self) -> MetricsServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_metrics(
+    registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0
+) -> MetricsServer:
+    """Serve ``registry`` over HTTP at ``/metrics`` from a daemon thread.
+
+    Args:
+        registry: What to expose (``PrometheusSink.registry``).
+        host: Address to listen on; ``0.0.0.0`` for every interface.
+        port: Port to listen on; 0 picks a free one (read it from ``.port``).
+
+    Raises:
+        ConfigError: if the address cannot be bound (port in use, unknown host).
+    """
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} "
+            f"(choose another --metrics-port, or 0 for any free port)"
+        ) from exc
+    return MetricsServer(server, thread, host)
