@@ -16,7 +16,6 @@ import structlog
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import graph_config
-from tradegraph import observability
 from tradegraph.cli import main
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
 from tradegraph.data.catalog import parse_time_ns, read_bars
@@ -26,6 +25,7 @@ from tradegraph.data.download import (
     download_ohlcv,
     exchange_config,
 )
+from tradegraph.observability import logging as observability
 from tradegraph.sim.backtest import run_backtest
 
 SINCE = "2025-07-01T22:00"
