@@ -334,12 +334,12 @@ class CcxtMarketData:
         asks = _levels(book.get("asks"), depth)
         if not bids or not asks:
             return  # an empty side is no quote; nothing to check or publish
-        ok = self._feed.offer_quote(iid, ts_ns, bids[0], asks[0])
-        if ok and self.live.book_depth > 0:
+        published = self._feed.offer_quote(iid, ts_ns, bids[0], asks[0])
+        if published and self.live.book_depth > 0:
             nonce = book.get("nonce")
             sequence = int(nonce) if isinstance(nonce, int) and nonce > 0 else 0
-            ok = self._feed.offer_book(iid, ts_ns, bids, asks, sequence)
-        self._offer_result(iid, ok)
+            self._feed.offer_book(iid, ts_ns, bids, asks, sequence)
+        self._offer_result(iid, published)
 
     # candles
 

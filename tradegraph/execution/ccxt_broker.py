@@ -6,7 +6,8 @@ meaning), so Risk, Portfolio and strategies cannot tell a live session from a ba
 
 * every order is acknowledged (``OrderAccepted``) before any of its fills;
 * each fill is published once (deduplicated by the venue's trade id), with ``leaves_qty`` the
-  quantity still open;
+  quantity still open; a fee the venue takes in the base currency comes out of ``last_qty``
+  (see :func:`_booked_fill`), so positions and cash follow the account's balances;
 * an order ends with exactly one of: its last fill (``leaves_qty == 0``), ``OrderCancelled``
   (after every fill the venue reported for it), or ``OrderRejected``;
 * a ``CancelOrder`` for an unknown or finished order publishes nothing;
@@ -913,9 +914,11 @@ class CcxtBroker(_BrokerCore):
     def _order_params(self, order: JournalOrder) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": order.venue_client_id}
         if order.order_type is OrderType.LIMIT:
-            params["timeInForce"] = "IOC" if order.time_in_force is TimeInForce.IOC else "GTC"
             if order.post_only:
+                # A maker-only order takes no time in force (Binance: LIMIT_MAKER).
                 params["postOnly"] = True
+            else:
+                params["timeInForce"] = "IOC" if order.time_in_force is TimeInForce.IOC else "GTC"
         return params
 
     async def _place(self, order: JournalOrder) -> None:
@@ -953,6 +956,11 @@ class CcxtBroker(_BrokerCore):
                 return
             if _is_duplicate(error):
                 # The venue already holds an order with this client id: it is ours.
+                self._log.warning(
+                    "duplicate_client_order_id",
+                    client_order_id=order.client_order_id,
+                    venue_client_id=order.venue_client_id,
+                )
                 outcome = await self._refresh(order)
                 if outcome is _Lookup.FOUND:
                     return
@@ -964,8 +972,20 @@ class CcxtBroker(_BrokerCore):
                 if isinstance(error, ccxt.InvalidNonce):
                     await self._sync_clock()
             else:
+                self._log.warning(
+                    "submit_outcome_unknown",
+                    client_order_id=order.client_order_id,
+                    venue_client_id=order.venue_client_id,
+                    error=self._scrubber.describe(error),
+                    settle_s=self.live.ambiguous_settle_s,
+                )
                 await self._backoff.sleep(self.live.ambiguous_settle_s)
                 outcome = await self._refresh(order)
+                self._log.info(
+                    "submit_outcome_looked_up",
+                    client_order_id=order.client_order_id,
+                    outcome=outcome.value,
+                )
                 if outcome is _Lookup.FOUND:
                     return
                 unsettled = outcome is _Lookup.UNKNOWN
@@ -1113,7 +1133,7 @@ class CcxtBroker(_BrokerCore):
         if fill_id in self.journal.fills:
             return
         fee_cost, fee_currency = _fee(trade)
-        fee = _fee_in_quote(fee_cost, fee_currency, listing, quantity, price)
+        last_qty, fee = _booked_fill(quantity, price, fee_cost, fee_currency, listing)
         timestamp = _number(trade.get("timestamp"))
         ts_event = round(timestamp * _NS_PER_MS) if timestamp is not None else self._now_ns()
         self._ensure_accepted(order)
@@ -1156,7 +1176,7 @@ class CcxtBroker(_BrokerCore):
                 instrument_id=order.instrument_id,
                 venue=self.venue,
                 side=order.side,
-                last_qty=quantity,
+                last_qty=last_qty,
                 last_px=price,
                 fee=fee,
                 liquidity=liquidity,
@@ -1413,17 +1433,23 @@ def _fee(trade: Mapping[str, Any]) -> tuple[float, str]:
     return cost, str(fee.get("currency") or "")
 
 
-def _fee_in_quote(
-    cost: float, currency: str, listing: Instrument, quantity: float, price: float
-) -> float:
-    """The fee in the quote currency, as ``OrderFilled.fee`` wants it.
+def _booked_fill(
+    quantity: float, price: float, fee_cost: float, currency: str, listing: Instrument
+) -> tuple[float, float]:
+    """``(last_qty, fee)`` of an ``OrderFilled`` for a venue trade, so that the portfolio's
+    position and cash follow the account's balances exactly.
 
-    A fee charged in the base currency is valued at the fill price; one charged in a third
-    currency (e.g. a venue token) cannot be valued here and is estimated at the instrument's
-    taker rate.
+    A fee in the quote currency is the fee. A fee in the base currency (Binance charges buyers
+    in the bought asset) never reached the account: it is taken out of ``last_qty`` and valued
+    at the fill price as the fee, so ``last_qty * price + fee`` is still what the quote balance
+    paid. A fee in a third currency (a venue token) cannot be valued here: it is estimated at
+    the instrument's taker rate (the token's balance is not reconciled).
     """
     if not currency or currency == listing.quote:
-        return cost
+        return quantity, fee_cost
     if currency == listing.base:
-        return cost * price
-    return quantity * price * listing.taker_fee
+        net = round(quantity - fee_cost, 12)
+        if net > 0.0:
+            return net, fee_cost * price
+        return quantity, fee_cost * price
+    return quantity, quantity * price * listing.taker_fee

@@ -733,3 +733,31 @@ def test_reconciliation_rejects_a_pending_order_the_venue_never_saw() -> None:
     assert report.ok, report.summary()
     [rejected] = report.events
     assert isinstance(rejected, OrderRejected)
+
+
+def test_fee_taken_in_the_base_currency_comes_out_of_the_booked_quantity() -> None:
+    async def scenario() -> list[Message]:
+        broker, _, _ = make_broker()
+        await started(broker)
+        cmd = submit(limit_price=99.0)
+        await broker.submit(cmd)
+        order = broker.journal.orders[cmd.client_order_id]
+        trade = {
+            "id": "5",
+            "order": order.venue_order_id,
+            "amount": 0.1,
+            "price": 99.0,
+            "timestamp": 10,
+            "takerOrMaker": "maker",
+            "fee": {"cost": 0.0001, "currency": "BTC"},
+        }
+        await broker._on_trades([trade])
+        return broker._take()
+
+    [fill] = run(scenario)
+
+    assert isinstance(fill, OrderFilled)
+    assert fill.last_qty == pytest.approx(0.0999)
+    assert fill.fee == pytest.approx(0.0001 * 99.0)
+    assert fill.last_qty * fill.last_px + fill.fee == pytest.approx(0.1 * 99.0)
+    assert fill.leaves_qty == 0.0
