@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
+from tradegraph.data.download import add_download_parser
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import configure_logging
 from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
@@ -284,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_batch_args(st)
     st.set_defaults(func=cmd_stress)
+
+    add_download_parser(sub)
     return parser
 
 

@@ -106,6 +106,61 @@ def _column(table: pa.Table, name: str, dtype: type[np.generic], path: Path) -> 
         raise DataError(f"{path}: column {name!r} cannot be read as {dtype.__name__}") from exc
 
 
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+DAY_NS = 86_400_000_000_000
+
+
+def _read_bar_dataset(
+    root: Path, symbol: str | None, start_ns: int | None, end_ns: int | None
+) -> pa.Table:
+    """The bars of a hive-partitioned folder, ``symbol=S/date=YYYY-MM-DD/*.parquet``."""
+    symbol_dirs = sorted(d for d in root.glob("symbol=*") if d.is_dir())
+    known = [d.name.removeprefix("symbol=") for d in symbol_dirs]
+    if symbol is not None:
+        symbol_dirs = [d for d in symbol_dirs if d.name == f"symbol={symbol}"]
+    if not symbol_dirs:
+        wanted = f"symbol {symbol!r}" if symbol is not None else "any symbol"
+        raise DataError(
+            f"{root}: no bars for {wanted} (a dataset folder holds symbol=NAME/date=YYYY-MM-DD/"
+            f"*.parquet; symbols here: {known or 'none'})"
+        )
+    tables: list[pa.Table] = []
+    for symbol_dir in symbol_dirs:
+        name = symbol_dir.name.removeprefix("symbol=")
+        for day_dir in sorted(d for d in symbol_dir.glob("date=*") if d.is_dir()):
+            day = day_dir.name.removeprefix("date=")
+            try:
+                day_start = parse_time_ns(day, str(day_dir))
+            except DataError:
+                continue
+            if (end_ns is not None and day_start >= end_ns) or (
+                start_ns is not None and day_start + DAY_NS <= start_ns
+            ):
+                continue
+            for part in sorted(day_dir.glob("*.parquet")):
+                table = _read_parquet(part)
+                if "symbol" not in table.column_names:
+                    table = table.append_column(
+                        "symbol", pa.array([name] * table.num_rows, pa.string())
+                    )
+                tables.append(table)
+    if not tables:
+        return pa.table(
+            {c: pa.array([], pa.int64() if c == "ts" else pa.float64()) for c in BAR_COLUMNS}
+        )
+    try:
+        table = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{root}: day files with different columns ({exc})") from exc
+    return table.sort_by([("ts", "ascending")])
+
+
 def read_bars(
     path: str | Path,
     *,
@@ -121,14 +176,19 @@ def read_bars(
     Columns ``ts`` (int64 ns, bar open time), ``open``, ``high``, ``low``, ``close``, ``volume``;
     optionally ``symbol`` and ``venue``, which override the arguments. Rows are not validated
     here: the feed validates, drops and counts bad rows.
+
+    ``path`` may also be a dataset folder as ``tradegraph data download`` writes it,
+    ``symbol=BTCUSDT/date=2025-07-01/part.parquet``: then only ``symbol``'s bars are read when
+    ``symbol`` is given (every symbol's otherwise), and only the days that ``start_ns`` and
+    ``end_ns`` reach.
     """
     resolved = resolve_path(path)
     if not resolved.exists():
         raise DataError(f"bar file not found: {resolved}")
-    try:
-        table = pq.read_table(resolved)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{resolved}: not a readable Parquet file ({exc})") from exc
+    if resolved.is_dir():
+        table = _read_bar_dataset(resolved, symbol, start_ns, end_ns)
+    else:
+        table = _read_parquet(resolved)
     missing = [c for c in BAR_COLUMNS if c not in table.column_names]
     if missing:
         raise DataError(
