@@ -94,6 +94,11 @@ class LiveVenueConfig(_Config):
         description="hard cap on one order's notional (quote currency); required for live",
     )
     request_timeout_s: float = Field(default=10.0, gt=0.0)
+    enable_rate_limit: bool = Field(
+        default=True,
+        description="ccxt's client-side throttle to the venue's published request weights "
+        "(off only for local test servers)",
+    )
     ambiguous_settle_s: float = Field(
         default=10.0,
         ge=0.0,

@@ -181,6 +181,14 @@ def _merge(base: Any, override: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _any_tls(urls: Any) -> bool:
+    if isinstance(urls, str):
+        return urls.startswith(("https://", "wss://"))
+    if isinstance(urls, Mapping):
+        return any(_any_tls(value) for value in urls.values())
+    return False
+
+
 def create_exchange(
     config: LiveVenueConfig,
     credentials: Credentials | None,
@@ -190,7 +198,8 @@ def create_exchange(
 ) -> Any:
     """A ccxt async exchange client for ``config`` (a ccxt.pro client when it has one).
 
-    Applies, in order: credentials, request timeout, rate limiting, ``options``; sandbox mode;
+    Applies, in order: credentials, request timeout, ``enable_rate_limit``, ``options``; sandbox
+    mode;
     then ``urls`` merged over the client's own. Debug output of the client goes to a logger
     named ``tradegraph.ccxt.<exchange>`` that scrubs secrets; ccxt's ``verbose`` printing is
     forced off.
@@ -205,7 +214,7 @@ def create_exchange(
     if exchange_class is None:
         raise ConfigError(f"live.exchange: ccxt has no exchange {config.exchange!r}")
     params: dict[str, Any] = {
-        "enableRateLimit": True,
+        "enableRateLimit": config.enable_rate_limit,
         "timeout": round(config.request_timeout_s * 1000),
         "options": dict(config.options),
     }
@@ -222,6 +231,10 @@ def create_exchange(
             ) from None
     if config.urls:
         exchange.urls = _merge(exchange.urls, config.urls)
+    if not _any_tls(exchange.urls.get("api")):
+        # ccxt pauses on close() so TLS sessions can wind down; plain-HTTP endpoints (a local
+        # test server) have none to wait for.
+        exchange.timeout_on_exit = 0
     exchange.verbose = False
     exchange.logger = scrubbed_logger(f"tradegraph.ccxt.{config.exchange}", scrubber)
     return exchange
