@@ -558,7 +558,9 @@ def test_keys_never_reach_logs_journals_or_errors(fake: FakeExchange, tmp_path: 
         )
         try:
             await bad.start()
-            await bad.reconcile()
+            report = await bad.reconcile()
+            assert not report.ok
+            errors.append(report.summary())
         except Exception as exc:
             errors.append(f"{exc!r} {exc}")
         finally:

@@ -197,7 +197,8 @@ def build_broker(
         instruments: Instruments keyed by id; those of other venues are ignored.
         session_id: Stable across restarts of one session, different between sessions.
         environ: Environment to read the gate and the credentials from (``os.environ``).
-        journal_path: JSON-lines file of the order journal (loaded if it exists).
+        journal_path: JSON-lines file of the order journal (loaded if it exists; written with
+            ``fsync`` in live mode).
         exchange: A ccxt client to use instead of building one (tests).
 
     Raises:
@@ -208,7 +209,11 @@ def build_broker(
     if venue.live is None:
         raise ConfigError(f"venues.{venue.name}.live is required for dry-run and live sessions")
     mode, reason = resolve_mode(venue.live, env)
-    journal = OrderJournal.load(journal_path) if journal_path is not None else OrderJournal()
+    journal = (
+        OrderJournal.load(journal_path, durable=mode is LiveMode.LIVE)
+        if journal_path is not None
+        else OrderJournal()
+    )
     if mode is LiveMode.PAPER:
         raise ConfigError(
             f"venues.{venue.name}.live.mode is paper: the simulated venue is the broker"
@@ -836,23 +841,16 @@ class CcxtBroker(_BrokerCore):
         totals = balance.get("total") or {}
         currencies = sorted({c for i in self._listings.values() for c in (i.base, i.quote)})
         actual = {ccy: _number(totals.get(ccy)) or 0.0 for ccy in currencies}
+        moved = self._balance_moves(currencies)
         baseline = self.journal.baseline_balances
         if baseline is None:
             if not problems:
-                self.journal.set_baseline(actual, self._now_ns())
+                # What the account held before any fill the journal knows of.
+                start = {ccy: actual[ccy] - moved[ccy] for ccy in currencies}
+                created = [o.created_ns for o in self.journal.orders.values() if o.created_ns]
+                self.journal.set_baseline(start, min(created, default=self._now_ns()))
             return actual, dict(actual)
-        expected = {ccy: float(baseline.get(ccy, 0.0)) for ccy in currencies}
-        for fill in self.journal.fills.values():
-            listing = self._listings.get(fill.instrument_id)
-            if listing is None:
-                continue
-            sign = fill.side.sign
-            expected[listing.base] = expected.get(listing.base, 0.0) + sign * fill.quantity
-            expected[listing.quote] = (
-                expected.get(listing.quote, 0.0) - sign * fill.quantity * fill.price
-            )
-            if fill.fee_currency:
-                expected[fill.fee_currency] = expected.get(fill.fee_currency, 0.0) - fill.fee_cost
+        expected = {ccy: float(baseline.get(ccy, 0.0)) + moved[ccy] for ccy in currencies}
         for ccy in currencies:
             diff = actual[ccy] - expected[ccy]
             slack = self.live.balance_tolerance + _REL_TOL * max(
@@ -865,6 +863,20 @@ class CcxtBroker(_BrokerCore):
                     f"fills); the difference {diff:+.10g} is not explained by any fill"
                 )
         return actual, {ccy: expected[ccy] for ccy in currencies}
+
+    def _balance_moves(self, currencies: list[str]) -> dict[str, float]:
+        """How the journal's fills moved each currency's balance (fees included)."""
+        moved = dict.fromkeys(currencies, 0.0)
+        for fill in self.journal.fills.values():
+            listing = self._listings.get(fill.instrument_id)
+            if listing is None:
+                continue
+            sign = fill.side.sign
+            moved[listing.base] = moved.get(listing.base, 0.0) + sign * fill.quantity
+            moved[listing.quote] = moved.get(listing.quote, 0.0) - sign * fill.quantity * fill.price
+            if fill.fee_currency:
+                moved[fill.fee_currency] = moved.get(fill.fee_currency, 0.0) - fill.fee_cost
+        return moved
 
     # ------------------------------------------------------------------ placing
 

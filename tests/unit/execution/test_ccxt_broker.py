@@ -761,3 +761,19 @@ def test_fee_taken_in_the_base_currency_comes_out_of_the_booked_quantity() -> No
     assert fill.fee == pytest.approx(0.0001 * 99.0)
     assert fill.last_qty * fill.last_px + fill.fee == pytest.approx(0.1 * 99.0)
     assert fill.leaves_qty == 0.0
+
+
+def test_baseline_taken_after_fills_excludes_them_so_they_are_not_counted_twice() -> None:
+    async def scenario() -> tuple[Any, dict[str, float] | None]:
+        broker, _, _ = make_broker()
+        await started(broker)
+        await broker.submit(submit(quantity=0.2))  # fills before any reconciliation
+        first = await broker.reconcile()
+        second = await broker.reconcile()
+        assert first.ok, first.summary()
+        return second, broker.journal.baseline_balances
+
+    second, baseline = run(scenario)
+
+    assert second.ok, second.summary()
+    assert baseline == {"BTC": pytest.approx(1.0), "USDT": pytest.approx(100_000.0)}
