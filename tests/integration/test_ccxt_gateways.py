@@ -78,6 +78,12 @@ def _no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(ray, "init", refuse)
 
 
+@pytest.fixture(autouse=True)
+def _log_to_current_stderr() -> None:
+    # A CLI test run under capsys may have left structlog writing to a closed capture.
+    configure_logging()
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeExchange]:
     with FakeExchange(api_key=API_KEY, secret=SECRET) as exchange:

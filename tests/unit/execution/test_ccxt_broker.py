@@ -776,4 +776,4 @@ def test_baseline_taken_after_fills_excludes_them_so_they_are_not_counted_twice(
     second, baseline = run(scenario)
 
     assert second.ok, second.summary()
-    assert baseline == {"BTC": pytest.approx(1.0), "USDT": pytest.approx(100_000.0)}
+    assert baseline == pytest.approx({"BTC": 1.0, "USDT": 100_000.0})
