@@ -33,6 +33,7 @@ from tradegraph.config.models import LiveVenueConfig, VenueConfig
 from tradegraph.contracts import FeedStatus, Instrument, Outbox
 from tradegraph.errors import ConfigError
 from tradegraph.execution.ccxt_exchange import SecretScrubber, create_exchange
+from tradegraph.execution.retry import Backoff, Retrier
 from tradegraph.observability import get_logger
 from tradegraph.sim.feed import MarketDataFeed
 
@@ -145,13 +146,20 @@ class CcxtMarketData:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Build the client and load the venue's markets.
+        """Build the client and load the venue's markets (retried like any venue call).
 
         Raises:
             ConfigError: An instrument is not listed at the venue.
+            ccxt.BaseError: The venue could not be reached within the retry budget.
         """
-        self._exchange = self._factory()
-        await self._exchange.load_markets()
+        self._exchange = exchange = self._factory()
+        retrier = Retrier(
+            self.live.retry,
+            None,
+            backoff=Backoff(self.live.retry, sleep=self._sleep),
+            component="md",
+        )
+        await retrier.call("load_markets", lambda: exchange.load_markets())
         missing = [
             f"{iid} ({i.ccxt_symbol})"
             for iid, i in self._instruments.items()
