@@ -4,27 +4,38 @@ from __future__ import annotations
 
 from tradegraph.config.loader import apply_overrides, config_from_mapping, load_config
 from tradegraph.config.models import (
+    ENABLE_LIVE_ENV,
     BarSourceConfig,
+    CircuitBreakerConfig,
     DataConfig,
     FillAt,
     GraphConfig,
     InstrumentConfig,
+    LiveMode,
+    LiveVenueConfig,
     PortfolioConfig,
     ReportConfig,
+    RetryConfig,
     RiskConfig,
     SlippageConfig,
     StrategyConfig,
     VenueConfig,
+    resolve_mode,
 )
 
 __all__ = [
+    "ENABLE_LIVE_ENV",
     "BarSourceConfig",
+    "CircuitBreakerConfig",
     "DataConfig",
     "FillAt",
     "GraphConfig",
     "InstrumentConfig",
+    "LiveMode",
+    "LiveVenueConfig",
     "PortfolioConfig",
     "ReportConfig",
+    "RetryConfig",
     "RiskConfig",
     "SlippageConfig",
     "StrategyConfig",
@@ -32,4 +43,5 @@ __all__ = [
     "apply_overrides",
     "config_from_mapping",
     "load_config",
+    "resolve_mode",
 ]

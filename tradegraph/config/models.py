@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -33,8 +34,139 @@ class SlippageConfig(_Config):
     impact_bps: float = Field(default=0.0, ge=0.0)
 
 
+ENABLE_LIVE_ENV = "TRADEGRAPH_ENABLE_LIVE"
+"""Environment variable that must be ``1`` for a session to send real orders."""
+
+
+class LiveMode(StrEnum):
+    """How a session trades on a venue.
+
+    ``paper``: live market data, orders matched by the simulated venue. ``dry-run``: live market
+    data, orders journaled and acknowledged locally, never sent. ``live``: real orders.
+    """
+
+    PAPER = "paper"
+    DRY_RUN = "dry-run"
+    LIVE = "live"
+
+
+class RetryConfig(_Config):
+    """Backoff for venue calls that failed for a reason that may pass (network, rate limit).
+
+    The delay before retry ``n`` (0-based) is uniform in ``[0, min(max_delay_s,
+    base_delay_s * 2**n)]`` (full jitter), and never shorter than the venue's ``Retry-After``
+    (itself capped at ``max_retry_after_s``).
+    """
+
+    max_attempts: int = Field(default=5, ge=1, description="calls per operation, first included")
+    base_delay_s: float = Field(default=0.5, gt=0.0)
+    max_delay_s: float = Field(default=30.0, gt=0.0)
+    max_retry_after_s: float = Field(default=120.0, gt=0.0)
+
+
+class CircuitBreakerConfig(_Config):
+    """Stop calling a venue after ``failure_threshold`` consecutive failed calls, for
+    ``cooldown_s``; then let one call through to probe it. Risk refuses new orders while open."""
+
+    failure_threshold: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=30.0, gt=0.0)
+
+
+class LiveVenueConfig(_Config):
+    """How a paper, dry-run or live session connects to a real exchange through ccxt.
+
+    Credentials are never part of the configuration: ``api_key_env`` and ``api_secret_env``
+    name the environment variables that hold them. ``urls`` and ``options`` are merged into
+    the ccxt exchange's own (testnets, local test servers, ccxt options such as
+    ``defaultType``).
+    """
+
+    mode: LiveMode = LiveMode.PAPER
+    exchange: str = Field(default="binance", pattern=r"^[a-z0-9_]+$", description="ccxt id")
+    api_key_env: str | None = Field(default=None, description="env var holding the API key")
+    api_secret_env: str | None = Field(default=None, description="env var holding the secret")
+    sandbox: bool = Field(default=False, description="ccxt set_sandbox_mode (exchange testnet)")
+    urls: dict[str, Any] = Field(default_factory=dict, description="merged into exchange.urls")
+    options: dict[str, Any] = Field(default_factory=dict, description="merged into options")
+    max_order_notional: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="hard cap on one order's notional (quote currency); required for live",
+    )
+    request_timeout_s: float = Field(default=10.0, gt=0.0)
+    enable_rate_limit: bool = Field(
+        default=True,
+        description="ccxt's client-side throttle to the venue's published request weights "
+        "(off only for local test servers)",
+    )
+    ambiguous_settle_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="after a submit whose outcome is unknown, wait this long before trusting "
+        "that a lookup which does not find the order means it was never placed (at least the "
+        "venue's receive window, e.g. Binance recvWindow)",
+    )
+    use_websockets: bool = Field(default=True, description="False: REST polling only")
+    poll_interval_s: float = Field(
+        default=2.0, gt=0.0, description="REST polling period when websockets are unavailable"
+    )
+    safety_poll_interval_s: float = Field(
+        default=30.0, gt=0.0, description="REST check of open orders even while websockets work"
+    )
+    stale_after_s: float = Field(
+        default=30.0, gt=0.0, description="no market data this long: feed is stale, reconnect"
+    )
+    market_data: tuple[Literal["trades", "book", "ohlcv"], ...] = ("trades", "book")
+    ohlcv_timeframe: str = "1m"
+    book_depth: int = Field(
+        default=0, ge=0, description="levels per side in OrderBookSnapshot; 0: best bid/ask only"
+    )
+    reconcile_lookback_s: float = Field(
+        default=86_400.0, gt=0.0, description="how far back a first reconciliation reads fills"
+    )
+    balance_tolerance: float = Field(
+        default=1e-8, ge=0.0, description="absolute slack when balances are reconciled"
+    )
+    retry: RetryConfig = RetryConfig()
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+
+
+def resolve_mode(config: LiveVenueConfig, environ: Mapping[str, str]) -> tuple[LiveMode, str]:
+    """Decide how a session really trades, and say why.
+
+    Real orders need all of: ``mode: live`` in the configuration, ``TRADEGRAPH_ENABLE_LIVE=1``
+    in the environment, and a hard per-order notional cap (``max_order_notional``). A live
+    configuration that misses either of the other two runs dry-run.
+
+    Returns:
+        ``(mode, reason)``; ``reason`` is one sentence for the operator.
+    """
+    if config.mode is LiveMode.PAPER:
+        return LiveMode.PAPER, "mode is paper: live data, orders matched by the simulated venue"
+    if config.mode is LiveMode.DRY_RUN:
+        return LiveMode.DRY_RUN, "mode is dry-run: orders are journaled and never sent"
+    missing: list[str] = []
+    if environ.get(ENABLE_LIVE_ENV) != "1":
+        missing.append(f"{ENABLE_LIVE_ENV}=1 is not set in the environment")
+    if config.max_order_notional is None:
+        missing.append("live.max_order_notional (a hard per-order notional cap) is not set")
+    if missing:
+        return LiveMode.DRY_RUN, (
+            "mode is live but " + " and ".join(missing) + "; running dry-run: orders are "
+            "journaled and never sent"
+        )
+    return LiveMode.LIVE, (
+        f"mode is live with {ENABLE_LIVE_ENV}=1 and max_order_notional "
+        f"{config.max_order_notional:g}: real orders are sent to {config.exchange}"
+    )
+
+
 class VenueConfig(_Config):
-    """A simulated venue (backtest, paper) or, in live sessions, the exchange it stands for."""
+    """A simulated venue (backtest, paper) or, in live sessions, the exchange it stands for.
+
+    ``live`` says how paper, dry-run and live sessions reach the real exchange; backtests
+    ignore it.
+    """
 
     name: str = "BINANCE"
     fill_at: FillAt = FillAt.NEXT_OPEN
@@ -45,6 +177,7 @@ class VenueConfig(_Config):
     )
     maker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
     taker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
+    live: LiveVenueConfig | None = None
 
 
 class InstrumentConfig(_Config):

@@ -13,6 +13,7 @@ from tradegraph.contracts.control import (
     StrategyError,
     TimerFired,
     TripKillSwitch,
+    VenueStatus,
 )
 from tradegraph.contracts.enums import (
     LiquiditySide,
@@ -93,6 +94,7 @@ __all__ = [
     "TimerFired",
     "TradeTick",
     "TripKillSwitch",
+    "VenueStatus",
     "broker_id",
     "instrument_id",
     "strategy_component_id",

@@ -44,3 +44,15 @@ class FeedStatus(Message):
     instrument_id: str
     stale: bool
     detail: str = ""
+
+
+class VenueStatus(Message):
+    """A venue gateway can (``available=True``) or cannot reach its exchange.
+
+    Published by a live broker when its circuit breaker opens (repeated failed calls) and when
+    it closes again; Risk refuses new orders for the venue's instruments while it is down.
+    """
+
+    venue: str
+    available: bool
+    detail: str = ""

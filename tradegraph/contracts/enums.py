@@ -38,6 +38,7 @@ class RiskReason(StrEnum):
 
     KILL_SWITCH = "kill_switch"
     FEED_STALE = "feed_stale"
+    VENUE_UNAVAILABLE = "venue_unavailable"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
     NO_PRICE = "no_price"
     INVALID_QUANTITY = "invalid_quantity"

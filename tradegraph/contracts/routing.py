@@ -17,6 +17,7 @@ from tradegraph.contracts.control import (
     ResetKillSwitch,
     StrategyError,
     TripKillSwitch,
+    VenueStatus,
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
 from tradegraph.contracts.market import Bar, OrderBookSnapshot, QuoteTick, TradeTick
@@ -132,6 +133,7 @@ class Router:
             (RiskRejected, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),
             (KillSwitchChanged, lambda m: (*self._strategies, CONTROL)),
             (FeedStatus, lambda m: feed_status.get(m.instrument_id, to_risk)),
+            (VenueStatus, lambda m: (RISK, CONTROL)),
             (StrategyError, lambda m: (RISK, CONTROL)),
             (ExecutionReport, lambda m: (CONTROL,)),
             (CapitalAllocated, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),

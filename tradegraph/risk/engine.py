@@ -49,6 +49,7 @@ from tradegraph.contracts import (
     SubmitOrder,
     TradeTick,
     TripKillSwitch,
+    VenueStatus,
 )
 from tradegraph.errors import ConfigError
 from tradegraph.risk.token_bucket import TokenBucket
@@ -159,10 +160,10 @@ class RiskEngine:
     """Pre-trade checks, exposure limits and the kill switch, between strategies and venues.
 
     An ``OrderIntent`` is checked in this order; the first failure refuses it with that code:
-    strategy stopped, kill switch, stale feed, unknown instrument, no price yet, order rate,
-    reduce-only, lot rounding and minimum quantity, tick rounding and price band, minimum and
-    maximum order notional, and then the exposure limits (position, gross exposure, daily loss,
-    drawdown). Exposure limits are waived for an order that only reduces the instrument's net
+    strategy stopped, kill switch, stale feed, unknown instrument, venue unreachable, no price
+    yet, order rate, reduce-only, lot rounding and minimum quantity, tick rounding and price
+    band, minimum and maximum order notional, and then the exposure limits (position, gross
+    exposure, daily loss, drawdown). Exposure limits are waived for an order that only reduces the instrument's net
     position: it is on the other side of the position, and it plus the open orders already on
     its side do not exceed the position's size.
 
@@ -195,6 +196,7 @@ class RiskEngine:
 
         self._last_prices: dict[str, float] = {}
         self._stale_feeds: dict[str, str] = {}
+        self._unavailable_venues: dict[str, str] = {}
         self._kill_switch_tripped = False
         self._kill_switch_reason = ""
         self._account_limit_breached = False
@@ -227,6 +229,7 @@ class RiskEngine:
             ResetKillSwitch: self._on_reset_kill_switch,
             StrategyError: self._on_strategy_error,
             FeedStatus: self._on_feed_status,
+            VenueStatus: self._on_venue_status,
         }
 
     # ------------------------------------------------------------------ component interface
@@ -295,6 +298,11 @@ class RiskEngine:
         """Instruments whose market data is stale, with the feed's explanation."""
         return MappingProxyType(self._stale_feeds)
 
+    @property
+    def unavailable_venues(self) -> Mapping[str, str]:
+        """Venues whose gateway reported it cannot reach the exchange, with its explanation."""
+        return MappingProxyType(self._unavailable_venues)
+
     # ------------------------------------------------------------------ market data
 
     def _on_trade_tick(self, tick: TradeTick) -> None:
@@ -312,6 +320,12 @@ class RiskEngine:
             self._stale_feeds[status.instrument_id] = status.detail
         else:
             self._stale_feeds.pop(status.instrument_id, None)
+
+    def _on_venue_status(self, status: VenueStatus) -> None:
+        if status.available:
+            self._unavailable_venues.pop(status.venue, None)
+        else:
+            self._unavailable_venues[status.venue] = status.detail
 
     # ------------------------------------------------------------------ intents
 
@@ -396,6 +410,13 @@ class RiskEngine:
             raise _RefusedError(
                 RiskReason.UNKNOWN_INSTRUMENT,
                 f"unknown instrument {inst_id}; known: {sorted(self._instruments)}",
+            )
+        if self._unavailable_venues and instrument.venue in self._unavailable_venues:
+            why = self._unavailable_venues[instrument.venue]
+            raise _RefusedError(
+                RiskReason.VENUE_UNAVAILABLE,
+                f"venue {instrument.venue} is unreachable{f' ({why})' if why else ''}; "
+                "orders wait until its gateway reports it available again",
             )
         last_price = self._last_prices.get(inst_id)
         if last_price is None:
@@ -744,6 +765,7 @@ class RiskEngine:
         return {
             "last_prices": dict(self._last_prices),
             "stale_feeds": dict(self._stale_feeds),
+            "unavailable_venues": dict(self._unavailable_venues),
             "kill_switch_tripped": self._kill_switch_tripped,
             "kill_switch_reason": self._kill_switch_reason,
             "account_limit_breached": self._account_limit_breached,
@@ -764,6 +786,9 @@ class RiskEngine:
         """Replace all state with what :meth:`snapshot` returned."""
         self._last_prices = {k: float(v) for k, v in state["last_prices"].items()}
         self._stale_feeds = {k: str(v) for k, v in state["stale_feeds"].items()}
+        self._unavailable_venues = {
+            k: str(v) for k, v in state.get("unavailable_venues", {}).items()
+        }
         self._kill_switch_tripped = bool(state["kill_switch_tripped"])
         self._kill_switch_reason = str(state["kill_switch_reason"])
         self._account_limit_breached = bool(state["account_limit_breached"])

@@ -278,8 +278,9 @@ class MarketDataFeed:
     """The ``md`` component: checks streamed market data and publishes only what is sound.
 
     Dropped (counted by reason, logged at most once per reason and instrument until reset):
-    non-finite or non-positive values, inconsistent OHLC, a crossed book, and time going
-    backwards (or standing still for bars) per instrument and data type.
+    non-finite or non-positive values, inconsistent OHLC, a crossed book, an order book whose
+    sequence number does not move forward, and time going backwards (or standing still for
+    bars) per instrument and data type.
     """
 
     component_id = MARKET_DATA
@@ -289,6 +290,7 @@ class MarketDataFeed:
         self._clock = clock
         self._outbox = outbox
         self._last_ts: dict[tuple[str, str], int] = {}
+        self._last_sequence: dict[str, int] = {}
         self.dropped: Counter[str] = Counter()
         self.published = 0
         self._log = get_logger(MARKET_DATA)
@@ -418,14 +420,69 @@ class MarketDataFeed:
         )
         return self.published > before
 
+    def offer_book(
+        self,
+        instrument_id: str,
+        ts_ns: int,
+        bids: Sequence[tuple[float, float]],
+        asks: Sequence[tuple[float, float]],
+        sequence: int = 0,
+    ) -> bool:
+        """Check a raw order book (best levels first); publish an ``OrderBookSnapshot`` if sound.
+
+        Dropped: non-finite or non-positive prices and sizes, sides not strictly sorted
+        best-first, a crossed or locked book, and a ``sequence`` (when the venue gives one, i.e.
+        above 0) not above the last published one for the instrument.
+        """
+        for side, levels, descending in (("bids", bids, True), ("asks", asks, False)):
+            previous: float | None = None
+            for price, size in levels:
+                if not (math.isfinite(price) and math.isfinite(size)):
+                    self._drop("not_finite", instrument_id, f"{side} level {price} x {size}")
+                    return False
+                if price <= 0 or size <= 0:
+                    self._drop("non_positive", instrument_id, f"{side} level {price} x {size}")
+                    return False
+                if previous is not None and (
+                    price >= previous if descending else price <= previous
+                ):
+                    self._drop("unsorted_book", instrument_id, f"{side} at {price}")
+                    return False
+                previous = price
+        if bids and asks and bids[0][0] >= asks[0][0]:
+            self._drop("crossed_book", instrument_id, f"bid {bids[0][0]} >= ask {asks[0][0]}")
+            return False
+        if sequence > 0:
+            last_sequence = self._last_sequence.get(instrument_id)
+            if last_sequence is not None and sequence <= last_sequence:
+                self._drop("stale_sequence", instrument_id, f"{sequence} after {last_sequence}")
+                return False
+        before = self.published
+        self.handle(
+            OrderBookSnapshot.trusted(
+                instrument_id=instrument_id,
+                bids=tuple((float(p), float(q)) for p, q in bids),
+                asks=tuple((float(p), float(q)) for p, q in asks),
+                sequence=sequence,
+                ts_event_ns=ts_ns,
+                ts_init_ns=self._clock.now_ns(),
+            )
+        )
+        published = self.published > before
+        if published and sequence > 0:
+            self._last_sequence[instrument_id] = sequence
+        return published
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "last_ts": [[k[0], k[1], v] for k, v in self._last_ts.items()],
+            "last_sequence": dict(self._last_sequence),
             "dropped": dict(self.dropped),
             "published": self.published,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self._last_ts = {(a, b): int(v) for a, b, v in state["last_ts"]}
+        self._last_sequence = {k: int(v) for k, v in state.get("last_sequence", {}).items()}
         self.dropped = Counter({str(k): int(v) for k, v in state["dropped"].items()})
         self.published = int(state["published"])

@@ -1,0 +1,125 @@
+"""The order journal: plain-data snapshots and an append-only file that survives a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tradegraph.contracts import OrderSide, OrderType, TimeInForce
+from tradegraph.errors import DataError
+from tradegraph.execution.journal import JournalFill, JournalOrder, JournalStatus, OrderJournal
+
+
+def order(cid: str = "sma-000001", status: JournalStatus = JournalStatus.PENDING) -> JournalOrder:
+    return JournalOrder(
+        client_order_id=cid,
+        venue_client_id=f"tgabc123{cid}",
+        strategy_id="sma",
+        instrument_id="BTCUSDT.BINANCE",
+        symbol="BTC/USDT",
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=0.5,
+        limit_price=99.0,
+        time_in_force=TimeInForce.GTC,
+        post_only=False,
+        tag="",
+        status=status,
+    )
+
+
+def fill(fill_id: str = "BINANCE-BTCUSDT-1") -> JournalFill:
+    return JournalFill(
+        fill_id=fill_id,
+        client_order_id="sma-000001",
+        instrument_id="BTCUSDT.BINANCE",
+        side=OrderSide.BUY,
+        quantity=0.2,
+        price=99.0,
+        fee=0.0198,
+        fee_cost=0.0198,
+        fee_currency="USDT",
+        ts_ns=5,
+    )
+
+
+def test_file_replay_gives_the_last_state_of_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = OrderJournal.load(path)
+    o = order()
+    journal.record_order(o)
+    o.status = JournalStatus.OPEN
+    o.venue_order_id = "1001"
+    journal.record_order(o)
+    journal.record_fill(fill())
+    journal.set_baseline({"BTC": 1.0, "USDT": 1000.0}, 3)
+    journal.close()
+
+    loaded = OrderJournal.load(path)
+
+    assert loaded.snapshot() == journal.snapshot()
+    assert loaded.orders["sma-000001"].venue_order_id == "1001"
+
+
+def test_a_fill_is_recorded_once() -> None:
+    journal = OrderJournal()
+
+    first = journal.record_fill(fill())
+    again = journal.record_fill(fill())
+
+    assert (first, again) == (True, False)
+    assert len(journal.fills) == 1
+
+
+def test_torn_last_line_is_skipped_and_later_writes_start_on_a_new_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = OrderJournal.load(path)
+    journal.record_order(order("a"))
+    journal.close()
+    with path.open("a") as fh:
+        fh.write('{"kind":"order","order":{"client_ord')  # the crash
+
+    reopened = OrderJournal.load(path)
+    reopened.record_order(order("b"))
+    reopened.close()
+    final = OrderJournal.load(path)
+
+    assert sorted(final.orders) == ["a", "b"]
+    assert len(reopened.skipped_lines) == 1
+
+
+def test_snapshot_restore_round_trip_and_version_check() -> None:
+    journal = OrderJournal()
+    journal.record_order(order(status=JournalStatus.OPEN))
+    journal.record_fill(fill())
+    restored = OrderJournal()
+
+    restored.restore(journal.snapshot())
+
+    assert restored.snapshot() == journal.snapshot()
+    with pytest.raises(DataError, match="version"):
+        restored.restore({"version": 99})
+
+
+def test_restore_into_a_file_journal_rewrites_the_file(tmp_path: Path) -> None:
+    source = OrderJournal()
+    source.record_order(order("x", JournalStatus.OPEN))
+    target = OrderJournal.load(tmp_path / "j.jsonl")
+    target.record_order(order("old"))
+
+    target.restore(source.snapshot())
+    target.close()
+
+    assert sorted(OrderJournal.load(tmp_path / "j.jsonl").orders) == ["x"]
+
+
+def test_active_orders_are_those_not_terminal() -> None:
+    journal = OrderJournal()
+    for cid, status in [("p", JournalStatus.PENDING), ("o", JournalStatus.OPEN)] + [
+        (s.value, s)
+        for s in (JournalStatus.FILLED, JournalStatus.CANCELLED, JournalStatus.REJECTED)
+    ]:
+        journal.record_order(order(cid, status))
+
+    assert sorted(o.client_order_id for o in journal.active_orders()) == ["o", "p"]
