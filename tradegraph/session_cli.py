@@ -19,12 +19,22 @@ DEFAULT_NAMESPACE = "tradegraph"
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
+    return _run_session(args, live=False)
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    return _run_session(args, live=True)
+
+
+def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.actors.backtest import ray_session
     from tradegraph.actors.session import LiveSession
     from tradegraph.sim.backtest import write_outputs
 
     overrides = list(args.overrides)
-    if args.speed is not None:
+    if live:
+        overrides += ["session.market_data=ccxt", "session.clock=wall"]
+    elif args.speed is not None:
         overrides.append(f"session.speed={args.speed}")
     if args.namespace:
         overrides.append(f"session.namespace={args.namespace}")
@@ -38,12 +48,19 @@ def cmd_paper(args: argparse.Namespace) -> int:
         }
         try:
             session.start()
+            source = (
+                "live market data"
+                if live
+                else "replay at "
+                + ("full speed" if config.session.speed == 0 else f"{config.session.speed:g}x")
+            )
             print(
-                f"paper session {session.session_id}: {len(session.hosts)} actors in namespace "
-                f"{config.session.namespace!r}, replay at "
-                f"{'full speed' if config.session.speed == 0 else f'{config.session.speed:g}x'}",
+                f"{'live' if live else 'paper'} session {session.session_id}: "
+                f"{len(session.hosts)} actors in namespace {config.session.namespace!r}, {source}",
                 flush=True,
             )
+            for venue, mode, reason in session.venue_modes():
+                print(f"venue {venue}: {mode} ({reason})", flush=True)
             ended_by = session.run(args.duration, stop)
         finally:
             if session.hosts:
@@ -51,7 +68,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     summary = outcome.summary()
-    out_dir = Path(args.out or "out/paper")
+    out_dir = Path(args.out or ("out/live" if live else "out/paper"))
     if outcome.result is not None:
         write_outputs(outcome.result, out_dir, html=not args.no_html)
         summary["fills_digest"] = outcome.result.fills_digest
@@ -148,6 +165,23 @@ def add_session_commands(sub: Any, add_config_args: Any) -> None:
     paper.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
     paper.set_defaults(func=cmd_paper)
+
+    live = sub.add_parser(
+        "live",
+        help="run the actor graph on live exchange data: paper, dry-run or live orders "
+        "(venues[].live.mode; real orders need TRADEGRAPH_ENABLE_LIVE=1 and a notional cap)",
+    )
+    add_config_args(live)
+    live.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
+    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    live.add_argument(
+        "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
+    )
+    live.add_argument("--namespace", help="Ray namespace of the session's actors")
+    live.add_argument("--out", help="output folder (default out/live)")
+    live.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    live.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    live.set_defaults(func=cmd_live, speed=None)
 
     for name, text in (
         ("kill", "trip the kill switch of a running session: no new orders, open ones cancelled"),

@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +42,9 @@ import ray
 
 from tradegraph.actors.journal import StateStore
 from tradegraph.actors.live_clock import DataClock, WallClock
-from tradegraph.config.models import GraphConfig
+from tradegraph.actors.metrics import RayMetricsSink
+from tradegraph.actors.venue_io import GatewayBroker
+from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
@@ -68,6 +70,7 @@ from tradegraph.contracts import (
     TripKillSwitch,
 )
 from tradegraph.observability import get_logger
+from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.sim.feed import MarketDataFeed
 from tradegraph.sim.graph import build_component, build_router
 
@@ -258,6 +261,8 @@ class LiveHost:
             ``strategy:<id>``.
         session_id: Names the session in logs and in the state directory.
         state_dir: Where snapshots and journals go (``None``: no recovery state).
+        environ: For a broker of a dry-run or live session: the live gate and credentials
+            (:func:`tradegraph.actors.venue_io.broker_environment`).
     """
 
     def __init__(
@@ -266,6 +271,7 @@ class LiveHost:
         component_id: str,
         session_id: str,
         state_dir: str | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.session = config.session
@@ -279,14 +285,30 @@ class LiveHost:
             DataClock() if self._data_time else WallClock(self._fire_wall_timer)
         )
         self._outbox = _LiveOutbox(self)
-        self.component: Component | ControlSink | MarketDataFeed
+        self.metrics = GraphMetrics(RayMetricsSink())
+        self.component: Component | ControlSink | MarketDataFeed | GatewayBroker
+        venue = self._gateway_venue(component_id)
         if component_id == CONTROL:
             self.component = ControlSink(session_id)
         elif component_id == MARKET_DATA:
             self.component = MarketDataFeed(config.instrument_map(), self._clock, self._outbox)
+        elif venue is not None:
+            self.component = GatewayBroker(
+                config,
+                venue,
+                session_id=session_id,
+                environ=environ or {},
+                # Kept across sessions (the session's own folder is cleared at its start):
+                # reconciliation explains the venue's history by it.
+                journal_path=(
+                    str(Path(state_dir).parent / "orders" / f"{venue}.jsonl") if state_dir else None
+                ),
+                outbox=self._outbox,
+            )
         else:
             self.component = build_component(config, component_id, self._clock, self._outbox)
         self._handle = self.component.handle
+        self._ccxt_md: Any = None
         self._watermarks: dict[str, tuple[int, int]] = {}
         self._held: dict[str, dict[int, tuple[int, list[Message], asyncio.Future[None], int]]] = {}
         # Wall time at which the market event behind the batch being handled entered the
@@ -315,6 +337,15 @@ class LiveHost:
             else None
         )
         self.recovered = self._recover()
+
+    def _gateway_venue(self, component_id: str) -> str | None:
+        """The venue whose broker goes through the ccxt gateway here (dry-run or live)."""
+        if self.session.market_data != "ccxt" or not component_id.startswith("broker:"):
+            return None
+        venue = self.config.venue(component_id.split(":", 1)[1])
+        if venue.live is None or venue.live.mode is LiveMode.PAPER:
+            return None
+        return venue.name
 
     # ---- recovery -------------------------------------------------------------------------
 
@@ -433,7 +464,9 @@ class LiveHost:
         if origin_ns:
             self._origin_ns = origin_ns
             if self._measure_orders and any(type(m) is SubmitOrder for m in messages):
-                self.tick_to_order_us.append((time.time_ns() - origin_ns) / 1e3)
+                latency_us = (time.time_ns() - origin_ns) / 1e3
+                self.tick_to_order_us.append(latency_us)
+                self.metrics.observe_tick_to_order(latency_us / 1e6)
         if self._store is not None:
             self._store.append(sender, incarnation, seq, messages)
         self._watermarks[sender] = (incarnation, seq)
@@ -474,6 +507,7 @@ class LiveHost:
         """The outbox's ``publish``: queue ``msg`` for its destinations, flushed after the batch."""
         if self._suppress_output:
             return
+        self.metrics.observe(msg)
         if type(msg) in _LEDGER_TYPES:
             self.order_log.append(msg)
         dests = self.router.destinations(msg)
@@ -576,10 +610,15 @@ class LiveHost:
 
     async def _watch_links(self) -> None:
         """Collect answers; resend after a receiver's restart; halt on a dead or hung receiver."""
+        ticks = 0
         while True:
             await asyncio.sleep(0.02)
             self._check_links()
             self._maybe_snapshot()
+            ticks += 1
+            if ticks % 25 == 0:
+                self.metrics.set_queue_depth(self.component_id, self.in_flight())
+                self.metrics.flush()
 
     def _check_links(self) -> None:
         now = time.monotonic()
@@ -644,8 +683,16 @@ class LiveHost:
             self._component_started = True
             self.component.start()
         self._resume(from_start=True)
+        if isinstance(self.component, GatewayBroker):
+            await self._connect_gateway()
         self.flush()
         return self.status()
+
+    async def _connect_gateway(self) -> None:
+        assert isinstance(self.component, GatewayBroker)
+        failure = await self.component.connect(self._flush_and_mark)
+        if failure:
+            self.halt(failure)
 
     def _resume(self, *, from_start: bool = False) -> None:
         """Run the host's background work: on start, or on the first call after a restart.
@@ -664,11 +711,15 @@ class LiveHost:
             self._clock.load_state(self._pending_wall_timers)
             self._pending_wall_timers = None
         self._tasks.append(loop.create_task(self._watch_links()))
-        if self.component_id == MARKET_DATA:
+        if self.component_id == MARKET_DATA and self.session.market_data == "ccxt":
+            self._tasks.append(loop.create_task(self._run_ccxt_market_data()))
+        elif self.component_id == MARKET_DATA:
             self._replay = ReplaySource(self.config)
             if self.recovered:
                 self._replay.skip_through(self._clock.now_ns())
             self._tasks.append(loop.create_task(self._run_replay()))
+        if isinstance(self.component, GatewayBroker) and not from_start:
+            self._tasks.append(loop.create_task(self._connect_gateway()))
         if self._out:
             self._flush_and_mark()
 
@@ -723,6 +774,22 @@ class LiveHost:
             await asyncio.wait(in_flight, timeout=settings.hang_timeout_s)
         self._log.info("replay_finished", events=replay.published, dropped=dict(feed.dropped))
 
+    async def _run_ccxt_market_data(self) -> None:
+        """Live market data from each venue's exchange, checked by the feed on the way in."""
+        from tradegraph.data.ccxt_feed import CcxtMarketData
+
+        assert isinstance(self.component, MarketDataFeed)
+        instruments = self.config.instrument_map()
+        sources = [
+            CcxtMarketData(venue, instruments, self.component, self._outbox)
+            for venue in self.config.venues
+            if venue.live is not None
+        ]
+        self._ccxt_md = sources
+        for source in sources:
+            await source.start()
+        await asyncio.gather(*(source.run() for source in sources))
+
     async def stop_feed(self) -> HostStatus:
         """Stop publishing market data (``md``)."""
         for task in self._tasks[1:]:
@@ -736,7 +803,14 @@ class LiveHost:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+        for source in self._ccxt_md or ():
+            with contextlib.suppress(Exception):
+                await source.close()
+        if isinstance(self.component, GatewayBroker):
+            with contextlib.suppress(Exception):
+                await self.component.close()
         self.component.stop()
+        self.metrics.flush()
         self.flush()
         self._maybe_snapshot(force=True)
         if self._store is not None:
@@ -851,6 +925,17 @@ def component_details(component: Any, replay: ReplaySource | None = None) -> dic
             "replay_total": None if replay is None else replay.total,
             "replay_finished": None if replay is None else replay.finished,
             "replay_dropped": None if replay is None else replay.dropped,
+        }
+    if isinstance(component, GatewayBroker):
+        return {
+            "mode": component.mode.value,
+            "mode_reason": component.mode_reason,
+            "open_orders": component.open_orders,
+            "reconciliation": component.reconciliation,
+            "failure": component.failure,
+            "circuit": str(component.gateway.breaker.state.value)
+            if hasattr(component.gateway, "breaker")
+            else None,
         }
     if isinstance(component, ControlSink):
         return {"counts": dict(component.counts), "halt_reason": component.halt_reason}

@@ -12,6 +12,7 @@ the cluster, by actor name (``tradegraph kill``, ``resume``, ``status``).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ from tradegraph.actors.live_host import (
     live_component_ids,
     on_order_path,
 )
+from tradegraph.actors.venue_io import broker_environment
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
     CONTROL,
@@ -110,6 +112,10 @@ class LiveSession:
     ) -> None:
         self.config = config
         self.settings = config.session
+        if session_id is None and self.settings.market_data == "ccxt":
+            # Client order ids derive from the session id: a new live session must never
+            # reuse the ids of an earlier one on the same account.
+            session_id = f"{config.name}-{time.time_ns() // 1_000_000}"
         self.session_id = session_id or config.name
         base = state_dir if state_dir is not None else self.settings.state_dir
         self.state_dir = str(Path(base).resolve() / self.session_id) if base is not None else None
@@ -139,10 +145,16 @@ class LiveSession:
             raise ActorGraphError("Ray is not initialised: call ray.init() before starting")
         clear_state(self.state_dir)
         remote_host = ray.remote(LiveHost)
+        secrets = (
+            broker_environment(self.config, os.environ)
+            if self.settings.market_data == "ccxt"
+            else None
+        )
         try:
             for cid in live_component_ids(self.config):
+                environ = secrets if cid.startswith("broker:") else None
                 self.hosts[cid] = remote_host.options(**self.actor_options(cid)).remote(
-                    self.config, cid, self.session_id, self.state_dir
+                    self.config, cid, self.session_id, self.state_dir, environ
                 )
         except ValueError as exc:
             self.kill()
@@ -153,8 +165,19 @@ class LiveSession:
             ) from exc
         ray.get([h.ready.remote() for h in self.hosts.values()])
         self._started_at = time.monotonic()
-        order = [cid for cid in self.hosts if cid != MARKET_DATA]
-        ray.get([self.hosts[cid].start.remote() for cid in order])
+        # Venues first (a live broker reconciles with its exchange as it starts), then
+        # strategies, then market data. A failed reconciliation stops the session here,
+        # before any strategy has run (fail closed).
+        core = [c for c in self.hosts if c != MARKET_DATA and not c.startswith("strategy:")]
+        started = ray.get([self.hosts[cid].start.remote() for cid in core])
+        failures = [s.halted for s in started if s.halted]
+        if failures:
+            self.halted = failures[0]
+            self._log.error("session_refused", reason=self.halted)
+            self.kill()
+            raise ActorGraphError(f"session {self.session_id!r} not started: {self.halted}")
+        strategies = [c for c in self.hosts if c.startswith("strategy:")]
+        ray.get([self.hosts[cid].start.remote() for cid in strategies])
         ray.get(self.hosts[MARKET_DATA].start.remote())
         self._log.info(
             "session_started",
@@ -164,6 +187,17 @@ class LiveSession:
             speed=self.settings.speed,
             state_dir=self.state_dir,
         )
+
+    def venue_modes(self) -> list[tuple[str, str, str]]:
+        """``(venue, mode, why)`` of each broker: simulated, or what the gateway resolved."""
+        out = []
+        for cid, host in self.hosts.items():
+            if cid.startswith("broker:"):
+                details = ray.get(host.report.remote(), timeout=10.0).details
+                mode = details.get("mode", "simulated")
+                reason = details.get("mode_reason", "orders matched by the simulated venue")
+                out.append((cid.split(":", 1)[1], str(mode), str(reason)))
+        return out
 
     def statuses(self, timeout_s: float | None = None) -> dict[str, HostStatus | str]:
         """Every actor's status, or why it could not be had (restarting, dead, hung)."""

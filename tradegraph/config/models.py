@@ -358,6 +358,11 @@ class SessionConfig(_Config):
     fast as the graph takes it.
     """
 
+    market_data: Literal["replay", "ccxt"] = Field(
+        default="replay",
+        description="replay: the data section at `speed`; ccxt: live data from each venue's "
+        "exchange (venues[].live), as `tradegraph live` runs it",
+    )
     clock: Literal["data", "wall"] = "data"
     speed: float = Field(default=60.0, ge=0.0, description="replay: data seconds per wall second")
     causal: bool = Field(

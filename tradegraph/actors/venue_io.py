@@ -1,0 +1,185 @@
+"""Exchange I/O inside live actors: the ccxt broker as the ``broker:<venue>`` component.
+
+:class:`GatewayBroker` stands where the simulated venue stands in backtests and paper sessions:
+it takes ``SubmitOrder`` and ``CancelOrder`` from Risk and publishes the same order events, but
+the orders go to the exchange (``live``) or to a local journal (``dry-run``) through the
+gateway of :mod:`tradegraph.execution.ccxt_broker`. Commands are worked one at a time, in the
+order Risk sent them; what the gateway returns is published at once, so each order's events keep
+their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tradegraph.config.models import GraphConfig, LiveMode
+from tradegraph.contracts import (
+    Bar,
+    CancelOrder,
+    Message,
+    OrderBookSnapshot,
+    Outbox,
+    QuoteTick,
+    SubmitOrder,
+    TradeTick,
+)
+from tradegraph.observability import get_logger
+
+_MARKET = (Bar, TradeTick, QuoteTick, OrderBookSnapshot)
+
+
+class Secrets(Mapping[str, str]):
+    """The few environment values a broker needs, passed to its actor; never printed."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Secrets({sorted(self._values)} redacted)"
+
+    __str__ = __repr__
+
+
+def broker_environment(config: GraphConfig, environ: Mapping[str, str]) -> Secrets:
+    """What the brokers of ``config`` may read from ``environ``: the live gate and the variables
+    named in ``venues[].live`` (``api_key_env``, ``api_secret_env``), nothing else."""
+    from tradegraph.config.models import ENABLE_LIVE_ENV
+
+    names = {ENABLE_LIVE_ENV}
+    for venue in config.venues:
+        if venue.live is not None:
+            names.update(n for n in (venue.live.api_key_env, venue.live.api_secret_env) if n)
+    return Secrets({n: environ[n] for n in names if n in environ})
+
+
+class GatewayBroker:
+    """The ``broker:<venue>`` component of a dry-run or live session.
+
+    Args:
+        config: The graph; ``config.venue(venue).live`` says how to reach the exchange.
+        venue: Venue name.
+        session_id: Names the session's order journal and client order ids.
+        environ: The live gate and the credentials (see :func:`broker_environment`).
+        journal_path: The gateway's order journal, kept across actor restarts.
+        publish: Where order events go (the host's outbox).
+    """
+
+    def __init__(
+        self,
+        config: GraphConfig,
+        venue: str,
+        *,
+        session_id: str,
+        environ: Mapping[str, str],
+        journal_path: str | None,
+        outbox: Outbox,
+        exchange: Any | None = None,
+    ) -> None:
+        from tradegraph.execution.ccxt_broker import build_broker
+
+        self.component_id = f"broker:{venue}"
+        self._outbox = outbox
+        self.gateway, self.mode, self.mode_reason = build_broker(
+            config.venue(venue),
+            config.instrument_map(),
+            session_id=session_id,
+            environ=environ,
+            journal_path=journal_path,
+            exchange=exchange,
+        )
+        self._commands: asyncio.Queue[SubmitOrder | CancelOrder] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reconciliation = ""
+        self.failure = ""
+        self._log = get_logger(self.component_id, session_id=session_id)
+
+    @property
+    def live(self) -> bool:
+        return self.mode is LiveMode.LIVE
+
+    def _publish_all(self, messages: list[Message]) -> None:
+        for msg in messages:
+            self._outbox.publish(msg)
+
+    async def connect(self, on_published: Callable[[], object]) -> str:
+        """Start the gateway, reconcile with the venue, then work commands and venue updates.
+
+        Returns an empty string, or why the session must not trade (reconciliation failed,
+        venue unreachable): the caller halts before strategies start.
+        """
+        self._log.warning("broker_mode", mode=self.mode.value, reason=self.mode_reason)
+        try:
+            self._publish_all(await self.gateway.start())
+            report = await self.gateway.reconcile()
+        except Exception as exc:
+            self.failure = f"{self.component_id} could not start: {type(exc).__name__}: {exc}"
+            return self.failure
+        self.reconciliation = report.summary()
+        if not report.ok:
+            self.failure = f"reconciliation failed: {report.summary()}"
+            return self.failure
+        self._publish_all(list(report.events))
+        on_published()
+        self._commands = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._work_commands(on_published)))
+        self._tasks.append(loop.create_task(self._watch(on_published)))
+        return ""
+
+    async def _work_commands(self, on_published: Callable[[], object]) -> None:
+        assert self._commands is not None
+        while True:
+            cmd = await self._commands.get()
+            if isinstance(cmd, SubmitOrder):
+                messages = await self.gateway.submit(cmd)
+            else:
+                messages = await self.gateway.cancel(cmd)
+            self._publish_all(messages)
+            on_published()
+
+    async def _watch(self, on_published: Callable[[], object]) -> None:
+        async for batch in self.gateway.watch():
+            self._publish_all(batch)
+            on_published()
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def close(self) -> None:
+        self.stop()
+        await self.gateway.close()
+
+    def handle(self, msg: Message) -> None:
+        if isinstance(msg, SubmitOrder | CancelOrder):
+            if self._commands is None:
+                self._log.error("order_before_connect", client_order_id=msg.client_order_id)
+                return
+            self._commands.put_nowait(msg)
+        elif isinstance(msg, _MARKET):
+            self.gateway.observe(msg)
+
+    @property
+    def open_orders(self) -> int:
+        return sum(1 for _ in self.gateway.journal.active_orders())
+
+    def snapshot(self) -> dict[str, Any]:
+        # The gateway keeps its own durable journal; the venue is the truth on recovery.
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        return None
