@@ -52,6 +52,7 @@ from tradegraph.sim.scenarios import (
     MODEL_NAMES,
     PriceModel,
     StressScenario,
+    apply_stress,
     calibrate,
     generate_bars,
     resolve_stress,
@@ -82,6 +83,7 @@ ROW_SCHEMA = pa.schema(
         ("fills", pa.int64()),
         ("orders", pa.int64()),
         ("risk_rejections", pa.int64()),
+        ("venue_rejections", pa.int64()),
         ("fees", pa.float64()),
         ("kill_switch_trips", pa.int64()),
         ("worst_day_return", pa.float64()),
@@ -145,11 +147,7 @@ def scenario_inputs(plan: BatchPlan, index: int) -> tuple[GraphConfig, list[BarA
                     venue=real.venue,
                 )
             )
-    config = plan.config
-    for stress in plan.stress_for(index):
-        datasets = [stress.bend_bars(d) for d in datasets]
-        config = stress.bend_config(config)
-    return config, datasets
+    return apply_stress(plan.stress_for(index), plan.config, datasets)
 
 
 def run_scenario(plan: BatchPlan, index: int) -> dict[str, Any]:
@@ -174,6 +172,7 @@ def run_scenario(plan: BatchPlan, index: int) -> dict[str, Any]:
         "fills": len(result.fills),
         "orders": result.orders,
         "risk_rejections": result.risk_rejections,
+        "venue_rejections": result.venue_rejections,
         "fees": result.fees,
         "kill_switch_trips": trips,
         "worst_day_return": worst_day_return(result.ts_ns, result.equity, cash),

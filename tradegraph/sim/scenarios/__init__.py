@@ -17,6 +17,7 @@ from tradegraph.sim.scenarios.models import (
     scenario_seed,
 )
 from tradegraph.sim.scenarios.overlays import (
+    OUTAGE_REJECT_REASON,
     PRESETS,
     ExchangeOutage,
     FeeShock,
@@ -25,14 +26,17 @@ from tradegraph.sim.scenarios.overlays import (
     LatencySpike,
     LiquidityCrunch,
     Overlay,
+    PathSpan,
     StressFile,
     StressScenario,
+    apply_stress,
     load_stress_file,
     resolve_stress,
 )
 
 __all__ = [
     "MODEL_NAMES",
+    "OUTAGE_REJECT_REASON",
     "PRESETS",
     "BarShape",
     "BlockBootstrapModel",
@@ -47,9 +51,11 @@ __all__ = [
     "LiquidityCrunch",
     "Overlay",
     "PathDraw",
+    "PathSpan",
     "PriceModel",
     "StressFile",
     "StressScenario",
+    "apply_stress",
     "calibrate",
     "generate_bars",
     "load_stress_file",
