@@ -16,10 +16,18 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
-from tradegraph.errors import TradegraphError
+from tradegraph.errors import ConfigError, TradegraphError
 from tradegraph.observability import configure_logging
+from tradegraph.sim.feed import BarStream, prepare_bar_stream
 from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
-from tradegraph.sim.scenarios import MODEL_NAMES, PRESETS, StressScenario, load_stress_file
+from tradegraph.sim.scenarios import (
+    MODEL_NAMES,
+    PRESETS,
+    StressScenario,
+    apply_stress,
+    load_stress_file,
+    resolve_stress,
+)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -47,18 +55,34 @@ def _load(args: argparse.Namespace) -> GraphConfig:
     return config
 
 
+def _stressed_history(
+    config: GraphConfig, args: argparse.Namespace
+) -> tuple[GraphConfig, BarStream]:
+    """The config's bars and venues bent by the stress scenarios named on the command line."""
+    from tradegraph.sim.backtest import load_datasets
+
+    if config.data.trades:
+        raise ConfigError("--stress bends bar data only; this config also replays trade ticks")
+    scenarios = resolve_stress(args.stress, _stress_catalog(args))
+    stressed, datasets = apply_stress(scenarios, config, load_datasets(config))
+    return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from tradegraph.report.html import format_metrics_table
     from tradegraph.sim.backtest import run_backtest, write_outputs
 
     config = _load(args)
+    stream = None
+    if args.stress:
+        config, stream = _stressed_history(config, args)
     if args.engine == "ray":
         from tradegraph.actors import ray_session, run_backtest_ray
 
         with ray_session(args.address):
-            result = run_backtest_ray(config)
+            result = run_backtest_ray(config, stream)
     else:
-        result = run_backtest(config)
+        result = run_backtest(config, stream)
     out_dir = Path(args.out or config.report.out_dir)
     paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
     s = result.summary()
@@ -68,7 +92,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(format_metrics_table(result.metrics))
     print(
         f"orders {s['orders']}  fills {s['fills']}  risk rejections {s['risk_rejections']}  "
-        f"final equity {s['final_equity']:,.2f}  pnl {s['pnl']:,.2f}  fees {s['fees']:,.2f}"
+        f"venue rejections {s['venue_rejections']}  final equity {s['final_equity']:,.2f}  pnl {s['pnl']:,.2f}  fees {s['fees']:,.2f}"
     )
     if s["dropped_rows"]:
         print(f"dropped malformed bars: {s['dropped_rows']} ({result.dropped})")
@@ -195,14 +219,17 @@ def cmd_stress(args: argparse.Namespace) -> int:
     if code:
         return code
     table = pq.read_table(out / "results.parquet").to_pylist()
-    print(f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'kill':>5s}")
+    print(
+        f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'rejected':>8s} "
+        f"{'kill':>5s}"
+    )
     for row in table:
         if row["status"] != "ok":
             print(f"{row['overlays']:22s} failed: {row['error']}")
             continue
         print(
             f"{row['overlays']:22s} {row['return']:>10.4%} {row['max_drawdown']:>9.4%} "
-            f"{row['fills']:>6d} {row['kill_switch_trips']:>5d}"
+            f"{row['fills']:>6d} {row['venue_rejections']:>8d} {row['kill_switch_trips']:>5d}"
         )
     if args.json:
         summary = json.loads((out / "summary.json").read_text())
@@ -258,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --engine ray: address of a running Ray cluster ('auto' finds a local one); "
         "without it a local Ray is started for the run",
     )
+    bt.add_argument(
+        "--stress",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="bend the history and the venues by these stress scenarios, in order",
+    )
+    bt.add_argument("--stress-file", help="YAML file of custom stress scenarios")
     bt.set_defaults(func=cmd_backtest)
 
     mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")

@@ -53,13 +53,12 @@ from tradegraph.sim.scenarios import (
     PriceModel,
     StressScenario,
     apply_stress,
-    calibrate,
     generate_bars,
     resolve_stress,
     scenario_rng,
     scenario_seed,
 )
-from tradegraph.sim.scenarios.models import clean_bars
+from tradegraph.sim.scenarios.models import JointModel, calibrate_joint, clean_bars
 
 HISTORY = "history"
 DEFAULT_SAMPLE_POINTS = 50
@@ -103,7 +102,8 @@ class BatchPlan:
     Attributes:
         config: The graph every scenario runs.
         model: A name from ``MODEL_NAMES``, or ``"history"`` to replay the real bars.
-        models: One calibrated model per dataset (empty for ``history``).
+        joint: The calibrated models of every dataset and their correlation (``None`` for
+            ``history``).
         history: The real datasets: replayed for ``history``, else the starting point of paths.
         stress_sets: Scenario ``i`` applies ``stress_sets[i % len(stress_sets)]`` in order.
         root_seed: Seeds derive from ``(root_seed, index)``.
@@ -113,12 +113,17 @@ class BatchPlan:
 
     config: GraphConfig
     model: str
-    models: tuple[PriceModel, ...]
+    joint: JointModel | None
     history: tuple[BarArrays, ...]
     stress_sets: tuple[tuple[StressScenario, ...], ...]
     root_seed: int
     bars_per_path: int
     sample_points: int = DEFAULT_SAMPLE_POINTS
+
+    @property
+    def models(self) -> tuple[PriceModel, ...]:
+        """One calibrated model per dataset (empty for ``history``)."""
+        return () if self.joint is None else self.joint.models
 
     def stress_for(self, index: int) -> tuple[StressScenario, ...]:
         return self.stress_sets[index % len(self.stress_sets)]
@@ -129,12 +134,13 @@ class BatchPlan:
 
 def scenario_inputs(plan: BatchPlan, index: int) -> tuple[GraphConfig, list[BarArrays]]:
     """The config and bars of scenario ``index``: a drawn (or real) path, bent by its stress."""
-    if plan.model == HISTORY:
+    if plan.joint is None:
         datasets = list(plan.history)
     else:
         rng = scenario_rng(plan.root_seed, index)
+        draws = plan.joint.draw(rng, plan.bars_per_path)
         datasets = []
-        for model, real in zip(plan.models, plan.history, strict=True):
+        for model, draw, real in zip(plan.joint.models, draws, plan.history, strict=True):
             datasets.append(
                 generate_bars(
                     model,
@@ -145,6 +151,7 @@ def scenario_inputs(plan: BatchPlan, index: int) -> tuple[GraphConfig, list[BarA
                     interval_ns=real.interval_ns,
                     symbol=real.symbol,
                     venue=real.venue,
+                    draw=draw,
                 )
             )
     return apply_stress(plan.stress_for(index), plan.config, datasets)
@@ -446,15 +453,13 @@ class MonteCarlo:
         """Load and calibrate once; the plan is what every worker receives."""
         if self._plan is None:
             history = self._history()
-            models: tuple[PriceModel, ...] = ()
-            if self.model != HISTORY:
-                models = tuple(calibrate(d, self.model) for d in history)
+            joint = None if self.model == HISTORY else calibrate_joint(history, self.model)
             interval = history[0].interval_ns
             bars = self.bars_per_path or max(2, 7 * 86_400 * 1_000_000_000 // interval)
             self._plan = BatchPlan(
                 config=self.config,
                 model=self.model,
-                models=models,
+                joint=joint,
                 history=history,
                 stress_sets=self.stress_sets,
                 root_seed=self.root_seed,
@@ -474,6 +479,9 @@ class MonteCarlo:
             "config": plan.config.model_dump(mode="json"),
             "model": plan.model,
             "models": [m.describe() for m in plan.models],
+            "correlation": None
+            if plan.joint is None
+            else plan.joint.correlation.round(12).tolist(),
             "stress_sets": [[s.model_dump(mode="json") for s in ss] for ss in plan.stress_sets],
             "root_seed": plan.root_seed,
             "bars_per_path": plan.bars_per_path,
@@ -571,6 +579,7 @@ class MonteCarlo:
                 returns, drawdowns, ok.column("kill_switch_trips").to_pylist(), self.ruin_drawdown
             ),
             "calibration": [m.describe() for m in plan.models],
+            "correlation": None if plan.joint is None else plan.joint.correlation.tolist(),
             "elapsed_s": elapsed_s,
             "scenarios_per_s": ran / elapsed_s if elapsed_s > 0 else 0.0,
             "results_digest": digest,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -168,3 +169,19 @@ def test_bad_arguments_are_refused(config: GraphConfig) -> None:
         MonteCarlo(config, paths=1, model="heston")
     with pytest.raises(ConfigError, match="unknown stress"):
         MonteCarlo(config, paths=1, stress=["meteor"])
+
+
+def test_several_instruments_get_jointly_correlated_paths() -> None:
+    both = load_config(Path(__file__).resolve().parents[3] / "examples" / "multi_strategy.yaml")
+    batch = MonteCarlo(both, paths=2, bars_per_path=2_000, in_process=True, root_seed=1)
+
+    _, (btc, eth) = montecarlo.scenario_inputs(batch.plan(), 0)
+    result = MonteCarlo(both, paths=2, bars_per_path=200, in_process=True).run_batch()
+
+    drawn = np.corrcoef(np.diff(np.log(btc.close)), np.diff(np.log(eth.close)))[0, 1]
+    calibrated = result.summary["correlation"][0][1]
+    assert calibrated > 0.5
+    assert drawn == pytest.approx(calibrated, abs=0.1)
+    np.testing.assert_array_equal(btc.ts_open_ns, eth.ts_open_ns)
+    assert (btc.instrument_id, eth.instrument_id) == ("BTCUSDT.BINANCE", "ETHUSDT.BINANCE")
+    assert result.table.column("status").to_pylist() == ["ok", "ok"]

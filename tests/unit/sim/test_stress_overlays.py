@@ -229,7 +229,7 @@ def test_order_inside_an_outage_is_rejected_and_one_after_it_fills(tmp_path: Pat
     plan = BatchPlan(
         config=config,
         model=HISTORY,
-        models=(),
+        joint=None,
         history=(bars,),
         stress_sets=((outage,),),
         root_seed=0,
