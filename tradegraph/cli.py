@@ -160,13 +160,28 @@ def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> in
         )
     for row in result.failed:
         print(f"scenario {row['index']} failed: {row['error']}")
+    check = s.get("engine_check")
+    if check is not None:
+        checked = check["scenarios_checked"]
+        if check["identical"]:
+            print(
+                f"{check['engine']} engine check: {checked}/{checked} scenarios identical to the "
+                "in-process run (fills, equity, orders, messages)"
+            )
+        else:
+            for row in check["scenarios"]:
+                if row["differences"]:
+                    print(
+                        f"{check['engine']} engine check: scenario {row['index']} "
+                        f"({row['overlays']}) differs in {', '.join(row['differences'])}"
+                    )
     print(f"results_digest {result.results_digest}")
     print(f"outputs in {out.resolve()}:")
     for name, path in result.paths.items():
         print(f"  {name:9s} {path}")
     if as_json:
         print(json.dumps(s, default=str))
-    return 0
+    return 0 if check is None or check["identical"] else 1
 
 
 def _stress_catalog(args: argparse.Namespace) -> dict[str, StressScenario] | None:
@@ -192,6 +207,7 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
         in_process=args.in_process,
         html=not args.no_html,
         progress=_ProgressLine("montecarlo"),
+        check_ray_engine=args.check_ray_engine,
     )
     return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
 
@@ -214,9 +230,10 @@ def cmd_stress(args: argparse.Namespace) -> int:
         in_process=args.in_process,
         html=not args.no_html,
         progress=_ProgressLine("stress"),
+        check_ray_engine=args.check_ray_engine,
     )
     code = _run_batch(batch, out, False, f"stress {config.name}")
-    if code:
+    if code == 130:
         return code
     table = pq.read_table(out / "results.parquet").to_pylist()
     print(
@@ -237,7 +254,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             {k: v for k, v in row.items() if k != "equity_samples"} for row in table
         ]
         print(json.dumps(summary, default=str))
-    return 0
+    return code
 
 
 def _add_batch_args(p: argparse.ArgumentParser) -> None:
@@ -255,6 +272,15 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
         help="a maximum drawdown at or beyond this fraction counts as ruin (default 0.5)",
     )
     p.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    p.add_argument(
+        "--check-ray-engine",
+        type=int,
+        default=0,
+        metavar="K",
+        help="afterwards, run the first K scenarios again both in-process and through the Ray "
+        "actor graph (one actor per component) and check they give identical fills, equity and "
+        "orders; exit 1 if not (slow: keep K and the paths small)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--no-html", action="store_true", help="skip the HTML report")
 
