@@ -32,11 +32,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tradegraph.contracts import (
     Bar,
@@ -56,6 +63,7 @@ __all__ = [
     "ExecutionAlgorithm",
     "IcebergAlgorithm",
     "IcebergParams",
+    "OnlineVolumeProfile",
     "ParentOrderBook",
     "ParentStatus",
     "PovAlgorithm",
@@ -132,12 +140,31 @@ class TwapParams(_AlgoParams):
 class VwapParams(TwapParams):
     """Like TWAP, but each slice's share follows an intraday volume profile.
 
-    ``volume_profile`` holds the relative volume of equal buckets covering a UTC day (24 for
-    hourly, 1440 for per-minute; see :func:`volume_profile_from_bars`). Without one, or when
-    the profile gives the parent's window no volume, the schedule is TWAP's.
+    With ``profile: historical`` (the default) ``volume_profile`` holds the relative volume of
+    equal buckets covering a UTC day (24 for hourly, 1440 for per-minute; see
+    :func:`volume_profile_from_bars`), computed from past data. With ``profile: online`` the
+    profile is learned from the bars the strategy has seen so far in the run: the mean bar
+    volume in each of ``profile_buckets`` slices of the UTC day (see
+    :class:`OnlineVolumeProfile`), read again at every slice, so the schedule adapts as volume
+    comes in. A strategy learns from the start of the run once it calls
+    ``Strategy.learn_volume_profile``; otherwise learning starts with its first online VWAP.
+    Without a profile, or when the profile gives the parent's window no volume, the schedule
+    is TWAP's.
     """
 
+    profile: Literal["historical", "online"] = "historical"
     volume_profile: tuple[float, ...] | None = None
+    profile_buckets: int = Field(
+        default=24, ge=1, le=1440, description="online: buckets per UTC day"
+    )
+
+    @model_validator(mode="after")
+    def _one_profile(self) -> Self:
+        if self.profile == "online" and self.volume_profile is not None:
+            raise ValueError(
+                "volume_profile is the historical profile; leave it out with profile: online"
+            )
+        return self
 
     @field_validator("volume_profile")
     @classmethod
@@ -264,12 +291,18 @@ class ExecutionAlgorithm:
     Params: ClassVar[type[_AlgoParams]]
 
     def __init__(
-        self, host: AlgoHost, instrument: Instrument, state: ParentState, params: _AlgoParams
+        self,
+        host: AlgoHost,
+        instrument: Instrument,
+        state: ParentState,
+        params: _AlgoParams,
+        learned_profile: OnlineVolumeProfile | None = None,
     ) -> None:
         self.host = host
         self.instrument = instrument
         self.state = state
         self.params = params
+        self.learned_profile = learned_profile
         self.side = OrderSide(state.side)
         self.timer_name = ALGO_TIMER_PREFIX + state.parent_id
         self.final_report: ExecutionReport | None = None
@@ -548,8 +581,14 @@ class VwapAlgorithm(TwapAlgorithm):
     Params = VwapParams
     params: VwapParams
 
+    def _profile(self) -> tuple[float, ...] | None:
+        if self.params.profile == "online":
+            learned = self.learned_profile
+            return None if learned is None else learned.profile()
+        return self.params.volume_profile
+
     def _target_lots(self, k: int) -> int:
-        profile = self.params.volume_profile
+        profile = self._profile()
         slices = self.params.slices
         if profile is None or k + 1 >= slices:
             return super()._target_lots(k)
@@ -654,6 +693,58 @@ _ALGORITHMS: dict[str, type[ExecutionAlgorithm]] = {
 }
 
 
+# ---------------------------------------------------------------------------- online profile
+
+
+class OnlineVolumeProfile:
+    """Mean bar volume in each of ``buckets`` equal slices of the UTC day, learned bar by bar.
+
+    A bar counts in the slice its open time falls in. Slices not seen yet read as the mean of
+    every bar seen, so an unlearnt part of the day neither attracts nor repels volume. Before
+    the first bar there is no profile.
+    """
+
+    __slots__ = ("buckets", "counts", "sums")
+
+    def __init__(self, buckets: int = 24) -> None:
+        if not 1 <= buckets <= 1440:
+            raise ValueError(f"buckets must be between 1 and 1440, was {buckets}")
+        self.buckets = buckets
+        self.sums = [0.0] * buckets
+        self.counts = [0] * buckets
+
+    def observe(self, bar: Bar) -> None:
+        open_ns = bar.ts_event_ns - bar.interval_ns
+        j = (open_ns % NS_PER_DAY) * self.buckets // NS_PER_DAY
+        self.sums[j] += bar.volume
+        self.counts[j] += 1
+
+    @property
+    def bars_seen(self) -> int:
+        return sum(self.counts)
+
+    def profile(self) -> tuple[float, ...] | None:
+        """Relative volume per slice (a profile for :func:`profile_mass`), or ``None``."""
+        seen = self.bars_seen
+        if seen == 0:
+            return None
+        overall = sum(self.sums) / seen
+        return tuple(
+            total / count if count else overall
+            for total, count in zip(self.sums, self.counts, strict=True)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"buckets": self.buckets, "sums": list(self.sums), "counts": list(self.counts)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> OnlineVolumeProfile:
+        learned = cls(int(raw["buckets"]))
+        learned.sums = [float(v) for v in raw["sums"]]
+        learned.counts = [int(v) for v in raw["counts"]]
+        return learned
+
+
 # ---------------------------------------------------------------------------- the book
 
 
@@ -661,10 +752,12 @@ class ParentOrderBook:
     """The parent orders of one strategy and the algorithms working them.
 
     The strategy calls :meth:`submit`, :meth:`cancel`, and forwards its order events, its
-    algorithm timers, its bars (only while :attr:`active`) and kill-switch trips.
+    algorithm timers, its bars (only while :attr:`wants_bars`) and kill-switch trips.
 
     Attributes:
-        active: True while at least one parent is working; the strategy reads it per bar.
+        active: True while at least one parent is working.
+        wants_bars: True while a parent works or a volume profile is being learned; the
+            strategy reads it per bar.
         reports: Execution reports of the parents that ended, in order.
     """
 
@@ -673,9 +766,46 @@ class ParentOrderBook:
         self._instruments = instruments
         self._algos: dict[str, ExecutionAlgorithm] = {}
         self._child_parent: dict[str, str] = {}
+        self._profiles: dict[str, OnlineVolumeProfile] = {}
         self._count = 0
         self.active = False
+        self.wants_bars = False
         self.reports: list[ExecutionReport] = []
+
+    def _refresh(self) -> None:
+        self.active = bool(self._algos)
+        self.wants_bars = self.active or bool(self._profiles)
+
+    def learn_volume_profile(self, instrument_id: str, buckets: int = 24) -> OnlineVolumeProfile:
+        """Learn the intraday volume profile of ``instrument_id`` from every bar from now on
+        (for ``vwap`` with ``profile: online``); returns the learner, already learning or new.
+
+        Raises:
+            ValueError: the instrument is unknown, or its profile is learned with another
+                number of buckets.
+        """
+        if instrument_id not in self._instruments:
+            raise ValueError(f"cannot learn the volume of unknown instrument {instrument_id!r}")
+        learned = self._profiles.get(instrument_id)
+        if learned is None:
+            learned = self._profiles[instrument_id] = OnlineVolumeProfile(buckets)
+            self._refresh()
+        elif learned.buckets != buckets:
+            raise ValueError(
+                f"the volume profile of {instrument_id} is learned in {learned.buckets} "
+                f"buckets, not {buckets}"
+            )
+        return learned
+
+    @property
+    def learned_profiles(self) -> Mapping[str, OnlineVolumeProfile]:
+        """The volume profiles being learned, by instrument id."""
+        return self._profiles
+
+    def volume_profile(self, instrument_id: str) -> tuple[float, ...] | None:
+        """The profile learned so far for ``instrument_id`` (``None`` if none or no bar yet)."""
+        learned = self._profiles.get(instrument_id)
+        return None if learned is None else learned.profile()
 
     @property
     def parents(self) -> Mapping[str, ExecutionAlgorithm]:
@@ -729,9 +859,11 @@ class ParentOrderBook:
             arrival_price=float(arrival),
             start_ns=self._host.now_ns(),
         )
-        algorithm = cls(self._host, instrument, state, parsed)
+        if isinstance(parsed, VwapParams) and parsed.profile == "online":
+            self.learn_volume_profile(instrument_id, parsed.profile_buckets)
+        algorithm = cls(self._host, instrument, state, parsed, self._profiles.get(instrument_id))
         self._algos[parent_id] = algorithm
-        self.active = True
+        self._refresh()
         algorithm.start()
         self._sweep()
         return parent_id
@@ -764,6 +896,10 @@ class ParentOrderBook:
 
     def on_bar(self, bar: Bar) -> None:
         instrument_id = bar.instrument_id
+        if self._profiles:
+            learned = self._profiles.get(instrument_id)
+            if learned is not None:
+                learned.observe(bar)
         for algorithm in tuple(self._algos.values()):
             if algorithm.state.instrument_id == instrument_id:
                 algorithm.on_bar(bar)
@@ -813,7 +949,7 @@ class ParentOrderBook:
             for child in [c for c, p in self._child_parent.items() if p == algorithm.parent_id]:
                 if child not in algorithm.state.open_children:
                     del self._child_parent[child]
-            self.active = bool(self._algos)
+            self._refresh()
 
     def _sweep(self) -> None:
         for algorithm in tuple(self._algos.values()):
@@ -830,20 +966,27 @@ class ParentOrderBook:
             ],
             "child_parent": dict(self._child_parent),
             "reports": [r.model_dump(mode="json") for r in self.reports],
+            "profiles": {iid: p.to_dict() for iid, p in self._profiles.items()},
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self._count = int(state["count"])
+        self._profiles = {
+            str(iid): OnlineVolumeProfile.from_dict(raw)
+            for iid, raw in state.get("profiles", {}).items()
+        }
         self._algos = {}
         for raw in state["parents"]:
             parent = ParentState.from_dict(raw["state"])
             cls = _ALGORITHMS[parent.algo]
             params = cls.Params.model_validate(raw["params"])
             instrument = self._instruments[parent.instrument_id]
-            self._algos[parent.parent_id] = cls(self._host, instrument, parent, params)
+            self._algos[parent.parent_id] = cls(
+                self._host, instrument, parent, params, self._profiles.get(parent.instrument_id)
+            )
         self._child_parent = {str(k): str(v) for k, v in state["child_parent"].items()}
         self.reports = [ExecutionReport.model_validate(r) for r in state["reports"]]
-        self.active = bool(self._algos)
+        self._refresh()
 
 
 # ---------------------------------------------------------------------------- profiles

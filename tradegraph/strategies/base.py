@@ -215,7 +215,7 @@ class Strategy:
         try:
             if type(msg) is Bar:
                 self._last_prices[msg.instrument_id] = msg.close
-                if self._parent_orders.active:
+                if self._parent_orders.wants_bars:
                     self._parent_orders.on_bar(msg)
                 self.on_bar(msg)
             else:
@@ -581,6 +581,22 @@ class Strategy:
         return self._parent_orders.submit(
             instrument_id, side, quantity, algo, params, limit_price=limit_price
         )
+
+    def learn_volume_profile(self, instrument_id: str, buckets: int = 24) -> None:
+        """Learn ``instrument_id``'s intraday volume profile from every bar from now on, for
+        parents sent with ``algo="vwap", profile="online"`` (call it in ``on_start`` to learn
+        from the first bar of the run).
+
+        Raises:
+            ValueError: The instrument is not the strategy's, or its profile is already
+                learned with another number of buckets.
+        """
+        if instrument_id not in self.instruments:
+            raise ValueError(
+                f"strategy {self.strategy_id!r} does not trade {instrument_id!r}: not among its "
+                f"instruments {list(self.instruments)}"
+            )
+        self._parent_orders.learn_volume_profile(instrument_id, buckets)
 
     def cancel_algo_order(self, parent_id: str) -> bool:
         """Stop a parent order and cancel its open children.
