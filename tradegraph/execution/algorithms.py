@@ -32,7 +32,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, Protocol, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,8 @@ class ParentStatus(StrEnum):
     EXPIRED = "expired"
     FAILED = "failed"
 
+
+_SIDES = {side.value: side for side in OrderSide}
 
 # Plain-string forms of the statuses compared on every event (cheaper than enum lookups).
 _WORKING = ParentStatus.WORKING.value
@@ -289,6 +291,8 @@ class ExecutionAlgorithm:
 
     name: ClassVar[AlgoName]
     Params: ClassVar[type[_AlgoParams]]
+    # Whether :meth:`_on_bar` does anything (bars always feed the interval VWAP).
+    reacts_to_bars: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -303,8 +307,12 @@ class ExecutionAlgorithm:
         self.state = state
         self.params = params
         self.learned_profile = learned_profile
-        self.side = OrderSide(state.side)
+        self.side = _SIDES[state.side]
         self.timer_name = ALGO_TIMER_PREFIX + state.parent_id
+        # Whether the algorithm's timer may be pending: ending a parent that never set one
+        # (a one-slice TWAP, an iceberg) then costs no call into the clock. The book marks a
+        # restored parent as armed, since its clock may still hold a timer.
+        self.timer_armed = False
         self.final_report: ExecutionReport | None = None
         self._lot = instrument.lot_size
         self._size_decimals = _size_decimals(instrument)
@@ -337,8 +345,18 @@ class ExecutionAlgorithm:
         self._begin()
 
     def on_timer(self) -> None:
+        self.timer_armed = False
         if self.working:
             self._on_timer()
+
+    def _set_timer(self, at_ns: int) -> None:
+        self.timer_armed = True
+        self.host.set_timer(self.timer_name, at_ns)
+
+    def _cancel_timer(self) -> None:
+        if self.timer_armed:
+            self.timer_armed = False
+            self.host.cancel_timer(self.timer_name)
 
     def on_bar(self, bar: Bar) -> None:
         state = self.state
@@ -347,7 +365,7 @@ class ExecutionAlgorithm:
             state.vwap_pv += (bar.high + bar.low + bar.close) / 3.0 * volume
             state.vwap_volume += volume
         state.observed_volume += volume
-        if self.working:
+        if self.reacts_to_bars and state.status == _WORKING:
             self._on_bar(bar)
 
     def on_fill(self, fill: OrderFilled) -> None:
@@ -355,7 +373,7 @@ class ExecutionAlgorithm:
         open_lots = state.open_children.get(fill.client_order_id)
         if open_lots is None:
             return
-        lots = round(fill.last_qty / self.lot)
+        lots = round(fill.last_qty / self._lot)
         state.filled_lots += lots
         state.filled_notional += fill.last_qty * fill.last_px
         state.fees += fill.fee
@@ -368,7 +386,7 @@ class ExecutionAlgorithm:
             state.open_children[fill.client_order_id] = max(0, open_lots - lots)
         if state.filled_lots >= state.total_lots:
             self._finish(ParentStatus.COMPLETED, "filled")
-        elif not self.working:
+        elif state.status != _WORKING:
             self._finish_if_idle()
         elif child_done:
             self._on_capacity_freed()
@@ -402,7 +420,7 @@ class ExecutionAlgorithm:
         """Send no more children, cancel the open ones, report once they are all done."""
         if not self.working:
             return
-        self.host.cancel_timer(self.timer_name)
+        self._cancel_timer()
         self.state.status = ParentStatus.STOPPING.value
         self.state.final_status = status.value
         self.state.reason = reason
@@ -480,7 +498,7 @@ class ExecutionAlgorithm:
         state = self.state
         if self.finished:
             return
-        self.host.cancel_timer(self.timer_name)
+        self._cancel_timer()
         state.status = status.value
         state.reason = reason
         self.final_report = self.report()
@@ -489,7 +507,7 @@ class ExecutionAlgorithm:
     def report(self) -> ExecutionReport:
         """The execution report as of now."""
         state = self.state
-        sign = self.side.sign
+        sign = 1 if self.side is OrderSide.BUY else -1
         filled = self.quantity_of(state.filled_lots)
         avg_price = state.filled_notional / filled if filled > 0.0 else None
         vwap = state.vwap_pv / state.vwap_volume if state.vwap_volume > 0.0 else None
@@ -565,7 +583,7 @@ class TwapAlgorithm(ExecutionAlgorithm):
             if lots > 0 and (last or self._worth_sending(lots)):
                 self._send(lots)
         if state.next_slice < slices:
-            self.host.set_timer(self.timer_name, self._slice_time_ns(state.next_slice))
+            self._set_timer(self._slice_time_ns(state.next_slice))
         else:
             self._schedule_over()
 
@@ -629,11 +647,12 @@ class PovAlgorithm(ExecutionAlgorithm):
     name = AlgoName.POV
     Params = PovParams
     params: PovParams
+    reacts_to_bars = True
 
     def _begin(self) -> None:
         if self.params.max_duration_s is not None:
             end_ns = self.state.start_ns + round(self.params.max_duration_s * NS_PER_S)
-            self.host.set_timer(self.timer_name, end_ns)
+            self._set_timer(end_ns)
 
     def _on_timer(self) -> None:
         self.stop(ParentStatus.EXPIRED, "max_duration_s reached before the parent filled")
@@ -661,20 +680,21 @@ def _size_decimals(instrument: Instrument) -> int:
 
 
 # Validated parameters by (algorithm, parameters): a strategy usually sends the same ones.
-_PARAMS_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], _AlgoParams] = {}
+_ParamsKey = tuple[type["ExecutionAlgorithm"], tuple[tuple[str, Any], ...]]
+_PARAMS_CACHE: dict[_ParamsKey, _AlgoParams] = {}
 _PARAMS_CACHE_MAX = 256
 
 
 def _parse_params(cls: type[ExecutionAlgorithm], params: Mapping[str, Any]) -> _AlgoParams:
+    key: _ParamsKey | None = None
     try:
-        key = (cls.name.value, tuple(sorted(params.items())))
-        hash(key)
+        candidate: _ParamsKey = (cls, tuple(sorted(params.items())))
+        cached = _PARAMS_CACHE.get(candidate)
+        key = candidate
     except TypeError:  # unhashable values (a profile given as a list): validate every time
-        key = None
-    if key is not None:
-        cached = _PARAMS_CACHE.get(key)
-        if cached is not None:
-            return cached
+        cached = None
+    if cached is not None:
+        return cached
     try:
         parsed = cls.Params.model_validate(dict(params))
     except ValidationError as exc:
@@ -841,6 +861,8 @@ class ParentOrderBook:
             )
         if cls is IcebergAlgorithm and limit_price is None:
             raise ValueError("an iceberg order needs a limit_price")
+        if limit_price is not None and not (math.isfinite(limit_price) and limit_price > 0.0):
+            raise ValueError(f"limit_price must be a finite number > 0, was {limit_price!r}")
         arrival = self._host.last_price(instrument_id) or limit_price
         if arrival is None:
             raise ValueError(
@@ -859,13 +881,16 @@ class ParentOrderBook:
             arrival_price=float(arrival),
             start_ns=self._host.now_ns(),
         )
-        if isinstance(parsed, VwapParams) and parsed.profile == "online":
-            self.learn_volume_profile(instrument_id, parsed.profile_buckets)
+        if cls is VwapAlgorithm:
+            vwap = cast(VwapParams, parsed)
+            if vwap.profile == "online":
+                self.learn_volume_profile(instrument_id, vwap.profile_buckets)
         algorithm = cls(self._host, instrument, state, parsed, self._profiles.get(instrument_id))
         self._algos[parent_id] = algorithm
         self._refresh()
         algorithm.start()
-        self._sweep()
+        # Children are only queued while the parent starts; no other parent can have moved.
+        self._retire(algorithm)
         return parent_id
 
     def cancel(self, parent_id: str, reason: str = "cancelled by strategy") -> bool:
@@ -900,10 +925,11 @@ class ParentOrderBook:
             learned = self._profiles.get(instrument_id)
             if learned is not None:
                 learned.observe(bar)
-        for algorithm in tuple(self._algos.values()):
+        # A bar only ever makes an algorithm send children, never end: nothing to retire, and
+        # the book does not change while it is walked.
+        for algorithm in self._algos.values():
             if algorithm.state.instrument_id == instrument_id:
                 algorithm.on_bar(bar)
-                self._retire(algorithm)
 
     def on_timer(self, name: str) -> None:
         algorithm = self._algos.get(name.removeprefix(ALGO_TIMER_PREFIX))
@@ -946,9 +972,12 @@ class ParentOrderBook:
                 self.reports.append(algorithm.final_report)
             # Children of an ended parent that are still known (cancels in flight) end on
             # their own events; only those already forgotten by the parent are dropped here.
-            for child in [c for c, p in self._child_parent.items() if p == algorithm.parent_id]:
-                if child not in algorithm.state.open_children:
-                    del self._child_parent[child]
+            if self._child_parent:
+                parent_id = algorithm.parent_id
+                open_children = algorithm.state.open_children
+                for child in [c for c, p in self._child_parent.items() if p == parent_id]:
+                    if child not in open_children:
+                        del self._child_parent[child]
             self._refresh()
 
     def _sweep(self) -> None:
@@ -981,9 +1010,11 @@ class ParentOrderBook:
             cls = _ALGORITHMS[parent.algo]
             params = cls.Params.model_validate(raw["params"])
             instrument = self._instruments[parent.instrument_id]
-            self._algos[parent.parent_id] = cls(
+            algorithm = cls(
                 self._host, instrument, parent, params, self._profiles.get(parent.instrument_id)
             )
+            algorithm.timer_armed = True
+            self._algos[parent.parent_id] = algorithm
         self._child_parent = {str(k): str(v) for k, v in state["child_parent"].items()}
         self.reports = [ExecutionReport.model_validate(r) for r in state["reports"]]
         self._refresh()

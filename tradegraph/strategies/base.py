@@ -473,6 +473,47 @@ class Strategy:
         self.outbox.publish(intent)
         return client_order_id
 
+    def _submit_child(
+        self,
+        parent_id: str,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        limit_price: float | None,
+    ) -> str:
+        """``submit_order`` for a child of an execution algorithm, tagged with its parent.
+
+        The parent order book sends whole lots (> 0) of one of the strategy's instruments, at
+        a limit price it checked when the parent arrived, so the intent is valid by
+        construction and is built without per-field validation; it is the same intent
+        ``submit_order`` would build.
+        """
+        if self.stopped:
+            raise OrderPathError(
+                f"strategy {self.strategy_id!r} is stopped and cannot submit orders"
+                + (f" (stopped by {self.error})" if self.error else "")
+            )
+        now = self.clock.now_ns()
+        client_order_id = self._ids.next()
+        intent = OrderIntent.trusted(
+            intent_id=client_order_id,
+            strategy_id=self.strategy_id,
+            instrument_id=instrument_id,
+            side=side,
+            quantity=quantity,
+            order_type=OrderType.MARKET if limit_price is None else OrderType.LIMIT,
+            limit_price=limit_price,
+            time_in_force=TimeInForce.GTC,
+            post_only=False,
+            reduce_only=False,
+            tag=parent_id,
+            ts_event_ns=now,
+            ts_init_ns=now,
+        )
+        self._open_orders[client_order_id] = OpenOrder(intent)
+        self.outbox.publish(intent)
+        return client_order_id
+
     def buy(
         self,
         instrument_id: str,
@@ -784,13 +825,8 @@ class _AlgoHost:
         limit_price: float | None,
     ) -> str:
         strategy = self._strategy
-        client_order_id = strategy.submit_order(
-            instrument_id,
-            side,
-            quantity,
-            OrderType.MARKET if limit_price is None else OrderType.LIMIT,
-            limit_price,
-            tag=parent_id,
+        client_order_id = strategy._submit_child(
+            parent_id, instrument_id, side, quantity, limit_price
         )
         strategy.parent_orders.register_child(client_order_id, parent_id)
         return client_order_id
