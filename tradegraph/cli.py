@@ -178,7 +178,7 @@ def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> in
     print(f"results_digest {result.results_digest}")
     print(f"outputs in {out.resolve()}:")
     for name, path in result.paths.items():
-        print(f"  {name:9s} {path}")
+        print(f"  {name:10s} {path}")
     if as_json:
         print(json.dumps(s, default=str))
     return 0 if check is None or check["identical"] else 1

@@ -22,8 +22,7 @@ from tradegraph.contracts import (
     strategy_component_id,
 )
 from tradegraph.errors import ConfigError
-from tradegraph.execution import SimulatedVenue
-from tradegraph.execution.venue_stress import StressedVenue, StressedVenueConfig
+from tradegraph.execution import SimulatedVenue, StressedVenue, StressedVenueConfig
 from tradegraph.portfolio import CapitalAllocator, Portfolio
 from tradegraph.risk import RiskEngine
 from tradegraph.strategies.registry import build_strategy

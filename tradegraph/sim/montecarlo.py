@@ -657,6 +657,8 @@ class MonteCarlo:
             "bars_per_path": plan.bars_per_path,
             "sample_points": plan.sample_points,
             "data_sha256": data.hexdigest(),
+            # Chunks written with other columns cannot be merged with this batch's.
+            "result_columns": ROW_SCHEMA.names,
         }
 
     # -- running ----------------------------------------------------------------------------
