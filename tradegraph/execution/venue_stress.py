@@ -19,7 +19,7 @@ What a window does while it is open (``start_ns <= now < end_ns``):
 Windows compose: latencies add, factors multiply in window order, and any open rejecting
 window rejects. Conditions are a pure function of time, so the venue recomputes them only
 when time leaves the span over which they are constant; between boundaries a message costs
-one comparison more than in :class:`~tradegraph.execution.venue.SimulatedVenue`.
+one clock read and one comparison more than in :class:`~tradegraph.execution.venue.SimulatedVenue`.
 
 ``StressedVenueConfig`` extends the shared ``VenueConfig`` instead of changing it: the graph
 builder picks :class:`StressedVenue` for it, in the in-process kernel and in the Ray actor
@@ -80,7 +80,8 @@ class VenueWindow(BaseModel):
     def _check_span(self) -> Self:
         if self.start_ns is not None and self.end_ns is not None and self.end_ns <= self.start_ns:
             raise ValueError(
-                f"window {self.label!r}: end_ns {self.end_ns} must be after start_ns {self.start_ns}"
+                f"window {self.label!r}: end_ns {self.end_ns} must be after "
+                f"start_ns {self.start_ns}"
             )
         return self
 
