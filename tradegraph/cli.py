@@ -22,8 +22,16 @@ from tradegraph.errors import ConfigError, TradegraphError
 from tradegraph.observability import configure_logging
 from tradegraph.observability.metrics import BatchMetrics, GraphMetrics, MetricsSink
 from tradegraph.session_cli import add_session_commands
+from tradegraph.sim.feed import BarStream, prepare_bar_stream
 from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
-from tradegraph.sim.scenarios import MODEL_NAMES, PRESETS, StressScenario, load_stress_file
+from tradegraph.sim.scenarios import (
+    MODEL_NAMES,
+    PRESETS,
+    StressScenario,
+    apply_stress,
+    load_stress_file,
+    resolve_stress,
+)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -79,11 +87,27 @@ def _metrics_endpoint(args: argparse.Namespace) -> Iterator[MetricsSink | None]:
         yield sink
 
 
+def _stressed_history(
+    config: GraphConfig, args: argparse.Namespace
+) -> tuple[GraphConfig, BarStream]:
+    """The config's bars and venues bent by the stress scenarios named on the command line."""
+    from tradegraph.sim.backtest import load_datasets
+
+    if config.data.trades:
+        raise ConfigError("--stress bends bar data only; this config also replays trade ticks")
+    scenarios = resolve_stress(args.stress, _stress_catalog(args))
+    stressed, datasets = apply_stress(scenarios, config, load_datasets(config))
+    return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from tradegraph.report.html import format_metrics_table
     from tradegraph.sim.backtest import run_backtest, write_outputs
 
     config = _load(args)
+    stream = None
+    if args.stress:
+        config, stream = _stressed_history(config, args)
     if args.engine == "ray":
         from tradegraph.actors import ray_session, run_backtest_ray
 
@@ -93,11 +117,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 "actors report through Ray's metrics (see the README, Observation)"
             )
         with ray_session(args.address, session_id=config.name, log_level=args.log_level):
-            result = run_backtest_ray(config)
+            result = run_backtest_ray(config, stream)
     else:
         with _metrics_endpoint(args) as sink:
             metrics = GraphMetrics(sink) if sink is not None else None
-            result = run_backtest(config, metrics=metrics)
+            result = run_backtest(config, stream, metrics=metrics)
     out_dir = Path(args.out or config.report.out_dir)
     paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
     s = result.summary()
@@ -107,7 +131,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(format_metrics_table(result.metrics))
     print(
         f"orders {s['orders']}  fills {s['fills']}  risk rejections {s['risk_rejections']}  "
-        f"final equity {s['final_equity']:,.2f}  pnl {s['pnl']:,.2f}  fees {s['fees']:,.2f}"
+        f"venue rejections {s['venue_rejections']}  final equity {s['final_equity']:,.2f}  pnl {s['pnl']:,.2f}  fees {s['fees']:,.2f}"
     )
     if s["dropped_rows"]:
         print(f"dropped malformed bars: {s['dropped_rows']} ({result.dropped})")
@@ -175,13 +199,28 @@ def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> in
         )
     for row in result.failed:
         print(f"scenario {row['index']} failed: {row['error']}")
+    check = s.get("engine_check")
+    if check is not None:
+        checked = check["scenarios_checked"]
+        if check["identical"]:
+            print(
+                f"{check['engine']} engine check: {checked}/{checked} scenarios identical to the "
+                "in-process run (fills, equity, orders, messages)"
+            )
+        else:
+            for row in check["scenarios"]:
+                if row["differences"]:
+                    print(
+                        f"{check['engine']} engine check: scenario {row['index']} "
+                        f"({row['overlays']}) differs in {', '.join(row['differences'])}"
+                    )
     print(f"results_digest {result.results_digest}")
     print(f"outputs in {out.resolve()}:")
     for name, path in result.paths.items():
-        print(f"  {name:9s} {path}")
+        print(f"  {name:10s} {path}")
     if as_json:
         print(json.dumps(s, default=str))
-    return 0
+    return 0 if check is None or check["identical"] else 1
 
 
 def _stress_catalog(args: argparse.Namespace) -> dict[str, StressScenario] | None:
@@ -213,6 +252,7 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
             html=not args.no_html,
             progress=_ProgressLine("montecarlo"),
             metrics=_batch_metrics(sink),
+            check_ray_engine=args.check_ray_engine,
         )
         return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
 
@@ -237,19 +277,23 @@ def cmd_stress(args: argparse.Namespace) -> int:
             html=not args.no_html,
             progress=_ProgressLine("stress"),
             metrics=_batch_metrics(sink),
+            check_ray_engine=args.check_ray_engine,
         )
         code = _run_batch(batch, out, False, f"stress {config.name}")
-    if code:
+    if code == 130:
         return code
     table = pq.read_table(out / "results.parquet").to_pylist()
-    print(f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'kill':>5s}")
+    print(
+        f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'rejected':>8s} "
+        f"{'kill':>5s}"
+    )
     for row in table:
         if row["status"] != "ok":
             print(f"{row['overlays']:22s} failed: {row['error']}")
             continue
         print(
             f"{row['overlays']:22s} {row['return']:>10.4%} {row['max_drawdown']:>9.4%} "
-            f"{row['fills']:>6d} {row['kill_switch_trips']:>5d}"
+            f"{row['fills']:>6d} {row['venue_rejections']:>8d} {row['kill_switch_trips']:>5d}"
         )
     if args.json:
         summary = json.loads((out / "summary.json").read_text())
@@ -257,7 +301,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             {k: v for k, v in row.items() if k != "equity_samples"} for row in table
         ]
         print(json.dumps(summary, default=str))
-    return 0
+    return code
 
 
 def _add_batch_args(p: argparse.ArgumentParser) -> None:
@@ -275,6 +319,15 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
         help="a maximum drawdown at or beyond this fraction counts as ruin (default 0.5)",
     )
     p.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    p.add_argument(
+        "--check-ray-engine",
+        type=int,
+        default=0,
+        metavar="K",
+        help="afterwards, run the first K scenarios again both in-process and through the Ray "
+        "actor graph (one actor per component) and check they give identical fills, equity and "
+        "orders; exit 1 if not (slow: keep K and the paths small)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--no-html", action="store_true", help="skip the HTML report")
     _add_metrics_args(p)
@@ -307,6 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
         "without it a local Ray is started for the run",
     )
     _add_metrics_args(bt)
+    bt.add_argument(
+        "--stress",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="bend the history and the venues by these stress scenarios, in order",
+    )
+    bt.add_argument("--stress-file", help="YAML file of custom stress scenarios")
     bt.set_defaults(func=cmd_backtest)
 
     mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")

@@ -79,3 +79,30 @@ def test_unknown_stress_name_exits_2_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "unknown stress scenario 'meteor'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_backtest_under_an_outage_shows_the_rejected_order(tmp_path: Path) -> None:
+    # An hour of latency: an order sent in the hour before the outage reaches the venue in it.
+    proc = _cli(
+        "backtest",
+        "--stress",
+        "exchange_outage",
+        "--set",
+        "data.bars.0.limit=1500",
+        "--set",
+        "venues.BINANCE.latency_ms=3600000",
+        "--no-html",
+        "--json",
+        "--out",
+        str(tmp_path),
+        *FAST,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    orders = pq.read_table(tmp_path / "orders.parquet").to_pylist()
+    rejected = [o for o in orders if o["status"] == "rejected"]
+    assert summary["bars"] == 1_440  # the outage's hour of bars is gone
+    assert summary["venue_rejections"] == len(rejected) == 1
+    assert rejected[0]["reason"] == "venue unavailable: exchange outage (exchange_outage)"
+    assert summary["fills"] > 0

@@ -98,6 +98,7 @@ class ScriptParams(StrategyParams):
     cancel_timer: str = ""
     raise_on_bar: int = -1
     buy_on_trade: int = -1
+    buy_on_timers: bool = False
     quantity: float = 1.0
 
 
@@ -138,6 +139,8 @@ class ScriptedStrategy(Strategy):
 
     def on_timer(self, timer: TimerFired) -> None:
         self._note(timer, timer.name)
+        if self.params.buy_on_timers:
+            self.buy(next(iter(self.instruments)), self.params.quantity)
 
     def on_fill(self, fill: OrderFilled) -> None:
         self._note(fill, f"{fill.last_qty}@{fill.last_px}")

@@ -1,5 +1,6 @@
-"""Order execution: the simulated venue, its fill, slippage and fee models, and the execution
-algorithms (TWAP, VWAP, iceberg, POV) strategies work parent orders with."""
+"""Order execution: the simulated venue (also under windows of stress), its fill, slippage and
+fee models, and the execution algorithms (TWAP, VWAP, iceberg, POV) strategies work parent
+orders with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from tradegraph.execution.algorithms import (
     AlgoChoice,
     AlgoName,
     ExecutionAlgorithm,
+    OnlineVolumeProfile,
     ParentOrderBook,
     ParentStatus,
     Urgency,
@@ -31,6 +33,12 @@ from tradegraph.execution.venue import (
     SimulatedVenue,
     WorkingOrder,
 )
+from tradegraph.execution.venue_stress import (
+    StressedVenue,
+    StressedVenueConfig,
+    VenueConditions,
+    VenueWindow,
+)
 
 __all__ = [
     "CANCEL_REQUESTED",
@@ -42,12 +50,17 @@ __all__ = [
     "FixedSlippage",
     "LinearImpactSlippage",
     "NoSlippage",
+    "OnlineVolumeProfile",
     "ParentOrderBook",
     "ParentStatus",
     "SimulatedVenue",
     "SlippageModel",
     "SqrtImpactSlippage",
+    "StressedVenue",
+    "StressedVenueConfig",
     "Urgency",
+    "VenueConditions",
+    "VenueWindow",
     "WorkingOrder",
     "apply_slippage",
     "build_slippage_model",

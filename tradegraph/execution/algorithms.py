@@ -32,11 +32,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol, Self, cast
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tradegraph.contracts import (
     Bar,
@@ -56,6 +63,7 @@ __all__ = [
     "ExecutionAlgorithm",
     "IcebergAlgorithm",
     "IcebergParams",
+    "OnlineVolumeProfile",
     "ParentOrderBook",
     "ParentStatus",
     "PovAlgorithm",
@@ -102,6 +110,8 @@ class ParentStatus(StrEnum):
     FAILED = "failed"
 
 
+_SIDES = {side.value: side for side in OrderSide}
+
 # Plain-string forms of the statuses compared on every event (cheaper than enum lookups).
 _WORKING = ParentStatus.WORKING.value
 _STOPPING = ParentStatus.STOPPING.value
@@ -132,12 +142,31 @@ class TwapParams(_AlgoParams):
 class VwapParams(TwapParams):
     """Like TWAP, but each slice's share follows an intraday volume profile.
 
-    ``volume_profile`` holds the relative volume of equal buckets covering a UTC day (24 for
-    hourly, 1440 for per-minute; see :func:`volume_profile_from_bars`). Without one, or when
-    the profile gives the parent's window no volume, the schedule is TWAP's.
+    With ``profile: historical`` (the default) ``volume_profile`` holds the relative volume of
+    equal buckets covering a UTC day (24 for hourly, 1440 for per-minute; see
+    :func:`volume_profile_from_bars`), computed from past data. With ``profile: online`` the
+    profile is learned from the bars the strategy has seen so far in the run: the mean bar
+    volume in each of ``profile_buckets`` slices of the UTC day (see
+    :class:`OnlineVolumeProfile`), read again at every slice, so the schedule adapts as volume
+    comes in. A strategy learns from the start of the run once it calls
+    ``Strategy.learn_volume_profile``; otherwise learning starts with its first online VWAP.
+    Without a profile, or when the profile gives the parent's window no volume, the schedule
+    is TWAP's.
     """
 
+    profile: Literal["historical", "online"] = "historical"
     volume_profile: tuple[float, ...] | None = None
+    profile_buckets: int = Field(
+        default=24, ge=1, le=1440, description="online: buckets per UTC day"
+    )
+
+    @model_validator(mode="after")
+    def _one_profile(self) -> Self:
+        if self.profile == "online" and self.volume_profile is not None:
+            raise ValueError(
+                "volume_profile is the historical profile; leave it out with profile: online"
+            )
+        return self
 
     @field_validator("volume_profile")
     @classmethod
@@ -262,16 +291,28 @@ class ExecutionAlgorithm:
 
     name: ClassVar[AlgoName]
     Params: ClassVar[type[_AlgoParams]]
+    # Whether :meth:`_on_bar` does anything (bars always feed the interval VWAP).
+    reacts_to_bars: ClassVar[bool] = False
 
     def __init__(
-        self, host: AlgoHost, instrument: Instrument, state: ParentState, params: _AlgoParams
+        self,
+        host: AlgoHost,
+        instrument: Instrument,
+        state: ParentState,
+        params: _AlgoParams,
+        learned_profile: OnlineVolumeProfile | None = None,
     ) -> None:
         self.host = host
         self.instrument = instrument
         self.state = state
         self.params = params
-        self.side = OrderSide(state.side)
+        self.learned_profile = learned_profile
+        self.side = _SIDES[state.side]
         self.timer_name = ALGO_TIMER_PREFIX + state.parent_id
+        # Whether the algorithm's timer may be pending: ending a parent that never set one
+        # (a one-slice TWAP, an iceberg) then costs no call into the clock. The book marks a
+        # restored parent as armed, since its clock may still hold a timer.
+        self.timer_armed = False
         self.final_report: ExecutionReport | None = None
         self._lot = instrument.lot_size
         self._size_decimals = _size_decimals(instrument)
@@ -304,8 +345,18 @@ class ExecutionAlgorithm:
         self._begin()
 
     def on_timer(self) -> None:
+        self.timer_armed = False
         if self.working:
             self._on_timer()
+
+    def _set_timer(self, at_ns: int) -> None:
+        self.timer_armed = True
+        self.host.set_timer(self.timer_name, at_ns)
+
+    def _cancel_timer(self) -> None:
+        if self.timer_armed:
+            self.timer_armed = False
+            self.host.cancel_timer(self.timer_name)
 
     def on_bar(self, bar: Bar) -> None:
         state = self.state
@@ -314,7 +365,7 @@ class ExecutionAlgorithm:
             state.vwap_pv += (bar.high + bar.low + bar.close) / 3.0 * volume
             state.vwap_volume += volume
         state.observed_volume += volume
-        if self.working:
+        if self.reacts_to_bars and state.status == _WORKING:
             self._on_bar(bar)
 
     def on_fill(self, fill: OrderFilled) -> None:
@@ -322,7 +373,7 @@ class ExecutionAlgorithm:
         open_lots = state.open_children.get(fill.client_order_id)
         if open_lots is None:
             return
-        lots = round(fill.last_qty / self.lot)
+        lots = round(fill.last_qty / self._lot)
         state.filled_lots += lots
         state.filled_notional += fill.last_qty * fill.last_px
         state.fees += fill.fee
@@ -335,7 +386,7 @@ class ExecutionAlgorithm:
             state.open_children[fill.client_order_id] = max(0, open_lots - lots)
         if state.filled_lots >= state.total_lots:
             self._finish(ParentStatus.COMPLETED, "filled")
-        elif not self.working:
+        elif state.status != _WORKING:
             self._finish_if_idle()
         elif child_done:
             self._on_capacity_freed()
@@ -369,7 +420,7 @@ class ExecutionAlgorithm:
         """Send no more children, cancel the open ones, report once they are all done."""
         if not self.working:
             return
-        self.host.cancel_timer(self.timer_name)
+        self._cancel_timer()
         self.state.status = ParentStatus.STOPPING.value
         self.state.final_status = status.value
         self.state.reason = reason
@@ -447,7 +498,7 @@ class ExecutionAlgorithm:
         state = self.state
         if self.finished:
             return
-        self.host.cancel_timer(self.timer_name)
+        self._cancel_timer()
         state.status = status.value
         state.reason = reason
         self.final_report = self.report()
@@ -456,7 +507,7 @@ class ExecutionAlgorithm:
     def report(self) -> ExecutionReport:
         """The execution report as of now."""
         state = self.state
-        sign = self.side.sign
+        sign = 1 if self.side is OrderSide.BUY else -1
         filled = self.quantity_of(state.filled_lots)
         avg_price = state.filled_notional / filled if filled > 0.0 else None
         vwap = state.vwap_pv / state.vwap_volume if state.vwap_volume > 0.0 else None
@@ -532,7 +583,7 @@ class TwapAlgorithm(ExecutionAlgorithm):
             if lots > 0 and (last or self._worth_sending(lots)):
                 self._send(lots)
         if state.next_slice < slices:
-            self.host.set_timer(self.timer_name, self._slice_time_ns(state.next_slice))
+            self._set_timer(self._slice_time_ns(state.next_slice))
         else:
             self._schedule_over()
 
@@ -548,8 +599,14 @@ class VwapAlgorithm(TwapAlgorithm):
     Params = VwapParams
     params: VwapParams
 
+    def _profile(self) -> tuple[float, ...] | None:
+        if self.params.profile == "online":
+            learned = self.learned_profile
+            return None if learned is None else learned.profile()
+        return self.params.volume_profile
+
     def _target_lots(self, k: int) -> int:
-        profile = self.params.volume_profile
+        profile = self._profile()
         slices = self.params.slices
         if profile is None or k + 1 >= slices:
             return super()._target_lots(k)
@@ -590,11 +647,12 @@ class PovAlgorithm(ExecutionAlgorithm):
     name = AlgoName.POV
     Params = PovParams
     params: PovParams
+    reacts_to_bars = True
 
     def _begin(self) -> None:
         if self.params.max_duration_s is not None:
             end_ns = self.state.start_ns + round(self.params.max_duration_s * NS_PER_S)
-            self.host.set_timer(self.timer_name, end_ns)
+            self._set_timer(end_ns)
 
     def _on_timer(self) -> None:
         self.stop(ParentStatus.EXPIRED, "max_duration_s reached before the parent filled")
@@ -622,20 +680,21 @@ def _size_decimals(instrument: Instrument) -> int:
 
 
 # Validated parameters by (algorithm, parameters): a strategy usually sends the same ones.
-_PARAMS_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], _AlgoParams] = {}
+_ParamsKey = tuple[type["ExecutionAlgorithm"], tuple[tuple[str, Any], ...]]
+_PARAMS_CACHE: dict[_ParamsKey, _AlgoParams] = {}
 _PARAMS_CACHE_MAX = 256
 
 
 def _parse_params(cls: type[ExecutionAlgorithm], params: Mapping[str, Any]) -> _AlgoParams:
+    key: _ParamsKey | None = None
     try:
-        key = (cls.name.value, tuple(sorted(params.items())))
-        hash(key)
+        candidate: _ParamsKey = (cls, tuple(sorted(params.items())))
+        cached = _PARAMS_CACHE.get(candidate)
+        key = candidate
     except TypeError:  # unhashable values (a profile given as a list): validate every time
-        key = None
-    if key is not None:
-        cached = _PARAMS_CACHE.get(key)
-        if cached is not None:
-            return cached
+        cached = None
+    if cached is not None:
+        return cached
     try:
         parsed = cls.Params.model_validate(dict(params))
     except ValidationError as exc:
@@ -654,6 +713,58 @@ _ALGORITHMS: dict[str, type[ExecutionAlgorithm]] = {
 }
 
 
+# ---------------------------------------------------------------------------- online profile
+
+
+class OnlineVolumeProfile:
+    """Mean bar volume in each of ``buckets`` equal slices of the UTC day, learned bar by bar.
+
+    A bar counts in the slice its open time falls in. Slices not seen yet read as the mean of
+    every bar seen, so an unlearnt part of the day neither attracts nor repels volume. Before
+    the first bar there is no profile.
+    """
+
+    __slots__ = ("buckets", "counts", "sums")
+
+    def __init__(self, buckets: int = 24) -> None:
+        if not 1 <= buckets <= 1440:
+            raise ValueError(f"buckets must be between 1 and 1440, was {buckets}")
+        self.buckets = buckets
+        self.sums = [0.0] * buckets
+        self.counts = [0] * buckets
+
+    def observe(self, bar: Bar) -> None:
+        open_ns = bar.ts_event_ns - bar.interval_ns
+        j = (open_ns % NS_PER_DAY) * self.buckets // NS_PER_DAY
+        self.sums[j] += bar.volume
+        self.counts[j] += 1
+
+    @property
+    def bars_seen(self) -> int:
+        return sum(self.counts)
+
+    def profile(self) -> tuple[float, ...] | None:
+        """Relative volume per slice (a profile for :func:`profile_mass`), or ``None``."""
+        seen = self.bars_seen
+        if seen == 0:
+            return None
+        overall = sum(self.sums) / seen
+        return tuple(
+            total / count if count else overall
+            for total, count in zip(self.sums, self.counts, strict=True)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"buckets": self.buckets, "sums": list(self.sums), "counts": list(self.counts)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> OnlineVolumeProfile:
+        learned = cls(int(raw["buckets"]))
+        learned.sums = [float(v) for v in raw["sums"]]
+        learned.counts = [int(v) for v in raw["counts"]]
+        return learned
+
+
 # ---------------------------------------------------------------------------- the book
 
 
@@ -661,10 +772,12 @@ class ParentOrderBook:
     """The parent orders of one strategy and the algorithms working them.
 
     The strategy calls :meth:`submit`, :meth:`cancel`, and forwards its order events, its
-    algorithm timers, its bars (only while :attr:`active`) and kill-switch trips.
+    algorithm timers, its bars (only while :attr:`wants_bars`) and kill-switch trips.
 
     Attributes:
-        active: True while at least one parent is working; the strategy reads it per bar.
+        active: True while at least one parent is working.
+        wants_bars: True while a parent works or a volume profile is being learned; the
+            strategy reads it per bar.
         reports: Execution reports of the parents that ended, in order.
     """
 
@@ -673,9 +786,46 @@ class ParentOrderBook:
         self._instruments = instruments
         self._algos: dict[str, ExecutionAlgorithm] = {}
         self._child_parent: dict[str, str] = {}
+        self._profiles: dict[str, OnlineVolumeProfile] = {}
         self._count = 0
         self.active = False
+        self.wants_bars = False
         self.reports: list[ExecutionReport] = []
+
+    def _refresh(self) -> None:
+        self.active = bool(self._algos)
+        self.wants_bars = self.active or bool(self._profiles)
+
+    def learn_volume_profile(self, instrument_id: str, buckets: int = 24) -> OnlineVolumeProfile:
+        """Learn the intraday volume profile of ``instrument_id`` from every bar from now on
+        (for ``vwap`` with ``profile: online``); returns the learner, already learning or new.
+
+        Raises:
+            ValueError: the instrument is unknown, or its profile is learned with another
+                number of buckets.
+        """
+        if instrument_id not in self._instruments:
+            raise ValueError(f"cannot learn the volume of unknown instrument {instrument_id!r}")
+        learned = self._profiles.get(instrument_id)
+        if learned is None:
+            learned = self._profiles[instrument_id] = OnlineVolumeProfile(buckets)
+            self._refresh()
+        elif learned.buckets != buckets:
+            raise ValueError(
+                f"the volume profile of {instrument_id} is learned in {learned.buckets} "
+                f"buckets, not {buckets}"
+            )
+        return learned
+
+    @property
+    def learned_profiles(self) -> Mapping[str, OnlineVolumeProfile]:
+        """The volume profiles being learned, by instrument id."""
+        return self._profiles
+
+    def volume_profile(self, instrument_id: str) -> tuple[float, ...] | None:
+        """The profile learned so far for ``instrument_id`` (``None`` if none or no bar yet)."""
+        learned = self._profiles.get(instrument_id)
+        return None if learned is None else learned.profile()
 
     @property
     def parents(self) -> Mapping[str, ExecutionAlgorithm]:
@@ -711,6 +861,8 @@ class ParentOrderBook:
             )
         if cls is IcebergAlgorithm and limit_price is None:
             raise ValueError("an iceberg order needs a limit_price")
+        if limit_price is not None and not (math.isfinite(limit_price) and limit_price > 0.0):
+            raise ValueError(f"limit_price must be a finite number > 0, was {limit_price!r}")
         arrival = self._host.last_price(instrument_id) or limit_price
         if arrival is None:
             raise ValueError(
@@ -729,11 +881,16 @@ class ParentOrderBook:
             arrival_price=float(arrival),
             start_ns=self._host.now_ns(),
         )
-        algorithm = cls(self._host, instrument, state, parsed)
+        if cls is VwapAlgorithm:
+            vwap = cast(VwapParams, parsed)
+            if vwap.profile == "online":
+                self.learn_volume_profile(instrument_id, vwap.profile_buckets)
+        algorithm = cls(self._host, instrument, state, parsed, self._profiles.get(instrument_id))
         self._algos[parent_id] = algorithm
-        self.active = True
+        self._refresh()
         algorithm.start()
-        self._sweep()
+        # Children are only queued while the parent starts; no other parent can have moved.
+        self._retire(algorithm)
         return parent_id
 
     def cancel(self, parent_id: str, reason: str = "cancelled by strategy") -> bool:
@@ -764,10 +921,15 @@ class ParentOrderBook:
 
     def on_bar(self, bar: Bar) -> None:
         instrument_id = bar.instrument_id
-        for algorithm in tuple(self._algos.values()):
+        if self._profiles:
+            learned = self._profiles.get(instrument_id)
+            if learned is not None:
+                learned.observe(bar)
+        # A bar only ever makes an algorithm send children, never end: nothing to retire, and
+        # the book does not change while it is walked.
+        for algorithm in self._algos.values():
             if algorithm.state.instrument_id == instrument_id:
                 algorithm.on_bar(bar)
-                self._retire(algorithm)
 
     def on_timer(self, name: str) -> None:
         algorithm = self._algos.get(name.removeprefix(ALGO_TIMER_PREFIX))
@@ -810,10 +972,13 @@ class ParentOrderBook:
                 self.reports.append(algorithm.final_report)
             # Children of an ended parent that are still known (cancels in flight) end on
             # their own events; only those already forgotten by the parent are dropped here.
-            for child in [c for c, p in self._child_parent.items() if p == algorithm.parent_id]:
-                if child not in algorithm.state.open_children:
-                    del self._child_parent[child]
-            self.active = bool(self._algos)
+            if self._child_parent:
+                parent_id = algorithm.parent_id
+                open_children = algorithm.state.open_children
+                for child in [c for c, p in self._child_parent.items() if p == parent_id]:
+                    if child not in open_children:
+                        del self._child_parent[child]
+            self._refresh()
 
     def _sweep(self) -> None:
         for algorithm in tuple(self._algos.values()):
@@ -830,20 +995,29 @@ class ParentOrderBook:
             ],
             "child_parent": dict(self._child_parent),
             "reports": [r.model_dump(mode="json") for r in self.reports],
+            "profiles": {iid: p.to_dict() for iid, p in self._profiles.items()},
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self._count = int(state["count"])
+        self._profiles = {
+            str(iid): OnlineVolumeProfile.from_dict(raw)
+            for iid, raw in state.get("profiles", {}).items()
+        }
         self._algos = {}
         for raw in state["parents"]:
             parent = ParentState.from_dict(raw["state"])
             cls = _ALGORITHMS[parent.algo]
             params = cls.Params.model_validate(raw["params"])
             instrument = self._instruments[parent.instrument_id]
-            self._algos[parent.parent_id] = cls(self._host, instrument, parent, params)
+            algorithm = cls(
+                self._host, instrument, parent, params, self._profiles.get(parent.instrument_id)
+            )
+            algorithm.timer_armed = True
+            self._algos[parent.parent_id] = algorithm
         self._child_parent = {str(k): str(v) for k, v in state["child_parent"].items()}
         self.reports = [ExecutionReport.model_validate(r) for r in state["reports"]]
-        self.active = bool(self._algos)
+        self._refresh()
 
 
 # ---------------------------------------------------------------------------- profiles

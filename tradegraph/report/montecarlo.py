@@ -14,6 +14,7 @@ Conventions:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -56,6 +57,19 @@ def sample_curve(values: npt.ArrayLike, points: int, empty_value: float) -> list
         return [empty_value] * points
     index = np.round(np.linspace(0, series.size - 1, points)).astype(np.int64)
     picked: list[float] = series[index].tolist()
+    return picked
+
+
+def sample_steps(
+    ts_ns: Sequence[int], values: Sequence[float], start_ns: int, end_ns: int, points: int
+) -> list[float]:
+    """A step series (each value holds until the next) read at ``points`` evenly spaced times
+    from ``start_ns`` to ``end_ns``; before its first change it reads its first value."""
+    if not values:
+        return [math.nan] * points
+    times = np.linspace(start_ns, end_ns, points)
+    at = np.searchsorted(np.asarray(ts_ns, dtype=np.float64), times, side="right") - 1
+    picked: list[float] = np.asarray(values, dtype=np.float64)[np.maximum(at, 0)].tolist()
     return picked
 
 
@@ -131,6 +145,46 @@ def summarize(
     }
 
 
+def strategy_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per strategy, across scenarios: the distribution of its net pnl (mean, quantiles,
+    worst, best, probability of a loss), mean fees, fills and orders, and quantiles of its
+    final allocated capital when it had some.
+
+    Args:
+        rows: One mapping per (scenario, strategy) with ``strategy_id``, ``net_pnl``, ``fees``,
+            ``fills``, ``orders`` and ``final_capital`` (``None`` without allocation).
+    """
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(str(row["strategy_id"]), []).append(row)
+    out: dict[str, dict[str, Any]] = {}
+    for sid, group in grouped.items():
+        pnl = np.asarray([r["net_pnl"] for r in group], dtype=np.float64)
+        q = np.quantile(pnl, QUANTILES)
+        stats: dict[str, Any] = {
+            "scenarios": int(pnl.size),
+            "mean_pnl": float(pnl.mean()),
+            **{f"pnl_{_qname(level)}": float(v) for level, v in zip(QUANTILES, q, strict=True)},
+            "worst_pnl": float(pnl.min()),
+            "best_pnl": float(pnl.max()),
+            "prob_loss": float((pnl < 0.0).mean()),
+            "mean_fees": float(np.mean([r["fees"] for r in group])),
+            "mean_fills": float(np.mean([r["fills"] for r in group])),
+            "mean_orders": float(np.mean([r["orders"] for r in group])),
+        }
+        capital = [r["final_capital"] for r in group if r.get("final_capital") is not None]
+        if capital:
+            levels = np.quantile(np.asarray(capital, dtype=np.float64), QUANTILES)
+            stats.update(
+                {
+                    f"final_capital_{_qname(level)}": float(v)
+                    for level, v in zip(QUANTILES, levels, strict=True)
+                }
+            )
+        out[sid] = stats
+    return out
+
+
 def equity_quantiles(
     samples: Sequence[Sequence[float]], quantiles: Sequence[float] = QUANTILES
 ) -> dict[str, list[float]]:
@@ -156,8 +210,13 @@ def write_montecarlo_report(
     max_drawdowns: Sequence[float],
     failed: Sequence[Mapping[str, Any]] = (),
     config_summary: Mapping[str, object] | None = None,
+    per_strategy: Mapping[str, Mapping[str, Any]] | None = None,
+    allocation_quantiles: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
 ) -> Path:
-    """One self-contained HTML page: risk summary, fan chart of equity, histograms."""
+    """One self-contained HTML page: risk summary, fan chart of equity, histograms; with
+    ``per_strategy`` (see :func:`strategy_summary`) a table of each strategy's pnl across
+    scenarios, and with ``allocation_quantiles`` a fan chart of each strategy's allocated
+    capital over the run."""
     rows = [
         (
             "Scenarios (ok / total)",
@@ -196,6 +255,20 @@ def write_montecarlo_report(
         "<h2>Maximum drawdown (%)</h2>",
         histogram_svg([100.0 * d for d in max_drawdowns], label="drawdowns", color="#dc2626"),
     ]
+    if per_strategy:
+        sections += [
+            "<h2>Strategies: net pnl across scenarios</h2>",
+            _strategy_table(per_strategy),
+        ]
+    if allocation_quantiles:
+        sections.append(
+            "<h2>Allocated capital over the run (5-95 % and 25-75 % bands, median)</h2>"
+        )
+        for strategy_id, bands in allocation_quantiles.items():
+            sections += [
+                f"<h3>{escape(strategy_id)}</h3>",
+                fan_chart_svg(bands, label=f"allocation-{strategy_id}"),
+            ]
     if failed:
         cells = "".join(
             f"<tr><td>{escape(str(f.get('index')))}</td><td>{escape(str(f.get('error')))}</td></tr>"
@@ -225,6 +298,45 @@ def write_montecarlo_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")
     return path
+
+
+_STRATEGY_COLUMNS = (
+    ("mean_pnl", "mean"),
+    ("pnl_q05", "5 %"),
+    ("pnl_q50", "median"),
+    ("pnl_q95", "95 %"),
+    ("worst_pnl", "worst"),
+    ("prob_loss", "P(loss)"),
+    ("mean_fees", "mean fees"),
+    ("mean_fills", "mean fills"),
+    ("final_capital_q50", "median final capital"),
+)
+
+
+def _strategy_table(per_strategy: Mapping[str, Mapping[str, Any]]) -> str:
+    columns = [
+        (key, label)
+        for key, label in _STRATEGY_COLUMNS
+        if any(key in stats for stats in per_strategy.values())
+    ]
+    head = "".join(f"<th>{escape(label)}</th>" for _, label in [("", "strategy"), *columns])
+    body = []
+    for strategy_id, stats in per_strategy.items():
+        cells = []
+        for key, _ in columns:
+            value = stats.get(key)
+            if value is None:
+                text = ""
+            elif key == "prob_loss":
+                text = f"{value * 100:.1f}%"
+            else:
+                text = f"{value:,.2f}"
+            cells.append(f"<td>{escape(text)}</td>")
+        body.append(f"<tr><td>{escape(strategy_id)}</td>{''.join(cells)}</tr>")
+    return (
+        f'<table class="strategy-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _frame(label: str, low: float, high: float) -> tuple[list[str], float, float]:
@@ -264,14 +376,14 @@ def _no_data(label: str) -> str:
     )
 
 
-def fan_chart_svg(quantiles: Mapping[str, Sequence[float]]) -> str:
-    """Equity quantile bands over the path (x: share of the path, 0 to 100 %)."""
+def fan_chart_svg(quantiles: Mapping[str, Sequence[float]], *, label: str = "fan") -> str:
+    """Quantile bands over the path (x: share of the path, 0 to 100 %); equity by default."""
     needed = ("q05", "q25", "q50", "q75", "q95")
     if any(not quantiles.get(k) for k in needed):
-        return _no_data("fan")
+        return _no_data(label)
     q = {k: np.asarray(quantiles[k], dtype=np.float64) for k in needed}
     n = q["q50"].size
-    parts, low, high = _frame("fan", float(q["q05"].min()), float(q["q95"].max()))
+    parts, low, high = _frame(label, float(q["q05"].min()), float(q["q95"].max()))
     xs = [_x(i / max(n - 1, 1)) for i in range(n)]
 
     def band(lower: str, upper: str, opacity: float) -> str:

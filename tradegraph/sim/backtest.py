@@ -158,6 +158,11 @@ class BacktestResult:
         ]
 
     @property
+    def venue_rejections(self) -> int:
+        """Orders the venue rejected (invalid, post-only that would take, or in an outage)."""
+        return self.ledger.counts["OrderRejected"]
+
+    @property
     def pnl(self) -> float:
         return self.final_equity - self.starting_cash
 
@@ -178,6 +183,7 @@ class BacktestResult:
             "intents": self.intents,
             "orders": self.orders,
             "risk_rejections": self.risk_rejections,
+            "venue_rejections": self.venue_rejections,
             "fills": len(self.fills),
             "starting_cash": self.starting_cash,
             "final_equity": self.final_equity,

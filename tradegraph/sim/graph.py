@@ -22,7 +22,7 @@ from tradegraph.contracts import (
     strategy_component_id,
 )
 from tradegraph.errors import ConfigError
-from tradegraph.execution import SimulatedVenue
+from tradegraph.execution import SimulatedVenue, StressedVenue, StressedVenueConfig
 from tradegraph.portfolio import CapitalAllocator, Portfolio
 from tradegraph.risk import RiskEngine
 from tradegraph.strategies.registry import build_strategy
@@ -77,6 +77,8 @@ def build_component(
         )
     for venue_cfg in config.venues:
         if component_id == broker_id(venue_cfg.name):
+            if isinstance(venue_cfg, StressedVenueConfig):
+                return StressedVenue(venue_cfg, instruments, clock, outbox)
             return SimulatedVenue(venue_cfg, instruments, clock, outbox)
     for strat_cfg in config.strategies:
         if component_id == strategy_component_id(strat_cfg.id):

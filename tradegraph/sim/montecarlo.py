@@ -43,27 +43,50 @@ from tradegraph.observability.metrics import BatchMetrics
 from tradegraph.report.montecarlo import (
     equity_quantiles,
     sample_curve,
+    sample_steps,
+    strategy_summary,
     summarize,
     worst_day_return,
     write_montecarlo_report,
 )
-from tradegraph.sim.backtest import load_datasets, run_backtest_with_kernel
-from tradegraph.sim.feed import prepare_bar_stream
+from tradegraph.sim.backtest import (
+    BacktestResult,
+    load_datasets,
+    run_backtest,
+    run_backtest_with_kernel,
+)
+from tradegraph.sim.feed import BarStream, prepare_bar_stream
 from tradegraph.sim.scenarios import (
     MODEL_NAMES,
     PriceModel,
     StressScenario,
-    calibrate,
+    apply_stress,
     generate_bars,
     resolve_stress,
     scenario_rng,
     scenario_seed,
 )
-from tradegraph.sim.scenarios.models import clean_bars
+from tradegraph.sim.scenarios.models import JointModel, calibrate_joint, clean_bars
 
 HISTORY = "history"
 DEFAULT_SAMPLE_POINTS = 50
 MAX_CHUNK = 50
+
+STRATEGY_TYPE = pa.struct(
+    [
+        ("strategy_id", pa.string()),
+        ("net_pnl", pa.float64()),
+        ("realized_pnl", pa.float64()),
+        ("unrealized_pnl", pa.float64()),
+        ("fees", pa.float64()),
+        ("fills", pa.int64()),
+        ("orders", pa.int64()),
+        ("final_capital", pa.float64()),
+        ("allocation_samples", pa.list_(pa.float64())),
+    ]
+)
+"""One strategy's share of a scenario's result; ``final_capital`` and ``allocation_samples``
+(capital at evenly spaced times of the run) only with capital allocation."""
 
 ROW_SCHEMA = pa.schema(
     [
@@ -83,10 +106,12 @@ ROW_SCHEMA = pa.schema(
         ("fills", pa.int64()),
         ("orders", pa.int64()),
         ("risk_rejections", pa.int64()),
+        ("venue_rejections", pa.int64()),
         ("fees", pa.float64()),
         ("kill_switch_trips", pa.int64()),
         ("worst_day_return", pa.float64()),
         ("fills_digest", pa.string()),
+        ("strategies", pa.list_(STRATEGY_TYPE)),
         ("equity_samples", pa.list_(pa.float64())),
         ("elapsed_s", pa.float64()),
     ]
@@ -102,7 +127,8 @@ class BatchPlan:
     Attributes:
         config: The graph every scenario runs.
         model: A name from ``MODEL_NAMES``, or ``"history"`` to replay the real bars.
-        models: One calibrated model per dataset (empty for ``history``).
+        joint: The calibrated models of every dataset and their correlation (``None`` for
+            ``history``).
         history: The real datasets: replayed for ``history``, else the starting point of paths.
         stress_sets: Scenario ``i`` applies ``stress_sets[i % len(stress_sets)]`` in order.
         root_seed: Seeds derive from ``(root_seed, index)``.
@@ -112,12 +138,17 @@ class BatchPlan:
 
     config: GraphConfig
     model: str
-    models: tuple[PriceModel, ...]
+    joint: JointModel | None
     history: tuple[BarArrays, ...]
     stress_sets: tuple[tuple[StressScenario, ...], ...]
     root_seed: int
     bars_per_path: int
     sample_points: int = DEFAULT_SAMPLE_POINTS
+
+    @property
+    def models(self) -> tuple[PriceModel, ...]:
+        """One calibrated model per dataset (empty for ``history``)."""
+        return () if self.joint is None else self.joint.models
 
     def stress_for(self, index: int) -> tuple[StressScenario, ...]:
         return self.stress_sets[index % len(self.stress_sets)]
@@ -128,12 +159,13 @@ class BatchPlan:
 
 def scenario_inputs(plan: BatchPlan, index: int) -> tuple[GraphConfig, list[BarArrays]]:
     """The config and bars of scenario ``index``: a drawn (or real) path, bent by its stress."""
-    if plan.model == HISTORY:
+    if plan.joint is None:
         datasets = list(plan.history)
     else:
         rng = scenario_rng(plan.root_seed, index)
+        draws = plan.joint.draw(rng, plan.bars_per_path)
         datasets = []
-        for model, real in zip(plan.models, plan.history, strict=True):
+        for model, draw, real in zip(plan.joint.models, draws, plan.history, strict=True):
             datasets.append(
                 generate_bars(
                     model,
@@ -144,13 +176,10 @@ def scenario_inputs(plan: BatchPlan, index: int) -> tuple[GraphConfig, list[BarA
                     interval_ns=real.interval_ns,
                     symbol=real.symbol,
                     venue=real.venue,
+                    draw=draw,
                 )
             )
-    config = plan.config
-    for stress in plan.stress_for(index):
-        datasets = [stress.bend_bars(d) for d in datasets]
-        config = stress.bend_config(config)
-    return config, datasets
+    return apply_stress(plan.stress_for(index), plan.config, datasets)
 
 
 def run_scenario(plan: BatchPlan, index: int) -> dict[str, Any]:
@@ -160,6 +189,20 @@ def run_scenario(plan: BatchPlan, index: int) -> dict[str, Any]:
     stream = prepare_bar_stream(datasets, config.instrument_map())
     result, kernel = run_backtest_with_kernel(config, stream)
     trips = sum(1 for m in kernel.control if isinstance(m, KillSwitchChanged) and m.tripped)
+    return result_row(
+        plan, index, result, kill_switch_trips=trips, elapsed_s=time.perf_counter() - started
+    )
+
+
+def result_row(
+    plan: BatchPlan,
+    index: int,
+    result: BacktestResult,
+    *,
+    kill_switch_trips: int,
+    elapsed_s: float,
+) -> dict[str, Any]:
+    """The result row (see ``ROW_SCHEMA``) of scenario ``index`` from its finished run."""
     cash = result.starting_cash
     return {
         **_identity(plan, index),
@@ -175,13 +218,43 @@ def run_scenario(plan: BatchPlan, index: int) -> dict[str, Any]:
         "fills": len(result.fills),
         "orders": result.orders,
         "risk_rejections": result.risk_rejections,
+        "venue_rejections": result.venue_rejections,
         "fees": result.fees,
-        "kill_switch_trips": trips,
+        "kill_switch_trips": kill_switch_trips,
         "worst_day_return": worst_day_return(result.ts_ns, result.equity, cash),
         "fills_digest": result.fills_digest,
+        "strategies": strategy_results(result, plan.sample_points),
         "equity_samples": sample_curve(result.equity, plan.sample_points, cash),
-        "elapsed_s": time.perf_counter() - started,
+        "elapsed_s": elapsed_s,
     }
+
+
+def strategy_results(result: BacktestResult, sample_points: int) -> list[dict[str, Any]]:
+    """One entry per configured strategy (see ``STRATEGY_TYPE``), in configuration order."""
+    series = result.allocation_series()
+    start = int(result.ts_ns[0]) if result.ts_ns.size else 0
+    end = int(result.ts_ns[-1]) if result.ts_ns.size else 0
+    out = []
+    for strategy in result.config.strategies:
+        sid = strategy.id
+        row = result.per_strategy.get(sid, {})
+        allocation = series.get(sid)
+        out.append(
+            {
+                "strategy_id": sid,
+                "net_pnl": row.get("net_pnl", 0.0),
+                "realized_pnl": row.get("realized_pnl", 0.0),
+                "unrealized_pnl": row.get("unrealized_pnl", 0.0),
+                "fees": row.get("fees", 0.0),
+                "fills": int(row.get("fills", 0.0)),
+                "orders": int(row.get("intents", 0.0)),
+                "final_capital": None if allocation is None else allocation[1][-1],
+                "allocation_samples": None
+                if allocation is None
+                else sample_steps(allocation[0], allocation[1], start, end, sample_points),
+            }
+        )
+    return out
 
 
 def _identity(plan: BatchPlan, index: int) -> dict[str, Any]:
@@ -267,6 +340,95 @@ def merge_results(tables: Sequence[pa.Table], paths: int) -> pa.Table:
     return combined.take(pa.array(order, pa.int64()))
 
 
+@dataclass(frozen=True)
+class EngineCheck:
+    """Scenarios run again in this process and through another engine, compared.
+
+    Attributes:
+        engine: The other engine (``ray``: every component in its own Ray actor).
+        scenarios: Per scenario: ``index``, ``overlays``, ``bars``, ``fills``,
+            ``local_fills_digest``, ``engine_fills_digest``, ``batch_fills_digest`` and
+            ``differences`` (what did not match; empty when the runs are identical).
+    """
+
+    engine: str
+    scenarios: tuple[dict[str, Any], ...]
+
+    @property
+    def identical(self) -> bool:
+        return all(not s["differences"] for s in self.scenarios)
+
+    @property
+    def mismatched(self) -> list[int]:
+        return [s["index"] for s in self.scenarios if s["differences"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "scenarios_checked": len(self.scenarios),
+            "identical": self.identical,
+            "mismatched": self.mismatched,
+            "scenarios": [dict(s) for s in self.scenarios],
+        }
+
+
+def run_differences(local: BacktestResult, other: BacktestResult) -> list[str]:
+    """What differs between two runs of one scenario: ``bars``, ``fills``, ``equity``,
+    ``orders`` (the order ledger) or ``messages`` (counts of every message type published,
+    kill-switch changes included). Empty when the runs are identical."""
+    differences = []
+    if local.bars != other.bars:
+        differences.append("bars")
+    if local.fills_digest != other.fills_digest or local.fills != other.fills:
+        differences.append("fills")
+    if (
+        local.final_equity != other.final_equity
+        or not np.array_equal(local.equity, other.equity)
+        or not np.array_equal(local.ts_ns, other.ts_ns)
+    ):
+        differences.append("equity")
+    if not local.ledger.to_table().equals(other.ledger.to_table()):
+        differences.append("orders")
+    if local.ledger.counts != other.ledger.counts:
+        differences.append("messages")
+    return differences
+
+
+def check_engine(
+    plan: BatchPlan,
+    indices: Sequence[int],
+    run_other: Callable[[GraphConfig, BarStream], BacktestResult],
+    *,
+    engine: str,
+    batch_digests: Mapping[int, str] | None = None,
+) -> EngineCheck:
+    """Run scenarios ``indices`` (stress included) in a ``LocalKernel`` and with ``run_other``
+    and compare the two runs; ``batch_digests`` are the fills digests the batch recorded."""
+    scenarios = []
+    for index in indices:
+        config, datasets = scenario_inputs(plan, index)
+        stream = prepare_bar_stream(datasets, config.instrument_map())
+        local = run_backtest(config, stream)
+        other = run_other(config, stream)
+        differences = run_differences(local, other)
+        recorded = (batch_digests or {}).get(index)
+        if recorded is not None and recorded != local.fills_digest:
+            differences.append("batch row")
+        scenarios.append(
+            {
+                "index": index,
+                "overlays": plan.overlay_label(index),
+                "bars": local.bars,
+                "fills": len(local.fills),
+                "local_fills_digest": local.fills_digest,
+                "engine_fills_digest": other.fills_digest,
+                "batch_fills_digest": recorded,
+                "differences": differences,
+            }
+        )
+    return EngineCheck(engine, tuple(scenarios))
+
+
 def chunk_indices(indices: Sequence[int], workers: int, chunk_size: int | None) -> list[list[int]]:
     """Split ``indices`` into chunks: about four per worker, at most ``MAX_CHUNK`` each, so that
     task overhead is amortised and the last chunks still balance across workers."""
@@ -305,6 +467,10 @@ class MonteCarloResult:
         quantiles: Equity quantiles across successful scenarios at each sample point.
         results_digest: sha256 over the canonical rows; identical for any worker count.
         paths: Files written, by name (empty without an output folder).
+        strategies: One row per successful scenario and strategy (pnl, fees, fills, orders,
+            allocated capital).
+        allocation_quantiles: Per allocated strategy, quantiles across scenarios of its
+            capital at each sample point of the run.
     """
 
     table: pa.Table
@@ -312,6 +478,8 @@ class MonteCarloResult:
     quantiles: pa.Table
     results_digest: str
     paths: dict[str, Path] = field(default_factory=dict)
+    strategies: pa.Table = field(default_factory=lambda: strategies_table(ROW_SCHEMA.empty_table()))
+    allocation_quantiles: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -352,6 +520,10 @@ class MonteCarlo:
         html: Write ``report.html`` into ``out_dir``.
         progress: Called after every finished chunk.
         metrics: Counts scenarios done and failed as chunks finish (driver side).
+        check_ray_engine: After the batch, run its first this many successful scenarios
+            again, in this process and through the Ray actor graph (every component its own
+            actor, stepped through simulated time), and check that both give the same fills,
+            equity, orders and messages; the outcome is ``summary["engine_check"]``.
 
     Raises:
         ConfigError: an argument is out of range, a model or stress name is unknown, or the
@@ -380,6 +552,7 @@ class MonteCarlo:
         html: bool = True,
         progress: Callable[[BatchProgress], None] | None = None,
         metrics: BatchMetrics | None = None,
+        check_ray_engine: int = 0,
     ) -> None:
         if paths < 1:
             raise ConfigError(f"paths must be >= 1, was {paths}")
@@ -395,6 +568,8 @@ class MonteCarlo:
             raise ConfigError(f"sample_points must be >= 2, was {sample_points}")
         if chunk_size is not None and chunk_size < 1:
             raise ConfigError(f"chunk_size must be >= 1, was {chunk_size}")
+        if check_ray_engine < 0:
+            raise ConfigError(f"check_ray_engine must be >= 0, was {check_ray_engine}")
         self.config = config
         self.paths = paths
         self.model = model
@@ -417,6 +592,7 @@ class MonteCarlo:
         self.html = html
         self.progress = progress
         self.metrics = metrics
+        self.check_ray_engine = check_ray_engine
         self._plan: BatchPlan | None = None
 
     # -- planning ---------------------------------------------------------------------------
@@ -451,15 +627,13 @@ class MonteCarlo:
         """Load and calibrate once; the plan is what every worker receives."""
         if self._plan is None:
             history = self._history()
-            models: tuple[PriceModel, ...] = ()
-            if self.model != HISTORY:
-                models = tuple(calibrate(d, self.model) for d in history)
+            joint = None if self.model == HISTORY else calibrate_joint(history, self.model)
             interval = history[0].interval_ns
             bars = self.bars_per_path or max(2, 7 * 86_400 * 1_000_000_000 // interval)
             self._plan = BatchPlan(
                 config=self.config,
                 model=self.model,
-                models=models,
+                joint=joint,
                 history=history,
                 stress_sets=self.stress_sets,
                 root_seed=self.root_seed,
@@ -479,11 +653,16 @@ class MonteCarlo:
             "config": plan.config.model_dump(mode="json"),
             "model": plan.model,
             "models": [m.describe() for m in plan.models],
+            "correlation": None
+            if plan.joint is None
+            else plan.joint.correlation.round(12).tolist(),
             "stress_sets": [[s.model_dump(mode="json") for s in ss] for ss in plan.stress_sets],
             "root_seed": plan.root_seed,
             "bars_per_path": plan.bars_per_path,
             "sample_points": plan.sample_points,
             "data_sha256": data.hexdigest(),
+            # Chunks written with other columns cannot be merged with this batch's.
+            "result_columns": ROW_SCHEMA.names,
         }
 
     # -- running ----------------------------------------------------------------------------
@@ -523,23 +702,37 @@ class MonteCarlo:
             rows = [failed_row(plan, i, error, attempts=2) for i in indices]
             on_chunk(indices, rows_to_table(rows))
 
+        check: EngineCheck | None = None
         if pending and self.in_process:
             for chunk in chunk_indices(pending, 1, self.chunk_size):
                 on_chunk(chunk, run_chunk(plan, chunk))
-        elif pending:
+        if (pending and not self.in_process) or self.check_ray_engine:
             from tradegraph.actors.batch import ray_pool, run_chunks_on_ray
 
             with ray_pool(self.address, self.workers) as concurrency:
-                run_chunks_on_ray(
-                    run_chunk,
-                    plan,
-                    chunk_indices(pending, concurrency, self.chunk_size),
-                    concurrency=concurrency,
-                    on_done=on_chunk,
-                    on_lost=on_lost,
-                )
+                if pending and not self.in_process:
+                    run_chunks_on_ray(
+                        run_chunk,
+                        plan,
+                        chunk_indices(pending, concurrency, self.chunk_size),
+                        concurrency=concurrency,
+                        on_done=on_chunk,
+                        on_lost=on_lost,
+                    )
+                if self.check_ray_engine:
+                    check = self._check_ray_engine(merge_results(tables, self.paths))
         table = merge_results(tables, self.paths)
-        return self._finish(table, time.perf_counter() - started, len(pending))
+        return self._finish(table, time.perf_counter() - started, len(pending), check)
+
+    def _check_ray_engine(self, table: pa.Table) -> EngineCheck:
+        from tradegraph.actors import run_backtest_ray
+
+        ok = _successful(table)
+        indices = ok.column("index").to_pylist()[: self.check_ray_engine]
+        digests = dict(zip(indices, ok.column("fills_digest").to_pylist(), strict=False))
+        return check_engine(
+            self.plan(), indices, run_backtest_ray, engine="ray", batch_digests=digests
+        )
 
     def _load_previous(self) -> list[pa.Table]:
         if self.out_dir is None:
@@ -561,7 +754,9 @@ class MonteCarlo:
             marker.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
         return [pq.read_table(p) for p in sorted((self.out_dir / "chunks").glob("chunk-*.parquet"))]
 
-    def _finish(self, table: pa.Table, elapsed_s: float, ran: int) -> MonteCarloResult:
+    def _finish(
+        self, table: pa.Table, elapsed_s: float, ran: int, check: EngineCheck | None = None
+    ) -> MonteCarloResult:
         plan = self.plan()
         ok = _successful(table)
         returns = ok.column("return").to_pylist()
@@ -581,27 +776,42 @@ class MonteCarlo:
                 returns, drawdowns, ok.column("kill_switch_trips").to_pylist(), self.ruin_drawdown
             ),
             "calibration": [m.describe() for m in plan.models],
+            "correlation": None if plan.joint is None else plan.joint.correlation.tolist(),
             "elapsed_s": elapsed_s,
             "scenarios_per_s": ran / elapsed_s if elapsed_s > 0 else 0.0,
             "results_digest": digest,
         }
-        quantile_values = equity_quantiles(ok.column("equity_samples").to_pylist())
+        strategy_rows = strategies_table(ok)
+        per_strategy = strategy_summary(strategy_rows.to_pylist())
+        if per_strategy:
+            summary["per_strategy"] = per_strategy
+        if check is not None:
+            summary["engine_check"] = check.to_dict()
         n_points = plan.sample_points
-        quantiles = pa.table(
-            {
-                "point": pa.array(range(n_points), pa.int64()),
-                "fraction": pa.array([i / (n_points - 1) for i in range(n_points)], pa.float64()),
-                **{
-                    k: pa.array(v if v else [None] * n_points, pa.float64())
-                    for k, v in quantile_values.items()
-                },
-            }
+        quantile_values = equity_quantiles(ok.column("equity_samples").to_pylist())
+        quantiles = _quantile_table(quantile_values, n_points)
+        allocation = allocation_quantiles(strategy_rows)
+        result = MonteCarloResult(
+            table,
+            summary,
+            quantiles,
+            digest,
+            strategies=strategy_rows,
+            allocation_quantiles=allocation,
         )
-        result = MonteCarloResult(table, summary, quantiles, digest)
         if self.out_dir is not None:
             out = self.out_dir
             result.paths["results"] = write_parquet(table, out / "results.parquet")
             result.paths["quantiles"] = write_parquet(quantiles, out / "equity_quantiles.parquet")
+            result.paths["strategies"] = write_parquet(strategy_rows, out / "strategies.parquet")
+            if allocation:
+                result.paths["allocation"] = write_parquet(
+                    pa.concat_tables(
+                        _quantile_table(values, n_points, strategy_id=sid)
+                        for sid, values in allocation.items()
+                    ),
+                    out / "allocation_quantiles.parquet",
+                )
             summary_path = out / "summary.json"
             summary_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
             result.paths["summary"] = summary_path
@@ -624,8 +834,51 @@ class MonteCarlo:
                             f"{s.id} ({s.class_path})" for s in self.config.strategies
                         ),
                     },
+                    per_strategy=per_strategy,
+                    allocation_quantiles=allocation,
                 )
         return result
+
+
+def _quantile_table(
+    values: Mapping[str, Sequence[float]], n_points: int, strategy_id: str | None = None
+) -> pa.Table:
+    """Quantile series as a table: one row per sample point (and strategy, when given)."""
+    columns: dict[str, pa.Array] = {}
+    if strategy_id is not None:
+        columns["strategy_id"] = pa.array([strategy_id] * n_points, pa.string())
+    columns["point"] = pa.array(range(n_points), pa.int64())
+    columns["fraction"] = pa.array([i / (n_points - 1) for i in range(n_points)], pa.float64())
+    for name, series in values.items():
+        columns[name] = pa.array(list(series) if series else [None] * n_points, pa.float64())
+    return pa.table(columns)
+
+
+def strategies_table(rows: pa.Table) -> pa.Table:
+    """One row per (scenario, strategy) of the successful rows of a results table: the
+    ``strategies`` column flattened, next to the scenario's index, seed and overlays."""
+    flat: list[dict[str, Any]] = []
+    for row in rows.select(["index", "seed", "overlays", "strategies"]).to_pylist():
+        for entry in row["strategies"] or ():
+            flat.append(
+                {"index": row["index"], "seed": row["seed"], "overlays": row["overlays"], **entry}
+            )
+    identity = [("index", pa.int64()), ("seed", pa.int64()), ("overlays", pa.string())]
+    schema = pa.schema([*identity, *STRATEGY_TYPE])
+    return pa.Table.from_pylist(flat, schema=schema)
+
+
+def allocation_quantiles(strategies: pa.Table) -> dict[str, dict[str, list[float]]]:
+    """Quantiles across scenarios of each allocated strategy's capital over the run."""
+    samples: dict[str, list[list[float]]] = {}
+    for sid, series in zip(
+        strategies.column("strategy_id").to_pylist(),
+        strategies.column("allocation_samples").to_pylist(),
+        strict=True,
+    ):
+        if series:
+            samples.setdefault(sid, []).append(series)
+    return {sid: equity_quantiles(values) for sid, values in samples.items()}
 
 
 def _successful(table: pa.Table) -> pa.Table:

@@ -215,7 +215,7 @@ class Strategy:
         try:
             if type(msg) is Bar:
                 self._last_prices[msg.instrument_id] = msg.close
-                if self._parent_orders.active:
+                if self._parent_orders.wants_bars:
                     self._parent_orders.on_bar(msg)
                 self.on_bar(msg)
             else:
@@ -473,6 +473,47 @@ class Strategy:
         self.outbox.publish(intent)
         return client_order_id
 
+    def _submit_child(
+        self,
+        parent_id: str,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        limit_price: float | None,
+    ) -> str:
+        """``submit_order`` for a child of an execution algorithm, tagged with its parent.
+
+        The parent order book sends whole lots (> 0) of one of the strategy's instruments, at
+        a limit price it checked when the parent arrived, so the intent is valid by
+        construction and is built without per-field validation; it is the same intent
+        ``submit_order`` would build.
+        """
+        if self.stopped:
+            raise OrderPathError(
+                f"strategy {self.strategy_id!r} is stopped and cannot submit orders"
+                + (f" (stopped by {self.error})" if self.error else "")
+            )
+        now = self.clock.now_ns()
+        client_order_id = self._ids.next()
+        intent = OrderIntent.trusted(
+            intent_id=client_order_id,
+            strategy_id=self.strategy_id,
+            instrument_id=instrument_id,
+            side=side,
+            quantity=quantity,
+            order_type=OrderType.MARKET if limit_price is None else OrderType.LIMIT,
+            limit_price=limit_price,
+            time_in_force=TimeInForce.GTC,
+            post_only=False,
+            reduce_only=False,
+            tag=parent_id,
+            ts_event_ns=now,
+            ts_init_ns=now,
+        )
+        self._open_orders[client_order_id] = OpenOrder(intent)
+        self.outbox.publish(intent)
+        return client_order_id
+
     def buy(
         self,
         instrument_id: str,
@@ -581,6 +622,22 @@ class Strategy:
         return self._parent_orders.submit(
             instrument_id, side, quantity, algo, params, limit_price=limit_price
         )
+
+    def learn_volume_profile(self, instrument_id: str, buckets: int = 24) -> None:
+        """Learn ``instrument_id``'s intraday volume profile from every bar from now on, for
+        parents sent with ``algo="vwap", profile="online"`` (call it in ``on_start`` to learn
+        from the first bar of the run).
+
+        Raises:
+            ValueError: The instrument is not the strategy's, or its profile is already
+                learned with another number of buckets.
+        """
+        if instrument_id not in self.instruments:
+            raise ValueError(
+                f"strategy {self.strategy_id!r} does not trade {instrument_id!r}: not among its "
+                f"instruments {list(self.instruments)}"
+            )
+        self._parent_orders.learn_volume_profile(instrument_id, buckets)
 
     def cancel_algo_order(self, parent_id: str) -> bool:
         """Stop a parent order and cancel its open children.
@@ -768,13 +825,8 @@ class _AlgoHost:
         limit_price: float | None,
     ) -> str:
         strategy = self._strategy
-        client_order_id = strategy.submit_order(
-            instrument_id,
-            side,
-            quantity,
-            OrderType.MARKET if limit_price is None else OrderType.LIMIT,
-            limit_price,
-            tag=parent_id,
+        client_order_id = strategy._submit_child(
+            parent_id, instrument_id, side, quantity, limit_price
         )
         strategy.parent_orders.register_child(client_order_id, parent_id)
         return client_order_id

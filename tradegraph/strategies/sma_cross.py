@@ -97,6 +97,13 @@ class SmaCross(Strategy):
         self._algo = self.params.execution_algo
         self._states = {i: _CrossState(self._slow) for i in self.instruments}
 
+    def on_start(self) -> None:
+        execution = self.params.execution_params
+        if self._algo == "vwap" and execution.get("profile") == "online":
+            # An online VWAP sizes its slices from the volume seen so far: learn from bar one.
+            for instrument_id in self.instruments:
+                self.learn_volume_profile(instrument_id, int(execution.get("profile_buckets", 24)))
+
     def on_bar(self, bar: Bar) -> None:
         state = self._states.get(bar.instrument_id)
         if state is None:

@@ -428,6 +428,102 @@ def test_vwap_slices_follow_the_volume_profile() -> None:
     assert [i.quantity for i in h.intents()] == [0.25, 0.5, 0.25]
 
 
+HOUR = 60 * MIN
+DAY = 24 * HOUR
+
+
+def _quiet_mornings(h: Harness, days: int = 1) -> tuple[list[int], list[float]]:
+    """One bar a minute for ``days`` UTC days from the next midnight: volume 1 before noon,
+    3 after; returns the bars' open times and volumes."""
+    start = (T0 // DAY + 1) * DAY
+    opens, volumes = [], []
+    for minute in range(days * 1440):
+        open_ns = start + minute * MIN
+        volume = 1.0 if (open_ns % DAY) < 12 * HOUR else 3.0
+        h.advance(open_ns + MIN)
+        h.bar(100.0, volume)
+        opens.append(open_ns)
+        volumes.append(volume)
+    return opens, volumes
+
+
+def test_online_vwap_follows_the_volume_learned_in_the_run() -> None:
+    h = Harness()
+    h.strategy.learn_volume_profile(BTC, buckets=24)
+    opens, volumes = _quiet_mornings(h)
+    historical = Harness()
+    historical.advance(h.clock.now_ns())
+    profile = volume_profile_from_bars(opens, volumes, buckets=24)
+    eleven = (h.clock.now_ns() // DAY) * DAY + 11 * HOUR
+
+    h.advance(eleven)
+    h.strategy.submit_algo_order(
+        BTC, OrderSide.BUY, 1.0, "vwap", duration_s=7200, slices=2, profile="online"
+    )
+    historical.advance(eleven)
+    historical.strategy.submit_algo_order(
+        BTC, OrderSide.BUY, 1.0, "vwap", duration_s=7200, slices=2, volume_profile=profile
+    )
+    for run in (h, historical):
+        run.advance(eleven + 2 * HOUR)
+
+    assert [i.quantity for i in h.intents()] == [0.25, 0.75]
+    assert [i.quantity for i in historical.intents()] == [0.25, 0.75]
+    learned = h.strategy.parent_orders.volume_profile(BTC)
+    assert learned is not None
+    assert learned[:12] == (1.0,) * 12
+    assert learned[12:] == (3.0,) * 12
+
+
+def test_online_vwap_without_history_starts_as_twap_and_learns_from_then_on() -> None:
+    h = Harness()
+    h.strategy.submit_algo_order(
+        BTC, OrderSide.BUY, 1.0, "vwap", duration_s=180, slices=2, profile="online"
+    )
+    h.advance(T0 + MIN)
+    h.bar(100.0, 7.0)
+
+    assert [i.quantity for i in h.intents()] == [0.5]
+    learned = h.strategy.parent_orders.volume_profile(BTC)
+    assert learned is not None
+    assert set(learned) == {7.0}
+
+
+def test_learned_profile_survives_snapshot_and_restore() -> None:
+    h = Harness()
+    h.strategy.learn_volume_profile(BTC, buckets=24)
+    _quiet_mornings(h)
+    twin = Harness()
+
+    twin.strategy.restore(json.loads(json.dumps(h.strategy.snapshot())))
+
+    assert twin.strategy.parent_orders.volume_profile(BTC) == (
+        h.strategy.parent_orders.volume_profile(BTC)
+    )
+    assert twin.strategy.parent_orders.wants_bars
+
+
+def test_online_profile_takes_no_historical_profile_and_buckets_must_agree() -> None:
+    h = Harness()
+    h.strategy.learn_volume_profile(BTC, buckets=24)
+
+    with pytest.raises(ConfigError, match="leave it out with profile: online"):
+        h.strategy.submit_algo_order(
+            BTC,
+            OrderSide.BUY,
+            1.0,
+            "vwap",
+            duration_s=60,
+            slices=1,
+            profile="online",
+            volume_profile=(1.0,),
+        )
+    with pytest.raises(ValueError, match="learned in 24 buckets, not 48"):
+        h.strategy.learn_volume_profile(BTC, buckets=48)
+    with pytest.raises(ValueError, match="does not trade"):
+        h.strategy.learn_volume_profile("ETHUSDT.BINANCE")
+
+
 def test_volume_profile_from_bars_and_profile_mass() -> None:
     hour = 3_600_000_000_000
     ts = [0, hour, hour + 1, 25 * hour]

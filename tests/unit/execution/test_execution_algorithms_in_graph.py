@@ -111,3 +111,31 @@ def test_kill_switch_trip_in_the_graph_cancels_children_and_reports() -> None:
     cancels = [s for s, m in kernel.published if isinstance(m, CancelOrder)]
     assert cancels
     assert set(cancels) == {RISK}
+
+
+def test_sma_cross_with_online_vwap_learns_volume_from_the_first_bar() -> None:
+    params: dict[str, Any] = {
+        "fast_period": 5,
+        "slow_period": 20,
+        "quantity": 1.0,
+        "execution_algo": "vwap",
+        "execution_params": {"duration_s": 300, "slices": 5, "profile": "online"},
+    }
+    config = graph_config(
+        (
+            StrategyConfig(
+                id="v", class_path="sma_cross", instruments=("BTCUSDT.BINANCE",), params=params
+            ),
+        )
+    )
+    closes = [100.0 + 5.0 * ((i // 15) % 2) + 0.01 * i for i in range(240)]
+    kernel = LocalKernel(config, prepare_bar_stream([ramp_bars(closes)], config.instrument_map()))
+
+    kernel.run()
+
+    reports = [m for m in kernel.control if isinstance(m, ExecutionReport)]
+    book = kernel.component("strategy:v").parent_orders
+    assert reports
+    assert {r.algo for r in reports} == {"vwap"}
+    assert book.learned_profiles["BTCUSDT.BINANCE"].bars_seen == 240
+    assert book.volume_profile("BTCUSDT.BINANCE") is not None

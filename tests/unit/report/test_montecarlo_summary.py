@@ -9,6 +9,8 @@ from tradegraph.report.montecarlo import (
     conditional_value_at_risk,
     equity_quantiles,
     sample_curve,
+    sample_steps,
+    strategy_summary,
     summarize,
     value_at_risk,
     worst_day_return,
@@ -98,3 +100,37 @@ def test_report_draws_fan_chart_and_histograms(tmp_path: Path) -> None:
     assert "band-q05-q95" in html
     assert html.count('class="bin"') >= 2
     assert "boom" in html
+
+
+def test_strategy_summary_gives_each_strategy_its_pnl_distribution() -> None:
+    rows = [
+        {
+            "strategy_id": sid,
+            "net_pnl": pnl,
+            "fees": 1.0,
+            "fills": 2,
+            "orders": 3,
+            "final_capital": capital,
+        }
+        for i in range(100)
+        for sid, pnl, capital in (("a", float(i) - 49.0, None), ("b", -2.0 * i, 1_000.0 + i))
+    ]
+
+    stats = strategy_summary(rows)
+
+    assert stats["a"]["scenarios"] == 100
+    assert stats["a"]["pnl_q50"] == pytest.approx(0.5)
+    assert stats["a"]["prob_loss"] == pytest.approx(0.49)
+    assert stats["b"]["worst_pnl"] == -198.0
+    assert stats["b"]["pnl_q05"] == pytest.approx(np.quantile(-2.0 * np.arange(100), 0.05))
+    assert stats["b"]["final_capital_q95"] == pytest.approx(
+        np.quantile(1_000.0 + np.arange(100), 0.95)
+    )
+    assert "final_capital_q50" not in stats["a"]
+    assert stats["a"]["mean_fills"] == 2.0
+
+
+def test_step_series_is_read_at_even_times() -> None:
+    samples = sample_steps([10, 20], [5.0, 7.0], 0, 40, 5)
+
+    assert samples == [5.0, 5.0, 7.0, 7.0, 7.0]

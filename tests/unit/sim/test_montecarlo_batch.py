@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from tradegraph.config import load_config
-from tradegraph.config.models import GraphConfig
+from tradegraph.config.models import AllocationConfig, GraphConfig, StrategyAllocationConfig
 from tradegraph.errors import ConfigError
 from tradegraph.sim import montecarlo
+from tradegraph.sim.backtest import BacktestResult, run_backtest
+from tradegraph.sim.feed import BarStream
 from tradegraph.sim.montecarlo import BatchPlan, BatchProgress, MonteCarlo, results_digest
 
 FAST = ["strategies.sma.params.fast_period=5", "strategies.sma.params.slow_period=20"]
@@ -168,3 +172,97 @@ def test_bad_arguments_are_refused(config: GraphConfig) -> None:
         MonteCarlo(config, paths=1, model="heston")
     with pytest.raises(ConfigError, match="unknown stress"):
         MonteCarlo(config, paths=1, stress=["meteor"])
+
+
+def test_several_instruments_get_jointly_correlated_paths() -> None:
+    both = load_config(Path(__file__).resolve().parents[3] / "examples" / "multi_strategy.yaml")
+    batch = MonteCarlo(both, paths=2, bars_per_path=2_000, in_process=True, root_seed=1)
+
+    _, (btc, eth) = montecarlo.scenario_inputs(batch.plan(), 0)
+    result = MonteCarlo(both, paths=2, bars_per_path=200, in_process=True).run_batch()
+
+    drawn = np.corrcoef(np.diff(np.log(btc.close)), np.diff(np.log(eth.close)))[0, 1]
+    calibrated = result.summary["correlation"][0][1]
+    assert calibrated > 0.5
+    assert drawn == pytest.approx(calibrated, abs=0.1)
+    np.testing.assert_array_equal(btc.ts_open_ns, eth.ts_open_ns)
+    assert (btc.instrument_id, eth.instrument_id) == ("BTCUSDT.BINANCE", "ETHUSDT.BINANCE")
+    assert result.table.column("status").to_pylist() == ["ok", "ok"]
+
+
+def _two_allocated_strategies(config: GraphConfig) -> GraphConfig:
+    params = {"fast_period": 5, "slow_period": 20, "capital_fraction": 0.2}
+    slow = config.strategies[0].model_copy(
+        update={"id": "slow", "params": {**params, "fast_period": 10, "slow_period": 40}}
+    )
+    fast = config.strategies[0].model_copy(update={"params": params})
+    allocation = AllocationConfig(
+        targets=(
+            StrategyAllocationConfig(strategy="sma", weight=0.6),
+            StrategyAllocationConfig(strategy="slow", weight=0.4),
+        ),
+        check_interval_s=600,
+        drift_threshold=0.001,
+    )
+    return config.model_copy(update={"strategies": (fast, slow), "allocation": allocation})
+
+
+def test_results_break_down_per_strategy_with_allocation_over_time(
+    config: GraphConfig, tmp_path: Path
+) -> None:
+    allocated = _two_allocated_strategies(config)
+
+    result = _batch(allocated, paths=3, out_dir=tmp_path).run_batch()
+
+    for row in result.table.to_pylist():
+        sma, slow = row["strategies"]
+        assert (sma["strategy_id"], slow["strategy_id"]) == ("sma", "slow")
+        assert sma["net_pnl"] + slow["net_pnl"] == pytest.approx(
+            row["final_equity"] - row["starting_cash"], rel=1e-9, abs=1e-6
+        )
+        assert sma["fills"] + slow["fills"] == row["fills"]
+        assert len(sma["allocation_samples"]) == 50
+        assert sma["allocation_samples"][0] == pytest.approx(60_000.0)
+        assert slow["allocation_samples"][0] == pytest.approx(40_000.0)
+    stats = result.summary["per_strategy"]
+    assert set(stats) == {"sma", "slow"}
+    assert stats["sma"]["pnl_q05"] <= stats["sma"]["pnl_q50"] <= stats["sma"]["pnl_q95"]
+    assert stats["slow"]["scenarios"] == 3
+    assert "final_capital_q50" in stats["slow"]
+    assert pq.read_table(tmp_path / "strategies.parquet").num_rows == 6
+    bands = pq.read_table(tmp_path / "allocation_quantiles.parquet")
+    assert sorted(set(bands.column("strategy_id").to_pylist())) == ["slow", "sma"]
+    assert bands.num_rows == 100
+    html = (tmp_path / "report.html").read_text()
+    assert "chart-allocation-sma" in html
+    assert "Strategies: net pnl across scenarios" in html
+
+
+def test_without_an_allocator_strategies_have_no_allocation(config: GraphConfig) -> None:
+    result = _batch(config, paths=2).run_batch()
+
+    [entry] = result.table.column("strategies").to_pylist()[0]
+    assert entry["strategy_id"] == "sma"
+    assert entry["allocation_samples"] is None
+    assert result.allocation_quantiles == {}
+    assert result.summary["per_strategy"]["sma"]["scenarios"] == 2
+
+
+def test_engine_check_finds_identical_runs_and_names_what_differs(config: GraphConfig) -> None:
+    plan = _batch(config, paths=2, stress=["exchange_outage", "fee_shock"]).plan()
+
+    def drops_last_fill(cfg: GraphConfig, stream: BarStream) -> BacktestResult:
+        result = run_backtest(cfg, stream)
+        return replace(result, fills=result.fills[:-1])
+
+    same = montecarlo.check_engine(plan, [0, 1], run_backtest, engine="local-again")
+    broken = montecarlo.check_engine(
+        plan, [1], drops_last_fill, engine="broken", batch_digests={1: "not-the-digest"}
+    )
+
+    assert same.identical
+    assert [s["fills"] > 0 for s in same.scenarios] == [True, True]
+    assert same.to_dict()["scenarios_checked"] == 2
+    assert not broken.identical
+    assert broken.mismatched == [1]
+    assert broken.scenarios[0]["differences"] == ["fills", "batch row"]

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradegraph.data.catalog import BarArrays
+from tradegraph.data.catalog import BarArrays, read_bars
 from tradegraph.errors import DataError
 from tradegraph.sim.scenarios import (
     MODEL_NAMES,
@@ -15,9 +16,11 @@ from tradegraph.sim.scenarios import (
     BlockBootstrapModel,
     GarchModel,
     GbmModel,
+    JointModel,
     JumpDiffusionModel,
     PriceModel,
     calibrate,
+    calibrate_joint,
     generate_bars,
     scenario_rng,
     scenario_seed,
@@ -243,3 +246,101 @@ def test_bar_shape_keeps_only_traded_bars() -> None:
     assert len(shape) == 50
     assert np.all(shape.upper_wick >= 0.0)
     assert np.all(shape.lower_wick >= 0.0)
+
+
+# ----------------------------------------------------------------------------- several instruments
+
+
+def _head(bars: BarArrays, n: int) -> BarArrays:
+    return replace(
+        bars,
+        ts_open_ns=bars.ts_open_ns[:n],
+        open=bars.open[:n],
+        high=bars.high[:n],
+        low=bars.low[:n],
+        close=bars.close[:n],
+        volume=bars.volume[:n],
+    )
+
+
+@pytest.fixture(scope="module")
+def btc_eth() -> list[BarArrays]:
+    """Four days of the bundled real BTC and ETH minute bars (same bar times)."""
+    return [
+        _head(read_bars(f"sample:{s}_1m", symbol=s, venue="BINANCE", interval_ns=MIN)[0], 6_000)
+        for s in ("BTCUSDT", "ETHUSDT")
+    ]
+
+
+def _joint_paths(joint: JointModel, n: int, seed: int) -> list[BarArrays]:
+    rng = np.random.default_rng(seed)
+    draws = joint.draw(rng, n)
+    return [
+        generate_bars(
+            model,
+            rng,
+            n,
+            start_price=100.0,
+            start_ts_ns=0,
+            interval_ns=MIN,
+            symbol=f"X{i}",
+            venue="V",
+            draw=draw,
+        )
+        for i, (model, draw) in enumerate(zip(joint.models, draws, strict=True))
+    ]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_joint_paths_correlate_like_the_real_returns(name: str, btc_eth: list[BarArrays]) -> None:
+    real = np.corrcoef([np.diff(np.log(d.close)) for d in btc_eth])[0, 1]
+    joint = calibrate_joint(btc_eth, name)
+
+    paths = _joint_paths(joint, 20_000, seed=11)
+
+    drawn = np.corrcoef([np.diff(np.log(p.close)) for p in paths])[0, 1]
+    assert real > 0.5  # BTC and ETH move together: independent paths would fail below
+    assert joint.return_correlation[0, 1] == pytest.approx(real)
+    assert drawn == pytest.approx(real, abs=0.04)
+    for path in paths:
+        _assert_consistent(path)
+    np.testing.assert_array_equal(paths[0].ts_open_ns, paths[1].ts_open_ns)
+
+
+def test_joint_bootstrap_takes_the_same_bar_times_for_every_instrument(
+    btc_eth: list[BarArrays],
+) -> None:
+    joint = calibrate_joint(btc_eth, "bootstrap")
+
+    draws = joint.draw(np.random.default_rng(4), 500)
+
+    btc, eth = (m for m in joint.models if isinstance(m, BlockBootstrapModel))
+    positions = [int(np.flatnonzero(btc.returns == r)[0]) for r in draws[0].log_returns[:50]]
+    np.testing.assert_array_equal(draws[1].log_returns[:50], eth.returns[positions])
+
+
+def test_joint_jump_model_shares_part_of_the_jumps(btc_eth: list[BarArrays]) -> None:
+    joint = calibrate_joint(btc_eth, "jump")
+
+    jumps = [m for m in joint.models if isinstance(m, JumpDiffusionModel)]
+    assert 0.0 < joint.common_jump_intensity <= min(j.jump_intensity for j in jumps)
+    assert joint.jump_cholesky is not None
+    assert np.all(np.abs(joint.correlation) <= 1.0)
+
+
+def test_one_instrument_draws_exactly_as_its_model_alone(real_like_bars: BarArrays) -> None:
+    model = calibrate(real_like_bars, "jump")
+
+    [joint_draw] = calibrate_joint([real_like_bars], "jump").draw(np.random.default_rng(5), 300)
+    alone = model.draw(np.random.default_rng(5), 300)
+
+    np.testing.assert_array_equal(joint_draw.log_returns, alone.log_returns)
+
+
+def test_instruments_without_shared_bar_times_cannot_be_correlated(
+    btc_eth: list[BarArrays],
+) -> None:
+    later = replace(btc_eth[1], ts_open_ns=btc_eth[1].ts_open_ns + 10_000 * MIN)
+
+    with pytest.raises(DataError, match="share only 0 bar times"):
+        calibrate_joint([btc_eth[0], later], "gbm")

@@ -3,16 +3,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradegraph.config import load_config
+from tests.support.graphs import T0, graph_config, ramp_bars
+from tradegraph.config import StrategyConfig, load_config
 from tradegraph.config.models import GraphConfig
 from tradegraph.data.catalog import BarArrays
 from tradegraph.errors import ConfigError
-from tradegraph.sim.feed import validate_bar_arrays
+from tradegraph.execution.venue_stress import StressedVenue, StressedVenueConfig, VenueWindow
+from tradegraph.sim.backtest import run_backtest, write_outputs
+from tradegraph.sim.clock import SimClock
+from tradegraph.sim.feed import prepare_bar_stream, validate_bar_arrays
+from tradegraph.sim.montecarlo import HISTORY, BatchPlan, run_scenario, scenario_inputs
 from tradegraph.sim.scenarios import (
+    OUTAGE_REJECT_REASON,
     PRESETS,
     ExchangeOutage,
     FeeShock,
@@ -20,10 +27,13 @@ from tradegraph.sim.scenarios import (
     GapMove,
     LatencySpike,
     LiquidityCrunch,
+    PathSpan,
     StressScenario,
+    apply_stress,
     load_stress_file,
     resolve_stress,
 )
+from tradegraph.testing import RecordingOutbox
 
 MIN = 60_000_000_000
 
@@ -45,6 +55,16 @@ def _flat(n: int = 200, price: float = 100.0, volume: float = 10.0) -> BarArrays
 @pytest.fixture(scope="module")
 def config() -> GraphConfig:
     return load_config(None)
+
+
+def _stressed(config: GraphConfig, venue: int = 0) -> StressedVenueConfig:
+    stressed = config.venues[venue]
+    assert isinstance(stressed, StressedVenueConfig)
+    return stressed
+
+
+def _windows(config: GraphConfig) -> tuple[VenueWindow, ...]:
+    return _stressed(config).windows
 
 
 def _consistent(bars: BarArrays) -> bool:
@@ -76,17 +96,22 @@ def test_gap_move_moves_every_price_from_the_gap_on() -> None:
     assert _consistent(out)
 
 
-def test_liquidity_crunch_thins_volume_and_raises_slippage(config: GraphConfig) -> None:
-    crunch = LiquidityCrunch(factor=4, start=0.5, end=1.0)
+def test_liquidity_crunch_thins_volume_and_raises_slippage_in_its_window(
+    config: GraphConfig,
+) -> None:
+    crunch = LiquidityCrunch(factor=4, start=0.5, duration_min=20)
+    span = PathSpan.of([_flat(100)])
 
     bars = crunch.bend_bars(_flat(100))
-    bent = crunch.bend_config(config)
+    bent = crunch.bend_config(config, span)
 
     np.testing.assert_allclose(bars.volume[:50], 10.0)
-    np.testing.assert_allclose(bars.volume[50:], 2.5)
+    np.testing.assert_allclose(bars.volume[50:70], 2.5)
+    np.testing.assert_allclose(bars.volume[70:], 10.0)
+    [window] = _windows(bent)
+    assert (window.start_ns, window.end_ns) == (50 * MIN, 70 * MIN)
+    assert window.slippage_factor == 4.0
     assert config.venues[0].slippage.bps == 1.0
-    assert bent.venues[0].slippage.bps == 4.0
-    assert bent.venues[0].slippage.model == "fixed"
 
 
 def test_liquidity_crunch_gives_a_venue_without_slippage_some(config: GraphConfig) -> None:
@@ -103,11 +128,17 @@ def test_liquidity_crunch_gives_a_venue_without_slippage_some(config: GraphConfi
             )
         }
     )
+    span = PathSpan.of([_flat(100)])
 
-    bent = LiquidityCrunch(factor=5, min_slippage_bps=2.0).bend_config(bare)
+    bent = LiquidityCrunch(factor=5, min_slippage_bps=2.0).bend_config(bare, span)
 
-    assert bent.venues[0].slippage.model == "fixed"
-    assert bent.venues[0].slippage.bps == 10.0
+    slippage = (
+        StressedVenue(_stressed(bent), config.instrument_map(), SimClock(0), RecordingOutbox())
+        .conditions_at(0)
+        .slippage
+    )
+    assert slippage.model == "fixed"
+    assert slippage.bps == 10.0
 
 
 def test_exchange_outage_removes_the_window() -> None:
@@ -119,23 +150,106 @@ def test_exchange_outage_removes_the_window() -> None:
     assert int(np.argmax(gap)) == 99
 
 
-def test_latency_spike_adds_to_venue_latency(config: GraphConfig) -> None:
-    bent = LatencySpike(extra_latency_ms=1500).bend_config(config)
+def test_exchange_outage_also_opens_a_rejecting_window_over_the_gap(config: GraphConfig) -> None:
+    span = PathSpan.of([_flat(200)])
 
-    assert bent.venues[0].latency_ms == config.venues[0].latency_ms + 1500
+    [window] = _windows(ExchangeOutage(at=0.5, duration_min=30).bend_config(config, span))
+
+    assert (window.start_ns, window.end_ns) == (100 * MIN, 130 * MIN)
+    assert window.reject_reason == OUTAGE_REJECT_REASON
 
 
-def test_fee_shock_scales_instrument_and_venue_fees(config: GraphConfig) -> None:
-    with_override = config.model_copy(
-        update={"venues": (config.venues[0].model_copy(update={"taker_fee": 0.002}),)}
+def test_venue_overlays_open_windows_in_time_not_for_the_whole_run(config: GraphConfig) -> None:
+    span = PathSpan.of([_flat(200)])
+
+    latency = LatencySpike(extra_latency_ms=1500, start=0.25, end=0.5).bend_config(config, span)
+    fees = FeeShock(factor=3, start=0.5).bend_config(config, span)
+    whole = FeeShock(factor=2).bend_config(config, span)
+
+    [lw] = _windows(latency)
+    assert (lw.start_ns, lw.end_ns, lw.extra_latency_ms) == (50 * MIN, 100 * MIN, 1500.0)
+    [fw] = _windows(fees)
+    assert (fw.start_ns, fw.end_ns, fw.fee_factor) == (100 * MIN, None, 3.0)
+    [ww] = _windows(whole)
+    assert (ww.start_ns, ww.end_ns) == (None, None)
+    assert latency.venues[0].latency_ms == config.venues[0].latency_ms
+    assert fees.instruments == config.instruments
+
+
+def test_overlays_compose_their_windows_on_every_venue(config: GraphConfig) -> None:
+    two_venues = config.model_copy(
+        update={"venues": (config.venues[0], config.venues[0].model_copy(update={"name": "OKX"}))}
+    )
+    scenario = StressScenario(
+        name="combo",
+        overlays=(
+            ExchangeOutage(at=0.1, duration_min=10),
+            LatencySpike(start=0.2, end=0.3),
+            FeeShock(start=0.4, duration_min=60),
+        ),
     )
 
-    bent = FeeShock(factor=3).bend_config(with_override)
+    bent, [bars] = scenario.apply(two_venues, [_flat(200)])
 
-    assert bent.instruments[0].taker_fee == pytest.approx(0.003)
-    assert bent.instruments[0].maker_fee == pytest.approx(0.003)
-    assert bent.venues[0].taker_fee == pytest.approx(0.006)
-    assert bent.venues[0].maker_fee is None
+    assert [[w.label for w in _stressed(bent, i).windows] for i in (0, 1)] == [
+        ["exchange_outage", "latency_spike", "fee_shock"]
+    ] * 2
+    assert len(bars) == 190
+
+
+def test_windows_stay_on_the_unbent_clock_when_an_outage_removed_bars() -> None:
+    bars = _flat(200)
+
+    _, [bent] = apply_stress(
+        [
+            StressScenario(name="gap", overlays=(ExchangeOutage(at=0.0, duration_min=50),)),
+            StressScenario(name="thin", overlays=(LiquidityCrunch(factor=2, start=0.5),)),
+        ],
+        load_config(None),
+        [bars],
+    )
+
+    assert bent.ts_open_ns[0] == 50 * MIN
+    halved = bent.ts_open_ns[bent.volume == 5.0]
+    assert halved[0] == 100 * MIN
+    assert len(halved) == 100
+
+
+def test_order_inside_an_outage_is_rejected_and_one_after_it_fills(tmp_path: Path) -> None:
+    timer_offsets_s = (64 * 60.0, 74 * 60.0)  # from the first bar's close, one minute in
+    strategy = StrategyConfig(
+        id="s",
+        class_path="test_script",
+        instruments=("BTCUSDT.BINANCE",),
+        params={"timer_offsets_s": timer_offsets_s, "buy_on_timers": True, "quantity": 1.0},
+    )
+    config = graph_config((strategy,))
+    bars = ramp_bars([100.0 + 0.1 * i for i in range(120)])
+    outage = StressScenario(name="down", overlays=(ExchangeOutage(at=0.5, duration_min=10),))
+    plan = BatchPlan(
+        config=config,
+        model=HISTORY,
+        joint=None,
+        history=(bars,),
+        stress_sets=((outage,),),
+        root_seed=0,
+        bars_per_path=0,
+    )
+
+    stressed, datasets = scenario_inputs(plan, 0)
+    result = run_backtest(stressed, prepare_bar_stream(datasets, stressed.instrument_map()))
+    write_outputs(result, tmp_path, html=False)
+    row = run_scenario(plan, 0)
+
+    orders = pq.read_table(tmp_path / "orders.parquet").to_pylist()
+    assert [o["status"] for o in orders] == ["rejected", "filled"]
+    assert orders[0]["reason"].startswith(OUTAGE_REJECT_REASON)
+    assert orders[0]["ts_submit_ns"] == T0 + 65 * MIN
+    [fill] = result.fills
+    assert fill.ts_event_ns == T0 + 76 * MIN
+    assert result.venue_rejections == 1
+    assert row["venue_rejections"] == 1
+    assert row["fills"] == 1
 
 
 def test_overlays_do_not_mutate_their_input(config: GraphConfig) -> None:
@@ -143,8 +257,7 @@ def test_overlays_do_not_mutate_their_input(config: GraphConfig) -> None:
     before = bars.close.copy(), bars.volume.copy()
 
     for preset in PRESETS.values():
-        preset.bend_bars(bars)
-        preset.bend_config(config)
+        preset.apply(config, [bars])
 
     np.testing.assert_array_equal(bars.close, before[0])
     np.testing.assert_array_equal(bars.volume, before[1])

@@ -13,6 +13,14 @@ dress each synthetic close in a high, a low and a volume. A synthetic path is co
 construction: ``open`` is the previous close, ``high >= max(open, close)``,
 ``low <= min(open, close)`` and volume is positive.
 
+Several instruments move together: :func:`calibrate_joint` fits one model per instrument and
+the correlation of their returns on the bar times they share, and :class:`JointModel` draws
+their paths jointly. GBM and jump diffusion get Brownian shocks correlated through the Cholesky
+factor of the return correlation (the jumps stay independent); GARCH gets correlated
+innovations (constant conditional correlation: the correlation of the standardised residuals);
+the bootstrap resamples the same blocks of bar times for every instrument, so whatever
+dependence the real returns had comes along.
+
 Randomness comes only from the ``numpy.random.Generator`` handed in; :func:`scenario_rng`
 derives it from ``(root seed, scenario index)`` so a scenario never depends on which worker
 runs it or in what order.
@@ -21,6 +29,7 @@ runs it or in what order.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar, Protocol
 
@@ -143,7 +152,10 @@ class PriceModel(Protocol):
     @property
     def shape(self) -> BarShape: ...
 
-    def draw(self, rng: np.random.Generator, n_bars: int) -> PathDraw: ...
+    def draw(self, rng: np.random.Generator, n_bars: int, shocks: F64 | None = None) -> PathDraw:
+        """Draw ``n_bars`` returns; ``shocks`` (standard normal, one per bar) replaces the
+        model's own Gaussian draws when given, which is how paths are correlated."""
+        ...
 
     def describe(self) -> dict[str, float]: ...
 
@@ -163,8 +175,9 @@ class GbmModel:
         r = log_returns(bars)
         return cls(mu=float(r.mean()), sigma=float(r.std(ddof=1)), shape=BarShape.from_bars(bars))
 
-    def draw(self, rng: np.random.Generator, n_bars: int) -> PathDraw:
-        returns = self.mu + self.sigma * rng.standard_normal(n_bars)
+    def draw(self, rng: np.random.Generator, n_bars: int, shocks: F64 | None = None) -> PathDraw:
+        z = rng.standard_normal(n_bars) if shocks is None else shocks
+        returns = self.mu + self.sigma * z
         return PathDraw(returns, np.ones(n_bars))
 
     def describe(self) -> dict[str, float]:
@@ -198,16 +211,7 @@ class JumpDiffusionModel:
         likelihood: robust, and good for jumps several diffusion deviations wide.
         """
         r = log_returns(bars)
-        diffusive = np.ones(r.shape[0], dtype=bool)
-        for _ in range(20):
-            centre = float(np.median(r[diffusive]))
-            spread = 1.4826 * float(np.median(np.abs(r[diffusive] - centre)))
-            if spread <= 0.0:
-                break
-            updated = np.abs(r - centre) <= cls.THRESHOLD * spread
-            if np.array_equal(updated, diffusive):
-                break
-            diffusive = updated
+        diffusive = cls.diffusive_returns(r)
         body = r[diffusive]
         jumps = r[~diffusive]
         mu = float(body.mean())
@@ -222,8 +226,9 @@ class JumpDiffusionModel:
             shape=BarShape.from_bars(bars),
         )
 
-    def draw(self, rng: np.random.Generator, n_bars: int) -> PathDraw:
-        diffusion = self.mu + self.sigma * rng.standard_normal(n_bars)
+    def draw(self, rng: np.random.Generator, n_bars: int, shocks: F64 | None = None) -> PathDraw:
+        z = rng.standard_normal(n_bars) if shocks is None else shocks
+        diffusion = self.mu + self.sigma * z
         counts = rng.poisson(self.jump_intensity, n_bars)
         jumps = counts * self.jump_mean + np.sqrt(counts) * self.jump_std * rng.standard_normal(
             n_bars
@@ -231,6 +236,23 @@ class JumpDiffusionModel:
         # A jump bar gets wicks as wide as its move relative to an ordinary bar.
         scale = np.where(counts > 0, 1.0 + np.abs(jumps) / max(self.sigma, 1e-12), 1.0)
         return PathDraw(diffusion + jumps, scale)
+
+    @classmethod
+    def diffusive_returns(cls, returns: F64) -> npt.NDArray[np.bool_]:
+        """Which returns are diffusion, not jumps: within ``THRESHOLD`` robust deviations
+        (median absolute deviation scaled to a normal standard deviation) of the median,
+        iterated until the split settles."""
+        diffusive = np.ones(returns.shape[0], dtype=bool)
+        for _ in range(20):
+            centre = float(np.median(returns[diffusive]))
+            spread = 1.4826 * float(np.median(np.abs(returns[diffusive] - centre)))
+            if spread <= 0.0:
+                break
+            updated = np.abs(returns - centre) <= cls.THRESHOLD * spread
+            if np.array_equal(updated, diffusive):
+                break
+            diffusive = updated
+        return diffusive
 
     def describe(self) -> dict[str, float]:
         return {
@@ -358,8 +380,18 @@ class GarchModel:
             shape=BarShape.from_bars(bars),
         )
 
-    def draw(self, rng: np.random.Generator, n_bars: int) -> PathDraw:
-        z = rng.standard_normal(n_bars).tolist()
+    def standardized_residuals(self, returns: F64) -> F64:
+        """``(r - mu) / s`` with ``s`` the fitted model's conditional deviation, filtered from
+        the unconditional variance."""
+        e = returns - self.mu
+        if self.omega <= 0.0:
+            return e
+        s2 = garch_variance(e * e, self.unconditional_variance, self.omega, self.alpha, self.beta)
+        standardized: F64 = e / np.sqrt(s2)
+        return standardized
+
+    def draw(self, rng: np.random.Generator, n_bars: int, shocks: F64 | None = None) -> PathDraw:
+        z = (rng.standard_normal(n_bars) if shocks is None else shocks).tolist()
         omega, alpha, beta = self.omega, self.alpha, self.beta
         variance = self.unconditional_variance if self.omega > 0.0 else 0.0
         residuals = [0.0] * n_bars
@@ -413,9 +445,18 @@ class BlockBootstrapModel:
             raise ValueError(f"mean_block must be >= 1, was {block}")
         return cls(returns=r, mean_block=float(block), shape=shape, shape_of_return=shape_row)
 
-    def draw(self, rng: np.random.Generator, n_bars: int) -> PathDraw:
-        index = stationary_bootstrap_index(rng, self.returns.shape[0], n_bars, self.mean_block)
-        return PathDraw(self.returns[index], np.ones(n_bars), self.shape_of_return[index])
+    def draw(self, rng: np.random.Generator, n_bars: int, shocks: F64 | None = None) -> PathDraw:
+        """A resampled path; ``shocks`` has no meaning here (blocks are shared through
+        :meth:`draw_at` instead) and must be ``None``."""
+        if shocks is not None:
+            raise ValueError("the bootstrap resamples returns and takes no Gaussian shocks")
+        return self.draw_at(
+            stationary_bootstrap_index(rng, self.returns.shape[0], n_bars, self.mean_block)
+        )
+
+    def draw_at(self, index: I64) -> PathDraw:
+        """The path made of the real returns at positions ``index``."""
+        return PathDraw(self.returns[index], np.ones(index.shape[0]), self.shape_of_return[index])
 
     def describe(self) -> dict[str, float]:
         return {
@@ -477,11 +518,13 @@ def generate_bars(
     interval_ns: int,
     symbol: str,
     venue: str,
+    draw: PathDraw | None = None,
 ) -> BarArrays:
     """Draw one path of ``n_bars`` consistent OHLCV bars from ``model``.
 
     Bars open at ``start_ts_ns`` and every ``interval_ns`` after; the first opens at
-    ``start_price`` and each later one at the previous close.
+    ``start_price`` and each later one at the previous close. ``draw`` is the model's path when
+    it was already drawn (jointly with other instruments, see :class:`JointModel`).
 
     Raises:
         ValueError: ``n_bars`` or ``interval_ns`` is not positive, or ``start_price`` is not a
@@ -491,7 +534,9 @@ def generate_bars(
         raise ValueError(f"n_bars and interval_ns must be > 0, were {n_bars} and {interval_ns}")
     if not (math.isfinite(start_price) and start_price > 0.0):
         raise ValueError(f"start_price must be a positive number, was {start_price}")
-    path = model.draw(rng, n_bars)
+    path = model.draw(rng, n_bars) if draw is None else draw
+    if path.log_returns.shape[0] != n_bars:
+        raise ValueError(f"the drawn path has {path.log_returns.shape[0]} bars, not {n_bars}")
     shape = model.shape
     rows = (
         path.shape_index
@@ -515,3 +560,265 @@ def generate_bars(
         close=close,
         volume=shape.volume[rows].copy(),
     )
+
+
+def align_bars(datasets: Sequence[BarArrays]) -> list[BarArrays]:
+    """The valid bars of each dataset at the open times every dataset has.
+
+    Raises:
+        DataError: fewer than ``MIN_CALIBRATION_BARS`` common bar times.
+    """
+    valid = [clean_bars(d) for d in datasets]
+    common = valid[0].ts_open_ns
+    for d in valid[1:]:
+        common = np.intersect1d(common, d.ts_open_ns, assume_unique=True)
+    if common.shape[0] < MIN_CALIBRATION_BARS:
+        names = ", ".join(d.instrument_id for d in datasets)
+        raise DataError(
+            f"{names} share only {common.shape[0]} bar times; correlated paths need at least "
+            f"{MIN_CALIBRATION_BARS} (same interval, overlapping history)"
+        )
+    aligned = []
+    for d in valid:
+        rows = np.searchsorted(d.ts_open_ns, common)
+        aligned.append(
+            replace(
+                d,
+                ts_open_ns=common.copy(),
+                open=d.open[rows],
+                high=d.high[rows],
+                low=d.low[rows],
+                close=d.close[rows],
+                volume=d.volume[rows],
+            )
+        )
+    return aligned
+
+
+def _factor(correlation: F64) -> F64:
+    """The lower Cholesky factor of ``correlation``, after clipping any eigenvalue that rounding
+    made negative (then the matrix is rescaled back to a unit diagonal)."""
+    try:
+        factor = np.linalg.cholesky(correlation)
+        return np.asarray(factor, dtype=np.float64)
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(correlation)
+        fixed = (vectors * np.maximum(values, 1e-10)) @ vectors.T
+        scale = 1.0 / np.sqrt(np.diag(fixed))
+        repaired = np.linalg.cholesky(fixed * np.outer(scale, scale))
+        return np.asarray(repaired, dtype=np.float64)
+
+
+def _correlation(columns: Sequence[F64]) -> F64:
+    matrix = np.corrcoef(np.vstack(columns))
+    matrix = np.nan_to_num(np.atleast_2d(matrix), nan=0.0)
+    np.fill_diagonal(matrix, 1.0)
+    out: F64 = (matrix + matrix.T) / 2.0
+    return out
+
+
+@dataclass(frozen=True)
+class JointModel:
+    """Calibrated models of several instruments, drawn together with correlated shocks.
+
+    Attributes:
+        models: One model per instrument, in dataset order; all of the same kind.
+        correlation: Correlation of the Gaussian shocks that drive them (``k x k``): of the
+            returns (GBM), of the diffusive returns (jump), of the standardised residuals
+            (GARCH); the bootstrap needs none (it shares blocks).
+        cholesky: Lower Cholesky factor of ``correlation``.
+        return_correlation: Correlation of the real returns on the shared bar times, which
+            the drawn returns reproduce.
+        common_jump_intensity: Jump diffusion only: expected jumps per bar that hit every
+            instrument at once (the rest of each model's intensity stays its own).
+        jump_cholesky: Jump diffusion only: Cholesky factor of the correlation of the sizes
+            of those common jumps.
+    """
+
+    models: tuple[PriceModel, ...]
+    correlation: F64
+    cholesky: F64
+    return_correlation: F64
+    common_jump_intensity: float = 0.0
+    jump_cholesky: F64 | None = None
+
+    @property
+    def name(self) -> str:
+        return self.models[0].name
+
+    @classmethod
+    def single(cls, model: PriceModel) -> JointModel:
+        one = np.eye(1)
+        return cls((model,), one, one, one)
+
+    def draw(self, rng: np.random.Generator, n_bars: int) -> tuple[PathDraw, ...]:
+        """One path per instrument, drawn jointly from ``rng``.
+
+        With one instrument this is exactly that model's own draw.
+        """
+        models = self.models
+        k = len(models)
+        if k == 1:
+            return (models[0].draw(rng, n_bars),)
+        first = models[0]
+        if isinstance(first, BlockBootstrapModel):
+            index = stationary_bootstrap_index(
+                rng, first.returns.shape[0], n_bars, first.mean_block
+            )
+            return tuple(_as_bootstrap(m).draw_at(index) for m in models)
+        shocks = rng.standard_normal((n_bars, k)) @ self.cholesky.T
+        if isinstance(first, JumpDiffusionModel):
+            return self._draw_jumps(rng, n_bars, shocks)
+        return tuple(
+            model.draw(rng, n_bars, np.ascontiguousarray(shocks[:, i]))
+            for i, model in enumerate(models)
+        )
+
+    def _draw_jumps(
+        self, rng: np.random.Generator, n_bars: int, shocks: F64
+    ) -> tuple[PathDraw, ...]:
+        """Correlated diffusion, common jumps with correlated sizes, and each instrument's own
+        jumps on top."""
+        common = rng.poisson(self.common_jump_intensity, n_bars)
+        k = len(self.models)
+        factor = self.jump_cholesky if self.jump_cholesky is not None else np.eye(k)
+        sizes = rng.standard_normal((n_bars, k)) @ factor.T
+        root = np.sqrt(common)
+        draws = []
+        for i, model in enumerate(self.models):
+            jump = _as_jump(model)
+            own = replace(
+                jump, jump_intensity=max(jump.jump_intensity - self.common_jump_intensity, 0.0)
+            )
+            path = own.draw(rng, n_bars, np.ascontiguousarray(shocks[:, i]))
+            joint_jump = common * jump.jump_mean + root * jump.jump_std * sizes[:, i]
+            wide = 1.0 + np.abs(joint_jump) / max(jump.sigma, 1e-12)
+            draws.append(
+                PathDraw(
+                    path.log_returns + joint_jump,
+                    np.where(common > 0, np.maximum(path.wick_scale, wide), path.wick_scale),
+                )
+            )
+        return tuple(draws)
+
+    def describe(self) -> dict[str, object]:
+        """Every model's parameters and the correlations, as plain data."""
+        out: dict[str, object] = {
+            "models": [m.describe() for m in self.models],
+            "correlation": self.correlation.round(12).tolist(),
+            "return_correlation": self.return_correlation.round(12).tolist(),
+        }
+        if self.common_jump_intensity > 0.0:
+            out["common_jump_intensity"] = self.common_jump_intensity
+        return out
+
+
+def _as_bootstrap(model: PriceModel) -> BlockBootstrapModel:
+    if not isinstance(model, BlockBootstrapModel):
+        raise TypeError(f"cannot share bootstrap blocks with a {model.name} model")
+    return model
+
+
+def _as_jump(model: PriceModel) -> JumpDiffusionModel:
+    if not isinstance(model, JumpDiffusionModel):
+        raise TypeError(f"cannot share jumps with a {model.name} model")
+    return model
+
+
+def calibrate_joint(datasets: Sequence[BarArrays], model: str = "gbm") -> JointModel:
+    """Fit ``model`` to every dataset and the dependence that ties their paths together.
+
+    One dataset gives that model alone. With several, every dependence estimate comes from the
+    bar times all datasets share: the correlation of the log returns (GBM); for jump
+    diffusion, the correlation of the returns no instrument counts as a jump, the rate of bars
+    where every instrument jumps and the correlation of those jumps; the correlation of the
+    standardised GARCH residuals (GARCH). The bootstrap is fitted on the shared bar times only,
+    so that one block of positions means the same bars for every instrument.
+
+    Raises:
+        ValueError: unknown model name.
+        DataError: too few valid bars, or too few shared bar times.
+    """
+    if len(datasets) == 1:
+        return JointModel.single(calibrate(datasets[0], model))
+    aligned = align_bars(datasets)
+    returns = [np.diff(np.log(d.close)) for d in aligned]
+    return_correlation = _correlation(returns)
+    if model == "bootstrap":
+        resampled: tuple[PriceModel, ...] = tuple(BlockBootstrapModel.calibrate(d) for d in aligned)
+        return JointModel(
+            resampled, return_correlation, _factor(return_correlation), return_correlation
+        )
+    models = tuple(calibrate(d, model) for d in datasets)
+    if model == "garch":
+        residuals = [
+            _as_garch(m).standardized_residuals(r) for m, r in zip(models, returns, strict=True)
+        ]
+        correlation = _correlation(residuals)
+        return JointModel(models, correlation, _factor(correlation), return_correlation)
+    if model == "jump":
+        return _calibrate_joint_jumps(models, returns, return_correlation)
+    return JointModel(models, return_correlation, _factor(return_correlation), return_correlation)
+
+
+# Fewer common jumps than this in the shared history: their sizes take the return correlation.
+_MIN_COMMON_JUMPS = 10
+_MAX_SHOCK_CORRELATION = 0.999
+
+
+def _calibrate_joint_jumps(
+    models: tuple[PriceModel, ...], returns: list[F64], return_correlation: F64
+) -> JointModel:
+    """Dependence of jump-diffusion paths, fitted so the drawn returns correlate as the data do.
+
+    Each instrument keeps its own model (so its marginal law is unchanged); jumps that hit every
+    instrument at once take part of each model's intensity. Their sizes correlate as the real
+    returns on bars where every instrument jumped. The common rate is the one that reproduces
+    the real return correlation with the diffusion correlated as on bars where nobody jumped
+    (at most the smallest intensity); the diffusion correlation is then set to match each pair
+    exactly, within +-0.999.
+    """
+    jumps = [_as_jump(m) for m in models]
+    diffusive = [JumpDiffusionModel.diffusive_returns(r) for r in returns]
+    quiet = np.logical_and.reduce(diffusive)
+    quiet_correlation = _correlation([r[quiet] for r in returns])
+    everyone = np.logical_and.reduce([~d for d in diffusive])
+    size_correlation = (
+        _correlation([r[everyone] for r in returns])
+        if int(everyone.sum()) >= _MIN_COMMON_JUMPS
+        else return_correlation
+    )
+    sigma = np.array([j.sigma for j in jumps])
+    intensity = np.array([j.jump_intensity for j in jumps])
+    mean = np.array([j.jump_mean for j in jumps])
+    std = np.array([j.jump_std for j in jumps])
+    if not np.all(sigma > 0.0):
+        return JointModel(models, quiet_correlation, _factor(quiet_correlation), return_correlation)
+    variance = sigma**2 + intensity * (mean**2 + std**2)
+    target = return_correlation * np.sqrt(np.outer(variance, variance))
+    per_jump = np.outer(mean, mean) + size_correlation * np.outer(std, std)
+    upper = np.triu_indices(len(jumps), 1)
+    usable = per_jump[upper] > 0.0
+    needed = (target[upper] - quiet_correlation[upper] * np.outer(sigma, sigma)[upper])[usable]
+    needed = needed / per_jump[upper][usable]
+    common = float(np.clip(needed.mean(), 0.0, intensity.min())) if needed.size else 0.0
+    correlation = np.clip(
+        (target - common * per_jump) / np.outer(sigma, sigma),
+        -_MAX_SHOCK_CORRELATION,
+        _MAX_SHOCK_CORRELATION,
+    )
+    np.fill_diagonal(correlation, 1.0)
+    return JointModel(
+        models,
+        correlation,
+        _factor(correlation),
+        return_correlation,
+        common_jump_intensity=common,
+        jump_cholesky=_factor(size_correlation),
+    )
+
+
+def _as_garch(model: PriceModel) -> GarchModel:
+    if not isinstance(model, GarchModel):
+        raise TypeError(f"expected a garch model, got {model.name}")
+    return model

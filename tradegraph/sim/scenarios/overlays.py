@@ -1,44 +1,56 @@
 """Stress overlays: named, composable distortions of a price path and of the venues.
 
 Each overlay is a frozen pydantic model (so a YAML file can describe it) with two pure methods:
-``bend_bars(bars) -> bars`` and ``bend_config(config) -> config``. Positions in a path are
-fractions of its length (``at: 0.5`` is the middle), so one overlay fits any path; durations are
-minutes, turned into bars with the data's interval.
+``bend_bars(bars, span) -> bars`` and ``bend_config(config, span) -> config``. Positions in a
+path are fractions of its time span (``at: 0.5`` is the middle), so one overlay fits any path;
+durations are minutes, turned into bars with the data's interval. The :class:`PathSpan` is the
+time grid of the *unbent* path, so overlays applied one after another (an outage that removes
+bars, then a liquidity crunch) still place their windows on the same clock.
 
 Price overlays scale opens and closes by a factor path and highs and lows by the larger and
 smaller of a bar's two factors, so every bent bar stays consistent (``high >= max(open, close)``,
 ``low <= min(open, close)``).
+
+Venue overlays (exchange outage, liquidity crunch, latency spike, fee shock) act only inside
+their window: ``start``/``end`` fractions of the path (or ``at`` and ``duration_min``), turned
+into :class:`~tradegraph.execution.venue_stress.VenueWindow` s in simulated time that the
+graph's venues honour (see :mod:`tradegraph.execution.venue_stress`). An exchange outage both
+silences the feed and rejects every order that reaches a venue in its window.
 
 A :class:`StressScenario` is a named sequence of overlays; :data:`PRESETS` holds the built-in
 ones and :func:`load_stress_file` reads custom ones from YAML::
 
     scenarios:
       - name: crash_and_crunch
-        description: a 30 % crash while liquidity dries up
+        description: a 30 % crash while liquidity dries up for two hours
         overlays:
           - {kind: flash_crash, drop_pct: 30, duration_min: 10, recovery_pct: 30}
-          - {kind: liquidity_crunch, factor: 10}
+          - {kind: liquidity_crunch, factor: 10, start: 0.5, duration_min: 120}
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tradegraph.config.loader import format_validation_error
-from tradegraph.config.models import GraphConfig, SlippageConfig
+from tradegraph.config.models import GraphConfig
 from tradegraph.data.catalog import BarArrays
 from tradegraph.errors import ConfigError
+from tradegraph.execution.venue_stress import StressedVenueConfig, VenueWindow
 
 F64 = npt.NDArray[np.float64]
+
+OUTAGE_REJECT_REASON = "venue unavailable: exchange outage"
+"""Start of ``OrderRejected.reason`` for orders that reach a venue during an outage."""
 
 
 def minutes_to_bars(minutes: float, interval_ns: int) -> int:
@@ -49,6 +61,69 @@ def minutes_to_bars(minutes: float, interval_ns: int) -> int:
 def position_to_bar(at: float, n_bars: int) -> int:
     """The bar at fraction ``at`` of a path of ``n_bars`` (0 is the first, 1 the last)."""
     return min(max(int(at * n_bars), 0), max(n_bars - 1, 0))
+
+
+@dataclass(frozen=True)
+class PathSpan:
+    """The time grid of a path: where its fractions and bar positions fall in time.
+
+    Attributes:
+        start_ns: Open time of the first bar.
+        interval_ns: Bar interval.
+        n_bars: Bars the grid holds from ``start_ns`` to the end of the last bar.
+    """
+
+    start_ns: int
+    interval_ns: int
+    n_bars: int
+
+    @classmethod
+    def of(cls, datasets: Sequence[BarArrays]) -> PathSpan:
+        """The grid covering every dataset (they usually share one)."""
+        filled = [d for d in datasets if len(d)]
+        if not filled:
+            return cls(0, datasets[0].interval_ns if datasets else 60_000_000_000, 0)
+        interval = min(d.interval_ns for d in filled)
+        start = min(int(d.ts_open_ns[0]) for d in filled)
+        end = max(int(d.ts_open_ns[-1]) + d.interval_ns for d in filled)
+        return cls(start, interval, -(-(end - start) // interval))
+
+    def bar_time(self, index: int) -> int:
+        """Open time of grid bar ``index``."""
+        return self.start_ns + index * self.interval_ns
+
+    def window(
+        self, start: float, end: float, duration_min: float | None = None
+    ) -> tuple[int | None, int | None]:
+        """Times ``[from, until)`` of the grid bars from fraction ``start`` to fraction ``end``
+        (or for ``duration_min`` minutes); ``None`` where the window reaches past either end
+        of the path, so a whole-path window also covers what happens after the last bar."""
+        n = self.n_bars
+        lo = round(start * n)
+        if duration_min is None:
+            hi = round(end * n)
+        else:
+            hi = min(n, lo + minutes_to_bars(duration_min, self.interval_ns))
+        return (None if lo <= 0 else self.bar_time(lo)), (None if hi >= n else self.bar_time(hi))
+
+    def point(self, at: float) -> int:
+        """Open time of the grid bar at fraction ``at``."""
+        return self.bar_time(position_to_bar(at, self.n_bars))
+
+
+def _span_of(bars: BarArrays, span: PathSpan | None) -> PathSpan:
+    return span if span is not None else PathSpan.of([bars])
+
+
+def _in_window(bars: BarArrays, window: tuple[int | None, int | None]) -> npt.NDArray[np.bool_]:
+    ts = bars.ts_open_ns
+    lo, hi = window
+    inside = np.ones(len(bars), dtype=bool)
+    if lo is not None:
+        inside &= ts >= lo
+    if hi is not None:
+        inside &= ts < hi
+    return inside
 
 
 def shift_prices(bars: BarArrays, log_open_shift: F64, log_close_shift: F64) -> BarArrays:
@@ -76,13 +151,15 @@ def flash_crash(
     duration_min: float = 5.0,
     recovery_pct: float = 50.0,
     recovery_min: float = 60.0,
+    span: PathSpan | None = None,
 ) -> BarArrays:
     """Prices fall ``drop_pct`` % over ``duration_min`` minutes from ``at``, then win back
     ``recovery_pct`` % of the fall over ``recovery_min`` minutes and stay there."""
     n = len(bars)
     if n == 0:
         return bars
-    start = position_to_bar(at, n)
+    grid = _span_of(bars, span)
+    start = int(np.searchsorted(bars.ts_open_ns, grid.point(at)))
     fall = minutes_to_bars(duration_min, bars.interval_ns)
     rise = minutes_to_bars(recovery_min, bars.interval_ns)
     bottom = math.log(1.0 - drop_pct / 100.0)
@@ -98,36 +175,43 @@ def flash_crash(
     return shift_prices(bars, open_shift, close_shift)
 
 
-def gap_move(bars: BarArrays, *, move_pct: float, at: float = 0.5) -> BarArrays:
+def gap_move(
+    bars: BarArrays, *, move_pct: float, at: float = 0.5, span: PathSpan | None = None
+) -> BarArrays:
     """Every price from bar ``at`` on moves by ``move_pct`` %, the open included: a gap."""
     n = len(bars)
     if n == 0:
         return bars
+    start = int(np.searchsorted(bars.ts_open_ns, _span_of(bars, span).point(at)))
     shift = np.zeros(n)
-    shift[position_to_bar(at, n) :] = math.log(1.0 + move_pct / 100.0)
+    shift[start:] = math.log(1.0 + move_pct / 100.0)
     return shift_prices(bars, shift, shift)
 
 
 def scale_volume(
-    bars: BarArrays, *, divisor: float, start: float = 0.0, end: float = 1.0
+    bars: BarArrays,
+    *,
+    divisor: float,
+    start: float = 0.0,
+    end: float = 1.0,
+    duration_min: float | None = None,
+    span: PathSpan | None = None,
 ) -> BarArrays:
-    """Bar volumes between fractions ``start`` and ``end`` of the path divided by ``divisor``."""
-    n = len(bars)
-    lo, hi = round(start * n), round(end * n)
+    """Bar volumes inside the window (fractions ``start`` to ``end`` of the path, or
+    ``duration_min`` minutes from ``start``) divided by ``divisor``."""
+    inside = _in_window(bars, _span_of(bars, span).window(start, end, duration_min))
     volume = bars.volume.copy()
-    volume[lo:hi] /= divisor
+    volume[inside] /= divisor
     return replace(bars, volume=volume)
 
 
-def remove_window(bars: BarArrays, *, at: float, duration_min: float) -> BarArrays:
+def remove_window(
+    bars: BarArrays, *, at: float, duration_min: float, span: PathSpan | None = None
+) -> BarArrays:
     """Bars from ``at`` for ``duration_min`` minutes are gone: the feed falls silent."""
-    n = len(bars)
-    if n == 0:
+    if len(bars) == 0:
         return bars
-    start = position_to_bar(at, n)
-    stop = min(n, start + minutes_to_bars(duration_min, bars.interval_ns))
-    keep = np.ones(n, dtype=bool)
-    keep[start:stop] = False
+    keep = ~_in_window(bars, outage_window(_span_of(bars, span), at, duration_min))
     return replace(
         bars,
         ts_open_ns=bars.ts_open_ns[keep],
@@ -139,16 +223,55 @@ def remove_window(bars: BarArrays, *, at: float, duration_min: float) -> BarArra
     )
 
 
+def outage_window(span: PathSpan, at: float, duration_min: float) -> tuple[int | None, int | None]:
+    """``[from, until)`` of an outage starting at fraction ``at`` (``until`` is ``None`` when
+    it lasts past the end of the path)."""
+    first = position_to_bar(at, span.n_bars)
+    stop = first + minutes_to_bars(duration_min, span.interval_ns)
+    return span.bar_time(first), (None if stop >= span.n_bars else span.bar_time(stop))
+
+
 class _Overlay(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    def bend_bars(self, bars: BarArrays) -> BarArrays:
-        """The path under this overlay (unchanged unless the overlay bends prices or volume)."""
+    def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
+        """The path under this overlay (unchanged unless the overlay bends prices or volume).
+
+        ``span`` places the overlay in time; by default it is the span of ``bars`` itself.
+        """
         return bars
 
-    def bend_config(self, config: GraphConfig) -> GraphConfig:
-        """The graph under this overlay (unchanged unless the overlay bends the venues)."""
-        return config
+    def venue_windows(self, span: PathSpan) -> tuple[VenueWindow, ...]:
+        """The windows this overlay opens on every venue (none unless it bends venues)."""
+        return ()
+
+    def bend_config(self, config: GraphConfig, span: PathSpan) -> GraphConfig:
+        """The graph under this overlay: its venue windows added to every venue."""
+        windows = self.venue_windows(span)
+        if not windows:
+            return config
+        venues = tuple(StressedVenueConfig.extend(v, *windows) for v in config.venues)
+        return config.model_copy(update={"venues": venues})
+
+
+class _WindowedOverlay(_Overlay):
+    """An overlay acting from fraction ``start`` of the path to ``end`` (or for
+    ``duration_min`` minutes from ``start``)."""
+
+    start: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of the path")
+    end: float = Field(default=1.0, ge=0.0, le=1.0, description="fraction of the path")
+    duration_min: float | None = Field(
+        default=None, gt=0.0, description="instead of end: minutes from start"
+    )
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Self:
+        if self.duration_min is None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+    def window(self, span: PathSpan) -> tuple[int | None, int | None]:
+        return span.window(self.start, self.end, self.duration_min)
 
 
 class FlashCrash(_Overlay):
@@ -163,7 +286,7 @@ class FlashCrash(_Overlay):
     )
     recovery_min: float = Field(default=60.0, gt=0.0)
 
-    def bend_bars(self, bars: BarArrays) -> BarArrays:
+    def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
         return flash_crash(
             bars,
             drop_pct=self.drop_pct,
@@ -171,6 +294,7 @@ class FlashCrash(_Overlay):
             duration_min=self.duration_min,
             recovery_pct=self.recovery_pct,
             recovery_min=self.recovery_min,
+            span=span,
         )
 
 
@@ -181,89 +305,88 @@ class GapMove(_Overlay):
     move_pct: float = Field(default=-10.0, gt=-100.0)
     at: float = Field(default=0.5, ge=0.0, le=1.0)
 
-    def bend_bars(self, bars: BarArrays) -> BarArrays:
-        return gap_move(bars, move_pct=self.move_pct, at=self.at)
+    def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
+        return gap_move(bars, move_pct=self.move_pct, at=self.at, span=span)
 
 
-class LiquidityCrunch(_Overlay):
-    """Volume divided by ``factor`` (between ``start`` and ``end``) and slippage times ``factor``.
+class LiquidityCrunch(_WindowedOverlay):
+    """Inside its window: volume divided by ``factor`` and slippage times ``factor``.
 
     Thinner bars mean smaller fills under the venue's volume cap; slippage stands for the wider
     spread. A venue without a slippage model gets a fixed ``min_slippage_bps`` before scaling.
-    Slippage is a venue setting and so applies to the whole run.
     """
 
     kind: Literal["liquidity_crunch"] = "liquidity_crunch"
     factor: float = Field(default=5.0, gt=1.0)
-    start: float = Field(default=0.0, ge=0.0, le=1.0)
-    end: float = Field(default=1.0, ge=0.0, le=1.0)
     min_slippage_bps: float = Field(default=1.0, gt=0.0)
 
-    def bend_bars(self, bars: BarArrays) -> BarArrays:
-        return scale_volume(bars, divisor=self.factor, start=self.start, end=self.end)
+    def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
+        return scale_volume(
+            bars,
+            divisor=self.factor,
+            start=self.start,
+            end=self.end,
+            duration_min=self.duration_min,
+            span=span,
+        )
 
-    def bend_config(self, config: GraphConfig) -> GraphConfig:
-        venues = []
-        for venue in config.venues:
-            slip = venue.slippage
-            model = "fixed" if slip.model == "none" else slip.model
-            slippage = SlippageConfig(
-                model=model,
-                bps=max(slip.bps, self.min_slippage_bps) * self.factor,
-                impact_bps=slip.impact_bps * self.factor,
-            )
-            venues.append(venue.model_copy(update={"slippage": slippage}))
-        return config.model_copy(update={"venues": tuple(venues)})
+    def venue_windows(self, span: PathSpan) -> tuple[VenueWindow, ...]:
+        lo, hi = self.window(span)
+        return (
+            VenueWindow(
+                label=self.kind,
+                start_ns=lo,
+                end_ns=hi,
+                slippage_factor=self.factor,
+                min_slippage_bps=self.min_slippage_bps,
+            ),
+        )
 
 
 class ExchangeOutage(_Overlay):
-    """The feed falls silent for ``duration_min`` minutes from ``at``; trading resumes at
-    whatever price the market reached meanwhile."""
+    """For ``duration_min`` minutes from ``at`` the feed falls silent and every venue rejects
+    the orders that reach it; trading resumes at whatever price the market reached meanwhile."""
 
     kind: Literal["exchange_outage"] = "exchange_outage"
     at: float = Field(default=0.5, ge=0.0, le=1.0)
     duration_min: float = Field(default=60.0, gt=0.0)
 
-    def bend_bars(self, bars: BarArrays) -> BarArrays:
-        return remove_window(bars, at=self.at, duration_min=self.duration_min)
+    def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
+        return remove_window(bars, at=self.at, duration_min=self.duration_min, span=span)
+
+    def venue_windows(self, span: PathSpan) -> tuple[VenueWindow, ...]:
+        lo, hi = outage_window(span, self.at, self.duration_min)
+        return (
+            VenueWindow(
+                label=self.kind, start_ns=lo, end_ns=hi, reject_reason=OUTAGE_REJECT_REASON
+            ),
+        )
 
 
-class LatencySpike(_Overlay):
-    """Every venue answers ``extra_latency_ms`` later (for the whole run)."""
+class LatencySpike(_WindowedOverlay):
+    """Commands sent to any venue inside the window arrive ``extra_latency_ms`` later."""
 
     kind: Literal["latency_spike"] = "latency_spike"
     extra_latency_ms: float = Field(default=2_000.0, gt=0.0)
 
-    def bend_config(self, config: GraphConfig) -> GraphConfig:
-        venues = tuple(
-            v.model_copy(update={"latency_ms": v.latency_ms + self.extra_latency_ms})
-            for v in config.venues
+    def venue_windows(self, span: PathSpan) -> tuple[VenueWindow, ...]:
+        lo, hi = self.window(span)
+        return (
+            VenueWindow(
+                label=self.kind, start_ns=lo, end_ns=hi, extra_latency_ms=self.extra_latency_ms
+            ),
         )
-        return config.model_copy(update={"venues": venues})
 
 
-class FeeShock(_Overlay):
-    """Maker and taker fees times ``factor``, on every instrument and venue override."""
+class FeeShock(_WindowedOverlay):
+    """Maker and taker fees times ``factor`` for fills inside the window, on every venue."""
 
     kind: Literal["fee_shock"] = "fee_shock"
     factor: float = Field(default=3.0, gt=0.0)
 
-    def bend_config(self, config: GraphConfig) -> GraphConfig:
-        k = self.factor
-        instruments = tuple(
-            i.model_copy(update={"maker_fee": i.maker_fee * k, "taker_fee": i.taker_fee * k})
-            for i in config.instruments
-        )
-        venues = tuple(
-            v.model_copy(
-                update={
-                    "maker_fee": None if v.maker_fee is None else v.maker_fee * k,
-                    "taker_fee": None if v.taker_fee is None else v.taker_fee * k,
-                }
-            )
-            for v in config.venues
-        )
-        return config.model_copy(update={"instruments": instruments, "venues": venues})
+    def venue_windows(self, span: PathSpan) -> tuple[VenueWindow, ...]:
+        lo, hi = self.window(span)
+        return (VenueWindow(label=self.kind, start_ns=lo, end_ns=hi, fee_factor=self.factor),)
 
 
 Overlay = Annotated[
@@ -281,15 +404,34 @@ class StressScenario(BaseModel):
     description: str = ""
     overlays: tuple[Overlay, ...] = Field(min_length=1)
 
-    def bend_bars(self, bars: BarArrays) -> BarArrays:
+    def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
+        grid = _span_of(bars, span)
         for overlay in self.overlays:
-            bars = overlay.bend_bars(bars)
+            bars = overlay.bend_bars(bars, grid)
         return bars
 
-    def bend_config(self, config: GraphConfig) -> GraphConfig:
+    def bend_config(self, config: GraphConfig, span: PathSpan) -> GraphConfig:
         for overlay in self.overlays:
-            config = overlay.bend_config(config)
+            config = overlay.bend_config(config, span)
         return config
+
+    def apply(
+        self, config: GraphConfig, datasets: Sequence[BarArrays], span: PathSpan | None = None
+    ) -> tuple[GraphConfig, list[BarArrays]]:
+        """The config and bars of a run under this scenario (``span``: of ``datasets``)."""
+        grid = span if span is not None else PathSpan.of(datasets)
+        return self.bend_config(config, grid), [self.bend_bars(d, grid) for d in datasets]
+
+
+def apply_stress(
+    scenarios: Sequence[StressScenario], config: GraphConfig, datasets: Sequence[BarArrays]
+) -> tuple[GraphConfig, list[BarArrays]]:
+    """Apply ``scenarios`` in order, all placed on the time grid of the unbent ``datasets``."""
+    span = PathSpan.of(datasets)
+    bent = list(datasets)
+    for scenario in scenarios:
+        config, bent = scenario.apply(config, bent, span)
+    return config, bent
 
 
 class StressFile(BaseModel):
@@ -315,20 +457,30 @@ PRESETS: dict[str, StressScenario] = {
             "-40 % in 10 minutes, a quarter won back within two hours",
             FlashCrash(drop_pct=40.0, duration_min=10.0, recovery_pct=25.0, recovery_min=120.0),
         ),
-        _preset("liquidity_crunch", "volume / 5, slippage x 5", LiquidityCrunch()),
-        _preset("exchange_outage", "no data for one hour", ExchangeOutage()),
         _preset(
-            "latency_spike", "venues answer 90 s later", LatencySpike(extra_latency_ms=90_000.0)
+            "liquidity_crunch",
+            "volume / 5 and slippage x 5 for four hours from mid-path",
+            LiquidityCrunch(start=0.5, duration_min=240.0),
         ),
-        _preset("fee_shock", "fees x 3", FeeShock()),
+        _preset(
+            "exchange_outage",
+            "one hour from mid-path without data, every order rejected",
+            ExchangeOutage(),
+        ),
+        _preset(
+            "latency_spike",
+            "venues answer 90 s later for two hours from mid-path",
+            LatencySpike(extra_latency_ms=90_000.0, start=0.5, duration_min=120.0),
+        ),
+        _preset("fee_shock", "fees x 3 from mid-path on", FeeShock(start=0.5)),
         _preset("gap_down", "prices gap 10 % down", GapMove(move_pct=-10.0)),
         _preset("gap_up", "prices gap 10 % up", GapMove(move_pct=10.0)),
         _preset(
             "crash_crunch",
-            "a 30 % crash while volume dries up and venues slow down",
+            "a 30 % crash while, for two hours, volume dries up and venues slow down",
             FlashCrash(drop_pct=30.0, duration_min=10.0, recovery_pct=30.0),
-            LiquidityCrunch(factor=10.0),
-            LatencySpike(extra_latency_ms=1_000.0),
+            LiquidityCrunch(factor=10.0, start=0.5, duration_min=120.0),
+            LatencySpike(extra_latency_ms=1_000.0, start=0.5, duration_min=120.0),
         ),
     )
 }
