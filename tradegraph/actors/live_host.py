@@ -591,6 +591,9 @@ class LiveHost:
         if not isinstance(exc, ray.exceptions.RayActorError):
             self._fail_link(link, f"{link.destination} failed on a batch: {exc!r}")
             return
+        if isinstance(exc, ray.exceptions.ActorDiedError):
+            self._fail_link(link, f"{link.destination} is dead (no restarts left)")
+            return
         pending.answer = None
         pending.failed_at = pending.failed_at or time.monotonic()
         self._log.warning(
@@ -626,20 +629,25 @@ class LiveHost:
         for link in self._links.values():
             if not link.unacked or link.dead_reason:
                 continue
+            # Trading halts quickly when the order path is stuck; a strategy gets longer to
+            # come back from a restart before it is given up.
+            patience = timeout if on_order_path(link.destination) else 6 * timeout
             for seq in sorted(link.unacked):
                 p = link.unacked[seq]
                 answer = p.answer
                 if answer is None and p.failed_at is not None:
-                    if now - p.failed_at > timeout:
+                    if now - p.failed_at > patience:
                         self._fail_link(
-                            link, f"{link.destination} unreachable for more than {timeout:g} s"
+                            link, f"{link.destination} unreachable for more than {patience:g} s"
                         )
                         break
                     if now - p.failed_at > 0.1:
                         self._dispatch(link, seq, p)
                         link.resent_batches += 1
-                elif answer is not None and now - p.sent_at > timeout:
-                    self._fail_link(link, f"{link.destination} did not answer within {timeout:g} s")
+                elif answer is not None and now - p.sent_at > patience:
+                    self._fail_link(
+                        link, f"{link.destination} did not answer within {patience:g} s"
+                    )
                     break
 
     def _fail_link(self, link: Link, reason: str) -> None:
