@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import ray
+
+from tradegraph.actors.session import LiveSession
+from tradegraph.config.models import GraphConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,3 +42,19 @@ def ray_session() -> Iterator[None]:
     finally:
         if started:
             ray.shutdown()
+
+
+@pytest.fixture
+def started() -> Iterator[Callable[[GraphConfig], LiveSession]]:
+    """Start live sessions of a test; whatever is left of them is removed afterwards."""
+    sessions: list[LiveSession] = []
+
+    def start(config: GraphConfig) -> LiveSession:
+        session = LiveSession(config)
+        sessions.append(session)
+        session.start()
+        return session
+
+    yield start
+    for session in sessions:
+        session.kill()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -102,21 +103,6 @@ def live_config(
     )
 
 
-@pytest.fixture
-def started() -> Iterator[Callable[[GraphConfig], LiveSession]]:
-    sessions: list[LiveSession] = []
-
-    def start(config: GraphConfig) -> LiveSession:
-        session = LiveSession(config)
-        sessions.append(session)
-        session.start()
-        return session
-
-    yield start
-    for session in sessions:
-        session.kill()
-
-
 def status_of(session: LiveSession, cid: str) -> HostStatus:
     status: HostStatus = ray.get(session.hosts[cid].report.remote(), timeout=10)
     return status
@@ -177,7 +163,10 @@ def test_live_session_trades_through_ccxt_and_books_match_the_venue(
     assert outcome.halted == ""
     assert len(fake.orders()) == 2
     assert_position_matches_the_venue_after_stop(outcome.statuses, fake, btc0)
-    leaked = [p for p in (tmp_path / "state").rglob("*") if p.is_file() and _mentions_secret(p)]
+    node: Any = ray._private.worker._global_node  # the Ray this test session started
+    logs = Path(node.get_logs_dir_path())
+    written = [*(tmp_path / "state").rglob("*"), *logs.rglob("*")]
+    leaked = [p for p in written if p.is_file() and _mentions_secret(p)]
     assert leaked == []
 
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -53,21 +53,6 @@ def resting_config(tmp_path: Path, namespace: str, *overrides: str) -> GraphConf
         }
     )
     return config.model_copy(update={"strategies": (strategy,)})
-
-
-@pytest.fixture
-def started() -> Iterator[Callable[[GraphConfig], LiveSession]]:
-    sessions: list[LiveSession] = []
-
-    def start(config: GraphConfig) -> LiveSession:
-        session = LiveSession(config)
-        sessions.append(session)
-        session.start()
-        return session
-
-    yield start
-    for session in sessions:
-        session.kill()
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
