@@ -33,7 +33,6 @@ import numpy as np
 import ray
 
 from tradegraph.actors import ActorBacktest, ray_session
-from tradegraph.actors.live_host import HostStatus
 from tradegraph.actors.session import LiveSession, operator_command
 from tradegraph.config import load_config
 from tradegraph.contracts import Bar
@@ -70,11 +69,6 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 300.0) -> None:
         time.sleep(0.002)
 
 
-def report(session: LiveSession, cid: str) -> HostStatus:
-    status: HostStatus = ray.get(session.hosts[cid].report.remote())
-    return status
-
-
 def live_run(bars: int, *overrides: str) -> dict[str, Any]:
     """Replay ``bars`` minutes of each symbol through a session; events/s and tick-to-order."""
     with tempfile.TemporaryDirectory() as state:
@@ -95,7 +89,7 @@ def live_run(bars: int, *overrides: str) -> dict[str, Any]:
         session.start()
         started = time.perf_counter()
         try:
-            wait_until(lambda: bool(report(session, "md").details["replay_finished"]))
+            wait_until(lambda: bool(session.status("md").details["replay_finished"]))
             wait_until(lambda: all(ray.get([h.idle.remote() for h in session.hosts.values()])))
             elapsed = time.perf_counter() - started
             latencies = ray.get(session.hosts["broker:BINANCE"].tick_to_order.remote())
@@ -130,10 +124,10 @@ def trip_to_quiet(trips: int) -> dict[str, float | int]:
     samples: list[float] = []
     try:
         for _ in range(trips):
-            wait_until(lambda: report(session, broker).details["open_orders"] > 0, 30.0)
+            wait_until(lambda: session.status(broker).details["open_orders"] > 0, 30.0)
             started = time.perf_counter()
             operator_command("kill", "benchmark", namespace="bench-trip")
-            wait_until(lambda: report(session, broker).details["open_orders"] == 0, 30.0)
+            wait_until(lambda: session.status(broker).details["open_orders"] == 0, 30.0)
             samples.append((time.perf_counter() - started) * 1e6)
             operator_command("resume", "benchmark", namespace="bench-trip")
     finally:

@@ -103,11 +103,6 @@ def live_config(
     )
 
 
-def status_of(session: LiveSession, cid: str) -> HostStatus:
-    status: HostStatus = ray.get(session.hosts[cid].report.remote(), timeout=10)
-    return status
-
-
 def trade_until(fake: FakeExchange, predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
     """Print outside trades on the fake's tape until ``predicate`` holds."""
     deadline = time.monotonic() + timeout_s
@@ -123,18 +118,19 @@ def published_by(session: LiveSession, cid: str) -> list[str]:
 
 
 def fills_of(session: LiveSession) -> int:
-    return int(status_of(session, "portfolio").details["fills"])
+    return int(session.status("portfolio").details["fills"])
 
 
 def assert_position_matches_the_venue(
-    session: LiveSession, fake: FakeExchange, btc0: float
+    portfolio: HostStatus, fake: FakeExchange, btc0: float
 ) -> None:
-    portfolio = status_of(session, "portfolio").details
+    """Position and cash the portfolio booked equal the fake's balance moves."""
+    details = portfolio.details
     balances = fake.balances()
     btc = float(sum(balances["BTC"]))
     usdt = float(sum(balances["USDT"]))
-    assert portfolio["positions"]["BTCUSDT.BINANCE"] == pytest.approx(btc - btc0, abs=1e-9)
-    assert portfolio["cash"] == pytest.approx(usdt, abs=1e-6)
+    assert details["positions"]["BTCUSDT.BINANCE"] == pytest.approx(btc - btc0, abs=1e-9)
+    assert details["cash"] == pytest.approx(usdt, abs=1e-6)
 
 
 def test_live_session_trades_through_ccxt_and_books_match_the_venue(
@@ -150,11 +146,11 @@ def test_live_session_trades_through_ccxt_and_books_match_the_venue(
     assert session.venue_modes()[0][1] == "live"
 
     trade_until(fake, lambda: fills_of(session) >= 1)
-    assert_position_matches_the_venue(session, fake, btc0)
-    broker_pid = status_of(session, "broker:BINANCE").pid
+    assert_position_matches_the_venue(session.status("portfolio"), fake, btc0)
+    broker_pid = session.status("broker:BINANCE").pid
     os.kill(broker_pid, signal.SIGKILL)
     trade_until(fake, lambda: fills_of(session) >= 2)
-    broker = status_of(session, "broker:BINANCE")
+    broker = session.status("broker:BINANCE")
     outcome = session.stop("test")
 
     assert broker.pid != broker_pid
@@ -162,23 +158,12 @@ def test_live_session_trades_through_ccxt_and_books_match_the_venue(
     assert broker.details["failure"] == ""
     assert outcome.halted == ""
     assert len(fake.orders()) == 2
-    assert_position_matches_the_venue_after_stop(outcome.statuses, fake, btc0)
+    assert_position_matches_the_venue(outcome.statuses["portfolio"], fake, btc0)
     node: Any = ray._private.worker._global_node  # the Ray this test session started
     logs = Path(node.get_logs_dir_path())
     written = [*(tmp_path / "state").rglob("*"), *logs.rglob("*")]
     leaked = [p for p in written if p.is_file() and _mentions_secret(p)]
     assert leaked == []
-
-
-def assert_position_matches_the_venue_after_stop(
-    statuses: dict[str, HostStatus], fake: FakeExchange, btc0: float
-) -> None:
-    portfolio = statuses["portfolio"].details
-    balances = fake.balances()
-    assert portfolio["positions"]["BTCUSDT.BINANCE"] == pytest.approx(
-        float(sum(balances["BTC"])) - btc0, abs=1e-9
-    )
-    assert portfolio["cash"] == pytest.approx(float(sum(balances["USDT"])), abs=1e-6)
 
 
 def _mentions_secret(path: Path) -> bool:

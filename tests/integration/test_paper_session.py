@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import ray
 
-from tradegraph.actors.live_host import HostStatus
 from tradegraph.actors.session import LiveSession, SessionOutcome, graph_status, operator_command
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig
@@ -63,11 +62,6 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def status_of(session: LiveSession, cid: str) -> HostStatus:
-    status: HostStatus = ray.get(session.hosts[cid].report.remote(), timeout=10)
-    return status
-
-
 def finish(session: LiveSession, timeout_s: float = 60.0) -> SessionOutcome:
     ended_by = session.run(timeout_s)
     assert ended_by == "replay_finished"
@@ -96,21 +90,21 @@ def test_operator_kill_cancels_open_orders_and_resume_lets_trading_restart(
 ) -> None:
     session = started(resting_config(tmp_path, "paper-kill"))
     broker = "broker:BINANCE"
-    wait_until(lambda: status_of(session, broker).details["open_orders"] == 1)
+    wait_until(lambda: session.status(broker).details["open_orders"] == 1)
 
     tripped = operator_command("kill", "drill", namespace="paper-kill")
 
     assert tripped.details["kill_switch_tripped"] is True
-    wait_until(lambda: status_of(session, broker).details["open_orders"] == 0, 5.0)
-    wait_until(lambda: status_of(session, "strategy:rester").details["open_orders"] == 0, 5.0)
-    bars_at_quiet = status_of(session, "md").details["published"]
-    wait_until(lambda: status_of(session, "md").details["published"] >= bars_at_quiet + 10)
-    assert status_of(session, broker).details["open_orders"] == 0
+    wait_until(lambda: session.status(broker).details["open_orders"] == 0, 5.0)
+    wait_until(lambda: session.status("strategy:rester").details["open_orders"] == 0, 5.0)
+    bars_at_quiet = session.status("md").details["published"]
+    wait_until(lambda: session.status("md").details["published"] >= bars_at_quiet + 10)
+    assert session.status(broker).details["open_orders"] == 0
 
     reset = operator_command("resume", "drill over", namespace="paper-kill")
 
     assert reset.details["kill_switch_tripped"] is False
-    wait_until(lambda: status_of(session, broker).details["open_orders"] == 1)
+    wait_until(lambda: session.status(broker).details["open_orders"] == 1)
     status = graph_status("paper-kill")
     assert set(status) >= {"md", "risk", "portfolio", broker, "strategy:rester", "control"}
     risk = status["risk"]
@@ -127,8 +121,8 @@ def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
     config = paper_config(tmp_path, "paper-recover", "session.speed=3000")
     uninterrupted = run_backtest(config)
     session = started(config)
-    wait_until(lambda: status_of(session, "md").details["published"] > 150)
-    victims = [status_of(session, cid).pid for cid in ("portfolio", "strategy:sma_btc")]
+    wait_until(lambda: session.status("md").details["published"] > 150)
+    victims = [session.status(cid).pid for cid in ("portfolio", "strategy:sma_btc")]
 
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
@@ -163,9 +157,9 @@ def test_dead_broker_halts_trading_with_its_reason(
         tmp_path, "paper-dead", "session.max_restarts=0", "session.hang_timeout_s=2"
     )
     session = started(config)
-    wait_until(lambda: status_of(session, "broker:BINANCE").details["open_orders"] == 1)
+    wait_until(lambda: session.status("broker:BINANCE").details["open_orders"] == 1)
 
-    os.kill(status_of(session, "broker:BINANCE").pid, signal.SIGKILL)
+    os.kill(session.status("broker:BINANCE").pid, signal.SIGKILL)
     ended_by = session.run(20.0)
     outcome = session.stop(ended_by)
 
@@ -179,13 +173,13 @@ def test_hung_broker_halts_trading(
 ) -> None:
     config = resting_config(tmp_path, "paper-hung", "session.hang_timeout_s=1.5")
     session = started(config)
-    wait_until(lambda: status_of(session, "broker:BINANCE").details["open_orders"] == 1)
-    pid = status_of(session, "broker:BINANCE").pid
+    wait_until(lambda: session.status("broker:BINANCE").details["open_orders"] == 1)
+    pid = session.status("broker:BINANCE").pid
 
     os.kill(pid, signal.SIGSTOP)
     try:
-        wait_until(lambda: bool(status_of(session, "risk").details["kill_switch_tripped"]), 15.0)
-        risk = status_of(session, "risk")
+        wait_until(lambda: bool(session.status("risk").details["kill_switch_tripped"]), 15.0)
+        risk = session.status("risk")
     finally:
         os.kill(pid, signal.SIGCONT)
 

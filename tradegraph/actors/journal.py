@@ -91,7 +91,6 @@ class StateStore:
         directory.mkdir(parents=True, exist_ok=True)
         self._generation = self._latest_generation()
         self._journal: IO[str] | None = None
-        self.entries_written = 0
 
     @property
     def snapshot_path(self) -> Path:
@@ -122,7 +121,6 @@ class StateStore:
         )
         self._journal.write(line + "\n")
         self._journal.flush()
-        self.entries_written += 1
 
     def mark_done(self) -> None:
         """Record that what the batches journaled so far caused has been sent on.

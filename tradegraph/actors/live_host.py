@@ -50,36 +50,30 @@ from tradegraph.contracts import (
     MARKET_DATA,
     PORTFOLIO,
     RISK,
-    Bar,
     Component,
-    KillSwitchChanged,
     MarketData,
     Message,
     OrderAccepted,
-    OrderBookSnapshot,
     OrderCancelled,
     OrderFilled,
     OrderIntent,
     OrderRejected,
-    QuoteTick,
     RiskRejected,
-    StrategyError,
     SubmitOrder,
     TimerFired,
-    TradeTick,
     TripKillSwitch,
 )
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.sim.feed import MarketDataFeed
 from tradegraph.sim.graph import build_component, build_router
+from tradegraph.sim.schedule import log_for_operator
 
 T = TypeVar("T")
 
 NAMESPACE_DEFAULT = "tradegraph"
 OPERATOR = "operator"
 _ORDER_PATH_PREFIXES = (RISK, PORTFOLIO, "broker:")
-_MARKET_TYPES = (Bar, TradeTick, QuoteTick, OrderBookSnapshot)
 # Order-path messages each host keeps of what it published, for the session's order table.
 _LEDGER_TYPES = frozenset(
     {
@@ -134,15 +128,8 @@ class ControlSink:
         if isinstance(msg, TripKillSwitch):
             self.halt_reason = msg.reason
             self._log.error("trading_halted", reason=msg.reason)
-        elif isinstance(msg, KillSwitchChanged):
-            self._log.warning("kill_switch", tripped=msg.tripped, reason=msg.reason)
-        elif isinstance(msg, StrategyError):
-            self._log.error(
-                "strategy_stopped",
-                strategy_id=msg.strategy_id,
-                error_type=msg.error_type,
-                error=msg.error,
-            )
+        else:
+            log_for_operator(self._log, msg)
 
     def snapshot(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "halt_reason": self.halt_reason}
@@ -280,9 +267,8 @@ class LiveHost:
         self.router = build_router(config)
         self.incarnation = time.time_ns()
         self._log = get_logger(component_id, session_id=session_id)
-        self._data_time = self.session.clock == "data"
         self._clock: DataClock | WallClock = (
-            DataClock() if self._data_time else WallClock(self._fire_wall_timer)
+            DataClock() if self.session.clock == "data" else WallClock(self._fire_wall_timer)
         )
         self._outbox = _LiveOutbox(self)
         self.metrics = GraphMetrics(RayMetricsSink())
@@ -407,7 +393,7 @@ class LiveHost:
         clock = self._clock
         if isinstance(clock, DataClock):
             for msg in messages:
-                ts = msg.ts_event_ns if isinstance(msg, _MARKET_TYPES) else msg.ts_init_ns
+                ts = msg.ts_event_ns if isinstance(msg, MarketData) else msg.ts_init_ns
                 if ts > clock.now_ns():
                     for fired in clock.advance(ts):
                         handle(fired)
@@ -847,9 +833,6 @@ class LiveHost:
     async def members(self) -> list[str]:
         """Component ids of every actor of this session."""
         return list(live_component_ids(self.config))
-
-    async def ping(self) -> int:
-        return os.getpid()
 
     async def inspect(self, reader: Callable[[Any], T]) -> T:
         """Apply ``reader`` (a module-level function) to the hosted component."""

@@ -188,12 +188,17 @@ class LiveSession:
             state_dir=self.state_dir,
         )
 
+    def status(self, component_id: str, timeout_s: float = 10.0) -> HostStatus:
+        """One actor's status (raises if it cannot answer in time)."""
+        found: HostStatus = ray.get(self.hosts[component_id].report.remote(), timeout=timeout_s)
+        return found
+
     def venue_modes(self) -> list[tuple[str, str, str]]:
         """``(venue, mode, why)`` of each broker: simulated, or what the gateway resolved."""
         out = []
-        for cid, host in self.hosts.items():
+        for cid in self.hosts:
             if cid.startswith("broker:"):
-                details = ray.get(host.report.remote(), timeout=10.0).details
+                details = self.status(cid).details
                 mode = details.get("mode", "simulated")
                 reason = details.get("mode_reason", "orders matched by the simulated venue")
                 out.append((cid.split(":", 1)[1], str(mode), str(reason)))
@@ -247,7 +252,7 @@ class LiveSession:
 
     def replay_finished(self) -> bool:
         try:
-            status = ray.get(self.hosts[MARKET_DATA].report.remote(), timeout=2.0)
+            status = self.status(MARKET_DATA, timeout_s=2.0)
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             return False
         return bool(status.details.get("replay_finished"))

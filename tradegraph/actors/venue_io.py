@@ -16,18 +16,13 @@ from typing import Any
 
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
-    Bar,
     CancelOrder,
+    MarketData,
     Message,
-    OrderBookSnapshot,
     Outbox,
-    QuoteTick,
     SubmitOrder,
-    TradeTick,
 )
 from tradegraph.observability import get_logger
-
-_MARKET = (Bar, TradeTick, QuoteTick, OrderBookSnapshot)
 
 
 class Secrets(Mapping[str, str]):
@@ -170,7 +165,7 @@ class GatewayBroker:
                 self._log.error("order_before_connect", client_order_id=msg.client_order_id)
                 return
             self._commands.put_nowait(msg)
-        elif isinstance(msg, _MARKET):
+        elif isinstance(msg, MarketData):
             self.gateway.observe(msg)
 
     @property

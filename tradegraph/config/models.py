@@ -388,9 +388,6 @@ class SessionConfig(_Config):
     stop_timeout_s: float = Field(
         default=2.5, gt=0.0, description="clean stop: cancel, flush and snapshot within this"
     )
-    metrics_port: int | None = Field(
-        default=None, ge=0, le=65535, description="driver's Prometheus /metrics port; 0: any"
-    )
 
 
 class GraphConfig(_Config):

@@ -95,17 +95,21 @@ class EventSchedule:
 
     def to_control(self, msg: Message, now_ns: int) -> None:
         self.control.append(msg)
-        if isinstance(msg, StrategyError):
-            self._log.error(
-                "strategy_stopped",
-                strategy_id=msg.strategy_id,
-                error_type=msg.error_type,
-                error=msg.error,
-                sim_time_ns=now_ns,
-            )
-        elif isinstance(msg, KillSwitchChanged):
-            self._log.warning(
-                "kill_switch", tripped=msg.tripped, reason=msg.reason, sim_time_ns=now_ns
-            )
+        log_for_operator(self._log, msg, sim_time_ns=now_ns)
         if self._on_control is not None:
             self._on_control(msg)
+
+
+def log_for_operator(log: Any, msg: Message, **context: Any) -> None:
+    """Log a message addressed to the operator that needs their eye: a stopped strategy, a
+    kill-switch change."""
+    if isinstance(msg, StrategyError):
+        log.error(
+            "strategy_stopped",
+            strategy_id=msg.strategy_id,
+            error_type=msg.error_type,
+            error=msg.error,
+            **context,
+        )
+    elif isinstance(msg, KillSwitchChanged):
+        log.warning("kill_switch", tripped=msg.tripped, reason=msg.reason, **context)
