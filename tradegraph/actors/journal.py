@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from tradegraph.actors.wire import Item, decode_block, encode_block, is_block
 from tradegraph.contracts import Message
 from tradegraph.errors import TradegraphError
 
@@ -67,6 +68,25 @@ def decode_message(raw: Sequence[Any]) -> Message:
         raise JournalError(f"journal holds an invalid {name}: {exc}") from exc
 
 
+def encode_item(item: Item) -> list[Any]:
+    """A batch item (a message or a market-data block) as JSON-able plain data."""
+    return encode_message(item) if isinstance(item, Message) else encode_block(item)
+
+
+def decode_item(raw: Sequence[Any]) -> Item:
+    """The item :func:`encode_item` described.
+
+    Raises:
+        JournalError: it does not describe a message or block.
+    """
+    if not is_block(raw):
+        return decode_message(raw)
+    try:
+        return decode_block(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JournalError(f"journal holds an invalid market-data block: {exc}") from exc
+
+
 @dataclass
 class JournalEntry:
     """One delivered batch: who sent it, its place in that sender's stream, the messages, and
@@ -75,7 +95,7 @@ class JournalEntry:
     sender: str
     incarnation: int
     seq: int
-    messages: list[Message]
+    messages: list[Item]
     done: bool = False
 
 
@@ -111,12 +131,12 @@ class StateStore:
         gens = self._generations()
         return gens[-1] if gens else 0
 
-    def append(self, sender: str, incarnation: int, seq: int, messages: Sequence[Message]) -> None:
+    def append(self, sender: str, incarnation: int, seq: int, messages: Sequence[Item]) -> None:
         """Write one delivered batch to the journal (before it is handled)."""
         if self._journal is None:
             self._journal = self._journal_path(self._generation).open("a", encoding="utf-8")
         line = json.dumps(
-            [sender, incarnation, seq, [encode_message(m) for m in messages]],
+            [sender, incarnation, seq, [encode_item(m) for m in messages]],
             separators=(",", ":"),
         )
         self._journal.write(line + "\n")
@@ -199,7 +219,7 @@ class StateStore:
                         sender,
                         int(incarnation),
                         int(seq),
-                        [decode_message(m) for m in raw_messages],
+                        [decode_item(m) for m in raw_messages],
                     )
                 )
         yield from pending

@@ -32,35 +32,48 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import ray
 
 from tradegraph.actors.journal import StateStore
 from tradegraph.actors.live_clock import DataClock, WallClock
 from tradegraph.actors.metrics import RayMetricsSink
 from tradegraph.actors.venue_io import GatewayBroker
+from tradegraph.actors.wire import (
+    BLOCK_KINDS,
+    BlockRouter,
+    Item,
+    MarketBlock,
+    expand,
+    message_count,
+)
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
     PORTFOLIO,
     RISK,
+    Bar,
     Component,
-    MarketData,
     Message,
     OrderAccepted,
+    OrderBookSnapshot,
     OrderCancelled,
     OrderFilled,
     OrderIntent,
     OrderRejected,
+    QuoteTick,
     RiskRejected,
     SubmitOrder,
     TimerFired,
+    TradeTick,
     TripKillSwitch,
 )
 from tradegraph.observability import get_logger
@@ -74,6 +87,8 @@ T = TypeVar("T")
 NAMESPACE_DEFAULT = "tradegraph"
 OPERATOR = "operator"
 _ORDER_PATH_PREFIXES = (RISK, PORTFOLIO, "broker:")
+# Market data moves a data clock by its event time; everything else by when it was created.
+_MARKET_TYPES = frozenset({Bar, TradeTick, QuoteTick, OrderBookSnapshot})
 # Order-path messages each host keeps of what it published, for the session's order table.
 _LEDGER_TYPES = frozenset(
     {
@@ -186,57 +201,65 @@ class HostStatus:
 class ReplaySource:
     """Market data of the config's data section, published by the ``md`` host at a pace.
 
-    ``speed`` is data seconds per wall second (0: as fast as the graph takes it). Events go
-    through :class:`MarketDataFeed` checks on the way out.
+    Events come out as columnar blocks (slices of the loaded streams, bars and trades in
+    delivery order), never as one object per event. The columns were validated when they were
+    loaded: bad rows were dropped, counted and logged there.
     """
 
     def __init__(self, config: GraphConfig) -> None:
         from tradegraph.sim.backtest import load_bar_stream, load_trade_stream
-        from tradegraph.sim.kernel import bar_at, market_event_order
+        from tradegraph.sim.kernel import market_event_order
 
         bars = load_bar_stream(config)
         trades = load_trade_stream(config)
-        if trades is None or not len(trades):
-            self._events: Iterator[MarketData] = bars.bars()
-            self.total = len(bars)
-        else:
-            order = market_event_order(bars, trades).tolist()
-
-            def merged() -> Iterator[MarketData]:
-                for ref in order:
-                    yield bar_at(bars, ref) if ref >= 0 else trades.trade(-1 - ref)
-
-            self._events = merged()
-            self.total = len(bars) + len(trades)
+        self._bars = bars
+        self._trades = trades if trades is not None and len(trades) else None
+        self._order: npt.NDArray[np.int64] | None = None
+        self._ts = bars.ts_ns
+        if self._trades is not None:
+            order = market_event_order(bars, self._trades)
+            self._order = order
+            self._ts = np.where(
+                order >= 0,
+                bars.ts_ns[np.maximum(order, 0)] if len(bars) else 0,
+                self._trades.ts_ns[np.maximum(-1 - order, 0)],
+            )
+        self.total = len(self._ts)
         self.dropped = {**bars.dropped, **(trades.dropped if trades is not None else {})}
         self.published = 0
-        self.finished = False
-        self._next: MarketData | None = next(self._events, None)
+        self.finished = self.total == 0
+        # Wall time (Unix seconds) of the first batch this source gave out.
+        self.started_at: float | None = None
 
     def skip_through(self, ts_ns: int) -> None:
         """Drop events at or before ``ts_ns`` (already published before a restart)."""
-        while self._next is not None and self._next.ts_event_ns <= ts_ns:
-            self.published += 1
-            self._next = next(self._events, None)
+        skipped = int(np.searchsorted(self._ts, ts_ns, side="right"))
+        self.published = max(self.published, skipped)
+        self.finished = self.published >= self.total
 
-    def take(self, until_ts_ns: int | None, limit: int) -> list[MarketData]:
+    def take(self, until_ts_ns: int | None, limit: int) -> list[MarketBlock]:
         """Up to ``limit`` next events, stopping before the first later than ``until_ts_ns``."""
-        out: list[MarketData] = []
-        nxt = self._next
-        while nxt is not None and len(out) < limit:
-            if until_ts_ns is not None and nxt.ts_event_ns > until_ts_ns:
-                break
-            out.append(nxt)
-            nxt = next(self._events, None)
-        self._next = nxt
-        self.published += len(out)
-        if nxt is None:
-            self.finished = True
-        return out
+        start = self.published
+        stop = min(self.total, start + limit)
+        if until_ts_ns is not None:
+            stop = min(stop, int(np.searchsorted(self._ts, until_ts_ns, side="right")))
+        if stop <= start:
+            return []
+        self.published = stop
+        self.finished = stop >= self.total
+        if self.started_at is None:
+            self.started_at = time.time()
+        if self._order is None or self._trades is None:
+            return [self._bars.rows(slice(start, stop))]
+        refs = self._order[start:stop]
+        is_bar = refs >= 0
+        runs = np.split(refs, np.flatnonzero(is_bar[1:] != is_bar[:-1]) + 1)
+        trades = self._trades
+        return [self._bars.rows(run) if run[0] >= 0 else trades.rows(-1 - run) for run in runs]
 
     @property
     def next_ts_ns(self) -> int | None:
-        return None if self._next is None else self._next.ts_event_ns
+        return None if self.finished else int(self._ts[self.published])
 
 
 class LiveHost:
@@ -265,6 +288,7 @@ class LiveHost:
         self.component_id = component_id
         self.session_id = session_id
         self.router = build_router(config)
+        self._blocks = BlockRouter(self.router)
         self.incarnation = time.time_ns()
         self._log = get_logger(component_id, session_id=session_id)
         self._clock: DataClock | WallClock = (
@@ -296,13 +320,13 @@ class LiveHost:
         self._handle = self.component.handle
         self._ccxt_md: Any = None
         self._watermarks: dict[str, tuple[int, int]] = {}
-        self._held: dict[str, dict[int, tuple[int, list[Message], asyncio.Future[None], int]]] = {}
+        self._held: dict[str, dict[int, tuple[int, list[Item], asyncio.Future[None], int]]] = {}
         # Wall time at which the market event behind the batch being handled entered the
         # graph; passed on with what it causes, so a broker can time tick-to-order.
         self._origin_ns = 0
         self._measure_orders = component_id.startswith("broker:")
         self.tick_to_order_us: deque[float] = deque(maxlen=100_000)
-        self._out: list[tuple[tuple[str, ...], Message]] = []
+        self._out: list[tuple[tuple[str, ...], Item]] = []
         self._flush_scheduled = False
         self._suppress_output = False
         self._links: dict[str, Link] = {}
@@ -388,27 +412,28 @@ class LiveHost:
 
     # ---- delivery -------------------------------------------------------------------------
 
-    def _deliver_batch(self, messages: Sequence[Message]) -> None:
+    def _deliver_batch(self, items: Sequence[Item]) -> None:
         handle = self._handle
         clock = self._clock
         if isinstance(clock, DataClock):
-            for msg in messages:
-                ts = msg.ts_event_ns if isinstance(msg, MarketData) else msg.ts_init_ns
+            market = _MARKET_TYPES
+            for msg in expand(items):
+                ts = msg.ts_event_ns if type(msg) in market else msg.ts_init_ns
                 if ts > clock.now_ns():
                     for fired in clock.advance(ts):
                         handle(fired)
                 handle(msg)
         else:
-            for msg in messages:
+            for msg in expand(items):
                 handle(msg)
-        self._messages_in += len(messages)
+        self._messages_in += message_count(items)
 
     async def push(
         self,
         sender: str,
         incarnation: int,
         seq: int,
-        messages: list[Message],
+        messages: list[Item],
         origin_ns: int = 0,
     ) -> None:
         """Take batch ``seq`` of ``sender``; handle it (and any held ones it unblocks) in order.
@@ -418,12 +443,15 @@ class LiveHost:
         """
         self._resume()
         mark = self._watermarks.get(sender)
-        if mark is None or incarnation > mark[0]:
-            mark = (incarnation, 0)
-            for stale in self._held.pop(sender, {}).values():
-                stale[2].set_result(None)
-        elif incarnation < mark[0]:
+        if mark is not None and incarnation < mark[0]:
             return
+        if mark is None or incarnation > mark[0]:
+            # A new sender, or one that restarted: its stream starts at 1. Batches held from
+            # an earlier incarnation will never be followed up; early ones of this one stay.
+            mark = (incarnation, 0)
+            waiting = self._held.get(sender, {})
+            for stale in [s for s, entry in waiting.items() if entry[0] < incarnation]:
+                waiting.pop(stale)[2].set_result(None)
         if seq <= mark[1]:
             return
         if seq > mark[1] + 1:
@@ -445,7 +473,7 @@ class LiveHost:
             await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
 
     def _take(
-        self, sender: str, incarnation: int, seq: int, messages: list[Message], origin_ns: int
+        self, sender: str, incarnation: int, seq: int, messages: list[Item], origin_ns: int
     ) -> None:
         if origin_ns:
             self._origin_ns = origin_ns
@@ -499,7 +527,24 @@ class LiveHost:
         dests = self.router.destinations(msg)
         if not dests:
             return
+        self._messages_out += 1
         self._out.append((dests, msg))
+        self._schedule_flush()
+
+    def emit_block(self, block: MarketBlock) -> None:
+        """Queue a block of market data: each receiver gets the rows it subscribes to."""
+        if self._suppress_output:
+            return
+        ids = block.instrument_ids
+        kind = BLOCK_KINDS[type(block)]
+        for k, count in enumerate(np.bincount(block.instrument_index, minlength=len(ids)).tolist()):
+            self.metrics.count_market_events(kind, ids[k], count)
+        self._messages_out += len(block)
+        for dest, rows in self._blocks.split(block):
+            self._out.append(((dest,), rows))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             with contextlib.suppress(RuntimeError):
@@ -517,14 +562,13 @@ class LiveHost:
         if not out:
             return []
         self._out = []
-        self._messages_out += len(out)
         routes = {dests for dests, _ in out}
         if len(routes) == 1:
             (dests,) = routes
             messages = [m for _, m in out]
             payload: Any = ray.put(messages) if len(dests) > 1 else messages
             return [f for f in (self._send(dest, payload) for dest in dests) if f is not None]
-        per_dest: dict[str, list[Message]] = {}
+        per_dest: dict[str, list[Item]] = {}
         for dests, msg in out:
             for dest in dests:
                 per_dest.setdefault(dest, []).append(msg)
@@ -731,28 +775,29 @@ class LiveHost:
         clock = self._clock
         in_flight: set[asyncio.Future[None]] = set()
         window = 1 if settings.causal else settings.max_in_flight
+        interval_s = 0.0 if settings.causal else settings.batch_interval_ms / 1e3
         while not replay.finished:
             nxt = replay.next_ts_ns
             if nxt is None:
                 break
+            late_ns = 0
             if speed > 0:
                 due_ts = first + int((time.monotonic() - wall_start) * speed * 1e9)
                 if nxt > due_ts:
-                    await asyncio.sleep(min(0.25, (nxt - due_ts) / speed / 1e9))
+                    await asyncio.sleep(min(0.25, max(interval_s, (nxt - due_ts) / speed / 1e9)))
                     continue
+                # The batch's first event fell due this long ago: it counts from then.
+                late_ns = int((due_ts - nxt) / speed)
             # Causal replay sends one timestamp at a time and waits until everything it caused
             # has gone through the graph: the backtest's order of events.
             until = nxt if settings.causal else (due_ts if speed > 0 else None)
-            events = replay.take(until, settings.batch_size)
-            self._origin_ns = time.time_ns()
-            # The replay's columns were validated as a whole when they were loaded (bad rows
-            # dropped, counted and logged there), so events go straight out.
-            if isinstance(clock, DataClock) and events:
-                clock.advance(events[-1].ts_event_ns)
-            emit = self.emit
-            for event in events:
-                emit(event)
-            feed.published += len(events)
+            blocks = replay.take(until, settings.batch_size)
+            self._origin_ns = time.time_ns() - late_ns
+            if isinstance(clock, DataClock) and blocks:
+                clock.advance(int(blocks[-1].ts_ns[-1]))
+            for block in blocks:
+                self.emit_block(block)
+                feed.published += len(block)
             in_flight.update(self.flush())
             if len(in_flight) >= window * max(1, len(self._links)):
                 _, in_flight = await asyncio.wait(
@@ -915,6 +960,7 @@ def component_details(component: Any, replay: ReplaySource | None = None) -> dic
             "dropped": dict(component.dropped),
             "replay_total": None if replay is None else replay.total,
             "replay_finished": None if replay is None else replay.finished,
+            "replay_started_at": None if replay is None else replay.started_at,
             "replay_dropped": None if replay is None else replay.dropped,
         }
     if isinstance(component, GatewayBroker):

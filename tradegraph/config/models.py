@@ -374,6 +374,13 @@ class SessionConfig(_Config):
     max_in_flight: int = Field(
         default=8, ge=1, description="replay: batches sent but not yet taken by every receiver"
     )
+    batch_interval_ms: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="paced replay (speed > 0, not causal): publish at most this often, what "
+        "fell due meanwhile as one batch; each remote call costs a few hundred microseconds "
+        "of CPU, so fewer, larger batches carry far more events",
+    )
     namespace: str = Field(default="tradegraph", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     state_dir: str | None = Field(
         default="out/paper/state",

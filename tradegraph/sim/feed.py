@@ -70,6 +70,28 @@ class BarStream:
             (), np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64), f, f, f, f, f
         )
 
+    def rows(self, index: slice | npt.NDArray[np.intp]) -> BarStream:
+        """The bars at ``index`` (a slice or positions, in stream order) as a stream of their own.
+
+        A slice shares memory with this stream. The actor graph sends market data between
+        processes in this columnar form: pickling columns costs next to nothing per bar.
+        """
+        return BarStream(
+            instrument_ids=self.instrument_ids,
+            interval_ns=self.interval_ns,
+            instrument_index=self.instrument_index[index],
+            ts_ns=self.ts_ns[index],
+            open=self.open[index],
+            high=self.high[index],
+            low=self.low[index],
+            close=self.close[index],
+            volume=self.volume[index],
+        )
+
+    def messages(self) -> Iterator[Bar]:
+        """The stream's messages in order (the name every columnar stream shares)."""
+        return self.bars()
+
     def bars(self) -> Iterator[Bar]:
         """Yield the stream as ``Bar`` messages (already validated, so built without checks)."""
         ids = self.instrument_ids
@@ -192,6 +214,41 @@ class TradeStream:
 
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
+
+    def rows(self, index: slice | npt.NDArray[np.intp]) -> TradeStream:
+        """The ticks at ``index`` (a slice or positions, in stream order) as a stream of their
+        own; a slice shares memory with this stream."""
+        return TradeStream(
+            instrument_ids=self.instrument_ids,
+            instrument_index=self.instrument_index[index],
+            ts_ns=self.ts_ns[index],
+            price=self.price[index],
+            size=self.size[index],
+            aggressor_buy=self.aggressor_buy[index],
+            trade_id=self.trade_id[index],
+        )
+
+    def messages(self) -> Iterator[TradeTick]:
+        """The ticks as ``TradeTick`` messages, in order (already validated)."""
+        ids = self.instrument_ids
+        for k, price, size, buy, trade_id, ts in zip(
+            self.instrument_index.tolist(),
+            self.price.tolist(),
+            self.size.tolist(),
+            self.aggressor_buy.tolist(),
+            self.trade_id.tolist(),
+            self.ts_ns.tolist(),
+            strict=True,
+        ):
+            yield TradeTick.trusted(
+                instrument_id=ids[k],
+                price=price,
+                size=size,
+                aggressor_side="buy" if buy else "sell",
+                trade_id=str(trade_id),
+                ts_event_ns=ts,
+                ts_init_ns=ts,
+            )
 
     def trade(self, i: int) -> TradeTick:
         """The ``i``-th tick as a message (already validated, so built without checks)."""
