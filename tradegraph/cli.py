@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch_args(st)
     st.set_defaults(func=cmd_stress)
 
-    add_session_commands(sub, _add_config_args)
+    add_session_commands(sub, _add_config_args, _add_metrics_args)
     add_download_parser(sub)
     return parser
 

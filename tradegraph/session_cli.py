@@ -10,6 +10,8 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,10 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         overrides.append(f"session.namespace={args.namespace}")
     config = load_config(args.config_file or args.config, overrides)
     stop = threading.Event()
-    with ray_session(args.address):
+    with ray_session(args.address), ExitStack() as endpoint:
         session = LiveSession(config)
+        if args.metrics_port is not None:
+            endpoint.enter_context(_serve_session_metrics(session, args))
         previous = {
             sig: signal.signal(sig, lambda signum, frame: stop.set())
             for sig in (signal.SIGTERM, signal.SIGINT)
@@ -146,7 +150,21 @@ def _add_cluster_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_session_commands(sub: Any, add_config_args: Any) -> None:
+@contextmanager
+def _serve_session_metrics(session: Any, args: argparse.Namespace) -> Iterator[None]:
+    """Serve the graph's metrics, as its actors last reported them, at the driver's /metrics."""
+    from prometheus_client import CollectorRegistry
+
+    from tradegraph.observability.prometheus import TotalsCollector, serve_metrics
+
+    registry = CollectorRegistry()
+    registry.register(TotalsCollector(session.metric_totals))
+    with serve_metrics(registry, args.metrics_host, args.metrics_port) as server:
+        print(f"metrics at {server.url}", file=sys.stderr, flush=True)
+        yield
+
+
+def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) -> None:
     """Add ``paper``, ``kill``, ``resume`` and ``status`` to the ``tradegraph`` parser."""
     paper = sub.add_parser(
         "paper", help="run the actor graph in real time on a replay, against the simulated venue"
@@ -164,6 +182,7 @@ def add_session_commands(sub: Any, add_config_args: Any) -> None:
     paper.add_argument("--out", help="output folder (default out/paper)")
     paper.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    add_metrics_args(paper)
     paper.set_defaults(func=cmd_paper)
 
     live = sub.add_parser(
@@ -181,6 +200,7 @@ def add_session_commands(sub: Any, add_config_args: Any) -> None:
     live.add_argument("--out", help="output folder (default out/live)")
     live.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     live.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    add_metrics_args(live)
     live.set_defaults(func=cmd_live, speed=None)
 
     for name, text in (

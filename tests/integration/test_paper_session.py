@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -226,3 +230,84 @@ def test_paper_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert (out / "fills.parquet").exists()
     assert (out / "session.json").exists()
     assert (tmp_path / "state" / "paper-demo" / "portfolio" / "snapshot.json").exists()
+
+
+def _scrape(url: str) -> dict[str, float]:
+    """``name{labels}`` -> value of every tradegraph sample at ``url``."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("tradegraph_"):
+            key, _, value = line.rpartition(" ")
+            samples[key] = float(value)
+    return samples
+
+
+def _total(samples: dict[str, float], prefix: str) -> float:
+    return sum(v for k, v in samples.items() if k.startswith(prefix))
+
+
+def test_paper_command_serves_the_graphs_metrics_on_its_own_port(tmp_path: Path) -> None:
+    address = ray.get_runtime_context().gcs_address
+    cmd = [
+        sys.executable,
+        "-m",
+        "tradegraph",
+        "paper",
+        str(PAPER_YAML),
+        "--address",
+        address,
+        "--namespace",
+        "paper-metrics",
+        "--speed",
+        "3000",
+        "--metrics-port",
+        "0",
+        "--set",
+        f"session.state_dir={tmp_path / 'state'}",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+    stderr = proc.stderr
+
+    def drain() -> None:
+        for line in stderr:
+            lines.put(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        url = ""
+        deadline = time.monotonic() + 60
+        while not url:
+            found = re.search(r"metrics at (http://\S+/metrics)", lines.get(timeout=60))
+            url = found.group(1) if found else ""
+            assert time.monotonic() < deadline, "no metrics address printed"
+        wait_until(lambda: _total(_scrape(url), "tradegraph_market_events_total") > 0, 30)
+        first = _scrape(url)
+        wait_until(
+            lambda: (
+                _total(_scrape(url), "tradegraph_market_events_total")
+                > _total(first, "tradegraph_market_events_total")
+            ),
+            10,
+        )
+        # The broker's latency histogram fills once the first order reaches it.
+        wait_until(lambda: _total(_scrape(url), "tradegraph_tick_to_order_seconds_count") > 0, 30)
+        later = _scrape(url)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+    assert proc.returncode == 0
+    assert 'tradegraph_market_events_total{instrument="BTCUSDT.BINANCE",kind="bar"}' in later
+    assert 'tradegraph_market_events_total{instrument="ETHUSDT.BINANCE",kind="bar"}' in later
+    # The portfolio's gauges and the broker's latency histogram come from their own actors.
+    assert later["tradegraph_equity"] > 0
+    assert 'tradegraph_queue_depth{component="md"}' in later
+    assert later['tradegraph_tick_to_order_seconds_bucket{le="+Inf"}'] >= 1

@@ -77,7 +77,7 @@ from tradegraph.contracts import (
     TripKillSwitch,
 )
 from tradegraph.observability import get_logger
-from tradegraph.observability.metrics import GraphMetrics
+from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink, TotalsSink
 from tradegraph.sim.feed import MarketDataFeed
 from tradegraph.sim.graph import build_component, build_router
 from tradegraph.sim.schedule import log_for_operator
@@ -196,6 +196,7 @@ class HostStatus:
     held_batches: int
     halted: str
     details: dict[str, Any]
+    metrics: MetricTotals = field(default_factory=dict)
 
 
 class ReplaySource:
@@ -295,7 +296,10 @@ class LiveHost:
             DataClock() if self.session.clock == "data" else WallClock(self._fire_wall_timer)
         )
         self._outbox = _LiveOutbox(self)
-        self.metrics = GraphMetrics(RayMetricsSink())
+        # Ray's metrics agent exports what actors record; the totals also travel with each
+        # status report, for the driver's own /metrics port.
+        self._metric_totals = TotalsSink()
+        self.metrics = GraphMetrics(TeeSink(RayMetricsSink(), self._metric_totals))
         self.component: Component | ControlSink | MarketDataFeed | GatewayBroker
         venue = self._gateway_venue(component_id)
         if component_id == CONTROL:
@@ -902,6 +906,7 @@ class LiveHost:
             held_batches=sum(len(h) for h in self._held.values()),
             halted=self._halted,
             details=component_details(self.component, self._replay),
+            metrics=self._metric_totals.totals(),
         )
 
 

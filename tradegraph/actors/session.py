@@ -41,6 +41,7 @@ from tradegraph.contracts import (
     TripKillSwitch,
 )
 from tradegraph.observability import get_logger
+from tradegraph.observability.metrics import MetricTotals
 from tradegraph.sim.backtest import (
     BacktestResult,
     PortfolioOutcome,
@@ -123,6 +124,8 @@ class LiveSession:
         self.halted = ""
         self._unhealthy_since: dict[str, float] = {}
         self._dead: set[str] = set()
+        # The last status each actor reported (replaced whole, so other threads may read it).
+        self._reported: dict[str, HostStatus] = {}
         self._log = get_logger("session", session_id=self.session_id)
         self._started_at = 0.0
 
@@ -209,10 +212,12 @@ class LiveSession:
         timeout = timeout_s if timeout_s is not None else self.settings.hang_timeout_s
         refs = {cid: h.report.remote() for cid, h in self.hosts.items()}
         out: dict[str, HostStatus | str] = {}
+        reported = dict(self._reported)
         deadline = time.monotonic() + timeout
         for cid, ref in refs.items():
             try:
-                out[cid] = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+                status: HostStatus = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+                out[cid] = reported[cid] = status
             except ray.exceptions.GetTimeoutError:
                 out[cid] = f"{cid} did not answer within {timeout:g} s"
             except ray.exceptions.ActorDiedError as exc:
@@ -220,7 +225,13 @@ class LiveSession:
                 self._dead.add(cid)
             except ray.exceptions.RayActorError as exc:
                 out[cid] = f"{cid} is unavailable: {_first_line(exc)}"
+        self._reported = reported
         return out
+
+    def metric_totals(self) -> list[MetricTotals]:
+        """Each actor's metric totals as of its last status report (the health checks ask for
+        one every ``session.health_interval_s``); safe to call from another thread."""
+        return [status.metrics for status in self._reported.values()]
 
     def check_health(self) -> str:
         """Halt trading if an order-path actor is dead, or unavailable or silent for longer
@@ -434,7 +445,9 @@ def graph_status(
     out: dict[str, dict[str, Any] | str] = {}
     for name, ref in refs.items():
         try:
-            out[name] = asdict(ray.get(ref, timeout=timeout_s))
+            report = asdict(ray.get(ref, timeout=timeout_s))
+            report.pop("metrics")  # served at the driver's /metrics, not part of the status
+            out[name] = report
         except ray.exceptions.GetTimeoutError:
             out[name] = f"did not answer within {timeout_s:g} s"
         except ray.exceptions.RayActorError as exc:

@@ -13,8 +13,9 @@ observing a message costs a dictionary update, never a sink call.
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Protocol
@@ -168,6 +169,90 @@ def reason_label(reason: str) -> str:
     match = _REASON_WORDS.match(reason.strip())
     words = match.group(0).strip().lower() if match else ""
     return "_".join(words.split())[:48] or "other"
+
+
+MetricTotals = dict[str, list[list[Any]]]
+"""Plain-data running totals (JSON-able, cheap to pickle): ``counters`` and ``gauges`` as
+``[name, tags, value]``, ``histograms`` as ``[name, tags, per-bucket counts + overflow, sum]``."""
+
+
+class TotalsSink:
+    """A sink that keeps running totals, so another process can expose them.
+
+    An actor reports its totals with its status; the session's driver merges every actor's
+    (:func:`merge_totals`) and serves them on its own ``/metrics`` port. Counters are summed,
+    gauges keep their last value, histograms count per bucket of their spec.
+    """
+
+    def __init__(self, specs: Iterable[MetricSpec] = METRICS) -> None:
+        self._buckets = {spec.name: spec.buckets for spec in specs}
+        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
+
+    def inc(self, name: str, amount: float, tags: Mapping[str, str]) -> None:
+        key = (name, tuple(sorted(tags.items())))
+        self._counters[key] = self._counters.get(key, 0.0) + amount
+
+    def set(self, name: str, value: float, tags: Mapping[str, str]) -> None:
+        self._gauges[(name, tuple(sorted(tags.items())))] = value
+
+    def observe(self, name: str, value: float, tags: Mapping[str, str]) -> None:
+        buckets = self._buckets[name]
+        key = (name, tuple(sorted(tags.items())))
+        counts = self._histograms.get(key)
+        if counts is None:
+            counts = self._histograms[key] = [0.0] * (len(buckets) + 2)
+        counts[bisect.bisect_left(buckets, value)] += 1
+        counts[-1] += value
+
+    def totals(self) -> MetricTotals:
+        return {
+            "counters": [[n, dict(t), v] for (n, t), v in self._counters.items()],
+            "gauges": [[n, dict(t), v] for (n, t), v in self._gauges.items()],
+            "histograms": [[n, dict(t), c[:-1], c[-1]] for (n, t), c in self._histograms.items()],
+        }
+
+
+class TeeSink:
+    """Writes every value to each of ``sinks``."""
+
+    def __init__(self, *sinks: MetricsSink) -> None:
+        self._sinks = sinks
+
+    def inc(self, name: str, amount: float, tags: Mapping[str, str]) -> None:
+        for sink in self._sinks:
+            sink.inc(name, amount, tags)
+
+    def set(self, name: str, value: float, tags: Mapping[str, str]) -> None:
+        for sink in self._sinks:
+            sink.set(name, value, tags)
+
+    def observe(self, name: str, value: float, tags: Mapping[str, str]) -> None:
+        for sink in self._sinks:
+            sink.observe(name, value, tags)
+
+
+def merge_totals(parts: Sequence[MetricTotals]) -> MetricTotals:
+    """Several processes' totals as one: counters and histograms added, gauges the last seen."""
+    counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    histograms: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[list[float], float]] = {}
+    for part in parts:
+        for name, tags, value in part.get("counters", []):
+            key = (name, tuple(sorted(tags.items())))
+            counters[key] = counters.get(key, 0.0) + value
+        for name, tags, value in part.get("gauges", []):
+            gauges[(name, tuple(sorted(tags.items())))] = value
+        for name, tags, counts, total in part.get("histograms", []):
+            key = (name, tuple(sorted(tags.items())))
+            seen, seen_sum = histograms.get(key, ([0.0] * len(counts), 0.0))
+            histograms[key] = ([a + b for a, b in zip(seen, counts, strict=True)], seen_sum + total)
+    return {
+        "counters": [[n, dict(t), v] for (n, t), v in counters.items()],
+        "gauges": [[n, dict(t), v] for (n, t), v in gauges.items()],
+        "histograms": [[n, dict(t), c, total] for (n, t), (c, total) in histograms.items()],
+    }
 
 
 class InMemorySink:

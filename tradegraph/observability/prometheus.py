@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from tradegraph.errors import ConfigError
-from tradegraph.observability.metrics import METRICS, MetricKind, MetricSpec
+from tradegraph.observability.metrics import (
+    METRICS,
+    MetricKind,
+    MetricSpec,
+    MetricTotals,
+    merge_totals,
+)
 
 
 class PrometheusSink:
@@ -125,3 +137,52 @@ def serve_metrics(
             f"(choose another --metrics-port, or 0 for any free port)"
         ) from exc
     return MetricsServer(server, thread, host)
+
+
+class TotalsCollector:
+    """A prometheus-client collector that exports running totals gathered elsewhere.
+
+    A session's driver registers one over the totals its actors last reported, so its
+    ``/metrics`` shows the whole graph, named as an in-process run's
+    (:class:`PrometheusSink`) names it.
+
+    Args:
+        read: Returns the latest totals of every reporting process; called on each scrape.
+    """
+
+    def __init__(
+        self, read: Callable[[], Iterable[MetricTotals]], specs: Iterable[MetricSpec] = METRICS
+    ) -> None:
+        self._read = read
+        self._specs = {spec.name: spec for spec in specs}
+
+    def collect(self) -> Iterator[Metric]:
+        merged = merge_totals(list(self._read()))
+        values: dict[str, list[tuple[list[str], Any]]] = {name: [] for name in self._specs}
+        for section in ("counters", "gauges", "histograms"):
+            for name, tags, *rest in merged[section]:
+                spec = self._specs.get(name)
+                if spec is not None:
+                    values[name].append(([str(tags.get(k, "")) for k in spec.tag_keys], rest))
+        for name, spec in self._specs.items():
+            labels = list(spec.tag_keys)
+            if spec.kind is MetricKind.COUNTER:
+                counter = CounterMetricFamily(name, spec.description, labels=labels)
+                for label_values, (value,) in values[name]:
+                    counter.add_metric(label_values, value)
+                yield counter
+            elif spec.kind is MetricKind.GAUGE:
+                gauge = GaugeMetricFamily(name, spec.description, labels=labels)
+                for label_values, (value,) in values[name]:
+                    gauge.add_metric(label_values, value)
+                yield gauge
+            else:
+                histogram = HistogramMetricFamily(name, spec.description, labels=labels)
+                for label_values, (counts, total) in values[name]:
+                    bounds = [*(str(b) for b in spec.buckets), "+Inf"]
+                    cumulative, running = [], 0.0
+                    for bound, count in zip(bounds, counts, strict=True):
+                        running += count
+                        cumulative.append((bound, running))
+                    histogram.add_metric(label_values, cumulative, sum_value=total)
+                yield histogram

@@ -83,3 +83,39 @@ def test_serving_on_a_taken_port_says_which_and_what_to_do() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"127.0.0.1:{port}.*--metrics-port"):
             serve_metrics(PrometheusSink().registry, "127.0.0.1", port)
+
+
+def test_totals_of_several_processes_export_like_one_in_process_sink() -> None:
+    """What a session's driver serves: its actors' totals merged, as a PrometheusSink names them."""
+    from prometheus_client import CollectorRegistry
+
+    from tradegraph.observability.metrics import TeeSink, TotalsSink
+    from tradegraph.observability.prometheus import TotalsCollector
+
+    reference = PrometheusSink()
+    actors = [TotalsSink(), TotalsSink()]
+    fills = {"strategy": "s", "instrument": BTC, "side": "buy"}
+    for actor, (n, equity, latency) in zip(actors, ((2, 10.0, 0.003), (3, 20.0, 0.3)), strict=True):
+        both = TeeSink(actor, reference)
+        both.inc(FILLS, n, fills)
+        both.inc(MARKET_EVENTS, 5 * n, {"instrument": BTC, "kind": "bar"})
+        both.set(EQUITY, equity, {})
+        both.observe(TICK_TO_ORDER, latency, {})
+        both.observe(TICK_TO_ORDER, 5.0, {})  # beyond the last bucket
+
+    registry = CollectorRegistry()
+    registry.register(TotalsCollector(lambda: [a.totals() for a in actors]))
+
+    def both_say(name: str, labels: dict[str, str] | None = None) -> float | None:
+        value = registry.get_sample_value(name, labels)
+        assert value == reference.registry.get_sample_value(name, labels), name
+        return value
+
+    assert both_say("tradegraph_fills_total", fills) == 5.0
+    assert both_say("tradegraph_market_events_total", {"instrument": BTC, "kind": "bar"}) == 25.0
+    assert both_say("tradegraph_equity") == 20.0  # a gauge: the last value reported
+    assert both_say("tradegraph_tick_to_order_seconds_count") == 4.0
+    assert both_say("tradegraph_tick_to_order_seconds_bucket", {"le": "0.005"}) == 1.0
+    assert both_say("tradegraph_tick_to_order_seconds_bucket", {"le": "0.5"}) == 2.0
+    assert both_say("tradegraph_tick_to_order_seconds_bucket", {"le": "+Inf"}) == 4.0
+    assert both_say("tradegraph_tick_to_order_seconds_sum") == pytest.approx(10.303)
