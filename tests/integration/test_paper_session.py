@@ -191,25 +191,30 @@ def test_hung_broker_halts_trading(
     assert "halted" in risk.details["kill_switch_reason"]
 
 
-def test_paper_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    address = ray.get_runtime_context().gcs_address
-    out = tmp_path / "out"
-    cmd = [
+def paper_command(tmp_path: Path, namespace: str, *extra: str) -> list[str]:
+    """``tradegraph paper`` on the example, on this session's cluster, state and outputs in
+    ``tmp_path``."""
+    return [
         sys.executable,
         "-m",
         "tradegraph",
         "paper",
         str(PAPER_YAML),
         "--address",
-        address,
+        ray.get_runtime_context().gcs_address,
         "--namespace",
-        "paper-sigterm",
+        namespace,
         "--set",
         f"session.state_dir={tmp_path / 'state'}",
         "--out",
-        str(out),
-        "--json",
+        str(tmp_path / "out"),
+        *extra,
     ]
+
+
+def test_paper_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cmd = paper_command(tmp_path, "paper-sigterm", "--json")
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -249,26 +254,7 @@ def _total(samples: dict[str, float], prefix: str) -> float:
 
 
 def test_paper_command_serves_the_graphs_metrics_on_its_own_port(tmp_path: Path) -> None:
-    address = ray.get_runtime_context().gcs_address
-    cmd = [
-        sys.executable,
-        "-m",
-        "tradegraph",
-        "paper",
-        str(PAPER_YAML),
-        "--address",
-        address,
-        "--namespace",
-        "paper-metrics",
-        "--speed",
-        "3000",
-        "--metrics-port",
-        "0",
-        "--set",
-        f"session.state_dir={tmp_path / 'state'}",
-        "--out",
-        str(tmp_path / "out"),
-    ]
+    cmd = paper_command(tmp_path, "paper-metrics", "--speed", "3000", "--metrics-port", "0")
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

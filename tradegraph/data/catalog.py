@@ -7,7 +7,7 @@ Paths may be ``sample:NAME`` for the real Binance data bundled with the package 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -65,6 +65,18 @@ class BarArrays:
 
     def __len__(self) -> int:
         return int(self.ts_open_ns.shape[0])
+
+    def rows(self, index: slice | npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> BarArrays:
+        """The bars at ``index`` (a slice, a mask or positions) as columns of their own."""
+        return replace(
+            self,
+            ts_open_ns=self.ts_open_ns[index],
+            open=self.open[index],
+            high=self.high[index],
+            low=self.low[index],
+            close=self.close[index],
+            volume=self.volume[index],
+        )
 
     def to_table(self) -> pa.Table:
         n = len(self)

@@ -69,15 +69,7 @@ def clean_bars(bars: BarArrays) -> BarArrays:
     keep, _ = validate_bar_arrays(bars)
     if keep.all():
         return bars
-    return replace(
-        bars,
-        ts_open_ns=bars.ts_open_ns[keep],
-        open=bars.open[keep],
-        high=bars.high[keep],
-        low=bars.low[keep],
-        close=bars.close[keep],
-        volume=bars.volume[keep],
-    )
+    return bars.rows(keep)
 
 
 def log_returns(bars: BarArrays) -> F64:

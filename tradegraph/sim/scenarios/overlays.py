@@ -212,15 +212,7 @@ def remove_window(
     if len(bars) == 0:
         return bars
     keep = ~_in_window(bars, outage_window(_span_of(bars, span), at, duration_min))
-    return replace(
-        bars,
-        ts_open_ns=bars.ts_open_ns[keep],
-        open=bars.open[keep],
-        high=bars.high[keep],
-        low=bars.low[keep],
-        close=bars.close[keep],
-        volume=bars.volume[keep],
-    )
+    return bars.rows(keep)
 
 
 def outage_window(span: PathSpan, at: float, duration_min: float) -> tuple[int | None, int | None]:
