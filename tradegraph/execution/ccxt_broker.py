@@ -1023,18 +1023,9 @@ class CcxtBroker(_BrokerCore):
         )
 
     async def _send_cancel(self, order: JournalOrder) -> None:
-        exchange = self._exchange
         reason = order.cancel_reason or CANCEL_REQUESTED
         try:
-            info = await self._retrier.call(
-                "cancel_order",
-                lambda: exchange.cancel_order(
-                    order.venue_order_id or None,
-                    order.symbol,
-                    {"clientOrderId": order.venue_client_id},
-                ),
-                on_retryable=self._on_retryable,
-            )
+            info = await self._order_call("cancel_order", order)
         except ccxt.OrderNotFound:
             # Filled, already cancelled, or not at the venue yet: ask what it is.
             await self._refresh(order)
@@ -1053,21 +1044,26 @@ class CcxtBroker(_BrokerCore):
             return
         await self._absorb(order, info, cancel_reason=reason)
 
+    async def _order_call(self, method: str, order: JournalOrder) -> Any:
+        """``exchange.<method>(venue order id, symbol, client id)`` for ``order``, through the
+        retrier (``cancel_order``, ``fetch_order``)."""
+        call = getattr(self._exchange, method)
+        return await self._retrier.call(
+            method,
+            lambda: call(
+                order.venue_order_id or None,
+                order.symbol,
+                {"clientOrderId": order.venue_client_id},
+            ),
+            on_retryable=self._on_retryable,
+        )
+
     # ------------------------------------------------------------------ venue state
 
     async def _refresh(self, order: JournalOrder) -> _Lookup:
         """Look ``order`` up by client order id and absorb what the venue says."""
-        exchange = self._exchange
         try:
-            info = await self._retrier.call(
-                "fetch_order",
-                lambda: exchange.fetch_order(
-                    order.venue_order_id or None,
-                    order.symbol,
-                    {"clientOrderId": order.venue_client_id},
-                ),
-                on_retryable=self._on_retryable,
-            )
+            info = await self._order_call("fetch_order", order)
         except ccxt.OrderNotFound:
             return _Lookup.NOT_FOUND
         except (ccxt.BaseError, CircuitOpenError) as exc:
