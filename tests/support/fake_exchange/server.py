@@ -1114,16 +1114,22 @@ class FakeExchange:
             # Binance's raw-stream form: /ws/<stream> is subscribed from the start.
             sock.streams.add(_normalize_stream(raw_stream))
             self._wake_waiters()
+        await self._converse(ws, sock, self._on_market_message)
+        return ws
+
+    async def _converse(
+        self, ws: web.WebSocketResponse, sock: _Socket, on_text: Callable[[_Socket, str], None]
+    ) -> None:
+        """Hand each text frame to ``on_text`` while a writer drains ``sock``'s queue."""
         writer = asyncio.create_task(self._write_loop(sock))
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
-                    self._on_market_message(sock, msg.data)
+                    on_text(sock, msg.data)
         finally:
             self._sockets.discard(sock)
             sock.queue.put_nowait(None)
             await writer
-        return ws
 
     def _on_market_message(self, sock: _Socket, text: str) -> None:
         try:
@@ -1159,15 +1165,7 @@ class FakeExchange:
 
     async def _serve_user_socket(self, request: web.Request) -> web.StreamResponse:
         ws, sock = await self._attach(request, "user")
-        writer = asyncio.create_task(self._write_loop(sock))
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    self._on_user_message(sock, msg.data)
-        finally:
-            self._sockets.discard(sock)
-            sock.queue.put_nowait(None)
-            await writer
+        await self._converse(ws, sock, self._on_user_message)
         return ws
 
     def _on_user_message(self, sock: _Socket, text: str) -> None:
