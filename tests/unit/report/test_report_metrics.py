@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradegraph.contracts import LiquiditySide, OrderFilled, OrderSide
+from tests.unit.portfolio.builders import fill as taker_fill
+from tradegraph.contracts import OrderFilled, OrderSide
 from tradegraph.report import (
     compute_metrics,
     drawdown_series,
@@ -32,21 +33,15 @@ def fill(
     strategy_id: str = "a",
     instrument_id: str = BTC,
 ) -> OrderFilled:
-    return OrderFilled(
-        ts_event_ns=ts_ns,
-        ts_init_ns=ts_ns,
-        fill_id=fill_id,
-        client_order_id=f"o-{fill_id}",
-        venue_order_id=f"v-{fill_id}",
+    return taker_fill(
+        fill_id,
+        side,
+        qty,
+        price,
+        fee=fee,
         strategy_id=strategy_id,
         instrument_id=instrument_id,
-        venue="BINANCE",
-        side=side,
-        last_qty=qty,
-        last_px=price,
-        fee=fee,
-        liquidity=LiquiditySide.TAKER,
-        leaves_qty=0.0,
+        ts_ns=ts_ns,
     )
 
 
