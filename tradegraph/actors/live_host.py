@@ -89,6 +89,8 @@ OPERATOR = "operator"
 _ORDER_PATH_PREFIXES = (RISK, PORTFOLIO, "broker:")
 # Market data moves a data clock by its event time; everything else by when it was created.
 _MARKET_TYPES = frozenset({Bar, TradeTick, QuoteTick, OrderBookSnapshot})
+# Batches for several receivers with at least this many messages are put in the object store.
+_SHARED_PAYLOAD_MIN = 1024
 # Order-path messages each host keeps of what it published, for the session's order table.
 _LEDGER_TYPES = frozenset(
     {
@@ -570,7 +572,10 @@ class LiveHost:
         if len(routes) == 1:
             (dests,) = routes
             messages = [m for _, m in out]
-            payload: Any = ray.put(messages) if len(dests) > 1 else messages
+            # A large batch for several receivers goes into the object store once; a small one
+            # travels inline with each call (a put costs more than serialising it again).
+            shared = len(dests) > 1 and message_count(messages) >= _SHARED_PAYLOAD_MIN
+            payload: Any = ray.put(messages) if shared else messages
             return [f for f in (self._send(dest, payload) for dest in dests) if f is not None]
         per_dest: dict[str, list[Item]] = {}
         for dests, msg in out:
@@ -780,16 +785,22 @@ class LiveHost:
         in_flight: set[asyncio.Future[None]] = set()
         window = 1 if settings.causal else settings.max_in_flight
         interval_s = 0.0 if settings.causal else settings.batch_interval_ms / 1e3
+        next_send = 0.0
         while not replay.finished:
             nxt = replay.next_ts_ns
             if nxt is None:
                 break
             late_ns = 0
             if speed > 0:
-                due_ts = first + int((time.monotonic() - wall_start) * speed * 1e9)
+                now = time.monotonic()
+                if now < next_send:
+                    await asyncio.sleep(next_send - now)
+                    continue
+                due_ts = first + int((now - wall_start) * speed * 1e9)
                 if nxt > due_ts:
                     await asyncio.sleep(min(0.25, max(interval_s, (nxt - due_ts) / speed / 1e9)))
                     continue
+                next_send = now + interval_s
                 # The batch's first event fell due this long ago: it counts from then.
                 late_ns = int((due_ts - nxt) / speed)
             # Causal replay sends one timestamp at a time and waits until everything it caused
