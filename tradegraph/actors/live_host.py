@@ -16,6 +16,11 @@ Transport, per link (sender -> receiver):
   receiver; the receiver recovers what it had handled from its snapshot and journal (see
   ``journal.py``) and recognises the resend. This is not a blind retry of an order-path call:
   the receiver decides, by sequence number, whether it has seen the batch.
+* Causal fences: what a component publishes carries, for every receiver of market data, the
+  last ``md`` batch (``md``'s incarnation and its sequence number on that receiver's link) that
+  went out before the market data it handled. A receiver holds a batch from anyone but ``md``
+  until it has taken that ``md`` batch itself, so a broker never sees an order before the bar
+  that caused it, nor a strategy a fill before the bar it was filled on: the backtest's order.
 * A receiver on the order path (risk, a broker, the portfolio) that stays dead, or leaves a
   batch unanswered for ``session.hang_timeout_s``, halts trading: Risk is told to trip its kill
   switch with the reason, and the driver is told too.
@@ -83,6 +88,8 @@ from tradegraph.sim.graph import build_component, build_router
 from tradegraph.sim.schedule import log_for_operator
 
 T = TypeVar("T")
+# Receiver -> (md's incarnation, md's sequence number on the md -> receiver link).
+Fence = dict[str, tuple[int, int]]
 
 NAMESPACE_DEFAULT = "tradegraph"
 OPERATOR = "operator"
@@ -167,6 +174,19 @@ class _Pending:
     taken: asyncio.Future[None]
     origin_ns: int = 0
     failed_at: float | None = None
+    fence: Fence | None = None
+
+
+@dataclass
+class _Held:
+    """A batch that arrived before its turn (an earlier one of its sender is missing, or its
+    causal fence is not met yet). ``handled`` resolves when it has been taken."""
+
+    incarnation: int
+    messages: list[Item]
+    handled: asyncio.Future[None]
+    origin_ns: int
+    fence: Fence | None
 
 
 @dataclass
@@ -326,7 +346,9 @@ class LiveHost:
         self._handle = self.component.handle
         self._ccxt_md: Any = None
         self._watermarks: dict[str, tuple[int, int]] = {}
-        self._held: dict[str, dict[int, tuple[int, list[Item], asyncio.Future[None], int]]] = {}
+        self._held: dict[str, dict[int, _Held]] = {}
+        # The causal fence of what was handled since the last flush; md makes its own.
+        self._fence: Fence = {}
         # Wall time at which the market event behind the batch being handled entered the
         # graph; passed on with what it causes, so a broker can time tick-to-order.
         self._origin_ns = 0
@@ -441,6 +463,7 @@ class LiveHost:
         seq: int,
         messages: list[Item],
         origin_ns: int = 0,
+        fence: Fence | None = None,
     ) -> None:
         """Take batch ``seq`` of ``sender``; handle it (and any held ones it unblocks) in order.
 
@@ -456,31 +479,69 @@ class LiveHost:
             # an earlier incarnation will never be followed up; early ones of this one stay.
             mark = (incarnation, 0)
             waiting = self._held.get(sender, {})
-            for stale in [s for s, entry in waiting.items() if entry[0] < incarnation]:
-                waiting.pop(stale)[2].set_result(None)
+            for stale in [s for s, entry in waiting.items() if entry.incarnation < incarnation]:
+                waiting.pop(stale).handled.set_result(None)
         if seq <= mark[1]:
             return
-        if seq > mark[1] + 1:
+        if seq > mark[1] + 1 or not self._fence_met(sender, fence):
             handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._held.setdefault(sender, {})[seq] = (incarnation, messages, handled, origin_ns)
+            held = _Held(incarnation, messages, handled, origin_ns, fence)
+            self._held.setdefault(sender, {})[seq] = held
             await handled
             return
-        self._take(sender, incarnation, seq, messages, origin_ns)
-        held = self._held.get(sender)
-        while held:
-            nxt = held.pop(seq + 1, None)
-            if nxt is None:
-                break
-            seq += 1
-            self._take(sender, nxt[0], seq, nxt[1], nxt[3])
-            nxt[2].set_result(None)
+        self._take(sender, incarnation, seq, messages, origin_ns, fence)
+        self._take_held(sender)
+        if sender == MARKET_DATA:
+            # Market data may meet the fences of batches other senders are held on.
+            for other in [s for s, held in self._held.items() if held and s != sender]:
+                self._take_held(other)
         sent = self._flush_and_mark()
         if sent:
             await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
 
+    def _fence_met(self, sender: str, fence: Fence | None) -> bool:
+        """Whether this host has taken the md batch that ``fence`` names for it."""
+        if not fence or sender == MARKET_DATA:
+            return True
+        needed = fence.get(self.component_id)
+        if needed is None:
+            return True
+        mark = self._watermarks.get(MARKET_DATA)
+        # A newer md incarnation than the fence names: that md batch will never come.
+        return mark is not None and mark >= needed
+
+    def _take_held(self, sender: str) -> None:
+        """Take ``sender``'s held batches that are next in turn and whose fences are met."""
+        held = self._held.get(sender)
+        while held:
+            incarnation, last = self._watermarks.get(sender, (0, 0))
+            seq = last + 1
+            entry = held.get(seq)
+            if entry is None or entry.incarnation != incarnation:
+                # The sender restarted: its new stream starts at 1.
+                seq, entry = 1, held.get(1)
+                if entry is None or entry.incarnation <= incarnation:
+                    return
+            if not self._fence_met(sender, entry.fence):
+                return
+            del held[seq]
+            self._take(sender, entry.incarnation, seq, entry.messages, entry.origin_ns, entry.fence)
+            entry.handled.set_result(None)
+
     def _take(
-        self, sender: str, incarnation: int, seq: int, messages: list[Item], origin_ns: int
+        self,
+        sender: str,
+        incarnation: int,
+        seq: int,
+        messages: list[Item],
+        origin_ns: int,
+        fence: Fence | None = None,
     ) -> None:
+        if fence:
+            merged = self._fence
+            for receiver, mark in fence.items():
+                if mark > merged.get(receiver, (0, 0)):
+                    merged[receiver] = mark
         if origin_ns:
             self._origin_ns = origin_ns
             if self._measure_orders and any(type(m) is SubmitOrder for m in messages):
@@ -572,20 +633,34 @@ class LiveHost:
         if len(routes) == 1:
             (dests,) = routes
             messages = [m for _, m in out]
+            fence = self._outgoing_fence(dests)
             # A large batch for several receivers goes into the object store once; a small one
             # travels inline with each call (a put costs more than serialising it again).
             shared = len(dests) > 1 and message_count(messages) >= _SHARED_PAYLOAD_MIN
             payload: Any = ray.put(messages) if shared else messages
-            return [f for f in (self._send(dest, payload) for dest in dests) if f is not None]
-        per_dest: dict[str, list[Item]] = {}
-        for dests, msg in out:
-            for dest in dests:
-                per_dest.setdefault(dest, []).append(msg)
-        return [
-            f
-            for f in (self._send(d, messages) for d, messages in per_dest.items())
-            if f is not None
-        ]
+            sends = [self._send(dest, payload, fence) for dest in dests]
+        else:
+            per_dest: dict[str, list[Item]] = {}
+            for dests, msg in out:
+                for dest in dests:
+                    per_dest.setdefault(dest, []).append(msg)
+            fence = self._outgoing_fence(per_dest)
+            sends = [self._send(d, messages, fence) for d, messages in per_dest.items()]
+        return [f for f in sends if f is not None]
+
+    def _outgoing_fence(self, destinations: Sequence[str] | Mapping[str, Any]) -> Fence:
+        """The causal fence of a flush about to go to ``destinations``.
+
+        ``md``'s names, for every receiver, the last md batch it will have been sent once this
+        flush is out; anyone else's is what it took since its last flush.
+        """
+        if self.component_id != MARKET_DATA:
+            fence, self._fence = self._fence, {}
+            return fence
+        fence = {d: (self.incarnation, link.seq) for d, link in self._links.items()}
+        for dest in destinations:
+            fence[dest] = (self.incarnation, self._link(dest).seq + 1)
+        return fence
 
     def _link(self, destination: str) -> Link:
         link = self._links.get(destination)
@@ -595,13 +670,17 @@ class LiveHost:
             self._links[destination] = link
         return link
 
-    def _send(self, destination: str, payload: Any) -> asyncio.Future[None] | None:
+    def _send(
+        self, destination: str, payload: Any, fence: Fence | None = None
+    ) -> asyncio.Future[None] | None:
         link = self._link(destination)
         if link.dead_reason:
             return None
         link.seq += 1
         loop = asyncio.get_running_loop()
-        pending = _Pending(payload, time.monotonic(), None, loop.create_future(), self._origin_ns)
+        pending = _Pending(
+            payload, time.monotonic(), None, loop.create_future(), self._origin_ns, fence=fence
+        )
         link.unacked[link.seq] = pending
         self._dispatch(link, link.seq, pending)
         link.sent_batches += 1
@@ -610,7 +689,12 @@ class LiveHost:
     def _dispatch(self, link: Link, seq: int, pending: _Pending) -> None:
         loop = asyncio.get_running_loop()
         ref = link.handle.push.remote(
-            self.component_id, self.incarnation, seq, pending.payload, pending.origin_ns
+            self.component_id,
+            self.incarnation,
+            seq,
+            pending.payload,
+            pending.origin_ns,
+            pending.fence,
         )
         answer: Future[Any] = ref.future()
         pending.answer = answer

@@ -1,0 +1,214 @@
+"""Causal fences: a receiver of market data takes nothing caused by a bar before the bar itself."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradegraph.actors.live_host import Fence, Link, LiveHost
+from tradegraph.config import GraphConfig, load_config
+from tradegraph.contracts import (
+    Bar,
+    Message,
+    OrderAccepted,
+    OrderFilled,
+    OrderSide,
+    OrderType,
+    SubmitOrder,
+    TimeInForce,
+)
+from tradegraph.sim.backtest import load_bar_stream
+
+PAPER = Path(__file__).resolve().parents[3] / "examples" / "paper.yaml"
+BROKER = "broker:BINANCE"
+STRATEGY = "strategy:sma_btc"
+MD_INCARNATION = 5
+
+
+class _Calls:
+    """Stands in for ``handle.push``: records each call, answers it at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def remote(self, *args: Any) -> _Answered:
+        self.calls.append(args)
+        return _Answered()
+
+
+class _Answered:
+    def future(self) -> Future[None]:
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+
+class _Receiver:
+    def __init__(self) -> None:
+        self.push = _Calls()
+
+
+@pytest.fixture(scope="module")
+def config() -> GraphConfig:
+    return load_config(
+        PAPER, ["data.bars.0.limit=5", "data.bars.1.limit=5", "session.state_dir=null"]
+    )
+
+
+@pytest.fixture(scope="module")
+def btc_bars(config: GraphConfig) -> list[Bar]:
+    return [b for b in load_bar_stream(config).bars() if b.instrument_id == "BTCUSDT.BINANCE"]
+
+
+def market_buy(bar: Bar) -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id="sma_btc-000001",
+        strategy_id="sma_btc",
+        instrument_id=bar.instrument_id,
+        venue="BINANCE",
+        side=OrderSide.BUY,
+        quantity=0.01,
+        order_type=OrderType.MARKET,
+        limit_price=None,
+        time_in_force=TimeInForce.GTC,
+        post_only=False,
+        reduce_only=False,
+        ts_event_ns=bar.ts_event_ns,
+        ts_init_ns=bar.ts_event_ns,
+    )
+
+
+def md_fence(receiver: str, seq: int) -> Fence:
+    return {receiver: (MD_INCARNATION, seq)}
+
+
+def host_with_links(
+    config: GraphConfig, component_id: str, monkeypatch: pytest.MonkeyPatch
+) -> LiveHost:
+    """A host whose peers are stand-ins that take every batch at once."""
+    host = LiveHost(config, component_id, "unit")
+    links: dict[str, Link] = {}
+
+    def link(destination: str) -> Link:
+        return links.setdefault(destination, Link(destination, _Receiver()))
+
+    monkeypatch.setattr(host, "_link", link)
+    return host
+
+
+def handled_by(host: LiveHost, monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+    """What the hosted component is given, in order, from now on."""
+    seen: list[Message] = []
+    handle = host._handle
+
+    def recording(msg: Message) -> None:
+        seen.append(msg)
+        handle(msg)
+
+    monkeypatch.setattr(host, "_handle", recording)
+    return seen
+
+
+def filled(config: GraphConfig, bars: list[Bar], monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+    """The broker's acceptance and fill of a market buy sent on the first bar."""
+    broker = host_with_links(config, BROKER, monkeypatch)
+
+    async def deliver() -> None:
+        await broker.push("md", MD_INCARNATION, 1, [bars[0]], 0, md_fence(BROKER, 1))
+        await broker.push("risk", 7, 1, [market_buy(bars[0])], 0, md_fence(BROKER, 1))
+        await broker.push("md", MD_INCARNATION, 2, [bars[1]], 0, md_fence(BROKER, 2))
+
+    asyncio.run(deliver())
+    out: list[Message] = [m for m in broker.order_log if type(m) in (OrderAccepted, OrderFilled)]
+    assert [type(m) for m in out] == [OrderAccepted, OrderFilled]
+    assert out[1].ts_event_ns == bars[1].ts_event_ns
+    return out
+
+
+def test_a_fill_that_overtook_its_bar_waits_for_it_and_so_does_what_follows_it(
+    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accepted, fill = filled(config, btc_bars, monkeypatch)
+    strategy = host_with_links(config, STRATEGY, monkeypatch)
+    seen = handled_by(strategy, monkeypatch)
+
+    async def deliver() -> None:
+        await strategy.push("md", MD_INCARNATION, 1, [btc_bars[0]], 0, md_fence(STRATEGY, 1))
+        # The broker's answers, caused by md's batch 2 (the second bar), arrive before it.
+        first = asyncio.ensure_future(
+            strategy.push(BROKER, 3, 1, [accepted], 0, md_fence(STRATEGY, 2))
+        )
+        second = asyncio.ensure_future(strategy.push(BROKER, 3, 2, [fill], 0, None))
+        await asyncio.sleep(0)
+        assert strategy.status().held_batches == 2
+        await strategy.push("md", MD_INCARNATION, 2, [btc_bars[1]], 0, md_fence(STRATEGY, 2))
+        await first
+        await second
+
+    asyncio.run(deliver())
+    assert strategy.status().held_batches == 0
+    assert seen == [btc_bars[0], btc_bars[1], accepted, fill]
+
+
+def test_without_a_fence_the_fill_is_handled_before_its_bar(
+    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the fence closes: the same arrivals, unfenced, reach the strategy as they come."""
+    accepted, fill = filled(config, btc_bars, monkeypatch)
+    strategy = host_with_links(config, STRATEGY, monkeypatch)
+    seen = handled_by(strategy, monkeypatch)
+
+    async def deliver() -> None:
+        await strategy.push(BROKER, 3, 1, [accepted, fill], 0, None)
+        await strategy.push("md", MD_INCARNATION, 1, [btc_bars[1]], 0, md_fence(STRATEGY, 1))
+
+    asyncio.run(deliver())
+    assert seen == [accepted, fill, btc_bars[1]]
+
+
+def test_a_fence_of_an_md_that_restarted_since_does_not_hold(
+    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = btc_bars[0]
+    broker = host_with_links(config, BROKER, monkeypatch)
+
+    async def deliver() -> None:
+        await broker.push("md", MD_INCARNATION + 1, 1, [first], 0, None)
+        # Names batch 9 of md's earlier incarnation, which will never come.
+        await broker.push("risk", 7, 1, [market_buy(first)], 0, md_fence(BROKER, 9))
+
+    asyncio.run(deliver())
+    assert broker.status().held_batches == 0
+    assert broker.status().messages_in == 2
+
+
+def test_what_a_host_publishes_carries_the_fences_of_what_it_took(
+    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = btc_bars[0], btc_bars[1]
+    broker = host_with_links(config, BROKER, monkeypatch)
+    sent: list[tuple[str, type[Message], Fence | None]] = []
+    send = broker._send
+
+    def recording_send(destination: str, payload: Any, fence: Fence | None = None) -> Any:
+        sent.extend((destination, type(m), fence) for m in payload)
+        return send(destination, payload, fence)
+
+    monkeypatch.setattr(broker, "_send", recording_send)
+    on_first = {BROKER: (MD_INCARNATION, 1), STRATEGY: (MD_INCARNATION, 3)}
+    on_second = {BROKER: (MD_INCARNATION, 2), STRATEGY: (MD_INCARNATION, 4)}
+
+    async def deliver() -> None:
+        await broker.push("md", MD_INCARNATION, 1, [first], 0, on_first)
+        await broker.push("risk", 7, 1, [market_buy(first)], 0, md_fence(BROKER, 1))
+        await broker.push("md", MD_INCARNATION, 2, [second], 0, on_second)
+
+    asyncio.run(deliver())
+    to_strategy = [(kind, fence) for dest, kind, fence in sent if dest == STRATEGY]
+    # The acceptance was caused by the order, taken after md's first batch; the fill by the
+    # second bar. Each names what the strategy must have taken from md before it.
+    assert to_strategy == [(OrderAccepted, on_first), (OrderFilled, on_second)]
