@@ -127,6 +127,12 @@ class LiveVenueConfig(_Config):
     balance_tolerance: float = Field(
         default=1e-8, ge=0.0, description="absolute slack when balances are reconciled"
     )
+    journal_retention_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0.0,
+        description="finished orders older than this leave the order journal, their fills "
+        "folded into the balance baseline, at each reconciliation that finds nothing wrong",
+    )
     retry: RetryConfig = RetryConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
 

@@ -35,7 +35,14 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
@@ -295,6 +302,39 @@ class _BrokerCore:
         now = self._now_ns()
         return {"ts_event_ns": now, "ts_init_ns": now}
 
+    def _fold_history(self) -> int:
+        """Fold orders finished longer than the retention ago out of the journal.
+
+        Call only after a reconciliation that found nothing wrong: their fills' balance
+        changes join the baseline, so the balances expected at the venue stay what they were.
+        """
+        cutoff = self._now_ns() - int(self.live.journal_retention_s * 1e9)
+        old = self.journal.finished_before(cutoff)
+        if not old:
+            return 0
+        ids = {o.client_order_id for o in old}
+        fills = [f for f in self.journal.fills.values() if f.client_order_id in ids]
+        currencies = sorted({c for i in self._listings.values() for c in (i.base, i.quote)})
+        self.journal.fold(ids, self._balance_moves(currencies, fills), cutoff)
+        self._log.info("journal_folded", orders=len(ids), fills=len(fills), baseline_ns=cutoff)
+        return len(ids)
+
+    def _balance_moves(
+        self, currencies: Iterable[str], fills: Iterable[JournalFill]
+    ) -> dict[str, float]:
+        """How ``fills`` moved each currency's balance (fees included)."""
+        moved = dict.fromkeys(currencies, 0.0)
+        for fill in fills:
+            listing = self._listings.get(fill.instrument_id)
+            if listing is None:
+                continue
+            sign = fill.side.sign
+            moved[listing.base] = moved.get(listing.base, 0.0) + sign * fill.quantity
+            moved[listing.quote] = moved.get(listing.quote, 0.0) - sign * fill.quantity * fill.price
+            if fill.fee_currency:
+                moved[fill.fee_currency] = moved.get(fill.fee_currency, 0.0) - fill.fee_cost
+        return moved
+
     def _reject(self, order: JournalOrder, reason: str) -> None:
         order.status = JournalStatus.REJECTED
         order.detail = reason
@@ -508,6 +548,7 @@ class DryRunBroker(_BrokerCore):
         """Nothing to compare with: the venue never saw these orders."""
         if journal_state is not None:
             self.journal.restore(journal_state)
+        self._fold_history()
         return ReconciliationReport(
             ok=True,
             problems=(),
@@ -779,6 +820,8 @@ class CcxtBroker(_BrokerCore):
         )
         log = self._log.info if report.ok else self._log.error
         log("reconciled", ok=report.ok, problems=list(report.problems), summary=report.summary())
+        if report.ok and self.journal.baseline_balances is not None:
+            self._fold_history()
         return report
 
     async def _reconcile_orders(self, problems: list[str]) -> None:
@@ -841,7 +884,7 @@ class CcxtBroker(_BrokerCore):
         totals = balance.get("total") or {}
         currencies = sorted({c for i in self._listings.values() for c in (i.base, i.quote)})
         actual = {ccy: _number(totals.get(ccy)) or 0.0 for ccy in currencies}
-        moved = self._balance_moves(currencies)
+        moved = self._balance_moves(currencies, self.journal.fills.values())
         baseline = self.journal.baseline_balances
         if baseline is None:
             if not problems:
@@ -863,20 +906,6 @@ class CcxtBroker(_BrokerCore):
                     f"fills); the difference {diff:+.10g} is not explained by any fill"
                 )
         return actual, {ccy: expected[ccy] for ccy in currencies}
-
-    def _balance_moves(self, currencies: list[str]) -> dict[str, float]:
-        """How the journal's fills moved each currency's balance (fees included)."""
-        moved = dict.fromkeys(currencies, 0.0)
-        for fill in self.journal.fills.values():
-            listing = self._listings.get(fill.instrument_id)
-            if listing is None:
-                continue
-            sign = fill.side.sign
-            moved[listing.base] = moved.get(listing.base, 0.0) + sign * fill.quantity
-            moved[listing.quote] = moved.get(listing.quote, 0.0) - sign * fill.quantity * fill.price
-            if fill.fee_currency:
-                moved[fill.fee_currency] = moved.get(fill.fee_currency, 0.0) - fill.fee_cost
-        return moved
 
     # ------------------------------------------------------------------ placing
 

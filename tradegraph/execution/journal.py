@@ -9,13 +9,18 @@ The journal is plain data (:meth:`OrderJournal.snapshot` / :meth:`OrderJournal.r
 ``path`` it is also an append-only JSON-lines file: each change appends the full new state of
 one record, and :meth:`OrderJournal.load` replays the file (the last line of a record wins), so
 a torn last line loses at most that one change. Secrets never enter it.
+
+The file stays small: once most of its lines are superseded it is rewritten with only the
+current records (atomically, beside it, then renamed over it). The records stay few: finished
+orders older than a retention period are folded into the balance baseline
+(:meth:`OrderJournal.fold`) by a reconciliation that found nothing wrong.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +32,9 @@ from tradegraph.errors import DataError
 __all__ = ["JournalFill", "JournalOrder", "JournalStatus", "OrderJournal"]
 
 _VERSION = 1
+# The file is rewritten once it has this many lines and more than this many per current record.
+_REWRITE_MIN_LINES = 1_000
+_REWRITE_LINES_PER_RECORD = 4
 
 
 class JournalStatus(StrEnum):
@@ -181,6 +189,7 @@ class OrderJournal:
     durable: bool = False
     skipped_lines: list[str] = field(default_factory=list)
     _file: TextIO | None = field(default=None, repr=False)
+    _lines: int = field(default=0, repr=False)
 
     # ------------------------------------------------------------------ changes
 
@@ -222,6 +231,55 @@ class OrderJournal:
 
     def fills_of(self, client_order_id: str) -> list[JournalFill]:
         return [f for f in self.fills.values() if f.client_order_id == client_order_id]
+
+    def finished_before(self, ts_ns: int) -> list[JournalOrder]:
+        """Terminal orders whose last trace (journaled, sent, filled) is older than ``ts_ns``."""
+        last = {o.client_order_id: max(o.created_ns, o.last_sent_ns) for o in self.orders.values()}
+        for f in self.fills.values():
+            if f.client_order_id in last:
+                last[f.client_order_id] = max(last[f.client_order_id], f.ts_ns)
+        return [
+            o for o in self.orders.values() if o.status.terminal and last[o.client_order_id] < ts_ns
+        ]
+
+    def fold(
+        self, client_order_ids: Collection[str], moved: Mapping[str, float], baseline_ns: int
+    ) -> list[JournalFill]:
+        """Forget finished orders and their fills; their balance changes join the baseline.
+
+        Args:
+            client_order_ids: Terminal orders, all of whose fills are older than
+                ``baseline_ns``.
+            moved: How those fills moved each currency (fees included); added to the baseline
+                balances, so the balances expected at the venue do not change.
+            baseline_ns: The baseline's new time: venue fills before it are not looked for
+                again. It only moves forward.
+
+        Returns:
+            The fills forgotten.
+
+        Raises:
+            ValueError: an order is unknown or not terminal, or has a fill at or after
+                ``baseline_ns``.
+        """
+        ids = set(client_order_ids)
+        for cid in ids:
+            order = self.orders.get(cid)
+            if order is None or not order.status.terminal:
+                raise ValueError(f"order {cid} is not a finished order of this journal")
+        folded = [f for f in self.fills.values() if f.client_order_id in ids]
+        late = [f.fill_id for f in folded if f.ts_ns >= baseline_ns]
+        if late:
+            raise ValueError(f"fills {late} are not older than the new baseline")
+        self.orders = {k: o for k, o in self.orders.items() if k not in ids}
+        self.fills = {k: f for k, f in self.fills.items() if f.client_order_id not in ids}
+        if self.baseline_balances is not None:
+            for ccy, amount in moved.items():
+                self.baseline_balances[ccy] = self.baseline_balances.get(ccy, 0.0) + amount
+            self.baseline_ns = max(self.baseline_ns, baseline_ns)
+        if self.path is not None:
+            self._rewrite()
+        return folded
 
     # ------------------------------------------------------------------ state
 
@@ -265,6 +323,7 @@ class OrderJournal:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            journal._lines += 1
             try:
                 journal._apply(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
@@ -308,17 +367,28 @@ class OrderJournal:
         self._file.flush()
         if self.durable:
             os.fsync(self._file.fileno())
+        self._lines += 1
+        records = len(self.orders) + len(self.fills) + 1
+        if self._lines >= max(_REWRITE_MIN_LINES, _REWRITE_LINES_PER_RECORD * records):
+            self._rewrite()
 
     def _rewrite(self) -> None:
         assert self.path is not None
         self.close()
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        lines = 0
         with tmp.open("w", encoding="utf-8") as fh:
             if self.baseline_balances is not None:
                 entry = {"kind": "baseline", "balances": self.baseline_balances}
                 fh.write(json.dumps({**entry, "ts_ns": self.baseline_ns}) + "\n")
+                lines += 1
             for order in self.orders.values():
                 fh.write(json.dumps({"kind": "order", "order": order.to_dict()}) + "\n")
             for fill in self.fills.values():
                 fh.write(json.dumps({"kind": "fill", "fill": fill.to_dict()}) + "\n")
+            lines += len(self.orders) + len(self.fills)
+            if self.durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         tmp.replace(self.path)
+        self._lines = lines

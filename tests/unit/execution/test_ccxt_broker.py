@@ -763,6 +763,34 @@ def test_fee_taken_in_the_base_currency_comes_out_of_the_booked_quantity() -> No
     assert fill.leaves_qty == 0.0
 
 
+def test_a_clean_reconciliation_folds_old_finished_orders_into_the_baseline() -> None:
+    async def scenario() -> tuple[Any, Any, CcxtBroker, StubExchange]:
+        stub = StubExchange()
+        broker, _, clock = make_broker(stub, journal_retention_s=3600.0)
+        await started(broker)
+        await broker.reconcile()
+        await broker.submit(submit(quantity=0.2))  # a market buy: filled at once
+        await broker.submit(submit(limit_price=90.0))  # rests
+        assert len(broker.journal.fills) == 1
+        clock.now_s += 7200.0
+        stub.now_ms = clock.now_ns() // 1_000_000
+        folding = await broker.reconcile()
+        after = await broker.reconcile()
+        return folding, after, broker, stub
+
+    folding, after, broker, stub = run(scenario)
+
+    assert folding.ok, folding.summary()
+    assert after.ok, after.summary()
+    # Only the resting order is left; the filled one and its fill are in the baseline now.
+    assert [o.status for o in broker.journal.orders.values()] == [JournalStatus.OPEN]
+    assert broker.journal.fills == {}
+    assert broker.journal.baseline_balances == pytest.approx(
+        {c: stub.balances[c] for c in ("BTC", "USDT")}
+    )
+    assert after.expected_balances == pytest.approx(after.balances)
+
+
 def test_baseline_taken_after_fills_excludes_them_so_they_are_not_counted_twice() -> None:
     async def scenario() -> tuple[Any, dict[str, float] | None]:
         broker, _, _ = make_broker()

@@ -123,3 +123,80 @@ def test_active_orders_are_those_not_terminal() -> None:
         journal.record_order(order(cid, status))
 
     assert sorted(o.client_order_id for o in journal.active_orders()) == ["o", "p"]
+
+
+def finished_order(cid: str, created_ns: int) -> JournalOrder:
+    o = order(cid, JournalStatus.FILLED)
+    o.created_ns = created_ns
+    o.last_sent_ns = created_ns
+    return o
+
+
+def fill_of(cid: str, fill_id: str, ts_ns: int) -> JournalFill:
+    return JournalFill(
+        fill_id=fill_id,
+        client_order_id=cid,
+        instrument_id="BTCUSDT.BINANCE",
+        side=OrderSide.BUY,
+        quantity=0.5,
+        price=100.0,
+        fee=0.05,
+        fee_cost=0.05,
+        fee_currency="USDT",
+        ts_ns=ts_ns,
+    )
+
+
+def test_finished_orders_fold_into_the_baseline_and_leave_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = OrderJournal.load(path)
+    journal.set_baseline({"BTC": 1.0, "USDT": 1000.0}, 10)
+    journal.record_order(finished_order("old", 20))
+    journal.record_fill(fill_of("old", "F1", 30))
+    journal.record_order(finished_order("recent", 20))
+    journal.record_fill(fill_of("recent", "F2", 500))
+    journal.record_order(order("open"))
+
+    old = journal.finished_before(100)
+    folded = journal.fold([o.client_order_id for o in old], {"BTC": 0.5, "USDT": -50.05}, 100)
+    journal.close()
+
+    assert [o.client_order_id for o in old] == ["old"]
+    assert [f.fill_id for f in folded] == ["F1"]
+    loaded = OrderJournal.load(path)
+    assert sorted(loaded.orders) == ["open", "recent"]
+    assert list(loaded.fills) == ["F2"]
+    assert loaded.baseline_balances == pytest.approx({"BTC": 1.5, "USDT": 949.95})
+    assert loaded.baseline_ns == 100
+    assert len(path.read_text().splitlines()) == 4  # baseline, two orders, one fill
+
+
+def test_fold_refuses_an_unfinished_order_or_one_filled_after_the_new_baseline() -> None:
+    journal = OrderJournal()
+    journal.set_baseline({"BTC": 1.0}, 10)
+    journal.record_order(order("open", JournalStatus.OPEN))
+    journal.record_order(finished_order("late", 20))
+    journal.record_fill(fill_of("late", "F9", 200))
+
+    with pytest.raises(ValueError, match="open is not a finished order"):
+        journal.fold(["open"], {}, 100)
+    with pytest.raises(ValueError, match="not older than the new baseline"):
+        journal.fold(["late"], {}, 100)
+    assert sorted(journal.orders) == ["late", "open"]
+    assert journal.baseline_balances == {"BTC": 1.0}
+
+
+def test_the_file_is_rewritten_once_most_of_its_lines_are_superseded(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = OrderJournal.load(path)
+    o = order()
+    for step in range(5_000):
+        o.detail = f"update {step}"
+        journal.record_order(o)
+    journal.close()
+
+    lines = path.read_text().splitlines()
+    assert 1 <= len(lines) <= 1_000
+    loaded = OrderJournal.load(path)
+    assert loaded.orders["sma-000001"].detail == "update 4999"
+    assert loaded.skipped_lines == []
