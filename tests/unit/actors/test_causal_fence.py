@@ -129,12 +129,19 @@ def filled(config: GraphConfig, bars: list[Bar], monkeypatch: pytest.MonkeyPatch
     return out
 
 
+def strategy_and_answers(
+    config: GraphConfig, bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+) -> tuple[LiveHost, list[Message], Message, Message]:
+    """A strategy's host, what its component is given, and the broker's acceptance and fill."""
+    accepted, fill = filled(config, bars, monkeypatch)
+    strategy = host_with_links(config, STRATEGY, monkeypatch)
+    return strategy, handled_by(strategy, monkeypatch), accepted, fill
+
+
 def test_a_fill_that_overtook_its_bar_waits_for_it_and_so_does_what_follows_it(
     config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    accepted, fill = filled(config, btc_bars, monkeypatch)
-    strategy = host_with_links(config, STRATEGY, monkeypatch)
-    seen = handled_by(strategy, monkeypatch)
+    strategy, seen, accepted, fill = strategy_and_answers(config, btc_bars, monkeypatch)
 
     async def deliver() -> None:
         await strategy.push("md", MD_INCARNATION, 1, [btc_bars[0]], 0, md_fence(STRATEGY, 1))
@@ -158,9 +165,7 @@ def test_without_a_fence_the_fill_is_handled_before_its_bar(
     config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race the fence closes: the same arrivals, unfenced, reach the strategy as they come."""
-    accepted, fill = filled(config, btc_bars, monkeypatch)
-    strategy = host_with_links(config, STRATEGY, monkeypatch)
-    seen = handled_by(strategy, monkeypatch)
+    strategy, seen, accepted, fill = strategy_and_answers(config, btc_bars, monkeypatch)
 
     async def deliver() -> None:
         await strategy.push(BROKER, 3, 1, [accepted, fill], 0, None)

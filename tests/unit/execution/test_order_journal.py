@@ -29,10 +29,12 @@ def order(cid: str = "sma-000001", status: JournalStatus = JournalStatus.PENDING
     )
 
 
-def fill(fill_id: str = "BINANCE-BTCUSDT-1") -> JournalFill:
+def fill(
+    fill_id: str = "BINANCE-BTCUSDT-1", *, client_order_id: str = "sma-000001", ts_ns: int = 5
+) -> JournalFill:
     return JournalFill(
         fill_id=fill_id,
-        client_order_id="sma-000001",
+        client_order_id=client_order_id,
         instrument_id="BTCUSDT.BINANCE",
         side=OrderSide.BUY,
         quantity=0.2,
@@ -40,7 +42,7 @@ def fill(fill_id: str = "BINANCE-BTCUSDT-1") -> JournalFill:
         fee=0.0198,
         fee_cost=0.0198,
         fee_currency="USDT",
-        ts_ns=5,
+        ts_ns=ts_ns,
     )
 
 
@@ -132,33 +134,18 @@ def finished_order(cid: str, created_ns: int) -> JournalOrder:
     return o
 
 
-def fill_of(cid: str, fill_id: str, ts_ns: int) -> JournalFill:
-    return JournalFill(
-        fill_id=fill_id,
-        client_order_id=cid,
-        instrument_id="BTCUSDT.BINANCE",
-        side=OrderSide.BUY,
-        quantity=0.5,
-        price=100.0,
-        fee=0.05,
-        fee_cost=0.05,
-        fee_currency="USDT",
-        ts_ns=ts_ns,
-    )
-
-
 def test_finished_orders_fold_into_the_baseline_and_leave_the_file(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     journal = OrderJournal.load(path)
     journal.set_baseline({"BTC": 1.0, "USDT": 1000.0}, 10)
     journal.record_order(finished_order("old", 20))
-    journal.record_fill(fill_of("old", "F1", 30))
+    journal.record_fill(fill("F1", client_order_id="old", ts_ns=30))
     journal.record_order(finished_order("recent", 20))
-    journal.record_fill(fill_of("recent", "F2", 500))
+    journal.record_fill(fill("F2", client_order_id="recent", ts_ns=500))
     journal.record_order(order("open"))
 
     old = journal.finished_before(100)
-    folded = journal.fold([o.client_order_id for o in old], {"BTC": 0.5, "USDT": -50.05}, 100)
+    folded = journal.fold([o.client_order_id for o in old], {"BTC": 0.2, "USDT": -19.8198}, 100)
     journal.close()
 
     assert [o.client_order_id for o in old] == ["old"]
@@ -166,7 +153,7 @@ def test_finished_orders_fold_into_the_baseline_and_leave_the_file(tmp_path: Pat
     loaded = OrderJournal.load(path)
     assert sorted(loaded.orders) == ["open", "recent"]
     assert list(loaded.fills) == ["F2"]
-    assert loaded.baseline_balances == pytest.approx({"BTC": 1.5, "USDT": 949.95})
+    assert loaded.baseline_balances == pytest.approx({"BTC": 1.2, "USDT": 980.1802})
     assert loaded.baseline_ns == 100
     assert len(path.read_text().splitlines()) == 4  # baseline, two orders, one fill
 
@@ -176,7 +163,7 @@ def test_fold_refuses_an_unfinished_order_or_one_filled_after_the_new_baseline()
     journal.set_baseline({"BTC": 1.0}, 10)
     journal.record_order(order("open", JournalStatus.OPEN))
     journal.record_order(finished_order("late", 20))
-    journal.record_fill(fill_of("late", "F9", 200))
+    journal.record_fill(fill("F9", client_order_id="late", ts_ns=200))
 
     with pytest.raises(ValueError, match="open is not a finished order"):
         journal.fold(["open"], {}, 100)
