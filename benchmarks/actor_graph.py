@@ -15,15 +15,19 @@ Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, tw
   what fell due every ``session.batch_interval_ms``, counted from the batch's first event),
   and in a causal replay (one timestamp at a time, the paper default);
 * ``trip_to_quiet_ms``: from ``tradegraph kill`` reaching Risk to no order left open at the
-  venue, p50/p99 over repeated trips of a session keeping a bid resting.
+  venue, p50/p99 over repeated trips of a session keeping a bid resting;
+* with ``--intervals 5,10,20,40``: the 8,300 events/s run again with each batch interval, and
+  the CPU seconds the session's actors spent (``actor_cpu_s``, read from ``/proc``).
 
     python benchmarks/actor_graph.py [--bars 3000] [--live-bars 44640] [--trips 30]
+        [--intervals 5,10,20,40]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import tempfile
 import time
@@ -63,6 +67,15 @@ def percentiles_ms(samples_us: list[float]) -> dict[str, float | int]:
     }
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """User plus system CPU seconds of process ``pid`` so far (``None`` off Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until(
     predicate: Callable[[], bool], timeout_s: float = 300.0, poll_s: float = 0.002
 ) -> None:
@@ -91,6 +104,8 @@ def live_run(bars: int, *overrides: str) -> dict[str, Any]:
         )
         session = LiveSession(config)
         session.start()
+        pids = [session.status(component).pid for component in session.hosts]
+        cpu_before = [process_cpu_s(pid) for pid in pids]
         try:
             # Polled every 20 ms: each poll is a remote call the graph's actors pay for.
             wait_until(lambda: bool(session.status("md").details["replay_finished"]), poll_s=0.02)
@@ -100,14 +115,19 @@ def live_run(bars: int, *overrides: str) -> dict[str, Any]:
             )
             elapsed = time.time() - float(session.status("md").details["replay_started_at"])
             latencies = ray.get(session.hosts["broker:BINANCE"].tick_to_order.remote())
+            cpu_after = [process_cpu_s(pid) for pid in pids]
         finally:
             outcome = session.stop()
+    spent = [
+        a - b for a, b in zip(cpu_after, cpu_before, strict=True) if a is not None and b is not None
+    ]
     return {
         "events": outcome.market_events,
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(outcome.market_events / elapsed, 1),
         "fills": len(outcome.portfolio.fills) if outcome.portfolio else None,
         "tick_to_order_ms": percentiles_ms(latencies),
+        "actor_cpu_s": round(sum(spent), 2) if spent else None,
     }
 
 
@@ -160,6 +180,11 @@ def main() -> None:
         "--batch-size", type=int, default=1024, help="most events per batch when flat out"
     )
     parser.add_argument("--trips", type=int, default=30, help="kill-switch trips to time")
+    parser.add_argument(
+        "--intervals",
+        default="",
+        help="comma-separated batch intervals (ms) to rerun the 8,300 events/s run with",
+    )
     args = parser.parse_args()
 
     config = load_config(
@@ -194,6 +219,17 @@ def main() -> None:
                 "session.state_dir=null",
             )
             for rate in (50_000, 8_300)
+        }
+        by_interval = {
+            interval: live_run(
+                args.live_bars,
+                "session.causal=false",
+                "session.batch_size=100000",
+                f"session.speed={paced_speed(8_300)}",
+                f"session.batch_interval_ms={interval}",
+                "session.state_dir=null",
+            )
+            for interval in (float(i) for i in args.intervals.split(",") if i.strip())
         }
         causal = live_run(min(args.live_bars, 1_000), "session.state_dir=null")
         trips = trip_to_quiet(args.trips)
@@ -237,6 +273,16 @@ def main() -> None:
                 "paced_50k_events_per_s": paced[50_000]["events_per_s"],
                 "tick_to_order_ms_paced_8300": paced[8_300]["tick_to_order_ms"],
                 "paced_8300_events_per_s": paced[8_300]["events_per_s"],
+                "paced_8300_actor_cpu_s": paced[8_300]["actor_cpu_s"],
+                "paced_8300_by_interval_ms": {
+                    f"{interval:g}": {
+                        "tick_to_order_ms": run["tick_to_order_ms"],
+                        "events_per_s": run["events_per_s"],
+                        "elapsed_s": run["elapsed_s"],
+                        "actor_cpu_s": run["actor_cpu_s"],
+                    }
+                    for interval, run in by_interval.items()
+                },
                 "tick_to_order_ms_causal": causal["tick_to_order_ms"],
                 "causal_events_per_s": causal["events_per_s"],
                 "trip_to_quiet_ms": trips,

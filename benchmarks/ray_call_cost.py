@@ -3,7 +3,9 @@
 The actor graph's throughput and latency rest on this floor: every batch between two
 components is one call. A no-op ``async def push`` is called with a tiny argument and with a
 512-bar columnar block, pipelined (many in flight) and one at a time (each awaited), and the
-wall time per call and the CPU time per call of the caller and of the actor are reported.
+wall time per call and the CPU time per call of the caller and of the actor are reported. The
+same calls to a threaded (plain ``def``) actor, whose methods run on the thread that receives
+them, are reported under ``threaded_``.
 
     python benchmarks/ray_call_cost.py [--calls 300]
 """
@@ -27,6 +29,14 @@ class Sink:
         return None
 
     async def cpu_s(self) -> float:
+        return time.process_time()
+
+
+class ThreadedSink:
+    def push(self, payload: Any) -> None:
+        return None
+
+    def cpu_s(self) -> float:
         return time.process_time()
 
 
@@ -55,10 +65,14 @@ def main() -> None:
     args = parser.parse_args()
     block = load_bar_stream(load_config(None, [])).rows(slice(0, 512))
     with ray_session(None, num_cpus=2):
-        actor: Any = ray.remote(num_cpus=0)(Sink).remote()
-        ray.get(actor.push.remote(None))
+        actors: dict[str, Any] = {
+            "": ray.remote(num_cpus=0)(Sink).remote(),
+            "threaded_": ray.remote(num_cpus=0)(ThreadedSink).options(max_concurrency=1).remote(),
+        }
+        ray.get([a.push.remote(None) for a in actors.values()])
         results = {
-            f"{name}_{mode}": cost(actor, payload, args.calls, mode == "pipelined")
+            f"{kind}{name}_{mode}": cost(actor, payload, args.calls, mode == "pipelined")
+            for kind, actor in actors.items()
             for name, payload in (("tiny", 1), ("block512", block))
             for mode in ("pipelined", "sequential")
         }
