@@ -118,6 +118,19 @@ def _column(table: pa.Table, name: str, dtype: type[np.generic], path: Path) -> 
         raise DataError(f"{path}: column {name!r} cannot be read as {dtype.__name__}") from exc
 
 
+def _in_window(table: pa.Table, start_ns: int | None, end_ns: int | None) -> pa.Table:
+    """The rows of ``table`` with ``start_ns <= ts < end_ns`` (either bound may be open)."""
+    if start_ns is None and end_ns is None:
+        return table
+    ts_col = table.column("ts").to_numpy()
+    keep = np.ones(ts_col.shape[0], dtype=bool)
+    if start_ns is not None:
+        keep &= ts_col >= start_ns
+    if end_ns is not None:
+        keep &= ts_col < end_ns
+    return table.filter(pa.array(keep))
+
+
 def _read_parquet(path: Path) -> pa.Table:
     try:
         return pq.read_table(path)
@@ -209,14 +222,7 @@ def read_bars(
         )
     if not pa.types.is_integer(table.schema.field("ts").type):
         raise DataError(f"{resolved}: column 'ts' must be int64 nanoseconds since the epoch")
-    if start_ns is not None or end_ns is not None:
-        ts_col = table.column("ts").to_numpy()
-        keep = np.ones(ts_col.shape[0], dtype=bool)
-        if start_ns is not None:
-            keep &= ts_col >= start_ns
-        if end_ns is not None:
-            keep &= ts_col < end_ns
-        table = table.filter(pa.array(keep))
+    table = _in_window(table, start_ns, end_ns)
 
     if "symbol" in table.column_names:
         symbols = [str(s) for s in table.column("symbol").to_numpy(zero_copy_only=False)]
@@ -288,14 +294,7 @@ def read_trades(
     ]
     if missing:
         raise DataError(f"{resolved}: missing trade columns {missing}")
-    if start_ns is not None or end_ns is not None:
-        ts_col = table.column("ts").to_numpy()
-        keep = np.ones(ts_col.shape[0], dtype=bool)
-        if start_ns is not None:
-            keep &= ts_col >= start_ns
-        if end_ns is not None:
-            keep &= ts_col < end_ns
-        table = table.filter(pa.array(keep))
+    table = _in_window(table, start_ns, end_ns)
     if limit is not None:
         table = table.slice(0, limit)
     side = table.column("side").to_numpy(zero_copy_only=False)

@@ -43,6 +43,20 @@ class OrderRow:
         return self.filled_notional / self.filled_qty if self.filled_qty > 0 else None
 
 
+def _row(msg: OrderIntent | SubmitOrder, client_order_id: str) -> OrderRow:
+    """A new row for the order ``msg`` asks for."""
+    return OrderRow(
+        ts_submit_ns=msg.ts_event_ns,
+        client_order_id=client_order_id,
+        strategy_id=msg.strategy_id,
+        instrument_id=msg.instrument_id,
+        side=msg.side.value,
+        order_type=msg.order_type.value,
+        quantity=msg.quantity,
+        limit_price=msg.limit_price,
+    )
+
+
 _COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("ts_submit_ns", pa.int64()),
     ("client_order_id", pa.string()),
@@ -75,31 +89,13 @@ class OrderLedger:
         self.counts[kind.__name__] += 1
         if kind is OrderIntent:
             assert isinstance(msg, OrderIntent)
-            self.rows[msg.intent_id] = OrderRow(
-                ts_submit_ns=msg.ts_event_ns,
-                client_order_id=msg.intent_id,
-                strategy_id=msg.strategy_id,
-                instrument_id=msg.instrument_id,
-                side=msg.side.value,
-                order_type=msg.order_type.value,
-                quantity=msg.quantity,
-                limit_price=msg.limit_price,
-            )
+            self.rows[msg.intent_id] = _row(msg, msg.intent_id)
             return
         if kind is SubmitOrder:
             assert isinstance(msg, SubmitOrder)
             row = self.rows.get(msg.client_order_id)
             if row is None:
-                row = OrderRow(
-                    ts_submit_ns=msg.ts_event_ns,
-                    client_order_id=msg.client_order_id,
-                    strategy_id=msg.strategy_id,
-                    instrument_id=msg.instrument_id,
-                    side=msg.side.value,
-                    order_type=msg.order_type.value,
-                    quantity=msg.quantity,
-                    limit_price=msg.limit_price,
-                )
+                row = _row(msg, msg.client_order_id)
                 self.rows[msg.client_order_id] = row
             # Risk rounds quantity and price: the venue sees these, so the report shows them.
             row.quantity = msg.quantity
