@@ -13,7 +13,7 @@ LOCK_VENV ?= .venv-lock
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
 	--strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint typecheck unit bench clean lock
+.PHONY: run test lint typecheck unit bench clean lock docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ $(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 $(DEV_STAMP): $(STAMP) $(DEV_LOCK)
 	$(BIN)/python -m pip install --quiet -c $(DEV_LOCK) -e ".[dev]"
 	touch $(DEV_STAMP)
+
+# Regenerate the reference pages in docs/ (tests fail while the committed ones are stale).
+docs: $(STAMP)
+	$(BIN)/python -m tradegraph.config.reference > docs/configuration.md
 
 # Recompile the lock files from pyproject.toml, keeping every pin that still satisfies it
 # (`make lock UPGRADE=1` moves everything to the newest allowed versions).

@@ -12,7 +12,9 @@ from tradegraph.contracts import Instrument
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 class FillAt(StrEnum):
@@ -30,8 +32,11 @@ class SlippageConfig(_Config):
     """
 
     model: Literal["none", "fixed", "linear", "sqrt"] = "none"
+    """``none``, ``fixed``, ``linear`` or ``sqrt`` (see above)."""
     bps: float = Field(default=0.0, ge=0.0)
+    """Fixed part of the slippage."""
     impact_bps: float = Field(default=0.0, ge=0.0)
+    """Impact part, scaled by the order's share of the bar's volume."""
 
 
 ENABLE_LIVE_ENV = "TRADEGRAPH_ENABLE_LIVE"
@@ -60,8 +65,11 @@ class RetryConfig(_Config):
 
     max_attempts: int = Field(default=5, ge=1, description="calls per operation, first included")
     base_delay_s: float = Field(default=0.5, gt=0.0)
+    """Cap of the first retry's delay; doubles with each retry."""
     max_delay_s: float = Field(default=30.0, gt=0.0)
+    """Largest cap of a retry's delay."""
     max_retry_after_s: float = Field(default=120.0, gt=0.0)
+    """Largest ``Retry-After`` the venue may impose."""
 
 
 class CircuitBreakerConfig(_Config):
@@ -69,7 +77,9 @@ class CircuitBreakerConfig(_Config):
     ``cooldown_s``; then let one call through to probe it. Risk refuses new orders while open."""
 
     failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failed calls that open the breaker."""
     cooldown_s: float = Field(default=30.0, gt=0.0)
+    """How long the breaker stays open before one probing call."""
 
 
 class LiveVenueConfig(_Config):
@@ -82,6 +92,7 @@ class LiveVenueConfig(_Config):
     """
 
     mode: LiveMode = LiveMode.PAPER
+    """``paper``, ``dry-run`` or ``live`` (see ``resolve_mode``)."""
     exchange: str = Field(default="binance", pattern=r"^[a-z0-9_]+$", description="ccxt id")
     api_key_env: str | None = Field(default=None, description="env var holding the API key")
     api_secret_env: str | None = Field(default=None, description="env var holding the secret")
@@ -94,6 +105,7 @@ class LiveVenueConfig(_Config):
         description="hard cap on one order's notional (quote currency); required for live",
     )
     request_timeout_s: float = Field(default=10.0, gt=0.0)
+    """Timeout of one ccxt REST request."""
     enable_rate_limit: bool = Field(
         default=True,
         description="ccxt's client-side throttle to the venue's published request weights "
@@ -117,7 +129,9 @@ class LiveVenueConfig(_Config):
         default=30.0, gt=0.0, description="no market data this long: feed is stale, reconnect"
     )
     market_data: tuple[Literal["trades", "book", "ohlcv"], ...] = ("trades", "book")
+    """Streams to subscribe to: trades, order book, OHLCV bars."""
     ohlcv_timeframe: str = "1m"
+    """ccxt timeframe of the OHLCV stream, e.g. ``1m``."""
     book_depth: int = Field(
         default=0, ge=0, description="levels per side in OrderBookSnapshot; 0: best bid/ask only"
     )
@@ -134,7 +148,9 @@ class LiveVenueConfig(_Config):
         "folded into the balance baseline, at each reconciliation that finds nothing wrong",
     )
     retry: RetryConfig = RetryConfig()
+    """Backoff for venue calls that failed for a reason that may pass."""
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    """When to stop calling a venue that keeps failing."""
 
 
 def resolve_mode(config: LiveVenueConfig, environ: Mapping[str, str]) -> tuple[LiveMode, str]:
@@ -175,8 +191,11 @@ class VenueConfig(_Config):
     """
 
     name: str = "BINANCE"
+    """Venue name that instruments refer to, e.g. ``BINANCE``."""
     fill_at: FillAt = FillAt.NEXT_OPEN
+    """When market orders fill against bars: ``next_open`` (no look-ahead) or ``close``."""
     slippage: SlippageConfig = SlippageConfig()
+    """Slippage on taker fills."""
     latency_ms: float = Field(default=0.0, ge=0.0, description="submit-to-acceptance delay")
     max_volume_share: float = Field(
         default=1.0, gt=0.0, le=1.0, description="largest share of a bar's volume one order fills"
@@ -184,19 +203,30 @@ class VenueConfig(_Config):
     maker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
     taker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
     live: LiveVenueConfig | None = None
+    """How paper, dry-run and live sessions reach the real exchange; backtests ignore it."""
 
 
 class InstrumentConfig(_Config):
     symbol: str
+    """Exchange symbol without separator, e.g. ``BTCUSDT``."""
     venue: str = "BINANCE"
+    """Name of the venue (``venues[].name``) it trades on."""
     base: str
+    """Base currency, e.g. ``BTC``."""
     quote: str
+    """Quote currency, e.g. ``USDT``; prices and notionals are in it."""
     tick_size: float = Field(gt=0.0)
+    """Price increment; limit prices are rounded to it."""
     lot_size: float = Field(gt=0.0)
+    """Quantity increment; order quantities are rounded down to it."""
     min_quantity: float = Field(default=0.0, ge=0.0)
+    """Smallest order quantity the venue accepts."""
     min_notional: float = Field(default=0.0, ge=0.0)
+    """Smallest order value (price times quantity) the venue accepts."""
     maker_fee: float = 0.001
+    """Fee on fills that add liquidity, as a fraction of notional (0.001 = 0.1 %)."""
     taker_fee: float = 0.001
+    """Fee on fills that take liquidity, as a fraction of notional (0.001 = 0.1 %)."""
 
     def build(self) -> Instrument:
         return Instrument(**self.model_dump())
@@ -210,9 +240,13 @@ class BarSourceConfig(_Config):
     """
 
     path: str
+    """Parquet file or dataset folder of bars, or ``sample:NAME`` for bundled data."""
     symbol: str | None = None
+    """Symbol of the bars, when the file has no ``symbol`` column (or to pick one of several)."""
     venue: str | None = None
+    """Venue of the bars, when the file has no ``venue`` column."""
     interval_s: int = Field(default=60, gt=0)
+    """Bar length; a bar becomes known at its open time plus this."""
     start: str | None = Field(
         default=None, description="ISO date/time (UTC); bars before are skipped"
     )
@@ -226,18 +260,26 @@ class TradeSourceConfig(_Config):
     """A Parquet file of trade ticks: ``ts`` (int64 ns), ``price``, ``size``, ``side``, ``trade_id``."""
 
     path: str
+    """Parquet file of trade ticks, or ``sample:NAME`` for bundled data."""
     symbol: str
+    """Symbol of the trades."""
     venue: str = "BINANCE"
+    """Venue of the trades."""
     start: str | None = None
+    """ISO date/time (UTC); trades before are skipped."""
     end: str | None = None
+    """ISO date/time (UTC); trades at or after are skipped."""
     limit: int | None = Field(default=None, gt=0)
+    """At most this many trades."""
 
 
 class DataConfig(_Config):
     """Historical data to replay: bars, trade ticks, or both (merged by time)."""
 
     bars: tuple[BarSourceConfig, ...] = ()
+    """Bar sources, merged by time."""
     trades: tuple[TradeSourceConfig, ...] = ()
+    """Trade-tick sources, merged by time with the bars."""
 
     @model_validator(mode="after")
     def _some_data(self) -> Self:
@@ -250,31 +292,48 @@ class StrategyConfig(_Config):
     """One strategy instance. ``class_path`` is ``module:Class`` or a registered short name."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    """Unique id: letters, digits, ``_`` and ``-``, at most 32 characters."""
     class_path: str
+    """``module:Class`` or a registered short name (``sma_cross``, ``mean_reversion``,
+    ``trendline_breakout``).
+    """
     instruments: tuple[str, ...] = Field(min_length=1)
+    """Instrument ids (``SYMBOL.VENUE``) the strategy trades and gets data for."""
     params: dict[str, Any] = Field(default_factory=dict)
+    """Parameters, validated by the strategy's own ``Params`` model."""
 
 
 class RiskConfig(_Config):
     """Pre-trade limits. ``None`` disables a limit. Amounts are in the quote currency."""
 
     max_order_notional: float | None = Field(default=None, gt=0.0)
+    """Largest value of one order; null: no limit."""
     max_position_notional: float | None = Field(default=None, gt=0.0)
+    """Largest value of the position in one instrument after an order; null: no limit."""
     max_position_quantity: dict[str, float] = Field(default_factory=dict)
+    """Largest absolute position per instrument id (``SYMBOL.VENUE``), in base units."""
     max_gross_exposure: float | None = Field(default=None, gt=0.0)
+    """Largest sum of absolute position values plus the order; null: no limit."""
     daily_loss_limit: float | None = Field(default=None, gt=0.0)
+    """Loss over the UTC day at which new orders are refused; null: no limit."""
     max_drawdown_pct: float | None = Field(default=None, gt=0.0, le=100.0)
+    """Drawdown from peak equity at which new orders are refused; null: no limit."""
     max_orders_per_s: float | None = Field(default=None, gt=0.0)
+    """Sustained order rate (token bucket); null: no limit."""
     order_burst: int = Field(default=10, ge=1)
+    """Orders that may go at once above ``max_orders_per_s`` (the bucket's size)."""
     price_band_pct: float | None = Field(default=10.0, gt=0.0)
+    """Refuse limit prices further than this from the last price; null: no band."""
     trip_on_limit_breach: bool = Field(
         default=True, description="trip the kill switch when daily loss or drawdown is breached"
     )
 
 
 class PortfolioConfig(_Config):
-    starting_cash: float = Field(default=1_000_000.0, gt=0.0)
+    starting_cash: float = Field(default=100_000.0, gt=0.0)
+    """Cash in the account at the start, in ``currency``."""
     currency: str = "USDT"
+    """Account currency; every instrument must quote in it."""
     snapshot_interval_s: float = Field(
         default=3600.0,
         ge=0.0,
@@ -290,7 +349,9 @@ class PortfolioConfig(_Config):
 
 class ReportConfig(_Config):
     out_dir: str = "out/backtest"
+    """Folder the outputs are written to (``--out`` overrides it)."""
     html: bool = True
+    """Also write the self-contained ``report.html``."""
     periods_per_year: float | None = Field(
         default=None, description="for Sharpe/Sortino; inferred from the bar interval when unset"
     )
@@ -306,12 +367,19 @@ class StrategyAllocationConfig(_Config):
     """
 
     strategy: str
+    """Id of the strategy (``strategies[].id``)."""
     weight: float = Field(gt=0.0)
+    """Relative target weight; targets are normalised to sum to 1."""
     min_capital: float = Field(default=0.0, ge=0.0)
+    """Least capital given to the strategy when the equity allows it."""
     max_capital: float | None = Field(default=None, gt=0.0)
+    """Most capital given to the strategy; null: no cap."""
     min_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Least risk-adjusted weight, a fraction of 1."""
     max_weight: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Most risk-adjusted weight, a fraction of 1."""
     risk_multiplier: float = Field(default=1.0, gt=0.0)
+    """The strategy sizes from its capital times this."""
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Self:
@@ -335,13 +403,22 @@ class AllocationConfig(_Config):
     """
 
     targets: tuple[StrategyAllocationConfig, ...] = Field(min_length=1)
+    """One entry per strategy that gets a share of the capital."""
     check_interval_s: float = Field(default=3600.0, gt=0.0)
+    """How often the allocator samples each strategy's value and checks drift."""
     rebalance_interval_s: float | None = Field(default=86_400.0, gt=0.0)
+    """Rebalance to the targets this often whatever the drift; null: only on drift."""
     drift_threshold: float | None = Field(default=0.05, gt=0.0)
+    """Rebalance when a weight is this far (absolute fraction) from its target; null: never on drift.
+
+    """
     risk_adjusted: bool = False
+    """Tilt targets towards a better trailing Sharpe ratio and away from drawdown."""
     lookback: int = Field(default=168, ge=2, description="samples for trailing Sharpe/drawdown")
     sharpe_sensitivity: float = Field(default=0.5, ge=0.0)
+    """How strongly the trailing Sharpe ratio tilts the targets (0: not at all)."""
     drawdown_penalty: float = Field(default=2.0, ge=0.0)
+    """How strongly a strategy's drawdown (a fraction) cuts its target."""
 
     @model_validator(mode="after")
     def _check_targets(self) -> Self:
@@ -370,6 +447,7 @@ class SessionConfig(_Config):
         "exchange (venues[].live), as `tradegraph live` runs it",
     )
     clock: Literal["data", "wall"] = "data"
+    """``data``: clocks follow the replayed data; ``wall``: the system clock."""
     speed: float = Field(default=60.0, ge=0.0, description="replay: data seconds per wall second")
     causal: bool = Field(
         default=True,
@@ -388,16 +466,19 @@ class SessionConfig(_Config):
         "of CPU, so fewer, larger batches carry far more events",
     )
     namespace: str = Field(default="tradegraph", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    """Ray namespace of the session's named actors."""
     state_dir: str | None = Field(
         default="out/paper/state",
         description="snapshots and journals for recovery after an actor restart; null: none",
     )
     snapshot_interval_s: float = Field(default=2.0, gt=0.0)
+    """How often each actor snapshots its state to ``state_dir``."""
     max_restarts: int = Field(default=3, ge=-1, description="restarts per actor; -1: forever")
     hang_timeout_s: float = Field(
         default=5.0, gt=0.0, description="an order-path actor silent this long halts trading"
     )
     health_interval_s: float = Field(default=0.5, gt=0.0)
+    """How often the supervisor checks that every actor answers."""
     stop_timeout_s: float = Field(
         default=2.5, gt=0.0, description="clean stop: cancel, flush and snapshot within this"
     )
@@ -407,16 +488,27 @@ class GraphConfig(_Config):
     """Everything needed to build one trading graph, in either transport and either clock."""
 
     name: str = "backtest"
+    """Name of the run (session id of actor runs, label in reports)."""
     seed: int = 0
+    """Root seed of every random choice (slippage draws, Monte Carlo scenarios)."""
     instruments: tuple[InstrumentConfig, ...] = Field(min_length=1)
+    """The instruments traded; strategies name them as ``SYMBOL.VENUE``."""
     venues: tuple[VenueConfig, ...] = (VenueConfig(),)
+    """Simulated venues (and, in sessions, the exchanges they stand for)."""
     data: DataConfig
+    """Historical data to replay."""
     strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
+    """Strategy instances, each with its own id and parameters."""
     risk: RiskConfig = RiskConfig()
+    """Pre-trade limits applied by Risk to every order intent."""
     portfolio: PortfolioConfig = PortfolioConfig()
+    """Starting account and how often Risk hears of the portfolio."""
     report: ReportConfig = ReportConfig()
+    """Where and how results are written."""
     allocation: AllocationConfig | None = None
+    """Capital allocation across strategies; null: every strategy sizes from the account."""
     session: SessionConfig = SessionConfig()
+    """How paper and live sessions run the graph as Ray actors."""
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
