@@ -30,6 +30,7 @@ $(DEV_STAMP): $(STAMP) $(DEV_LOCK)
 # Regenerate the reference pages in docs/ (tests fail while the committed ones are stale).
 docs: $(STAMP)
 	$(BIN)/python -m tradegraph.config.reference > docs/configuration.md
+	$(BIN)/python -m tradegraph.strategies.api_reference > docs/strategy-api.md
 
 # Recompile the lock files from pyproject.toml, keeping every pin that still satisfies it
 # (`make lock UPGRADE=1` moves everything to the newest allowed versions).

@@ -93,10 +93,12 @@ class OpenOrder:
 
     @property
     def client_order_id(self) -> str:
+        """The id the order is known by at the venue and in every event about it."""
         return self.intent.intent_id
 
     @property
     def instrument_id(self) -> str:
+        """The instrument the order is for, ``SYMBOL.VENUE``."""
         return self.intent.instrument_id
 
     @property
@@ -356,56 +358,129 @@ class Strategy:
     # ------------------------------------------------------------------ hooks
 
     def on_start(self) -> None:
-        """The run starts. Set timers or warm up here."""
+        """The run starts, before any market data. Set timers or warm up here.
+
+        Orders may be submitted here; they reach Risk like any other.
+        """
 
     def on_bar(self, bar: Bar) -> None:
-        """A bar closed for one of the strategy's instruments (the hot path: keep it lean)."""
+        """A bar closed for one of the strategy's instruments (the hot path: keep it lean).
+
+        A bar becomes known at its close (open time plus its interval); a market order sent
+        now fills at the next bar's open by default (``venues[].fill_at``), so nothing looks
+        ahead. ``last_price`` already returns ``bar.close``.
+
+        Args:
+            bar: OHLCV of one interval; ``bar.ts_event_ns`` is its close time.
+        """
 
     def on_trade(self, tick: TradeTick) -> None:
-        """A trade printed on one of the strategy's instruments."""
+        """A trade printed on one of the strategy's instruments.
+
+        Args:
+            tick: Price, size, aggressor side and trade id; ``last_price`` returns its price.
+        """
 
     def on_quote(self, quote: QuoteTick) -> None:
-        """The best bid/offer changed on one of the strategy's instruments."""
+        """The best bid/offer changed on one of the strategy's instruments.
+
+        Args:
+            quote: Best bid and ask with their sizes; ``last_price`` returns its mid.
+        """
 
     def on_order_book(self, book: OrderBookSnapshot) -> None:
-        """An order-book snapshot arrived for one of the strategy's instruments."""
+        """An order-book snapshot arrived for one of the strategy's instruments.
+
+        Args:
+            book: Bid and ask levels, best first, to the depth the venue was asked for.
+        """
 
     def on_fill(self, fill: OrderFilled) -> None:
-        """One of the strategy's orders filled (``position`` already includes it)."""
+        """One of the strategy's orders filled, in part or in full.
+
+        ``position`` and ``open_orders`` already include the fill.
+
+        Args:
+            fill: Price, quantity, fee, liquidity side, the client order id and the quantity
+                still open (``leaves_qty``).
+        """
 
     def on_order_accepted(self, event: OrderAccepted) -> None:
-        """The venue accepted one of the strategy's orders."""
+        """The venue accepted one of the strategy's orders; it may now rest in the book.
+
+        Args:
+            event: The client order id and the venue's order id.
+        """
 
     def on_order_rejected(self, event: OrderRejected) -> None:
-        """The venue rejected one of the strategy's orders (it is no longer open)."""
+        """The venue rejected one of the strategy's orders (it is no longer open).
+
+        Args:
+            event: The client order id and the venue's reason.
+        """
 
     def on_order_cancelled(self, event: OrderCancelled) -> None:
-        """One of the strategy's orders was cancelled (it is no longer open)."""
+        """One of the strategy's orders was cancelled (it is no longer open).
+
+        Args:
+            event: The client order id and why it was cancelled (on request, IOC remainder,
+                kill switch, ...).
+        """
 
     def on_risk_rejected(self, event: RiskRejected) -> None:
-        """Risk refused one of the strategy's intents (it is no longer open)."""
+        """Risk refused one of the strategy's intents (it is no longer open).
+
+        Args:
+            event: The intent id, a ``RiskReason`` code and a detail that names the limit.
+        """
 
     def on_timer(self, timer: TimerFired) -> None:
-        """A timer set with ``set_timer`` came due."""
+        """A timer set with ``set_timer`` came due.
+
+        Args:
+            timer: ``timer.name`` is the name it was set with.
+        """
 
     def on_kill_switch(self, event: KillSwitchChanged) -> None:
-        """Risk tripped or reset the kill switch (``kill_switch_tripped`` is already updated)."""
+        """Risk tripped or reset the kill switch (``kill_switch_tripped`` is already updated).
+
+        While it is tripped Risk refuses every new order; working algorithmic orders have
+        already been cancelled.
+
+        Args:
+            event: Whether it is tripped, and why.
+        """
 
     def on_feed_status(self, status: FeedStatus) -> None:
-        """Market data for an instrument went stale or fresh again."""
+        """Market data for an instrument went stale or fresh again (live sessions).
+
+        Args:
+            status: The instrument and whether its feed is stale.
+        """
 
     def on_stop(self) -> None:
-        """The run ends. Orders may still be submitted here."""
+        """The run ends. Orders may still be submitted here (to flatten, say).
+
+        Working algorithmic orders expire after it returns.
+        """
 
     def on_capital_allocated(self, event: CapitalAllocated) -> None:
         """The allocator set this strategy's capital (``allocated_capital`` is updated).
 
         Size new orders from ``sizing_capital``; resize positions here if the strategy wants
         to follow a rebalance at once (with ordinary orders, through Risk).
+
+        Args:
+            event: The strategy's capital and its sizing capital.
         """
 
     def on_execution_report(self, report: ExecutionReport) -> None:
-        """A parent order sent with ``submit_algo_order`` ended (filled, cancelled, ...)."""
+        """A parent order sent with ``submit_algo_order`` ended (filled, cancelled, ...).
+
+        Args:
+            report: The parent id, its final status, filled quantity, average price,
+                shortfall against the arrival price and slippage against the interval VWAP.
+        """
 
     # ------------------------------------------------------------------ order API
 
@@ -525,7 +600,11 @@ class Strategy:
         reduce_only: bool = False,
         tag: str = "",
     ) -> str:
-        """``submit_order`` with ``side=BUY``."""
+        """``submit_order`` with ``side=BUY``; the arguments are ``submit_order``'s.
+
+        Returns:
+            The client order id.
+        """
         return self.submit_order(
             instrument_id,
             OrderSide.BUY,
@@ -549,7 +628,11 @@ class Strategy:
         reduce_only: bool = False,
         tag: str = "",
     ) -> str:
-        """``submit_order`` with ``side=SELL``."""
+        """``submit_order`` with ``side=SELL``; the arguments are ``submit_order``'s.
+
+        Returns:
+            The client order id.
+        """
         return self.submit_order(
             instrument_id,
             OrderSide.SELL,
@@ -624,9 +707,14 @@ class Strategy:
         )
 
     def learn_volume_profile(self, instrument_id: str, buckets: int = 24) -> None:
-        """Learn ``instrument_id``'s intraday volume profile from every bar from now on, for
-        parents sent with ``algo="vwap", profile="online"`` (call it in ``on_start`` to learn
-        from the first bar of the run).
+        """Learn ``instrument_id``'s intraday volume profile from every bar from now on.
+
+        For parents sent with ``algo="vwap", profile="online"``; call it in ``on_start`` to
+        learn from the first bar of the run.
+
+        Args:
+            instrument_id: One of the strategy's instruments.
+            buckets: Slices of the UTC day the mean bar volume is kept for.
 
         Raises:
             ValueError: The instrument is not the strategy's, or its profile is already
@@ -641,6 +729,9 @@ class Strategy:
 
     def cancel_algo_order(self, parent_id: str) -> bool:
         """Stop a parent order and cancel its open children.
+
+        Args:
+            parent_id: The id ``submit_algo_order`` returned.
 
         Returns:
             True if the parent was working; False if it is unknown or already ending.
@@ -657,6 +748,9 @@ class Strategy:
 
         The order stays in ``open_orders`` until the venue confirms (``OrderCancelled``) or it
         fills.
+
+        Args:
+            client_order_id: The id ``submit_order`` returned.
 
         Returns:
             True if a ``CancelIntent`` was sent; False if the order is not open (nothing to do).
@@ -684,7 +778,14 @@ class Strategy:
     # ------------------------------------------------------------------ state queries
 
     def position(self, instrument_id: str) -> float:
-        """The strategy's own net base quantity in ``instrument_id`` (negative when short)."""
+        """The strategy's own net base quantity in ``instrument_id`` (negative when short).
+
+        Args:
+            instrument_id: An instrument id, ``SYMBOL.VENUE``.
+
+        Returns:
+            0.0 for an instrument never traded.
+        """
         return self._positions.get(instrument_id, 0.0)
 
     @property
@@ -698,7 +799,11 @@ class Strategy:
         return MappingProxyType(self._open_orders)
 
     def has_open_orders(self, instrument_id: str | None = None) -> bool:
-        """Whether any order is open, for ``instrument_id`` or, if ``None``, for any instrument."""
+        """Whether any order is open, for ``instrument_id`` or, if ``None``, for any instrument.
+
+        Args:
+            instrument_id: An instrument id, or ``None`` for all of them.
+        """
         if instrument_id is None:
             return bool(self._open_orders)
         return any(o.intent.instrument_id == instrument_id for o in self._open_orders.values())
@@ -714,7 +819,14 @@ class Strategy:
         return None if self._allocation is None else self._allocation.sizing_capital
 
     def last_price(self, instrument_id: str) -> float | None:
-        """The last bar close, trade price or quote mid seen for ``instrument_id``."""
+        """The last bar close, trade price or quote mid seen for ``instrument_id``.
+
+        Args:
+            instrument_id: One of the strategy's instruments.
+
+        Returns:
+            The price, or ``None`` before the first data for it.
+        """
         return self._last_prices.get(instrument_id)
 
     def now_ns(self) -> int:
@@ -722,24 +834,51 @@ class Strategy:
         return self.clock.now_ns()
 
     def set_timer(self, name: str, at_ns: int) -> None:
-        """Get ``on_timer(TimerFired(name))`` at ``at_ns`` (replaces a timer of that name)."""
+        """Get ``on_timer`` with a ``TimerFired`` named ``name`` at ``at_ns``.
+
+        Setting a timer of a name already pending replaces it. Names starting with the
+        execution algorithms' prefix are reserved.
+
+        Args:
+            name: The timer's name, handed back in ``on_timer``.
+            at_ns: When it fires, nanoseconds since the epoch on the strategy's clock.
+        """
         self.clock.set_timer(name, at_ns)
 
     def cancel_timer(self, name: str) -> None:
-        """Drop the timer ``name`` if it is pending."""
+        """Drop the timer ``name`` if it is pending.
+
+        Args:
+            name: The name it was set with.
+        """
         self.clock.cancel_timer(name)
 
     # ------------------------------------------------------------------ snapshot / restore
 
     def strategy_state(self) -> dict[str, Any]:
-        """Subclass state (indicators, flags) as JSON-able plain data. Override with restore."""
+        """Subclass state (indicators, flags) as JSON-able plain data.
+
+        Override it together with ``restore_strategy_state``; the base returns ``{}``.
+
+        Returns:
+            Plain data (dicts, lists, numbers, strings) that ``restore_strategy_state`` reads.
+        """
         return {}
 
     def restore_strategy_state(self, state: dict[str, Any]) -> None:
-        """Load what ``strategy_state`` returned. Override together with ``strategy_state``."""
+        """Load what ``strategy_state`` returned. Override together with ``strategy_state``.
+
+        Args:
+            state: What ``strategy_state`` returned when the snapshot was taken.
+        """
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole strategy state as JSON-able plain data."""
+        """The whole strategy state as JSON-able plain data.
+
+        Returns:
+            Positions, open orders, last prices, the id counter, algorithmic orders,
+            allocation and ``strategy_state()``.
+        """
         return {
             "strategy_id": self.strategy_id,
             "id_count": self._ids.count,
@@ -765,6 +904,9 @@ class Strategy:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load a ``snapshot()``; the strategy then behaves as the one that took it.
+
+        Args:
+            state: What ``snapshot`` returned.
 
         Raises:
             ValueError: The snapshot belongs to another strategy id.
