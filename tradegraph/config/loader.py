@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tradegraph.config.models import GraphConfig
+from tradegraph.config.models import GraphConfig, InstrumentConfig
 from tradegraph.errors import ConfigError
 
 DEFAULT_CONFIG = "backtest.yaml"
@@ -115,6 +115,58 @@ def read_raw(path: str | Path | None) -> tuple[dict[str, Any], str]:
     return raw, source
 
 
+INSTRUMENTS_FILE = "instruments_file"
+
+
+class _InstrumentsFile(BaseModel):
+    """What a file named by ``instruments_file`` holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    instruments: tuple[InstrumentConfig, ...]
+
+
+def include_instruments(raw: dict[str, Any], base_dir: Path, source: str) -> dict[str, Any]:
+    """Add the instruments of the file named by ``instruments_file`` to ``instruments``.
+
+    The file (as ``tradegraph data instruments`` writes it) holds one mapping,
+    ``instruments: [...]``; a relative path is taken from ``base_dir``, the config's folder.
+    The entries are validated here, so an error names the included file; they come before
+    the config's own ``instruments``, and ``instruments_file`` is cleared.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or holds an invalid instrument.
+    """
+    name = raw.get(INSTRUMENTS_FILE)
+    if name is None:
+        return raw
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{source}: {INSTRUMENTS_FILE}: expected a file path (got {name!r})")
+    path = (base_dir / Path(name).expanduser()).resolve()
+    label = f"{source}: {INSTRUMENTS_FILE} {name}"
+    try:
+        included = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: file not found ({path})") from None
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read it ({exc.strerror})") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"{label}: invalid YAML") from None
+    if not isinstance(included, dict):
+        raise ConfigError(f"{label}: expected a mapping, instruments: [...]")
+    try:
+        _InstrumentsFile.model_validate(included)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+    entries = included["instruments"]
+    if not entries:
+        raise ConfigError(f"{label}: instruments: the list is empty")
+    own = raw.get("instruments") or []
+    if not isinstance(own, list):
+        raise ConfigError(f"{source}: instruments: expected a list (got {own!r})")
+    # The loaded config holds the instruments themselves, so it can be dumped and reloaded.
+    return {**raw, INSTRUMENTS_FILE: None, "instruments": [*entries, *own]}
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> GraphConfig:
     """Read, override and validate a graph configuration.
 
@@ -123,6 +175,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """
     raw, source = read_raw(path)
     raw = apply_overrides(raw, overrides or [])
+    raw = include_instruments(raw, Path(path).parent if path is not None else Path.cwd(), source)
     try:
         return GraphConfig.model_validate(raw)
     except ValidationError as exc:
@@ -130,6 +183,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_from_mapping(raw: dict[str, Any], source: str = "<mapping>") -> GraphConfig:
+    raw = include_instruments(raw, Path.cwd(), source)
     try:
         return GraphConfig.model_validate(raw)
     except ValidationError as exc:

@@ -491,6 +491,9 @@ class GraphConfig(_Config):
     """Name of the run (session id of actor runs, label in reports)."""
     seed: int = 0
     """Root seed of every random choice (slippage draws, Monte Carlo scenarios)."""
+    instruments_file: str | None = None
+    """YAML file of instruments (``instruments: [...]``, as ``tradegraph data instruments``
+    writes it), relative to the config's folder; its entries come before ``instruments``."""
     instruments: tuple[InstrumentConfig, ...] = Field(min_length=1)
     """The instruments traded; strategies name them as ``SYMBOL.VENUE``."""
     venues: tuple[VenueConfig, ...] = (VenueConfig(),)
@@ -541,6 +544,15 @@ class GraphConfig(_Config):
                         f"allocation.targets: unknown strategy {target.strategy!r}; "
                         f"known: {strategy_ids}"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _instruments_file_included(self) -> Self:
+        if self.instruments_file is not None:
+            raise ValueError(
+                "instruments_file is read by the config loader (load_config), which adds its "
+                "instruments to instruments; a config built otherwise must list them"
+            )
         return self
 
     def instrument_map(self) -> dict[str, Instrument]:

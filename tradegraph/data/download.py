@@ -495,8 +495,10 @@ class _ProgressLine:
 
 
 def add_download_parser(subparsers: Any) -> None:
-    """Register ``data download`` on the ``tradegraph`` command's subparsers."""
-    data = subparsers.add_parser("data", help="market data: download bars from an exchange")
+    """Register ``data download`` and ``data instruments`` on the ``tradegraph`` command."""
+    data = subparsers.add_parser(
+        "data", help="market data: download bars and instrument definitions from an exchange"
+    )
     data_sub = data.add_subparsers(dest="data_command", required=True)
     dl = data_sub.add_parser(
         "download",
@@ -534,3 +536,7 @@ def add_download_parser(subparsers: Any) -> None:
         "--retries", type=int, default=3, help="retries after a network error (default 3)"
     )
     dl.set_defaults(func=cmd_download)
+    # Imported here: the instruments module builds its exchange with this module's helpers.
+    from tradegraph.data.instruments import add_instruments_parser
+
+    add_instruments_parser(data_sub)
