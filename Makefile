@@ -10,6 +10,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 LOCK := requirements/lock.txt
 DEV_LOCK := requirements/lock-dev.txt
 LOCK_VENV ?= .venv-lock
+PIP_TOOLS_VERSION ?= 7.7.0
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
 	--strip-extras --no-emit-index-url --no-emit-find-links
 
@@ -36,7 +37,7 @@ docs: $(STAMP)
 # (`make lock UPGRADE=1` moves everything to the newest allowed versions).
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || \
-		($(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet pip-tools)
+		($(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet pip-tools==$(PIP_TOOLS_VERSION))
 	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) --output-file $(LOCK) pyproject.toml
 	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) --extra dev --constraint $(LOCK) \
 		--output-file $(DEV_LOCK) pyproject.toml
