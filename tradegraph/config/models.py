@@ -207,6 +207,9 @@ class VenueConfig(_Config):
 
 
 class InstrumentConfig(_Config):
+    """One tradable instrument and its venue's trading rules (``tradegraph data instruments``
+    writes them from an exchange's markets)."""
+
     symbol: str
     """Exchange symbol without separator, e.g. ``BTCUSDT``."""
     venue: str = "BINANCE"
@@ -330,6 +333,8 @@ class RiskConfig(_Config):
 
 
 class PortfolioConfig(_Config):
+    """The account: starting cash, currency, and when Risk hears of the portfolio."""
+
     starting_cash: float = Field(default=100_000.0, gt=0.0)
     """Cash in the account at the start, in ``currency``."""
     currency: str = "USDT"
@@ -348,6 +353,8 @@ class PortfolioConfig(_Config):
 
 
 class ReportConfig(_Config):
+    """Where and how a run's results are written."""
+
     out_dir: str = "out/backtest"
     """Folder the outputs are written to (``--out`` overrides it)."""
     html: bool = True

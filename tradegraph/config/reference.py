@@ -22,6 +22,7 @@ from pydantic_core import PydanticUndefined
 from tradegraph.config.models import GraphConfig
 
 _SUFFIX_UNITS = {
+    "_per_s": "per second",
     "_s": "seconds",
     "_ms": "milliseconds",
     "_ns": "nanoseconds",
@@ -51,6 +52,11 @@ _NAMED_UNITS = {
     "weight": "relative",
     "speed": "data seconds per wall second",
     "balance_tolerance": "base or quote units",
+    "bps": "basis points",
+    "lookback": "samples",
+    "book_depth": "levels per side",
+    "order_burst": "orders",
+    "batch_size": "events",
 }
 
 _HEADER = """\
