@@ -19,7 +19,15 @@ def test_wheel_ships_examples_license_and_defaults(tmp_path: Path) -> None:
         source,
         symlinks=True,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv*", "build", "out", "*.egg-info", "__pycache__", ".*_cache"
+            ".git",
+            ".venv*",
+            "build",
+            "out",
+            "runs",
+            ".hypothesis",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
         ),
     )
     subprocess.run(
