@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradegraph.contracts import AccountKind, Instrument
 
@@ -218,8 +218,16 @@ class VenueConfig(_Config):
     )
     maker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
     taker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
-    account: AccountConfig = AccountConfig()
+    account: AccountConfig = Field(
+        default=AccountConfig(), description="`cash` (the default) or a full account section"
+    )
     live: LiveVenueConfig | None = None
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_kind_alone(cls, value: Any) -> Any:
+        # `account: cash` is short for `account: {kind: cash}`.
+        return {"kind": value} if isinstance(value, str) else value
 
 
 class InstrumentConfig(_Config):
