@@ -99,6 +99,7 @@ class ScriptParams(StrategyParams):
     raise_on_bar: int = -1
     buy_on_trade: int = -1
     buy_on_timers: bool = False
+    sell_on_bar: int = -1
     quantity: float = 1.0
 
 
@@ -129,6 +130,10 @@ class ScriptedStrategy(Strategy):
         if self.bar_count == self.params.buy_on_bar:
             self.submit_order(
                 bar.instrument_id, OrderSide.BUY, self.params.quantity, OrderType.MARKET
+            )
+        if self.bar_count == self.params.sell_on_bar:
+            self.submit_order(
+                bar.instrument_id, OrderSide.SELL, self.params.quantity, OrderType.MARKET
             )
 
     def on_trade(self, tick: TradeTick) -> None:

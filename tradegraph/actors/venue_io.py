@@ -16,6 +16,7 @@ from typing import Any
 
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
+    AccountBalances,
     CancelOrder,
     MarketData,
     Message,
@@ -125,6 +126,17 @@ class GatewayBroker:
             self.failure = f"reconciliation failed: {report.summary()}"
             return self.failure
         self._publish_all(list(report.events))
+        if report.balances:
+            # After the recovered fills: from now on Risk checks orders against what the
+            # account holds at the venue (which already includes those fills).
+            self._outbox.publish(
+                AccountBalances(
+                    venue=self.gateway.venue,
+                    balances=dict(report.balances),
+                    ts_event_ns=report.ts_ns,
+                    ts_init_ns=report.ts_ns,
+                )
+            )
         on_published()
         self._commands = asyncio.Queue()
         loop = asyncio.get_running_loop()

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tradegraph.contracts import Instrument
+from tradegraph.contracts import AccountKind, Instrument
 
 
 class _Config(BaseModel):
@@ -183,6 +183,41 @@ def resolve_mode(config: LiveVenueConfig, environ: Mapping[str, str]) -> tuple[L
     )
 
 
+class AccountConfig(_Config):
+    """The account the graph trades through at one venue.
+
+    ``kind: cash`` (the only kind so far) is a spot account: a balance per asset, and an order
+    is refused, by Risk and by the simulated venue alike, unless the free balance pays for it
+    (buys: notional plus the highest fee in the quote asset; sells: the base quantity).
+
+    The venue's balance of ``portfolio.currency`` starts at ``portfolio.starting_cash`` unless
+    ``starting_balances`` names it; every other asset starts at what ``starting_balances``
+    says, or 0. In live sessions the balances the broker reads from the exchange replace these
+    once reconciliation has passed.
+    """
+
+    kind: AccountKind = AccountKind.CASH
+    starting_balances: dict[str, float] = Field(
+        default_factory=dict,
+        description="asset -> amount held at the start, e.g. {BTC: 0.5}; overrides "
+        "portfolio.starting_cash for portfolio.currency",
+    )
+    market_buy_buffer_pct: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=100.0,
+        description="a market buy reserves notional at the last price raised by this much (%), "
+        "plus the taker fee, since the price it fills at is not known yet",
+    )
+
+    @model_validator(mode="after")
+    def _check_balances(self) -> Self:
+        for asset, amount in self.starting_balances.items():
+            if not amount >= 0.0:
+                raise ValueError(f"starting_balances[{asset}] must be >= 0, was {amount!r}")
+        return self
+
+
 class VenueConfig(_Config):
     """A simulated venue (backtest, paper) or, in live sessions, the exchange it stands for.
 
@@ -202,8 +237,17 @@ class VenueConfig(_Config):
     )
     maker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
     taker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
+    account: AccountConfig = Field(
+        default=AccountConfig(), description="`cash` (the default) or a full account section"
+    )
     live: LiveVenueConfig | None = None
     """How paper, dry-run and live sessions reach the real exchange; backtests ignore it."""
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_kind_alone(cls, value: Any) -> Any:
+        # `account: cash` is short for `account: {kind: cash}`.
+        return {"kind": value} if isinstance(value, str) else value
 
 
 class InstrumentConfig(_Config):

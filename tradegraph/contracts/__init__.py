@@ -5,6 +5,7 @@ This package depends on nothing else in tradegraph.
 
 from __future__ import annotations
 
+from tradegraph.contracts.account import AccountBalances
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
     FeedStatus,
@@ -16,11 +17,13 @@ from tradegraph.contracts.control import (
     VenueStatus,
 )
 from tradegraph.contracts.enums import (
+    AccountKind,
     LiquiditySide,
     OrderSide,
     OrderType,
     RiskReason,
     TimeInForce,
+    VenueReason,
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
 from tradegraph.contracts.ids import IdGenerator
@@ -57,6 +60,8 @@ __all__ = [
     "MARKET_DATA",
     "PORTFOLIO",
     "RISK",
+    "AccountBalances",
+    "AccountKind",
     "Bar",
     "CancelIntent",
     "CancelOrder",
@@ -94,6 +99,7 @@ __all__ = [
     "TimerFired",
     "TradeTick",
     "TripKillSwitch",
+    "VenueReason",
     "VenueStatus",
     "broker_id",
     "instrument_id",

@@ -53,3 +53,24 @@ class RiskReason(StrEnum):
     PRICE_BAND = "price_band"
     UNKNOWN_ORDER = "unknown_order"
     STRATEGY_STOPPED = "strategy_stopped"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+
+
+class VenueReason(StrEnum):
+    """Why a venue refused an order, as a stable code.
+
+    ``OrderRejected.reason`` (and ``OrderCancelled.reason`` for the unfilled rest of an order
+    the account could not pay) starts with the code's value, then ``": "`` and free-text detail.
+    """
+
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+
+
+class AccountKind(StrEnum):
+    """How an account at a venue pays for orders.
+
+    ``cash``: a spot account. It holds a balance per asset and can only spend what it has:
+    a buy needs the quote asset (notional plus fee), a sell needs the base asset.
+    """
+
+    CASH = "cash"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from tradegraph.contracts.account import AccountBalances
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
     FeedStatus,
@@ -134,6 +135,7 @@ class Router:
             (KillSwitchChanged, lambda m: (*self._strategies, CONTROL)),
             (FeedStatus, lambda m: feed_status.get(m.instrument_id, to_risk)),
             (VenueStatus, lambda m: (RISK, CONTROL)),
+            (AccountBalances, lambda m: to_risk),
             (StrategyError, lambda m: (RISK, CONTROL)),
             (ExecutionReport, lambda m: (CONTROL,)),
             (CapitalAllocated, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),

@@ -130,6 +130,7 @@ class ReconciliationReport:
         balances: Venue balances (total) of the currencies this session trades.
         expected_balances: What the journal says they should be.
         mode: How the broker trades.
+        ts_ns: When the venue was read (0: not known).
     """
 
     ok: bool
@@ -140,6 +141,7 @@ class ReconciliationReport:
     balances: Mapping[str, float] = field(default_factory=dict)
     expected_balances: Mapping[str, float] = field(default_factory=dict)
     mode: LiveMode = LiveMode.LIVE
+    ts_ns: int = 0
 
     def summary(self) -> str:
         """A few lines for the operator."""
@@ -817,6 +819,7 @@ class CcxtBroker(_BrokerCore):
             balances=balances,
             expected_balances=expected,
             mode=self.mode,
+            ts_ns=self._now_ns(),
         )
         log = self._log.info if report.ok else self._log.error
         log("reconciled", ok=report.ok, problems=list(report.problems), summary=report.summary())

@@ -31,6 +31,14 @@ limit orders rest in the book and from then on fill as maker.
 With ``latency_ms > 0`` submits and cancels reach the venue that much later: they are held
 under a clock timer and acted on when it fires. Validation happens when a command reaches the
 venue. The venue does not enforce ``reduce_only`` (it keeps no positions; Risk does).
+
+With a cash account (``account``), the venue refuses what the account cannot pay, as a spot
+exchange does: a submit whose reservation (see :mod:`tradegraph.portfolio.account`; a market
+buy valued at the touch raised by the account's buffer) exceeds the free balance is rejected
+with ``insufficient_balance: ...``. A fill that would cost more than the order's reservation
+plus the free balance (a market buy filling far above its valuation) is cut to the lots the
+account can pay, and the rest of the order is cancelled with the same code; so is the rest of
+an order whose fill left the open orders reserving more than the account holds.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ from tradegraph.contracts import (
     TimeInForce,
     TimerFired,
     TradeTick,
+    VenueReason,
     broker_id,
 )
 from tradegraph.execution.fill_models import (
@@ -70,6 +79,7 @@ from tradegraph.execution.fill_models import (
     fee_rate,
     fill_fee,
 )
+from tradegraph.portfolio.account import CashAccount
 
 __all__ = [
     "CANCEL_REQUESTED",
@@ -199,6 +209,7 @@ class SimulatedVenue:
         instruments: Instruments keyed by ``instrument_id``; those of other venues are ignored.
         clock: Source of time and timers.
         outbox: Where events go.
+        account: The cash account orders are paid from; ``None``: balances are not checked.
 
     Attributes:
         component_id: ``"broker:{venue}"``.
@@ -213,8 +224,11 @@ class SimulatedVenue:
         instruments: Mapping[str, Instrument],
         clock: Clock,
         outbox: Outbox,
+        *,
+        account: CashAccount | None = None,
     ) -> None:
         self.component_id = broker_id(config.name)
+        self._account = account
         self.venue = config.name
         self._config = config
         self._clock = clock
@@ -297,6 +311,11 @@ class SimulatedVenue:
         return MappingProxyType(self._orders)
 
     @property
+    def account(self) -> CashAccount | None:
+        """The cash account orders are paid from, if balances are checked (do not modify)."""
+        return self._account
+
+    @property
     def in_flight_count(self) -> int:
         """Submits and cancels sent but not yet arrived (only with latency)."""
         return len(self._in_flight)
@@ -324,6 +343,7 @@ class SimulatedVenue:
             "fill_count": self._fill_count,
             "timer_count": self._timer_count,
             "ignored_cancels": self.ignored_cancels,
+            "account": None if self._account is None else self._account.snapshot(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -366,6 +386,9 @@ class SimulatedVenue:
         self._fill_count = int(state["fill_count"])
         self._timer_count = int(state["timer_count"])
         self.ignored_cancels = int(state["ignored_cancels"])
+        account_state = state.get("account")
+        if self._account is not None and account_state is not None:
+            self._account.restore(account_state)
 
     # ----------------------------------------------------------------------------- commands
 
@@ -403,10 +426,42 @@ class SimulatedVenue:
             return
         listing = self._listings[cmd.instrument_id]
         reference = self._last_data.get(cmd.instrument_id)
+        if self._account is not None:
+            problem = self._check_balance(self._account, cmd, reference)
+            if problem is not None:
+                self._reject(cmd, problem)
+                return
         if cmd.order_type is OrderType.LIMIT:
             self._arrive_limit(cmd, listing, reference)
         else:
             self._arrive_market(cmd, listing, reference)
+
+    def _check_balance(
+        self, account: CashAccount, cmd: SubmitOrder, reference: _Reference | None
+    ) -> str | None:
+        """Why the account cannot pay for ``cmd`` (as an ``OrderRejected.reason``), or ``None``.
+
+        Nothing is reserved here: :meth:`_accept` reserves once the order is on the book.
+        """
+        price = cmd.limit_price
+        if price is None:
+            touch = _touch(reference, cmd.side is OrderSide.BUY)
+            if touch is None:
+                return (
+                    f"{VenueReason.INSUFFICIENT_BALANCE.value}: no market price yet to value "
+                    f"a market {cmd.side.value} of {cmd.instrument_id} against the account"
+                )
+            price = touch[0]
+        asset, unit_amount = account.unit_cost(
+            cmd.instrument_id, cmd.side, price, market=cmd.limit_price is None
+        )
+        shortfall = account.shortfall(asset, unit_amount * cmd.quantity)
+        if shortfall is None:
+            return None
+        return (
+            f"{VenueReason.INSUFFICIENT_BALANCE.value}: {cmd.side.value} {cmd.quantity:.10g} "
+            f"{cmd.instrument_id} {shortfall.describe(self.venue)}"
+        )
 
     def _validate(self, cmd: SubmitOrder) -> str | None:
         """Why ``cmd`` cannot be accepted whatever the market does, or ``None``."""
@@ -559,6 +614,16 @@ class SimulatedVenue:
             rate = listing.taker_rate
         else:
             rate = listing.maker_rate
+        short_of_balance = False
+        account = self._account
+        if account is not None:
+            affordable = self._affordable(account, order, listing, quantity, price, rate)
+            if affordable < quantity:
+                short_of_balance = True
+                quantity = affordable
+                if quantity <= 0.0:
+                    self._cancel(order, self._unpaid_reason(account, order, listing))
+                    return
         leaves = 0.0 if quantity >= leaves else round(leaves - quantity, _QTY_DECIMALS)
         order.leaves_qty = leaves
         order.filled_qty = round(order.quantity - leaves, _QTY_DECIMALS)
@@ -583,8 +648,74 @@ class SimulatedVenue:
                 tag=order.tag,
             )
         )
+        if account is not None:
+            account.apply_fill(
+                order.client_order_id,
+                order.instrument_id,
+                order.side,
+                quantity,
+                price,
+                fill_fee(quantity, price, rate),
+                leaves,
+            )
         if leaves <= 0.0:
             self._remove_working(order)
+        elif account is not None and (
+            short_of_balance or self._overcommitted(account, order, listing)
+        ):
+            self._cancel(order, self._unpaid_reason(account, order, listing))
+
+    @staticmethod
+    def _overcommitted(account: CashAccount, order: WorkingOrder, listing: _Listing) -> bool:
+        """Whether the open orders now reserve more than the account holds: a market buy that
+        filled above its valuation spent some of what its rest had reserved. Its rest is then
+        cancelled, which brings the reservations back within the balance."""
+        instrument = listing.instrument
+        asset = instrument.quote if order.side is OrderSide.BUY else instrument.base
+        return account.shortfall(asset, 0.0) is not None
+
+    @staticmethod
+    def _affordable(
+        account: CashAccount,
+        order: WorkingOrder,
+        listing: _Listing,
+        quantity: float,
+        price: float,
+        rate: float,
+    ) -> float:
+        """The part of a ``quantity`` fill at ``price`` the account can pay, floored to the lot.
+
+        What the order reserved is its own to spend; beyond that only the free balance is.
+        """
+        instrument = listing.instrument
+        oid = order.client_order_id
+        if order.side is OrderSide.BUY:
+            asset = instrument.quote
+            unit_cost = price * (1.0 + rate)
+        else:
+            asset = instrument.base
+            unit_cost = 1.0
+        available = account.free(asset) + account.reservation(oid)
+        if account.shortfall(asset, quantity * unit_cost - account.reservation(oid)) is None:
+            return quantity
+        if unit_cost <= 0.0:
+            return quantity
+        return min(quantity, instrument.round_quantity(max(available, 0.0) / unit_cost))
+
+    def _unpaid_reason(
+        self, account: CashAccount | None, order: WorkingOrder, listing: _Listing
+    ) -> str:
+        asset = listing.instrument.quote if order.side is OrderSide.BUY else listing.instrument.base
+        free = (
+            0.0
+            if account is None
+            else account.free(asset) + account.reservation(order.client_order_id)
+        )
+        return (
+            f"{VenueReason.INSUFFICIENT_BALANCE.value}: the account at {self.venue} cannot pay "
+            f"for the rest ({order.leaves_qty:.10g}) of {order.side.value} "
+            f"{order.instrument_id}; {free:.10g} {asset} available"
+        )
 
     # ----------------------------------------------------------------------------- state
 
@@ -608,6 +739,17 @@ class SimulatedVenue:
             leaves_qty=cmd.quantity,
         )
         self._add_working(order)
+        account = self._account
+        if account is not None:
+            price = cmd.limit_price
+            if price is None:
+                touch = _touch(self._last_data.get(cmd.instrument_id), cmd.side is OrderSide.BUY)
+                assert touch is not None  # a market order without a price was rejected
+                price = touch[0]
+            asset, unit_amount = account.unit_cost(
+                cmd.instrument_id, cmd.side, price, market=cmd.limit_price is None
+            )
+            account.reserve(cmd.client_order_id, asset, unit_amount, cmd.quantity)
         self._outbox.publish(
             OrderAccepted.trusted(
                 ts_event_ns=now,
@@ -635,6 +777,8 @@ class SimulatedVenue:
         book[order.client_order_id] = order
 
     def _remove_working(self, order: WorkingOrder) -> None:
+        if self._account is not None:
+            self._account.release(order.client_order_id)
         del self._orders[order.client_order_id]
         book = self._books[order.instrument_id]
         del book[order.client_order_id]

@@ -45,6 +45,7 @@ from tradegraph.contracts import (
 )
 from tradegraph.execution.fill_models import build_slippage_model
 from tradegraph.execution.venue import SimulatedVenue, _Listing
+from tradegraph.portfolio.account import CashAccount
 
 __all__ = ["StressedVenue", "StressedVenueConfig", "VenueConditions", "VenueWindow"]
 
@@ -173,8 +174,10 @@ class StressedVenue(SimulatedVenue):
         instruments: Mapping[str, Instrument],
         clock: Clock,
         outbox: Outbox,
+        *,
+        account: CashAccount | None = None,
     ) -> None:
-        super().__init__(config, instruments, clock, outbox)
+        super().__init__(config, instruments, clock, outbox, account=account)
         self._windows = config.windows
         self._boundaries = sorted(
             {t for w in config.windows for t in (w.start_ns, w.end_ns) if t is not None}

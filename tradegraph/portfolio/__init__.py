@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tradegraph.portfolio.account import CashAccount, Reservation, Shortfall
 from tradegraph.portfolio.allocation import (
     CapitalAllocator,
     bounded_weights,
@@ -17,8 +18,11 @@ from tradegraph.portfolio.portfolio import (
 
 __all__ = [
     "CapitalAllocator",
+    "CashAccount",
     "Portfolio",
     "PositionAttribution",
+    "Reservation",
+    "Shortfall",
     "StrategyAttribution",
     "apply_fill_to_position",
     "bounded_weights",

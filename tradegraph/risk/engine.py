@@ -23,6 +23,7 @@ from typing import Any
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
     RISK,
+    AccountBalances,
     Bar,
     CancelIntent,
     CancelOrder,
@@ -52,6 +53,7 @@ from tradegraph.contracts import (
     VenueStatus,
 )
 from tradegraph.errors import ConfigError
+from tradegraph.portfolio.account import CashAccount
 from tradegraph.risk.token_bucket import TokenBucket
 
 # Limits are compared with a relative slack so that float noise (0.1 * 3) on an order sized
@@ -162,10 +164,14 @@ class RiskEngine:
     An ``OrderIntent`` is checked in this order; the first failure refuses it with that code:
     strategy stopped, kill switch, stale feed, unknown instrument, venue unreachable, no price
     yet, order rate, reduce-only, lot rounding and minimum quantity, tick rounding and price
-    band, minimum and maximum order notional, and then the exposure limits (position, gross
-    exposure, daily loss, drawdown). Exposure limits are waived for an order that only reduces the instrument's net
-    position: it is on the other side of the position, and it plus the open orders already on
-    its side do not exceed the position's size.
+    band, minimum and maximum order notional, the exposure limits (position, gross exposure,
+    daily loss, drawdown), and last the venue's cash account. Exposure limits are waived for an
+    order that only reduces the instrument's net position: it is on the other side of the
+    position, and it plus the open orders already on its side do not exceed the position's
+    size. The account check is never waived: a buy
+    needs its notional plus fee free in the quote asset (a market buy valued at the last
+    price raised by the account's ``market_buy_buffer_pct``), a sell its quantity free in the
+    base asset, after what Risk's open orders already reserve (``INSUFFICIENT_BALANCE``).
 
     Args:
         config: Limits; a ``None`` limit is off.
@@ -173,6 +179,9 @@ class RiskEngine:
         clock: Source of time for timestamps and the order-rate bucket.
         outbox: Where ``SubmitOrder``, ``CancelOrder``, ``RiskRejected`` and
             ``KillSwitchChanged`` go.
+        accounts: The cash account of each venue, by venue name. An order for a venue with no
+            account is not checked against balances. ``AccountBalances`` from a live broker
+            replace an account's balances.
 
     Raises:
         ConfigError: If ``config.max_position_quantity`` names an unknown instrument or holds a
@@ -187,8 +196,11 @@ class RiskEngine:
         instruments: Mapping[str, Instrument],
         clock: Clock,
         outbox: Outbox,
+        *,
+        accounts: Mapping[str, CashAccount] | None = None,
     ) -> None:
         self._config = config
+        self._accounts: dict[str, CashAccount] = {} if accounts is None else dict(accounts)
         self._instruments: dict[str, Instrument] = dict(instruments)
         self._clock = clock
         self._outbox = outbox
@@ -230,6 +242,7 @@ class RiskEngine:
             StrategyError: self._on_strategy_error,
             FeedStatus: self._on_feed_status,
             VenueStatus: self._on_venue_status,
+            AccountBalances: self._on_account_balances,
         }
 
     # ------------------------------------------------------------------ component interface
@@ -299,6 +312,11 @@ class RiskEngine:
         return MappingProxyType(self._stale_feeds)
 
     @property
+    def accounts(self) -> Mapping[str, CashAccount]:
+        """The cash account of each venue Risk checks balances at (read-only; do not modify)."""
+        return MappingProxyType(self._accounts)
+
+    @property
     def unavailable_venues(self) -> Mapping[str, str]:
         """Venues whose gateway reported it cannot reach the exchange, with its explanation."""
         return MappingProxyType(self._unavailable_venues)
@@ -336,9 +354,13 @@ class RiskEngine:
             return
         try:
             venue, quantity, limit_price = self._check_intent(intent)
+            reservation = self._check_balance(intent, venue, quantity, limit_price)
         except _RefusedError as refusal:
             self._reject(intent_id, intent.strategy_id, intent.instrument_id, refusal)
             return
+        if reservation is not None:
+            account, asset, unit_amount = reservation
+            account.reserve(intent_id, asset, unit_amount, quantity)
         if self._order_rate is not None:
             self._order_rate.take()
         self._submitted_ids.add(intent_id)
@@ -473,6 +495,32 @@ class RiskEngine:
             )
         self._check_exposure(intent.side, inst_id, instrument, rounded_qty, notional, last_price)
         return instrument.venue, rounded_qty, limit_price
+
+    def _check_balance(
+        self, intent: OrderIntent, venue: str, quantity: float, limit_price: float | None
+    ) -> tuple[CashAccount, str, float] | None:
+        """The reservation the order needs, if its venue has an account; refuse if unpaid.
+
+        Returns:
+            ``(account, asset, amount per unit of quantity)``, or ``None`` without an account.
+        """
+        account = self._accounts.get(venue)
+        if account is None:
+            return None
+        market = limit_price is None
+        price = self._last_prices[intent.instrument_id] if limit_price is None else limit_price
+        asset, unit_amount = account.unit_cost(
+            intent.instrument_id, intent.side, price, market=market
+        )
+        shortfall = account.shortfall(asset, unit_amount * quantity)
+        if shortfall is not None:
+            priced = " (market buy valued with the account's buffer)" if market else ""
+            raise _RefusedError(
+                RiskReason.INSUFFICIENT_BALANCE,
+                f"{intent.side.value} {_num(quantity)} {intent.instrument_id}{priced} "
+                + shortfall.describe(venue),
+            )
+        return account, asset, unit_amount
 
     def _clip_reduce_only(self, intent: OrderIntent, instrument: Instrument) -> float:
         """Quantity a reduce-only intent may trade: at most what the strategy can still close.
@@ -688,7 +736,11 @@ class RiskEngine:
             order.status = OpenOrderStatus.ACCEPTED
 
     def _on_order_done(self, event: OrderRejected | OrderCancelled) -> None:
-        self._open_orders.pop(event.client_order_id, None)
+        order = self._open_orders.pop(event.client_order_id, None)
+        if order is not None:
+            account = self._accounts.get(order.venue)
+            if account is not None:
+                account.release(order.client_order_id)
 
     def _on_order_filled(self, fill: OrderFilled) -> None:
         fill_key = f"{fill.venue}:{fill.fill_id}"
@@ -709,12 +761,29 @@ class RiskEngine:
         self._last_prices.setdefault(inst_id, fill.last_px)
 
         order = self._open_orders.get(fill.client_order_id)
+        done = fill.leaves_qty <= flat_below
+        account = self._accounts.get(fill.venue)
+        if account is not None:
+            account.apply_fill(
+                fill.client_order_id,
+                inst_id,
+                fill.side,
+                fill.last_qty,
+                fill.last_px,
+                fill.fee,
+                0.0 if done else fill.leaves_qty,
+            )
         if order is None:
             return
-        if fill.leaves_qty <= flat_below:
+        if done:
             del self._open_orders[fill.client_order_id]
         else:
             order.leaves_qty = fill.leaves_qty
+
+    def _on_account_balances(self, report: AccountBalances) -> None:
+        account = self._accounts.get(report.venue)
+        if account is not None:
+            account.set_balances(report.balances)
 
     # ------------------------------------------------------------------ control
 
@@ -780,6 +849,7 @@ class RiskEngine:
             if self._portfolio is None
             else self._portfolio.model_dump(mode="json"),
             "order_rate": None if self._order_rate is None else self._order_rate.snapshot(),
+            "accounts": {venue: a.snapshot() for venue, a in self._accounts.items()},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -809,6 +879,10 @@ class RiskEngine:
         self._portfolio = None if portfolio is None else PortfolioSnapshot.model_validate(portfolio)
         if self._order_rate is not None and state["order_rate"] is not None:
             self._order_rate.restore(state["order_rate"])
+        for venue, account_state in state.get("accounts", {}).items():
+            account = self._accounts.get(venue)
+            if account is not None:
+                account.restore(account_state)
 
     def _check_config(self) -> None:
         for inst_id, limit in self._config.max_position_quantity.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from tradegraph.config.models import GraphConfig
+from tradegraph.config.models import GraphConfig, VenueConfig
 from tradegraph.contracts import (
     ALLOCATOR,
     PORTFOLIO,
@@ -16,14 +16,15 @@ from tradegraph.contracts import (
     Clock,
     Component,
     Instrument,
+    LiquiditySide,
     Outbox,
     Router,
     broker_id,
     strategy_component_id,
 )
 from tradegraph.errors import ConfigError
-from tradegraph.execution import SimulatedVenue, StressedVenue, StressedVenueConfig
-from tradegraph.portfolio import CapitalAllocator, Portfolio
+from tradegraph.execution import SimulatedVenue, StressedVenue, StressedVenueConfig, fee_rate
+from tradegraph.portfolio import CapitalAllocator, CashAccount, Portfolio
 from tradegraph.risk import RiskEngine
 from tradegraph.strategies.registry import build_strategy
 
@@ -49,6 +50,34 @@ def component_ids(config: GraphConfig) -> tuple[str, ...]:
     )
 
 
+def starting_balances(config: GraphConfig, venue: VenueConfig) -> dict[str, float]:
+    """What the account at ``venue`` holds at the start: ``portfolio.starting_cash`` in
+    ``portfolio.currency``, then ``venues[].account.starting_balances`` on top (which win)."""
+    balances = {config.portfolio.currency: config.portfolio.starting_cash}
+    balances.update(venue.account.starting_balances)
+    return balances
+
+
+def build_account(
+    config: GraphConfig, venue: VenueConfig, instruments: Mapping[str, Instrument]
+) -> CashAccount:
+    """A fresh cash account for ``venue``, as configured; every component gets its own."""
+    fee_rates = {
+        iid: max(
+            fee_rate(inst, LiquiditySide.MAKER, venue), fee_rate(inst, LiquiditySide.TAKER, venue)
+        )
+        for iid, inst in instruments.items()
+        if inst.venue == venue.name
+    }
+    return CashAccount(
+        venue.name,
+        starting_balances(config, venue),
+        instruments,
+        fee_rates=fee_rates,
+        market_buy_buffer_pct=venue.account.market_buy_buffer_pct,
+    )
+
+
 def build_component(
     config: GraphConfig,
     component_id: str,
@@ -64,7 +93,8 @@ def build_component(
     if instruments is None:
         instruments = config.instrument_map()
     if component_id == RISK:
-        return RiskEngine(config.risk, instruments, clock, outbox)
+        accounts = {v.name: build_account(config, v, instruments) for v in config.venues}
+        return RiskEngine(config.risk, instruments, clock, outbox, accounts=accounts)
     if component_id == PORTFOLIO:
         return Portfolio(config.portfolio, instruments, clock, outbox)
     if component_id == ALLOCATOR and config.allocation is not None:
@@ -77,9 +107,10 @@ def build_component(
         )
     for venue_cfg in config.venues:
         if component_id == broker_id(venue_cfg.name):
+            account = build_account(config, venue_cfg, instruments)
             if isinstance(venue_cfg, StressedVenueConfig):
-                return StressedVenue(venue_cfg, instruments, clock, outbox)
-            return SimulatedVenue(venue_cfg, instruments, clock, outbox)
+                return StressedVenue(venue_cfg, instruments, clock, outbox, account=account)
+            return SimulatedVenue(venue_cfg, instruments, clock, outbox, account=account)
     for strat_cfg in config.strategies:
         if component_id == strategy_component_id(strat_cfg.id):
             return build_strategy(strat_cfg, instruments, clock, outbox)
