@@ -167,7 +167,7 @@ def prepare_bar_stream(
             raise DataError(f"bars for {ds.instrument_id} are given twice")
         keep, counts = validate_bar_arrays(ds)
         if counts:
-            dropped[ds.instrument_id] = counts
+            dropped[ds.instrument_id] = counts | dict(ds.dropped)
             first_bad = np.flatnonzero(~keep)[:5].tolist()
             log.warning(
                 "bars_dropped",
@@ -175,6 +175,8 @@ def prepare_bar_stream(
                 dropped=counts,
                 first_bad_rows=first_bad,
             )
+        elif ds.dropped:
+            dropped[ds.instrument_id] = dict(ds.dropped)
         ids.append(ds.instrument_id)
         parts.append((len(ids) - 1, ds, keep))
 
@@ -300,8 +302,9 @@ def prepare_trade_stream(
             )
         keep, counts = validate_trade_arrays(ds)
         if counts:
-            dropped[inst] = counts
             log.warning("trades_dropped", instrument_id=inst, dropped=counts)
+        if counts or ds.dropped:
+            dropped[inst] = counts | dict(ds.dropped)
         ids.append(inst)
         masks.append(keep)
     if not datasets:
