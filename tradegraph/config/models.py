@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tradegraph.contracts import Instrument
+
+# Fees are fractions of notional, as the Instrument contract bounds them.
+MIN_MAKER_FEE = -0.01
+MAX_FEE = 0.05
+MAX_BAR_INTERVAL_S = 31 * 86_400
 
 
 class _Config(BaseModel):
@@ -181,8 +186,12 @@ class VenueConfig(_Config):
     max_volume_share: float = Field(
         default=1.0, gt=0.0, le=1.0, description="largest share of a bar's volume one order fills"
     )
-    maker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
-    taker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
+    maker_fee: float | None = Field(
+        default=None, ge=MIN_MAKER_FEE, le=MAX_FEE, description="overrides the instrument's fee"
+    )
+    taker_fee: float | None = Field(
+        default=None, ge=0.0, le=MAX_FEE, description="overrides the instrument's fee"
+    )
     live: LiveVenueConfig | None = None
 
 
@@ -195,8 +204,17 @@ class InstrumentConfig(_Config):
     lot_size: float = Field(gt=0.0)
     min_quantity: float = Field(default=0.0, ge=0.0)
     min_notional: float = Field(default=0.0, ge=0.0)
-    maker_fee: float = 0.001
-    taker_fee: float = 0.001
+    maker_fee: float = Field(default=0.001, ge=MIN_MAKER_FEE, le=MAX_FEE)
+    taker_fee: float = Field(default=0.001, ge=0.0, le=MAX_FEE)
+
+    @model_validator(mode="after")
+    def _builds(self) -> Self:
+        # The instrument's own rules, reported at load time with the config's field path.
+        try:
+            self.build()
+        except ValidationError as exc:
+            raise ValueError("; ".join(e["msg"] for e in exc.errors())) from None
+        return self
 
     def build(self) -> Instrument:
         return Instrument(**self.model_dump())
@@ -212,7 +230,7 @@ class BarSourceConfig(_Config):
     path: str
     symbol: str | None = None
     venue: str | None = None
-    interval_s: int = Field(default=60, gt=0)
+    interval_s: int = Field(default=60, gt=0, le=MAX_BAR_INTERVAL_S)
     start: str | None = Field(
         default=None, description="ISO date/time (UTC); bars before are skipped"
     )
