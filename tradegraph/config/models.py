@@ -373,6 +373,22 @@ class AllocationConfig(_Config):
         return self
 
 
+class MarketDataChecksConfig(_Config):
+    """Checks on streamed market data (paper and live sessions) before it is published.
+
+    A frame stamped more than ``max_ahead_s`` after the local clock, or with a price more than
+    ``price_band_pct`` away from the median of the instrument's last ``reference_prices``
+    published prices, is dropped, counted and logged. ``reanchor_after`` consecutive prices
+    outside the band that agree with each other (within the band) are a real jump: the last of
+    them is published and becomes the new reference.
+    """
+
+    max_ahead_s: float = Field(default=60.0, ge=0.0, le=86_400.0)
+    price_band_pct: float = Field(default=20.0, gt=0.0, le=10_000.0)
+    reference_prices: int = Field(default=20, ge=1, le=10_000)
+    reanchor_after: int = Field(default=3, ge=1, le=1_000)
+
+
 class SessionConfig(_Config):
     """How a paper or live session runs the graph as Ray actors under a real-time clock.
 
@@ -382,6 +398,7 @@ class SessionConfig(_Config):
     fast as the graph takes it.
     """
 
+    market_data_checks: MarketDataChecksConfig = MarketDataChecksConfig()
     market_data: Literal["replay", "ccxt"] = Field(
         default="replay",
         description="replay: the data section at `speed`; ccxt: live data from each venue's "
@@ -419,6 +436,13 @@ class SessionConfig(_Config):
     stop_timeout_s: float = Field(
         default=2.5, gt=0.0, description="clean stop: cancel, flush and snapshot within this"
     )
+
+    @model_validator(mode="after")
+    def _live_data_on_the_wall_clock(self) -> Self:
+        # Live frames are checked against the clock; a data clock never moves without a replay.
+        if self.market_data == "ccxt" and self.clock != "wall":
+            raise ValueError("clock: market_data ccxt runs on the wall clock; set clock: wall")
+        return self
 
 
 class GraphConfig(_Config):
