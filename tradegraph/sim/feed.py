@@ -375,7 +375,9 @@ class PriceBand:
             self._recent[instrument_id].clear()
             del self._outside[instrument_id]
             return None
-        return f"price {worst:g} is {self._ratio(worst, reference):.3g}x the reference {reference:g}"
+        return (
+            f"price {worst:g} is {self._ratio(worst, reference):.3g}x the reference {reference:g}"
+        )
 
     def accept(self, instrument_id: str, price: float) -> None:
         recent = self._recent.setdefault(instrument_id, deque(maxlen=self._size))
