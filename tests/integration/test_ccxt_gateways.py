@@ -675,6 +675,37 @@ def test_stalled_stream_after_a_nan_frame_goes_stale_reconnects_and_recovers(
     assert all(p == p for p in prices)  # no NaN got through
 
 
+def test_wrong_trades_never_reach_subscribers_and_later_good_ones_still_do(
+    fake: FakeExchange,
+) -> None:
+    year_ms = 365 * 86_400_000
+
+    async def scenario() -> tuple[MarketDataFeed, RecordingOutbox]:
+        async with market_data(fake, market_data=("trades",), stale_after_s=30.0) as (
+            _,
+            feed,
+            outbox,
+        ):
+            await asyncio.wait_for(asyncio.wrap_future(fake.subscribed("btcusdt@trade")), WAIT_S)
+            fake.trade("BTCUSDT", "60010", "0.5")
+            await until(lambda: len(outbox.of_type(TradeTick)) == 1)
+            fake.send_bad_trade("BTCUSDT", "0.000001", trade_id=10**12)
+            fake.send_bad_trade("BTCUSDT", "1000000000000", trade_id=10**12 + 1)
+            fake.send_bad_trade(
+                "BTCUSDT", "60015", time_ms=fake.now_ms() + year_ms, trade_id=10**12 + 2
+            )
+            fake.trade("BTCUSDT", "60020", "0.1")
+            await until(lambda: len(outbox.of_type(TradeTick)) >= 2)
+            fake.trade("BTCUSDT", "60030", "0.1")
+            await until(lambda: len(outbox.of_type(TradeTick)) >= 3)
+            return feed, outbox
+
+    feed, outbox = run(scenario)
+
+    assert [t.price for t in outbox.of_type(TradeTick)] == [60_010.0, 60_020.0, 60_030.0]
+    assert feed.dropped == {"price_out_of_band": 2, "ahead_of_clock": 1}
+
+
 def test_market_data_survives_dropped_websockets(fake: FakeExchange) -> None:
     async def scenario() -> RecordingOutbox:
         async with market_data(fake, market_data=("trades",)) as (_, _, outbox):

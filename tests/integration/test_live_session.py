@@ -216,3 +216,44 @@ def test_unexplained_venue_state_stops_the_session_before_strategies_start(
 
     assert second.hosts == {}
     assert len(fake.orders()) == 1
+
+
+def test_wrong_live_trades_never_reach_the_strategy_and_later_good_ones_still_do(
+    fake: FakeExchange,
+    tmp_path: Path,
+    credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    started: Callable[[GraphConfig], LiveSession],
+) -> None:
+    monkeypatch.delenv("TRADEGRAPH_ENABLE_LIVE", raising=False)
+    # The strategy orders on its 3rd trade: had any wrong frame reached it, it would order
+    # before the 2nd good trade.
+    session = started(live_config(fake, tmp_path, "live-guard", LiveMode.LIVE, 3))
+    fake.subscribed("btcusdt@trade").result(timeout=30)
+
+    def dropped() -> dict[str, int]:
+        return dict(session.status("md").details["dropped"])
+
+    trade_until(fake, lambda: session.status("md").details["published"] >= 1)
+    fake.send_bad_trade("BTCUSDT", "0.000001", trade_id=10**12)
+    fake.send_bad_trade("BTCUSDT", "1000000000000", trade_id=10**12 + 1)
+    year_ahead_ms = fake.now_ms() + 365 * 86_400_000
+    fake.send_bad_trade("BTCUSDT", str(PRICE), time_ms=year_ahead_ms, trade_id=10**12 + 2)
+    deadline = time.monotonic() + 30
+    while sum(dropped().values()) < 3:
+        assert time.monotonic() < deadline, dropped()
+        time.sleep(0.1)
+    time.sleep(1.0)  # time enough for an order, had a wrong frame got through
+    orders_after_bad_frames = published_by(session, "broker:BINANCE")
+
+    trade_until(fake, lambda: "OrderCancelled" in published_by(session, "broker:BINANCE"))
+    outcome = session.stop("test")
+
+    assert orders_after_bad_frames == []
+    assert dropped_of(outcome.statuses["md"]) == {"price_out_of_band": 2, "ahead_of_clock": 1}
+    assert outcome.result is not None
+    assert outcome.result.orders == 1
+
+
+def dropped_of(status: HostStatus) -> dict[str, int]:
+    return dict(status.details["dropped"])

@@ -327,7 +327,13 @@ class LiveHost:
         if component_id == CONTROL:
             self.component = ControlSink(session_id)
         elif component_id == MARKET_DATA:
-            self.component = MarketDataFeed(config.instrument_map(), self._clock, self._outbox)
+            self.component = MarketDataFeed(
+                config.instrument_map(),
+                self._clock,
+                self._outbox,
+                self.session.market_data_checks,
+                self.metrics,
+            )
         elif venue is not None:
             self.component = GatewayBroker(
                 config,

@@ -2,6 +2,11 @@
 
 Errors name the file and the field, e.g.
 ``examples/x.yaml: risk.max_order_notional: Input should be greater than 0 (got -5)``.
+
+What the loader accepts is bounded, so that a hostile or broken file fails at once instead of
+eating memory: at most :data:`MAX_CONFIG_BYTES` of UTF-8 text, nesting at most
+:data:`MAX_NESTING` deep, and at most :data:`MAX_NODES` values once YAML aliases are expanded
+(an alias bomb, "billion laughs", is refused before it is built).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from tradegraph.config.models import GraphConfig, InstrumentConfig
 from tradegraph.errors import ConfigError
 
 DEFAULT_CONFIG = "backtest.yaml"
+MAX_CONFIG_BYTES = 1_048_576
+MAX_NESTING = 32
+MAX_NODES = 100_000
 
 
 def default_config_text(name: str = DEFAULT_CONFIG) -> str:
@@ -27,7 +35,12 @@ def default_config_text(name: str = DEFAULT_CONFIG) -> str:
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """One line per problem: ``source: dotted.field: message (got value)``."""
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    nested = {e["loc"][:k] for e in errors for k in range(len(e["loc"]))}
+    for err in errors:
+        if err["type"] == "too_short" and err["loc"] in nested:
+            # A list whose bad element was dropped is then "too short": the element says why.
+            continue
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
@@ -36,11 +49,71 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _check_shape(text: str, source: str) -> None:
+    """Refuse YAML nested deeper than MAX_NESTING or above MAX_NODES values with aliases
+    expanded, from the parser's event stream (flat: no recursion, nothing built)."""
+    # One frame per open collection: [anchor, expanded values so far, deepest level inside].
+    stack: list[list[Any]] = []
+    sizes: dict[str, tuple[int, int]] = {}
+    total = 0
+
+    def add(count: int, depth: int, anchor: str | None) -> None:
+        nonlocal total
+        total += count
+        if anchor is not None:
+            sizes[anchor] = (count, depth)
+        if stack:
+            stack[-1][1] += count
+            stack[-1][2] = max(stack[-1][2], depth + 1)
+        if total > MAX_NODES:
+            raise ConfigError(
+                f"{source}: more than {MAX_NODES:,} values with aliases expanded "
+                "(a config is far smaller; is this an alias bomb?)"
+            )
+        if len(stack) + depth > MAX_NESTING:
+            raise ConfigError(f"{source}: nested more than {MAX_NESTING} levels deep")
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append([event.anchor, 0, 0])
+            if len(stack) > MAX_NESTING:
+                raise ConfigError(f"{source}: nested more than {MAX_NESTING} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, count, depth = stack.pop()
+            add(count + 1, depth, anchor)
+        elif isinstance(event, yaml.ScalarEvent):
+            add(1, 0, event.anchor)
+        elif isinstance(event, yaml.AliasEvent):
+            count, depth = sizes.get(event.anchor or "", (1, 0))
+            add(count, depth, None)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text to Python values, within the loader's bounds.
+
+    Raises:
+        ConfigError: invalid YAML, or text past the bounds.
+    """
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config")
+    try:
+        _check_shape(text, source)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None)
+        detail = f": {problem}" if problem else ""
+        raise ConfigError(f"{source}: invalid YAML{where}{detail}") from None
+
+
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+        return parse_yaml(text, f"--set value {text[:40]!r}")
+    except ConfigError as exc:
+        if "invalid YAML" in str(exc):
+            return text
+        raise
 
 
 def _select(container: Any, key: str, path: str) -> tuple[Any, Any]:
@@ -97,17 +170,21 @@ def read_raw(path: str | Path | None) -> tuple[dict[str, Any], str]:
         p = Path(path)
         source = str(p)
         try:
-            text = p.read_text()
+            with p.open("rb") as f:
+                data = f.read(MAX_CONFIG_BYTES + 1)
         except FileNotFoundError:
             raise ConfigError(f"{source}: config file not found") from None
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: invalid YAML{where}") from None
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{source}: not UTF-8 text (byte {exc.start}); a config is a YAML text file"
+            ) from None
+    raw = parse_yaml(text, source)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tradegraph.contracts import AccountKind, Instrument
+
+# Fees are fractions of notional, as the Instrument contract bounds them.
+MIN_MAKER_FEE = -0.01
+MAX_FEE = 0.05
+MAX_BAR_INTERVAL_S = 31 * 86_400
 
 
 class _Config(BaseModel):
@@ -235,8 +240,12 @@ class VenueConfig(_Config):
     max_volume_share: float = Field(
         default=1.0, gt=0.0, le=1.0, description="largest share of a bar's volume one order fills"
     )
-    maker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
-    taker_fee: float | None = Field(default=None, description="overrides the instrument's fee")
+    maker_fee: float | None = Field(
+        default=None, ge=MIN_MAKER_FEE, le=MAX_FEE, description="overrides the instrument's fee"
+    )
+    taker_fee: float | None = Field(
+        default=None, ge=0.0, le=MAX_FEE, description="overrides the instrument's fee"
+    )
     account: AccountConfig = Field(
         default=AccountConfig(), description="`cash` (the default) or a full account section"
     )
@@ -270,10 +279,19 @@ class InstrumentConfig(_Config):
     """Smallest order quantity the venue accepts."""
     min_notional: float = Field(default=0.0, ge=0.0)
     """Smallest order value (price times quantity) the venue accepts."""
-    maker_fee: float = 0.001
+    maker_fee: float = Field(default=0.001, ge=MIN_MAKER_FEE, le=MAX_FEE)
     """Fee on fills that add liquidity, as a fraction of notional (0.001 = 0.1 %)."""
-    taker_fee: float = 0.001
+    taker_fee: float = Field(default=0.001, ge=0.0, le=MAX_FEE)
     """Fee on fills that take liquidity, as a fraction of notional (0.001 = 0.1 %)."""
+
+    @model_validator(mode="after")
+    def _builds(self) -> Self:
+        # The instrument's own rules, reported at load time with the config's field path.
+        try:
+            self.build()
+        except ValidationError as exc:
+            raise ValueError("; ".join(e["msg"] for e in exc.errors())) from None
+        return self
 
     def build(self) -> Instrument:
         return Instrument(**self.model_dump())
@@ -292,7 +310,7 @@ class BarSourceConfig(_Config):
     """Symbol of the bars, when the file has no ``symbol`` column (or to pick one of several)."""
     venue: str | None = None
     """Venue of the bars, when the file has no ``venue`` column."""
-    interval_s: int = Field(default=60, gt=0)
+    interval_s: int = Field(default=60, gt=0, le=MAX_BAR_INTERVAL_S)
     """Bar length; a bar becomes known at its open time plus this."""
     start: str | None = Field(
         default=None, description="ISO date/time (UTC); bars before are skipped"
@@ -483,6 +501,22 @@ class AllocationConfig(_Config):
         return self
 
 
+class MarketDataChecksConfig(_Config):
+    """Checks on streamed market data (paper and live sessions) before it is published.
+
+    A frame stamped more than ``max_ahead_s`` after the local clock, or with a price more than
+    ``price_band_pct`` away from the median of the instrument's last ``reference_prices``
+    published prices, is dropped, counted and logged. ``reanchor_after`` consecutive prices
+    outside the band that agree with each other (within the band) are a real jump: the last of
+    them is published and becomes the new reference.
+    """
+
+    max_ahead_s: float = Field(default=60.0, ge=0.0, le=86_400.0)
+    price_band_pct: float = Field(default=20.0, gt=0.0, le=10_000.0)
+    reference_prices: int = Field(default=20, ge=1, le=10_000)
+    reanchor_after: int = Field(default=3, ge=1, le=1_000)
+
+
 class SessionConfig(_Config):
     """How a paper or live session runs the graph as Ray actors under a real-time clock.
 
@@ -492,6 +526,7 @@ class SessionConfig(_Config):
     fast as the graph takes it.
     """
 
+    market_data_checks: MarketDataChecksConfig = MarketDataChecksConfig()
     market_data: Literal["replay", "ccxt"] = Field(
         default="replay",
         description="replay: the data section at `speed`; ccxt: live data from each venue's "
@@ -533,6 +568,13 @@ class SessionConfig(_Config):
     stop_timeout_s: float = Field(
         default=2.5, gt=0.0, description="clean stop: cancel, flush and snapshot within this"
     )
+
+    @model_validator(mode="after")
+    def _live_data_on_the_wall_clock(self) -> Self:
+        # Live frames are checked against the clock; a data clock never moves without a replay.
+        if self.market_data == "ccxt" and self.clock != "wall":
+            raise ValueError("clock: market_data ccxt runs on the wall clock; set clock: wall")
+        return self
 
 
 class GraphConfig(_Config):

@@ -1,13 +1,17 @@
-"""Reading and writing market data as Parquet. This is the edge: components never touch files.
+"""Reading and writing market data as Parquet (and reading CSV). This is the edge: components
+never touch files.
 
 Paths may be ``sample:NAME`` for the real Binance data bundled with the package (see
-``tradegraph/data/sample/PROVENANCE.md``).
+``tradegraph/data/sample/PROVENANCE.md``). Times are made int64 ns here, whatever unit the file
+holds them in, and rows are put in time order (see :mod:`tradegraph.data.timestamps`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -16,10 +20,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from tradegraph.contracts import Instrument
+from tradegraph.data.timestamps import UNIT_NS, describe_times, detect_time_unit, time_order
 from tradegraph.errors import DataError
+from tradegraph.observability import get_logger
 
 SAMPLES: dict[str, str] = {
     "BTCUSDT_1m": "binance_spot_BTCUSDT_1m_202507.parquet",
@@ -58,6 +65,8 @@ class BarArrays:
     low: F64
     close: F64
     volume: F64
+    # Rows the reader left out (by reason), for the feed's drop counts.
+    dropped: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def instrument_id(self) -> str:
@@ -134,8 +143,92 @@ def _in_window(table: pa.Table, start_ns: int | None, end_ns: int | None) -> pa.
 def _read_parquet(path: Path) -> pa.Table:
     try:
         return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def _read_file(path: Path, kind: str) -> pa.Table:
+    """A Parquet file, or a CSV file when the name ends in ``.csv`` (or ``.csv.gz``)."""
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the {kind} file is empty (0 bytes)")
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        try:
+            return pa_csv.read_csv(path)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
+    return _read_parquet(path)
+
+
+def _times_ns(table: pa.Table, path: Path, spacing_ns: int | None) -> pa.Table:
+    """``table`` with its ``ts`` column as int64 ns since the epoch, whatever it held.
+
+    Arrow timestamps (what pandas writes) are cast; integers in s, ms or us are scaled, with a
+    warning naming the unit found (see :func:`detect_time_unit`).
+    """
+    where = f"{path}: column 'ts'"
+    col = table.column("ts")
+    kind = col.type
+    if col.null_count:
+        raise DataError(f"{where} has {col.null_count} null values")
+    log = get_logger("catalog")
+    if pa.types.is_timestamp(kind):
+        try:
+            ns = col.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64())
+        except pa.ArrowException as exc:
+            raise DataError(f"{where}: times out of the int64 ns range ({exc})") from exc
+        values = np.ascontiguousarray(ns.to_numpy(), dtype=np.int64)
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        raw = col.to_numpy()
+        if pa.types.is_floating(kind) and not bool(
+            np.all(np.isfinite(raw) & (raw == np.round(raw)) & (np.abs(raw) < 2.0**63))
+        ):
+            raise DataError(f"{where}: times must be whole numbers since the epoch")
+        values = np.ascontiguousarray(raw, dtype=np.int64)
+        unit = detect_time_unit(values, spacing_ns, where)
+        if unit != "ns":
+            factor = UNIT_NS[unit]
+            if int(np.abs(values).max()) > np.iinfo(np.int64).max // factor:
+                raise DataError(f"{where}: times in {unit} out of the int64 ns range")
+            values = values * factor
+            log.warning(
+                "ts_unit_converted",
+                file=str(path),
+                column="ts",
+                unit=unit,
+                first=describe_times((int(values[0]),))[0],
+                detail=f"times read as {unit} since the epoch and converted to ns",
+            )
+    else:
+        raise DataError(
+            f"{where} must hold times since the epoch (int64 ns, or s/ms/us) or Arrow "
+            f"timestamps, not {kind}"
+        )
+    index = table.column_names.index("ts")
+    return table.set_column(index, "ts", pa.array(values, pa.int64()))
+
+
+def _time_ordered(
+    ts: I64, idx: npt.NDArray[np.intp], spacing_ns: int | None, now_ns: int, where: str, kind: str
+) -> tuple[npt.NDArray[np.intp], dict[str, int]]:
+    """``idx`` in time order, less the rows far out of line; logs what it sorted and dropped."""
+    found = time_order(ts[idx], spacing_ns, now_ns)
+    log = get_logger("catalog")
+    if found.out_of_order:
+        log.warning(
+            f"{kind}_sorted",
+            file=where,
+            rows_out_of_order=found.out_of_order,
+            detail=f"{kind} were not in time order; sorted them by ts",
+        )
+    if found.dropped:
+        log.warning(
+            f"{kind}_out_of_line_dropped",
+            file=where,
+            dropped=found.dropped,
+            first_dropped_ts=describe_times(found.dropped_ts),
+        )
+    return idx[found.keep], dict(found.dropped)
 
 
 DAY_NS = 86_400_000_000_000
@@ -195,12 +288,19 @@ def read_bars(
     start_ns: int | None = None,
     end_ns: int | None = None,
     limit: int | None = None,
+    now_ns: int | None = None,
 ) -> list[BarArrays]:
-    """Read a Parquet bar file, one ``BarArrays`` per symbol, in first-seen symbol order.
+    """Read a Parquet (or ``.csv``) bar file, one ``BarArrays`` per symbol, in first-seen
+    symbol order.
 
-    Columns ``ts`` (int64 ns, bar open time), ``open``, ``high``, ``low``, ``close``, ``volume``;
-    optionally ``symbol`` and ``venue``, which override the arguments. Rows are not validated
-    here: the feed validates, drops and counts bad rows.
+    Columns ``ts`` (bar open time), ``open``, ``high``, ``low``, ``close``, ``volume``;
+    optionally ``symbol`` and ``venue``, which override the arguments. ``ts`` may be int64 ns,
+    integers in s, ms or us (the unit is told from the dates and the spacing against
+    ``interval_ns``, and converted with a warning) or an Arrow timestamp column. Each symbol's
+    rows are sorted by time (a warning says so when they were not), and rows far out of line
+    with the rest (after ``now_ns``, the local clock by default, or cut off by a huge gap) are
+    dropped and counted in ``dropped``. Values are not validated here: the feed validates,
+    drops and counts bad rows.
 
     ``path`` may also be a dataset folder as ``tradegraph data download`` writes it,
     ``symbol=BTCUSDT/date=2025-07-01/part.parquet``: then only ``symbol``'s bars are read when
@@ -213,16 +313,20 @@ def read_bars(
     if resolved.is_dir():
         table = _read_bar_dataset(resolved, symbol, start_ns, end_ns)
     else:
-        table = _read_parquet(resolved)
+        table = _read_file(resolved, "bar")
     missing = [c for c in BAR_COLUMNS if c not in table.column_names]
     if missing:
         raise DataError(
             f"{resolved}: missing bar columns {missing}; need {list(BAR_COLUMNS)} "
             "(ts = bar open time in int64 ns)"
         )
-    if not pa.types.is_integer(table.schema.field("ts").type):
-        raise DataError(f"{resolved}: column 'ts' must be int64 nanoseconds since the epoch")
-    table = _in_window(table, start_ns, end_ns)
+    if table.num_rows == 0:
+        what = "holds no bars for the days asked for" if resolved.is_dir() else "is empty"
+        raise DataError(f"{resolved}: the bar file {what} (0 rows)")
+    table = _in_window(_times_ns(table, resolved, interval_ns), start_ns, end_ns)
+    if table.num_rows == 0:
+        raise DataError(f"{resolved}: no bars between the configured start and end")
+    now = time.time_ns() if now_ns is None else now_ns
 
     if "symbol" in table.column_names:
         symbols = [str(s) for s in table.column("symbol").to_numpy(zero_copy_only=False)]
@@ -242,7 +346,9 @@ def read_bars(
     seen: dict[str, None] = dict.fromkeys(keys.tolist())
     for key in seen:
         sym, ven = key.split("\x00")
-        idx = np.flatnonzero(keys == key)
+        idx, dropped = _time_ordered(
+            ts, np.flatnonzero(keys == key), interval_ns, now, f"{resolved} ({sym})", "bars"
+        )
         if limit is not None:
             idx = idx[:limit]
         out.append(
@@ -256,6 +362,7 @@ def read_bars(
                 low=cols["low"][idx],
                 close=cols["close"][idx],
                 volume=cols["volume"][idx],
+                dropped=dropped,
             )
         )
     return out
@@ -270,9 +377,14 @@ class TradeArrays:
     size: F64
     aggressor_buy: npt.NDArray[np.bool_]
     trade_id: I64
+    # Rows the reader left out (by reason), for the feed's drop counts.
+    dropped: Mapping[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
+
+
+TRADE_COLUMNS = ("ts", "price", "size", "side", "trade_id")
 
 
 def read_trades(
@@ -283,29 +395,59 @@ def read_trades(
     start_ns: int | None = None,
     end_ns: int | None = None,
     limit: int | None = None,
+    now_ns: int | None = None,
 ) -> TradeArrays:
-    """Read trade ticks: ``ts`` (ns), ``price``, ``size``, ``side`` (buy/sell), ``trade_id``."""
+    """Read trade ticks (Parquet, or ``.csv``): ``ts``, ``price``, ``size``, ``side``
+    (buy/sell), ``trade_id``.
+
+    ``ts`` is read as :func:`read_bars` reads it (any unit, or Arrow timestamps). Rows are put
+    in time order (equal times keep file order: one match prints several trades), rows far out
+    of line are dropped, and so is every repeat of a ``trade_id`` after its first row; all
+    counted in ``dropped``.
+    """
     resolved = resolve_path(path)
     if not resolved.exists():
         raise DataError(f"trade file not found: {resolved}")
-    table = pq.read_table(resolved)
-    missing = [
-        c for c in ("ts", "price", "size", "side", "trade_id") if c not in table.column_names
-    ]
+    if resolved.is_dir():
+        raise DataError(f"{resolved}: a trade source must be one Parquet or CSV file")
+    table = _read_file(resolved, "trade")
+    missing = [c for c in TRADE_COLUMNS if c not in table.column_names]
     if missing:
-        raise DataError(f"{resolved}: missing trade columns {missing}")
-    table = _in_window(table, start_ns, end_ns)
+        raise DataError(f"{resolved}: missing trade columns {missing}; need {list(TRADE_COLUMNS)}")
+    if table.num_rows == 0:
+        raise DataError(f"{resolved}: the trade file is empty (0 rows)")
+    side_type = table.column("side").type
+    if not (pa.types.is_string(side_type) or pa.types.is_large_string(side_type)):
+        raise DataError(f"{resolved}: column 'side' must hold the strings 'buy' or 'sell'")
+    table = _in_window(_times_ns(table, resolved, None), start_ns, end_ns)
+    if table.num_rows == 0:
+        raise DataError(f"{resolved}: no trades between the configured start and end")
+    now = time.time_ns() if now_ns is None else now_ns
+    ts = _column(table, "ts", np.int64, resolved)
+    trade_id = _column(table, "trade_id", np.int64, resolved)
+    idx, dropped = _time_ordered(
+        ts, np.arange(ts.shape[0]), None, now, f"{resolved} ({symbol})", "trades"
+    )
+    _, first = np.unique(trade_id[idx], return_index=True)
+    repeats = int(idx.shape[0] - first.shape[0])
+    if repeats:
+        idx = idx[np.sort(first)]
+        dropped["duplicate_trade_id"] = repeats
+        get_logger("catalog").warning(
+            "trades_duplicates_dropped", file=str(resolved), duplicate_trade_id=repeats
+        )
     if limit is not None:
-        table = table.slice(0, limit)
+        idx = idx[:limit]
     side = table.column("side").to_numpy(zero_copy_only=False)
     return TradeArrays(
         symbol=symbol,
         venue=venue,
-        ts_ns=_column(table, "ts", np.int64, resolved),
-        price=_column(table, "price", np.float64, resolved),
-        size=_column(table, "size", np.float64, resolved),
-        aggressor_buy=np.asarray(side == "buy", dtype=bool),
-        trade_id=_column(table, "trade_id", np.int64, resolved),
+        ts_ns=ts[idx],
+        price=_column(table, "price", np.float64, resolved)[idx],
+        size=_column(table, "size", np.float64, resolved)[idx],
+        aggressor_buy=np.asarray(side == "buy", dtype=bool)[idx],
+        trade_id=trade_id[idx],
+        dropped=dropped,
     )
 
 

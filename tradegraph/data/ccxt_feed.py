@@ -308,8 +308,6 @@ class CcxtMarketData:
                     seen.popitem(last=False)
             timestamp = trade.get("timestamp")
             ts_ns = self._ts_ns(timestamp)
-            if isinstance(timestamp, int | float) and math.isfinite(timestamp):
-                self._last_trade_ms[iid] = max(self._last_trade_ms.get(iid, 0), int(timestamp))
             ok = self._feed.offer_trade(
                 iid,
                 ts_ns,
@@ -318,6 +316,10 @@ class CcxtMarketData:
                 trade.get("side") == "buy",
                 trade_id,
             )
+            if ok and isinstance(timestamp, int | float):
+                # Only a published trade moves the polling cursor: a frame stamped in the
+                # future must not make every later poll ask for nothing.
+                self._last_trade_ms[iid] = max(self._last_trade_ms.get(iid, 0), int(timestamp))
             self._offer_result(iid, ok)
 
     # book
@@ -380,6 +382,10 @@ class CcxtMarketData:
         if not math.isfinite(open_ms):
             self._offer_result(iid, False, count_only=True)
             return
+        if self._feed.ahead_of_clock(iid, round(open_ms) * _NS_PER_MS):
+            # Held as the newest candle, it would hide every real candle after it.
+            self.stats["updates"] += 1
+            return
         pending = self._pending_candle.get(iid)
         if pending is not None and open_ms > pending[0]:
             self._offer_candle(iid, pending)
@@ -400,7 +406,7 @@ class CcxtMarketData:
     def _offer_result(self, iid: str, published: bool, *, count_only: bool = False) -> None:
         self.stats["updates"] += 1
         if count_only:
-            self._feed.dropped["malformed"] += 1
+            self._feed.reject("malformed", iid, "a frame without the fields of its kind")
             return
         if not published:
             return

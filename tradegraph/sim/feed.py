@@ -12,7 +12,8 @@ Two ways in:
 from __future__ import annotations
 
 import math
-from collections import Counter
+import statistics
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tradegraph.config.models import MarketDataChecksConfig
 from tradegraph.contracts import (
     MARKET_DATA,
     Bar,
@@ -34,6 +36,7 @@ from tradegraph.contracts import (
 from tradegraph.data.catalog import BarArrays, TradeArrays
 from tradegraph.errors import DataError
 from tradegraph.observability import get_logger
+from tradegraph.observability.metrics import GraphMetrics
 
 DROP_REASONS = ("not_finite", "non_positive", "inconsistent_ohlc", "time_not_increasing")
 
@@ -167,7 +170,7 @@ def prepare_bar_stream(
             raise DataError(f"bars for {ds.instrument_id} are given twice")
         keep, counts = validate_bar_arrays(ds)
         if counts:
-            dropped[ds.instrument_id] = counts
+            dropped[ds.instrument_id] = counts | dict(ds.dropped)
             first_bad = np.flatnonzero(~keep)[:5].tolist()
             log.warning(
                 "bars_dropped",
@@ -175,6 +178,8 @@ def prepare_bar_stream(
                 dropped=counts,
                 first_bad_rows=first_bad,
             )
+        elif ds.dropped:
+            dropped[ds.instrument_id] = dict(ds.dropped)
         ids.append(ds.instrument_id)
         parts.append((len(ids) - 1, ds, keep))
 
@@ -300,8 +305,9 @@ def prepare_trade_stream(
             )
         keep, counts = validate_trade_arrays(ds)
         if counts:
-            dropped[inst] = counts
             log.warning("trades_dropped", instrument_id=inst, dropped=counts)
+        if counts or ds.dropped:
+            dropped[inst] = counts | dict(ds.dropped)
         ids.append(inst)
         masks.append(keep)
     if not datasets:
@@ -331,21 +337,90 @@ def prepare_trade_stream(
     )
 
 
+class PriceBand:
+    """Per instrument, whether a price is in line with the recently published ones.
+
+    The reference is the median of the last ``reference_prices`` accepted prices; a price more
+    than ``price_band_pct`` away from it (either way, as a ratio) is out of band. No reference
+    yet: every price is in band. ``reanchor_after`` consecutive out-of-band prices that agree
+    with each other within the band are a real move: the last one is accepted and the reference
+    starts again from it, so that one bad frame, or a real jump, never blocks an instrument.
+    """
+
+    def __init__(self, checks: MarketDataChecksConfig) -> None:
+        self._limit = 1.0 + checks.price_band_pct / 100.0
+        self._size = checks.reference_prices
+        self._reanchor_after = checks.reanchor_after
+        self._recent: dict[str, deque[float]] = {}
+        self._outside: dict[str, list[float]] = {}
+
+    def _ratio(self, a: float, b: float) -> float:
+        return max(a / b, b / a)
+
+    def check(self, instrument_id: str, prices: Sequence[float]) -> str | None:
+        """None if ``prices`` (all > 0) are in band, else why not. Out-of-band prices are
+        remembered for re-anchoring; call :meth:`accept` once the frame is published."""
+        recent = self._recent.get(instrument_id)
+        if not recent:
+            return None
+        reference = statistics.median(recent)
+        worst = max(prices, key=lambda p: self._ratio(p, reference))
+        if self._ratio(worst, reference) <= self._limit:
+            self._outside.pop(instrument_id, None)
+            return None
+        outside = self._outside.setdefault(instrument_id, [])
+        outside.append(worst)
+        del outside[: -self._reanchor_after]
+        if len(outside) == self._reanchor_after and max(outside) / min(outside) <= self._limit:
+            self._recent[instrument_id].clear()
+            del self._outside[instrument_id]
+            return None
+        return (
+            f"price {worst:g} is {self._ratio(worst, reference):.3g}x the reference {reference:g}"
+        )
+
+    def accept(self, instrument_id: str, price: float) -> None:
+        recent = self._recent.setdefault(instrument_id, deque(maxlen=self._size))
+        recent.append(price)
+
+    def snapshot(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in self._recent.items()}
+
+    def restore(self, state: Mapping[str, Sequence[float]]) -> None:
+        self._recent = {k: deque(map(float, v), maxlen=self._size) for k, v in state.items()}
+        self._outside = {}
+
+
 class MarketDataFeed:
     """The ``md`` component: checks streamed market data and publishes only what is sound.
 
     Dropped (counted by reason, logged at most once per reason and instrument until reset):
     non-finite or non-positive values, inconsistent OHLC, a crossed book, an order book whose
     sequence number does not move forward, and time going backwards (or standing still for
-    bars) per instrument and data type.
+    bars) per instrument and data type. Raw frames offered through ``offer_*`` are also dropped
+    when stamped more than ``checks.max_ahead_s`` after this component's clock
+    (``ahead_of_clock``) or priced out of line with the recent prices (``price_out_of_band``,
+    see :class:`PriceBand`); such a frame moves nothing forward, so it blocks no later frame.
+    Every drop is counted in ``dropped`` and, with ``metrics``, in the dropped-data counter.
     """
 
     component_id = MARKET_DATA
 
-    def __init__(self, instruments: Mapping[str, Instrument], clock: Clock, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        outbox: Outbox,
+        checks: MarketDataChecksConfig | None = None,
+        metrics: GraphMetrics | None = None,
+    ) -> None:
         self._instruments = instruments
         self._clock = clock
         self._outbox = outbox
+        self._checks = checks or MarketDataChecksConfig()
+        self._max_ahead_ns = round(self._checks.max_ahead_s * 1_000_000_000)
+        self._band = PriceBand(self._checks)
+        self._metrics = metrics
         self._last_ts: dict[tuple[str, str], int] = {}
         self._last_sequence: dict[str, int] = {}
         self.dropped: Counter[str] = Counter()
@@ -359,8 +434,33 @@ class MarketDataFeed:
     def stop(self) -> None:
         return None
 
+    def reject(self, reason: str, instrument_id: str, detail: str) -> None:
+        """Drop a frame the caller found unusable (``malformed``...): counted and logged."""
+        self._drop(reason, instrument_id, detail)
+
+    def ahead_of_clock(self, instrument_id: str, ts_ns: int) -> bool:
+        """Whether ``ts_ns`` is too far after the clock; if so the frame is dropped here."""
+        now = self._clock.now_ns()
+        if ts_ns > now + self._max_ahead_ns:
+            ahead_s = (ts_ns - now) / 1e9
+            self._drop("ahead_of_clock", instrument_id, f"ts {ts_ns} is {ahead_s:.3g} s ahead")
+            return True
+        return False
+
+    def _sound(self, instrument_id: str, ts_ns: int, prices: Sequence[float]) -> bool:
+        """The checks on raw live frames: time against the clock, prices against the band."""
+        if self.ahead_of_clock(instrument_id, ts_ns):
+            return False
+        reason = self._band.check(instrument_id, prices)
+        if reason is not None:
+            self._drop("price_out_of_band", instrument_id, reason)
+            return False
+        return True
+
     def _drop(self, reason: str, instrument_id: str, detail: str) -> None:
         self.dropped[reason] += 1
+        if self._metrics is not None:
+            self._metrics.observe_dropped(reason, instrument_id)
         if (reason, instrument_id) not in self._logged:
             self._logged.add((reason, instrument_id))
             self._log.warning(
@@ -405,6 +505,8 @@ class MarketDataFeed:
             self._drop("inconsistent_ohlc", instrument_id, f"values {values}")
             return False
         ts_close = ts_open_ns + interval_ns
+        if not self._sound(instrument_id, ts_close, (o, h, lo, c)):
+            return False
         before = self.published
         self.handle(
             Bar.trusted(
@@ -419,7 +521,13 @@ class MarketDataFeed:
                 ts_init_ns=self._clock.now_ns(),
             )
         )
-        return self.published > before
+        return self._published_since(before, instrument_id, c)
+
+    def _published_since(self, before: int, instrument_id: str, price: float) -> bool:
+        if self.published > before:
+            self._band.accept(instrument_id, price)
+            return True
+        return False
 
     def offer_trade(
         self, instrument_id: str, ts_ns: int, price: float, size: float, buy: bool, trade_id: str
@@ -430,6 +538,8 @@ class MarketDataFeed:
             return False
         if price <= 0 or size <= 0:
             self._drop("non_positive", instrument_id, f"price {price} size {size}")
+            return False
+        if not self._sound(instrument_id, ts_ns, (price,)):
             return False
         before = self.published
         self.handle(
@@ -443,7 +553,7 @@ class MarketDataFeed:
                 ts_init_ns=self._clock.now_ns(),
             )
         )
-        return self.published > before
+        return self._published_since(before, instrument_id, price)
 
     def offer_quote(
         self,
@@ -463,6 +573,8 @@ class MarketDataFeed:
         if bid[0] >= ask[0]:
             self._drop("crossed_book", instrument_id, f"bid {bid[0]} >= ask {ask[0]}")
             return False
+        if not self._sound(instrument_id, ts_ns, (bid[0], ask[0])):
+            return False
         before = self.published
         self.handle(
             QuoteTick.trusted(
@@ -475,7 +587,7 @@ class MarketDataFeed:
                 ts_init_ns=self._clock.now_ns(),
             )
         )
-        return self.published > before
+        return self._published_since(before, instrument_id, (bid[0] + ask[0]) / 2)
 
     def offer_book(
         self,
@@ -514,6 +626,9 @@ class MarketDataFeed:
             if last_sequence is not None and sequence <= last_sequence:
                 self._drop("stale_sequence", instrument_id, f"{sequence} after {last_sequence}")
                 return False
+        best = [levels[0][0] for levels in (bids, asks) if levels]
+        if not self._sound(instrument_id, ts_ns, best):
+            return False
         before = self.published
         self.handle(
             OrderBookSnapshot.trusted(
@@ -536,6 +651,7 @@ class MarketDataFeed:
             "last_sequence": dict(self._last_sequence),
             "dropped": dict(self.dropped),
             "published": self.published,
+            "reference_prices": self._band.snapshot(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -543,3 +659,4 @@ class MarketDataFeed:
         self._last_sequence = {k: int(v) for k, v in state.get("last_sequence", {}).items()}
         self.dropped = Counter({str(k): int(v) for k, v in state["dropped"].items()})
         self.published = int(state["published"])
+        self._band.restore(state.get("reference_prices", {}))

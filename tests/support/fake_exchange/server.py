@@ -555,6 +555,32 @@ class FakeExchange:
         }
         return self.send_raw_frame(_dumps(frame), stream=f"{symbol.lower()}@trade")
 
+    def send_bad_trade(
+        self,
+        symbol: str,
+        price: str,
+        *,
+        qty: str = "0.01",
+        time_ms: int | None = None,
+        trade_id: int = 10**12,
+    ) -> int:
+        """Send a well-formed trade frame that is wrong: a ``price`` far off the market
+        (``"0.000001"``, ``"1000000000000"``) or a trade time ``time_ms`` far from now (a year
+        ahead). It prints on no tape and fills nothing. Returns how many sockets it went to."""
+        when = self.now_ms() if time_ms is None else time_ms
+        frame = {
+            "e": "trade",
+            "E": when,
+            "s": symbol,
+            "t": trade_id,
+            "p": price,
+            "q": qty,
+            "T": when,
+            "m": False,
+            "M": True,
+        }
+        return self.send_raw_frame(_dumps(frame), stream=f"{symbol.lower()}@trade")
+
     def drop_websockets(self, *, market: bool = True, user: bool = True) -> int:
         """Cut websocket connections abruptly (no close frame). Returns how many were cut."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from tradegraph.contracts import (
 )
 from tradegraph.data.ccxt_feed import CcxtMarketData, timeframe_ns
 from tradegraph.errors import ConfigError
+from tradegraph.observability import configure_logging
 from tradegraph.sim.clock import SimClock
 from tradegraph.sim.feed import MarketDataFeed
 from tradegraph.testing import RecordingOutbox
@@ -240,6 +242,63 @@ def test_candle_becomes_a_bar_at_its_close_once_the_next_one_starts() -> None:
     assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (10.0, 13.0, 9.0, 12.0, 6.0)
     assert bar.ts_event_ns == 60 * 10**9
     assert bar.interval_ns == 60 * 10**9
+
+
+YEAR_MS = 365 * 86_400_000
+
+
+def test_candle_a_year_ahead_is_dropped_and_hides_no_later_candle() -> None:
+    async def scenario() -> Rig:
+        rig = Rig(streams=("ohlcv",))
+        task = await running(rig)
+        rig.client.candles.put_nowait([[YEAR_MS, 10.0, 12.0, 9.0, 11.0, 5.0]])
+        rig.client.candles.put_nowait([[0, 10.0, 13.0, 9.0, 12.0, 6.0]])
+        rig.client.candles.put_nowait([[60_000, 12.0, 12.0, 12.0, 12.0, 0.1]])
+        await rig.until(lambda: len(rig.outbox.of_type(Bar)) == 1)
+        await stop(rig, task)
+        return rig
+
+    rig = run(scenario)
+
+    [bar] = rig.outbox.of_type(Bar)
+    assert (bar.high, bar.ts_event_ns) == (13.0, 60 * 10**9)
+    assert rig.feed.dropped == {"ahead_of_clock": 1}
+
+
+def test_polled_trade_a_year_ahead_does_not_move_the_polling_cursor() -> None:
+    async def scenario() -> Rig:
+        rig = Rig(websockets=False)
+        await rig.md.start()
+        rig.client.rest_trades = [trade("1", 100.0), trade("2", 100.0, ts=YEAR_MS)]
+        task = asyncio.create_task(rig.md.run())
+        await rig.until(lambda: rig.client.rest_calls >= 2)
+        await stop(rig, task)
+        return rig
+
+    rig = run(scenario)
+
+    assert [t.trade_id for t in rig.outbox.of_type(TradeTick)] == ["1"]
+    assert rig.md._last_trade_ms[BTC_ID] == 1_000
+    assert rig.feed.dropped == {"ahead_of_clock": 1}
+
+
+def test_malformed_frames_are_counted_and_logged() -> None:
+    log = io.StringIO()
+    configure_logging(stream=log)
+
+    async def scenario() -> Rig:
+        rig = Rig()
+        task = await running(rig)
+        rig.client.trades.put_nowait(["not a trade", trade("1", 100.0)])
+        await rig.until(lambda: len(rig.outbox.of_type(TradeTick)) == 1)
+        await stop(rig, task)
+        return rig
+
+    rig = run(scenario)
+
+    configure_logging()
+    assert rig.feed.dropped == {"malformed": 1}
+    assert '"reason": "malformed"' in log.getvalue()
 
 
 def test_without_websockets_trades_are_polled_over_rest() -> None:

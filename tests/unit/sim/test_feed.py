@@ -121,10 +121,10 @@ def test_no_kept_bar_is_malformed(rows: list[tuple[int, float, float, float]]) -
 
 def test_streaming_feed_drops_bad_ticks_and_passes_good_ones() -> None:
     out = RecordingOutbox()
-    feed = MarketDataFeed(INSTRUMENTS, SimClock(0), out)
-    assert feed.offer_bar("AAA.V", 0, (10.0, 11.0, 9.0, 10.0, 1.0), MIN)
-    assert not feed.offer_bar("AAA.V", MIN, (math.nan, 11.0, 9.0, 10.0, 1.0), MIN)
-    assert not feed.offer_bar("AAA.V", 0, (10.0, 11.0, 9.0, 10.0, 1.0), MIN)  # backwards
+    feed = MarketDataFeed(INSTRUMENTS, SimClock(10 * MIN), out)
+    assert feed.offer_bar("AAA.V", 0, (100.0, 101.0, 99.0, 100.0, 1.0), MIN)
+    assert not feed.offer_bar("AAA.V", MIN, (math.nan, 101.0, 99.0, 100.0, 1.0), MIN)
+    assert not feed.offer_bar("AAA.V", 0, (100.0, 101.0, 99.0, 100.0, 1.0), MIN)  # backwards
     assert not feed.offer_quote("AAA.V", 5, (101.0, 1.0), (100.0, 1.0))  # crossed
     assert feed.offer_quote("AAA.V", 5, (100.0, 1.0), (100.5, 1.0))
     assert not feed.offer_trade("AAA.V", 6, -1.0, 1.0, True, "t1")
@@ -141,10 +141,10 @@ def test_streaming_feed_drops_bad_ticks_and_passes_good_ones() -> None:
 
 
 def test_streaming_feed_snapshot_round_trip_keeps_time_guard() -> None:
-    feed = MarketDataFeed(INSTRUMENTS, SimClock(0), RecordingOutbox())
-    feed.offer_bar("AAA.V", MIN, (10.0, 11.0, 9.0, 10.0, 1.0), MIN)
+    feed = MarketDataFeed(INSTRUMENTS, SimClock(10 * MIN), RecordingOutbox())
+    feed.offer_bar("AAA.V", MIN, (100.0, 101.0, 99.0, 100.0, 1.0), MIN)
     out = RecordingOutbox()
-    restored = MarketDataFeed(INSTRUMENTS, SimClock(0), out)
+    restored = MarketDataFeed(INSTRUMENTS, SimClock(10 * MIN), out)
     restored.restore(feed.snapshot())
-    assert not restored.offer_bar("AAA.V", 0, (10.0, 11.0, 9.0, 10.0, 1.0), MIN)
+    assert not restored.offer_bar("AAA.V", 0, (100.0, 101.0, 99.0, 100.0, 1.0), MIN)
     assert out.messages == []
