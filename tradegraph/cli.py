@@ -188,7 +188,9 @@ def _batch_out(args: argparse.Namespace, default: str) -> Path:
     return out
 
 
-def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> int:
+def _run_batch(
+    batch: MonteCarlo, out: Path, as_json: bool, headline: str, strict: bool = False
+) -> int:
     try:
         result = batch.run_batch()
     except KeyboardInterrupt:
@@ -237,7 +239,10 @@ def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> in
         print(f"  {name:10s} {path}")
     if as_json:
         print(json.dumps(s, default=str))
-    return 0 if check is None or check["identical"] else 1
+    if check is not None and not check["identical"]:
+        return 1
+    failed = s["scenarios_failed"] > 0 or s.get("kill_switch_trips", 0) > 0
+    return STRICT_EXIT_CODE if strict and failed else 0
 
 
 def _stress_catalog(args: argparse.Namespace) -> dict[str, StressScenario] | None:
@@ -271,7 +276,9 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
-        return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
+        return _run_batch(
+            batch, out, args.json, f"montecarlo {config.name} ({args.model})", args.strict
+        )
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -296,7 +303,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
-        code = _run_batch(batch, out, False, f"stress {config.name}")
+        code = _run_batch(batch, out, False, f"stress {config.name}", args.strict)
     if code == 130:
         return code
     table = pq.read_table(out / "results.parquet").to_pylist()
@@ -347,6 +354,12 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT_CODE} when a scenario failed or the kill switch halted trading "
+        "in any scenario",
+    )
     _add_metrics_args(p)
 
 

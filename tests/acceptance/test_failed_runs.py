@@ -107,3 +107,42 @@ def test_a_clean_run_is_ok_and_strict_exits_zero(tmp_path: Path) -> None:
     assert summary["kill_switch_trips"] == 0
     assert summary["fills"] > 0
     assert "RUN FAILED" not in proc.stdout
+
+
+def test_stress_strict_exits_non_zero_when_the_kill_switch_halted_a_scenario(
+    tmp_path: Path,
+) -> None:
+    args = [
+        "stress",
+        "--scenario",
+        "gap_down",
+        "--in-process",
+        "--no-html",
+        "--set",
+        "data.bars.0.limit=2000",
+        "--set",
+        "strategies.sma.params.fast_period=5",
+        "--set",
+        "strategies.sma.params.slow_period=20",
+        "--set",
+        "strategies.sma.params.quantity=0.4",
+        "--set",
+        "risk.max_drawdown_pct=2",
+    ]
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tradegraph", *args, *extra],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    plain = run("--out", str(tmp_path / "plain"))
+    strict = run("--out", str(tmp_path / "strict"), "--strict")
+
+    assert plain.returncode == 0, plain.stderr
+    assert strict.returncode == STRICT_EXIT_CODE, strict.stderr
+    rows = pq.read_table(tmp_path / "strict" / "results.parquet").to_pylist()
+    assert all(row["kill_switch_trips"] > 0 for row in rows)
