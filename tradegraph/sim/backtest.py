@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,12 @@ from tradegraph.data.catalog import (
 from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.html import write_html_report
-from tradegraph.report.metrics import PerformanceMetrics, compute_metrics, infer_periods_per_year
+from tradegraph.report.metrics import (
+    PerformanceMetrics,
+    compute_metrics,
+    format_duration,
+    infer_periods_per_year,
+)
 from tradegraph.sim.feed import BarStream, TradeStream, prepare_bar_stream, prepare_trade_stream
 from tradegraph.sim.kernel import LocalKernel
 from tradegraph.sim.ledger import OrderLedger
@@ -148,6 +153,10 @@ class BacktestResult:
     execution_reports: list[ExecutionReport] = field(default_factory=list)
     allocations: list[CapitalAllocated] = field(default_factory=list)
     kill_switch_events: list[KillSwitchChanged] = field(default_factory=list)
+    prices: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(
+        default_factory=dict
+    )
+    """Bar closes per instrument, ``(ts_ns, close)``, as the run saw them (for the report)."""
 
     @property
     def halts(self) -> list[KillSwitchChanged]:
@@ -400,7 +409,19 @@ def assemble_result(
         execution_reports=[m for m in control if isinstance(m, ExecutionReport)],
         allocations=allocations,
         kill_switch_events=[m for m in control if isinstance(m, KillSwitchChanged)],
+        prices=close_series(stream),
     )
+
+
+def close_series(
+    stream: BarStream,
+) -> dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+    """Each instrument's bar closes in ``stream`` as ``(ts_ns, close)``."""
+    out = {}
+    for i, instrument_id in enumerate(stream.instrument_ids):
+        mine = stream.instrument_index == i
+        out[instrument_id] = (stream.ts_ns[mine], stream.close[mine])
+    return out
 
 
 def collect_result(
@@ -440,8 +461,41 @@ def fills_table(fills: Sequence[OrderFilled]) -> pa.Table:
     )
 
 
-def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -> dict[str, Path]:
-    """Write orders, fills and the equity curve as Parquet, a summary JSON and the HTML report."""
+def session_description(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """How a paper or live session ran and ended, as label and text pairs for its report.
+
+    ``summary`` is the session's summary (``stopped_by``, ``elapsed_s``, ``halted``,
+    ``restarts``, ``market_events``).
+    """
+    restarts = summary.get("restarts") or {}
+    return [
+        ("Ended by", str(summary.get("stopped_by") or "unknown")),
+        ("Wall duration", format_duration(float(summary.get("elapsed_s") or 0.0))),
+        ("Trading halted", str(summary.get("halted") or "no")),
+        (
+            "Actor restarts",
+            ", ".join(
+                name if count is True else f"{name} ({count})" for name, count in restarts.items()
+            )
+            or "none",
+        ),
+        ("Market events", f"{int(summary.get('market_events') or 0):,}"),
+    ]
+
+
+def write_outputs(
+    result: BacktestResult,
+    out_dir: Path,
+    *,
+    html: bool = True,
+    title: str | None = None,
+    description: Sequence[tuple[str, str]] = (),
+) -> dict[str, Path]:
+    """Write orders, fills and the equity curve as Parquet, a summary JSON and the HTML report.
+
+    ``title`` and ``description`` (label, text pairs shown under it) let a paper or live session
+    describe itself in the report; by default the report is titled as a backtest.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "orders": write_parquet(result.ledger.to_table(), out_dir / "orders.parquet"),
@@ -456,7 +510,12 @@ def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -
     if html:
         paths["report"] = write_html_report(
             out_dir / "report.html",
-            title=f"tradegraph backtest: {result.config.name}",
+            title=title or f"tradegraph backtest: {result.config.name}",
+            description=description,
+            prices=result.prices,
+            fills=result.fills,
+            outcome=result.summary(),
+            currency=result.config.portfolio.currency,
             metrics=result.metrics,
             ts_ns=result.ts_ns,
             equity=result.equity,

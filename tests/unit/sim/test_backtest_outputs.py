@@ -1,0 +1,52 @@
+"""What ``write_outputs`` writes for a backtest and for a paper or live session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tradegraph.config import load_config
+from tradegraph.sim.backtest import run_backtest, session_description, write_outputs
+
+SHORT = ["data.bars.0.limit=600", "strategies.sma.params.fast_period=5"]
+
+
+def test_a_session_report_is_titled_and_described_as_a_session(tmp_path: Path) -> None:
+    result = run_backtest(load_config(None, [*SHORT, "strategies.sma.params.slow_period=20"]))
+    session = {
+        "stopped_by": "duration",
+        "elapsed_s": 3_725.0,
+        "halted": None,
+        "restarts": {"broker:BINANCE": True},
+        "market_events": 12_345,
+    }
+
+    write_outputs(
+        result,
+        tmp_path,
+        title="tradegraph paper session: demo",
+        description=session_description(session),
+    )
+
+    document = (tmp_path / "report.html").read_text()
+    assert "<h1>tradegraph paper session: demo</h1>" in document
+    assert "backtest" not in document.split("</h1>")[0]
+    for label, text in (
+        ("Ended by", "duration"),
+        ("Wall duration", "01:02:05"),
+        ("Trading halted", "no"),
+        ("Actor restarts", "broker:BINANCE"),
+        ("Market events", "12,345"),
+    ):
+        assert f"<tr><td>{label}</td><td>{text}</td></tr>" in document
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "ok"
+
+
+def test_a_backtest_report_is_titled_as_a_backtest(tmp_path: Path) -> None:
+    result = run_backtest(load_config(None, [*SHORT, "strategies.sma.params.slow_period=20"]))
+
+    write_outputs(result, tmp_path)
+
+    document = (tmp_path / "report.html").read_text()
+    assert "<h1>tradegraph backtest: sma-btc-default</h1>" in document
+    assert 'class="session-table"' not in document
