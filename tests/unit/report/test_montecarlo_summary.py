@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -171,8 +172,8 @@ def test_monte_carlo_report_shows_the_model_round_ticks_and_the_real_history(
 
 
 def test_stress_report_is_one_row_per_scenario_next_to_the_baseline(tmp_path: Path) -> None:
-    base = {"status": "ok", "max_drawdown": 0.01, "fills": 10, "risk_rejections": 0}
-    scenarios = [
+    base: dict[str, Any] = {"status": "ok", "max_drawdown": 0.01, "fills": 10, "risk_rejections": 0}
+    scenarios: list[dict[str, Any]] = [
         {
             **base,
             "overlays": "none",
