@@ -108,6 +108,10 @@ def fills_digest(fills: Sequence[OrderFilled]) -> str:
     return h.hexdigest()
 
 
+SESSION_STOP_REASON = "session stopping"
+"""The reason of the kill-switch trip with which a paper or live session stops cleanly: it
+cancels open orders and is no halt."""
+
 TOP_REJECTION_REASONS = 5
 """How many rejection reasons the terminal table shows (``summary.json`` keeps them all)."""
 
@@ -160,8 +164,8 @@ class BacktestResult:
 
     @property
     def halts(self) -> list[KillSwitchChanged]:
-        """Kill-switch trips: each halted trading."""
-        return [e for e in self.kill_switch_events if e.tripped]
+        """Kill-switch trips that halted trading (not the one that stops a session)."""
+        return [e for e in self.kill_switch_events if e.tripped and e.reason != SESSION_STOP_REASON]
 
     def failure_reasons(self) -> list[str]:
         """Why this run is not a result to trust; empty when it ran as configured.

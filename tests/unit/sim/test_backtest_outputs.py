@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 
 from tradegraph.config import load_config
-from tradegraph.sim.backtest import run_backtest, session_description, write_outputs
+from tradegraph.sim.backtest import (
+    SESSION_STOP_REASON,
+    run_backtest,
+    session_description,
+    write_outputs,
+)
 
 SHORT = ["data.bars.0.limit=600", "strategies.sma.params.fast_period=5"]
 
@@ -50,3 +55,26 @@ def test_a_backtest_report_is_titled_as_a_backtest(tmp_path: Path) -> None:
     document = (tmp_path / "report.html").read_text()
     assert "<h1>tradegraph backtest: sma-btc-default</h1>" in document
     assert 'class="session-table"' not in document
+
+
+def test_the_trip_that_stops_a_session_is_no_halt_but_a_limit_breach_is() -> None:
+    from tradegraph.actors.session import STOP_REASON
+    from tradegraph.contracts import KillSwitchChanged
+
+    result = run_backtest(load_config(None, [*SHORT, "strategies.sma.params.slow_period=20"]))
+    stop = KillSwitchChanged(tripped=True, reason=STOP_REASON, ts_event_ns=1, ts_init_ns=1)
+    breach = KillSwitchChanged(
+        tripped=True, reason="max_drawdown breached: 12 %", ts_event_ns=2, ts_init_ns=2
+    )
+
+    result.kill_switch_events = [stop]
+    assert STOP_REASON == SESSION_STOP_REASON
+    assert result.summary()["status"] == "ok"
+
+    result.kill_switch_events = [stop, breach]
+    summary = result.summary()
+    assert summary["status"] == "failed"
+    assert summary["failure_reasons"] == [
+        "trading halted: kill switch tripped (max_drawdown breached: 12 %)"
+    ]
+    assert summary["kill_switch_trips"] == 1
