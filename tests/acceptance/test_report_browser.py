@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tradegraph.config import load_config
@@ -115,41 +116,52 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     pos, idat, header = 8, b"", b""
     while pos < len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
+        chunk = data[pos + 4 : pos + 8]
         body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
+        if chunk == b"IHDR":
             header = body
-        elif kind == b"IDAT":
+        elif chunk == b"IDAT":
             idat += body
         pos += 12 + length
     width, height, depth, color = struct.unpack(">IIBB", header[:10])
     assert depth == 8, f"unexpected PNG bit depth {depth}"
     assert color in (2, 6), f"unexpected PNG color type {color}"
     bpp = 3 if color == 2 else 4
-    raw = zlib.decompress(idat)
+    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8)
     stride = width * bpp
-    rows: list[bytes] = []
-    previous = bytearray(stride)
+    lines = raw.reshape(height, stride + 1)
+    out = np.zeros((height, stride), dtype=np.uint8)
+    previous = np.zeros(stride, dtype=np.uint8)
     for y in range(height):
-        start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        for i in range(stride):
-            left = line[i - bpp] if i >= bpp else 0
-            up = previous[i]
-            corner = previous[i - bpp] if i >= bpp else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+        kind, line = int(lines[y, 0]), lines[y, 1:]
+        if kind == 0:
+            row = line.copy()
+        elif kind == 1:  # Sub: a running sum along each channel
+            row = (np.cumsum(line.reshape(width, bpp), axis=0, dtype=np.uint64) % 256).astype(
+                np.uint8
+            )
+            row = row.reshape(stride)
+        elif kind == 2:  # Up
+            row = line + previous
+        else:  # Average and Paeth depend on the pixel just decoded: byte by byte
+            decoded = bytearray(stride)
+            up_row = previous.tobytes()
+            data = line.tobytes()
+            for i in range(stride):
+                left = decoded[i - bpp] if i >= bpp else 0
+                up = up_row[i]
+                if kind == 3:
+                    decoded[i] = (data[i] + (left + up) // 2) & 0xFF
+                    continue
+                corner = up_row[i - bpp] if i >= bpp else 0
+                estimate = left + up - corner
+                pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
                 pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
-                line[i] = (line[i] + pred) & 0xFF
-        rows.append(bytes(line))
-        previous = line
+                decoded[i] = (data[i] + pred) & 0xFF
+            row = np.frombuffer(bytes(decoded), dtype=np.uint8)
+        out[y] = row
+        previous = row
+    rows = [out[y].tobytes() for y in range(height)]
     return width, height, rows
 
 
