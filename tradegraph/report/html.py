@@ -675,7 +675,8 @@ def _format_axis_value(value: float) -> str:
 
 
 def _time_format(span_ns: int) -> str:
-    if span_ns >= 2 * 86_400 * 1_000_000_000:
+    # Six ticks over less than about a week would repeat dates: show the hour too.
+    if span_ns >= 6 * 86_400 * 1_000_000_000:
         return "%Y-%m-%d"
     if span_ns >= 3_600 * 1_000_000_000:
         return "%m-%d %H:%M"

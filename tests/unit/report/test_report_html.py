@@ -268,3 +268,17 @@ def test_failed_run_is_shown_loudly_with_its_rejection_reasons(tmp_path: Path) -
     assert '<div class="failed" id="run-failed"><h2>Run failed</h2>' in document
     assert "<li>strategy s stopped: ValueError: boom</li>" in document
     assert "<td>risk</td><td>max_order_notional</td><td>3</td>" in document
+
+
+def test_time_ticks_of_a_two_day_run_are_all_different(tmp_path: Path) -> None:
+    ts, equity = sample_curve(3_000)  # two days and two hours of minutes
+
+    document = write_html_report(
+        tmp_path / "r.html", title="t", metrics=sample_metrics(ts, equity), ts_ns=ts, equity=equity
+    ).read_text()
+
+    equity_chart = document.split('class="chart chart-equity"')[1].split("</svg>")[0]
+    ticks = re.findall(r'y="\d+" text-anchor="(?:start|middle|end)">([^<]+)</text>', equity_chart)
+    time_ticks = [t for t in ticks if ":" in t]
+    assert len(time_ticks) == 6
+    assert len(set(time_ticks)) == 6
