@@ -2,6 +2,7 @@
 
 Errors a user can fix (configuration, data) print one clear line and exit non-zero, with no
 traceback: 2 for configuration, 3 for data, 1 for anything else tradegraph raised on purpose.
+With ``--strict``, a run that failed (see :data:`STRICT_EXIT_CODE`) exits 5.
 """
 
 from __future__ import annotations
