@@ -2,6 +2,7 @@
 
 Errors a user can fix (configuration, data) print one clear line and exit non-zero, with no
 traceback: 2 for configuration, 3 for data, 1 for anything else tradegraph raised on purpose.
+With ``--strict``, a run that failed (see :data:`STRICT_EXIT_CODE`) exits 5.
 """
 
 from __future__ import annotations
@@ -100,8 +101,22 @@ def _stressed_history(
     return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
 
 
+STRICT_EXIT_CODE = 5
+"""Exit code under ``--strict`` when a run failed (a strategy stopped, trading halted, every
+order refused; for batches also a failed scenario)."""
+
+
+def _add_strict_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT_CODE} when the run failed: a strategy stopped, the kill switch "
+        "halted trading or every order was refused",
+    )
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from tradegraph.report.html import format_metrics_table
+    from tradegraph.report.html import format_metrics_table, format_run_outcome
     from tradegraph.sim.backtest import run_backtest, write_outputs
 
     config = _load(args)
@@ -135,14 +150,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     if s["dropped_rows"]:
         print(f"dropped malformed bars: {s['dropped_rows']} ({result.dropped})")
-    for err in result.strategy_errors:
-        print(f"strategy {err.strategy_id} stopped: {err.error_type}: {err.error}")
+    outcome = format_run_outcome(s)
+    if outcome:
+        print(outcome)
     print(f"outputs in {out_dir.resolve()}:")
     for name, path in paths.items():
         print(f"  {name:8s} {path}")
+    if s["status"] == "failed":
+        print(f"run failed: {'; '.join(s['failure_reasons'])}", file=sys.stderr)
     if args.json:
         print(json.dumps(s, default=str))
-    return 0
+    return STRICT_EXIT_CODE if args.strict and s["status"] == "failed" else 0
 
 
 class _ProgressLine:
@@ -171,7 +189,9 @@ def _batch_out(args: argparse.Namespace, default: str) -> Path:
     return out
 
 
-def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> int:
+def _run_batch(
+    batch: MonteCarlo, out: Path, as_json: bool, headline: str, strict: bool = False
+) -> int:
     try:
         result = batch.run_batch()
     except KeyboardInterrupt:
@@ -220,7 +240,10 @@ def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> in
         print(f"  {name:10s} {path}")
     if as_json:
         print(json.dumps(s, default=str))
-    return 0 if check is None or check["identical"] else 1
+    if check is not None and not check["identical"]:
+        return 1
+    failed = s["scenarios_failed"] > 0 or s.get("kill_switch_trips", 0) > 0
+    return STRICT_EXIT_CODE if strict and failed else 0
 
 
 def _stress_catalog(args: argparse.Namespace) -> dict[str, StressScenario] | None:
@@ -254,7 +277,9 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
-        return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
+        return _run_batch(
+            batch, out, args.json, f"montecarlo {config.name} ({args.model})", args.strict
+        )
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -279,7 +304,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
-        code = _run_batch(batch, out, False, f"stress {config.name}")
+        code = _run_batch(batch, out, False, f"stress {config.name}", args.strict)
     if code == 130:
         return code
     table = pq.read_table(out / "results.parquet").to_pylist()
@@ -330,6 +355,12 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT_CODE} when a scenario failed or the kill switch halted trading "
+        "in any scenario",
+    )
     _add_metrics_args(p)
 
 
@@ -368,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="bend the history and the venues by these stress scenarios, in order",
     )
     bt.add_argument("--stress-file", help="YAML file of custom stress scenarios")
+    _add_strict_arg(bt)
     bt.set_defaults(func=cmd_backtest)
 
     mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")

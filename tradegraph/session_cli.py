@@ -31,7 +31,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.actors.backtest import ray_session
     from tradegraph.actors.session import LiveSession
-    from tradegraph.sim.backtest import write_outputs
+    from tradegraph.sim.backtest import session_description, write_outputs
 
     overrides = list(args.overrides)
     if live:
@@ -74,7 +74,13 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     summary = outcome.summary()
     out_dir = Path(args.out or ("out/live" if live else "out/paper"))
     if outcome.result is not None:
-        write_outputs(outcome.result, out_dir, html=not args.no_html)
+        write_outputs(
+            outcome.result,
+            out_dir,
+            html=not args.no_html,
+            title=f"tradegraph {'live' if live else 'paper'} session: {config.name}",
+            description=session_description(summary),
+        )
         summary["fills_digest"] = outcome.result.fills_digest
         summary["orders"] = outcome.result.orders
         summary["pnl"] = outcome.result.final_equity - outcome.result.starting_cash

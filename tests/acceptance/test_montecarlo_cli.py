@@ -102,7 +102,30 @@ def test_backtest_under_an_outage_shows_the_rejected_order(tmp_path: Path) -> No
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     orders = pq.read_table(tmp_path / "orders.parquet").to_pylist()
     rejected = [o for o in orders if o["status"] == "rejected"]
-    assert summary["bars"] == 1_440  # the outage's hour of bars is gone
+    assert summary["bars"] == 1_500  # market data goes on through the outage
     assert summary["venue_rejections"] == len(rejected) == 1
     assert rejected[0]["reason"] == "venue unavailable: exchange outage (exchange_outage)"
     assert summary["fills"] > 0
+
+
+def test_backtest_under_an_outage_with_the_default_config_rejects_orders(tmp_path: Path) -> None:
+    proc = _cli(
+        "backtest", "--stress", "exchange_outage", "--no-html", "--json", "--out", str(tmp_path)
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    rejected = [
+        o
+        for o in pq.read_table(tmp_path / "orders.parquet").to_pylist()
+        if o["status"] == "rejected"
+    ]
+    reason = "venue unavailable: exchange outage (exchange_outage)"
+    assert rejected
+    assert {o["reason"] for o in rejected} == {reason}
+    assert summary["venue_rejections"] == len(rejected)
+    assert summary["rejection_reasons"] == [
+        {"source": "venue", "reason": reason, "count": len(rejected)}
+    ]
+    assert f"{len(rejected)}  venue  {reason}" in proc.stdout
+    assert f"venue rejections {len(rejected)}" in proc.stdout

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tradegraph.report.metrics import PerformanceMetrics, drawdown_series, metric_rows
+from tradegraph.contracts import OrderFilled, OrderSide
+from tradegraph.report.metrics import (
+    PerformanceMetrics,
+    RoundTrip,
+    drawdown_series,
+    metric_rows,
+    round_trips_from_fills,
+)
 
 MAX_CHART_POINTS = 2_000
 
@@ -42,7 +49,36 @@ th { background: #f5f7fa; }
 .metrics { display: flex; gap: 32px; flex-wrap: wrap; }
 svg { display: block; }
 svg text { font-size: 11px; fill: #52606d; }
+.failed { border: 2px solid #dc2626; background: #fef2f2; padding: 8px 16px; margin: 16px 0;
+          max-width: 900px; }
+.failed h2 { color: #b91c1c; margin-top: 4px; }
+.failed li { font-size: 13px; overflow-wrap: anywhere; }
+.scroll { max-width: 100%; overflow-x: auto; }
+td.wrap { text-align: left; overflow-wrap: anywhere; max-width: 520px; }
+.note { color: #616e7c; font-size: 12px; }
+.pos { color: #047857; }
+.neg { color: #b91c1c; }
 """
+
+MAX_TRADE_ROWS = 200
+"""The trade list shows at most this many round trips (the latest ones)."""
+
+MAX_MARKERS = 600
+"""A price chart marks at most this many fills (the latest ones)."""
+
+_HEADERS = {
+    "realized_pnl": "Realized PnL",
+    "unrealized_pnl": "Unrealized PnL",
+    "net_pnl": "Net PnL",
+    "fees": "Fees",
+    "fills": "Fills",
+    "intents": "Orders asked",
+    "allocated_capital": "Allocated capital",
+    "shortfall_bps": "Shortfall (bps)",
+    "vs_vwap_bps": "vs VWAP (bps)",
+}
+
+_COUNT_COLUMNS = frozenset({"fills", "intents", "orders", "child_orders", "rejections", "count"})
 
 
 def format_metrics_table(metrics: PerformanceMetrics) -> str:
@@ -54,6 +90,31 @@ def format_metrics_table(metrics: PerformanceMetrics) -> str:
     lines = [rule]
     lines.extend(f"{label:<{label_width}}   {value:>{value_width}}" for label, value in rows)
     lines.append(rule)
+    return "\n".join(lines)
+
+
+def format_run_outcome(summary: Mapping[str, object], top: int = 5) -> str:
+    """The rejection reasons (at most ``top``, with counts) and, for a failed run, a loud
+    ``RUN FAILED`` block with every reason; empty for a clean run without rejections."""
+    lines: list[str] = []
+    reasons = summary.get("rejection_reasons") or []
+    assert isinstance(reasons, list)
+    if reasons:
+        total = sum(int(r["count"]) for r in reasons)
+        lines.append(f"rejections by reason ({total:,} in all):")
+        width = max(len(f"{int(r['count']):,}") for r in reasons[:top])
+        for r in reasons[:top]:
+            lines.append(f"  {int(r['count']):>{width},}  {r['source']:5s}  {r['reason']}")
+        if len(reasons) > top:
+            rest = sum(int(r["count"]) for r in reasons[top:])
+            lines.append(f"  {rest:>{width},}  other reasons ({len(reasons) - top})")
+    failures = summary.get("failure_reasons") or []
+    assert isinstance(failures, list)
+    if failures:
+        bar = "!" * 72
+        lines.extend([bar, "RUN FAILED: these results do not show the strategy as configured"])
+        lines.extend(f"  - {reason}" for reason in failures)
+        lines.append(bar)
     return "\n".join(lines)
 
 
@@ -102,6 +163,11 @@ def write_html_report(
     config_summary: Mapping[str, object] | None = None,
     allocation: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
     execution_reports: Sequence[Mapping[str, object]] | None = None,
+    description: Sequence[tuple[str, str]] = (),
+    prices: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]] | None = None,
+    fills: Sequence[OrderFilled] = (),
+    outcome: Mapping[str, object] | None = None,
+    currency: str = "",
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -116,6 +182,12 @@ def write_html_report(
         allocation: Optional capital over time per strategy: strategy id ->
             ``(ts_ns, capital)`` of each allocation (drawn as steps to the end of the run).
         execution_reports: Optional rows (column -> value) of the parent orders' reports.
+        description: Label and text pairs shown under the title (how a session ran and ended).
+        prices: Bar closes per instrument, ``(ts_ns, close)``, drawn with the fills on them.
+        fills: The run's fills: entries and exits on the price charts, and the trade list.
+        outcome: The run's summary: its ``status``, ``failure_reasons`` and
+            ``rejection_reasons`` are shown at the top.
+        currency: Unit of equity and PnL (the portfolio's currency).
     """
     ts = np.asarray(ts_ns, dtype=np.int64)
     values = np.asarray(equity, dtype=np.float64)
@@ -129,15 +201,39 @@ def write_html_report(
     sections = [
         f"<h1>{escape(title)}</h1>",
         f'<div class="subtitle">{escape(_span_text(ts))}</div>',
+    ]
+    if description:
+        sections.append(_config_table(dict(description), css_class="session-table"))
+    if outcome:
+        sections.append(_outcome_section(outcome))
+    sections += [
         "<h2>Performance</h2>",
         _metrics_tables(metrics),
-        "<h2>Equity</h2>",
-        _svg_line_chart(equity_ts, equity_points, label="equity", color="#2563eb", area=False),
-        "<h2>Drawdown (%)</h2>",
-        _svg_line_chart(drawdown_ts, drawdown_points, label="drawdown", color="#dc2626", area=True),
     ]
+    trips = round_trips_from_fills(fills)
+    for instrument_id, (price_ts, close) in (prices or {}).items():
+        sections += [
+            f"<h2>Price: {escape(instrument_id)}</h2>",
+            _price_chart(instrument_id, price_ts, close, fills, currency),
+        ]
+    sections += [
+        f"<h2>Equity ({escape(currency)})</h2>" if currency else "<h2>Equity</h2>",
+        _svg_line_chart(
+            equity_ts, equity_points, label="equity", color="#2563eb", area=False, unit=currency
+        ),
+        "<h2>Drawdown (%)</h2>",
+        _svg_line_chart(
+            drawdown_ts, drawdown_points, label="drawdown", color="#dc2626", area=True, unit="%"
+        ),
+        "<h2>Monthly returns</h2>",
+        _monthly_returns_table(ts, values, metrics.starting_cash),
+    ]
+    if trips:
+        sections.append(_strategy_pnl_charts(trips, currency, int(ts[-1]) if ts.size else 0))
     if per_strategy:
         sections += ["<h2>Strategies</h2>", _strategy_table(per_strategy)]
+    if trips:
+        sections += [_trades_section(trips)]
     if allocation:
         end_ns = int(ts[-1]) if ts.size else 0
         sections.append("<h2>Allocated capital over time</h2>")
@@ -200,15 +296,185 @@ def _metrics_tables(metrics: PerformanceMetrics) -> str:
     return f'<div class="metrics">{"".join(tables)}</div>'
 
 
+def _header(name: str) -> str:
+    """A readable column header for a field name (``realized_pnl`` -> ``Realized PnL``)."""
+    if name in _HEADERS:
+        return _HEADERS[name]
+    words = name.replace("_", " ").split()
+    text = " ".join(words)
+    return text[:1].upper() + text[1:].replace("pnl", "PnL")
+
+
+def _format_column(name: str, value: object) -> str:
+    """A cell: counts as integers, other numbers with two decimals, text as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if name in _COUNT_COLUMNS and float(value).is_integer():
+        return f"{int(value):,}"
+    return _format_cell(value)
+
+
+def _outcome_section(outcome: Mapping[str, object]) -> str:
+    """A loud box for a failed run, and the rejection reasons with their counts."""
+    parts = []
+    failures = outcome.get("failure_reasons") or []
+    assert isinstance(failures, list)
+    if outcome.get("status") == "failed":
+        items = "".join(f"<li>{escape(str(reason))}</li>" for reason in failures)
+        parts.append(
+            '<div class="failed" id="run-failed"><h2>Run failed</h2>'
+            "<p>These results do not show the strategy as configured:</p>"
+            f"<ul>{items}</ul></div>"
+        )
+    reasons = outcome.get("rejection_reasons") or []
+    assert isinstance(reasons, list)
+    if reasons:
+        parts += ["<h2>Rejections by reason</h2>", _rows_table(reasons, css_class="rejections")]
+    return "\n".join(parts)
+
+
+def _price_chart(
+    instrument_id: str,
+    ts_ns: npt.ArrayLike,
+    close: npt.ArrayLike,
+    fills: Sequence[OrderFilled],
+    currency: str,
+) -> str:
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    values = np.asarray(close, dtype=np.float64)
+    points_ts, points = downsample_min_max(ts, values)
+    mine = [f for f in fills if f.instrument_id == instrument_id][-MAX_MARKERS:]
+    markers = [(f.ts_event_ns, f.last_px, f.side is OrderSide.BUY) for f in mine]
+    symbol = instrument_id.split(".")[0]
+    in_currency = bool(currency) and symbol.endswith(currency)
+    chart = _svg_line_chart(
+        points_ts,
+        points,
+        label=f"price-{instrument_id}",
+        color="#334155",
+        area=False,
+        unit=f"price ({currency})" if in_currency else "price",
+        markers=markers,
+    )
+    legend = (
+        '<div class="note"><span class="pos">&#9650; buy</span> &nbsp; '
+        f'<span class="neg">&#9660; sell</span> &nbsp; fills of {escape(symbol)}'
+        + (f" (the latest {MAX_MARKERS})" if len(mine) == MAX_MARKERS else "")
+        + "</div>"
+    )
+    return chart + legend
+
+
+def _monthly_returns_table(
+    ts: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], starting_cash: float
+) -> str:
+    """Return of each calendar month (UTC) from the equity at its start to its end."""
+    if ts.size == 0:
+        return '<p class="note">no equity data</p>'
+    rows = []
+    previous = starting_cash
+    months = [(_utc(int(t)).year, _utc(int(t)).month) for t in ts]
+    ends = [i for i in range(len(months)) if i == len(months) - 1 or months[i + 1] != months[i]]
+    for i in ends:
+        year, month = months[i]
+        ret = float(equity[i]) / previous - 1.0 if previous else 0.0
+        css = "pos" if ret > 0 else "neg" if ret < 0 else ""
+        rows.append(
+            f'<tr><td>{year}-{month:02d}</td><td class="{css}">{ret:+.2%}</td>'
+            f"<td>{float(equity[i]):,.2f}</td></tr>"
+        )
+        previous = float(equity[i])
+    return (
+        '<table class="monthly-returns"><thead><tr><th>Month (UTC)</th><th>Return</th>'
+        f"<th>Equity at month end</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _strategy_pnl_charts(trips: Sequence[RoundTrip], currency: str, end_ns: int) -> str:
+    """Per strategy: cumulative net PnL of its closed trades over time."""
+    by_strategy: dict[str, list[RoundTrip]] = {}
+    for trip in trips:
+        by_strategy.setdefault(trip.strategy_id, []).append(trip)
+    parts = [
+        f"<h2>Per-strategy equity: cumulative net PnL of closed trades"
+        f"{f' ({escape(currency)})' if currency else ''}</h2>"
+    ]
+    for strategy_id, mine in by_strategy.items():
+        step_ts = [mine[0].entry_ts_ns]
+        step_values = [0.0]
+        total = 0.0
+        for trip in mine:
+            total += trip.realized_pnl - trip.fees
+            step_ts.append(trip.exit_ts_ns)
+            step_values.append(total)
+        xs, ys = _steps(step_ts, step_values, end_ns)
+        parts += [
+            f"<h3>{escape(strategy_id)}</h3>",
+            _svg_line_chart(
+                xs,
+                ys,
+                label=f"strategy-pnl-{strategy_id}",
+                color="#7c3aed",
+                area=False,
+                unit=currency,
+            ),
+        ]
+    return "\n".join(parts)
+
+
+def _trades_section(trips: Sequence[RoundTrip]) -> str:
+    shown = trips[-MAX_TRADE_ROWS:]
+    note = (
+        f'<p class="note">the latest {len(shown):,} of {len(trips):,} round trips</p>'
+        if len(shown) < len(trips)
+        else f'<p class="note">{len(trips):,} round trips</p>'
+    )
+    body = []
+    for trip in shown:
+        net = trip.realized_pnl - trip.fees
+        css = "pos" if net > 0 else "neg" if net < 0 else ""
+        body.append(
+            "<tr>"
+            f"<td>{escape(trip.strategy_id)}</td><td>{escape(trip.instrument_id)}</td>"
+            f"<td>{'long' if trip.direction > 0 else 'short'}</td>"
+            f"<td>{_utc(trip.entry_ts_ns).strftime('%Y-%m-%d %H:%M')}</td>"
+            f"<td>{_utc(trip.exit_ts_ns).strftime('%Y-%m-%d %H:%M')}</td>"
+            f"<td>{trip.max_quantity:,.8g}</td>"
+            f"<td>{trip.realized_pnl:,.2f}</td><td>{trip.fees:,.2f}</td>"
+            f'<td class="{css}">{net:,.2f}</td>'
+            "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "Strategy",
+            "Instrument",
+            "Side",
+            "Entry (UTC)",
+            "Exit (UTC)",
+            "Quantity",
+            "Realized PnL",
+            "Fees",
+            "Net PnL",
+        )
+    )
+    return (
+        f"<h2>Trades</h2>{note}"
+        f'<div class="scroll"><table class="trades"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
 def _strategy_table(per_strategy: Mapping[str, Mapping[str, float]]) -> str:
     columns: list[str] = []
     for row in per_strategy.values():
         columns.extend(name for name in row if name not in columns)
-    head = "".join(f"<th>{escape(name)}</th>" for name in ["strategy", *columns])
+    head = "".join(f"<th>{escape(_header(name))}</th>" for name in ["strategy", *columns])
     body = []
     for strategy_id, row in per_strategy.items():
         cells = "".join(
-            f"<td>{escape(_format_cell(row[name]) if name in row else '')}</td>" for name in columns
+            f"<td>{escape(_format_column(name, row[name]) if name in row else '')}</td>"
+            for name in columns
         )
         body.append(f"<tr><td>{escape(strategy_id)}</td>{cells}</tr>")
     return (
@@ -235,31 +501,33 @@ def _steps(
     return np.asarray(out_ts, dtype=np.int64), np.asarray(out_values, dtype=np.float64)
 
 
-def _rows_table(rows: Sequence[Mapping[str, object]]) -> str:
+def _rows_table(rows: Sequence[Mapping[str, object]], css_class: str = "rows-table") -> str:
     columns: list[str] = []
     for row in rows:
         columns.extend(name for name in row if name not in columns)
-    head = "".join(f"<th>{escape(name)}</th>" for name in columns)
+    head = "".join(f"<th>{escape(_header(name))}</th>" for name in columns)
     body = []
     for row in rows:
         cells = []
         for name in columns:
             value = row.get(name, "")
-            text = _format_cell(value) if isinstance(value, int | float) else str(value)
-            cells.append(f"<td>{escape(text)}</td>")
+            text = _format_column(name, value)
+            wrap = ' class="wrap"' if isinstance(value, str) and len(value) > 40 else ""
+            cells.append(f"<td{wrap}>{escape(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (
-        f'<table class="rows-table"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div class="scroll"><table class="{css_class}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
-def _config_table(config_summary: Mapping[str, object]) -> str:
-    body = "".join(
-        f"<tr><td>{escape(str(key))}</td><td>{escape(str(value))}</td></tr>"
-        for key, value in config_summary.items()
-    )
-    return f'<table class="config-table"><tbody>{body}</tbody></table>'
+def _config_table(config_summary: Mapping[str, object], css_class: str = "config-table") -> str:
+    rows = []
+    for key, value in config_summary.items():
+        text = str(value)
+        wrap = ' class="wrap"' if len(text) > 40 else ""
+        rows.append(f"<tr><td>{escape(str(key))}</td><td{wrap}>{escape(text)}</td></tr>")
+    return f'<table class="{css_class}"><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _format_cell(value: float) -> str:
@@ -277,7 +545,11 @@ def _svg_line_chart(
     label: str,
     color: str,
     area: bool,
+    unit: str = "",
+    markers: Sequence[tuple[int, float, bool]] = (),
 ) -> str:
+    """A line chart; ``unit`` labels the value axis, ``markers`` are ``(ts_ns, value, is_buy)``
+    drawn as up (buy) and down (sell) triangles."""
     width, height = _CHART_WIDTH, _CHART_HEIGHT
     open_tag = (
         f'<svg class="chart chart-{label}" width="{width}" height="{height}" '
@@ -292,6 +564,9 @@ def _svg_line_chart(
     plot_top, plot_bottom = _MARGIN_TOP, height - _MARGIN_BOTTOM
 
     low, high = float(values.min()), float(values.max())
+    if markers:
+        low = min(low, min(m[1] for m in markers))
+        high = max(high, max(m[1] for m in markers))
     if area:
         low, high = min(low, 0.0), max(high, 0.0)
     # A flat series still needs a visible band around its level.
@@ -328,17 +603,29 @@ def _svg_line_chart(
             f'<text x="{plot_left - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(_format_axis_value(tick))}</text>"
         )
+    if unit:
+        parts.append(f'<text class="unit" x="4" y="11" text-anchor="start">{escape(unit)}</text>')
     time_format = _time_format(t_span)
     tick_count = 6 if t1 > t0 else 1
     for i in range(tick_count):
         t = t0 + (t1 - t0) * i / max(tick_count - 1, 1)
         x = x_of(t)
+        # The outer labels hang inwards so that none is cut at the chart's edge.
+        anchor = (
+            "start" if i == 0 and tick_count > 1 else "end" if i == tick_count - 1 else "middle"
+        )
+        if tick_count == 1:
+            anchor = "middle"
         parts.append(
             f'<line x1="{x:.1f}" y1="{plot_bottom}" x2="{x:.1f}" y2="{plot_bottom + 4}" '
             f'stroke="#9aa5b1"/>'
-            f'<text x="{x:.1f}" y="{plot_bottom + 18}" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{plot_bottom + 18}" text-anchor="{anchor}">'
             f"{escape(_utc(int(t)).strftime(time_format))}</text>"
         )
+    parts.append(
+        f'<text class="axis-unit" x="{plot_right}" y="{height - 4}" text-anchor="end">'
+        "time (UTC)</text>"
+    )
     if area:
         zero_y = y_of(0.0)
         parts.append(
@@ -346,6 +633,14 @@ def _svg_line_chart(
             f'fill="{color}" fill-opacity="0.25" stroke="none"/>'
         )
     parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.2"/>')
+    for m_ts, m_value, is_buy in markers:
+        x, y = x_of(m_ts), y_of(m_value)
+        if is_buy:
+            shape = f"{x:.1f},{y + 1:.1f} {x - 4:.1f},{y + 8:.1f} {x + 4:.1f},{y + 8:.1f}"
+            parts.append(f'<polygon class="marker-buy" points="{shape}" fill="#059669"/>')
+        else:
+            shape = f"{x:.1f},{y - 1:.1f} {x - 4:.1f},{y - 8:.1f} {x + 4:.1f},{y - 8:.1f}"
+            parts.append(f'<polygon class="marker-sell" points="{shape}" fill="#dc2626"/>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -380,7 +675,8 @@ def _format_axis_value(value: float) -> str:
 
 
 def _time_format(span_ns: int) -> str:
-    if span_ns >= 2 * 86_400 * 1_000_000_000:
+    # Six ticks over less than about a week would repeat dates: show the hour too.
+    if span_ns >= 6 * 86_400 * 1_000_000_000:
         return "%Y-%m-%d"
     if span_ns >= 3_600 * 1_000_000_000:
         return "%m-%d %H:%M"

@@ -212,11 +212,39 @@ def write_montecarlo_report(
     config_summary: Mapping[str, object] | None = None,
     per_strategy: Mapping[str, Mapping[str, Any]] | None = None,
     allocation_quantiles: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    scenarios: Sequence[Mapping[str, Any]] | None = None,
+    history: Mapping[str, Any] | None = None,
+    currency: str = "",
 ) -> Path:
     """One self-contained HTML page: risk summary, fan chart of equity, histograms; with
     ``per_strategy`` (see :func:`strategy_summary`) a table of each strategy's pnl across
     scenarios, and with ``allocation_quantiles`` a fan chart of each strategy's allocated
-    capital over the run."""
+    capital over the run.
+
+    With ``scenarios`` (a stress batch: one row per named scenario, the first the unstressed
+    baseline, each with ``overlays``, ``applied``, ``return``, ``max_drawdown``, ``fills``,
+    ``risk_rejections``, ``venue_rejections`` and ``kill_switch_trips``) the page is a table of
+    the scenarios next to the baseline instead of bands and histograms across them. ``history``
+    (``return`` and ``max_drawdown`` of the strategy on the real history) is marked on the
+    histograms; ``summary["calibration"]`` is shown as the calibrated model's parameters.
+    """
+    if scenarios is not None:
+        return _write_page(
+            path,
+            title,
+            [
+                f"<h1>{escape(title)}</h1>",
+                '<div class="subtitle">each named scenario on the real history, next to the '
+                "unstressed baseline</div>",
+                "<h2>Scenarios</h2>",
+                _scenario_table(scenarios),
+                *(
+                    ["<h2>Configuration</h2>", _config_table(config_summary)]
+                    if config_summary
+                    else []
+                ),
+            ],
+        )
     rows = [
         (
             "Scenarios (ok / total)",
@@ -248,12 +276,36 @@ def write_montecarlo_report(
         f'<div class="subtitle">results digest {escape(str(summary.get("results_digest", "")))}</div>',
         "<h2>Risk</h2>",
         f'<table class="summary-table"><tbody>{body}</tbody></table>',
+    ]
+    calibration = summary.get("calibration") or []
+    if calibration:
+        sections += ["<h2>Calibrated model</h2>", _calibration_table(calibration)]
+    if history:
+        sections.append(
+            '<p class="note" id="history-result">The strategy on the real history: return '
+            f"{history['return'] * 100:.2f} %, maximum drawdown "
+            f"{history['max_drawdown'] * 100:.2f} % over {int(history['bars']):,} bars "
+            "(marked in the histograms).</p>"
+        )
+    sections += [
         "<h2>Equity across scenarios (5-95 % and 25-75 % bands, median)</h2>",
-        fan_chart_svg(quantiles),
+        fan_chart_svg(quantiles, unit=currency),
         "<h2>Returns (%)</h2>",
-        histogram_svg([100.0 * r for r in returns], label="returns", color="#2563eb"),
+        histogram_svg(
+            [100.0 * r for r in returns],
+            label="returns",
+            color="#2563eb",
+            unit="%",
+            mark=None if not history else 100.0 * history["return"],
+        ),
         "<h2>Maximum drawdown (%)</h2>",
-        histogram_svg([100.0 * d for d in max_drawdowns], label="drawdowns", color="#dc2626"),
+        histogram_svg(
+            [100.0 * d for d in max_drawdowns],
+            label="drawdowns",
+            color="#dc2626",
+            unit="%",
+            mark=None if not history else 100.0 * history["max_drawdown"],
+        ),
     ]
     if per_strategy:
         sections += [
@@ -281,6 +333,10 @@ def write_montecarlo_report(
         ]
     if config_summary:
         sections += ["<h2>Configuration</h2>", _config_table(config_summary)]
+    return _write_page(path, title, sections)
+
+
+def _write_page(path: Path, title: str, sections: Sequence[str]) -> Path:
     document = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -298,6 +354,79 @@ def write_montecarlo_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")
     return path
+
+
+def _scenario_table(scenarios: Sequence[Mapping[str, Any]]) -> str:
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "Scenario",
+            "Return",
+            "vs baseline",
+            "Max drawdown",
+            "Fills",
+            "Risk rejections",
+            "Venue rejections",
+            "Kill-switch trips",
+            "Overlays applied",
+        )
+    )
+    baseline = next((r for r in scenarios if r.get("overlays") == "none"), None)
+    body = []
+    for row in scenarios:
+        name = escape(str(row.get("overlays")))
+        if row.get("status", "ok") != "ok":
+            body.append(
+                f'<tr class="failed-scenario"><td>{name}</td>'
+                f'<td class="wrap" colspan="8">failed: {escape(str(row.get("error")))}</td></tr>'
+            )
+            continue
+        ret = float(row["return"])
+        delta = (
+            ""
+            if baseline is None or row is baseline or baseline.get("status", "ok") != "ok"
+            else f"{(ret - float(baseline['return'])) * 100:+.2f} pp"
+        )
+        label = f"{name} (baseline)" if row is baseline else name
+        body.append(
+            "<tr>"
+            f"<td>{label}</td><td>{ret * 100:.2f}%</td><td>{delta}</td>"
+            f"<td>{float(row['max_drawdown']) * 100:.2f}%</td>"
+            f"<td>{int(row['fills']):,}</td><td>{int(row['risk_rejections']):,}</td>"
+            f"<td>{int(row['venue_rejections']):,}</td><td>{int(row['kill_switch_trips']):,}</td>"
+            f'<td class="wrap">{escape(str(row.get("applied") or "none"))}</td>'
+            "</tr>"
+        )
+    return (
+        f'<div class="scroll"><table class="scenario-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _calibration_table(calibration: Sequence[Mapping[str, Any]]) -> str:
+    names: list[str] = []
+    for params in calibration:
+        names.extend(k for k in params if k not in names)
+    head = "".join(f"<th>{escape(n)}</th>" for n in ["dataset", *names])
+    body = []
+    for i, params in enumerate(calibration):
+        cells = "".join(
+            f"<td>{escape(_format_param(params[n]) if n in params else '')}</td>" for n in names
+        )
+        body.append(f"<tr><td>{i}</td>{cells}</tr>")
+    return (
+        '<p class="note">per bar (mu, sigma: of log returns; intensity: jumps per bar)</p>'
+        f'<div class="scroll"><table class="calibration-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _format_param(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:.4g}"
 
 
 _STRATEGY_COLUMNS = (
@@ -339,9 +468,11 @@ def _strategy_table(per_strategy: Mapping[str, Mapping[str, Any]]) -> str:
     )
 
 
-def _frame(label: str, low: float, high: float) -> tuple[list[str], float, float]:
-    """Open an SVG with a plot rectangle and horizontal value ticks; returns parts and the
-    value range after padding."""
+def _frame(
+    label: str, low: float, high: float, unit: str = "", integer: bool = False
+) -> tuple[list[str], float, float]:
+    """Open an SVG with a plot rectangle and horizontal value ticks (labelled ``unit``; only
+    whole numbers when ``integer``); returns parts and the value range after padding."""
     pad = max(abs(high) * 0.01, 1e-9) if high - low <= 0.0 else (high - low) * 0.05
     low, high = low - pad, high + pad
     parts = [
@@ -350,7 +481,11 @@ def _frame(label: str, low: float, high: float) -> tuple[list[str], float, float
         f'<rect x="{_LEFT}" y="{_TOP}" width="{_WIDTH - _LEFT - _RIGHT}" '
         f'height="{_HEIGHT - _TOP - _BOTTOM}" fill="#fbfcfd" stroke="#e4e7eb"/>',
     ]
+    if unit:
+        parts.append(f'<text class="unit" x="4" y="11" text-anchor="start">{escape(unit)}</text>')
     for tick in _nice_ticks(low, high):
+        if integer and not float(tick).is_integer():
+            continue
         y = _y(tick, low, high)
         parts.append(
             f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_WIDTH - _RIGHT}" y2="{y:.1f}" stroke="#e4e7eb"/>'
@@ -376,14 +511,16 @@ def _no_data(label: str) -> str:
     )
 
 
-def fan_chart_svg(quantiles: Mapping[str, Sequence[float]], *, label: str = "fan") -> str:
+def fan_chart_svg(
+    quantiles: Mapping[str, Sequence[float]], *, label: str = "fan", unit: str = ""
+) -> str:
     """Quantile bands over the path (x: share of the path, 0 to 100 %); equity by default."""
     needed = ("q05", "q25", "q50", "q75", "q95")
     if any(not quantiles.get(k) for k in needed):
         return _no_data(label)
     q = {k: np.asarray(quantiles[k], dtype=np.float64) for k in needed}
     n = q["q50"].size
-    parts, low, high = _frame(label, float(q["q05"].min()), float(q["q95"].max()))
+    parts, low, high = _frame(label, float(q["q05"].min()), float(q["q95"].max()), unit)
     xs = [_x(i / max(n - 1, 1)) for i in range(n)]
 
     def band(lower: str, upper: str, opacity: float) -> str:
@@ -403,27 +540,43 @@ def fan_chart_svg(quantiles: Mapping[str, Sequence[float]], *, label: str = "fan
     parts.append(f'<polyline points="{median}" fill="none" stroke="#1e3a8a" stroke-width="1.5"/>')
     for i in range(5):
         x = _x(i / 4)
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
         parts.append(
-            f'<text x="{x:.1f}" y="{_HEIGHT - _BOTTOM + 18}" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{_HEIGHT - _BOTTOM + 18}" text-anchor="{anchor}">'
             f"{i * 25}% of path</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def histogram_svg(values: Sequence[float], *, label: str, color: str, bins: int = 30) -> str:
-    """A histogram of ``values`` as bars; the x axis shows the bin edges."""
+def histogram_svg(
+    values: Sequence[float],
+    *,
+    label: str,
+    color: str,
+    bins: int = 30,
+    unit: str = "",
+    mark: float | None = None,
+) -> str:
+    """A histogram of ``values`` as bars, the value axis in scenarios, the x axis at round
+    values in ``unit``; ``mark`` draws a labelled line at one value (the real history's)."""
     data = np.asarray(values, dtype=np.float64)
     data = data[np.isfinite(data)]
     if data.size == 0:
         return _no_data(label)
     lo, hi = float(data.min()), float(data.max())
+    if mark is not None and math.isfinite(mark):
+        lo, hi = min(lo, mark), max(hi, mark)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(data, bins=bins, range=(lo, hi))
-    parts, low, high = _frame(label, 0.0, float(counts.max()))
+    parts, low, high = _frame(label, 0.0, float(counts.max()), "scenarios", integer=True)
     base = _y(0.0, low, high)
     width = (_WIDTH - _LEFT - _RIGHT) / bins
+
+    def x_of(value: float) -> float:
+        return _LEFT + (value - lo) / (hi - lo) * (_WIDTH - _LEFT - _RIGHT)
+
     for i, count in enumerate(counts.tolist()):
         if count == 0:
             continue
@@ -433,10 +586,27 @@ def histogram_svg(values: Sequence[float], *, label: str, color: str, bins: int 
             f'width="{max(width - 2, 1):.1f}" height="{base - top:.1f}" '
             f'fill="{color}" fill-opacity="0.7"><title>{count}</title></rect>'
         )
-    for i in range(0, bins + 1, max(bins // 6, 1)):
+    del edges
+    suffix = f" {unit}" if unit else ""
+    for tick in _nice_ticks(lo, hi):
+        x = x_of(tick)
+        if x < _LEFT - 0.5 or x > _WIDTH - _RIGHT + 0.5:
+            continue
         parts.append(
-            f'<text x="{_LEFT + i * width:.1f}" y="{_HEIGHT - _BOTTOM + 18}" '
-            f'text-anchor="middle">{escape(f"{edges[i]:.3g}")}</text>'
+            f'<line x1="{x:.1f}" y1="{_HEIGHT - _BOTTOM}" x2="{x:.1f}" '
+            f'y2="{_HEIGHT - _BOTTOM + 4}" stroke="#9aa5b1"/>'
+            f'<text x="{x:.1f}" y="{_HEIGHT - _BOTTOM + 18}" text-anchor="middle">'
+            f"{escape(_format_axis_value(tick) + suffix)}</text>"
+        )
+    if mark is not None and math.isfinite(mark):
+        x = x_of(mark)
+        anchor = "end" if x > _WIDTH / 2 else "start"
+        nudge = -4 if anchor == "end" else 4
+        parts.append(
+            f'<line class="history-mark" x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" '
+            f'y2="{_HEIGHT - _BOTTOM}" stroke="#111827" stroke-width="2" stroke-dasharray="5,3"/>'
+            f'<text x="{x + nudge:.1f}" y="{_TOP + 12}" text-anchor="{anchor}" '
+            f'style="fill:#111827">real history {mark:.2f}{suffix}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from tradegraph.contracts import (
     PORTFOLIO,
     CapitalAllocated,
     ExecutionReport,
+    KillSwitchChanged,
     Message,
     OrderFilled,
     StrategyError,
@@ -33,7 +35,12 @@ from tradegraph.data.catalog import (
 from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.html import write_html_report
-from tradegraph.report.metrics import PerformanceMetrics, compute_metrics, infer_periods_per_year
+from tradegraph.report.metrics import (
+    PerformanceMetrics,
+    compute_metrics,
+    format_duration,
+    infer_periods_per_year,
+)
 from tradegraph.sim.feed import BarStream, TradeStream, prepare_bar_stream, prepare_trade_stream
 from tradegraph.sim.kernel import LocalKernel
 from tradegraph.sim.ledger import OrderLedger
@@ -101,6 +108,30 @@ def fills_digest(fills: Sequence[OrderFilled]) -> str:
     return h.hexdigest()
 
 
+SESSION_STOP_REASON = "session stopping"
+"""The reason of the kill-switch trip with which a paper or live session stops cleanly: it
+cancels open orders and is no halt."""
+
+TOP_REJECTION_REASONS = 5
+"""How many rejection reasons the terminal table shows (``summary.json`` keeps them all)."""
+
+
+def rejection_reasons(ledger: OrderLedger) -> list[dict[str, Any]]:
+    """Why orders were refused, most frequent first: one entry per reason with its count.
+
+    Risk refusals are grouped by their reason code (``max_order_notional``), venue refusals by
+    the venue's reason text (``venue unavailable: exchange outage (exchange_outage)``).
+    """
+    counts: Counter[tuple[str, str]] = Counter()
+    for row in ledger.rows.values():
+        if row.status == "risk_rejected":
+            counts["risk", row.reason.split(":", 1)[0]] += 1
+        elif row.status == "rejected":
+            counts["venue", row.reason] += 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [{"source": src, "reason": reason, "count": n} for (src, reason), n in ranked]
+
+
 @dataclass
 class BacktestResult:
     """Everything a backtest produced. ``summary()`` is the JSON the CLI prints."""
@@ -125,6 +156,32 @@ class BacktestResult:
     per_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
     execution_reports: list[ExecutionReport] = field(default_factory=list)
     allocations: list[CapitalAllocated] = field(default_factory=list)
+    kill_switch_events: list[KillSwitchChanged] = field(default_factory=list)
+    prices: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(
+        default_factory=dict
+    )
+    """Bar closes per instrument, ``(ts_ns, close)``, as the run saw them (for the report)."""
+
+    @property
+    def halts(self) -> list[KillSwitchChanged]:
+        """Kill-switch trips that halted trading (not the one that stops a session)."""
+        return [e for e in self.kill_switch_events if e.tripped and e.reason != SESSION_STOP_REASON]
+
+    def failure_reasons(self) -> list[str]:
+        """Why this run is not a result to trust; empty when it ran as configured.
+
+        A run fails when a strategy raised and was stopped, when the kill switch halted trading,
+        or when the strategies asked for orders and every one of them was refused.
+        """
+        reasons = [
+            f"strategy {e.strategy_id} stopped: {e.error_type}: {e.error}"
+            for e in self.strategy_errors
+        ]
+        reasons.extend(f"trading halted: kill switch tripped ({e.reason})" for e in self.halts)
+        refused = self.risk_rejections + self.venue_rejections
+        if self.intents > 0 and not self.fills and refused >= self.intents:
+            reasons.append(f"every order refused: {refused} of {self.intents} intents, no fill")
+        return reasons
 
     def allocation_series(self) -> dict[str, tuple[list[int], list[float]]]:
         """Allocated capital over time per strategy: ``(ts_ns, capital)`` of each allocation."""
@@ -176,14 +233,19 @@ class BacktestResult:
 
     def summary(self) -> dict[str, Any]:
         m = self.metrics
+        failures = self.failure_reasons()
         return {
             "name": self.config.name,
+            "status": "failed" if failures else "ok",
+            "failure_reasons": failures,
             "bars": self.bars,
             "trade_ticks": self.trades,
             "intents": self.intents,
             "orders": self.orders,
             "risk_rejections": self.risk_rejections,
             "venue_rejections": self.venue_rejections,
+            "rejection_reasons": rejection_reasons(self.ledger),
+            "kill_switch_trips": len(self.halts),
             "fills": len(self.fills),
             "starting_cash": self.starting_cash,
             "final_equity": self.final_equity,
@@ -350,7 +412,20 @@ def assemble_result(
         per_strategy=per_strategy_rows(config, outcome, ledger, allocations),
         execution_reports=[m for m in control if isinstance(m, ExecutionReport)],
         allocations=allocations,
+        kill_switch_events=[m for m in control if isinstance(m, KillSwitchChanged)],
+        prices=close_series(stream),
     )
+
+
+def close_series(
+    stream: BarStream,
+) -> dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+    """Each instrument's bar closes in ``stream`` as ``(ts_ns, close)``."""
+    out = {}
+    for i, instrument_id in enumerate(stream.instrument_ids):
+        mine = stream.instrument_index == i
+        out[instrument_id] = (stream.ts_ns[mine], stream.close[mine])
+    return out
 
 
 def collect_result(
@@ -390,8 +465,41 @@ def fills_table(fills: Sequence[OrderFilled]) -> pa.Table:
     )
 
 
-def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -> dict[str, Path]:
-    """Write orders, fills and the equity curve as Parquet, a summary JSON and the HTML report."""
+def session_description(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """How a paper or live session ran and ended, as label and text pairs for its report.
+
+    ``summary`` is the session's summary (``stopped_by``, ``elapsed_s``, ``halted``,
+    ``restarts``, ``market_events``).
+    """
+    restarts = summary.get("restarts") or {}
+    return [
+        ("Ended by", str(summary.get("stopped_by") or "unknown")),
+        ("Wall duration", format_duration(float(summary.get("elapsed_s") or 0.0))),
+        ("Trading halted", str(summary.get("halted") or "no")),
+        (
+            "Actor restarts",
+            ", ".join(
+                name if count is True else f"{name} ({count})" for name, count in restarts.items()
+            )
+            or "none",
+        ),
+        ("Market events", f"{int(summary.get('market_events') or 0):,}"),
+    ]
+
+
+def write_outputs(
+    result: BacktestResult,
+    out_dir: Path,
+    *,
+    html: bool = True,
+    title: str | None = None,
+    description: Sequence[tuple[str, str]] = (),
+) -> dict[str, Path]:
+    """Write orders, fills and the equity curve as Parquet, a summary JSON and the HTML report.
+
+    ``title`` and ``description`` (label, text pairs shown under it) let a paper or live session
+    describe itself in the report; by default the report is titled as a backtest.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "orders": write_parquet(result.ledger.to_table(), out_dir / "orders.parquet"),
@@ -406,7 +514,12 @@ def write_outputs(result: BacktestResult, out_dir: Path, *, html: bool = True) -
     if html:
         paths["report"] = write_html_report(
             out_dir / "report.html",
-            title=f"tradegraph backtest: {result.config.name}",
+            title=title or f"tradegraph backtest: {result.config.name}",
+            description=description,
+            prices=result.prices,
+            fills=result.fills,
+            outcome=result.summary(),
+            currency=result.config.portfolio.currency,
             metrics=result.metrics,
             ts_ns=result.ts_ns,
             equity=result.equity,

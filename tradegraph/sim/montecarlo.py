@@ -816,6 +816,7 @@ class MonteCarlo:
             summary_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
             result.paths["summary"] = summary_path
             if self.html:
+                stress = plan.model == HISTORY
                 result.paths["report"] = write_montecarlo_report(
                     out / "report.html",
                     title=f"tradegraph {'stress test' if plan.model == HISTORY else 'Monte Carlo'}: "
@@ -836,8 +837,53 @@ class MonteCarlo:
                     },
                     per_strategy=per_strategy,
                     allocation_quantiles=allocation,
+                    scenarios=_scenario_rows(plan, table) if stress else None,
+                    history=None if stress else history_result(plan),
+                    currency=self.config.portfolio.currency,
                 )
         return result
+
+
+def describe_stress(scenarios: Sequence[StressScenario]) -> str:
+    """What a stress set does, for a report: each scenario's description or its overlays."""
+    parts = []
+    for scenario in scenarios:
+        overlays = "; ".join(
+            f"{o.kind} "
+            + ", ".join(
+                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in o.model_dump(exclude={"kind"}).items()
+                if v is not None
+            )
+            for o in scenario.overlays
+        )
+        parts.append(f"{scenario.description} ({overlays})" if scenario.description else overlays)
+    return " + ".join(parts)
+
+
+def _scenario_rows(plan: BatchPlan, table: pa.Table) -> list[dict[str, Any]]:
+    """The result rows in scenario order, each with ``applied``: what its stress did."""
+    rows = sorted(
+        ({k: v for k, v in row.items() if k != "equity_samples"} for row in table.to_pylist()),
+        key=lambda row: int(row["index"]),
+    )
+    for row in rows:
+        row["applied"] = describe_stress(plan.stress_for(int(row["index"])))
+    return rows
+
+
+def history_result(plan: BatchPlan) -> dict[str, Any] | None:
+    """The strategies on the real history the model was calibrated from, for comparison."""
+    if not plan.history or not any(len(d) for d in plan.history):
+        return None
+    result = run_backtest(
+        plan.config, prepare_bar_stream(list(plan.history), plan.config.instrument_map())
+    )
+    return {
+        "return": result.final_equity / result.starting_cash - 1.0,
+        "max_drawdown": result.metrics.max_drawdown,
+        "bars": result.bars,
+    }
 
 
 def _quantile_table(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,3 +136,81 @@ def test_step_series_is_read_at_even_times() -> None:
     samples = sample_steps([10, 20], [5.0, 7.0], 0, 40, 5)
 
     assert samples == [5.0, 5.0, 7.0, 7.0, 7.0]
+
+
+def test_monte_carlo_report_shows_the_model_round_ticks_and_the_real_history(
+    tmp_path: Path,
+) -> None:
+    returns = list(np.linspace(-0.1, 0.1, 20))
+    quantiles = equity_quantiles([[100.0, 100.0 + 10 * r] for r in returns])
+    summary = {
+        "scenarios": 20,
+        **summarize(returns, [0.01] * 20, [0] * 20, 0.5),
+        "calibration": [{"mu": 1.234567e-6, "sigma": 0.000371412}],
+    }
+
+    html = write_montecarlo_report(
+        tmp_path / "r.html",
+        title="mc",
+        summary=summary,
+        quantiles=quantiles,
+        returns=returns,
+        max_drawdowns=[0.01] * 20,
+        history={"return": -0.05, "max_drawdown": 0.02, "bars": 3_000},
+        currency="USDT",
+    ).read_text()
+
+    assert "<th>mu</th><th>sigma</th>" in html
+    assert "<td>1.235e-06</td><td>0.0003714</td>" in html
+    assert html.count('class="history-mark"') == 2
+    assert "real history -5.00 %" in html
+    assert "return -5.00 %, maximum drawdown 2.00 % over 3,000 bars" in html
+    ticks = re.findall(r'text-anchor="middle">(-?[0-9.,]+) %</text>', html)
+    assert ticks
+    assert all(len(t.lstrip("-").replace(".", "")) <= 3 for t in ticks), ticks
+    assert ">USDT</text>" in html
+
+
+def test_stress_report_is_one_row_per_scenario_next_to_the_baseline(tmp_path: Path) -> None:
+    base: dict[str, Any] = {"status": "ok", "max_drawdown": 0.01, "fills": 10, "risk_rejections": 0}
+    scenarios: list[dict[str, Any]] = [
+        {
+            **base,
+            "overlays": "none",
+            "return": -0.01,
+            "venue_rejections": 0,
+            "kill_switch_trips": 0,
+            "applied": "",
+        },
+        {
+            **base,
+            "overlays": "exchange_outage",
+            "return": 0.02,
+            "venue_rejections": 3,
+            "kill_switch_trips": 1,
+            "applied": "one hour of rejected orders",
+        },
+        {"status": "failed", "overlays": "meteor", "error": "boom"},
+    ]
+
+    html = write_montecarlo_report(
+        tmp_path / "r.html",
+        title="stress",
+        summary={"scenarios": 3},
+        quantiles={},
+        returns=[-0.01, 0.02],
+        max_drawdowns=[0.01, 0.01],
+        scenarios=scenarios,
+    ).read_text()
+
+    assert "band-q05-q95" not in html
+    assert 'class="bin"' not in html
+    rows = html.split('class="scenario-table"')[1].split("<tr")[2:]
+    assert len(rows) == 3
+    assert "<td>none (baseline)</td><td>-1.00%</td><td></td>" in rows[0]
+    assert (
+        "<td>exchange_outage</td><td>2.00%</td><td>+3.00 pp</td><td>1.00%</td>"
+        "<td>10</td><td>0</td><td>3</td><td>1</td>"
+    ) in rows[1]
+    assert "one hour of rejected orders" in rows[1]
+    assert "failed: boom" in rows[2]

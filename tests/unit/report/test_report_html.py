@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.portfolio.builders import fill as taker_fill
+from tradegraph.contracts import OrderSide
 from tradegraph.report import (
     PerformanceMetrics,
     compute_metrics,
@@ -205,3 +207,78 @@ def test_report_shows_allocation_over_time_as_steps_and_the_execution_reports(
     # a: start, step up at +10 min (two points), held to the end of the run.
     assert polyline_point_counts(document)[2:] == [4, 2]
     assert "<td>a-P000001</td><td>completed</td><td>101.50</td>" in document
+
+
+def test_backtest_report_shows_fills_on_the_price_the_trades_and_monthly_returns(
+    tmp_path: Path,
+) -> None:
+    # Two months of hourly equity; one round trip in January.
+    hour = 60 * MINUTE_NS
+    ts = JAN_1_2024_NS + np.arange(24 * 60, dtype=np.int64) * hour
+    equity = np.full(ts.size, 10_000.0)
+    equity[ts >= JAN_1_2024_NS + 31 * 24 * hour] = 10_500.0
+    fills = [
+        taker_fill("f1", OrderSide.BUY, 1.0, 100.0, fee=1.0, ts_ns=int(ts[10])),
+        taker_fill("f2", OrderSide.SELL, 1.0, 110.0, fee=1.0, ts_ns=int(ts[20])),
+    ]
+    per_strategy = {"a": {"realized_pnl": 10.0, "fills": 2.0, "intents": 2.0}}
+
+    document = write_html_report(
+        tmp_path / "r.html",
+        title="t",
+        metrics=sample_metrics(ts, equity),
+        ts_ns=ts,
+        equity=equity,
+        per_strategy=per_strategy,
+        prices={"BTCUSDT.BINANCE": (ts, np.linspace(90.0, 120.0, ts.size))},
+        fills=fills,
+        currency="USDT",
+    ).read_text()
+
+    assert document.count('class="marker-buy"') == 1
+    assert document.count('class="marker-sell"') == 1
+    assert ">price (USDT)</text>" in document
+    assert "<th>Realized PnL</th><th>Fills</th><th>Orders asked</th>" in document
+    assert "<td>a</td><td>10.00</td><td>2</td><td>2</td>" in document
+    trades = document.split('class="trades"')[1]
+    assert trades.count("<tr>") == 2  # header and one round trip
+    assert "<td>10.00</td><td>2.00</td>" in trades  # realized pnl, fees (net 8.00)
+    assert '<td>2024-01</td><td class="">+0.00%</td>' in document
+    assert '<td>2024-02</td><td class="pos">+5.00%</td>' in document
+    assert 'id="run-failed"' not in document
+
+
+def test_failed_run_is_shown_loudly_with_its_rejection_reasons(tmp_path: Path) -> None:
+    ts, equity = sample_curve(100)
+    outcome = {
+        "status": "failed",
+        "failure_reasons": ["strategy s stopped: ValueError: boom"],
+        "rejection_reasons": [{"source": "risk", "reason": "max_order_notional", "count": 3}],
+    }
+
+    document = write_html_report(
+        tmp_path / "r.html",
+        title="t",
+        metrics=sample_metrics(ts, equity),
+        ts_ns=ts,
+        equity=equity,
+        outcome=outcome,
+    ).read_text()
+
+    assert '<div class="failed" id="run-failed"><h2>Run failed</h2>' in document
+    assert "<li>strategy s stopped: ValueError: boom</li>" in document
+    assert "<td>risk</td><td>max_order_notional</td><td>3</td>" in document
+
+
+def test_time_ticks_of_a_two_day_run_are_all_different(tmp_path: Path) -> None:
+    ts, equity = sample_curve(3_000)  # two days and two hours of minutes
+
+    document = write_html_report(
+        tmp_path / "r.html", title="t", metrics=sample_metrics(ts, equity), ts_ns=ts, equity=equity
+    ).read_text()
+
+    equity_chart = document.split('class="chart chart-equity"')[1].split("</svg>")[0]
+    ticks = re.findall(r'y="\d+" text-anchor="(?:start|middle|end)">([^<]+)</text>', equity_chart)
+    time_ticks = [t for t in ticks if ":" in t]
+    assert len(time_ticks) == 6
+    assert len(set(time_ticks)) == 6

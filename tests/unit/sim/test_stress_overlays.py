@@ -141,8 +141,16 @@ def test_liquidity_crunch_gives_a_venue_without_slippage_some(config: GraphConfi
     assert slippage.bps == 10.0
 
 
-def test_exchange_outage_removes_the_window() -> None:
-    out = ExchangeOutage(at=0.5, duration_min=30).bend_bars(_flat(200))
+def test_exchange_outage_keeps_market_data_flowing_by_default() -> None:
+    bars = _flat(200)
+
+    out = ExchangeOutage(at=0.5, duration_min=30).bend_bars(bars)
+
+    assert np.array_equal(out.ts_open_ns, bars.ts_open_ns)
+
+
+def test_exchange_outage_with_a_silent_feed_removes_the_window() -> None:
+    out = ExchangeOutage(at=0.5, duration_min=30, feed="silent").bend_bars(_flat(200))
 
     assert len(out) == 170
     gap = np.diff(out.ts_open_ns)
@@ -183,7 +191,7 @@ def test_overlays_compose_their_windows_on_every_venue(config: GraphConfig) -> N
     scenario = StressScenario(
         name="combo",
         overlays=(
-            ExchangeOutage(at=0.1, duration_min=10),
+            ExchangeOutage(at=0.1, duration_min=10, feed="silent"),
             LatencySpike(start=0.2, end=0.3),
             FeeShock(start=0.4, duration_min=60),
         ),
@@ -202,7 +210,9 @@ def test_windows_stay_on_the_unbent_clock_when_an_outage_removed_bars() -> None:
 
     _, [bent] = apply_stress(
         [
-            StressScenario(name="gap", overlays=(ExchangeOutage(at=0.0, duration_min=50),)),
+            StressScenario(
+                name="gap", overlays=(ExchangeOutage(at=0.0, duration_min=50, feed="silent"),)
+            ),
             StressScenario(name="thin", overlays=(LiquidityCrunch(factor=2, start=0.5),)),
         ],
         load_config(None),

@@ -14,8 +14,11 @@ smaller of a bar's two factors, so every bent bar stays consistent (``high >= ma
 Venue overlays (exchange outage, liquidity crunch, latency spike, fee shock) act only inside
 their window: ``start``/``end`` fractions of the path (or ``at`` and ``duration_min``), turned
 into :class:`~tradegraph.execution.venue_stress.VenueWindow` s in simulated time that the
-graph's venues honour (see :mod:`tradegraph.execution.venue_stress`). An exchange outage both
-silences the feed and rejects every order that reaches a venue in its window.
+graph's venues honour (see :mod:`tradegraph.execution.venue_stress`). An exchange outage
+rejects every order that reaches a venue in its window while market data goes on flowing (as
+when an exchange's order entry is down, or prices come from another source), so the orders the
+strategies send meanwhile are refused with a venue reason; ``feed: silent`` also removes the
+window's bars.
 
 A :class:`StressScenario` is a named sequence of overlays; :data:`PRESETS` holds the built-in
 ones and :func:`load_stress_file` reads custom ones from YAML::
@@ -336,14 +339,25 @@ class LiquidityCrunch(_WindowedOverlay):
 
 
 class ExchangeOutage(_Overlay):
-    """For ``duration_min`` minutes from ``at`` the feed falls silent and every venue rejects
-    the orders that reach it; trading resumes at whatever price the market reached meanwhile."""
+    """For ``duration_min`` minutes from ``at`` every venue rejects the orders that reach it.
+
+    With ``feed: flowing`` (the default) market data goes on, so strategies keep deciding and
+    the orders they send in the window are rejected (``venue unavailable: exchange outage``).
+    With ``feed: silent`` the window's bars are gone too: nothing prompts an order, only
+    orders already on their way (under latency) meet the outage, and trading resumes at
+    whatever price the market reached meanwhile.
+    """
 
     kind: Literal["exchange_outage"] = "exchange_outage"
     at: float = Field(default=0.5, ge=0.0, le=1.0)
     duration_min: float = Field(default=60.0, gt=0.0)
+    feed: Literal["flowing", "silent"] = Field(
+        default="flowing", description="whether market data goes on during the outage"
+    )
 
     def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
+        if self.feed == "flowing":
+            return bars
         return remove_window(bars, at=self.at, duration_min=self.duration_min, span=span)
 
     def venue_windows(self, span: PathSpan) -> tuple[VenueWindow, ...]:
@@ -456,7 +470,7 @@ PRESETS: dict[str, StressScenario] = {
         ),
         _preset(
             "exchange_outage",
-            "one hour from mid-path without data, every order rejected",
+            "one hour from mid-path in which every venue rejects every order",
             ExchangeOutage(),
         ),
         _preset(
