@@ -595,7 +595,8 @@ class FakeExchange:
         return self._call(lambda: [copy.deepcopy(o) for o in self.engine.orders.values()])
 
     def orders_with_client_id(self, client_order_id: str) -> list[Order]:
-        """Orders accepted under ``client_order_id``: never more than one."""
+        """Orders accepted under ``client_order_id``, oldest first (more than one only if the
+        id was used again after its order had finished, as Binance allows)."""
         return [o for o in self.orders() if o.client_order_id == client_order_id]
 
     def fills(self) -> list[Fill]:
