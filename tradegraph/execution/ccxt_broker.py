@@ -114,6 +114,7 @@ _CANCELLED_STATUSES = frozenset({"canceled", "cancelled", "expired"})
 _MAX_ORPHAN_ORDERS = 1_000
 _TRADE_PAGE = 500
 _MAX_TRADE_PAGES = 50
+_PROBE_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -799,13 +800,17 @@ class CcxtBroker(_BrokerCore):
         return self._take()
 
     async def _wait_out_ban(self) -> None:
-        """Sleep until the venue's rate-limit ban is over (no wait without one)."""
+        """Sleep until the venue's rate-limit ban is over, and until another call's probe of
+        the venue has its answer (no wait without a ban)."""
+        logged = False
         while not self._closed:
             wait_s = self.breaker.ban_remaining_s()
-            if wait_s <= 0.0:
+            if wait_s <= 0.0 and not (self.breaker.probing and self.breaker.bans_in_a_row):
                 return
-            self._log.warning("cancel_waits_for_ban", ban_s=round(wait_s, 3))
-            await self._backoff.sleep(wait_s)
+            if not logged:
+                self._log.warning("cancel_waits_for_ban", ban_s=round(wait_s, 3))
+                logged = True
+            await self._backoff.sleep(wait_s if wait_s > 0.0 else _PROBE_POLL_S)
 
     # ------------------------------------------------------------------ updates
 

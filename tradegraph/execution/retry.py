@@ -183,6 +183,11 @@ class CircuitBreaker:
         """Rate-limit refusals since the venue last answered."""
         return self._bans_in_a_row
 
+    @property
+    def probing(self) -> bool:
+        """Whether the one probe of a half-open circuit is out (other calls are refused)."""
+        return self._state is CircuitState.HALF_OPEN and self._probe_in_flight
+
     def ban_remaining_s(self) -> float:
         """Seconds until the venue's ban is over (0 when there is none)."""
         return max(0.0, self._banned_until - self._monotonic())
