@@ -99,7 +99,8 @@ class CcxtMarketData:
         sleep: Awaitable sleep (polling periods, backoff).
         breaker: The venue's circuit breaker, shared with the broker of the same process: a
             rate-limit ban either of them meets stops both from calling the venue over REST
-            until it ends (a request sent into a ban lengthens it).
+            until it ends (a request sent into a ban lengthens it). Without one, the client
+            keeps its own and backs off from the bans it meets itself.
 
     Attributes:
         stats: Counters: ``updates`` (values offered), ``published``, ``reconnects``,
@@ -122,7 +123,11 @@ class CcxtMarketData:
     ) -> None:
         if venue.live is None:
             raise ConfigError(f"venues.{venue.name}.live is required for live market data")
-        self.breaker = breaker
+        self.breaker = (
+            breaker
+            if breaker is not None
+            else CircuitBreaker.from_config(venue.live.circuit_breaker, monotonic=monotonic)
+        )
         self.venue = venue.name
         self.live: LiveVenueConfig = venue.live
         self._feed = feed
@@ -155,7 +160,7 @@ class CcxtMarketData:
         self._log = get_logger("md", venue=venue.name)
         self._retrier = Retrier(
             self.live.retry,
-            breaker,
+            self.breaker,
             backoff=Backoff(self.live.retry, sleep=sleep),
             retry_after=self._retry_after,
             component="md",
@@ -269,7 +274,7 @@ class CcxtMarketData:
                 and (self._monotonic() - rest_since >= _WS_RETRY_AFTER_S)
             ):
                 rest_since, failures = None, 0  # give the websocket another chance
-            ban_s = self.breaker.ban_remaining_s() if self.breaker is not None else 0.0
+            ban_s = self.breaker.ban_remaining_s()
             if rest_since is not None and ban_s > 0.0:
                 await self._sleep(ban_s)  # the venue bans us: polling now would lengthen it
                 continue
