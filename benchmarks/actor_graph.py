@@ -22,8 +22,8 @@ Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, tw
   (``tests/support/fake_exchange``), one bid resting at the venue, tripped ``--fault-trips``
   times in each of two faults: ``stuck_submit`` (a second order's submit is held by the venue
   for twice the client's 10 s request timeout when the kill arrives) and ``ban`` (the venue
-  bans the address, 418 with Retry-After, 3 s that double with each request sent into them;
-  the broker has met it once when the kill arrives). ``quiet_ms``: from the kill reaching Risk
+  bans the address for 3 s, 418 with Retry-After; the broker has met it when the kill
+  arrives). ``quiet_ms``: from the kill reaching Risk
   to no order open at the venue; for the ban also ``ban_left_ms`` at the trip and the 418s
   the venue sent. ``--only-venue-faults`` runs just these.
 
@@ -185,8 +185,8 @@ FAULT_NAMESPACE = "bench-faults"
 
 
 def venue_fault_config(fake: Any) -> Any:
-    """A live session of one idle strategy against ``fake`` (market data and order updates over
-    websockets, a REST poll every 0.5 s); orders come from the benchmark through Risk."""
+    """A live session of one idle strategy against ``fake`` (REST only, as after a websocket
+    outage); orders come from the benchmark through Risk."""
     from tradegraph.config import GraphConfig
     from tradegraph.config.models import CircuitBreakerConfig, LiveVenueConfig, RetryConfig
 
@@ -203,9 +203,9 @@ def venue_fault_config(fake: Any) -> Any:
         max_order_notional=5_000.0,
         request_timeout_s=FAULT_REQUEST_TIMEOUT_S,
         enable_rate_limit=False,
+        use_websockets=False,
         market_data=("trades",),
         poll_interval_s=0.2,
-        safety_poll_interval_s=0.5,
         stale_after_s=60.0,
         retry=RetryConfig(),
         circuit_breaker=CircuitBreakerConfig(),
@@ -303,7 +303,7 @@ def venue_fault_trips(trips: int) -> dict[str, Any]:
                 bid(58_000.0)
                 wait_until(lambda: open_at_venue() == 1, 30.0)
                 fake.clear_requests()
-                fake.ban(FAULT_BAN_S, escalate=True)
+                fake.ban(FAULT_BAN_S, escalate=False)
                 wait_until(lambda: session.status(broker).details["circuit"] == "open", 30.0)
                 ban_left.append(fake.banned_for_s() * 1e6)
                 banned.append(quiet_after_kill(600.0))

@@ -18,7 +18,7 @@ into a ban lengthens it); Risk refuses every new order meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from tradegraph.config.models import GraphConfig, LiveMode
@@ -65,11 +65,30 @@ def broker_environment(config: GraphConfig, environ: Mapping[str, str]) -> Secre
     named in ``venues[].live`` (``api_key_env``, ``api_secret_env``), nothing else."""
     from tradegraph.config.models import ENABLE_LIVE_ENV
 
-    names = {ENABLE_LIVE_ENV}
+    names = {ENABLE_LIVE_ENV, *credential_names(config)}
+    return Secrets({n: environ[n] for n in names if n in environ})
+
+
+def credential_names(config: GraphConfig) -> set[str]:
+    """The environment variables holding API keys and secrets of ``config``'s venues."""
+    names: set[str] = set()
     for venue in config.venues:
         if venue.live is not None:
             names.update(n for n in (venue.live.api_key_env, venue.live.api_secret_env) if n)
-    return Secrets({n: environ[n] for n in names if n in environ})
+    return names
+
+
+def take_broker_environment(config: GraphConfig, environ: MutableMapping[str, str]) -> Secrets:
+    """:func:`broker_environment`, with the credentials removed from ``environ``.
+
+    Call it before a local Ray starts: its processes (every actor of the session) inherit the
+    driver's environment, and only the broker actors, which get the returned object, may hold
+    the keys.
+    """
+    secrets = broker_environment(config, environ)
+    for name in credential_names(config):
+        environ.pop(name, None)
+    return secrets
 
 
 class GatewayBroker:
