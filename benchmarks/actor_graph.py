@@ -22,8 +22,8 @@ Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, tw
   (``tests/support/fake_exchange``), one bid resting at the venue, tripped ``--fault-trips``
   times in each of two faults: ``stuck_submit`` (a second order's submit is held by the venue
   for twice the client's 10 s request timeout when the kill arrives) and ``ban`` (the venue
-  bans the address for 3 s, 418 with Retry-After; the broker has met it when the kill
-  arrives). ``quiet_ms``: from the kill reaching Risk
+  bans the address for 3 s, 418 with Retry-After; the kill comes 0.25 s after the first
+  refused request). ``quiet_ms``: from the kill reaching Risk
   to no order open at the venue; for the ban also ``ban_left_ms`` at the trip and the 418s
   the venue sent. ``--only-venue-faults`` runs just these.
 
@@ -277,6 +277,13 @@ def venue_fault_trips(trips: int) -> dict[str, Any]:
             )
             ray.get(risk.request.remote(intent), timeout=10)
 
+        def resting(count: int) -> None:
+            try:
+                wait_until(lambda: open_at_venue() == count, 30.0)
+            except TimeoutError:
+                risk_details = session.status("risk").details
+                raise RuntimeError(f"bids not at the venue; risk: {risk_details}") from None
+
         def quiet_after_kill(limit_s: float) -> float:
             started = time.perf_counter()
             operator_command("kill", "benchmark", namespace=FAULT_NAMESPACE)
@@ -293,18 +300,20 @@ def venue_fault_trips(trips: int) -> dict[str, Any]:
             wait_until(lambda: _traded(fake) and _priced(session), 60.0)
             for _ in range(trips):
                 bid(58_000.0)
-                wait_until(lambda: open_at_venue() == 1, 30.0)
+                resting(1)
                 fake.delay_next(delay_s=2 * FAULT_REQUEST_TIMEOUT_S)
                 bid(57_000.0)
-                wait_until(lambda: open_at_venue() == 2, 30.0)
+                resting(2)
                 stuck.append(quiet_after_kill(120.0))
                 settle()
             for _ in range(trips):
                 bid(58_000.0)
-                wait_until(lambda: open_at_venue() == 1, 30.0)
+                resting(1)
                 fake.clear_requests()
                 fake.ban(FAULT_BAN_S, escalate=False)
-                wait_until(lambda: session.status(broker).details["circuit"] == "open", 30.0)
+                # Until the session has met the ban (the broker and md poll every 0.2 s).
+                wait_until(lambda: any(r.status == 418 for r in fake.requests()), 30.0)
+                time.sleep(0.25)
                 ban_left.append(fake.banned_for_s() * 1e6)
                 banned.append(quiet_after_kill(600.0))
                 refusals.append(sum(1 for r in fake.requests() if r.status == 418))
