@@ -100,22 +100,8 @@ def _stressed_history(
     return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
 
 
-STRICT_EXIT_CODE = 5
-"""Exit code under ``--strict`` when a run failed (a strategy stopped, trading halted, every
-order refused; for batches also a failed scenario)."""
-
-
-def _add_strict_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        help=f"exit {STRICT_EXIT_CODE} when the run failed: a strategy stopped, the kill switch "
-        "halted trading or every order was refused",
-    )
-
-
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from tradegraph.report.html import format_metrics_table, format_run_outcome
+    from tradegraph.report.html import format_metrics_table
     from tradegraph.sim.backtest import run_backtest, write_outputs
 
     config = _load(args)
@@ -149,17 +135,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     if s["dropped_rows"]:
         print(f"dropped malformed bars: {s['dropped_rows']} ({result.dropped})")
-    outcome = format_run_outcome(s)
-    if outcome:
-        print(outcome)
+    for err in result.strategy_errors:
+        print(f"strategy {err.strategy_id} stopped: {err.error_type}: {err.error}")
     print(f"outputs in {out_dir.resolve()}:")
     for name, path in paths.items():
         print(f"  {name:8s} {path}")
-    if s["status"] == "failed":
-        print(f"run failed: {'; '.join(s['failure_reasons'])}", file=sys.stderr)
     if args.json:
         print(json.dumps(s, default=str))
-    return STRICT_EXIT_CODE if args.strict and s["status"] == "failed" else 0
+    return 0
 
 
 class _ProgressLine:
@@ -385,7 +368,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="bend the history and the venues by these stress scenarios, in order",
     )
     bt.add_argument("--stress-file", help="YAML file of custom stress scenarios")
-    _add_strict_arg(bt)
     bt.set_defaults(func=cmd_backtest)
 
     mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")

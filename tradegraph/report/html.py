@@ -57,31 +57,6 @@ def format_metrics_table(metrics: PerformanceMetrics) -> str:
     return "\n".join(lines)
 
 
-def format_run_outcome(summary: Mapping[str, object], top: int = 5) -> str:
-    """The rejection reasons (at most ``top``, with counts) and, for a failed run, a loud
-    ``RUN FAILED`` block with every reason; empty for a clean run without rejections."""
-    lines: list[str] = []
-    reasons = summary.get("rejection_reasons") or []
-    assert isinstance(reasons, list)
-    if reasons:
-        total = sum(int(r["count"]) for r in reasons)
-        lines.append(f"rejections by reason ({total:,} in all):")
-        width = max(len(f"{int(r['count']):,}") for r in reasons[:top])
-        for r in reasons[:top]:
-            lines.append(f"  {int(r['count']):>{width},}  {r['source']:5s}  {r['reason']}")
-        if len(reasons) > top:
-            rest = sum(int(r["count"]) for r in reasons[top:])
-            lines.append(f"  {rest:>{width},}  other reasons ({len(reasons) - top})")
-    failures = summary.get("failure_reasons") or []
-    assert isinstance(failures, list)
-    if failures:
-        bar = "!" * 72
-        lines.extend([bar, "RUN FAILED: these results do not show the strategy as configured"])
-        lines.extend(f"  - {reason}" for reason in failures)
-        lines.append(bar)
-    return "\n".join(lines)
-
-
 def downsample_min_max(
     ts_ns: npt.ArrayLike, values: npt.ArrayLike, max_points: int = MAX_CHART_POINTS
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ from tradegraph.contracts import (
     PORTFOLIO,
     CapitalAllocated,
     ExecutionReport,
-    KillSwitchChanged,
     Message,
     OrderFilled,
     StrategyError,
@@ -103,26 +101,6 @@ def fills_digest(fills: Sequence[OrderFilled]) -> str:
     return h.hexdigest()
 
 
-TOP_REJECTION_REASONS = 5
-"""How many rejection reasons the terminal table shows (``summary.json`` keeps them all)."""
-
-
-def rejection_reasons(ledger: OrderLedger) -> list[dict[str, Any]]:
-    """Why orders were refused, most frequent first: one entry per reason with its count.
-
-    Risk refusals are grouped by their reason code (``max_order_notional``), venue refusals by
-    the venue's reason text (``venue unavailable: exchange outage (exchange_outage)``).
-    """
-    counts: Counter[tuple[str, str]] = Counter()
-    for row in ledger.rows.values():
-        if row.status == "risk_rejected":
-            counts["risk", row.reason.split(":", 1)[0]] += 1
-        elif row.status == "rejected":
-            counts["venue", row.reason] += 1
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [{"source": src, "reason": reason, "count": n} for (src, reason), n in ranked]
-
-
 @dataclass
 class BacktestResult:
     """Everything a backtest produced. ``summary()`` is the JSON the CLI prints."""
@@ -147,28 +125,6 @@ class BacktestResult:
     per_strategy: dict[str, dict[str, float]] = field(default_factory=dict)
     execution_reports: list[ExecutionReport] = field(default_factory=list)
     allocations: list[CapitalAllocated] = field(default_factory=list)
-    kill_switch_events: list[KillSwitchChanged] = field(default_factory=list)
-
-    @property
-    def halts(self) -> list[KillSwitchChanged]:
-        """Kill-switch trips: each halted trading."""
-        return [e for e in self.kill_switch_events if e.tripped]
-
-    def failure_reasons(self) -> list[str]:
-        """Why this run is not a result to trust; empty when it ran as configured.
-
-        A run fails when a strategy raised and was stopped, when the kill switch halted trading,
-        or when the strategies asked for orders and every one of them was refused.
-        """
-        reasons = [
-            f"strategy {e.strategy_id} stopped: {e.error_type}: {e.error}"
-            for e in self.strategy_errors
-        ]
-        reasons.extend(f"trading halted: kill switch tripped ({e.reason})" for e in self.halts)
-        refused = self.risk_rejections + self.venue_rejections
-        if self.intents > 0 and not self.fills and refused >= self.intents:
-            reasons.append(f"every order refused: {refused} of {self.intents} intents, no fill")
-        return reasons
 
     def allocation_series(self) -> dict[str, tuple[list[int], list[float]]]:
         """Allocated capital over time per strategy: ``(ts_ns, capital)`` of each allocation."""
@@ -220,19 +176,14 @@ class BacktestResult:
 
     def summary(self) -> dict[str, Any]:
         m = self.metrics
-        failures = self.failure_reasons()
         return {
             "name": self.config.name,
-            "status": "failed" if failures else "ok",
-            "failure_reasons": failures,
             "bars": self.bars,
             "trade_ticks": self.trades,
             "intents": self.intents,
             "orders": self.orders,
             "risk_rejections": self.risk_rejections,
             "venue_rejections": self.venue_rejections,
-            "rejection_reasons": rejection_reasons(self.ledger),
-            "kill_switch_trips": len(self.halts),
             "fills": len(self.fills),
             "starting_cash": self.starting_cash,
             "final_equity": self.final_equity,
@@ -399,7 +350,6 @@ def assemble_result(
         per_strategy=per_strategy_rows(config, outcome, ledger, allocations),
         execution_reports=[m for m in control if isinstance(m, ExecutionReport)],
         allocations=allocations,
-        kill_switch_events=[m for m in control if isinstance(m, KillSwitchChanged)],
     )
 
 
