@@ -17,10 +17,18 @@ Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, tw
 * ``trip_to_quiet_ms``: from ``tradegraph kill`` reaching Risk to no order left open at the
   venue, p50/p99 over repeated trips of a session keeping a bid resting;
 * with ``--intervals 5,10,20,40``: the 8,300 events/s run again with each batch interval, and
-  the CPU seconds the session's actors spent (``actor_cpu_s``, read from ``/proc``).
+  the CPU seconds the session's actors spent (``actor_cpu_s``, read from ``/proc``);
+* ``trip_to_quiet_venue_faults``: a live session (real ccxt) against the fake Binance exchange
+  (``tests/support/fake_exchange``), one bid resting at the venue, tripped ``--fault-trips``
+  times in each of two faults: ``stuck_submit`` (a second order's submit is held by the venue
+  for twice the client's 10 s request timeout when the kill arrives) and ``ban`` (the venue
+  bans the address for 3 s, 418 with Retry-After; the kill comes 0.25 s after the first
+  refused request). ``quiet_ms``: from the kill reaching Risk
+  to no order open at the venue; for the ban also ``ban_left_ms`` at the trip and the 418s
+  the venue sent. ``--only-venue-faults`` runs just these.
 
     python benchmarks/actor_graph.py [--bars 3000] [--live-bars 44640] [--trips 30]
-        [--intervals 5,10,20,40]
+        [--intervals 5,10,20,40] [--fault-trips 3] [--only-venue-faults]
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import argparse
 import json
 import os
 import pickle
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -169,6 +178,169 @@ def trip_to_quiet(trips: int) -> dict[str, float | int]:
     return percentiles_ms(samples)
 
 
+FAULT_KEY_ENV = ("TG_BENCH_BINANCE_KEY", "TG_BENCH_BINANCE_SECRET")
+FAULT_REQUEST_TIMEOUT_S = 10.0
+FAULT_BAN_S = 3.0
+FAULT_NAMESPACE = "bench-faults"
+
+
+def venue_fault_config(fake: Any) -> Any:
+    """A live session of one idle strategy against ``fake`` (REST only, as after a websocket
+    outage); orders come from the benchmark through Risk."""
+    from tradegraph.config import GraphConfig
+    from tradegraph.config.models import CircuitBreakerConfig, LiveVenueConfig, RetryConfig
+
+    base = load_config(PAPER_YAML, ["session.state_dir=null"])
+    btc = next(i for i in base.instruments if i.symbol == "BTCUSDT")
+    ccxt_config = fake.ccxt_config()
+    live = LiveVenueConfig(
+        mode="live",
+        exchange="binance",
+        api_key_env=FAULT_KEY_ENV[0],
+        api_secret_env=FAULT_KEY_ENV[1],
+        urls=ccxt_config["urls"],
+        options=ccxt_config["options"],
+        max_order_notional=5_000.0,
+        request_timeout_s=FAULT_REQUEST_TIMEOUT_S,
+        enable_rate_limit=False,
+        use_websockets=False,
+        market_data=("trades",),
+        poll_interval_s=0.2,
+        stale_after_s=60.0,
+        retry=RetryConfig(),
+        circuit_breaker=CircuitBreakerConfig(),
+    )
+    venue = next(v for v in base.venues if v.name == "BINANCE").model_copy(update={"live": live})
+    strategy = base.strategies[0].model_copy(
+        update={
+            "id": "bench",
+            "class_path": "resting_bid",
+            "params": {"quantity": 0.01},
+            "instruments": ("BTCUSDT.BINANCE",),
+        }
+    )
+    data = base.data.model_copy(update={"bars": base.data.bars[:1]})
+    return GraphConfig.model_validate(
+        {
+            **base.model_dump(),
+            "instruments": (btc,),
+            "venues": (venue,),
+            "strategies": (strategy,),
+            "data": data,
+            "risk": base.risk.model_copy(update={"price_band_pct": None}),
+            "session": base.session.model_copy(
+                update={"market_data": "ccxt", "clock": "wall", "namespace": FAULT_NAMESPACE}
+            ),
+        }
+    )
+
+
+def venue_fault_trips(trips: int) -> dict[str, Any]:
+    """Trip-to-quiet of a live session with a stuck submit, and during a ban (see the top)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support.fake_exchange import FakeExchange
+    from tradegraph.contracts import OrderIntent, OrderSide, OrderType
+
+    key, secret = "bench-key-6b1f", "bench-secret-93ad"
+    os.environ.update(
+        {FAULT_KEY_ENV[0]: key, FAULT_KEY_ENV[1]: secret, "TRADEGRAPH_ENABLE_LIVE": "1"}
+    )
+    stuck: list[float] = []
+    banned: list[float] = []
+    ban_left: list[float] = []
+    refusals: list[int] = []
+    with FakeExchange(api_key=key, secret=secret) as fake:
+        fake.set_price("BTCUSDT", "60000")
+        session = LiveSession(venue_fault_config(fake))
+        session.start()
+        risk = session.hosts["risk"]
+        broker = "broker:BINANCE"
+        count = 0
+
+        def open_at_venue() -> int:
+            return sum(1 for o in fake.orders() if o.is_live)
+
+        def bid(price: float) -> None:
+            nonlocal count
+            count += 1
+            now = time.time_ns()
+            intent = OrderIntent(
+                intent_id=f"bench-{count:05d}",
+                strategy_id="bench",
+                instrument_id="BTCUSDT.BINANCE",
+                side=OrderSide.BUY,
+                quantity=0.01,
+                order_type=OrderType.LIMIT,
+                limit_price=price,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+            ray.get(risk.request.remote(intent), timeout=10)
+
+        def resting(count: int) -> None:
+            try:
+                wait_until(lambda: open_at_venue() == count, 30.0)
+            except TimeoutError:
+                risk_details = session.status("risk").details
+                raise RuntimeError(f"bids not at the venue; risk: {risk_details}") from None
+
+        def quiet_after_kill(limit_s: float) -> float:
+            started = time.perf_counter()
+            operator_command("kill", "benchmark", namespace=FAULT_NAMESPACE)
+            wait_until(lambda: open_at_venue() == 0, limit_s, 0.005)
+            return (time.perf_counter() - started) * 1e6
+
+        def settle() -> None:
+            wait_until(lambda: session.status(broker).details["open_orders"] == 0, 120.0)
+            wait_until(lambda: session.status(broker).details["circuit"] == "closed", 120.0)
+            operator_command("resume", "benchmark", namespace=FAULT_NAMESPACE)
+
+        try:
+            # Risk needs a price first: trades on the fake's tape reach md by REST polling.
+            wait_until(lambda: _traded(fake) and _priced(session), 60.0)
+            for _ in range(trips):
+                bid(58_000.0)
+                resting(1)
+                fake.delay_next(delay_s=2 * FAULT_REQUEST_TIMEOUT_S)
+                bid(57_000.0)
+                resting(2)
+                stuck.append(quiet_after_kill(120.0))
+                settle()
+            for _ in range(trips):
+                bid(58_000.0)
+                resting(1)
+                fake.clear_requests()
+                fake.ban(FAULT_BAN_S, escalate=False)
+                # Until the session has met the ban (the broker and md poll every 0.2 s).
+                wait_until(lambda: any(r.status == 418 for r in fake.requests()), 30.0)
+                time.sleep(0.25)
+                ban_left.append(fake.banned_for_s() * 1e6)
+                banned.append(quiet_after_kill(600.0))
+                refusals.append(sum(1 for r in fake.requests() if r.status == 418))
+                settle()
+        finally:
+            session.stop()
+    return {
+        "stuck_submit": {"quiet_ms": percentiles_ms(stuck)},
+        "ban": {
+            "quiet_ms": percentiles_ms(banned),
+            "ban_left_ms": percentiles_ms(ban_left),
+            "refused_requests": refusals,
+        },
+        "request_timeout_s": FAULT_REQUEST_TIMEOUT_S,
+        "ban_s": FAULT_BAN_S,
+    }
+
+
+def _traded(fake: Any) -> bool:
+    fake.trade("BTCUSDT", "60000", "0.001")
+    return True
+
+
+def _priced(session: LiveSession) -> bool:
+    return bool(session.status("md").details["published"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=3_000, help="bars of the slice (default 3000)")
@@ -181,11 +353,22 @@ def main() -> None:
     )
     parser.add_argument("--trips", type=int, default=30, help="kill-switch trips to time")
     parser.add_argument(
+        "--fault-trips", type=int, default=3, help="kill-switch trips per venue fault"
+    )
+    parser.add_argument(
+        "--only-venue-faults", action="store_true", help="run only the venue-fault trips"
+    )
+    parser.add_argument(
         "--intervals",
         default="",
         help="comma-separated batch intervals (ms) to rerun the 8,300 events/s run with",
     )
     args = parser.parse_args()
+    if args.only_venue_faults:
+        with ray_session(args.address, num_cpus=None if args.address else 2):
+            faults = venue_fault_trips(args.fault_trips)
+        print(json.dumps({"benchmark": "actor_graph", "trip_to_quiet_venue_faults": faults}))
+        return
 
     config = load_config(
         None,
@@ -233,6 +416,7 @@ def main() -> None:
         }
         causal = live_run(min(args.live_bars, 1_000), "session.state_dir=null")
         trips = trip_to_quiet(args.trips)
+        faults = venue_fault_trips(args.fault_trips)
     bar = Bar(
         instrument_id="BTCUSDT.BINANCE",
         open=1.0,
@@ -286,6 +470,7 @@ def main() -> None:
                 "tick_to_order_ms_causal": causal["tick_to_order_ms"],
                 "causal_events_per_s": causal["events_per_s"],
                 "trip_to_quiet_ms": trips,
+                "trip_to_quiet_venue_faults": faults,
             }
         )
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -31,6 +32,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.actors.backtest import ray_session
     from tradegraph.actors.session import LiveSession
+    from tradegraph.actors.venue_io import take_broker_environment
     from tradegraph.sim.backtest import session_description, write_outputs
 
     overrides = list(args.overrides)
@@ -41,9 +43,12 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     if args.namespace:
         overrides.append(f"session.namespace={args.namespace}")
     config = load_config(args.config_file or args.config, overrides)
+    # The keys go to the broker actors alone: out of this environment before a local Ray
+    # starts, so no other process of the session inherits them.
+    secrets = take_broker_environment(config, os.environ) if live else None
     stop = threading.Event()
     with ray_session(args.address), ExitStack() as endpoint:
-        session = LiveSession(config)
+        session = LiveSession(config, secrets=secrets)
         if args.metrics_port is not None:
             endpoint.enter_context(_serve_session_metrics(session, args))
         previous = {

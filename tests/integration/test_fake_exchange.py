@@ -237,14 +237,16 @@ def test_cancel_by_client_id_releases_the_locked_balance(fake: FakeExchange) -> 
     assert fake.balances()["USDT"] == (Decimal("100000"), Decimal("0"))
 
 
-def test_a_repeated_client_order_id_is_refused_and_one_order_exists(fake: FakeExchange) -> None:
+def test_a_client_order_id_of_an_open_order_is_refused_and_one_order_exists(
+    fake: FakeExchange,
+) -> None:
     async def scenario() -> None:
         async with client(fake) as ex:
             await ex.create_order(
-                "BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": "once"}
+                "BTC/USDT", "limit", "buy", 0.01, 50_000.0, params={"clientOrderId": "once"}
             )
             await ex.create_order(
-                "BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": "once"}
+                "BTC/USDT", "limit", "buy", 0.01, 50_000.0, params={"clientOrderId": "once"}
             )
 
     with pytest.raises(ccxt.InvalidOrder, match="Duplicate order sent"):
@@ -256,6 +258,31 @@ def test_a_repeated_client_order_id_is_refused_and_one_order_exists(fake: FakeEx
         ("once", -2010),
     ]
     assert len(fake.orders_with_client_id("once")) == 1
+
+
+def test_a_resent_market_order_trades_twice(fake: FakeExchange) -> None:
+    # Binance keeps client order ids unique among *open* orders only: a market order is
+    # finished the moment it is placed, so sending it again with the same id trades again.
+    async def scenario() -> dict[str, Any]:
+        async with client(fake) as ex:
+            await ex.create_order(
+                "BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": "again"}
+            )
+            await ex.create_order(
+                "BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": "again"}
+            )
+            found: dict[str, Any] = await ex.fetch_order(
+                None, "BTC/USDT", params={"clientOrderId": "again"}
+            )
+            return found
+
+    found = run(scenario)
+
+    orders = fake.orders_with_client_id("again")
+    assert len(orders) == 2
+    assert [o.status for o in orders] == ["FILLED", "FILLED"]
+    assert found["id"] == str(orders[-1].order_id)  # a lookup by client id finds the newest
+    assert sum(f.qty for f in fake.fills()) == Decimal("0.02")
 
 
 def test_order_filters_and_funds_map_to_ccxt_errors(fake: FakeExchange) -> None:

@@ -1047,6 +1047,7 @@ def component_details(component: Any, replay: ReplaySource | None = None) -> dic
             "open_orders": len(component.open_orders),
             "rejections": {str(k): v for k, v in component.rejection_counts.items()},
             "stale_feeds": dict(component.stale_feeds),
+            "unavailable_venues": dict(component.unavailable_venues),
         }
     if isinstance(component, SimulatedVenue):
         return {

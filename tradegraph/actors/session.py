@@ -29,7 +29,7 @@ from tradegraph.actors.live_host import (
     live_component_ids,
     on_order_path,
 )
-from tradegraph.actors.venue_io import broker_environment
+from tradegraph.actors.venue_io import Secrets, broker_environment
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
     CONTROL,
@@ -102,6 +102,9 @@ class LiveSession:
         config: The graph; ``config.session`` says how it runs.
         session_id: Names the session in logs and its state directory (default: config name).
         state_dir: Overrides ``config.session.state_dir``.
+        secrets: What the brokers may read (see
+            :func:`~tradegraph.actors.venue_io.take_broker_environment`); default: read from
+            this process's environment when the session starts.
     """
 
     def __init__(
@@ -110,8 +113,10 @@ class LiveSession:
         *,
         session_id: str | None = None,
         state_dir: str | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.config = config
+        self._secrets = secrets
         self.settings = config.session
         if session_id is None and self.settings.market_data == "ccxt":
             # Client order ids derive from the session id: a new live session must never
@@ -149,7 +154,11 @@ class LiveSession:
         clear_state(self.state_dir)
         remote_host = ray.remote(LiveHost)
         secrets = (
-            broker_environment(self.config, os.environ)
+            (
+                self._secrets
+                if self._secrets is not None
+                else broker_environment(self.config, os.environ)
+            )
             if self.settings.market_data == "ccxt"
             else None
         )

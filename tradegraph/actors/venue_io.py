@@ -3,15 +3,22 @@
 :class:`GatewayBroker` stands where the simulated venue stands in backtests and paper sessions:
 it takes ``SubmitOrder`` and ``CancelOrder`` from Risk and publishes the same order events, but
 the orders go to the exchange (``live``) or to a local journal (``dry-run``) through the
-gateway of :mod:`tradegraph.execution.ccxt_broker`. Commands are worked one at a time, in the
-order Risk sent them; what the gateway returns is published at once, so each order's events keep
-their order.
+gateway of :mod:`tradegraph.execution.ccxt_broker`. What the gateway returns is published at
+once, so each order's events keep their order.
+
+Two lanes: submits are worked one at a time, in the order Risk sent them; cancels have a lane
+of their own, so a cancel never waits behind a submit stuck on a venue timeout or a ban. The
+kill switch's cancels (Risk's reason starts with :data:`KILL_SWITCH_REASON`) become one
+``cancel_all`` (the venue's cancel-all per symbol), and submits still queued are rejected
+unsent. A cancel for an order whose submit is still queued goes behind that submit. During a
+rate-limit ban the cancel lane waits for the ban to end and then sends at once (a request sent
+into a ban lengthens it); Risk refuses every new order meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from tradegraph.config.models import GraphConfig, LiveMode
@@ -24,6 +31,13 @@ from tradegraph.contracts import (
     SubmitOrder,
 )
 from tradegraph.observability import get_logger
+
+KILL_SWITCH_REASON = "kill switch:"
+"""How Risk's kill switch starts the reason of the cancels it sends (``RiskEngine._trip``)."""
+
+
+def is_kill_switch_cancel(cmd: CancelOrder) -> bool:
+    return cmd.reason.startswith(KILL_SWITCH_REASON)
 
 
 class Secrets(Mapping[str, str]):
@@ -52,11 +66,30 @@ def broker_environment(config: GraphConfig, environ: Mapping[str, str]) -> Secre
     named in ``venues[].live`` (``api_key_env``, ``api_secret_env``), nothing else."""
     from tradegraph.config.models import ENABLE_LIVE_ENV
 
-    names = {ENABLE_LIVE_ENV}
+    names = {ENABLE_LIVE_ENV, *credential_names(config)}
+    return Secrets({n: environ[n] for n in names if n in environ})
+
+
+def credential_names(config: GraphConfig) -> set[str]:
+    """The environment variables holding API keys and secrets of ``config``'s venues."""
+    names: set[str] = set()
     for venue in config.venues:
         if venue.live is not None:
             names.update(n for n in (venue.live.api_key_env, venue.live.api_secret_env) if n)
-    return Secrets({n: environ[n] for n in names if n in environ})
+    return names
+
+
+def take_broker_environment(config: GraphConfig, environ: MutableMapping[str, str]) -> Secrets:
+    """:func:`broker_environment`, with the credentials removed from ``environ``.
+
+    Call it before a local Ray starts: its processes (every actor of the session) inherit the
+    driver's environment, and only the broker actors, which get the returned object, may hold
+    the keys.
+    """
+    secrets = broker_environment(config, environ)
+    for name in credential_names(config):
+        environ.pop(name, None)
+    return secrets
 
 
 class GatewayBroker:
@@ -95,6 +128,10 @@ class GatewayBroker:
             exchange=exchange,
         )
         self._commands: asyncio.Queue[SubmitOrder | CancelOrder] | None = None
+        self._cancels: asyncio.Queue[CancelOrder] | None = None
+        # Submits queued and not yet started; those the kill switch refused, with why.
+        self._queued: set[str] = set()
+        self._refused: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciliation = ""
         self.failure = ""
@@ -139,8 +176,10 @@ class GatewayBroker:
             )
         on_published()
         self._commands = asyncio.Queue()
+        self._cancels = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._work_commands(on_published)))
+        self._tasks.append(loop.create_task(self._work_cancels(on_published)))
         self._tasks.append(loop.create_task(self._watch(on_published)))
         return ""
 
@@ -149,7 +188,29 @@ class GatewayBroker:
         while True:
             cmd = await self._commands.get()
             if isinstance(cmd, SubmitOrder):
-                messages = await self.gateway.submit(cmd)
+                self._queued.discard(cmd.client_order_id)
+                refused = self._refused.pop(cmd.client_order_id, None)
+                if refused is not None:
+                    messages = self.gateway.refuse(cmd, f"not sent: {refused}")
+                else:
+                    messages = await self.gateway.submit(cmd)
+            else:
+                messages = await self.gateway.cancel(cmd)
+            self._publish_all(messages)
+            on_published()
+
+    async def _work_cancels(self, on_published: Callable[[], object]) -> None:
+        assert self._cancels is not None
+        while True:
+            cmd = await self._cancels.get()
+            if is_kill_switch_cancel(cmd):
+                # Every kill-switch cancel already queued is answered by the one cancel-all.
+                while not self._cancels.empty():
+                    more = self._cancels.get_nowait()
+                    if not is_kill_switch_cancel(more):
+                        self._cancels.put_nowait(more)
+                        break
+                messages = await self.gateway.cancel_all(cmd.reason)
             else:
                 messages = await self.gateway.cancel(cmd)
             self._publish_all(messages)
@@ -173,10 +234,19 @@ class GatewayBroker:
 
     def handle(self, msg: Message) -> None:
         if isinstance(msg, SubmitOrder | CancelOrder):
-            if self._commands is None:
+            if self._commands is None or self._cancels is None:
                 self._log.error("order_before_connect", client_order_id=msg.client_order_id)
                 return
-            self._commands.put_nowait(msg)
+            if isinstance(msg, SubmitOrder):
+                self._queued.add(msg.client_order_id)
+                self._commands.put_nowait(msg)
+            elif msg.client_order_id in self._queued:
+                if is_kill_switch_cancel(msg):
+                    self._refused[msg.client_order_id] = msg.reason
+                else:
+                    self._commands.put_nowait(msg)  # after its submit
+            else:
+                self._cancels.put_nowait(msg)
         elif isinstance(msg, MarketData):
             self.gateway.observe(msg)
 

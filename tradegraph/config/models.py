@@ -64,8 +64,14 @@ class RetryConfig(_Config):
     """Backoff for venue calls that failed for a reason that may pass (network, rate limit).
 
     The delay before retry ``n`` (0-based) is uniform in ``[0, min(max_delay_s,
-    base_delay_s * 2**n)]`` (full jitter), and never shorter than the venue's ``Retry-After``
-    (itself capped at ``max_retry_after_s``).
+    base_delay_s * 2**n)]`` (full jitter).
+
+    A rate-limit refusal (HTTP 429/418) bans the venue: for the whole ``Retry-After`` it sent
+    (never shortened), or without one for ``ban_floor_s`` doubled for each refusal in a row
+    (``ban_floor_s``, 2x, 4x, ... up to ``ban_max_s``; a call that succeeds starts again from
+    the floor). No call to the venue is sent during a ban; a call that hit one waits it out
+    and tries again when it lasts at most ``max_ban_wait_s``, else gives up at once (a submit
+    is rejected, and Risk refuses new orders until the venue answers again).
     """
 
     max_attempts: int = Field(default=5, ge=1, description="calls per operation, first included")
@@ -73,8 +79,15 @@ class RetryConfig(_Config):
     """Cap of the first retry's delay; doubles with each retry."""
     max_delay_s: float = Field(default=30.0, gt=0.0)
     """Largest cap of a retry's delay."""
-    max_retry_after_s: float = Field(default=120.0, gt=0.0)
-    """Largest ``Retry-After`` the venue may impose."""
+    ban_floor_s: float = Field(
+        default=5.0, gt=0.0, description="ban after a 429/418 without Retry-After"
+    )
+    ban_max_s: float = Field(
+        default=900.0, gt=0.0, description="longest ban of our own choosing (no Retry-After)"
+    )
+    max_ban_wait_s: float = Field(
+        default=30.0, ge=0.0, description="longest ban a call waits out before giving up"
+    )
 
 
 class CircuitBreakerConfig(_Config):

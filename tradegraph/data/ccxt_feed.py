@@ -33,7 +33,13 @@ from tradegraph.config.models import LiveVenueConfig, VenueConfig
 from tradegraph.contracts import FeedStatus, Instrument, Outbox
 from tradegraph.errors import ConfigError
 from tradegraph.execution.ccxt_exchange import SecretScrubber, create_exchange
-from tradegraph.execution.retry import Backoff, Retrier
+from tradegraph.execution.retry import (
+    RATE_LIMIT_ERRORS,
+    Backoff,
+    CircuitBreaker,
+    Retrier,
+    retry_after_from_headers,
+)
 from tradegraph.observability import get_logger
 from tradegraph.sim.feed import MarketDataFeed
 
@@ -91,6 +97,10 @@ class CcxtMarketData:
         now_ns: Wall clock in ns (timestamps the venue did not give).
         monotonic: Seconds from a monotonic clock (staleness).
         sleep: Awaitable sleep (polling periods, backoff).
+        breaker: The venue's circuit breaker, shared with the broker of the same process: a
+            rate-limit ban either of them meets stops both from calling the venue over REST
+            until it ends (a request sent into a ban lengthens it). Without one, the client
+            keeps its own and backs off from the bans it meets itself.
 
     Attributes:
         stats: Counters: ``updates`` (values offered), ``published``, ``reconnects``,
@@ -109,9 +119,15 @@ class CcxtMarketData:
         now_ns: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if venue.live is None:
             raise ConfigError(f"venues.{venue.name}.live is required for live market data")
+        self.breaker = (
+            breaker
+            if breaker is not None
+            else CircuitBreaker.from_config(venue.live.circuit_breaker, monotonic=monotonic)
+        )
         self.venue = venue.name
         self.live: LiveVenueConfig = venue.live
         self._feed = feed
@@ -142,6 +158,13 @@ class CcxtMarketData:
             ("updates", "published", "reconnects", "rest_polls", "stream_errors", "stale_events"), 0
         )
         self._log = get_logger("md", venue=venue.name)
+        self._retrier = Retrier(
+            self.live.retry,
+            self.breaker,
+            backoff=Backoff(self.live.retry, sleep=sleep),
+            retry_after=self._retry_after,
+            component="md",
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -153,13 +176,7 @@ class CcxtMarketData:
             ccxt.BaseError: The venue could not be reached within the retry budget.
         """
         self._exchange = exchange = self._factory()
-        retrier = Retrier(
-            self.live.retry,
-            None,
-            backoff=Backoff(self.live.retry, sleep=self._sleep),
-            component="md",
-        )
-        await retrier.call("load_markets", lambda: exchange.load_markets())
+        await self._retrier.call("load_markets", lambda: exchange.load_markets())
         missing = [
             f"{iid} ({i.ccxt_symbol})"
             for iid, i in self._instruments.items()
@@ -257,6 +274,10 @@ class CcxtMarketData:
                 and (self._monotonic() - rest_since >= _WS_RETRY_AFTER_S)
             ):
                 rest_since, failures = None, 0  # give the websocket another chance
+            ban_s = self.breaker.ban_remaining_s()
+            if rest_since is not None and ban_s > 0.0:
+                await self._sleep(ban_s)  # the venue bans us: polling now would lengthen it
+                continue
             try:
                 if rest_since is None:
                     await watch(iid)
@@ -268,6 +289,8 @@ class CcxtMarketData:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bad frame, a dropped socket, a REST error: carry on
+                if isinstance(exc, RATE_LIMIT_ERRORS):
+                    self._retrier.record(exc)  # bans every REST call to the venue
                 failures += 1
                 self.stats["stream_errors"] += 1
                 self._log.warning(
@@ -471,6 +494,10 @@ class CcxtMarketData:
             await asyncio.wait_for(exchange.close(), timeout=_CLOSE_TIMEOUT_S)
         except Exception as exc:  # a client that cannot close cleanly is dropped anyway
             self._log.warning("close_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _retry_after(self, exc: BaseException) -> float | None:
+        headers = getattr(self._exchange, "last_response_headers", None)
+        return retry_after_from_headers(headers, self._now_ns() / 1e9)
 
     def _publish_status(self, iid: str, *, stale: bool, detail: str) -> None:
         log = self._log.warning if stale else self._log.info

@@ -114,6 +114,7 @@ _CANCELLED_STATUSES = frozenset({"canceled", "cancelled", "expired"})
 _MAX_ORPHAN_ORDERS = 1_000
 _TRADE_PAGE = 500
 _MAX_TRADE_PAGES = 50
+_PROBE_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,10 @@ class BrokerGateway(Protocol):
     async def submit(self, cmd: SubmitOrder) -> list[Message]: ...
 
     async def cancel(self, cmd: CancelOrder) -> list[Message]: ...
+
+    async def cancel_all(self, reason: str) -> list[Message]: ...
+
+    def refuse(self, cmd: SubmitOrder, reason: str) -> list[Message]: ...
 
     async def poll(self) -> list[Message]: ...
 
@@ -440,6 +445,12 @@ class _BrokerCore:
             )
         return None
 
+    def refuse(self, cmd: SubmitOrder, reason: str) -> list[Message]:
+        """Reject ``cmd`` without sending it (the kill switch tripped while it waited)."""
+        if not self._duplicate(cmd):
+            self._reject(self._new_order(cmd, cmd.quantity, cmd.limit_price), reason)
+        return self._take()
+
     def _duplicate(self, cmd: SubmitOrder) -> bool:
         if cmd.client_order_id not in self.journal.orders:
             return False
@@ -534,6 +545,12 @@ class DryRunBroker(_BrokerCore):
             self.ignored_cancels += 1
             return self._take()
         self._finish_cancelled(order, cmd.reason or CANCEL_REQUESTED)
+        return self._take()
+
+    async def cancel_all(self, reason: str) -> list[Message]:
+        """Cancel every resting dry-run order."""
+        for order in list(self.journal.active_orders()):
+            self._finish_cancelled(order, reason)
         return self._take()
 
     async def poll(self) -> list[Message]:
@@ -730,6 +747,72 @@ class CcxtBroker(_BrokerCore):
             await self._send_cancel(order)
         # else: submit() sends the cancel as soon as the order's fate is known.
         return self._take()
+
+    async def cancel_all(self, reason: str) -> list[Message]:
+        """Cancel every active order of the session: the kill switch's road to the venue.
+
+        One ``cancel_all_orders`` per symbol where the venue has it (Binance spot: ``DELETE
+        /api/v3/openOrders``, which also takes an order whose submit answer has not come back
+        yet), else one cancel per order. It may run while a submit waits for the venue; that
+        submit cancels its order itself once the order's fate is known.
+
+        During a rate-limit ban nothing is sent (a request would lengthen the ban): the call
+        waits for the ban to end, then sends at once. Cancels that fail are retried by
+        :meth:`poll` (each order keeps its ``cancel_reason``).
+
+        ``cancel_all_orders`` cancels every open order on the symbol, this session's or not:
+        give a live session an account (or sub-account) of its own.
+        """
+        active = list(self.journal.active_orders())
+        for order in active:
+            if order.cancel_reason is None:
+                order.cancel_reason = reason
+                self.journal.record_order(order)
+        has = getattr(self._exchange, "has", {}) or {}
+        for symbol in sorted({o.symbol for o in active}):
+            orders = [o for o in active if o.symbol == symbol]
+            await self._wait_out_ban()
+            if not has.get("cancelAllOrders"):
+                for order in orders:
+                    if order.client_order_id not in self._in_submit and not order.status.terminal:
+                        await self._send_cancel(order)
+                continue
+            try:
+                infos = await self._call(
+                    "cancel_all_orders", partial(self._exchange.cancel_all_orders, symbol)
+                )
+            except (VenueError, CircuitOpenError) as exc:
+                self._poll_now.set()
+                self._log.error("cancel_all_failed", symbol=symbol, error=str(exc))
+                continue
+            answered: set[str] = set()
+            for info in infos or ():
+                if not isinstance(info, Mapping):
+                    continue
+                known = self.journal.by_venue_order_id(str(info.get("id") or ""))
+                if known is None or known.status.terminal:
+                    continue
+                answered.add(known.client_order_id)
+                if info.get("status"):
+                    await self._absorb(known, info, cancel_reason=known.cancel_reason)
+                else:
+                    await self._refresh(known)
+            if any(o.client_order_id not in answered and not o.status.terminal for o in orders):
+                self._poll_now.set()  # filled or gone meanwhile, or still being submitted
+        return self._take()
+
+    async def _wait_out_ban(self) -> None:
+        """Sleep until the venue's rate-limit ban is over, and until another call's probe of
+        the venue has its answer (no wait without a ban)."""
+        logged = False
+        while not self._closed:
+            wait_s = self.breaker.ban_remaining_s()
+            if wait_s <= 0.0 and not (self.breaker.probing and self.breaker.bans_in_a_row):
+                return
+            if not logged:
+                self._log.warning("cancel_waits_for_ban", ban_s=round(wait_s, 3))
+                logged = True
+            await self._backoff.sleep(wait_s if wait_s > 0.0 else _PROBE_POLL_S)
 
     # ------------------------------------------------------------------ updates
 
@@ -1042,6 +1125,8 @@ class CcxtBroker(_BrokerCore):
                     self._reject(order, reason)
                 return
             await self._retrier.pause("create_order", attempt - 1, error)
+            # (a ban longer than max_ban_wait_s is not waited out: the circuit refuses the
+            # next try at once, and the order is rejected as never sent.)
 
     def _leave_pending(self, order: JournalOrder, why: str) -> None:
         order.detail = why
@@ -1354,11 +1439,22 @@ class CcxtBroker(_BrokerCore):
             if self._closed:
                 return
             try:
+                await self._probe()
                 await self._poll_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a poll that fails is tried again next period
                 self._log.warning("poll_failed", error=self._scrubber.describe(exc))
+
+    async def _probe(self) -> None:
+        """While the circuit is open, ask the venue something cheap once it lets a call through
+        (the cool-down or ban is over), so an idle session learns that the venue is back."""
+        symbols = self._symbols()
+        if self.breaker.state is CircuitState.CLOSED or not symbols:
+            return
+        exchange = self._exchange
+        with contextlib.suppress(VenueError, CircuitOpenError):
+            await self._call("fetch_open_orders", partial(exchange.fetch_open_orders, symbols[0]))
 
     async def _on_orders(self, infos: Any) -> None:
         for info in infos or ():

@@ -1,4 +1,4 @@
-"""Retrying venue calls: full-jitter backoff, ``Retry-After``, and a circuit breaker.
+"""Retrying venue calls: full-jitter backoff, rate-limit bans, and a circuit breaker.
 
 Which ccxt errors are worth another try: :data:`RETRYABLE_ERRORS` (network trouble, timeouts,
 rate limits, exchange unavailable, clock skew, garbled responses). Of those, the ones in
@@ -11,6 +11,13 @@ is unknown, and an order must be looked up before it is sent again.
 Every other ccxt error means the venue answered (the order is invalid, funds are short, ...):
 it is not retried, and it counts as a success for the circuit breaker, which tracks whether the
 venue can be reached at all.
+
+A rate-limit refusal (HTTP 429, or 418 once a venue has banned the address) is a *ban*: the
+venue will refuse every request for ``Retry-After`` seconds, and Binance lengthens the ban of a
+client that keeps calling. So a refusal opens the venue's :class:`CircuitBreaker` at once, for
+the whole ``Retry-After`` (without one: :meth:`CircuitBreaker.ban_s`, exponential from
+``RetryConfig.ban_floor_s``), and every call that shares the breaker (submits, cancels, polls,
+market data) is refused *without sending* until the ban is over; then one probe goes out.
 
 Time and randomness are injected (``monotonic``, ``sleep``, ``rand``), so tests run without
 waiting.
@@ -143,7 +150,9 @@ class CircuitBreaker:
         self._on_change = on_change
         self._state = CircuitState.CLOSED
         self._failures = 0
-        self._opened_at = 0.0
+        self._open_until = 0.0
+        self._banned_until = 0.0
+        self._bans_in_a_row = 0
         self._probe_in_flight = False
 
     @classmethod
@@ -169,12 +178,57 @@ class CircuitBreaker:
     def consecutive_failures(self) -> int:
         return self._failures
 
+    @property
+    def bans_in_a_row(self) -> int:
+        """Rate-limit refusals since the venue last answered."""
+        return self._bans_in_a_row
+
+    @property
+    def probing(self) -> bool:
+        """Whether the one probe of a half-open circuit is out (other calls are refused)."""
+        return self._state is CircuitState.HALF_OPEN and self._probe_in_flight
+
+    def ban_remaining_s(self) -> float:
+        """Seconds until the venue's ban is over (0 when there is none)."""
+        return max(0.0, self._banned_until - self._monotonic())
+
+    def closed_for_s(self) -> float:
+        """Seconds until the open circuit lets a probe through (0 when calls may go now)."""
+        if self._state is not CircuitState.OPEN:
+            return 0.0
+        return max(0.0, self._open_until - self._monotonic())
+
+    def ban_s(self, retry_after_s: float | None, floor_s: float, max_s: float) -> float:
+        """How long the next ban lasts: all of ``Retry-After`` when the venue sent one, else
+        ``floor_s`` doubled for each ban in a row before this one, at most ``max_s``."""
+        if retry_after_s is not None:
+            return retry_after_s
+        return min(max_s, floor_s * (2.0 ** min(self._bans_in_a_row, 30)))
+
+    def ban(self, seconds: float, detail: str) -> None:
+        """The venue refused a call for its rate limit: refuse every call for ``seconds``.
+
+        Opens the circuit at once (whatever the failure count), so the owner is told now; a
+        longer ban already running is kept.
+        """
+        now = self._monotonic()
+        self._failures += 1
+        self._bans_in_a_row += 1
+        self._probe_in_flight = False
+        self._banned_until = max(self._banned_until, now + seconds)
+        self._open_until = self._banned_until
+        self._set(
+            CircuitState.OPEN,
+            f"rate-limited by the venue ({detail}); every call waits {self.ban_remaining_s():g}s "
+            f"(ban {self._bans_in_a_row} in a row)",
+        )
+
     def allow(self) -> bool:
         """Whether a call may go out now (moves an open circuit past its cool-down to half-open)."""
         if self._state is CircuitState.CLOSED:
             return True
         if self._state is CircuitState.OPEN:
-            if self._monotonic() - self._opened_at < self.cooldown_s:
+            if self.closed_for_s() > 0.0:
                 return False
             self._set(CircuitState.HALF_OPEN, "cool-down over; probing the venue")
         if self._probe_in_flight:
@@ -185,6 +239,7 @@ class CircuitBreaker:
     def record_success(self) -> None:
         """The venue answered."""
         self._failures = 0
+        self._bans_in_a_row = 0
         self._probe_in_flight = False
         if self._state is not CircuitState.CLOSED:
             self._set(CircuitState.CLOSED, "venue answered again")
@@ -196,12 +251,24 @@ class CircuitBreaker:
         if self._state is CircuitState.HALF_OPEN or (
             self._state is CircuitState.CLOSED and self._failures >= self.failure_threshold
         ):
-            self._opened_at = self._monotonic()
+            self._open_until = max(self._banned_until, self._monotonic() + self.cooldown_s)
             self._set(
                 CircuitState.OPEN,
                 f"{self._failures} consecutive failed calls, last: {detail}; "
                 f"next probe in {self.cooldown_s:g}s",
             )
+
+    def describe(self) -> str:
+        """Why calls are refused now, for errors."""
+        ban = self.ban_remaining_s()
+        if ban > 0.0:
+            return (
+                f"the venue rate-limited us ({self._bans_in_a_row} in a row); banned {ban:g}s more"
+            )
+        return (
+            f"the venue's circuit breaker is open after {self._failures} consecutive failed "
+            f"calls; it probes again in {self.closed_for_s():g}s"
+        )
 
     def _set(self, state: CircuitState, detail: str) -> None:
         self._state = state
@@ -210,10 +277,10 @@ class CircuitBreaker:
 
 
 class Backoff:
-    """Full-jitter exponential delays that respect the venue's ``Retry-After``.
+    """Full-jitter exponential delays that never end before the venue's ``Retry-After``.
 
     Args:
-        config: Base and maximum delay, ``Retry-After`` cap.
+        config: Base and maximum delay.
         sleep: Awaitable sleep (``asyncio.sleep`` in production, a recorder in tests).
         rand: Uniform random numbers in ``[0, 1)``.
     """
@@ -234,7 +301,7 @@ class Backoff:
         cap = min(self.config.max_delay_s, self.config.base_delay_s * (2.0 ** min(attempt, 60)))
         delay = self._rand() * cap
         if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, self.config.max_retry_after_s))
+            delay = max(delay, retry_after_s)
         return delay
 
     async def sleep(self, seconds: float) -> None:
@@ -276,6 +343,9 @@ class Retrier:
         self._retry_after = retry_after
         self._describe = describe
         self._log = get_logger(component)
+        # Bans when there is no breaker to keep them (a one-off download, say).
+        self._bans_in_a_row = 0
+        self._ban_s = 0.0
 
     def retry_after_s(self, exc: BaseException) -> float | None:
         """The venue's ``Retry-After`` for a throttling error, else ``None``."""
@@ -286,14 +356,31 @@ class Retrier:
     def check_circuit(self, operation: str) -> None:
         """Raise :class:`CircuitOpenError` if the breaker refuses calls now."""
         if self.breaker is not None and not self.breaker.allow():
-            raise CircuitOpenError(
-                f"{operation}: not sent, the venue's circuit breaker is open after "
-                f"{self.breaker.consecutive_failures} consecutive failed calls; "
-                f"it probes again after {self.breaker.cooldown_s:g}s"
-            )
+            raise CircuitOpenError(f"{operation}: not sent, {self.breaker.describe()}")
 
     def record(self, exc: BaseException | None) -> None:
-        """Tell the breaker how a call ended (``None``: success)."""
+        """Tell the breaker how a call ended (``None``: success); a rate-limit refusal bans the
+        venue for its ``Retry-After`` (or our own exponential ban)."""
+        if exc is not None and isinstance(exc, RATE_LIMIT_ERRORS):
+            retry_after = self.retry_after_s(exc)
+            config = self.config
+            if self.breaker is not None:
+                seconds = self.breaker.ban_s(retry_after, config.ban_floor_s, config.ban_max_s)
+                source = "Retry-After" if retry_after is not None else "no Retry-After"
+                self.breaker.ban(seconds, f"{self._describe(exc)}; {source}: {seconds:g}s")
+            else:
+                self._bans_in_a_row += 1
+                self._ban_s = (
+                    retry_after
+                    if retry_after is not None
+                    else min(
+                        config.ban_max_s,
+                        config.ban_floor_s * 2.0 ** min(self._bans_in_a_row - 1, 30),
+                    )
+                )
+            return
+        if exc is None or not is_retryable(exc):
+            self._bans_in_a_row = 0
         if self.breaker is None:
             return
         if exc is None or not is_retryable(exc):
@@ -301,19 +388,43 @@ class Retrier:
         else:
             self.breaker.record_failure(self._describe(exc))
 
-    async def pause(self, operation: str, attempt: int, exc: BaseException) -> None:
-        """Back off before retry ``attempt`` after ``exc``, logging why."""
-        retry_after = self.retry_after_s(exc)
-        delay = self.backoff.delay_s(attempt, retry_after)
+    def ban_wait_s(self, exc: BaseException) -> float | None:
+        """How long a call that failed with ``exc`` must wait for the venue's ban to end
+        (``None``: ``exc`` is no rate-limit refusal)."""
+        if not isinstance(exc, RATE_LIMIT_ERRORS):
+            return None
+        if self.breaker is not None:
+            return self.breaker.closed_for_s()
+        return self._ban_s
+
+    async def pause(self, operation: str, attempt: int, exc: BaseException) -> bool:
+        """Back off before retry ``attempt`` after ``exc``, logging why.
+
+        Returns:
+            ``False`` without waiting when the venue's ban lasts longer than
+            ``max_ban_wait_s``: the call should give up now.
+        """
+        ban_s = self.ban_wait_s(exc)
+        if ban_s is not None and ban_s > self.config.max_ban_wait_s:
+            self._log.warning(
+                "venue_call_given_up",
+                operation=operation,
+                error=self._describe(exc),
+                ban_s=round(ban_s, 3),
+                max_ban_wait_s=self.config.max_ban_wait_s,
+            )
+            return False
+        delay = self.backoff.delay_s(attempt, ban_s)
         self._log.warning(
             "venue_call_retry",
             operation=operation,
             attempt=attempt + 1,
             error=self._describe(exc),
             delay_s=round(delay, 3),
-            retry_after_s=retry_after,
+            ban_s=ban_s,
         )
         await self.backoff.sleep(delay)
+        return True
 
     async def call(
         self,
@@ -348,7 +459,8 @@ class Retrier:
                     raise
                 if on_retryable is not None:
                     await on_retryable(exc)
-                await self.pause(operation, attempt, exc)
+                if not await self.pause(operation, attempt, exc):
+                    raise
                 attempt += 1
                 continue
             self.record(None)

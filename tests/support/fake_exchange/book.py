@@ -291,6 +291,11 @@ class MatchingEngine:
             raise BinanceError(-2013, "Order does not exist.")
         return order
 
+    def _open_with_client_id(self, client_order_id: str) -> bool:
+        found = self.client_ids.get(client_order_id)
+        order = self.orders.get(found) if found is not None else None
+        return order is not None and order.is_live
+
     def open_orders(self, symbol: str | None) -> list[Order]:
         return [
             o for o in self.orders.values() if o.is_live and (symbol is None or o.symbol == symbol)
@@ -373,7 +378,9 @@ class MatchingEngine:
             raise BinanceError(-1116, "Invalid orderType.")
         if order_type not in rules.order_types:
             raise BinanceError(-1116, "Invalid orderType.")
-        if client_order_id is not None and client_order_id in self.client_ids:
+        if client_order_id is not None and self._open_with_client_id(client_order_id):
+            # Binance: newClientOrderId is "a unique id among open orders"; a finished order's
+            # id may be used again (and the lookup by client id then finds the new order).
             raise BinanceError(-2010, "Duplicate order sent.")
         if order_type == "MARKET":
             if (quantity is None) == (quote_order_qty is None):

@@ -64,3 +64,30 @@ class FaultPlan:
                 self._faults.remove(fault)
             return fault
         return None
+
+
+class AddressBan:
+    """A ban of the client's address: every request is refused until it ends."""
+
+    def __init__(self) -> None:
+        self._until_ms = 0
+        self._length_ms = 0
+        self._escalate = False
+
+    def start(self, now_ms: int, seconds: float, *, escalate: bool) -> None:
+        self._length_ms = round(seconds * 1000)
+        self._until_ms = now_ms + self._length_ms
+        self._escalate = escalate
+
+    def remaining_s(self, now_ms: int) -> float:
+        return max(0, self._until_ms - now_ms) / 1000
+
+    def refuse(self, now_ms: int) -> int | None:
+        """``Retry-After`` seconds for a request now during the ban (lengthening it if the ban
+        escalates), or ``None`` when there is no ban."""
+        if now_ms >= self._until_ms:
+            return None
+        if self._escalate:
+            self._length_ms *= 2
+            self._until_ms = now_ms + self._length_ms
+        return -(-(self._until_ms - now_ms) // 1000)

@@ -48,7 +48,7 @@ from .book import (
     SymbolRules,
     TradeEvent,
 )
-from .faults import FaultPlan, RequestFault
+from .faults import AddressBan, FaultPlan, RequestFault
 from .klines import INTERVALS_MS, KlineStore, bundled_bars
 
 T = TypeVar("T")
@@ -230,6 +230,7 @@ class FakeExchange:
         )
         self.klines = KlineStore(bundled_bars() if bars is None else bars)
         self._faults = FaultPlan()
+        self._ban = AddressBan()
         self._records: list[RecordedRequest] = []
         self._sockets: set[_Socket] = set()
         self._waiters: list[tuple[str, concurrent.futures.Future[None]]] = []
@@ -509,6 +510,19 @@ class FakeExchange:
         fault = RequestFault("delay", count, after=after, path=path, method=method, delay_s=delay_s)
         self._call(lambda: self._faults.arm(fault))
 
+    def ban(self, seconds: float, *, escalate: bool = True) -> None:
+        """Ban the client's address for ``seconds``, as Binance does after too many requests:
+        every REST request answers 418 with ``Retry-After`` (the seconds left, rounded up).
+        With ``escalate``, each request sent during the ban doubles its length from then on
+        (Binance lengthens the bans of repeat offenders)."""
+        now_ms = self.now_ms()
+        self._call(lambda: self._ban.start(now_ms, seconds, escalate=escalate))
+
+    def banned_for_s(self) -> float:
+        """Seconds the ban still lasts (0 when there is none)."""
+        now_ms = self.now_ms()
+        return self._call(lambda: self._ban.remaining_s(now_ms))
+
     def set_clock_skew(self, skew_ms: int) -> None:
         """Run the exchange's clock ``skew_ms`` ahead of the wall clock (negative: behind).
         Signed requests outside ``recvWindow`` then fail with -1021; ``/time`` shows the skew."""
@@ -621,7 +635,8 @@ class FakeExchange:
         return self._call(lambda: [copy.deepcopy(o) for o in self.engine.orders.values()])
 
     def orders_with_client_id(self, client_order_id: str) -> list[Order]:
-        """Orders accepted under ``client_order_id``: never more than one."""
+        """Orders accepted under ``client_order_id``, oldest first (more than one only if the
+        id was used again after its order had finished, as Binance allows)."""
         return [o for o in self.orders() if o.client_order_id == client_order_id]
 
     def fills(self) -> list[Fill]:
@@ -711,6 +726,12 @@ class FakeExchange:
             kept = {k: v for k, v in params.items() if k not in UNRECORDED_PARAMS}
             self._records.append(RecordedRequest(method, path, kept, status, code, self.now_ms()))
 
+        retry_after_s = self._ban.refuse(self.now_ms())
+        if retry_after_s is not None:
+            record(418, -1003)
+            return self._fault_response(
+                RequestFault("status", 1, status=418, retry_after_s=retry_after_s)
+            )
         fault = self._faults.take(method, path, ("status", "disconnect"))
         if fault is not None and fault.kind == "disconnect":
             record(0, None)

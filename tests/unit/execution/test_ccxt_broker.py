@@ -424,10 +424,63 @@ def test_rate_limit_backs_off_for_retry_after_and_resends() -> None:
 
     out, stub, clock = run(scenario)
 
-    assert kinds(out) == ["OrderAccepted", "OrderFilled"]
+    # The ban is reported at once (Risk refuses new orders), and lifted by the resend.
+    assert kinds(out) == ["VenueStatus", "VenueStatus", "OrderAccepted", "OrderFilled"]
+    assert [m.available for m in out if isinstance(m, VenueStatus)] == [False, True]
     assert clock.sleeps == [3.0]  # no lookup: a 429 proves nothing was placed
     assert stub.calls["fetch_order"] == 0
     assert len(stub.orders) == 1
+
+
+def test_418_without_retry_after_bans_exponentially_from_the_floor() -> None:
+    async def scenario() -> tuple[list[Message], Clock]:
+        broker, stub, clock = make_broker(
+            retry=RetryConfig(max_attempts=4, base_delay_s=0.01, max_delay_s=0.1, ban_floor_s=5.0)
+        )
+        stub.faults["create_order"] = [ccxt.DDoSProtection("binance 418 I'm a teapot")] * 2
+        await started(broker)
+        return await broker.submit(submit()), clock
+
+    out, clock = run(scenario)
+
+    assert kinds(out)[-2:] == ["OrderAccepted", "OrderFilled"]
+    assert clock.sleeps == [5.0, 10.0]  # never a sub-second retry into a ban
+
+
+def test_a_long_ban_rejects_the_submit_and_no_call_reaches_the_venue_until_it_ends() -> None:
+    async def scenario() -> tuple[
+        list[Message], list[Message], dict[str, int], Clock, list[Message]
+    ]:
+        broker, stub, clock = make_broker()
+        await started(broker)
+        resting = submit(limit_price=99.0)
+        await broker.submit(resting)
+        stub.faults["create_order"] = [ccxt.DDoSProtection("binance 418 banned")]
+        stub.last_response_headers = {"Retry-After": "600"}
+        banned = await broker.submit(submit())
+        stub.last_response_headers = {}
+        calls_at_ban = dict(stub.calls)
+        await broker.poll()
+        clock.now_s += 599.0
+        refused = await broker.submit(submit())
+        await broker.poll()
+        calls_in_ban = {k: v - calls_at_ban.get(k, 0) for k, v in stub.calls.items()}
+        clock.now_s += 1.0
+        back = await broker.poll()
+        return banned, refused, calls_in_ban, clock, back
+
+    banned, refused, calls_in_ban, clock, back = run(scenario)
+
+    assert kinds(banned) == ["VenueStatus", "OrderRejected"]
+    assert isinstance(banned[0], VenueStatus)
+    assert not banned[0].available
+    assert "Retry-After: 600s" in banned[0].detail
+    assert clock.sleeps == []  # a 600 s ban is not waited out inside a call
+    assert isinstance(refused[0], OrderRejected)
+    assert "banned" in refused[0].reason
+    assert not any(calls_in_ban.values()), calls_in_ban  # nothing sent during the ban
+    assert isinstance(back[0], VenueStatus)
+    assert back[0].available
 
 
 def test_duplicate_client_id_resolves_to_the_existing_order() -> None:
@@ -524,7 +577,7 @@ def test_circuit_opens_after_repeated_failures_and_closes_when_the_venue_answers
             circuit_breaker=CircuitBreakerConfig(failure_threshold=3, cooldown_s=5.0),
         )
         await started(broker)
-        stub.faults["create_order"] = [ccxt.DDoSProtection("418")] * 3
+        stub.faults["create_order"] = [ccxt.InvalidNonce("-1021 outside recvWindow")] * 3
         down = await broker.submit(submit())
         refused = await broker.submit(submit())
         clock.now_s += 5.0
