@@ -297,3 +297,27 @@ def test_paper_command_serves_the_graphs_metrics_on_its_own_port(tmp_path: Path)
     assert later["tradegraph_equity"] > 0
     assert 'tradegraph_queue_depth{component="md"}' in later
     assert later['tradegraph_tick_to_order_seconds_bucket{le="+Inf"}'] >= 1
+
+
+def test_frozen_market_data_halts_trading_with_a_stale_feed_reason(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = resting_config(tmp_path, "paper-md-hung", "session.hang_timeout_s=1.5")
+    session = started(config)
+    wait_until(lambda: session.status("broker:BINANCE").details["open_orders"] == 1)
+    pid = session.status("md").pid
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ended_by = session.run(20.0)
+        risk = session.status("risk")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    outcome = session.stop(ended_by)
+
+    assert ended_by == "halted"
+    assert "md" in outcome.halted
+    assert "market data is stale" in outcome.halted
+    assert risk.details["kill_switch_tripped"] is True
+    assert "market data is stale" in risk.details["kill_switch_reason"]
+    assert outcome.statuses["broker:BINANCE"].details["open_orders"] == 0
