@@ -4,7 +4,9 @@ Layout under ``<state_dir>/<component>/``::
 
     snapshot.json        the component's snapshot, the host's link watermarks and clock, and
                          the generation of the journal that continues it (written atomically)
-    journal.<gen>.ndjson one JSON line per delivered batch, written before the batch is handled
+    journal.<gen>.ndjson one JSON line per delivered batch, written before the batch is handled;
+                         in ``md``, one ``{"sent": ...}`` line per replay batch, written before
+                         it is sent
 
 Recovery restores the snapshot and re-delivers every journaled batch of that generation and
 later ones, in order. Writing the journal line *before* handling the batch makes a crash at any
@@ -97,6 +99,8 @@ class JournalEntry:
     seq: int
     messages: list[Item]
     done: bool = False
+    # A batch ``md`` sent (its ``{"sent": ...}`` line) rather than one it was delivered.
+    sent: Any = None
 
 
 class StateStore:
@@ -140,6 +144,13 @@ class StateStore:
             separators=(",", ":"),
         )
         self._journal.write(line + "\n")
+        self._journal.flush()
+
+    def append_sent(self, record: Any) -> None:
+        """Write what a source is about to send (JSON-able), before it is sent."""
+        if self._journal is None:
+            self._journal = self._journal_path(self._generation).open("a", encoding="utf-8")
+        self._journal.write(json.dumps({"sent": record}, separators=(",", ":")) + "\n")
         self._journal.flush()
 
     def mark_done(self) -> None:
@@ -207,6 +218,9 @@ class StateStore:
                     raise JournalError(
                         f"{self._journal_path(gen)}:{number + 1}: corrupt journal line"
                     ) from None
+                if isinstance(raw, dict):
+                    pending.append(JournalEntry("", 0, 0, [], sent=raw["sent"]))
+                    continue
                 if not raw:
                     for entry in pending:
                         entry.done = True
