@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -383,3 +384,33 @@ def test_md_restarted_without_recovery_state_halts_trading(
     assert ended_by == "halted"
     assert "md" in outcome.halted
     assert outcome.statuses["risk"].details["kill_switch_tripped"] is True
+
+
+def test_killed_portfolio_restores_its_curve_and_fills_from_the_history_files(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = paper_config(
+        tmp_path, "paper-history", "session.speed=3000", "session.snapshot_interval_s=0.2"
+    )
+    uninterrupted = run_backtest(config)
+    session = started(config)
+    folder = tmp_path / "state" / "paper-demo" / "portfolio"
+    wait_until(lambda: session.status("md").details["published"] > 300)
+    wait_until(lambda: (folder / "curve.ndjson").exists())
+
+    os.kill(session.status("portfolio").pid, signal.SIGKILL)
+    outcome = finish(session)
+
+    assert outcome.statuses["portfolio"].recovered
+    assert outcome.halted == ""
+    assert outcome.portfolio is not None
+    assert outcome.result is not None
+    assert outcome.result.fills_digest == uninterrupted.fills_digest
+    assert outcome.portfolio.ts_ns.tolist() == uninterrupted.ts_ns.tolist()
+    assert outcome.portfolio.equity == pytest.approx(uninterrupted.equity, rel=1e-12)
+    # The last snapshot holds the curve's last point and no fill; the files hold the rest.
+    state = json.loads((folder / "snapshot.json").read_text())["state"]["component"]
+    assert len(state["curve_ts_ns"]) == 1
+    assert state["fills"] == []
+    assert state["history"]["curve_points"] == len(uninterrupted.ts_ns) - 1
+    assert state["history"]["fills"] == len(uninterrupted.fills)

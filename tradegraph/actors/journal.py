@@ -242,3 +242,74 @@ class StateStore:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+
+
+class PortfolioHistory:
+    """The portfolio's equity curve and fills, in append-only files beside its snapshot.
+
+    The portfolio's own snapshot holds its whole curve and every fill; written every few
+    seconds for a long session, that grows without bound. :meth:`split` moves what is new of
+    both into ``curve.ndjson`` and ``fills.ndjson`` (one line each) and leaves in the snapshot
+    only the curve's last point (it may still change) and how many lines the files hold;
+    :meth:`join` puts them back together for ``restore``. Lines past those counts (written
+    just before a crash, with no snapshot naming them) are dropped.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._curve_path = directory / "curve.ndjson"
+        self._fills_path = directory / "fills.ndjson"
+        self._curve_written = 0
+        self._fills_written = 0
+        self._continuing = False
+
+    def split(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (a portfolio snapshot) without what the history files hold."""
+        curve_ts, curve_equity, fills = state["curve_ts_ns"], state["curve_equity"], state["fills"]
+        keep_from = max(self._curve_written, len(curve_ts) - 1)
+        mode = "a" if self._continuing else "w"
+        self._continuing = True
+        with self._curve_path.open(mode, encoding="utf-8") as out:
+            for k in range(self._curve_written, keep_from):
+                out.write(f"[{curve_ts[k]},{json.dumps(curve_equity[k])}]\n")
+        with self._fills_path.open(mode, encoding="utf-8") as out:
+            for fill in fills[self._fills_written :]:
+                out.write(json.dumps(fill, separators=(",", ":")) + "\n")
+        self._curve_written = keep_from
+        self._fills_written = len(fills)
+        return {
+            **state,
+            "curve_ts_ns": curve_ts[keep_from:],
+            "curve_equity": curve_equity[keep_from:],
+            "fills": [],
+            "history": {"curve_points": keep_from, "fills": len(fills)},
+        }
+
+    def join(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The whole portfolio snapshot that :meth:`split` made ``state`` from.
+
+        Raises:
+            JournalError: the files hold fewer lines than the snapshot names.
+        """
+        history = state.get("history")
+        if history is None:
+            return state
+        points = self._read(self._curve_path, int(history["curve_points"]))
+        fills = self._read(self._fills_path, int(history["fills"]))
+        self._curve_written, self._fills_written = len(points), len(fills)
+        self._continuing = True
+        joined = {k: v for k, v in state.items() if k != "history"}
+        joined["curve_ts_ns"] = [p[0] for p in points] + list(state["curve_ts_ns"])
+        joined["curve_equity"] = [p[1] for p in points] + list(state["curve_equity"])
+        joined["fills"] = fills
+        return joined
+
+    def _read(self, path: Path, count: int) -> list[Any]:
+        lines = path.read_text(encoding="utf-8").splitlines()[:count] if path.exists() else []
+        if len(lines) < count:
+            raise JournalError(f"{path}: {len(lines)} lines, the snapshot names {count}")
+        # Rewritten without lines past the count, so appends go on after the last one kept.
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        try:
+            return [json.loads(line) for line in lines]
+        except ValueError as exc:
+            raise JournalError(f"{path}: unreadable line: {exc}") from exc

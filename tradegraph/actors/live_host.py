@@ -53,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
-from tradegraph.actors.journal import StateStore
+from tradegraph.actors.journal import PortfolioHistory, StateStore
 from tradegraph.actors.live_clock import DataClock, WallClock
 from tradegraph.actors.metrics import RayMetricsSink
 from tradegraph.actors.venue_io import GatewayBroker
@@ -421,6 +421,12 @@ class LiveHost:
             if state_dir is not None
             else None
         )
+        # The portfolio's curve and fills go to append-only files, not into every snapshot.
+        self._history = (
+            PortfolioHistory(self._store.directory)
+            if self._store is not None and component_id == PORTFOLIO
+            else None
+        )
         self.recovered = self._recover()
         if component_id == MARKET_DATA and not self.recovered and _restarted():
             # Died before it journaled anything (nothing was sent), or without a state
@@ -447,7 +453,10 @@ class LiveHost:
         self._suppress_output = True
         try:
             if state is not None:
-                self.component.restore(state["component"])
+                component_state = state["component"]
+                if self._history is not None:
+                    component_state = self._history.join(component_state)
+                self.component.restore(component_state)
                 self._watermarks = {
                     k: (int(v[0]), int(v[1])) for k, v in state["watermarks"].items()
                 }
@@ -480,8 +489,11 @@ class LiveHost:
         return True
 
     def _state(self) -> dict[str, Any]:
+        component_state = self.component.snapshot()
+        if self._history is not None:
+            component_state = self._history.split(component_state)
         state = {
-            "component": self.component.snapshot(),
+            "component": component_state,
             "watermarks": {k: list(v) for k, v in self._watermarks.items()},
             "clock": self._clock.state(),
         }
