@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -94,6 +94,7 @@ from tradegraph.sim.graph import build_component, build_router
 from tradegraph.sim.schedule import log_for_operator
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 # Receiver -> (md's incarnation, md's sequence number on the md -> receiver link).
 Fence = dict[str, tuple[int, int]]
 
@@ -116,6 +117,12 @@ _LEDGER_TYPES = frozenset(
         OrderCancelled,
     }
 )
+
+
+def _untracked(method: F) -> F:
+    """Keep Ray from recording an event per call of ``method`` in its GCS (see
+    benchmarks/gcs_memory.py); the method stays a plain method outside Ray."""
+    return cast(F, ray.method(enable_task_events=False)(method))
 
 
 def on_order_path(component_id: str) -> bool:
@@ -549,6 +556,9 @@ class LiveHost:
                 handle(msg)
         self._messages_in += message_count(items)
 
+    # Every batch is one call: Ray's GCS would keep an event record of each (tens of MB a
+    # minute, see benchmarks/gcs_memory.py). The same for the driver's twice-a-second polls.
+    @_untracked
     async def push(
         self,
         sender: str,
@@ -1109,6 +1119,7 @@ class LiveHost:
             self._store.close()
         return self.status()
 
+    @_untracked
     async def idle(self) -> bool:
         """Nothing unsent, nothing unanswered, nothing held."""
         self._resume()
@@ -1136,6 +1147,7 @@ class LiveHost:
         """Apply ``reader`` (a module-level function) to the hosted component."""
         return reader(self.component)
 
+    @_untracked
     async def report(self) -> HostStatus:
         """The host's status (remote form of :meth:`status`)."""
         self._resume()
