@@ -7,6 +7,8 @@ Layout under ``<state_dir>/<component>/``::
     journal.<gen>.ndjson one JSON line per delivered batch, written before the batch is handled;
                          in ``md``, one ``{"sent": ...}`` line per replay batch, written before
                          it is sent
+    curve.ndjson,        the portfolio only: its equity curve and fills, appended at each
+    fills.ndjson         snapshot, which keeps only their line counts (see PortfolioHistory)
 
 Recovery restores the snapshot and re-delivers every journaled batch of that generation and
 later ones, in order. Writing the journal line *before* handling the batch makes a crash at any
