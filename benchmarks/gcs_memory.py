@@ -2,7 +2,8 @@
 
 Starts its own local Ray, runs ``examples/paper.yaml`` on a month of BTC and ETH minutes as a
 causal replay as fast as the graph takes it, and samples the resident memory of the GCS
-process (``/proc/<pid>/status``) every ``--every`` seconds for ``--duration`` seconds.
+process (``/proc/<pid>/status``) and the size of the portfolio's snapshot file every ``--every``
+seconds for ``--duration`` seconds.
 Every market-data batch is an actor call; what Ray keeps per call in the GCS (task events)
 decides whether its memory levels off or grows with the session.
 
@@ -66,6 +67,8 @@ def main() -> None:
         session = LiveSession(config)
         session.start()
         samples: list[tuple[float, float, int]] = []
+        snapshot_kb: list[float] = []
+        snapshot = Path(tmp) / config.name / "portfolio" / "snapshot.json"
         started = time.monotonic()
         try:
             while time.monotonic() - started < args.duration:
@@ -73,6 +76,8 @@ def main() -> None:
                 elapsed = time.monotonic() - started
                 published = int(session.status("md").details["published"])
                 samples.append((round(elapsed, 1), round(rss_mb(pid), 1), published))
+                size = snapshot.stat().st_size if snapshot.exists() else 0
+                snapshot_kb.append(round(size / 1024, 1))
         finally:
             outcome = session.stop("duration")
         after = rss_mb(pid)
@@ -88,6 +93,7 @@ def main() -> None:
                 "gcs_rss_mb_before_session": round(before, 1),
                 "gcs_rss_mb_after_session": round(after, 1),
                 "gcs_rss_mb_samples": [[t, mb] for t, mb, _ in samples],
+                "portfolio_snapshot_kb_samples": snapshot_kb,
                 "gcs_growth_mb_per_min": round(
                     (last[1] - first[1]) / max(1e-9, last[0] - first[0]) * 60, 1
                 ),
