@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -297,3 +298,119 @@ def test_paper_command_serves_the_graphs_metrics_on_its_own_port(tmp_path: Path)
     assert later["tradegraph_equity"] > 0
     assert 'tradegraph_queue_depth{component="md"}' in later
     assert later['tradegraph_tick_to_order_seconds_bucket{le="+Inf"}'] >= 1
+
+
+def test_frozen_market_data_halts_trading_with_a_stale_feed_reason(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = resting_config(tmp_path, "paper-md-hung", "session.hang_timeout_s=1.5")
+    session = started(config)
+    wait_until(lambda: session.status("broker:BINANCE").details["open_orders"] == 1)
+    pid = session.status("md").pid
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ended_by = session.run(20.0)
+        risk = session.status("risk")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    outcome = session.stop(ended_by)
+
+    assert ended_by == "halted"
+    assert "md" in outcome.halted
+    assert "market data is stale" in outcome.halted
+    assert risk.details["kill_switch_tripped"] is True
+    assert "market data is stale" in risk.details["kill_switch_reason"]
+    assert outcome.statuses["broker:BINANCE"].details["open_orders"] == 0
+
+
+@pytest.mark.parametrize(
+    ("case", "snapshot_interval_s"), [("before-snapshot", 3600.0), ("after-snapshot", 1.0)]
+)
+def test_killed_md_resumes_its_replay_exactly_once(
+    tmp_path: Path,
+    started: Callable[[GraphConfig], LiveSession],
+    case: str,
+    snapshot_interval_s: float,
+) -> None:
+    config = paper_config(
+        tmp_path,
+        f"paper-md-{case}",
+        "session.speed=3000",
+        f"session.snapshot_interval_s={snapshot_interval_s}",
+    )
+    uninterrupted = run_backtest(config)
+    reference = finish(started(config.model_copy(update={"name": "reference"})))
+    session = started(config)
+    md_state = tmp_path / "state" / "paper-demo" / "md" / "snapshot.json"
+    wait_until(lambda: session.status("md").details["published"] > 150)
+    if case == "after-snapshot":
+        wait_until(lambda: md_state.exists())
+        wait_until(lambda: session.status("md").details["published"] > 300)
+    else:
+        assert not md_state.exists()
+    victim = session.status("md").pid
+
+    os.kill(victim, signal.SIGKILL)
+    outcome = finish(session)
+
+    assert outcome.statuses["md"].recovered
+    assert outcome.statuses["md"].pid != victim
+    assert outcome.halted == ""
+    assert outcome.market_events == uninterrupted.bars == 600
+    assert outcome.result is not None
+    assert len(uninterrupted.fills) > 5
+    assert outcome.result.fills_digest == uninterrupted.fills_digest
+    assert outcome.result.orders == uninterrupted.orders
+    # Every receiver took each bar once: as many messages as in an uninterrupted session.
+    for cid in ("broker:BINANCE", "risk", "portfolio", "strategy:sma_btc"):
+        assert outcome.statuses[cid].messages_in == reference.statuses[cid].messages_in, cid
+
+
+def test_md_restarted_without_recovery_state_halts_trading(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = paper_config(tmp_path, "paper-md-nostate", "session.speed=3000")
+    config = config.model_copy(
+        update={"session": config.session.model_copy(update={"state_dir": None})}
+    )
+    session = started(config)
+    wait_until(lambda: session.status("md").details["published"] > 150)
+
+    os.kill(session.status("md").pid, signal.SIGKILL)
+    ended_by = session.run(30.0)
+    outcome = session.stop(ended_by)
+
+    assert ended_by == "halted"
+    assert "md" in outcome.halted
+    assert outcome.statuses["risk"].details["kill_switch_tripped"] is True
+
+
+def test_killed_portfolio_restores_its_curve_and_fills_from_the_history_files(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    config = paper_config(
+        tmp_path, "paper-history", "session.speed=3000", "session.snapshot_interval_s=0.2"
+    )
+    uninterrupted = run_backtest(config)
+    session = started(config)
+    folder = tmp_path / "state" / "paper-demo" / "portfolio"
+    wait_until(lambda: session.status("md").details["published"] > 300)
+    wait_until(lambda: (folder / "curve.ndjson").exists())
+
+    os.kill(session.status("portfolio").pid, signal.SIGKILL)
+    outcome = finish(session)
+
+    assert outcome.statuses["portfolio"].recovered
+    assert outcome.halted == ""
+    assert outcome.portfolio is not None
+    assert outcome.result is not None
+    assert outcome.result.fills_digest == uninterrupted.fills_digest
+    assert outcome.portfolio.ts_ns.tolist() == uninterrupted.ts_ns.tolist()
+    assert outcome.portfolio.equity == pytest.approx(uninterrupted.equity, rel=1e-12)
+    # The last snapshot holds the curve's last point and no fill; the files hold the rest.
+    state = json.loads((folder / "snapshot.json").read_text())["state"]["component"]
+    assert len(state["curve_ts_ns"]) == 1
+    assert state["fills"] == []
+    assert state["history"]["curve_points"] == len(uninterrupted.ts_ns) - 1
+    assert state["history"]["fills"] == len(uninterrupted.fills)

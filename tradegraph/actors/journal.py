@@ -4,7 +4,11 @@ Layout under ``<state_dir>/<component>/``::
 
     snapshot.json        the component's snapshot, the host's link watermarks and clock, and
                          the generation of the journal that continues it (written atomically)
-    journal.<gen>.ndjson one JSON line per delivered batch, written before the batch is handled
+    journal.<gen>.ndjson one JSON line per delivered batch, written before the batch is handled;
+                         in ``md``, one ``{"sent": ...}`` line per replay batch, written before
+                         it is sent
+    curve.ndjson,        the portfolio only: its equity curve and fills, appended at each
+    fills.ndjson         snapshot, which keeps only their line counts (see PortfolioHistory)
 
 Recovery restores the snapshot and re-delivers every journaled batch of that generation and
 later ones, in order. Writing the journal line *before* handling the batch makes a crash at any
@@ -97,6 +101,8 @@ class JournalEntry:
     seq: int
     messages: list[Item]
     done: bool = False
+    # A batch ``md`` sent (its ``{"sent": ...}`` line) rather than one it was delivered.
+    sent: Any = None
 
 
 class StateStore:
@@ -140,6 +146,13 @@ class StateStore:
             separators=(",", ":"),
         )
         self._journal.write(line + "\n")
+        self._journal.flush()
+
+    def append_sent(self, record: Any) -> None:
+        """Write what a source is about to send (JSON-able), before it is sent."""
+        if self._journal is None:
+            self._journal = self._journal_path(self._generation).open("a", encoding="utf-8")
+        self._journal.write(json.dumps({"sent": record}, separators=(",", ":")) + "\n")
         self._journal.flush()
 
     def mark_done(self) -> None:
@@ -207,6 +220,9 @@ class StateStore:
                     raise JournalError(
                         f"{self._journal_path(gen)}:{number + 1}: corrupt journal line"
                     ) from None
+                if isinstance(raw, dict):
+                    pending.append(JournalEntry("", 0, 0, [], sent=raw["sent"]))
+                    continue
                 if not raw:
                     for entry in pending:
                         entry.done = True
@@ -228,3 +244,74 @@ class StateStore:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
+
+
+class PortfolioHistory:
+    """The portfolio's equity curve and fills, in append-only files beside its snapshot.
+
+    The portfolio's own snapshot holds its whole curve and every fill; written every few
+    seconds for a long session, that grows without bound. :meth:`split` moves what is new of
+    both into ``curve.ndjson`` and ``fills.ndjson`` (one line each) and leaves in the snapshot
+    only the curve's last point (it may still change) and how many lines the files hold;
+    :meth:`join` puts them back together for ``restore``. Lines past those counts (written
+    just before a crash, with no snapshot naming them) are dropped.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._curve_path = directory / "curve.ndjson"
+        self._fills_path = directory / "fills.ndjson"
+        self._curve_written = 0
+        self._fills_written = 0
+        self._continuing = False
+
+    def split(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (a portfolio snapshot) without what the history files hold."""
+        curve_ts, curve_equity, fills = state["curve_ts_ns"], state["curve_equity"], state["fills"]
+        keep_from = max(self._curve_written, len(curve_ts) - 1)
+        mode = "a" if self._continuing else "w"
+        self._continuing = True
+        with self._curve_path.open(mode, encoding="utf-8") as out:
+            for k in range(self._curve_written, keep_from):
+                out.write(f"[{curve_ts[k]},{json.dumps(curve_equity[k])}]\n")
+        with self._fills_path.open(mode, encoding="utf-8") as out:
+            for fill in fills[self._fills_written :]:
+                out.write(json.dumps(fill, separators=(",", ":")) + "\n")
+        self._curve_written = keep_from
+        self._fills_written = len(fills)
+        return {
+            **state,
+            "curve_ts_ns": curve_ts[keep_from:],
+            "curve_equity": curve_equity[keep_from:],
+            "fills": [],
+            "history": {"curve_points": keep_from, "fills": len(fills)},
+        }
+
+    def join(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The whole portfolio snapshot that :meth:`split` made ``state`` from.
+
+        Raises:
+            JournalError: the files hold fewer lines than the snapshot names.
+        """
+        history = state.get("history")
+        if history is None:
+            return state
+        points = self._read(self._curve_path, int(history["curve_points"]))
+        fills = self._read(self._fills_path, int(history["fills"]))
+        self._curve_written, self._fills_written = len(points), len(fills)
+        self._continuing = True
+        joined = {k: v for k, v in state.items() if k != "history"}
+        joined["curve_ts_ns"] = [p[0] for p in points] + list(state["curve_ts_ns"])
+        joined["curve_equity"] = [p[1] for p in points] + list(state["curve_equity"])
+        joined["fills"] = fills
+        return joined
+
+    def _read(self, path: Path, count: int) -> list[Any]:
+        lines = path.read_text(encoding="utf-8").splitlines()[:count] if path.exists() else []
+        if len(lines) < count:
+            raise JournalError(f"{path}: {len(lines)} lines, the snapshot names {count}")
+        # Rewritten without lines past the count, so appends go on after the last one kept.
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        try:
+            return [json.loads(line) for line in lines]
+        except ValueError as exc:
+            raise JournalError(f"{path}: unreadable line: {exc}") from exc

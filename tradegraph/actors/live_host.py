@@ -25,6 +25,12 @@ Transport, per link (sender -> receiver):
   batch unanswered for ``session.hang_timeout_s``, halts trading: Risk is told to trip its kill
   switch with the reason, and the driver is told too.
 
+* ``md``'s replay is exactly-once across its own restarts: before a replay batch goes out, its
+  range of events and the sequence numbers it takes on each link are journaled. A restarted
+  ``md`` keeps its incarnation, sends again every batch not known to be taken (its receivers
+  recognise the ones they already have), and goes on from where it stopped. An ``md`` that
+  restarts with no recovery state to resume from halts trading instead of replaying again.
+
 Recovery contract: ``push`` is idempotent per ``(sender, incarnation, seq)``; ``request`` (an
 operator command) and ``start``/``stop`` are not, and are never retried (``max_task_retries=0``).
 """
@@ -41,13 +47,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 import ray
 
-from tradegraph.actors.journal import StateStore
+from tradegraph.actors.journal import PortfolioHistory, StateStore
 from tradegraph.actors.live_clock import DataClock, WallClock
 from tradegraph.actors.metrics import RayMetricsSink
 from tradegraph.actors.venue_io import GatewayBroker
@@ -88,6 +94,7 @@ from tradegraph.sim.graph import build_component, build_router
 from tradegraph.sim.schedule import log_for_operator
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 # Receiver -> (md's incarnation, md's sequence number on the md -> receiver link).
 Fence = dict[str, tuple[int, int]]
 
@@ -110,6 +117,12 @@ _LEDGER_TYPES = frozenset(
         OrderCancelled,
     }
 )
+
+
+def _untracked(method: F) -> F:
+    """Keep Ray from recording an event per call of ``method`` in its GCS (see
+    benchmarks/gcs_memory.py); the method stays a plain method outside Ray."""
+    return cast(F, ray.method(enable_task_events=False)(method))
 
 
 def on_order_path(component_id: str) -> bool:
@@ -203,6 +216,30 @@ class Link:
 
 
 @dataclass
+class _ReplayBatch:
+    """A replay batch ``md`` sent: events ``[start, stop)`` of the replay, its causal fence
+    (which names the sequence number each of ``destinations`` got it under)."""
+
+    start: int
+    stop: int
+    fence: Fence
+    destinations: tuple[str, ...]
+
+    def to_state(self) -> list[Any]:
+        return [
+            self.start,
+            self.stop,
+            {d: list(m) for d, m in self.fence.items()},
+            [*self.destinations],
+        ]
+
+    @classmethod
+    def from_state(cls, raw: Sequence[Any]) -> _ReplayBatch:
+        fence = {str(d): (int(m[0]), int(m[1])) for d, m in raw[2].items()}
+        return cls(int(raw[0]), int(raw[1]), fence, tuple(str(d) for d in raw[3]))
+
+
+@dataclass
 class HostStatus:
     """What a host reports about itself to ``tradegraph status`` and the driver's health check."""
 
@@ -268,10 +305,22 @@ class ReplaySource:
             stop = min(stop, int(np.searchsorted(self._ts, until_ts_ns, side="right")))
         if stop <= start:
             return []
-        self.published = stop
-        self.finished = stop >= self.total
+        self.seek(stop)
+        return self.rows(start, stop)
+
+    def seek(self, position: int) -> None:
+        """Go on from event ``position`` (events before it count as published)."""
+        self.published = position
+        self.finished = position >= self.total
         if self.started_at is None:
             self.started_at = time.time()
+
+    def ts_ns(self, position: int) -> int:
+        """Event time of event ``position``."""
+        return int(self._ts[position])
+
+    def rows(self, start: int, stop: int) -> list[MarketBlock]:
+        """Events ``[start, stop)`` as blocks, bars and trades in delivery order."""
         if self._order is None or self._trades is None:
             return [self._bars.rows(slice(start, stop))]
         refs = self._order[start:stop]
@@ -374,13 +423,28 @@ class LiveHost:
         self._running = False
         self._component_started = False
         self._replay: ReplaySource | None = None
+        # md: replay batches sent and not yet taken by every receiver, by first event; where
+        # the replay stood and each link's last sequence number, as recovered.
+        self._replay_batches: dict[int, _ReplayBatch] = {}
+        self._replay_position = 0
+        self._recovered_seqs: dict[str, int] = {}
         self._last_snapshot = time.monotonic()
         self._store = (
             StateStore(Path(state_dir) / component_id.replace(":", "_"))
             if state_dir is not None
             else None
         )
+        # The portfolio's curve and fills go to append-only files, not into every snapshot.
+        self._history = (
+            PortfolioHistory(self._store.directory)
+            if self._store is not None and component_id == PORTFOLIO
+            else None
+        )
         self.recovered = self._recover()
+        if component_id == MARKET_DATA and not self.recovered and _restarted():
+            # Died before it journaled anything (nothing was sent), or without a state
+            # directory: ``_resume`` starts over, or halts.
+            self.recovered = True
 
     def _gateway_venue(self, component_id: str) -> str | None:
         """The venue whose broker goes through the ccxt gateway here (dry-run or live)."""
@@ -402,10 +466,15 @@ class LiveHost:
         self._suppress_output = True
         try:
             if state is not None:
-                self.component.restore(state["component"])
+                component_state = state["component"]
+                if self._history is not None:
+                    component_state = self._history.join(component_state)
+                self.component.restore(component_state)
                 self._watermarks = {
                     k: (int(v[0]), int(v[1])) for k, v in state["watermarks"].items()
                 }
+                if "replay" in state:
+                    self._load_replay_state(state["replay"])
                 clock_state = state["clock"]
                 if isinstance(self._clock, DataClock):
                     self._clock.load_state(clock_state)
@@ -413,6 +482,9 @@ class LiveHost:
                     self._pending_wall_timers = clock_state
             replayed = 0
             for entry in entries:
+                if entry.sent is not None:
+                    self._note_replay_batch(_ReplayBatch.from_state(entry.sent))
+                    continue
                 # What a batch not marked done caused may never have left: send it this time
                 # (it goes out once the host runs again, see _resume).
                 self._suppress_output = entry.done
@@ -430,11 +502,39 @@ class LiveHost:
         return True
 
     def _state(self) -> dict[str, Any]:
-        return {
-            "component": self.component.snapshot(),
+        component_state = self.component.snapshot()
+        if self._history is not None:
+            component_state = self._history.split(component_state)
+        state = {
+            "component": component_state,
             "watermarks": {k: list(v) for k, v in self._watermarks.items()},
             "clock": self._clock.state(),
         }
+        if self.component_id == MARKET_DATA and self.session.market_data == "replay":
+            state["replay"] = {
+                "incarnation": self.incarnation,
+                "position": self._replay.published if self._replay else self._replay_position,
+                "seqs": {d: link.seq for d, link in self._links.items()}
+                | {d: s for d, s in self._recovered_seqs.items() if d not in self._links},
+                "batches": [b.to_state() for b in self._replay_batches.values()],
+            }
+        return state
+
+    def _load_replay_state(self, state: dict[str, Any]) -> None:
+        self.incarnation = int(state["incarnation"])
+        self._replay_position = int(state["position"])
+        self._recovered_seqs = {str(d): int(s) for d, s in state["seqs"].items()}
+        for raw in state["batches"]:
+            self._note_replay_batch(_ReplayBatch.from_state(raw))
+
+    def _note_replay_batch(self, batch: _ReplayBatch) -> None:
+        """Take a journaled replay batch into what a restarted md resumes from."""
+        self._replay_batches[batch.start] = batch
+        self._replay_position = max(self._replay_position, batch.stop)
+        for dest in batch.destinations:
+            incarnation, seq = batch.fence[dest]
+            self.incarnation = incarnation
+            self._recovered_seqs[dest] = max(self._recovered_seqs.get(dest, 0), seq)
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         if self._store is None:
@@ -462,6 +562,9 @@ class LiveHost:
                 handle(msg)
         self._messages_in += message_count(items)
 
+    # Every batch is one call: Ray's GCS would keep an event record of each (tens of MB a
+    # minute, see benchmarks/gcs_memory.py). The same for the driver's twice-a-second polls.
+    @_untracked
     async def push(
         self,
         sender: str,
@@ -677,18 +780,21 @@ class LiveHost:
         return link
 
     def _send(
-        self, destination: str, payload: Any, fence: Fence | None = None
+        self, destination: str, payload: Any, fence: Fence | None = None, seq: int | None = None
     ) -> asyncio.Future[None] | None:
+        """Send ``payload`` as the link's next batch (or again as batch ``seq``)."""
         link = self._link(destination)
         if link.dead_reason:
             return None
-        link.seq += 1
+        if seq is None:
+            link.seq += 1
+            seq = link.seq
         loop = asyncio.get_running_loop()
         pending = _Pending(
             payload, time.monotonic(), None, loop.create_future(), self._origin_ns, fence=fence
         )
-        link.unacked[link.seq] = pending
-        self._dispatch(link, link.seq, pending)
+        link.unacked[seq] = pending
+        self._dispatch(link, seq, pending)
         link.sent_batches += 1
         return pending.taken
 
@@ -853,12 +959,69 @@ class LiveHost:
         elif self.component_id == MARKET_DATA:
             self._replay = ReplaySource(self.config)
             if self.recovered:
-                self._replay.skip_through(self._clock.now_ns())
+                self._resume_replay(self._replay)
             self._tasks.append(loop.create_task(self._run_replay()))
         if isinstance(self.component, GatewayBroker) and not from_start:
             self._tasks.append(loop.create_task(self._connect_gateway()))
         if self._out:
             self._flush_and_mark()
+
+    def _resume_replay(self, replay: ReplaySource) -> None:
+        """After a restart: go on where the replay stood, sending again every batch not known
+        to be taken, under the same incarnation and sequence numbers (receivers drop the ones
+        they have). Without recovery state that cannot be done: trading halts."""
+        if self._store is None:
+            replay.seek(replay.total)
+            self.halt(
+                "md restarted without recovery state (session.state_dir is null): its replay "
+                "cannot go on without sending market data twice or leaving some out; market "
+                "data is stale"
+            )
+            return
+        assert isinstance(self.component, MarketDataFeed)
+        position = self._replay_position
+        replay.seek(position)
+        self.component.published = position
+        if position and isinstance(self._clock, DataClock):
+            self._clock.advance(replay.ts_ns(position - 1))
+        for dest, seq in self._recovered_seqs.items():
+            link = self._link(dest)
+            link.seq = max(link.seq, seq)
+        batches = sorted(self._replay_batches.values(), key=lambda b: b.start)
+        for batch in batches:
+            per_dest: dict[str, list[Item]] = {}
+            for block in replay.rows(batch.start, batch.stop):
+                for dest, rows in self._blocks.split(block):
+                    per_dest.setdefault(dest, []).append(rows)
+            sent = [
+                self._send(dest, per_dest[dest], batch.fence, seq=batch.fence[dest][1])
+                for dest in batch.destinations
+                if dest in per_dest
+            ]
+            self._track_replay_batch(batch, [f for f in sent if f is not None])
+        self._log.warning(
+            "replay_resumed", position=position, total=replay.total, resent_batches=len(batches)
+        )
+
+    def _send_replay_batch(self, start: int, stop: int) -> list[asyncio.Future[None]]:
+        """Send the replay events ``[start, stop)`` queued in the outbox, journaled first."""
+        if self._store is None or not self._out:
+            return self.flush()
+        destinations = tuple(dict.fromkeys(d for dests, _ in self._out for d in dests))
+        batch = _ReplayBatch(start, stop, self._outgoing_fence(destinations), destinations)
+        self._store.append_sent(batch.to_state())
+        self._replay_batches[start] = batch
+        sent = self.flush()
+        self._track_replay_batch(batch, sent)
+        return sent
+
+    def _track_replay_batch(self, batch: _ReplayBatch, sent: list[asyncio.Future[None]]) -> None:
+        """Forget ``batch`` once every receiver has taken it."""
+        if not sent:
+            self._replay_batches.pop(batch.start, None)
+            return
+        taken = asyncio.gather(*sent)
+        taken.add_done_callback(lambda _: self._replay_batches.pop(batch.start, None))
 
     async def _run_replay(self) -> None:
         replay = self._replay
@@ -896,6 +1059,7 @@ class LiveHost:
             # Causal replay sends one timestamp at a time and waits until everything it caused
             # has gone through the graph: the backtest's order of events.
             until = nxt if settings.causal else (due_ts if speed > 0 else None)
+            start = replay.published
             blocks = replay.take(until, settings.batch_size)
             self._origin_ns = time.time_ns() - late_ns
             if isinstance(clock, DataClock) and blocks:
@@ -903,7 +1067,7 @@ class LiveHost:
             for block in blocks:
                 self.emit_block(block)
                 feed.published += len(block)
-            in_flight.update(self.flush())
+            in_flight.update(self._send_replay_batch(start, replay.published))
             if len(in_flight) >= window * max(1, len(self._links)):
                 _, in_flight = await asyncio.wait(
                     in_flight,
@@ -961,6 +1125,7 @@ class LiveHost:
             self._store.close()
         return self.status()
 
+    @_untracked
     async def idle(self) -> bool:
         """Nothing unsent, nothing unanswered, nothing held."""
         self._resume()
@@ -988,6 +1153,7 @@ class LiveHost:
         """Apply ``reader`` (a module-level function) to the hosted component."""
         return reader(self.component)
 
+    @_untracked
     async def report(self) -> HostStatus:
         """The host's status (remote form of :meth:`status`)."""
         self._resume()
@@ -1009,6 +1175,14 @@ class LiveHost:
             details=component_details(self.component, self._replay),
             metrics=self._metric_totals.totals(),
         )
+
+
+def _restarted() -> bool:
+    """Whether Ray built this actor again after it died (nobody will call ``start``)."""
+    try:
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except Exception:  # not inside an actor (a host built in a test)
+        return False
 
 
 class _LiveOutbox:

@@ -243,8 +243,10 @@ class LiveSession:
         return [status.metrics for status in self._reported.values()]
 
     def check_health(self) -> str:
-        """Halt trading if an order-path actor is dead, or unavailable or silent for longer
-        than ``session.hang_timeout_s`` (a restart takes a second or two); return the reason."""
+        """Halt trading if an order-path actor or ``md`` is dead, or unavailable or silent for
+        longer than ``session.hang_timeout_s`` (a restart takes a second or two); return the
+        reason. Without ``md`` every price the graph holds goes stale while orders could still
+        be sent on it, so a lost market-data actor stops trading like a lost broker does."""
         now = time.monotonic()
         for cid, status in self.statuses().items():
             if isinstance(status, HostStatus):
@@ -255,7 +257,9 @@ class LiveSession:
             since = self._unhealthy_since.setdefault(cid, now)
             self._log.warning("actor_unhealthy", component=cid, status=status)
             lasting = now - since >= self.settings.hang_timeout_s or cid in self._dead
-            if lasting and on_order_path(cid) and not self.halted:
+            if lasting and cid == MARKET_DATA and not self.halted:
+                self.halt(f"{status}: market data is stale")
+            elif lasting and on_order_path(cid) and not self.halted:
                 self.halt(status)
         return self.halted
 

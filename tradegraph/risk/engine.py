@@ -14,7 +14,7 @@ changes nothing the second time.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -158,6 +158,38 @@ def _num(value: float) -> str:
     return f"{value:.10g}"
 
 
+DEDUPE_WINDOW = 10_000
+"""Finished order ids and fill keys Risk remembers to recognise a redelivery (open orders are
+always known). Links deliver exactly once; this guards the rare resend, not a whole history."""
+
+
+class RecentIds:
+    """The last ``capacity`` ids added, oldest forgotten first."""
+
+    def __init__(self, capacity: int = DEDUPE_WINDOW, ids: Iterable[str] = ()) -> None:
+        self._capacity = capacity
+        self._ids: dict[str, None] = {}
+        for item in ids:
+            self.add(item)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, item: str) -> None:
+        if item in self._ids:
+            return
+        self._ids[item] = None
+        if len(self._ids) > self._capacity:
+            del self._ids[next(iter(self._ids))]
+
+    def to_state(self) -> list[str]:
+        """The ids, oldest first."""
+        return list(self._ids)
+
+
 class RiskEngine:
     """Pre-trade checks, exposure limits and the kill switch, between strategies and venues.
 
@@ -214,10 +246,11 @@ class RiskEngine:
         self._account_limit_breached = False
         self._stopped_strategies: dict[str, str] = {}
         self._open_orders: dict[str, OpenOrder] = {}
-        self._submitted_ids: set[str] = set()
+        # Open orders' ids are in _open_orders; these two remember a window of finished ones.
+        self._submitted_ids = RecentIds()
         self._positions: dict[str, float] = {}
         self._strategy_positions: dict[str, dict[str, float]] = {}
-        self._fill_keys: set[str] = set()
+        self._fill_keys = RecentIds()
         self._rejection_counts: dict[RiskReason, int] = {}
         self._portfolio: PortfolioSnapshot | None = None
         self._order_rate: TokenBucket | None = None
@@ -349,7 +382,7 @@ class RiskEngine:
 
     def _on_order_intent(self, intent: OrderIntent) -> None:
         intent_id = intent.intent_id
-        if intent_id in self._submitted_ids:
+        if intent_id in self._submitted_ids or intent_id in self._open_orders:
             # A redelivered intent: its order already exists, and a second one must never be sent.
             return
         try:
@@ -840,10 +873,10 @@ class RiskEngine:
             "account_limit_breached": self._account_limit_breached,
             "stopped_strategies": dict(self._stopped_strategies),
             "open_orders": [order.to_state() for order in self._open_orders.values()],
-            "submitted_ids": sorted(self._submitted_ids),
+            "submitted_ids": self._submitted_ids.to_state(),
             "positions": dict(self._positions),
             "strategy_positions": {sid: dict(pos) for sid, pos in self._strategy_positions.items()},
-            "fill_keys": sorted(self._fill_keys),
+            "fill_keys": self._fill_keys.to_state(),
             "rejection_counts": {r.value: n for r, n in self._rejection_counts.items()},
             "portfolio": None
             if self._portfolio is None
@@ -865,13 +898,13 @@ class RiskEngine:
         self._stopped_strategies = {k: str(v) for k, v in state["stopped_strategies"].items()}
         orders = (OpenOrder.from_state(o) for o in state["open_orders"])
         self._open_orders = {o.client_order_id: o for o in orders}
-        self._submitted_ids = set(state["submitted_ids"])
+        self._submitted_ids = RecentIds(ids=(str(i) for i in state["submitted_ids"]))
         self._positions = {k: float(v) for k, v in state["positions"].items()}
         self._strategy_positions = {
             sid: {k: float(v) for k, v in pos.items()}
             for sid, pos in state["strategy_positions"].items()
         }
-        self._fill_keys = set(state["fill_keys"])
+        self._fill_keys = RecentIds(ids=(str(k) for k in state["fill_keys"]))
         self._rejection_counts = {
             RiskReason(r): int(n) for r, n in state["rejection_counts"].items()
         }

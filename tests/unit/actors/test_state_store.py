@@ -95,3 +95,19 @@ def test_snapshots_remove_journals_they_cover(tmp_path: Path) -> None:
     state, entries = StateStore(tmp_path).load()
     assert state == {"n": 2}
     assert list(entries) == []
+
+
+def test_sent_records_come_back_after_the_snapshot_that_precedes_them(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.append_sent([0, 2, {"risk": [7, 1]}, ["risk"]])
+    store.write_snapshot({"position": 2})
+    store.append_sent([2, 4, {"risk": [7, 2]}, ["risk"]])
+    store.append("risk", 1, 1, [bar(5)])
+    store.close()
+
+    state, entries = StateStore(tmp_path).load()
+    found = list(entries)
+
+    assert state == {"position": 2}
+    assert [e.sent for e in found] == [[2, 4, {"risk": [7, 2]}, ["risk"]], None]
+    assert found[1].sender == "risk"
