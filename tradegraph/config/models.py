@@ -215,6 +215,7 @@ class AccountConfig(_Config):
     """
 
     kind: AccountKind = AccountKind.CASH
+    """``cash`` (spot): balances per asset, no borrowing."""
     starting_balances: dict[str, float] = Field(
         default_factory=dict,
         description="asset -> amount held at the start, e.g. {BTC: 0.5}; overrides "
@@ -525,9 +526,13 @@ class MarketDataChecksConfig(_Config):
     """
 
     max_ahead_s: float = Field(default=60.0, ge=0.0, le=86_400.0)
+    """Largest lead of a frame's timestamp over the local clock before it is dropped."""
     price_band_pct: float = Field(default=20.0, gt=0.0, le=10_000.0)
+    """Widest distance, in %, of a price from the median of recent prices."""
     reference_prices: int = Field(default=20, ge=1, le=10_000)
+    """How many recent published prices per instrument the median is taken over."""
     reanchor_after: int = Field(default=3, ge=1, le=1_000)
+    """Consecutive agreeing out-of-band prices taken as a real jump."""
 
 
 class SessionConfig(_Config):
@@ -540,6 +545,7 @@ class SessionConfig(_Config):
     """
 
     market_data_checks: MarketDataChecksConfig = MarketDataChecksConfig()
+    """Checks on streamed prices and timestamps before they reach strategies and Risk."""
     market_data: Literal["replay", "ccxt"] = Field(
         default="replay",
         description="replay: the data section at `speed`; ccxt: live data from each venue's "
