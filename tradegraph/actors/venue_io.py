@@ -11,6 +11,7 @@ their order.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from tradegraph.contracts import (
     CancelOrder,
     MarketData,
     Message,
+    OrderRejected,
     Outbox,
     SubmitOrder,
 )
@@ -93,7 +95,10 @@ class GatewayBroker:
             journal_path=journal_path,
             exchange=exchange,
         )
-        self._commands: asyncio.Queue[SubmitOrder | CancelOrder] | None = None
+        # Commands wait here until the gateway is connected and reconciled (an order may
+        # arrive while a restarted broker is still reconnecting).
+        self._commands: asyncio.Queue[SubmitOrder | CancelOrder] = asyncio.Queue()
+        self.connected = False
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciliation = ""
         self.failure = ""
@@ -119,21 +124,42 @@ class GatewayBroker:
             report = await self.gateway.reconcile()
         except Exception as exc:
             self.failure = f"{self.component_id} could not start: {type(exc).__name__}: {exc}"
+            self._refuse_waiting(on_published)
             return self.failure
         self.reconciliation = report.summary()
         if not report.ok:
             self.failure = f"reconciliation failed: {report.summary()}"
+            self._refuse_waiting(on_published)
             return self.failure
         self._publish_all(list(report.events))
         on_published()
-        self._commands = asyncio.Queue()
+        self.connected = True
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._work_commands(on_published)))
         self._tasks.append(loop.create_task(self._watch(on_published)))
         return ""
 
+    def _refuse_waiting(self, on_published: Callable[[], object]) -> None:
+        """Reject the orders that waited for a connection that failed (Risk and the strategy
+        learn why); cancels of orders that never left need nothing."""
+        while not self._commands.empty():
+            cmd = self._commands.get_nowait()
+            if isinstance(cmd, SubmitOrder):
+                now = time.time_ns()
+                self._outbox.publish(
+                    OrderRejected(
+                        client_order_id=cmd.client_order_id,
+                        strategy_id=cmd.strategy_id,
+                        instrument_id=cmd.instrument_id,
+                        venue=cmd.venue,
+                        reason=f"not sent: {self.failure}",
+                        ts_event_ns=now,
+                        ts_init_ns=now,
+                    )
+                )
+        on_published()
+
     async def _work_commands(self, on_published: Callable[[], object]) -> None:
-        assert self._commands is not None
         while True:
             cmd = await self._commands.get()
             if isinstance(cmd, SubmitOrder):
@@ -161,9 +187,8 @@ class GatewayBroker:
 
     def handle(self, msg: Message) -> None:
         if isinstance(msg, SubmitOrder | CancelOrder):
-            if self._commands is None:
-                self._log.error("order_before_connect", client_order_id=msg.client_order_id)
-                return
+            if not self.connected:
+                self._log.warning("order_held_until_connected", client_order_id=msg.client_order_id)
             self._commands.put_nowait(msg)
         elif isinstance(msg, MarketData):
             self.gateway.observe(msg)
