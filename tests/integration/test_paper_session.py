@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import ray
 
+from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.session import LiveSession, SessionOutcome, graph_status, operator_command
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig
@@ -297,3 +298,74 @@ def test_paper_command_serves_the_graphs_metrics_on_its_own_port(tmp_path: Path)
     assert later["tradegraph_equity"] > 0
     assert 'tradegraph_queue_depth{component="md"}' in later
     assert later['tradegraph_tick_to_order_seconds_bucket{le="+Inf"}'] >= 1
+
+
+def test_second_session_on_the_same_state_dir_is_refused_while_the_first_runs(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    first = started(resting_config(tmp_path, "paper-lock-1"))
+    second = LiveSession(resting_config(tmp_path, "paper-lock-2"), resume=True)
+
+    with pytest.raises(ActorGraphError, match=r"state_dir .* is in use by .*paper-demo"):
+        second.start()
+
+    assert second.hosts == {}
+    assert first.status("risk").halted == ""
+    first.stop("test")
+
+
+def _wait_for(path: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} not written within {timeout_s} s"
+        time.sleep(0.1)
+
+
+def test_killed_paper_driver_leaves_its_outputs_and_resumes_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    slow = ["--speed", "1200", "--write-every", "0.5", "--no-html"]
+    bars = ["--set", "data.bars.0.limit=400", "--set", "data.bars.1.limit=400"]
+    cmd = paper_command(tmp_path, "paper-kill9", *slow, *bars)
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for(out / "orders.parquet")
+        deadline = time.monotonic() + 60
+        while pq.read_table(out / "fills.parquet").num_rows < 1:
+            assert time.monotonic() < deadline, "no fills written while running"
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    fills_before = pq.read_table(out / "fills.parquet").column("fill_id").to_pylist()
+    orders_before = set(pq.read_table(out / "orders.parquet").column("client_order_id").to_pylist())
+
+    refused = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    resume = paper_command(tmp_path, "paper-kill9", "--resume", "--speed", "0", "--no-html", *bars)
+    resumed = _run_until_names_free(resume)
+
+    assert refused.returncode != 0
+    assert "--resume" in refused.stderr
+    assert "--fresh" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    fills_after = pq.read_table(out / "fills.parquet").column("fill_id").to_pylist()
+    orders_after = set(pq.read_table(out / "orders.parquet").column("client_order_id").to_pylist())
+    assert fills_after[: len(fills_before)] == fills_before
+    assert len(fills_after) > len(fills_before)
+    assert len(set(fills_after)) == len(fills_after)
+    assert orders_before <= orders_after
+
+
+def _run_until_names_free(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; while Ray is still removing the killed driver's actors, their names are
+    taken, so try again for a little while."""
+    deadline = time.monotonic() + 30
+    while True:
+        done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+        if "is another session running" not in done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(1.0)
