@@ -21,7 +21,7 @@ from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.session import LiveSession, SessionOutcome, graph_status, operator_command
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import OrderFilled, OrderSide
+from tradegraph.contracts import OrderFilled, OrderSide, SubmitOrder
 from tradegraph.sim.backtest import run_backtest
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
@@ -120,14 +120,16 @@ def test_operator_kill_cancels_open_orders_and_resume_lets_trading_restart(
     assert control["details"]["counts"]["KillSwitchChanged"] == 2
 
 
-def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
+def test_killed_portfolio_strategy_and_risk_recover_to_the_uninterrupted_run(
     tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
 ) -> None:
     config = paper_config(tmp_path, "paper-recover", "session.speed=3000")
     uninterrupted = run_backtest(config)
     session = started(config)
-    wait_until(lambda: session.status("md").details["published"] > 150)
-    victims = [session.status(cid).pid for cid in ("portfolio", "strategy:sma_btc")]
+    wait_until(lambda: len(submitted_by_risk(session)) >= 2)
+    restarted = ("portfolio", "strategy:sma_btc", "strategy:meanrev_eth", "risk")
+    victims = [session.status(cid).pid for cid in restarted]
+    before = submitted_by_risk(session)
 
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
@@ -135,6 +137,7 @@ def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
 
     assert outcome.statuses["portfolio"].recovered
     assert outcome.statuses["strategy:sma_btc"].recovered
+    assert outcome.statuses["risk"].recovered
     assert outcome.statuses["portfolio"].pid not in victims
     assert outcome.halted == ""
     assert outcome.portfolio is not None
@@ -145,6 +148,18 @@ def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
     details = outcome.statuses["portfolio"].details
     expected_cash = cash_after(uninterrupted.fills, uninterrupted.starting_cash)
     assert details["cash"] == pytest.approx(expected_cash, rel=1e-12)
+    # The order table keeps what the restarted actors had published before they died.
+    columns = ["client_order_id", "status", "quantity", "limit_price"]
+    orders = result.ledger.to_table().select(columns).to_pylist()
+    expected = uninterrupted.ledger.to_table().select(columns).to_pylist()
+    assert orders == expected
+    assert 2 <= len(before) < uninterrupted.orders
+    assert set(before) <= {row["client_order_id"] for row in orders}
+
+
+def submitted_by_risk(session: LiveSession) -> list[str]:
+    messages = ray.get(session.hosts["risk"].published_orders.remote(), timeout=10)
+    return [m.client_order_id for m in messages if isinstance(m, SubmitOrder)]
 
 
 def cash_after(fills: Sequence[OrderFilled], starting_cash: float) -> float:
