@@ -48,8 +48,12 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     def write_so_far() -> None:
         # Outputs land while the session runs: a driver that dies leaves what it had.
         so_far = session.result_so_far()
-        if so_far is not None:
+        if so_far is None:
+            return
+        try:
             write_outputs(so_far, out_dir, html=False)
+        except OSError as exc:  # a full disk must not stop the trading session
+            print(f"outputs not written to {out_dir}: {exc}", file=sys.stderr, flush=True)
 
     with ray_session(args.address), ExitStack() as endpoint:
         session = LiveSession(config, resume=resume)

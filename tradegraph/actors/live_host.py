@@ -360,6 +360,8 @@ class LiveHost:
         self._links: dict[str, Link] = {}
         self.order_log: list[Message] = []
         self._ledger_unsaved: list[Message] = []
+        # Kept messages that recovery may publish again (a batch not marked done is redone).
+        self._ledger_kept: set[Message] = set()
         self._halted = ""
         self._batches_in = 0
         self._messages_in = 0
@@ -405,6 +407,7 @@ class LiveHost:
             return False
         # The order table survives restarts: what was published before is kept on disk.
         self.order_log = self._store.load_ledger()
+        self._ledger_kept = set(self.order_log)
         state, entries = self._store.load()
         if state is None and not any(self._store.directory.glob("journal.*.ndjson")):
             return False
@@ -604,7 +607,7 @@ class LiveHost:
         if self._suppress_output:
             return
         self.metrics.observe(msg)
-        if type(msg) in _LEDGER_TYPES:
+        if type(msg) in _LEDGER_TYPES and msg not in self._ledger_kept:
             self.order_log.append(msg)
             self._ledger_unsaved.append(msg)
         dests = self.router.destinations(msg)
