@@ -55,8 +55,9 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         except OSError as exc:  # a full disk must not stop the trading session
             print(f"outputs not written to {out_dir}: {exc}", file=sys.stderr, flush=True)
 
+    session = LiveSession(config, resume=resume)
+    session.claim_state_dir()  # refuse before starting Ray: another session, or old state
     with ray_session(args.address), ExitStack() as endpoint:
-        session = LiveSession(config, resume=resume)
         if args.metrics_port is not None:
             endpoint.enter_context(_serve_session_metrics(session, args))
         previous = {

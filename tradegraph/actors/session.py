@@ -168,14 +168,15 @@ class LiveSession:
             if (self.base_dir / name).is_dir() and any((self.base_dir / name).iterdir())
         ]
 
-    def _take_state_dir(self) -> None:
-        """Lock the state directory for this session, then resume, wipe or refuse its state.
+    def claim_state_dir(self) -> None:
+        """Lock the state directory for this session, then resume, wipe or refuse its state
+        (:meth:`start` does it, if it was not done before; Ray is not needed).
 
         Raises:
             ActorGraphError: another session holds the directory, or it holds an earlier
                 run's state and neither resume nor fresh was asked for.
         """
-        if self.base_dir is None:
+        if self.base_dir is None or self._lock is not None:
             return
         self.base_dir.mkdir(parents=True, exist_ok=True)
         lock = (self.base_dir / LOCK_FILE).open("a+", encoding="utf-8")
@@ -237,7 +238,7 @@ class LiveSession:
         """
         if not ray.is_initialized():
             raise ActorGraphError("Ray is not initialised: call ray.init() before starting")
-        self._take_state_dir()
+        self.claim_state_dir()
         remote_host = ray.remote(LiveHost)
         secrets = (
             broker_environment(self.config, os.environ)
