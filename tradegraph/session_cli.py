@@ -47,8 +47,22 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     # starts, so no other process of the session inherits them.
     secrets = take_broker_environment(config, os.environ) if live else None
     stop = threading.Event()
+    out_dir = Path(args.out or ("out/live" if live else "out/paper"))
+    resume = True if args.resume else False if args.fresh else None
+
+    def write_so_far() -> None:
+        # Outputs land while the session runs: a driver that dies leaves what it had.
+        so_far = session.result_so_far()
+        if so_far is None:
+            return
+        try:
+            write_outputs(so_far, out_dir, html=False)
+        except OSError as exc:  # a full disk must not stop the trading session
+            print(f"outputs not written to {out_dir}: {exc}", file=sys.stderr, flush=True)
+
+    session = LiveSession(config, resume=resume, secrets=secrets)
+    session.claim_state_dir()  # refuse before starting Ray: another session, or old state
     with ray_session(args.address), ExitStack() as endpoint:
-        session = LiveSession(config, secrets=secrets)
         if args.metrics_port is not None:
             endpoint.enter_context(_serve_session_metrics(session, args))
         previous = {
@@ -70,14 +84,18 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             )
             for venue, mode, reason in session.venue_modes():
                 print(f"venue {venue}: {mode} ({reason})", flush=True)
-            ended_by = session.run(args.duration, stop)
+            ended_by = session.run(
+                args.duration,
+                stop,
+                checkpoint=write_so_far,
+                checkpoint_interval_s=args.write_every,
+            )
         finally:
             if session.hosts:
                 outcome = session.stop(ended_by if "ended_by" in locals() else "error")
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     summary = outcome.summary()
-    out_dir = Path(args.out or ("out/live" if live else "out/paper"))
     if outcome.result is not None:
         write_outputs(
             outcome.result,
@@ -103,6 +121,30 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     if args.json:
         print(json.dumps(summary, default=str))
     return 4 if outcome.halted else 0
+
+
+def _add_state_args(p: argparse.ArgumentParser) -> None:
+    """``--resume`` / ``--fresh``: what to do with an earlier run's state in session.state_dir."""
+    state = p.add_mutually_exclusive_group()
+    state.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the session whose state is in session.state_dir (order ids, open "
+        "orders, positions and outputs carry over)",
+    )
+    state.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard the earlier run's state in session.state_dir and start a new session "
+        "(order journals are kept for reconciliation)",
+    )
+    p.add_argument(
+        "--write-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="write orders, fills and equity to --out this often while running (default 5)",
+    )
 
 
 def _connect(args: argparse.Namespace) -> Any:
@@ -193,6 +235,7 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
     paper.add_argument("--out", help="output folder (default out/paper)")
     paper.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    _add_state_args(paper)
     add_metrics_args(paper)
     paper.set_defaults(func=cmd_paper)
 
@@ -211,6 +254,7 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
     live.add_argument("--out", help="output folder (default out/live)")
     live.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     live.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    _add_state_args(live)
     add_metrics_args(live)
     live.set_defaults(func=cmd_live, speed=None)
 

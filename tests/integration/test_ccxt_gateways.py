@@ -20,6 +20,9 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.support.fake_exchange import FakeExchange
+from tests.support.graphs import btc_instrument
+from tradegraph.actors.venue_io import GatewayBroker
+from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
 from tradegraph.config.models import (
     CircuitBreakerConfig,
     LiveMode,
@@ -37,6 +40,7 @@ from tradegraph.contracts import (
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
+    OrderRejected,
     OrderSide,
     OrderType,
     QuoteTick,
@@ -741,3 +745,77 @@ def test_cancelled_order_event_follows_its_fills(fake: FakeExchange) -> None:
     [done] = [m for m in session.messages if isinstance(m, OrderCancelled)]
     assert done.reason == "cancel requested"
     assert_books_match_the_venue(session, fake)
+
+
+def gateway_broker(fake: FakeExchange, tmp_path: Path, outbox: RecordingOutbox) -> GatewayBroker:
+    """The ``broker:BINANCE`` component of a live session (as its actor hosts it)."""
+    config = GraphConfig(
+        name="held",
+        instruments=(btc_instrument(),),
+        venues=(venue(fake),),
+        data=DataConfig(bars=(BarSourceConfig(path="sample:BTCUSDT_1m", limit=10),)),
+        strategies=(
+            StrategyConfig(
+                id="sma",
+                class_path="tests.support.graphs:ScriptedStrategy",
+                instruments=(BTC.instrument_id,),
+            ),
+        ),
+    )
+    return GatewayBroker(
+        config,
+        "BINANCE",
+        session_id="held",
+        environ=ENV,
+        journal_path=str(tmp_path / "orders" / "BINANCE.jsonl"),
+        outbox=outbox,
+    )
+
+
+def test_order_reaching_the_broker_before_it_connects_is_held_then_sent(
+    fake: FakeExchange, tmp_path: Path
+) -> None:
+    outbox = RecordingOutbox()
+    broker = gateway_broker(fake, tmp_path, outbox)
+    cmd = submit(limit_price=PRICE * 0.9)
+
+    async def scenario() -> str:
+        broker.handle(cmd)  # a restarted broker takes batches before it has reconnected
+        failure = await broker.connect(lambda: None)
+        await until(lambda: any(isinstance(m, OrderAccepted) for m in outbox.messages))
+        await broker.close()
+        return failure
+
+    failure = run(scenario)
+
+    assert failure == ""
+    assert [o.client_order_id for o in fake.orders()] == [
+        broker.gateway.journal.orders[cmd.client_order_id].venue_client_id
+    ]
+
+
+def test_order_held_for_a_connection_that_fails_is_rejected_with_the_reason(
+    fake: FakeExchange, tmp_path: Path
+) -> None:
+    outbox = RecordingOutbox()
+    fake.set_balance("BTC", "123")  # reconciliation finds a balance the journal cannot explain
+    (tmp_path / "orders").mkdir()
+    (tmp_path / "orders" / "BINANCE.jsonl").write_text(
+        '{"kind":"baseline","balances":{"BTC":1.0,"USDT":100000.0},"ts_ns":1}\n'
+    )
+    broker = gateway_broker(fake, tmp_path, outbox)
+    cmd = submit(limit_price=PRICE * 0.9)
+
+    async def scenario() -> str:
+        broker.handle(cmd)
+        failure = await broker.connect(lambda: None)
+        await broker.close()
+        return failure
+
+    failure = run(scenario)
+
+    assert failure.startswith("reconciliation failed")
+    rejected = [m for m in outbox.messages if isinstance(m, OrderRejected)]
+    assert [m.client_order_id for m in rejected] == [cmd.client_order_id]
+    assert rejected[0].reason.startswith("not sent: reconciliation failed")
+    assert fake.orders() == []

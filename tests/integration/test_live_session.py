@@ -17,7 +17,7 @@ from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
 from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.live_host import HostStatus
-from tradegraph.actors.session import LiveSession
+from tradegraph.actors.session import LiveSession, operator_command
 from tradegraph.config import (
     BarSourceConfig,
     DataConfig,
@@ -209,7 +209,7 @@ def test_unexplained_venue_state_stops_the_session_before_strategies_start(
     # Between sessions the account's BTC changes with no fill to explain it.
     free_btc = fake.balances()["BTC"][0]
     fake.set_balance("BTC", free_btc + Decimal("0.5"))
-    second = LiveSession(config)
+    second = LiveSession(config, resume=False)
 
     with pytest.raises(ActorGraphError, match=r"(?s)reconciliation failed.*BTC balance"):
         second.start()
@@ -257,3 +257,103 @@ def test_wrong_live_trades_never_reach_the_strategy_and_later_good_ones_still_do
 
 def dropped_of(status: HostStatus) -> dict[str, int]:
     return dict(status.details["dropped"])
+
+
+def bidder_config(
+    fake: FakeExchange,
+    tmp_path: Path,
+    namespace: str,
+    *,
+    buy_on_trades: tuple[int, ...] = (),
+    bid_on_trades: tuple[int, ...] = (),
+) -> GraphConfig:
+    """One strategy, ``bidder``, buying at market and resting limit bids on chosen trades."""
+    config = live_config(fake, tmp_path, namespace, LiveMode.LIVE, 1)
+    bidder = StrategyConfig(
+        id="bidder",
+        class_path="tests.support.graphs:TradeBidder",
+        instruments=("BTCUSDT.BINANCE",),
+        params={"buy_on_trades": buy_on_trades, "bid_on_trades": bid_on_trades},
+    )
+    return config.model_copy(update={"strategies": (bidder,)})
+
+
+def open_at_venue(fake: FakeExchange) -> list[str]:
+    """Client order ids of the orders working at the fake."""
+    return [o.client_order_id for o in fake.orders() if o.is_live]
+
+
+def test_restarted_live_session_resumes_its_ids_open_orders_and_positions(
+    fake: FakeExchange, tmp_path: Path, credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
+    btc0 = float(sum(fake.balances()["BTC"]))
+    config = bidder_config(fake, tmp_path, "live-resume", buy_on_trades=(2,), bid_on_trades=(4, 14))
+    first = LiveSession(config)
+    second = third = LiveSession(config, resume=True)
+    try:
+        first.start()
+        trade_until(fake, lambda: fills_of(first) >= 1 and len(open_at_venue(fake)) == 1)
+        first.kill()  # the driver dies: nothing is cancelled, no last snapshot is written
+        bid = open_at_venue(fake)
+
+        second = LiveSession(config, resume=True)
+        second.start()
+        risk = second.status("risk").details
+        bidder = second.status("strategy:bidder").details
+        btc_resumed = float(sum(fake.balances()["BTC"]))
+        assert_position_matches_the_venue(second.status("portfolio"), fake, btc0)
+        trade_until(fake, lambda: len(open_at_venue(fake)) == 2)
+        operator_command("kill", "test", namespace="live-resume")
+        trade_until(fake, lambda: open_at_venue(fake) == [])
+        outcome = second.stop("test")
+
+        # A new session on the same account numbers its orders after the journaled ones.
+        third = LiveSession(config, resume=False)
+        third.start()
+        trade_until(fake, lambda: len(fake.orders()) == 4)
+        third.stop("test")
+    finally:
+        first.kill()
+        second.kill()
+        third.kill()
+
+    assert second.session_id == first.session_id
+    assert risk["open_orders"] == 1
+    assert bidder["open_orders"] == 1
+    assert bidder["positions"]["BTCUSDT.BINANCE"] == pytest.approx(btc_resumed - btc0, abs=1e-9)
+    client_ids = [o.client_order_id for o in fake.orders()]
+    assert [c[-len("bidder-000001") :] for c in client_ids] == [
+        "bidder-000001",
+        "bidder-000002",
+        "bidder-000003",
+        "bidder-000004",
+    ]
+    assert bid[0] == client_ids[1]
+    assert [o.status for o in fake.orders()] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
+    assert outcome.result is not None
+    assert outcome.result.orders == 3
+
+
+def test_new_session_refuses_open_orders_of_an_earlier_one(
+    fake: FakeExchange, tmp_path: Path, credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
+    config = bidder_config(fake, tmp_path, "live-orphans", bid_on_trades=(2,))
+    first = LiveSession(config)
+    try:
+        first.start()
+        trade_until(fake, lambda: len(open_at_venue(fake)) == 1)
+    finally:
+        first.kill()
+    second = LiveSession(config, resume=False)
+
+    with pytest.raises(
+        ActorGraphError,
+        match=r"(?s)1 order\(s\) of an earlier session are still open.*bidder-000001",
+    ):
+        second.start()
+
+    assert second.hosts == {}
+    assert len(fake.orders()) == 1
+    assert fake.orders()[0].is_live

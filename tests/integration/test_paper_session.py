@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import ray
 
+from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.session import LiveSession, SessionOutcome, graph_status, operator_command
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig
-from tradegraph.contracts import OrderFilled, OrderSide
+from tradegraph.contracts import OrderFilled, OrderSide, SubmitOrder
 from tradegraph.sim.backtest import run_backtest
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
@@ -120,14 +121,16 @@ def test_operator_kill_cancels_open_orders_and_resume_lets_trading_restart(
     assert control["details"]["counts"]["KillSwitchChanged"] == 2
 
 
-def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
+def test_killed_portfolio_strategy_and_risk_recover_to_the_uninterrupted_run(
     tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
 ) -> None:
     config = paper_config(tmp_path, "paper-recover", "session.speed=3000")
     uninterrupted = run_backtest(config)
     session = started(config)
-    wait_until(lambda: session.status("md").details["published"] > 150)
-    victims = [session.status(cid).pid for cid in ("portfolio", "strategy:sma_btc")]
+    wait_until(lambda: len(submitted_by_risk(session)) >= 2)
+    restarted = ("portfolio", "strategy:sma_btc", "strategy:meanrev_eth", "risk")
+    victims = [session.status(cid).pid for cid in restarted]
+    before = submitted_by_risk(session)
 
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
@@ -135,6 +138,7 @@ def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
 
     assert outcome.statuses["portfolio"].recovered
     assert outcome.statuses["strategy:sma_btc"].recovered
+    assert outcome.statuses["risk"].recovered
     assert outcome.statuses["portfolio"].pid not in victims
     assert outcome.halted == ""
     assert outcome.portfolio is not None
@@ -145,6 +149,18 @@ def test_killed_portfolio_and_strategy_recover_to_the_uninterrupted_positions(
     details = outcome.statuses["portfolio"].details
     expected_cash = cash_after(uninterrupted.fills, uninterrupted.starting_cash)
     assert details["cash"] == pytest.approx(expected_cash, rel=1e-12)
+    # The order table keeps what the restarted actors had published before they died.
+    columns = ["client_order_id", "status", "quantity", "limit_price"]
+    orders = result.ledger.to_table().select(columns).to_pylist()
+    expected = uninterrupted.ledger.to_table().select(columns).to_pylist()
+    assert orders == expected
+    assert 2 <= len(before) < uninterrupted.orders
+    assert set(before) <= {row["client_order_id"] for row in orders}
+
+
+def submitted_by_risk(session: LiveSession) -> list[str]:
+    messages = ray.get(session.hosts["risk"].published_orders.remote(), timeout=10)
+    return [m.client_order_id for m in messages if isinstance(m, SubmitOrder)]
 
 
 def cash_after(fills: Sequence[OrderFilled], starting_cash: float) -> float:
@@ -414,3 +430,74 @@ def test_killed_portfolio_restores_its_curve_and_fills_from_the_history_files(
     assert state["fills"] == []
     assert state["history"]["curve_points"] == len(uninterrupted.ts_ns) - 1
     assert state["history"]["fills"] == len(uninterrupted.fills)
+
+
+def test_second_session_on_the_same_state_dir_is_refused_while_the_first_runs(
+    tmp_path: Path, started: Callable[[GraphConfig], LiveSession]
+) -> None:
+    first = started(resting_config(tmp_path, "paper-lock-1"))
+    second = LiveSession(resting_config(tmp_path, "paper-lock-2"), resume=True)
+
+    with pytest.raises(ActorGraphError, match=r"state_dir .* is in use by .*paper-demo"):
+        second.start()
+
+    assert second.hosts == {}
+    assert first.status("risk").halted == ""
+    first.stop("test")
+
+
+def _wait_for(path: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} not written within {timeout_s} s"
+        time.sleep(0.1)
+
+
+def test_killed_paper_driver_leaves_its_outputs_and_resumes_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    slow = ["--speed", "1200", "--write-every", "0.5", "--no-html"]
+    bars = ["--set", "data.bars.0.limit=400", "--set", "data.bars.1.limit=400"]
+    cmd = paper_command(tmp_path, "paper-kill9", *slow, *bars)
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for(out / "orders.parquet")
+        deadline = time.monotonic() + 60
+        while pq.read_table(out / "fills.parquet").num_rows < 1:
+            assert time.monotonic() < deadline, "no fills written while running"
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    fills_before = pq.read_table(out / "fills.parquet").column("fill_id").to_pylist()
+    orders_before = set(pq.read_table(out / "orders.parquet").column("client_order_id").to_pylist())
+
+    refused = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    resume = paper_command(tmp_path, "paper-kill9", "--resume", "--speed", "0", "--no-html", *bars)
+    resumed = _run_until_names_free(resume)
+
+    assert refused.returncode != 0
+    assert "--resume" in refused.stderr
+    assert "--fresh" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    fills_after = pq.read_table(out / "fills.parquet").column("fill_id").to_pylist()
+    orders_after = set(pq.read_table(out / "orders.parquet").column("client_order_id").to_pylist())
+    assert fills_after[: len(fills_before)] == fills_before
+    assert len(fills_after) > len(fills_before)
+    assert len(set(fills_after)) == len(fills_after)
+    assert orders_before <= orders_after
+
+
+def _run_until_names_free(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; while Ray is still removing the killed driver's actors, their names are
+    taken, so try again for a little while."""
+    deadline = time.monotonic() + 30
+    while True:
+        done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+        if "is another session running" not in done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(1.0)

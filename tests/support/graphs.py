@@ -157,6 +157,42 @@ class ScriptedStrategy(Strategy):
         self._note(event, str(event.tripped))
 
 
+class TradeBidderParams(StrategyParams):
+    buy_on_trades: tuple[int, ...] = ()
+    bid_on_trades: tuple[int, ...] = ()
+    quantity: float = 0.01
+    discount_pct: float = 2.0
+
+
+class TradeBidder(Strategy):
+    """Counts trade ticks (the count survives restarts); on the listed ones buys at market, or
+    places a limit buy ``discount_pct`` below the trade that rests at the venue."""
+
+    Params = TradeBidderParams
+    params: TradeBidderParams
+    trades = 0
+
+    def on_trade(self, tick: TradeTick) -> None:
+        self.trades += 1
+        if self.trades in self.params.buy_on_trades:
+            self.submit_order(tick.instrument_id, OrderSide.BUY, self.params.quantity)
+        if self.trades in self.params.bid_on_trades:
+            price = round(tick.price * (1.0 - self.params.discount_pct / 100.0), 2)
+            self.submit_order(
+                tick.instrument_id,
+                OrderSide.BUY,
+                self.params.quantity,
+                OrderType.LIMIT,
+                limit_price=price,
+            )
+
+    def strategy_state(self) -> dict[str, Any]:
+        return {"trades": self.trades}
+
+    def restore_strategy_state(self, state: dict[str, Any]) -> None:
+        self.trades = int(state["trades"])
+
+
 class AlgoOrderParams(StrategyParams):
     submit_on_bar: int = 1
     side: OrderSide = OrderSide.BUY

@@ -240,6 +240,35 @@ class StateStore:
                 )
         yield from pending
 
+    @property
+    def ledger_path(self) -> Path:
+        return self.directory / "orders.ndjson"
+
+    def append_ledger(self, messages: Sequence[Message]) -> None:
+        """Keep order-path messages the component published (the session's order table)."""
+        if not messages:
+            return
+        with self.ledger_path.open("a", encoding="utf-8") as fh:
+            for msg in messages:
+                fh.write(json.dumps(encode_message(msg), separators=(",", ":")) + "\n")
+
+    def load_ledger(self) -> list[Message]:
+        """What :meth:`append_ledger` kept, each message once (a torn last line is skipped)."""
+        if not self.ledger_path.exists():
+            return []
+        seen: set[str] = set()
+        out: list[Message] = []
+        for line in self.ledger_path.read_text(encoding="utf-8").splitlines():
+            if line in seen:
+                continue
+            try:
+                msg = decode_message(json.loads(line))
+            except (ValueError, KeyError, TypeError, JournalError):
+                continue
+            seen.add(line)
+            out.append(msg)
+        return out
+
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()

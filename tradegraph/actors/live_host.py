@@ -414,6 +414,9 @@ class LiveHost:
         self._suppress_output = False
         self._links: dict[str, Link] = {}
         self.order_log: list[Message] = []
+        self._ledger_unsaved: list[Message] = []
+        # Kept messages that recovery may publish again (a batch not marked done is redone).
+        self._ledger_kept: set[Message] = set()
         self._halted = ""
         self._batches_in = 0
         self._messages_in = 0
@@ -445,6 +448,8 @@ class LiveHost:
             # Died before it journaled anything (nothing was sent), or without a state
             # directory: ``_resume`` starts over, or halts.
             self.recovered = True
+        if not self.recovered and state_dir is not None:
+            self._continue_order_ids(Path(state_dir).parent / "orders")
 
     def _gateway_venue(self, component_id: str) -> str | None:
         """The venue whose broker goes through the ccxt gateway here (dry-run or live)."""
@@ -457,9 +462,22 @@ class LiveHost:
 
     # ---- recovery -------------------------------------------------------------------------
 
+    def _continue_order_ids(self, journals: Path) -> None:
+        """A strategy of a new session numbers its orders above those the venues' order
+        journals (kept across sessions) already hold."""
+        from tradegraph.execution.journal import highest_order_numbers
+        from tradegraph.strategies.base import Strategy
+
+        if isinstance(self.component, Strategy):
+            highest = highest_order_numbers(journals).get(self.component.strategy_id, 0)
+            self.component.continue_ids_after(highest)
+
     def _recover(self) -> bool:
         if self._store is None:
             return False
+        # The order table survives restarts: what was published before is kept on disk.
+        self.order_log = self._store.load_ledger()
+        self._ledger_kept = set(self.order_log)
         state, entries = self._store.load()
         if state is None and not any(self._store.directory.glob("journal.*.ndjson")):
             return False
@@ -698,8 +716,9 @@ class LiveHost:
         if self._suppress_output:
             return
         self.metrics.observe(msg)
-        if type(msg) in _LEDGER_TYPES:
+        if type(msg) in _LEDGER_TYPES and msg not in self._ledger_kept:
             self.order_log.append(msg)
+            self._ledger_unsaved.append(msg)
         dests = self.router.destinations(msg)
         if not dests:
             return
@@ -734,6 +753,10 @@ class LiveHost:
         Returns, per batch sent, a future that resolves when the receiver has taken it.
         """
         self._flush_scheduled = False
+        if self._ledger_unsaved:
+            if self._store is not None:
+                self._store.append_ledger(self._ledger_unsaved)
+            self._ledger_unsaved = []
         out = self._out
         if not out:
             return []

@@ -12,12 +12,16 @@ the cluster, by actor name (``tradegraph kill``, ``resume``, ``status``).
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import ray
 
@@ -52,6 +56,8 @@ from tradegraph.sim.feed import BarStream
 from tradegraph.sim.ledger import OrderLedger
 
 STOP_REASON = "session stopping"
+LOCK_FILE = "session.lock"
+LAST_SESSION_FILE = "last_session"
 _LEDGER_RANK = {
     "OrderIntent": 0,
     "RiskRejected": 1,
@@ -100,11 +106,18 @@ class LiveSession:
 
     Args:
         config: The graph; ``config.session`` says how it runs.
-        session_id: Names the session in logs and its state directory (default: config name).
+        session_id: Names the session in logs and its state directory (default: config name;
+            for live market data a new timestamped id, or the last session's id on resume).
         state_dir: Overrides ``config.session.state_dir``.
         secrets: What the brokers may read (see
             :func:`~tradegraph.actors.venue_io.take_broker_environment`); default: read from
             this process's environment when the session starts.
+        resume: What to do with the state an earlier run left in the state directory:
+            ``True`` resumes it (actors restore their snapshots and journals, strategies keep
+            counting their order ids, open orders and positions carry over), ``False``
+            discards it and starts afresh (the brokers' order journals are kept: the venue's
+            history is reconciled against them), ``None`` refuses to start while there is
+            any (:meth:`start` raises and says which flag to pass).
     """
 
     def __init__(
@@ -114,17 +127,23 @@ class LiveSession:
         session_id: str | None = None,
         state_dir: str | None = None,
         secrets: Secrets | None = None,
+        resume: bool | None = None,
     ) -> None:
         self.config = config
         self._secrets = secrets
         self.settings = config.session
+        self.resume = resume
+        base = state_dir if state_dir is not None else self.settings.state_dir
+        self.base_dir = Path(base).resolve() if base is not None else None
+        self.previous_session = self._last_session_id()
+        if session_id is None and resume and self.previous_session:
+            session_id = self.previous_session
         if session_id is None and self.settings.market_data == "ccxt":
             # Client order ids derive from the session id: a new live session must never
             # reuse the ids of an earlier one on the same account.
             session_id = f"{config.name}-{time.time_ns() // 1_000_000}"
         self.session_id = session_id or config.name
-        base = state_dir if state_dir is not None else self.settings.state_dir
-        self.state_dir = str(Path(base).resolve() / self.session_id) if base is not None else None
+        self.state_dir = str(self.base_dir / self.session_id) if self.base_dir is not None else None
         self.hosts: dict[str, Any] = {}
         self.halted = ""
         self._unhealthy_since: dict[str, float] = {}
@@ -133,6 +152,79 @@ class LiveSession:
         self._reported: dict[str, HostStatus] = {}
         self._log = get_logger("session", session_id=self.session_id)
         self._started_at = 0.0
+        self._lock: IO[str] | None = None
+
+    def _last_session_id(self) -> str | None:
+        if self.base_dir is None:
+            return None
+        marker = self.base_dir / LAST_SESSION_FILE
+        if not marker.exists():
+            return None
+        return marker.read_text(encoding="utf-8").strip() or None
+
+    def _earlier_state(self) -> list[Path]:
+        """Per-session state folders an earlier run left that this start would take over."""
+        if self.base_dir is None or self.state_dir is None:
+            return []
+        names = {self.session_id, self.previous_session or ""} - {""}
+        return [
+            self.base_dir / name
+            for name in sorted(names)
+            if (self.base_dir / name).is_dir() and any((self.base_dir / name).iterdir())
+        ]
+
+    def claim_state_dir(self) -> None:
+        """Lock the state directory for this session, then resume, wipe or refuse its state
+        (:meth:`start` does it, if it was not done before; Ray is not needed).
+
+        Raises:
+            ActorGraphError: another session holds the directory, or it holds an earlier
+                run's state and neither resume nor fresh was asked for.
+        """
+        if self.base_dir is None or self._lock is not None:
+            return
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        lock = (self.base_dir / LOCK_FILE).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "an unknown process"
+            lock.close()
+            raise ActorGraphError(
+                f"session.state_dir {self.base_dir} is in use by {holder}: two sessions must "
+                "never share an order journal; stop that session or use another state_dir"
+            ) from None
+        earlier = self._earlier_state()
+        if earlier and self.resume is None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            lock.close()
+            raise ActorGraphError(
+                f"session.state_dir {self.base_dir} holds the state of an earlier run "
+                f"({', '.join(p.name for p in earlier)}): pass --resume to continue it, or "
+                "--fresh to discard it and start a new session"
+            )
+        lock.seek(0)
+        lock.truncate()
+        lock.write(
+            json.dumps(
+                {"session_id": self.session_id, "pid": os.getpid(), "host": socket.gethostname()}
+            )
+            + "\n"
+        )
+        lock.flush()
+        self._lock = lock
+        if self.resume is False:
+            for path in earlier:
+                clear_state(str(path))
+        (self.base_dir / LAST_SESSION_FILE).write_text(self.session_id + "\n", encoding="utf-8")
+
+    def _release_state_dir(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
 
     def actor_options(self, component_id: str) -> dict[str, Any]:
         return {
@@ -151,7 +243,7 @@ class LiveSession:
         """
         if not ray.is_initialized():
             raise ActorGraphError("Ray is not initialised: call ray.init() before starting")
-        clear_state(self.state_dir)
+        self.claim_state_dir()
         remote_host = ray.remote(LiveHost)
         secrets = (
             (
@@ -287,8 +379,13 @@ class LiveSession:
         stop: threading.Event | None = None,
         *,
         until_replay_done: bool = True,
+        checkpoint: Callable[[], object] | None = None,
+        checkpoint_interval_s: float = 5.0,
     ) -> str:
         """Watch the session until ``duration_s``, ``stop`` is set, or the replay has ended.
+
+        ``checkpoint`` (writing outputs, say) is called every ``checkpoint_interval_s``, so a
+        driver that dies leaves what it had.
 
         Returns what ended it: ``duration``, ``signal``, ``replay_finished`` or ``halted``
         (an order-path actor died or hung: trading is halted and the session should stop).
@@ -296,9 +393,13 @@ class LiveSession:
         stop = stop or threading.Event()
         interval = self.settings.health_interval_s
         deadline = None if duration_s is None else time.monotonic() + duration_s
+        next_checkpoint = time.monotonic() + checkpoint_interval_s
         while True:
             if stop.wait(interval):
                 return "signal"
+            if checkpoint is not None and time.monotonic() >= next_checkpoint:
+                checkpoint()
+                next_checkpoint = time.monotonic() + checkpoint_interval_s
             if deadline is not None and time.monotonic() >= deadline:
                 return "duration"
             if self.check_health():
@@ -339,28 +440,9 @@ class LiveSession:
                     statuses[cid] = ray.get(ref, timeout=left())
                 except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
                     self._log.error("actor_not_stopped", component=cid, error=_first_line(exc))
-        outcome: PortfolioOutcome | None = None
-        try:
-            outcome = ray.get(
-                self.hosts[PORTFOLIO].inspect.remote(portfolio_outcome), timeout=left()
-            )
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
-            self._log.error("portfolio_unreadable", error=_first_line(exc))
         md_status = statuses.get(MARKET_DATA)
         events = int(md_status.details.get("published", 0)) if md_status else 0
-        result = None
-        if outcome is not None:
-            result = assemble_result(
-                self.config,
-                outcome,
-                stream=BarStream.empty(),
-                trades=None,
-                bars=events,
-                trade_ticks=0,
-                ledger=self._order_ledger(left()),
-                control=self._control_messages(left()),
-                elapsed_s=elapsed,
-            )
+        outcome, result = self._result(events, elapsed, left)
         self.kill()
         session_outcome = SessionOutcome(
             session_id=self.session_id,
@@ -375,6 +457,41 @@ class LiveSession:
         )
         self._log.info("session_stopped", **session_outcome.summary())
         return session_outcome
+
+    def _result(
+        self, events: int, elapsed: float, left: Callable[[], float]
+    ) -> tuple[PortfolioOutcome | None, BacktestResult | None]:
+        """The portfolio and the session's result as its actors hold them now."""
+        outcome: PortfolioOutcome | None = None
+        try:
+            outcome = ray.get(
+                self.hosts[PORTFOLIO].inspect.remote(portfolio_outcome), timeout=left()
+            )
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            self._log.error("portfolio_unreadable", error=_first_line(exc))
+        if outcome is None:
+            return None, None
+        result = assemble_result(
+            self.config,
+            outcome,
+            stream=BarStream.empty(),
+            trades=None,
+            bars=events,
+            trade_ticks=0,
+            ledger=self._order_ledger(left()),
+            control=self._control_messages(left()),
+            elapsed_s=elapsed,
+        )
+        return outcome, result
+
+    def result_so_far(self, timeout_s: float = 5.0) -> BacktestResult | None:
+        """Orders, fills and equity of the running session (``None`` if the portfolio cannot
+        be read), for outputs written while it runs."""
+        events = 0
+        with contextlib.suppress(ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            events = int(self.status(MARKET_DATA, timeout_s).details.get("published", 0))
+        _, result = self._result(events, time.monotonic() - self._started_at, lambda: timeout_s)
+        return result
 
     def _order_ledger(self, timeout_s: float) -> OrderLedger:
         """One order table from what every host published, in causal order."""
@@ -399,10 +516,11 @@ class LiveSession:
         return found
 
     def kill(self) -> None:
-        """Remove every actor at once (no restart)."""
+        """Remove every actor at once (no restart) and let go of the state directory."""
         for host in self.hosts.values():
             _quietly(lambda h=host: ray.kill(h, no_restart=True))
         self.hosts.clear()
+        self._release_state_dir()
 
 
 def _quietly(call: Any) -> None:

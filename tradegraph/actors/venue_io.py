@@ -18,6 +18,7 @@ into a ban lengthens it); Risk refuses every new order meanwhile.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from tradegraph.contracts import (
     CancelOrder,
     MarketData,
     Message,
+    OrderRejected,
     Outbox,
     SubmitOrder,
 )
@@ -127,11 +129,14 @@ class GatewayBroker:
             journal_path=journal_path,
             exchange=exchange,
         )
-        self._commands: asyncio.Queue[SubmitOrder | CancelOrder] | None = None
-        self._cancels: asyncio.Queue[CancelOrder] | None = None
+        # Commands wait here until the gateway is connected and reconciled (an order may
+        # arrive while a restarted broker is still reconnecting).
+        self._commands: asyncio.Queue[SubmitOrder | CancelOrder] = asyncio.Queue()
+        self._cancels: asyncio.Queue[CancelOrder] = asyncio.Queue()
         # Submits queued and not yet started; those the kill switch refused, with why.
         self._queued: set[str] = set()
         self._refused: dict[str, str] = {}
+        self.connected = False
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciliation = ""
         self.failure = ""
@@ -157,10 +162,12 @@ class GatewayBroker:
             report = await self.gateway.reconcile()
         except Exception as exc:
             self.failure = f"{self.component_id} could not start: {type(exc).__name__}: {exc}"
+            self._refuse_waiting(on_published)
             return self.failure
         self.reconciliation = report.summary()
         if not report.ok:
             self.failure = f"reconciliation failed: {report.summary()}"
+            self._refuse_waiting(on_published)
             return self.failure
         self._publish_all(list(report.events))
         if report.balances:
@@ -175,16 +182,34 @@ class GatewayBroker:
                 )
             )
         on_published()
-        self._commands = asyncio.Queue()
-        self._cancels = asyncio.Queue()
+        self.connected = True
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._work_commands(on_published)))
         self._tasks.append(loop.create_task(self._work_cancels(on_published)))
         self._tasks.append(loop.create_task(self._watch(on_published)))
         return ""
 
+    def _refuse_waiting(self, on_published: Callable[[], object]) -> None:
+        """Reject the orders that waited for a connection that failed (Risk and the strategy
+        learn why); cancels of orders that never left need nothing."""
+        while not self._commands.empty():
+            cmd = self._commands.get_nowait()
+            if isinstance(cmd, SubmitOrder):
+                now = time.time_ns()
+                self._outbox.publish(
+                    OrderRejected(
+                        client_order_id=cmd.client_order_id,
+                        strategy_id=cmd.strategy_id,
+                        instrument_id=cmd.instrument_id,
+                        venue=cmd.venue,
+                        reason=f"not sent: {self.failure}",
+                        ts_event_ns=now,
+                        ts_init_ns=now,
+                    )
+                )
+        on_published()
+
     async def _work_commands(self, on_published: Callable[[], object]) -> None:
-        assert self._commands is not None
         while True:
             cmd = await self._commands.get()
             if isinstance(cmd, SubmitOrder):
@@ -200,7 +225,6 @@ class GatewayBroker:
             on_published()
 
     async def _work_cancels(self, on_published: Callable[[], object]) -> None:
-        assert self._cancels is not None
         while True:
             cmd = await self._cancels.get()
             if is_kill_switch_cancel(cmd):
@@ -234,9 +258,8 @@ class GatewayBroker:
 
     def handle(self, msg: Message) -> None:
         if isinstance(msg, SubmitOrder | CancelOrder):
-            if self._commands is None or self._cancels is None:
-                self._log.error("order_before_connect", client_order_id=msg.client_order_id)
-                return
+            if not self.connected:
+                self._log.warning("order_held_until_connected", client_order_id=msg.client_order_id)
             if isinstance(msg, SubmitOrder):
                 self._queued.add(msg.client_order_id)
                 self._commands.put_nowait(msg)

@@ -452,9 +452,15 @@ def read_trades(
 
 
 def write_parquet(table: pa.Table, path: Path) -> Path:
-    """Write a table with zstd compression, creating parent folders."""
+    """Write a table with zstd compression, creating parent folders.
+
+    Written beside ``path`` and renamed over it: a reader, or a process killed mid-write,
+    never sees half a file (outputs are rewritten while a session runs).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="zstd")
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(path)
     return path
 
 

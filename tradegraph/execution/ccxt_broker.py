@@ -923,6 +923,24 @@ class CcxtBroker(_BrokerCore):
                     )
             elif outcome is _Lookup.UNKNOWN:
                 problems.append(f"order {order.client_order_id} could not be looked up")
+        # An earlier session's order still working at the venue has no owner here: nothing
+        # would count it in the limits, cancel it on a kill, or book its fills (fail closed).
+        orphans = [
+            o
+            for o in self.journal.active_orders()
+            if o.status is JournalStatus.OPEN and not self._ids.is_ours(o.venue_client_id)
+        ]
+        if orphans:
+            listed = "; ".join(
+                f"{o.client_order_id} ({o.symbol} {o.side.value} {o.leaves_qty:g} @ "
+                f"{o.limit_price}, venue client id {o.venue_client_id})"
+                for o in orphans
+            )
+            problems.append(
+                f"{len(orphans)} order(s) of an earlier session are still open at the venue "
+                f"and no strategy of this session owns them: {listed}; resume that session "
+                "(--resume) or cancel them at the venue"
+            )
         exchange = self._exchange
         for symbol in self._symbols():
             infos = await self._call(

@@ -29,7 +29,13 @@ from typing import Any, TextIO
 from tradegraph.contracts import OrderSide, OrderType, TimeInForce
 from tradegraph.errors import DataError
 
-__all__ = ["JournalFill", "JournalOrder", "JournalStatus", "OrderJournal"]
+__all__ = [
+    "JournalFill",
+    "JournalOrder",
+    "JournalStatus",
+    "OrderJournal",
+    "highest_order_numbers",
+]
 
 _VERSION = 1
 # The file is rewritten once it has this many lines and more than this many per current record.
@@ -392,3 +398,22 @@ class OrderJournal:
                 os.fsync(fh.fileno())
         tmp.replace(self.path)
         self._lines = lines
+
+
+def highest_order_numbers(directory: str | Path) -> dict[str, int]:
+    """The highest order number each strategy used in the order journals in ``directory``.
+
+    Order ids are ``{strategy id}-{number}`` and each session counts from 1, while a venue's
+    journal outlives sessions: a new session numbers its orders above these, so it never
+    reuses an id the journal already holds.
+    """
+    highest: dict[str, int] = {}
+    folder = Path(directory)
+    if not folder.is_dir():
+        return highest
+    for path in sorted(folder.glob("*.jsonl")):
+        for order in OrderJournal.load(path).orders.values():
+            head, _, number = order.client_order_id.rpartition("-")
+            if head == order.strategy_id and number.isdigit():
+                highest[head] = max(highest.get(head, 0), int(number))
+    return highest

@@ -777,6 +777,11 @@ class Strategy:
 
     # ------------------------------------------------------------------ state queries
 
+    def continue_ids_after(self, number: int) -> None:
+        """Number the next order above ``number`` (an earlier session's orders on the same
+        account are journaled under ids up to it, and an id is never used twice)."""
+        self._ids.count = max(self._ids.count, number)
+
     def position(self, instrument_id: str) -> float:
         """The strategy's own net base quantity in ``instrument_id`` (negative when short).
 

@@ -8,7 +8,13 @@ import pytest
 
 from tradegraph.contracts import OrderSide, OrderType, TimeInForce
 from tradegraph.errors import DataError
-from tradegraph.execution.journal import JournalFill, JournalOrder, JournalStatus, OrderJournal
+from tradegraph.execution.journal import (
+    JournalFill,
+    JournalOrder,
+    JournalStatus,
+    OrderJournal,
+    highest_order_numbers,
+)
 
 
 def order(cid: str = "sma-000001", status: JournalStatus = JournalStatus.PENDING) -> JournalOrder:
@@ -187,3 +193,18 @@ def test_the_file_is_rewritten_once_most_of_its_lines_are_superseded(tmp_path: P
     loaded = OrderJournal.load(path)
     assert loaded.orders["sma-000001"].detail == "update 4999"
     assert loaded.skipped_lines == []
+
+
+def test_highest_order_numbers_are_found_per_strategy_across_venue_journals(
+    tmp_path: Path,
+) -> None:
+    binance = OrderJournal.load(tmp_path / "BINANCE.jsonl")
+    for cid in ("sma-000003", "sma-000012", "sma-000007"):
+        binance.record_order(order(cid, JournalStatus.FILLED))
+    binance.close()
+    okx = OrderJournal.load(tmp_path / "OKX.jsonl")
+    okx.record_order(order("sma-000020", JournalStatus.OPEN))
+    okx.close()
+
+    assert highest_order_numbers(tmp_path) == {"sma": 20}
+    assert highest_order_numbers(tmp_path / "missing") == {}
