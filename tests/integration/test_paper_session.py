@@ -356,7 +356,11 @@ def test_killed_md_resumes_its_replay_exactly_once(
         f"session.snapshot_interval_s={snapshot_interval_s}",
     )
     uninterrupted = run_backtest(config)
-    reference = finish(started(config.model_copy(update={"name": "reference"})))
+    # The reference session keeps its state apart: a state directory serves one session.
+    reference_session = config.session.model_copy(update={"state_dir": str(tmp_path / "ref")})
+    reference = finish(
+        started(config.model_copy(update={"name": "reference", "session": reference_session}))
+    )
     session = started(config)
     md_state = tmp_path / "state" / "paper-demo" / "md" / "snapshot.json"
     wait_until(lambda: session.status("md").details["published"] > 150)
@@ -464,7 +468,7 @@ def test_killed_paper_driver_leaves_its_outputs_and_resumes_only_when_asked(
     cmd = paper_command(tmp_path, "paper-kill9", *slow, *bars)
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_for(out / "orders.parquet")
+        _wait_for(out / "summary.json")  # written after orders, fills and equity
         deadline = time.monotonic() + 60
         while pq.read_table(out / "fills.parquet").num_rows < 1:
             assert time.monotonic() < deadline, "no fills written while running"
