@@ -11,7 +11,7 @@ import ray
 
 from tradegraph.actors.coordinator import SimCoordinator
 from tradegraph.actors.graph import NAMESPACE, ActorGraphError, RayGraph
-from tradegraph.actors.runtime_env import local_pythonpath, ray_runtime_env
+from tradegraph.actors.runtime_env import check_reachable, local_pythonpath, ray_runtime_env
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import PORTFOLIO
 from tradegraph.sim.backtest import (
@@ -30,6 +30,7 @@ def ray_session(
     *,
     session_id: str = "tradegraph",
     log_level: str = "INFO",
+    namespace: str = NAMESPACE,
     **init_options: Any,
 ) -> Iterator[None]:
     """Use the Ray already initialised in this process, or connect/start one for the block.
@@ -38,7 +39,8 @@ def ray_session(
     starts a local Ray whose workers import this tradegraph. Only a Ray it started (or
     connected) itself is shut down afterwards. Its workers log JSON lines bound to
     ``session_id`` (see :func:`ray_runtime_env`), unless ``runtime_env`` is among
-    ``init_options``.
+    ``init_options``. ``namespace`` is the driver's Ray namespace (actors named without one
+    are looked up there).
     """
     if ray.is_initialized():
         yield
@@ -51,7 +53,8 @@ def ray_session(
     }
     options.update(init_options)
     try:
-        ray.init(address=address, namespace=NAMESPACE, **options)
+        check_reachable(address)
+        ray.init(address=address, namespace=namespace, **options)
     except ConnectionError as exc:
         raise ActorGraphError(
             f"cannot reach a Ray cluster at {address!r}: {exc} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,24 @@ def local_pythonpath() -> str:
     """
     root = str(Path(tradegraph.__file__).resolve().parent.parent)
     return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+
+
+def check_reachable(address: str | None, timeout_s: float = 3.0) -> None:
+    """Fail at once when ``address`` is ``HOST:PORT`` and nothing listens there.
+
+    ``ray.init`` would otherwise retry for minutes before it gives up. ``auto``, ``ray://``
+    addresses and ``None`` are left to Ray.
+
+    Raises:
+        ConnectionError: nothing accepts a connection at ``HOST:PORT``.
+    """
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from exc

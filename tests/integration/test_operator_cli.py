@@ -1,0 +1,200 @@
+"""The operator's commands against a paper session on a ``ray start --head`` cluster.
+
+Everything runs as the README's "Operating a running session" tells an operator: the session is
+``tradegraph paper --address HOST:PORT`` in its own process, and ``status``, ``kill`` and
+``resume`` are separate ``tradegraph`` processes joining the same cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.ray_head import HeadCluster, free_port, head_cluster
+
+pytestmark = [pytest.mark.ray]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PAPER_YAML = REPO_ROOT / "examples" / "paper.yaml"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[HeadCluster]:
+    with head_cluster() as found:
+        yield found
+
+
+def tradegraph(
+    cluster: HeadCluster, *args: str, cwd: Path = REPO_ROOT, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tradegraph", *args],
+        env=cluster.env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def start_paper(
+    cluster: HeadCluster, config: Path, namespace: str, out: Path, *more: str, cwd: Path = REPO_ROOT
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradegraph",
+            "paper",
+            str(config),
+            "--address",
+            cluster.address,
+            "--namespace",
+            namespace,
+            "--out",
+            str(out),
+            "--no-html",
+            *more,
+        ],
+        env=cluster.env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_paper(paper: subprocess.Popen[str]) -> tuple[int, str, str]:
+    if paper.poll() is None:
+        paper.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = paper.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        paper.kill()
+        stdout, stderr = paper.communicate()
+    return paper.returncode, stdout, stderr
+
+
+def status(cluster: HeadCluster, namespace: str) -> dict[str, Any]:
+    done = tradegraph(
+        cluster, "status", "--address", cluster.address, "--namespace", namespace, "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def wait_for(
+    cluster: HeadCluster,
+    namespace: str,
+    paper: subprocess.Popen[str],
+    ready: Callable[[dict[str, Any]], bool],
+    timeout_s: float = 120,
+) -> dict[str, Any]:
+    """Poll ``tradegraph status --json`` until ``ready(status)``; the session must stay up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if paper.poll() is not None:
+            code, stdout, stderr = stop_paper(paper)
+            pytest.fail(f"paper session exited with {code}:\n{stdout}\n{stderr}")
+        done = tradegraph(
+            cluster, "status", "--address", cluster.address, "--namespace", namespace, "--json"
+        )
+        if done.returncode == 0:
+            found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+            if ready(found):
+                return found
+        time.sleep(1.0)
+    code, stdout, stderr = stop_paper(paper)
+    pytest.fail(f"session never got there (exit {code}):\n{stdout}\n{stderr}")
+
+
+def test_kill_refuses_new_orders_and_resume_allows_them_again(
+    cluster: HeadCluster, tmp_path: Path
+) -> None:
+    namespace = "operator-cli"
+    out = tmp_path / "out"
+    paper = start_paper(cluster, PAPER_YAML, namespace, out, "--speed", "600", "--duration", "300")
+    try:
+        # The mean-reversion strategy on ETH sends orders from its first minutes on.
+        running = wait_for(
+            cluster,
+            namespace,
+            paper,
+            lambda s: "risk" in s and s["strategy:meanrev_eth"]["messages_out"] > 0,
+        )
+        assert {"md", "risk", "portfolio", "broker:BINANCE", "control"} <= set(running)
+        assert running["risk"]["details"]["kill_switch_tripped"] is False
+
+        killed = tradegraph(
+            cluster, "kill", "--address", cluster.address, "--namespace", namespace, "--reason", "x"
+        )
+        assert killed.returncode == 0, killed.stderr
+        assert "kill switch tripped (x)" in killed.stdout
+
+        refused = wait_for(
+            cluster,
+            namespace,
+            paper,
+            lambda s: s["risk"]["details"]["rejections"].get("kill_switch", 0) > 0,
+        )
+        risk = refused["risk"]["details"]
+        assert risk["kill_switch_tripped"] is True
+        assert risk["kill_switch_reason"] == "x"
+        assert risk["open_orders"] == 0
+        assert refused["broker:BINANCE"]["details"]["open_orders"] == 0
+
+        resumed = tradegraph(
+            cluster, "resume", "--address", cluster.address, "--namespace", namespace
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        assert "kill switch reset" in resumed.stdout
+        after = status(cluster, namespace)
+        assert after["risk"]["details"]["kill_switch_tripped"] is False
+    finally:
+        code, stdout, stderr = stop_paper(paper)
+    assert code == 0, stderr
+    assert "stopped by signal" in stdout
+    assert (out / "session.json").exists()
+
+
+def test_status_without_a_session_says_so_in_one_line(cluster: HeadCluster) -> None:
+    done = tradegraph(cluster, "status", "--address", cluster.address, "--namespace", "nobody")
+
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: no session is running in namespace 'nobody'"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["kill"], ["montecarlo", "--paths", "2", "--no-html"]],
+)
+def test_an_address_nobody_answers_fails_fast_in_one_line(
+    command: list[str], tmp_path: Path
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "tradegraph", *command, "--address", address],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot reach a Ray cluster at '{address}'"), done.stderr
+    assert time.monotonic() - started < 60
