@@ -16,6 +16,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tradegraph.cli_args import (
+    OneLineParser,
+    fraction,
+    non_negative_int,
+    port_number,
+    positive_int,
+)
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
 from tradegraph.data.download import add_download_parser
 from tradegraph.errors import ConfigError, TradegraphError
@@ -62,7 +69,7 @@ def _load(args: argparse.Namespace) -> GraphConfig:
 def _add_metrics_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=port_number,
         metavar="PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics while running (0: any free port)",
     )
@@ -305,7 +312,9 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def _add_batch_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, help="most scenario chunks at once (default: all CPUs)")
+    p.add_argument(
+        "--workers", type=positive_int, help="most scenario chunks at once (default: all CPUs)"
+    )
     p.add_argument(
         "--address", help="Ray cluster to join: auto or ray://HOST:10001 (default: start locally)"
     )
@@ -314,14 +323,14 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stress-file", help="YAML file of custom stress scenarios")
     p.add_argument(
         "--ruin-drawdown",
-        type=float,
+        type=fraction,
         default=0.5,
         help="a maximum drawdown at or beyond this fraction counts as ruin (default 0.5)",
     )
     p.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
     p.add_argument(
         "--check-ray-engine",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="K",
         help="afterwards, run the first K scenarios again both in-process and through the Ray "
@@ -334,7 +343,7 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tradegraph", description="Actor-model trading system for crypto markets on Ray."
     )
     parser.add_argument("--log-level", default="WARNING", help="log level (JSON lines on stderr)")
@@ -372,14 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")
     _add_config_args(mc)
-    mc.add_argument("--paths", type=int, default=100, help="number of scenarios (default 100)")
+    mc.add_argument(
+        "--paths", type=positive_int, default=100, help="number of scenarios (default 100)"
+    )
     mc.add_argument("--model", choices=MODEL_NAMES, default="gbm", help="price model (default gbm)")
     mc.add_argument(
         "--stress", nargs="+", default=[], metavar="NAME", help="stress overlays on every path"
     )
-    mc.add_argument("--bars-per-path", type=int, help="bars per path (default: one week)")
+    mc.add_argument("--bars-per-path", type=positive_int, help="bars per path (default: one week)")
     mc.add_argument("--calibrate-from", help="Parquet bar file to calibrate the model from")
-    mc.add_argument("--seed", type=int, help="root seed (default: the config's seed)")
+    mc.add_argument("--seed", type=non_negative_int, help="root seed (default: the config's seed)")
     _add_batch_args(mc)
     mc.set_defaults(func=cmd_montecarlo)
 

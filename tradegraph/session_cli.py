@@ -15,6 +15,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from tradegraph.cli_args import non_negative_float, positive_float
 from tradegraph.config import load_config
 
 DEFAULT_NAMESPACE = "tradegraph"
@@ -171,9 +172,11 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
     )
     add_config_args(paper)
     paper.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
-    paper.add_argument("--duration", type=float, help="stop after this many seconds")
+    paper.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     paper.add_argument(
-        "--speed", type=float, help="replay speed: data seconds per second (0: full speed)"
+        "--speed",
+        type=non_negative_float,
+        help="replay speed: data seconds per second (0: full speed)",
     )
     paper.add_argument(
         "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
@@ -192,7 +195,7 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
     )
     add_config_args(live)
     live.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
-    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    live.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     live.add_argument(
         "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
     )
