@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tradegraph backtest --out out/backtest
+	$(BIN)/tradegraph backtest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,6 +28,7 @@ from tradegraph.data.download import add_download_parser
 from tradegraph.errors import ConfigError, TradegraphError
 from tradegraph.observability import configure_logging
 from tradegraph.observability.metrics import BatchMetrics, GraphMetrics, MetricsSink
+from tradegraph.run_folder import run_folder
 from tradegraph.session_cli import add_session_commands
 from tradegraph.sim.feed import BarStream, prepare_bar_stream
 from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
@@ -129,7 +130,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         with _metrics_endpoint(args) as sink:
             metrics = GraphMetrics(sink) if sink is not None else None
             result = run_backtest(config, stream, metrics=metrics)
-    out_dir = Path(args.out or config.report.out_dir)
+    out_dir = run_folder(args.out, config.report.out_dir, config.name)
     paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
     s = result.summary()
     print(
@@ -170,9 +171,9 @@ class _ProgressLine:
         print(("\r" if self._tty else "") + line, end=end, file=sys.stderr, flush=True)
 
 
-def _batch_out(args: argparse.Namespace, default: str) -> Path:
-    out = Path(args.out or default)
-    if args.fresh:
+def _batch_out(args: argparse.Namespace, base: str, name: str) -> Path:
+    out = run_folder(args.out, base, name)
+    if args.out and args.fresh:
         shutil.rmtree(out / "chunks", ignore_errors=True)
         (out / "batch.json").unlink(missing_ok=True)
     return out
@@ -184,7 +185,7 @@ def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> in
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished scenarios are kept in {out.resolve()}; "
-            "rerun the same command to resume",
+            f"rerun the same command with --out {out} to resume",
             file=sys.stderr,
         )
         return 130
@@ -240,7 +241,7 @@ def _batch_metrics(sink: MetricsSink | None) -> BatchMetrics | None:
 
 def cmd_montecarlo(args: argparse.Namespace) -> int:
     config = _load(args)
-    out = _batch_out(args, "out/montecarlo")
+    out = _batch_out(args, "out/montecarlo", config.name)
     with _metrics_endpoint(args) as sink:
         batch = MonteCarlo(
             config,
@@ -268,7 +269,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     config = _load(args)
     catalog = _stress_catalog(args)
     names = args.scenario or [*PRESETS, *(catalog or {})]
-    out = _batch_out(args, "out/stress")
+    out = _batch_out(args, "out/stress", config.name)
     with _metrics_endpoint(args) as sink:
         batch = MonteCarlo(
             config,
@@ -318,7 +319,11 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address", help="Ray cluster to join: auto or ray://HOST:10001 (default: start locally)"
     )
-    p.add_argument("--out", help="output folder; rerunning into it resumes the batch")
+    p.add_argument(
+        "--out",
+        help="output folder; rerunning into it resumes the batch (default: a new folder "
+        "<name>-<UTC time> under out/<command>, with a 'latest' link to it)",
+    )
     p.add_argument("--fresh", action="store_true", help="discard earlier results in --out first")
     p.add_argument("--stress-file", help="YAML file of custom stress scenarios")
     p.add_argument(
@@ -353,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="run a backtest in one process or as Ray actors")
     _add_config_args(bt)
     bt.add_argument("--data", help="Parquet bar file (ts, open, high, low, close, volume)")
-    bt.add_argument("--out", help="output folder (default: report.out_dir of the config)")
+    bt.add_argument(
+        "--out",
+        help="output folder (default: a new folder <name>-<UTC time> under the config's "
+        "report.out_dir, out/backtest, with a 'latest' link to it)",
+    )
     bt.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     bt.add_argument("--no-html", action="store_true", help="skip the HTML report")
     bt.add_argument(

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tradegraph.cli_args import non_negative_float, positive_float
-from tradegraph.config import load_config
+from tradegraph.config import GraphConfig, load_config
+from tradegraph.run_folder import run_folder
 
 DEFAULT_NAMESPACE = "tradegraph"
 
@@ -42,9 +43,10 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     if args.namespace:
         overrides.append(f"session.namespace={args.namespace}")
     config = load_config(args.config_file or args.config, overrides)
+    out_dir = run_folder(args.out, "out/live" if live else "out/paper", config.name)
     stop = threading.Event()
     with ray_session(args.address), ExitStack() as endpoint:
-        session = LiveSession(config)
+        session = LiveSession(config, state_dir=_state_dir(config, out_dir, live=live))
         if args.metrics_port is not None:
             endpoint.enter_context(_serve_session_metrics(session, args))
         previous = {
@@ -73,7 +75,6 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     summary = outcome.summary()
-    out_dir = Path(args.out or ("out/live" if live else "out/paper"))
     if outcome.result is not None:
         write_outputs(outcome.result, out_dir, html=not args.no_html)
         summary["fills_digest"] = outcome.result.fills_digest
@@ -93,6 +94,15 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     if args.json:
         print(json.dumps(summary, default=str))
     return 4 if outcome.halted else 0
+
+
+def _state_dir(config: GraphConfig, out_dir: Path, *, live: bool) -> str | None:
+    """A paper session keeps its recovery state under its output folder, unless the config
+    names ``session.state_dir`` itself. A live session keeps the config's: its order journal
+    must outlive the run, for the next session to reconcile against."""
+    if live or "state_dir" in config.session.model_fields_set:
+        return config.session.state_dir
+    return str(out_dir / "state")
 
 
 def _connect(args: argparse.Namespace) -> Any:
@@ -182,7 +192,11 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
     )
     paper.add_argument("--namespace", help="Ray namespace of the session's actors")
-    paper.add_argument("--out", help="output folder (default out/paper)")
+    paper.add_argument(
+        "--out",
+        help="output folder, recovery state under its state/ (default: a new folder "
+        "<name>-<UTC time> under out/paper, with a 'latest' link to it)",
+    )
     paper.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
     add_metrics_args(paper)
@@ -200,7 +214,11 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
     )
     live.add_argument("--namespace", help="Ray namespace of the session's actors")
-    live.add_argument("--out", help="output folder (default out/live)")
+    live.add_argument(
+        "--out",
+        help="output folder (default: a new folder <name>-<UTC time> under out/live, with a "
+        "'latest' link to it)",
+    )
     live.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     live.add_argument("--no-html", action="store_true", help="skip the HTML report")
     add_metrics_args(live)

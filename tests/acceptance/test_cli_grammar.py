@@ -46,3 +46,30 @@ def test_nonsense_numbers_are_refused_in_one_line(args: list[str], flag: str) ->
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"error: tradegraph {args[0]}: argument {flag}: must be ")
     assert done.stdout == ""
+
+
+def test_runs_get_their_own_folders_with_latest_at_the_newest(tmp_path: Path) -> None:
+    short = ["backtest", "--set", "data.bars.0.limit=2000", "--no-html"]
+
+    first = tradegraph(*short, cwd=tmp_path)
+    second = tradegraph(*short, cwd=tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    base = tmp_path / "out" / "backtest"
+    runs = sorted(p for p in base.iterdir() if not p.is_symlink())
+    assert len(runs) == 2
+    assert all(p.name.startswith("sma-btc-default-20") for p in runs)
+    assert all((p / "summary.json").exists() for p in runs)
+    assert (base / "latest").resolve() == runs[-1].resolve()
+    assert f"outputs in {runs[-1].resolve()}" in second.stdout
+
+
+def test_out_still_decides_where_a_run_goes(tmp_path: Path) -> None:
+    done = tradegraph(
+        "backtest", "--set", "data.bars.0.limit=2000", "--no-html", "--out", "mine", cwd=tmp_path
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mine" / "summary.json").exists()
+    assert not (tmp_path / "out").exists()

@@ -164,6 +164,8 @@ def test_kill_refuses_new_orders_and_resume_allows_them_again(
     assert code == 0, stderr
     assert "stopped by signal" in stdout
     assert (out / "session.json").exists()
+    # No session.state_dir in the config: the recovery state lives under --out.
+    assert (out / "state" / "paper-demo" / "risk").is_dir()
 
 
 def test_status_without_a_session_says_so_in_one_line(cluster: HeadCluster) -> None:
