@@ -40,6 +40,7 @@ from tradegraph.sim.scenarios import (
     load_stress_file,
     resolve_stress,
 )
+from tradegraph.strategies.registry import use_strategy_modules
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -56,6 +57,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace) -> GraphConfig:
     config = load_config(args.config, args.overrides)
+    use_strategy_modules(config, args.config)
     data = getattr(args, "data", None)
     if data:
         first = config.data.bars[0]

@@ -18,6 +18,7 @@ from typing import Any
 from tradegraph.cli_args import non_negative_float, positive_float
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.run_folder import run_folder
+from tradegraph.strategies.registry import use_strategy_modules
 
 DEFAULT_NAMESPACE = "tradegraph"
 
@@ -42,7 +43,9 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         overrides.append(f"session.speed={args.speed}")
     if args.namespace:
         overrides.append(f"session.namespace={args.namespace}")
-    config = load_config(args.config_file or args.config, overrides)
+    config_path = args.config_file or args.config
+    config = load_config(config_path, overrides)
+    use_strategy_modules(config, config_path)
     out_dir = run_folder(args.out, "out/live" if live else "out/paper", config.name)
     stop = threading.Event()
     with ray_session(args.address), ExitStack() as endpoint:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.ray_head import HeadCluster, free_port, head_cluster
+from tests.support.user_strategy import write_breakout_project
 
 pytestmark = [pytest.mark.ray]
 
@@ -92,6 +93,12 @@ def status(cluster: HeadCluster, namespace: str) -> dict[str, Any]:
     return found
 
 
+def answered(found: dict[str, Any], name: str) -> dict[str, Any]:
+    """The status ``name`` reported, or an empty one while it could not answer (starting)."""
+    status = found.get(name)
+    return status if isinstance(status, dict) else {"messages_out": 0, "details": {}}
+
+
 def wait_for(
     cluster: HeadCluster,
     namespace: str,
@@ -129,7 +136,7 @@ def test_kill_refuses_new_orders_and_resume_allows_them_again(
             cluster,
             namespace,
             paper,
-            lambda s: "risk" in s and s["strategy:meanrev_eth"]["messages_out"] > 0,
+            lambda s: "risk" in s and answered(s, "strategy:meanrev_eth")["messages_out"] > 0,
         )
         assert {"md", "risk", "portfolio", "broker:BINANCE", "control"} <= set(running)
         assert running["risk"]["details"]["kill_switch_tripped"] is False
@@ -144,13 +151,15 @@ def test_kill_refuses_new_orders_and_resume_allows_them_again(
             cluster,
             namespace,
             paper,
-            lambda s: s["risk"]["details"]["rejections"].get("kill_switch", 0) > 0,
+            lambda s: (
+                answered(s, "risk")["details"].get("rejections", {}).get("kill_switch", 0) > 0
+            ),
         )
         risk = refused["risk"]["details"]
         assert risk["kill_switch_tripped"] is True
         assert risk["kill_switch_reason"] == "x"
         assert risk["open_orders"] == 0
-        assert refused["broker:BINANCE"]["details"]["open_orders"] == 0
+        assert answered(refused, "broker:BINANCE")["details"]["open_orders"] == 0
 
         resumed = tradegraph(
             cluster, "resume", "--address", cluster.address, "--namespace", namespace
@@ -200,3 +209,46 @@ def test_an_address_nobody_answers_fails_fast_in_one_line(
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot reach a Ray cluster at '{address}'"), done.stderr
     assert time.monotonic() - started < 60
+
+
+def test_a_paper_session_ships_a_strategy_beside_its_config_to_the_cluster(
+    cluster: HeadCluster, tmp_path: Path
+) -> None:
+    config = write_breakout_project(tmp_path / "project", PAPER_YAML, module="breakout_mod")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+
+    paper = start_paper(
+        cluster,
+        config,
+        "user-strategy",
+        out,
+        "--speed",
+        "0",
+        "--duration",
+        "120",
+        "--json",
+        "--set",
+        "data.bars.0.limit=300",
+        "--set",
+        "data.bars.1.limit=300",
+        cwd=elsewhere,
+    )
+    code, stdout, stderr = stop_paper_when_done(paper)
+
+    assert code == 0, stderr
+    assert "StrategyLoadError" not in stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["stopped_by"] == "replay_finished"
+    assert summary["fills"] > 0
+
+
+def stop_paper_when_done(
+    paper: subprocess.Popen[str], timeout_s: float = 240
+) -> tuple[int, str, str]:
+    try:
+        stdout, stderr = paper.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return stop_paper(paper)
+    return paper.returncode, stdout, stderr

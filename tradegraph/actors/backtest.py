@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,12 @@ import ray
 
 from tradegraph.actors.coordinator import SimCoordinator
 from tradegraph.actors.graph import NAMESPACE, ActorGraphError, RayGraph
-from tradegraph.actors.runtime_env import check_reachable, local_pythonpath, ray_runtime_env
+from tradegraph.actors.runtime_env import (
+    check_reachable,
+    local_pythonpath,
+    ray_runtime_env,
+    with_strategy_modules,
+)
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import PORTFOLIO
 from tradegraph.sim.backtest import (
@@ -46,10 +52,13 @@ def ray_session(
         yield
         return
     local_env = {"PYTHONPATH": local_pythonpath()} if address is None else None
+    runtime_env = ray_runtime_env(session_id, log_level=log_level, env_vars=local_env)
+    if address is not None or os.environ.get("RAY_ADDRESS"):
+        runtime_env = with_strategy_modules(runtime_env)
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
-        "runtime_env": ray_runtime_env(session_id, log_level=log_level, env_vars=local_env),
+        "runtime_env": runtime_env,
     }
     options.update(init_options)
     try:

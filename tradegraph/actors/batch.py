@@ -21,7 +21,7 @@ import pyarrow as pa
 import ray
 
 from tradegraph.actors.graph import ActorGraphError
-from tradegraph.actors.runtime_env import check_reachable, local_pythonpath
+from tradegraph.actors.runtime_env import check_reachable, local_pythonpath, with_strategy_modules
 
 Plan = TypeVar("Plan")
 
@@ -42,7 +42,9 @@ def ray_pool(address: str | None, workers: int | None) -> Iterator[int]:
         if address:
             try:
                 check_reachable(address)
-                ray.init(address=address, log_to_driver=False)
+                ray.init(
+                    address=address, log_to_driver=False, runtime_env=with_strategy_modules({})
+                )
             except ConnectionError as exc:
                 raise ActorGraphError(
                     f"cannot reach a Ray cluster at {address!r}: {exc} (start one with "
