@@ -349,6 +349,17 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     _add_metrics_args(p)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from tradegraph.starter import write_starter
+
+    written = write_starter(args.dir)
+    print(f"starter project in {Path(args.dir).resolve()}:")
+    for path in written:
+        print(f"  {path.name}")
+    print(f"run it: tradegraph backtest {Path(args.dir) / 'config.yaml'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="tradegraph", description="Actor-model trading system for crypto markets on Ray."
@@ -416,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_batch_args(st)
     st.set_defaults(func=cmd_stress)
+
+    init = sub.add_parser(
+        "init", help="write a starter project (config, strategy module, README) into DIR"
+    )
+    init.add_argument("dir", metavar="DIR", help="folder to write into (created if missing)")
+    init.set_defaults(func=cmd_init)
 
     add_session_commands(sub, _add_config_args, _add_metrics_args)
     add_download_parser(sub)

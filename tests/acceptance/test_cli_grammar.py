@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,32 @@ def test_out_still_decides_where_a_run_goes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "mine" / "summary.json").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_init_writes_a_starter_project_that_backtests_at_once(tmp_path: Path) -> None:
+    made = tradegraph("init", "my-project", cwd=tmp_path)
+
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "my-project"
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "config.yaml", "strategy.py"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = tradegraph(
+        "backtest", str(project / "config.yaml"), "--json", "--no-html", cwd=elsewhere
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["fills"] > 0
+    assert "stopped:" not in done.stdout
+
+
+def test_init_never_overwrites_a_project(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("mine\n")
+
+    done = tradegraph("init", str(tmp_path))
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: {tmp_path / 'config.yaml'}: already exists; choose an empty or new folder"
+    )
+    assert (tmp_path / "config.yaml").read_text() == "mine\n"
