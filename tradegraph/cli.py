@@ -16,8 +16,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+import tradegraph
 from tradegraph.cli_args import (
     OneLineParser,
+    add_config_flag,
+    add_everywhere,
+    config_path,
     fraction,
     non_negative_int,
     port_number,
@@ -42,9 +46,13 @@ from tradegraph.sim.scenarios import (
 )
 from tradegraph.strategies.registry import use_strategy_modules
 
+LOG_LEVEL_HELP = "log level of the JSON lines on stderr (default WARNING; DEBUG also shows Ray's)"
+DEBUG_HELP = "show tracebacks of errors"
+
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="graph config YAML (default: the packaged default)")
+    add_config_flag(p)
     p.add_argument(
         "--set",
         dest="overrides",
@@ -56,8 +64,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> GraphConfig:
-    config = load_config(args.config, args.overrides)
-    use_strategy_modules(config, args.config)
+    path = config_path(args)
+    config = load_config(path, args.overrides)
+    use_strategy_modules(config, path)
     data = getattr(args, "data", None)
     if data:
         first = config.data.bars[0]
@@ -364,8 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="tradegraph", description="Actor-model trading system for crypto markets on Ray."
     )
-    parser.add_argument("--log-level", default="WARNING", help="log level (JSON lines on stderr)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument(
+        "--version", action="version", version=f"tradegraph {tradegraph.__version__}"
+    )
+    parser.add_argument("--log-level", default="WARNING", help=LOG_LEVEL_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     bt = sub.add_parser("backtest", help="run a backtest in one process or as Ray actors")
@@ -436,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_session_commands(sub, _add_config_args, _add_metrics_args)
     add_download_parser(sub)
+    # Global flags are taken after the subcommand too: `tradegraph backtest --log-level INFO`.
+    add_everywhere(parser, "--log-level", help=LOG_LEVEL_HELP)
+    add_everywhere(parser, "--debug", action="store_true", help=DEBUG_HELP)
     return parser
 
 

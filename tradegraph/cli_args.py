@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from tradegraph.errors import ConfigError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -52,3 +54,38 @@ def non_negative_int(text: str) -> int:
 def port_number(text: str) -> int:
     """A TCP port; 0 lets the system pick a free one."""
     return int(_number(int, lambda v: 0 <= v <= 65535, "a port in 0..65535")(text))
+
+
+def add_config_flag(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``, the same as the positional ``CONFIG`` (see :func:`config_path`)."""
+    parser.add_argument(
+        "--config",
+        dest="config_file",
+        metavar="CONFIG",
+        help="graph config YAML (the same as the positional CONFIG)",
+    )
+
+
+def config_path(args: argparse.Namespace) -> str | None:
+    """The config file named positionally or by ``--config`` (None: the packaged default).
+
+    Raises:
+        ConfigError: Both name a file, and not the same one.
+    """
+    flag: str | None = getattr(args, "config_file", None)
+    positional: str | None = getattr(args, "config", None)
+    if flag and positional and flag != positional:
+        raise ConfigError(f"two configs given, {positional} and --config {flag}: give one")
+    return flag or positional
+
+
+def add_everywhere(parser: argparse.ArgumentParser, *flags: str, **options: Any) -> None:
+    """Add an option to every subcommand (and theirs) below ``parser``, with no default of
+    its own there, so it may come after the subcommand and the top-level value stands
+    otherwise."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any(flag in sub._option_string_actions for flag in flags):
+                    sub.add_argument(*flags, default=argparse.SUPPRESS, **options)
+                add_everywhere(sub, *flags, **options)

@@ -10,17 +10,22 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tradegraph.cli_args import non_negative_float, positive_float
+from tradegraph.cli_args import config_path, non_negative_float, positive_float
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.run_folder import run_folder
 from tradegraph.strategies.registry import use_strategy_modules
 
 DEFAULT_NAMESPACE = "tradegraph"
+PROGRESS_HELP = (
+    "show the status line (events, orders, fills, equity, health) on stderr even when it is "
+    "not a terminal (on a terminal it is always shown)"
+)
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
@@ -43,9 +48,9 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         overrides.append(f"session.speed={args.speed}")
     if args.namespace:
         overrides.append(f"session.namespace={args.namespace}")
-    config_path = args.config_file or args.config
-    config = load_config(config_path, overrides)
-    use_strategy_modules(config, config_path)
+    path = config_path(args)
+    config = load_config(path, overrides)
+    use_strategy_modules(config, path)
     out_dir = run_folder(args.out, "out/live" if live else "out/paper", config.name)
     stop = threading.Event()
     with ray_session(args.address), ExitStack() as endpoint:
@@ -71,7 +76,9 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             )
             for venue, mode, reason in session.venue_modes():
                 print(f"venue {venue}: {mode} ({reason})", flush=True)
-            ended_by = session.run(args.duration, stop)
+            line = _StatusLine("live" if live else "paper", session, forced=args.progress)
+            ended_by = session.run(args.duration, stop, on_check=line if line.shown else None)
+            line.close()
         finally:
             if session.hosts:
                 outcome = session.stop(ended_by if "ended_by" in locals() else "error")
@@ -97,6 +104,42 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     if args.json:
         print(json.dumps(summary, default=str))
     return 4 if outcome.halted else 0
+
+
+class _StatusLine:
+    """Events, orders, fills, equity and health on stderr while a session runs: rewritten in
+    place on a terminal; with ``--progress`` and no terminal, one line every few seconds."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, label: str, session: Any, *, forced: bool) -> None:
+        self._label = label
+        self._session = session
+        self._tty = sys.stderr.isatty()
+        self.shown = self._tty or forced
+        self._last = -self.EVERY_S
+        self._drawn = False
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if not self._tty and now - self._last < self.EVERY_S:
+            return
+        self._last = now
+        p = self._session.progress()
+        equity = "?" if p["equity"] is None else f"{p['equity']:,.2f}"
+        line = (
+            f"{self._label}: {p['events']:,} events  orders {p['orders']:,}  "
+            f"fills {p['fills']:,}  equity {equity}  health {p['health']}"
+        )
+        if self._tty:
+            print(f"\r\x1b[K{line}", end="", file=sys.stderr, flush=True)
+            self._drawn = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._drawn:
+            print(file=sys.stderr, flush=True)
 
 
 def _state_dir(config: GraphConfig, out_dir: Path, *, live: bool) -> str | None:
@@ -184,7 +227,6 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "paper", help="run the actor graph in real time on a replay, against the simulated venue"
     )
     add_config_args(paper)
-    paper.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
     paper.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     paper.add_argument(
         "--speed",
@@ -201,6 +243,7 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "<name>-<UTC time> under out/paper, with a 'latest' link to it)",
     )
     paper.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    paper.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
     add_metrics_args(paper)
     paper.set_defaults(func=cmd_paper)
@@ -211,7 +254,6 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "(venues[].live.mode; real orders need TRADEGRAPH_ENABLE_LIVE=1 and a notional cap)",
     )
     add_config_args(live)
-    live.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
     live.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     live.add_argument(
         "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
@@ -223,6 +265,7 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "'latest' link to it)",
     )
     live.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    live.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     live.add_argument("--no-html", action="store_true", help="skip the HTML report")
     add_metrics_args(live)
     live.set_defaults(func=cmd_live, speed=None)

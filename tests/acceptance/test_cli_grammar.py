@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+
+from tradegraph.data import read_bars
 
 
 def tradegraph(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -103,3 +107,41 @@ def test_init_never_overwrites_a_project(tmp_path: Path) -> None:
         f"error: {tmp_path / 'config.yaml'}: already exists; choose an empty or new folder"
     )
     assert (tmp_path / "config.yaml").read_text() == "mine\n"
+
+
+def test_version() -> None:
+    done = tradegraph("--version")
+
+    assert done.returncode == 0
+    assert done.stdout.strip() == "tradegraph 0.1.0"
+
+
+@pytest.mark.parametrize("command", ["backtest", "montecarlo", "stress", "paper", "live"])
+def test_every_command_with_a_config_takes_it_positionally_or_by_flag(command: str) -> None:
+    done = tradegraph(command, "a.yaml", "--config", "b.yaml")
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: two configs given, a.yaml and --config b.yaml: give one"
+
+
+def test_config_flag_and_log_level_after_the_subcommand(tmp_path: Path) -> None:
+    default = Path(__file__).resolve().parents[2] / "tradegraph/config/defaults/backtest.yaml"
+    config = tmp_path / "mine.yaml"
+    config.write_text(default.read_text().replace("name: sma-btc-default", "name: by-flag"))
+    # One malformed bar among real ones: dropped with a warning, shown at the default level.
+    (bars,) = read_bars("sample:BTCUSDT_1m", limit=2_000)
+    table = bars.to_table().drop_columns(["symbol", "venue"])
+    bad = table.slice(0, 1).set_column(1, "open", pa.array([float("nan")]))
+    bad = bad.set_column(0, "ts", pa.array([table["ts"][0].as_py() + 30_000_000_000], pa.int64()))
+    data = tmp_path / "bars.parquet"
+    pq.write_table(pa.concat_tables([table.slice(0, 1), bad, table.slice(1)]), data)
+    run = ["backtest", "--config", str(config), "--data", str(data), "--no-html"]
+
+    loud = tradegraph(*run, "--out", str(tmp_path / "loud"))
+    quiet = tradegraph(*run, "--out", str(tmp_path / "quiet"), "--log-level", "ERROR")
+
+    assert loud.returncode == 0, loud.stderr
+    assert quiet.returncode == 0, quiet.stderr
+    assert loud.stdout.startswith("backtest by-flag ")
+    assert "dropped" in loud.stderr
+    assert quiet.stderr == ""

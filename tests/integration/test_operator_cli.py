@@ -8,6 +8,7 @@ Everything runs as the README's "Operating a running session" tells an operator:
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -229,6 +230,7 @@ def test_a_paper_session_ships_a_strategy_beside_its_config_to_the_cluster(
         "--duration",
         "120",
         "--json",
+        "--progress",
         "--set",
         "data.bars.0.limit=300",
         "--set",
@@ -242,6 +244,12 @@ def test_a_paper_session_ships_a_strategy_beside_its_config_to_the_cluster(
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["stopped_by"] == "replay_finished"
     assert summary["fills"] > 0
+    # --progress: the status line, one line at a time as stderr is no terminal here.
+    lines = [line for line in stderr.splitlines() if line.startswith("paper: ")]
+    assert lines, stderr
+    assert re.fullmatch(
+        r"paper: [\d,]+ events  orders [\d,]+  fills [\d,]+  equity [\d,.?]+  health ok", lines[0]
+    ), lines[0]
 
 
 def stop_paper_when_done(

@@ -15,6 +15,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,13 @@ from tradegraph.contracts import (
     TripKillSwitch,
 )
 from tradegraph.observability import get_logger
-from tradegraph.observability.metrics import MetricTotals
+from tradegraph.observability.metrics import (
+    FILLS,
+    MARKET_EVENTS,
+    ORDERS_SUBMITTED,
+    MetricTotals,
+    merge_totals,
+)
 from tradegraph.sim.backtest import (
     BacktestResult,
     PortfolioOutcome,
@@ -233,6 +240,29 @@ class LiveSession:
         one every ``session.health_interval_s``); safe to call from another thread."""
         return [status.metrics for status in self._reported.values()]
 
+    def progress(self) -> dict[str, Any]:
+        """Market events, orders sent, fills, equity and health, as the actors last reported
+        them (one health check ago at most)."""
+        reported = dict(self._reported)
+        totals = merge_totals([status.metrics for status in reported.values()])
+        counted: dict[str, float] = {}
+        for name, _, value in totals["counters"]:
+            counted[name] = counted.get(name, 0.0) + value
+        portfolio = reported.get(PORTFOLIO)
+        if self.halted:
+            health = f"halted: {self.halted}"
+        elif self._unhealthy_since:
+            health = f"{len(self._unhealthy_since)} unhealthy: {', '.join(self._unhealthy_since)}"
+        else:
+            health = "ok"
+        return {
+            "events": int(counted.get(MARKET_EVENTS, 0.0)),
+            "orders": int(counted.get(ORDERS_SUBMITTED, 0.0)),
+            "fills": int(counted.get(FILLS, 0.0)),
+            "equity": portfolio.details.get("equity") if portfolio is not None else None,
+            "health": health,
+        }
+
     def check_health(self) -> str:
         """Halt trading if an order-path actor is dead, or unavailable or silent for longer
         than ``session.hang_timeout_s`` (a restart takes a second or two); return the reason."""
@@ -274,8 +304,12 @@ class LiveSession:
         stop: threading.Event | None = None,
         *,
         until_replay_done: bool = True,
+        on_check: Callable[[], None] | None = None,
     ) -> str:
         """Watch the session until ``duration_s``, ``stop`` is set, or the replay has ended.
+
+        ``on_check`` is called after each health check (every ``session.health_interval_s``),
+        e.g. to show :meth:`progress`.
 
         Returns what ended it: ``duration``, ``signal``, ``replay_finished`` or ``halted``
         (an order-path actor died or hung: trading is halted and the session should stop).
@@ -290,6 +324,8 @@ class LiveSession:
                 return "duration"
             if self.check_health():
                 return "halted"
+            if on_check is not None:
+                on_check()
             if until_replay_done and self.replay_finished() and self._all_idle():
                 return "replay_finished"
 
