@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,7 @@ from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_con
 from tradegraph.data.download import add_download_parser
 from tradegraph.errors import ConfigError, TradegraphError
 from tradegraph.observability import configure_logging
+from tradegraph.observability.logging import quiet_ray
 from tradegraph.observability.metrics import BatchMetrics, GraphMetrics, MetricsSink
 from tradegraph.run_folder import run_folder
 from tradegraph.session_cli import add_session_commands
@@ -190,6 +192,40 @@ def _batch_out(args: argparse.Namespace, base: str, name: str) -> Path:
     return out
 
 
+# What choosing Ray costs and gains on one machine, measured on a loaded 2-core machine: a
+# local Ray takes 8-25 s to start and spread a batch, and the in-process engine runs about
+# 40,000 bars a second. Ray pays off only when the batch would run longer than that.
+RAY_START_S = 10.0
+IN_PROCESS_BARS_PER_S = 40_000.0
+
+
+def _choose_execution(batch: MonteCarlo, args: argparse.Namespace, label: str) -> None:
+    """Run in this process unless Ray is asked for, a cluster is given, or the batch is big
+    enough on this machine for Ray's workers to win back its start-up; say which, on stderr."""
+    if args.in_process:
+        batch.in_process, why = True, "--in-process"
+    elif args.address or os.environ.get("RAY_ADDRESS"):
+        batch.in_process, why = False, "joining a Ray cluster"
+    elif args.ray:
+        batch.in_process, why = False, "--ray"
+    else:
+        plan = batch.plan()
+        bars = plan.bars_per_path or max(len(d) for d in plan.history)
+        estimate_s = batch.paths * bars * len(plan.history) / IN_PROCESS_BARS_PER_S
+        cpus = args.workers or os.cpu_count() or 1
+        saved_s = estimate_s * (1.0 - 1.0 / cpus)
+        batch.in_process = saved_s <= RAY_START_S
+        why = (
+            f"about {estimate_s:,.0f} s of work, too little for Ray's start-up to pay off on "
+            f"{cpus} workers; --ray to use Ray anyway"
+            if batch.in_process
+            else f"about {estimate_s:,.0f} s of work for {cpus} workers; --in-process to stay "
+            "in this process"
+        )
+    where = "in this process" if batch.in_process else "on Ray"
+    print(f"{label}: running {where} ({why})", file=sys.stderr, flush=True)
+
+
 def _run_batch(batch: MonteCarlo, out: Path, as_json: bool, headline: str) -> int:
     try:
         result = batch.run_batch()
@@ -273,6 +309,7 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
+        _choose_execution(batch, args, "montecarlo")
         return _run_batch(batch, out, args.json, f"montecarlo {config.name} ({args.model})")
 
 
@@ -298,6 +335,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
+        _choose_execution(batch, args, "stress")
         code = _run_batch(batch, out, False, f"stress {config.name}")
     if code == 130:
         return code
@@ -343,7 +381,14 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
         default=0.5,
         help="a maximum drawdown at or beyond this fraction counts as ruin (default 0.5)",
     )
-    p.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    where.add_argument(
+        "--ray",
+        action="store_true",
+        help="run on Ray even when the batch is small enough to finish sooner in this process "
+        "(without either, the quicker is chosen; with --address, Ray)",
+    )
     p.add_argument(
         "--check-ray-engine",
         type=non_negative_int,
@@ -458,6 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
+    quiet_ray(args.log_level.upper() == "DEBUG")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

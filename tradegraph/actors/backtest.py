@@ -15,6 +15,7 @@ from tradegraph.actors.graph import NAMESPACE, ActorGraphError, RayGraph
 from tradegraph.actors.runtime_env import (
     check_reachable,
     local_pythonpath,
+    ray_logging_options,
     ray_runtime_env,
     with_strategy_modules,
 )
@@ -59,6 +60,7 @@ def ray_session(
         "include_dashboard": False,
         "log_to_driver": False,
         "runtime_env": runtime_env,
+        **ray_logging_options(),
     }
     options.update(init_options)
     try:

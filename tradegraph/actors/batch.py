@@ -21,7 +21,12 @@ import pyarrow as pa
 import ray
 
 from tradegraph.actors.graph import ActorGraphError
-from tradegraph.actors.runtime_env import check_reachable, local_pythonpath, with_strategy_modules
+from tradegraph.actors.runtime_env import (
+    check_reachable,
+    local_pythonpath,
+    ray_logging_options,
+    with_strategy_modules,
+)
 
 Plan = TypeVar("Plan")
 
@@ -43,7 +48,10 @@ def ray_pool(address: str | None, workers: int | None) -> Iterator[int]:
             try:
                 check_reachable(address)
                 ray.init(
-                    address=address, log_to_driver=False, runtime_env=with_strategy_modules({})
+                    address=address,
+                    log_to_driver=False,
+                    runtime_env=with_strategy_modules({}),
+                    **ray_logging_options(),
                 )
             except ConnectionError as exc:
                 raise ActorGraphError(
@@ -56,6 +64,7 @@ def ray_pool(address: str | None, workers: int | None) -> Iterator[int]:
                 include_dashboard=False,
                 log_to_driver=False,
                 runtime_env={"env_vars": {"PYTHONPATH": local_pythonpath()}},
+                **ray_logging_options(),
             )
         started = True
     try:

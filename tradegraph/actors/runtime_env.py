@@ -3,6 +3,7 @@ the user's strategy modules importable there."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from tradegraph.observability.logging import (
     COMPONENT_ENV,
     LOG_FILE_ENV,
     LOG_LEVEL_ENV,
+    RAY_VERBOSE_ENV,
     SESSION_ID_ENV,
     WORKER_SETUP_HOOK,
 )
@@ -107,3 +109,10 @@ def check_reachable(address: str | None, timeout_s: float = 3.0) -> None:
             return
     except OSError as exc:
         raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from exc
+
+
+def ray_logging_options() -> dict[str, Any]:
+    """``ray.init`` options for the log level ``quiet_ray`` chose (``tradegraph.observability.logging``) (Ray's default without)."""
+    if os.environ.get(RAY_VERBOSE_ENV) == "0":
+        return {"logging_level": logging.WARNING}
+    return {}

@@ -54,6 +54,19 @@ def _add_process_context(
     return event_dict
 
 
+RAY_VERBOSE_ENV = "TRADEGRAPH_RAY_VERBOSE"
+
+
+def quiet_ray(verbose: bool) -> None:
+    """Keep Ray's own start-up and connection lines off the terminal unless ``verbose``
+    (``--log-level DEBUG``). Sets environment variables only (Ray need not be imported): the
+    level of Ray's C++ core log, and the choice ``tradegraph.actors`` passes to ``ray.init``.
+    """
+    os.environ[RAY_VERBOSE_ENV] = "1" if verbose else "0"
+    if not verbose:
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """JSON lines on ``stream`` (stderr by default), one object per event.
 
