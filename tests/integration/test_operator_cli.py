@@ -260,3 +260,24 @@ def stop_paper_when_done(
     except subprocess.TimeoutExpired:
         return stop_paper(paper)
     return paper.returncode, stdout, stderr
+
+
+def test_a_strategy_module_found_nowhere_fails_the_session_in_one_line(
+    cluster: HeadCluster, tmp_path: Path
+) -> None:
+    config = write_breakout_project(tmp_path / "project", PAPER_YAML, module="nowhere_mod")
+    (tmp_path / "project" / "nowhere_mod.py").unlink()
+
+    paper = start_paper(cluster, config, "no-strategy", tmp_path / "out", "--duration", "60")
+    code, _, stderr = stop_paper_when_done(paper)
+
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: strategies.breakout.class_path ('nowhere_mod:Breakout'): no module named "
+            "'nowhere_mod'"
+        )
+    ), stderr

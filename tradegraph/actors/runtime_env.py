@@ -114,5 +114,6 @@ def check_reachable(address: str | None, timeout_s: float = 3.0) -> None:
 def ray_logging_options() -> dict[str, Any]:
     """``ray.init`` options for the log level ``quiet_ray`` chose (``tradegraph.observability.logging``) (Ray's default without)."""
     if os.environ.get(RAY_VERBOSE_ENV) == "0":
-        return {"logging_level": logging.WARNING}
+        # ERROR: Ray's start-up warnings (token authentication, ...) are not the user's concern.
+        return {"logging_level": logging.ERROR}
     return {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 import ray
 
+from tradegraph import errors
 from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.live_host import (
     HostStatus,
@@ -41,6 +43,7 @@ from tradegraph.contracts import (
     ResetKillSwitch,
     TripKillSwitch,
 )
+from tradegraph.errors import TradegraphError
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import (
     FILLS,
@@ -173,7 +176,13 @@ class LiveSession:
                 f"{self.settings.namespace!r}: {exc} (is another session running? stop it "
                 f"or set session.namespace)"
             ) from exc
-        ray.get([h.ready.remote() for h in self.hosts.values()])
+        try:
+            ray.get([h.ready.remote() for h in self.hosts.values()])
+        except ray.exceptions.RayActorError as exc:
+            # An actor whose component could not be built (a strategy module that will not
+            # import, say): the user's error, in one line, not Ray's traceback.
+            self.kill()
+            raise _creation_error(exc, self.session_id) from None
         self._started_at = time.monotonic()
         # Venues first (a live broker reconciles with its exchange as it starts), then
         # strategies, then market data. A failed reconciliation stops the session here,
@@ -433,6 +442,18 @@ def _quietly(call: Any) -> None:
         ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError, ValueError
     ):
         call()
+
+
+def _creation_error(exc: BaseException, session_id: str) -> TradegraphError:
+    """The tradegraph error an actor's constructor raised, rebuilt from Ray's report of it
+    (same class, so the same exit code), or an :class:`ActorGraphError` saying what Ray said."""
+    found = re.findall(r"tradegraph\.errors\.(\w+): (.+)", str(exc))
+    if found:
+        name, message = found[-1]
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and issubclass(kind, TradegraphError):
+            return kind(message.strip())
+    return ActorGraphError(f"session {session_id!r} not started: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -59,12 +59,10 @@ RAY_VERBOSE_ENV = "TRADEGRAPH_RAY_VERBOSE"
 
 def quiet_ray(verbose: bool) -> None:
     """Keep Ray's own start-up and connection lines off the terminal unless ``verbose``
-    (``--log-level DEBUG``). Sets environment variables only (Ray need not be imported): the
-    level of Ray's C++ core log, and the choice ``tradegraph.actors`` passes to ``ray.init``.
+    (``--log-level DEBUG``). Sets an environment variable only (Ray need not be imported):
+    the choice ``tradegraph.actors`` passes to ``ray.init`` as its logging level.
     """
     os.environ[RAY_VERBOSE_ENV] = "1" if verbose else "0"
-    if not verbose:
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
