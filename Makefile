@@ -43,7 +43,7 @@ lock:
 		--output-file $(DEV_LOCK) pyproject.toml
 
 run: $(STAMP)
-	$(BIN)/tradegraph backtest --out out/backtest
+	$(BIN)/tradegraph backtest
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,11 +18,24 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+import tradegraph
+from tradegraph.cli_args import (
+    OneLineParser,
+    add_config_flag,
+    add_everywhere,
+    config_path,
+    fraction,
+    non_negative_int,
+    port_number,
+    positive_int,
+)
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
 from tradegraph.data.download import add_download_parser
 from tradegraph.errors import ConfigError, TradegraphError
 from tradegraph.observability import configure_logging
+from tradegraph.observability.logging import quiet_ray
 from tradegraph.observability.metrics import BatchMetrics, GraphMetrics, MetricsSink
+from tradegraph.run_folder import run_folder
 from tradegraph.session_cli import add_session_commands
 from tradegraph.sim.feed import BarStream, prepare_bar_stream
 from tradegraph.sim.montecarlo import BatchProgress, MonteCarlo
@@ -33,10 +47,15 @@ from tradegraph.sim.scenarios import (
     load_stress_file,
     resolve_stress,
 )
+from tradegraph.strategies.registry import use_strategy_modules
+
+LOG_LEVEL_HELP = "log level of the JSON lines on stderr (default WARNING; DEBUG also shows Ray's)"
+DEBUG_HELP = "show tracebacks of errors"
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="graph config YAML (default: the packaged default)")
+    add_config_flag(p)
     p.add_argument(
         "--set",
         dest="overrides",
@@ -48,7 +67,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> GraphConfig:
-    config = load_config(args.config, args.overrides)
+    path = config_path(args)
+    config = load_config(path, args.overrides)
+    use_strategy_modules(config, path)
     data = getattr(args, "data", None)
     if data:
         first = config.data.bars[0]
@@ -63,7 +84,7 @@ def _load(args: argparse.Namespace) -> GraphConfig:
 def _add_metrics_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=port_number,
         metavar="PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics while running (0: any free port)",
     )
@@ -137,7 +158,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         with _metrics_endpoint(args) as sink:
             metrics = GraphMetrics(sink) if sink is not None else None
             result = run_backtest(config, stream, metrics=metrics)
-    out_dir = Path(args.out or config.report.out_dir)
+    out_dir = run_folder(args.out, config.report.out_dir, config.name)
     paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
     s = result.summary()
     print(
@@ -181,12 +202,46 @@ class _ProgressLine:
         print(("\r" if self._tty else "") + line, end=end, file=sys.stderr, flush=True)
 
 
-def _batch_out(args: argparse.Namespace, default: str) -> Path:
-    out = Path(args.out or default)
-    if args.fresh:
+def _batch_out(args: argparse.Namespace, base: str, name: str) -> Path:
+    out = run_folder(args.out, base, name)
+    if args.out and args.fresh:
         shutil.rmtree(out / "chunks", ignore_errors=True)
         (out / "batch.json").unlink(missing_ok=True)
     return out
+
+
+# What choosing Ray costs and gains on one machine, measured on a loaded 2-core machine: a
+# local Ray takes 8-25 s to start and spread a batch, and the in-process engine runs about
+# 40,000 bars a second. Ray pays off only when the batch would run longer than that.
+RAY_START_S = 10.0
+IN_PROCESS_BARS_PER_S = 40_000.0
+
+
+def _choose_execution(batch: MonteCarlo, args: argparse.Namespace, label: str) -> None:
+    """Run in this process unless Ray is asked for, a cluster is given, or the batch is big
+    enough on this machine for Ray's workers to win back its start-up; say which, on stderr."""
+    if args.in_process:
+        batch.in_process, why = True, "--in-process"
+    elif args.address or os.environ.get("RAY_ADDRESS"):
+        batch.in_process, why = False, "joining a Ray cluster"
+    elif args.ray:
+        batch.in_process, why = False, "--ray"
+    else:
+        plan = batch.plan()
+        bars = plan.bars_per_path or max(len(d) for d in plan.history)
+        estimate_s = batch.paths * bars * len(plan.history) / IN_PROCESS_BARS_PER_S
+        cpus = args.workers or os.cpu_count() or 1
+        saved_s = estimate_s * (1.0 - 1.0 / cpus)
+        batch.in_process = saved_s <= RAY_START_S
+        why = (
+            f"about {estimate_s:,.0f} s of work, too little for Ray's start-up to pay off on "
+            f"{cpus} workers; --ray to use Ray anyway"
+            if batch.in_process
+            else f"about {estimate_s:,.0f} s of work for {cpus} workers; --in-process to stay "
+            "in this process"
+        )
+    where = "in this process" if batch.in_process else "on Ray"
+    print(f"{label}: running {where} ({why})", file=sys.stderr, flush=True)
 
 
 def _run_batch(
@@ -197,7 +252,7 @@ def _run_batch(
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished scenarios are kept in {out.resolve()}; "
-            "rerun the same command to resume",
+            f"rerun the same command with --out {out} to resume",
             file=sys.stderr,
         )
         return 130
@@ -256,7 +311,7 @@ def _batch_metrics(sink: MetricsSink | None) -> BatchMetrics | None:
 
 def cmd_montecarlo(args: argparse.Namespace) -> int:
     config = _load(args)
-    out = _batch_out(args, "out/montecarlo")
+    out = _batch_out(args, "out/montecarlo", config.name)
     with _metrics_endpoint(args) as sink:
         batch = MonteCarlo(
             config,
@@ -277,6 +332,7 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
+        _choose_execution(batch, args, "montecarlo")
         return _run_batch(
             batch, out, args.json, f"montecarlo {config.name} ({args.model})", args.strict
         )
@@ -286,7 +342,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     config = _load(args)
     catalog = _stress_catalog(args)
     names = args.scenario or [*PRESETS, *(catalog or {})]
-    out = _batch_out(args, "out/stress")
+    out = _batch_out(args, "out/stress", config.name)
     with _metrics_endpoint(args) as sink:
         batch = MonteCarlo(
             config,
@@ -304,6 +360,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
         )
+        _choose_execution(batch, args, "stress")
         code = _run_batch(batch, out, False, f"stress {config.name}", args.strict)
     if code == 130:
         return code
@@ -330,23 +387,36 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def _add_batch_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, help="most scenario chunks at once (default: all CPUs)")
+    p.add_argument(
+        "--workers", type=positive_int, help="most scenario chunks at once (default: all CPUs)"
+    )
     p.add_argument(
         "--address", help="Ray cluster to join: auto or ray://HOST:10001 (default: start locally)"
     )
-    p.add_argument("--out", help="output folder; rerunning into it resumes the batch")
+    p.add_argument(
+        "--out",
+        help="output folder; rerunning into it resumes the batch (default: a new folder "
+        "<name>-<UTC time> under out/<command>, with a 'latest' link to it)",
+    )
     p.add_argument("--fresh", action="store_true", help="discard earlier results in --out first")
     p.add_argument("--stress-file", help="YAML file of custom stress scenarios")
     p.add_argument(
         "--ruin-drawdown",
-        type=float,
+        type=fraction,
         default=0.5,
         help="a maximum drawdown at or beyond this fraction counts as ruin (default 0.5)",
     )
-    p.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    where.add_argument(
+        "--ray",
+        action="store_true",
+        help="run on Ray even when the batch is small enough to finish sooner in this process "
+        "(without either, the quicker is chosen; with --address, Ray)",
+    )
     p.add_argument(
         "--check-ray-engine",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="K",
         help="afterwards, run the first K scenarios again both in-process and through the Ray "
@@ -364,18 +434,36 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     _add_metrics_args(p)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from tradegraph.starter import write_starter
+
+    written = write_starter(args.dir)
+    print(f"starter project in {Path(args.dir).resolve()}:")
+    for path in written:
+        print(f"  {path.name}")
+    print(f"run it: tradegraph backtest {Path(args.dir) / 'config.yaml'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tradegraph", description="Actor-model trading system for crypto markets on Ray."
     )
-    parser.add_argument("--log-level", default="WARNING", help="log level (JSON lines on stderr)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument(
+        "--version", action="version", version=f"tradegraph {tradegraph.__version__}"
+    )
+    parser.add_argument("--log-level", default="WARNING", help=LOG_LEVEL_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     bt = sub.add_parser("backtest", help="run a backtest in one process or as Ray actors")
     _add_config_args(bt)
     bt.add_argument("--data", help="Parquet bar file (ts, open, high, low, close, volume)")
-    bt.add_argument("--out", help="output folder (default: report.out_dir of the config)")
+    bt.add_argument(
+        "--out",
+        help="output folder (default: a new folder <name>-<UTC time> under the config's "
+        "report.out_dir, out/backtest, with a 'latest' link to it)",
+    )
     bt.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     bt.add_argument("--no-html", action="store_true", help="skip the HTML report")
     bt.add_argument(
@@ -404,14 +492,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")
     _add_config_args(mc)
-    mc.add_argument("--paths", type=int, default=100, help="number of scenarios (default 100)")
+    mc.add_argument(
+        "--paths", type=positive_int, default=100, help="number of scenarios (default 100)"
+    )
     mc.add_argument("--model", choices=MODEL_NAMES, default="gbm", help="price model (default gbm)")
     mc.add_argument(
         "--stress", nargs="+", default=[], metavar="NAME", help="stress overlays on every path"
     )
-    mc.add_argument("--bars-per-path", type=int, help="bars per path (default: one week)")
+    mc.add_argument("--bars-per-path", type=positive_int, help="bars per path (default: one week)")
     mc.add_argument("--calibrate-from", help="Parquet bar file to calibrate the model from")
-    mc.add_argument("--seed", type=int, help="root seed (default: the config's seed)")
+    mc.add_argument("--seed", type=non_negative_int, help="root seed (default: the config's seed)")
     _add_batch_args(mc)
     mc.set_defaults(func=cmd_montecarlo)
 
@@ -427,8 +517,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch_args(st)
     st.set_defaults(func=cmd_stress)
 
+    init = sub.add_parser(
+        "init", help="write a starter project (config, strategy module, README) into DIR"
+    )
+    init.add_argument("dir", metavar="DIR", help="folder to write into (created if missing)")
+    init.set_defaults(func=cmd_init)
+
     add_session_commands(sub, _add_config_args, _add_metrics_args)
     add_download_parser(sub)
+    # Global flags are taken after the subcommand too: `tradegraph backtest --log-level INFO`.
+    add_everywhere(parser, "--log-level", help=LOG_LEVEL_HELP)
+    add_everywhere(parser, "--debug", action="store_true", help=DEBUG_HELP)
     return parser
 
 
@@ -436,6 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
+    quiet_ray(args.log_level.upper() == "DEBUG")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -11,14 +11,22 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tradegraph.config import load_config
+from tradegraph.cli_args import config_path, non_negative_float, positive_float
+from tradegraph.config import GraphConfig, load_config
+from tradegraph.run_folder import LATEST, run_folder
+from tradegraph.strategies.registry import use_strategy_modules
 
 DEFAULT_NAMESPACE = "tradegraph"
+PROGRESS_HELP = (
+    "show the status line (events, orders, fills, equity, health) on stderr even when it is "
+    "not a terminal (on a terminal it is always shown)"
+)
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
@@ -42,12 +50,14 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         overrides.append(f"session.speed={args.speed}")
     if args.namespace:
         overrides.append(f"session.namespace={args.namespace}")
-    config = load_config(args.config_file or args.config, overrides)
+    path = config_path(args)
+    config = load_config(path, overrides)
+    use_strategy_modules(config, path)
+    out_dir = _out_dir(args, config, live=live)
     # The keys go to the broker actors alone: out of this environment before a local Ray
     # starts, so no other process of the session inherits them.
     secrets = take_broker_environment(config, os.environ) if live else None
     stop = threading.Event()
-    out_dir = Path(args.out or ("out/live" if live else "out/paper"))
     resume = True if args.resume else False if args.fresh else None
 
     def write_so_far() -> None:
@@ -60,7 +70,12 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         except OSError as exc:  # a full disk must not stop the trading session
             print(f"outputs not written to {out_dir}: {exc}", file=sys.stderr, flush=True)
 
-    session = LiveSession(config, resume=resume, secrets=secrets)
+    session = LiveSession(
+        config,
+        state_dir=_state_dir(config, out_dir, live=live),
+        resume=resume,
+        secrets=secrets,
+    )
     session.claim_state_dir()  # refuse before starting Ray: another session, or old state
     with ray_session(args.address), ExitStack() as endpoint:
         if args.metrics_port is not None:
@@ -84,12 +99,15 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             )
             for venue, mode, reason in session.venue_modes():
                 print(f"venue {venue}: {mode} ({reason})", flush=True)
+            line = _StatusLine("live" if live else "paper", session, forced=args.progress)
             ended_by = session.run(
                 args.duration,
                 stop,
                 checkpoint=write_so_far,
                 checkpoint_interval_s=args.write_every,
+                on_check=line if line.shown else None,
             )
+            line.close()
         finally:
             if session.hosts:
                 outcome = session.stop(ended_by if "ended_by" in locals() else "error")
@@ -145,6 +163,60 @@ def _add_state_args(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="write orders, fills and equity to --out this often while running (default 5)",
     )
+
+
+class _StatusLine:
+    """Events, orders, fills, equity and health on stderr while a session runs: rewritten in
+    place on a terminal; with ``--progress`` and no terminal, one line every few seconds."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, label: str, session: Any, *, forced: bool) -> None:
+        self._label = label
+        self._session = session
+        self._tty = sys.stderr.isatty()
+        self.shown = self._tty or forced
+        self._last = -self.EVERY_S
+        self._drawn = False
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if not self._tty and now - self._last < self.EVERY_S:
+            return
+        self._last = now
+        p = self._session.progress()
+        equity = "?" if p["equity"] is None else f"{p['equity']:,.2f}"
+        line = (
+            f"{self._label}: {p['events']:,} events  orders {p['orders']:,}  "
+            f"fills {p['fills']:,}  equity {equity}  health {p['health']}"
+        )
+        if self._tty:
+            print(f"\r\x1b[K{line}", end="", file=sys.stderr, flush=True)
+            self._drawn = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._drawn:
+            print(file=sys.stderr, flush=True)
+
+
+def _out_dir(args: argparse.Namespace, config: GraphConfig, *, live: bool) -> Path:
+    """``--out``; else, to resume a paper session, the newest run's folder (its state is
+    there); else a new run folder."""
+    base = Path("out/live" if live else "out/paper")
+    if args.out is None and args.resume and not live and (base / LATEST).is_dir():
+        return (base / LATEST).resolve()
+    return run_folder(args.out, base, config.name)
+
+
+def _state_dir(config: GraphConfig, out_dir: Path, *, live: bool) -> str | None:
+    """A paper session keeps its recovery state under its output folder, unless the config
+    names ``session.state_dir`` itself. A live session keeps the config's: its order journal
+    must outlive the run, for the next session to reconcile against."""
+    if live or "state_dir" in config.session.model_fields_set:
+        return config.session.state_dir
+    return str(out_dir / "state")
 
 
 def _connect(args: argparse.Namespace) -> Any:
@@ -223,17 +295,23 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "paper", help="run the actor graph in real time on a replay, against the simulated venue"
     )
     add_config_args(paper)
-    paper.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
-    paper.add_argument("--duration", type=float, help="stop after this many seconds")
+    paper.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     paper.add_argument(
-        "--speed", type=float, help="replay speed: data seconds per second (0: full speed)"
+        "--speed",
+        type=non_negative_float,
+        help="replay speed: data seconds per second (0: full speed)",
     )
     paper.add_argument(
         "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
     )
     paper.add_argument("--namespace", help="Ray namespace of the session's actors")
-    paper.add_argument("--out", help="output folder (default out/paper)")
+    paper.add_argument(
+        "--out",
+        help="output folder, recovery state under its state/ (default: a new folder "
+        "<name>-<UTC time> under out/paper, with a 'latest' link to it)",
+    )
     paper.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    paper.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
     _add_state_args(paper)
     add_metrics_args(paper)
@@ -245,14 +323,18 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
         "(venues[].live.mode; real orders need TRADEGRAPH_ENABLE_LIVE=1 and a notional cap)",
     )
     add_config_args(live)
-    live.add_argument("--config", dest="config_file", help="graph config YAML (same as CONFIG)")
-    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    live.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     live.add_argument(
         "--address", help="Ray cluster to run on (default: RAY_ADDRESS, else a local Ray)"
     )
     live.add_argument("--namespace", help="Ray namespace of the session's actors")
-    live.add_argument("--out", help="output folder (default out/live)")
+    live.add_argument(
+        "--out",
+        help="output folder (default: a new folder <name>-<UTC time> under out/live, with a "
+        "'latest' link to it)",
+    )
     live.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    live.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     live.add_argument("--no-html", action="store_true", help="skip the HTML report")
     _add_state_args(live)
     add_metrics_args(live)

@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import ray
 
-from tradegraph.actors.runtime_env import local_pythonpath
+from tradegraph.actors.graph import ActorGraphError
+from tradegraph.actors.runtime_env import (
+    check_reachable,
+    local_pythonpath,
+    ray_logging_options,
+    with_strategy_modules,
+)
 
 Plan = TypeVar("Plan")
 
@@ -39,13 +45,26 @@ def ray_pool(address: str | None, workers: int | None) -> Iterator[int]:
     started = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            try:
+                check_reachable(address)
+                ray.init(
+                    address=address,
+                    log_to_driver=False,
+                    runtime_env=with_strategy_modules({}),
+                    **ray_logging_options(),
+                )
+            except ConnectionError as exc:
+                raise ActorGraphError(
+                    f"cannot reach a Ray cluster at {address!r}: {exc} (start one with "
+                    "`ray start --head`, or leave out --address to run on this machine)"
+                ) from exc
         else:
             ray.init(
                 num_cpus=workers,
                 include_dashboard=False,
                 log_to_driver=False,
                 runtime_env={"env_vars": {"PYTHONPATH": local_pythonpath()}},
+                **ray_logging_options(),
             )
         started = True
     try:

@@ -1,8 +1,11 @@
-"""The Ray runtime environment of a tradegraph session: logging set up in every worker."""
+"""The Ray runtime environment of a tradegraph session: logging set up in every worker, and
+the user's strategy modules importable there."""
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,9 +17,11 @@ from tradegraph.observability.logging import (
     COMPONENT_ENV,
     LOG_FILE_ENV,
     LOG_LEVEL_ENV,
+    RAY_VERBOSE_ENV,
     SESSION_ID_ENV,
     WORKER_SETUP_HOOK,
 )
+from tradegraph.strategies.registry import user_strategy_modules
 
 # Ray turns a job's ``worker_process_setup_hook`` into this environment variable, which each
 # new worker reads at start. It honours the field only in a job-level runtime env (ray.init,
@@ -63,10 +68,52 @@ def ray_runtime_env(
 
 
 def local_pythonpath() -> str:
-    """``PYTHONPATH`` for workers of a Ray started here: this tradegraph's folder first.
+    """``PYTHONPATH`` for workers of a Ray started here: this tradegraph's folder first, then
+    the folders of the user's strategy modules (beside the config, or the working directory).
 
     Workers then import the same tradegraph as the driver, even when another copy is
     installed (a checkout next to an installed release, a second worktree).
     """
     root = str(Path(tradegraph.__file__).resolve().parent.parent)
-    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    folders = [str(path.parent) for path in user_strategy_modules()]
+    paths = (root, *folders, os.environ.get("PYTHONPATH", ""))
+    return os.pathsep.join(dict.fromkeys(p for p in paths if p))
+
+
+def with_strategy_modules(runtime_env: dict[str, Any]) -> dict[str, Any]:
+    """``runtime_env`` plus the user's strategy modules as ``py_modules``, for a driver that
+    joins a running cluster: its workers, possibly on other machines, cannot see the files
+    the driver found, so Ray uploads them and puts them on every worker's path."""
+    modules = [str(path) for path in user_strategy_modules()]
+    if not modules:
+        return runtime_env
+    return {**runtime_env, "py_modules": [*runtime_env.get("py_modules", []), *modules]}
+
+
+def check_reachable(address: str | None, timeout_s: float = 3.0) -> None:
+    """Fail at once when ``address`` is ``HOST:PORT`` and nothing listens there.
+
+    ``ray.init`` would otherwise retry for minutes before it gives up. ``auto``, ``ray://``
+    addresses and ``None`` are left to Ray.
+
+    Raises:
+        ConnectionError: nothing accepts a connection at ``HOST:PORT``.
+    """
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {address} ({exc.strerror or exc})") from exc
+
+
+def ray_logging_options() -> dict[str, Any]:
+    """``ray.init`` options for the log level ``quiet_ray`` chose (``tradegraph.observability.logging``) (Ray's default without)."""
+    if os.environ.get(RAY_VERBOSE_ENV) == "0":
+        # ERROR: Ray's start-up warnings (token authentication, ...) are not the user's concern.
+        return {"logging_level": logging.ERROR}
+    return {}

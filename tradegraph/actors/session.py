@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import IO, Any
 
 import ray
 
+from tradegraph import errors
 from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.live_host import (
     HostStatus,
@@ -44,8 +46,15 @@ from tradegraph.contracts import (
     ResetKillSwitch,
     TripKillSwitch,
 )
+from tradegraph.errors import TradegraphError
 from tradegraph.observability import get_logger
-from tradegraph.observability.metrics import MetricTotals
+from tradegraph.observability.metrics import (
+    FILLS,
+    MARKET_EVENTS,
+    ORDERS_SUBMITTED,
+    MetricTotals,
+    merge_totals,
+)
 from tradegraph.sim.backtest import (
     BacktestResult,
     PortfolioOutcome,
@@ -267,7 +276,13 @@ class LiveSession:
                 f"{self.settings.namespace!r}: {exc} (is another session running? stop it "
                 f"or set session.namespace)"
             ) from exc
-        ray.get([h.ready.remote() for h in self.hosts.values()])
+        try:
+            ray.get([h.ready.remote() for h in self.hosts.values()])
+        except ray.exceptions.RayActorError as exc:
+            # An actor whose component could not be built (a strategy module that will not
+            # import, say): the user's error, in one line, not Ray's traceback.
+            self.kill()
+            raise _creation_error(exc, self.session_id) from None
         self._started_at = time.monotonic()
         # Venues first (a live broker reconciles with its exchange as it starts), then
         # strategies, then market data. A failed reconciliation stops the session here,
@@ -334,6 +349,29 @@ class LiveSession:
         one every ``session.health_interval_s``); safe to call from another thread."""
         return [status.metrics for status in self._reported.values()]
 
+    def progress(self) -> dict[str, Any]:
+        """Market events, orders sent, fills, equity and health, as the actors last reported
+        them (one health check ago at most)."""
+        reported = dict(self._reported)
+        totals = merge_totals([status.metrics for status in reported.values()])
+        counted: dict[str, float] = {}
+        for name, _, value in totals["counters"]:
+            counted[name] = counted.get(name, 0.0) + value
+        portfolio = reported.get(PORTFOLIO)
+        if self.halted:
+            health = f"halted: {self.halted}"
+        elif self._unhealthy_since:
+            health = f"{len(self._unhealthy_since)} unhealthy: {', '.join(self._unhealthy_since)}"
+        else:
+            health = "ok"
+        return {
+            "events": int(counted.get(MARKET_EVENTS, 0.0)),
+            "orders": int(counted.get(ORDERS_SUBMITTED, 0.0)),
+            "fills": int(counted.get(FILLS, 0.0)),
+            "equity": portfolio.details.get("equity") if portfolio is not None else None,
+            "health": health,
+        }
+
     def check_health(self) -> str:
         """Halt trading if an order-path actor or ``md`` is dead, or unavailable or silent for
         longer than ``session.hang_timeout_s`` (a restart takes a second or two); return the
@@ -381,11 +419,13 @@ class LiveSession:
         until_replay_done: bool = True,
         checkpoint: Callable[[], object] | None = None,
         checkpoint_interval_s: float = 5.0,
+        on_check: Callable[[], None] | None = None,
     ) -> str:
         """Watch the session until ``duration_s``, ``stop`` is set, or the replay has ended.
 
         ``checkpoint`` (writing outputs, say) is called every ``checkpoint_interval_s``, so a
-        driver that dies leaves what it had.
+        driver that dies leaves what it had; ``on_check`` is called after each health check
+        (every ``session.health_interval_s``), e.g. to show :meth:`progress`.
 
         Returns what ended it: ``duration``, ``signal``, ``replay_finished`` or ``halted``
         (an order-path actor died or hung: trading is halted and the session should stop).
@@ -404,6 +444,8 @@ class LiveSession:
                 return "duration"
             if self.check_health():
                 return "halted"
+            if on_check is not None:
+                on_check()
             if until_replay_done and self.replay_finished() and self._all_idle():
                 return "replay_finished"
 
@@ -528,6 +570,18 @@ def _quietly(call: Any) -> None:
         ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError, ValueError
     ):
         call()
+
+
+def _creation_error(exc: BaseException, session_id: str) -> TradegraphError:
+    """The tradegraph error an actor's constructor raised, rebuilt from Ray's report of it
+    (same class, so the same exit code), or an :class:`ActorGraphError` saying what Ray said."""
+    found = re.findall(r"tradegraph\.errors\.(\w+): (.+)", str(exc))
+    if found:
+        name, message = found[-1]
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and issubclass(kind, TradegraphError):
+            return kind(message.strip())
+    return ActorGraphError(f"session {session_id!r} not started: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -54,6 +54,17 @@ def _add_process_context(
     return event_dict
 
 
+RAY_VERBOSE_ENV = "TRADEGRAPH_RAY_VERBOSE"
+
+
+def quiet_ray(verbose: bool) -> None:
+    """Keep Ray's own start-up and connection lines off the terminal unless ``verbose``
+    (``--log-level DEBUG``). Sets an environment variable only (Ray need not be imported):
+    the choice ``tradegraph.actors`` passes to ``ray.init`` as its logging level.
+    """
+    os.environ[RAY_VERBOSE_ENV] = "1" if verbose else "0"
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """JSON lines on ``stream`` (stderr by default), one object per event.
 

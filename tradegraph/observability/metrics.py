@@ -435,7 +435,9 @@ class GraphMetrics:
     def _on_portfolio(self, msg: PortfolioSnapshot) -> None:
         gauges = self._gauges
         gauges[(EQUITY, ())] = msg.equity
-        gauges[(DRAWDOWN, ())] = msg.drawdown
+        # The snapshot's drawdown is in the quote currency; the gauge is a fraction of the peak.
+        peak = msg.peak_equity
+        gauges[(DRAWDOWN, ())] = msg.drawdown / peak if peak > 0.0 else 0.0
         held = set()
         for position in msg.positions:
             held.add(position.instrument_id)

@@ -3,16 +3,22 @@
 A configuration names its strategy class as ``"package.module:ClassName"`` or as a short name
 registered with :func:`register_strategy`; the samples are registered as ``sma_cross``,
 ``mean_reversion`` and ``trendline_breakout``.
+
+A strategy module the user wrote (``mymodule:Breakout``) is looked up in the config file's
+folder first, then in the working directory (:func:`use_strategy_modules`), and the modules
+found are remembered so that Ray workers get them too (``tradegraph.actors.runtime_env``).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TypeVar
 
-from tradegraph.config.models import StrategyConfig
+from tradegraph.config.models import GraphConfig, StrategyConfig
 from tradegraph.contracts import Clock, Instrument, Outbox
 from tradegraph.errors import ConfigError, StrategyLoadError
 from tradegraph.strategies.base import Strategy
@@ -26,6 +32,58 @@ _registry: dict[str, str | type[Strategy]] = {
     "trendline_breakout": "tradegraph.strategies.trendline_breakout:TrendlineBreakout",
     "resting_bid": "tradegraph.strategies.resting_bid:RestingBid",
 }
+
+
+# Strategy modules found next to a config or in the working directory, by top-level name:
+# the module file or package folder, shipped to Ray workers that join a running cluster.
+_user_modules: dict[str, Path] = {}
+
+
+def locate_strategy_modules(config: GraphConfig, folders: Iterable[Path]) -> dict[str, Path]:
+    """The user's modules that ``config``'s strategies name, as found in ``folders``.
+
+    For each ``module:Class`` path, the module's top-level name is looked for as
+    ``<folder>/<name>.py`` or a package ``<folder>/<name>/``, in the order of ``folders``;
+    the first match wins. Names found nowhere (installed packages, registered short names)
+    are left out.
+    """
+    found: dict[str, Path] = {}
+    for strategy in config.strategies:
+        module_name, sep, _ = strategy.class_path.strip().partition(":")
+        top = module_name.split(".", 1)[0]
+        if not sep or not top.isidentifier() or top == "tradegraph" or top in found:
+            continue
+        for folder in folders:
+            for candidate in (folder / f"{top}.py", folder / top):
+                if candidate.is_file() if candidate.suffix else candidate.is_dir():
+                    found[top] = candidate.resolve()
+                    break
+            if top in found:
+                break
+    return found
+
+
+def use_strategy_modules(config: GraphConfig, config_path: str | Path | None) -> list[Path]:
+    """Make the strategy modules beside ``config_path`` or in the working directory
+    importable in this process, and remember them for Ray workers.
+
+    Returns:
+        The module files and package folders found (see :func:`user_strategy_modules`).
+    """
+    folders = [Path(config_path).resolve().parent] if config_path else []
+    folders.append(Path.cwd())
+    found = locate_strategy_modules(config, folders)
+    for path in found.values():
+        folder = str(path.parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    _user_modules.update(found)
+    return list(found.values())
+
+
+def user_strategy_modules() -> list[Path]:
+    """Strategy modules :func:`use_strategy_modules` found in this process, for Ray workers."""
+    return list(_user_modules.values())
 
 
 def _class_path(cls: type) -> str:
@@ -95,8 +153,8 @@ def _import_class(class_path: str, where: str) -> type[Strategy]:
         missing = exc.name or module_name
         if missing == module_name or module_name.startswith(missing + "."):
             raise StrategyLoadError(
-                f"{where}: no module named {missing!r}; check the spelling and that its "
-                "directory is on PYTHONPATH (for `ray job submit`, inside --working-dir)"
+                f"{where}: no module named {missing!r}; check the spelling and that it is "
+                "next to the config file, in the working directory or on PYTHONPATH"
             ) from exc
         raise StrategyLoadError(
             f"{where}: importing {module_name!r} failed because it imports {missing!r}, "

@@ -142,7 +142,8 @@ def _snapshot(equity: float, positions: dict[str, float]) -> PortfolioSnapshot:
         unrealized_pnl=0.0,
         fees=0.0,
         peak_equity=equity * 1.25,
-        drawdown=0.2,
+        # As the portfolio sends it: in the quote currency, peak minus equity.
+        drawdown=equity * 0.25,
         day_start_equity=equity,
         positions=tuple(
             PositionSnapshot(
@@ -265,7 +266,8 @@ def test_portfolio_snapshot_sets_equity_drawdown_and_positions_and_zeroes_closed
     metrics.flush()
 
     assert sink.value(EQUITY) == 1_100.0
-    assert sink.value(DRAWDOWN) == 0.2
+    # 275 below a peak of 1,375: the gauge is the fraction, not the currency amount.
+    assert sink.value(DRAWDOWN) == pytest.approx(0.2)
     assert sink.value(POSITION, instrument=BTC) == 0.25
     assert sink.value(POSITION, instrument=ETH) == 0.0
 
