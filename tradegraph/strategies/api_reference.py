@@ -88,7 +88,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "Component interface",
         "Called by the engine, not by strategy code.",
-        ("handle", "start", "stop"),
+        ("handle", "start", "stop", "continue_ids_after"),
     ),
 )
 

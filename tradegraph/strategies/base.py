@@ -778,8 +778,14 @@ class Strategy:
     # ------------------------------------------------------------------ state queries
 
     def continue_ids_after(self, number: int) -> None:
-        """Number the next order above ``number`` (an earlier session's orders on the same
-        account are journaled under ids up to it, and an id is never used twice)."""
+        """Number the next order above ``number``.
+
+        A new session on an account whose order journal holds an earlier session's orders
+        continues after them, so a client order id is never used twice.
+
+        Args:
+            number: The highest order number of this strategy found in the journal.
+        """
         self._ids.count = max(self._ids.count, number)
 
     def position(self, instrument_id: str) -> float:
