@@ -86,6 +86,7 @@ from tradegraph.contracts import (
     TimerFired,
     TradeTick,
     TripKillSwitch,
+    VenueBanned,
 )
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink, TotalsSink
@@ -398,7 +399,11 @@ class LiveHost:
             )
         else:
             self.component = build_component(config, component_id, self._clock, self._outbox)
-        self._handle = self.component.handle
+        self._handle = (
+            self._handle_market_data
+            if isinstance(self.component, MarketDataFeed)
+            else self.component.handle
+        )
         self._ccxt_md: Any = None
         self._watermarks: dict[str, tuple[int, int]] = {}
         self._held: dict[str, dict[int, _Held]] = {}
@@ -1120,6 +1125,14 @@ class LiveHost:
         for source in sources:
             await source.start()
         await asyncio.gather(*(source.run() for source in sources))
+
+    def _handle_market_data(self, msg: Message) -> None:
+        """md's entry point: a ban the broker met goes to the exchange clients of its venue."""
+        if type(msg) is VenueBanned:
+            for source in self._ccxt_md or ():
+                source.honour_ban(msg)
+            return
+        self.component.handle(msg)
 
     async def stop_feed(self) -> HostStatus:
         """Stop publishing market data (``md``)."""

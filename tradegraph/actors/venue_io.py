@@ -31,6 +31,7 @@ from tradegraph.contracts import (
     OrderRejected,
     Outbox,
     SubmitOrder,
+    VenueBanned,
 )
 from tradegraph.observability import get_logger
 
@@ -272,6 +273,8 @@ class GatewayBroker:
                 self._cancels.put_nowait(msg)
         elif isinstance(msg, MarketData):
             self.gateway.observe(msg)
+        elif isinstance(msg, VenueBanned):
+            self.gateway.honour_ban(msg)
 
     @property
     def open_orders(self) -> int:

@@ -14,6 +14,7 @@ from tradegraph.contracts.control import (
     StrategyError,
     TimerFired,
     TripKillSwitch,
+    VenueBanned,
     VenueStatus,
 )
 from tradegraph.contracts.enums import (
@@ -99,6 +100,7 @@ __all__ = [
     "TimerFired",
     "TradeTick",
     "TripKillSwitch",
+    "VenueBanned",
     "VenueReason",
     "VenueStatus",
     "broker_id",

@@ -56,3 +56,17 @@ class VenueStatus(Message):
     venue: str
     available: bool
     detail: str = ""
+
+
+class VenueBanned(Message):
+    """A venue banned us for its rate limit until ``until_ns`` (wall-clock ns).
+
+    Published by whichever component met the ban (``source``: ``md`` or ``broker:<venue>``)
+    and routed to every other component that calls the venue, which then sends it nothing
+    until the ban ends: the venue lengthens the ban of a client that keeps calling.
+    """
+
+    venue: str
+    until_ns: int
+    source: str
+    detail: str = ""

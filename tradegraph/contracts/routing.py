@@ -18,6 +18,7 @@ from tradegraph.contracts.control import (
     ResetKillSwitch,
     StrategyError,
     TripKillSwitch,
+    VenueBanned,
     VenueStatus,
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
@@ -135,11 +136,17 @@ class Router:
             (KillSwitchChanged, lambda m: (*self._strategies, CONTROL)),
             (FeedStatus, lambda m: feed_status.get(m.instrument_id, to_risk)),
             (VenueStatus, lambda m: (RISK, CONTROL)),
+            (VenueBanned, self._ban_shared_with),
             (AccountBalances, lambda m: to_risk),
             (StrategyError, lambda m: (RISK, CONTROL)),
             (ExecutionReport, lambda m: (CONTROL,)),
             (CapitalAllocated, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),
         )
+
+    @staticmethod
+    def _ban_shared_with(msg: Any) -> tuple[str, ...]:
+        """Every other caller of the banned venue: its broker and market data."""
+        return tuple(c for c in (MARKET_DATA, broker_id(msg.venue)) if c != msg.source)
 
     @staticmethod
     def _order_event(msg: Any) -> tuple[str, ...]:

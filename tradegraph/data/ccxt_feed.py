@@ -30,7 +30,7 @@ from typing import Any
 import ccxt
 
 from tradegraph.config.models import LiveVenueConfig, VenueConfig
-from tradegraph.contracts import FeedStatus, Instrument, Outbox
+from tradegraph.contracts import MARKET_DATA, FeedStatus, Instrument, Outbox, VenueBanned
 from tradegraph.errors import ConfigError
 from tradegraph.execution.ccxt_exchange import SecretScrubber, create_exchange
 from tradegraph.execution.retry import (
@@ -100,7 +100,8 @@ class CcxtMarketData:
         breaker: The venue's circuit breaker, shared with the broker of the same process: a
             rate-limit ban either of them meets stops both from calling the venue over REST
             until it ends (a request sent into a ban lengthens it). Without one, the client
-            keeps its own and backs off from the bans it meets itself.
+            keeps its own: a ban it meets is published as ``VenueBanned`` for the venue's
+            broker, and one the broker met reaches :meth:`honour_ban`.
 
     Attributes:
         stats: Counters: ``updates`` (values offered), ``published``, ``reconnects``,
@@ -126,7 +127,9 @@ class CcxtMarketData:
         self.breaker = (
             breaker
             if breaker is not None
-            else CircuitBreaker.from_config(venue.live.circuit_breaker, monotonic=monotonic)
+            else CircuitBreaker.from_config(
+                venue.live.circuit_breaker, monotonic=monotonic, on_ban=self._on_ban
+            )
         )
         self.venue = venue.name
         self.live: LiveVenueConfig = venue.live
@@ -498,6 +501,28 @@ class CcxtMarketData:
     def _retry_after(self, exc: BaseException) -> float | None:
         headers = getattr(self._exchange, "last_response_headers", None)
         return retry_after_from_headers(headers, self._now_ns() / 1e9)
+
+    def _on_ban(self, seconds: float, detail: str) -> None:
+        """Tell the venue's broker of the ban a poll of ours met."""
+        now = self._now_ns()
+        self._outbox.publish(
+            VenueBanned(
+                venue=self.venue,
+                until_ns=now + round(seconds * _NS_PER_S),
+                source=MARKET_DATA,
+                detail=detail,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+    def honour_ban(self, ban: VenueBanned) -> None:
+        """Poll the venue no more until the ban another caller met (the broker) is over."""
+        if ban.venue != self.venue or ban.source == MARKET_DATA:
+            return
+        seconds = (ban.until_ns - self._now_ns()) / _NS_PER_S
+        self._log.warning("ban_shared", source=ban.source, ban_s=round(seconds, 3))
+        self.breaker.honour_ban(seconds, f"met by {ban.source}: {ban.detail}")
 
     def _publish_status(self, iid: str, *, stale: bool, detail: str) -> None:
         log = self._log.warning if stale else self._log.info

@@ -68,6 +68,7 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
     TradeTick,
+    VenueBanned,
     VenueStatus,
     broker_id,
 )
@@ -188,6 +189,8 @@ class BrokerGateway(Protocol):
 
     def observe(self, msg: Message) -> None: ...
 
+    def honour_ban(self, ban: VenueBanned) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -295,6 +298,10 @@ class _BrokerCore:
             self._last_prices[msg.instrument_id] = 0.5 * (msg.bids[0][0] + msg.asks[0][0])
 
     # ------------------------------------------------------------------ emission
+
+    def honour_ban(self, ban: VenueBanned) -> None:
+        """Another caller of the venue met a rate-limit ban (nothing to do without calls)."""
+        return None
 
     def _emit(self, msg: Message) -> None:
         self._emitted.append(msg)
@@ -655,7 +662,10 @@ class CcxtBroker(_BrokerCore):
         del credentials
         self._backoff = Backoff(live.retry, sleep=sleep, rand=rand)
         self.breaker = CircuitBreaker.from_config(
-            live.circuit_breaker, monotonic=monotonic, on_change=self._on_circuit_change
+            live.circuit_breaker,
+            monotonic=monotonic,
+            on_change=self._on_circuit_change,
+            on_ban=self._on_ban,
         )
         self._retrier = Retrier(
             live.retry,
@@ -1541,6 +1551,29 @@ class CcxtBroker(_BrokerCore):
         self._emit(
             VenueStatus(venue=self.venue, available=available, detail=detail, **self._stamp())
         )
+
+    def _on_ban(self, seconds: float, detail: str) -> None:
+        """Tell the venue's other callers (market data) of the ban a call of ours met."""
+        now = self._now_ns()
+        self._emit(
+            VenueBanned(
+                venue=self.venue,
+                until_ns=now + round(seconds * _NS_PER_S),
+                source=self.component_id,
+                detail=detail,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+    def honour_ban(self, ban: VenueBanned) -> None:
+        """Send the venue nothing until the ban another caller met is over (Risk learns of
+        it from the circuit's ``VenueStatus``)."""
+        if ban.venue != self.venue or ban.source == self.component_id:
+            return
+        seconds = (ban.until_ns - self._now_ns()) / _NS_PER_S
+        self._log.warning("ban_shared", source=ban.source, ban_s=round(seconds, 3))
+        self.breaker.honour_ban(seconds, f"met by {ban.source}: {ban.detail}")
 
     def _symbols(self) -> list[str]:
         return sorted({listing.ccxt_symbol for listing in self._listings.values()})

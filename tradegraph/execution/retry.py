@@ -127,11 +127,16 @@ class CircuitBreaker:
     circuit, its failure opens it for another cool-down. Every state change is reported to
     ``on_change(state, detail)`` (the broker turns open/closed into ``VenueStatus``).
 
+    A ban met by another caller of the venue (another process) is applied with
+    :meth:`honour_ban`; a ban this breaker's own calls meet is reported to ``on_ban(seconds,
+    detail)``, so the owner can tell the venue's other callers.
+
     Args:
         failure_threshold: Consecutive failures that open the circuit.
         cooldown_s: How long it stays open before a probe.
         monotonic: Seconds from a monotonic clock.
         on_change: Called on every state change.
+        on_ban: Called when a call of ours met a ban, with how long it still lasts.
     """
 
     def __init__(
@@ -141,6 +146,7 @@ class CircuitBreaker:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         on_change: Callable[[CircuitState, str], None] | None = None,
+        on_ban: Callable[[float, str], None] | None = None,
     ) -> None:
         if failure_threshold < 1:
             raise ValueError(f"failure_threshold must be >= 1, was {failure_threshold}")
@@ -148,6 +154,7 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self._monotonic = monotonic
         self._on_change = on_change
+        self._on_ban = on_ban
         self._state = CircuitState.CLOSED
         self._failures = 0
         self._open_until = 0.0
@@ -162,12 +169,14 @@ class CircuitBreaker:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         on_change: Callable[[CircuitState, str], None] | None = None,
+        on_ban: Callable[[float, str], None] | None = None,
     ) -> CircuitBreaker:
         return cls(
             config.failure_threshold,
             config.cooldown_s,
             monotonic=monotonic,
             on_change=on_change,
+            on_ban=on_ban,
         )
 
     @property
@@ -222,6 +231,28 @@ class CircuitBreaker:
             f"rate-limited by the venue ({detail}); every call waits {self.ban_remaining_s():g}s "
             f"(ban {self._bans_in_a_row} in a row)",
         )
+        if self._on_ban is not None:
+            self._on_ban(self.ban_remaining_s(), detail)
+
+    def honour_ban(self, seconds: float, detail: str) -> None:
+        """Another caller of the venue met a ban lasting ``seconds`` more: refuse every call
+        until it ends (a longer ban already running is kept).
+
+        Opens the circuit like :meth:`ban`, but neither counts the ban as one of ours nor
+        reports it to ``on_ban`` (it came from there).
+        """
+        if seconds <= 0.0:
+            return
+        until = self._monotonic() + seconds
+        if until <= self._banned_until and self._state is CircuitState.OPEN:
+            return
+        self._banned_until = max(self._banned_until, until)
+        self._open_until = max(self._open_until, self._banned_until)
+        self._probe_in_flight = False
+        self._set(
+            CircuitState.OPEN,
+            f"rate-limited by the venue ({detail}); every call waits {self.ban_remaining_s():g}s",
+        )
 
     def allow(self) -> bool:
         """Whether a call may go out now (moves an open circuit past its cool-down to half-open)."""
@@ -241,7 +272,8 @@ class CircuitBreaker:
         self._failures = 0
         self._bans_in_a_row = 0
         self._probe_in_flight = False
-        if self._state is not CircuitState.CLOSED:
+        # An answer to a call sent before a ban began does not end the ban.
+        if self._state is not CircuitState.CLOSED and self.ban_remaining_s() <= 0.0:
             self._set(CircuitState.CLOSED, "venue answered again")
 
     def record_failure(self, detail: str) -> None:
