@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from tradegraph.contracts import (
     CONTROL,
+    MARKET_DATA,
     PORTFOLIO,
     RISK,
     Bar,
@@ -11,6 +12,7 @@ from tradegraph.contracts import (
     OrderSide,
     Router,
     TripKillSwitch,
+    VenueBanned,
 )
 
 
@@ -63,3 +65,13 @@ def test_kill_switch_commands_go_to_risk_and_changes_to_everyone() -> None:
     assert router.destinations(TripKillSwitch(reason="x", ts_event_ns=1, ts_init_ns=1)) == (RISK,)
     changed = KillSwitchChanged(tripped=True, reason="x", ts_event_ns=1, ts_init_ns=1)
     assert router.destinations(changed) == ("strategy:s1", CONTROL)
+
+
+def test_a_ban_goes_to_the_other_callers_of_its_venue_only() -> None:
+    router = Router({"A.V": "V", "B.W": "W"}, {"s1": ["A.V"]})
+
+    def ban(source: str) -> VenueBanned:
+        return VenueBanned(venue="V", until_ns=9, source=source, ts_event_ns=1, ts_init_ns=1)
+
+    assert router.destinations(ban("broker:V")) == (MARKET_DATA,)
+    assert router.destinations(ban(MARKET_DATA)) == ("broker:V",)

@@ -31,6 +31,7 @@ from tradegraph.contracts import (
     OrderType,
     SubmitOrder,
     TimeInForce,
+    VenueBanned,
     VenueStatus,
 )
 from tradegraph.errors import ConfigError
@@ -425,7 +426,13 @@ def test_rate_limit_backs_off_for_retry_after_and_resends() -> None:
     out, stub, clock = run(scenario)
 
     # The ban is reported at once (Risk refuses new orders), and lifted by the resend.
-    assert kinds(out) == ["VenueStatus", "VenueStatus", "OrderAccepted", "OrderFilled"]
+    assert kinds(out) == [
+        "VenueStatus",
+        "VenueBanned",
+        "VenueStatus",
+        "OrderAccepted",
+        "OrderFilled",
+    ]
     assert [m.available for m in out if isinstance(m, VenueStatus)] == [False, True]
     assert clock.sleeps == [3.0]  # no lookup: a 429 proves nothing was placed
     assert stub.calls["fetch_order"] == 0
@@ -471,14 +478,54 @@ def test_a_long_ban_rejects_the_submit_and_no_call_reaches_the_venue_until_it_en
 
     banned, refused, calls_in_ban, clock, back = run(scenario)
 
-    assert kinds(banned) == ["VenueStatus", "OrderRejected"]
+    assert kinds(banned) == ["VenueStatus", "VenueBanned", "OrderRejected"]
     assert isinstance(banned[0], VenueStatus)
     assert not banned[0].available
     assert "Retry-After: 600s" in banned[0].detail
+    # Market data, in another actor, learns when the ban ends.
+    assert isinstance(banned[1], VenueBanned)
+    assert banned[1].source == "broker:BINANCE"
+    assert banned[1].until_ns == banned[1].ts_event_ns + 600 * 10**9
     assert clock.sleeps == []  # a 600 s ban is not waited out inside a call
     assert isinstance(refused[0], OrderRejected)
     assert "banned" in refused[0].reason
     assert not any(calls_in_ban.values()), calls_in_ban  # nothing sent during the ban
+    assert isinstance(back[0], VenueStatus)
+    assert back[0].available
+
+
+def test_a_ban_market_data_met_stops_every_call_until_it_ends() -> None:
+    async def scenario() -> tuple[list[Message], dict[str, int], list[Message]]:
+        broker, stub, clock = make_broker()
+        await started(broker)
+        await broker.submit(submit(limit_price=99.0))
+        calls_at_ban = dict(stub.calls)
+        broker.honour_ban(
+            VenueBanned(
+                venue="BINANCE",
+                until_ns=clock.now_ns() + 60 * 10**9,
+                source="md",
+                detail="418",
+                ts_event_ns=clock.now_ns(),
+                ts_init_ns=clock.now_ns(),
+            )
+        )
+        refused = await broker.submit(submit())
+        await broker.poll()
+        clock.now_s += 59.0
+        await broker.poll()
+        calls_in_ban = {k: v - calls_at_ban.get(k, 0) for k, v in stub.calls.items()}
+        clock.now_s += 1.0
+        back = await broker.poll()
+        return refused, calls_in_ban, back
+
+    refused, calls_in_ban, back = run(scenario)
+
+    assert kinds(refused) == ["VenueStatus", "OrderRejected"]  # no VenueBanned echoed to md
+    assert isinstance(refused[0], VenueStatus)
+    assert not refused[0].available
+    assert "met by md" in refused[0].detail
+    assert not any(calls_in_ban.values()), calls_in_ban
     assert isinstance(back[0], VenueStatus)
     assert back[0].available
 
