@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 import tradegraph
+from tradegraph.cli_args import STRICT_EXIT_CODE as STRICT_EXIT_CODE  # exported from here too
 from tradegraph.cli_args import (
     OneLineParser,
     add_config_flag,
@@ -120,11 +121,6 @@ def _stressed_history(
     scenarios = resolve_stress(args.stress, _stress_catalog(args))
     stressed, datasets = apply_stress(scenarios, config, load_datasets(config))
     return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
-
-
-STRICT_EXIT_CODE = 5
-"""Exit code under ``--strict`` when a run failed (a strategy stopped, trading halted, every
-order refused; for batches also a failed scenario)."""
 
 
 def _add_strict_arg(p: argparse.ArgumentParser) -> None:
