@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 import tradegraph
+from tradegraph.cli_args import STRICT_EXIT_CODE as STRICT_EXIT_CODE  # exported from here too
 from tradegraph.cli_args import (
     OneLineParser,
     add_config_flag,
@@ -120,11 +121,6 @@ def _stressed_history(
     scenarios = resolve_stress(args.stress, _stress_catalog(args))
     stressed, datasets = apply_stress(scenarios, config, load_datasets(config))
     return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
-
-
-STRICT_EXIT_CODE = 5
-"""Exit code under ``--strict`` when a run failed (a strategy stopped, trading halted, every
-order refused; for batches also a failed scenario)."""
 
 
 def _add_strict_arg(p: argparse.ArgumentParser) -> None:
@@ -244,6 +240,10 @@ def _choose_execution(batch: MonteCarlo, args: argparse.Namespace, label: str) -
     print(f"{label}: running {where} ({why})", file=sys.stderr, flush=True)
 
 
+TOP_FAILED_RUNS = 5
+"""How many scenarios whose run failed the terminal lists with their reasons."""
+
+
 def _run_batch(
     batch: MonteCarlo, out: Path, as_json: bool, headline: str, strict: bool = False
 ) -> int:
@@ -274,6 +274,20 @@ def _run_batch(
         )
     for row in result.failed:
         print(f"scenario {row['index']} failed: {row['error']}")
+    runs_failed = [row for row in result.table.to_pylist() if row["run_status"] == "failed"]
+    if runs_failed:
+        print(
+            f"RUNS FAILED: {len(runs_failed)} of {s['scenarios']:,} scenarios "
+            f"(a strategy stopped in {s['scenarios_with_stopped_strategy']}, "
+            f"{s['strategies_stopped']} strategies in all)"
+        )
+        for row in runs_failed[:TOP_FAILED_RUNS]:
+            print(
+                f"  scenario {row['index']} ({row['overlays']}): "
+                f"{'; '.join(row['failure_reasons'])}"
+            )
+        if len(runs_failed) > TOP_FAILED_RUNS:
+            print(f"  ... and {len(runs_failed) - TOP_FAILED_RUNS} more (results.parquet)")
     check = s.get("engine_check")
     if check is not None:
         checked = check["scenarios_checked"]
@@ -297,7 +311,11 @@ def _run_batch(
         print(json.dumps(s, default=str))
     if check is not None and not check["identical"]:
         return 1
-    failed = s["scenarios_failed"] > 0 or s.get("kill_switch_trips", 0) > 0
+    failed = (
+        s["scenarios_failed"] > 0
+        or s.get("kill_switch_trips", 0) > 0
+        or s["scenarios_with_stopped_strategy"] > 0
+    )
     return STRICT_EXIT_CODE if strict and failed else 0
 
 
@@ -367,7 +385,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     table = pq.read_table(out / "results.parquet").to_pylist()
     print(
         f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'rejected':>8s} "
-        f"{'kill':>5s}"
+        f"{'kill':>5s} {'stopped':>7s}  run"
     )
     for row in table:
         if row["status"] != "ok":
@@ -375,7 +393,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
             continue
         print(
             f"{row['overlays']:22s} {row['return']:>10.4%} {row['max_drawdown']:>9.4%} "
-            f"{row['fills']:>6d} {row['venue_rejections']:>8d} {row['kill_switch_trips']:>5d}"
+            f"{row['fills']:>6d} {row['venue_rejections']:>8d} {row['kill_switch_trips']:>5d} "
+            f"{row['strategies_stopped']:>7d}  {row['run_status']}"
         )
     if args.json:
         summary = json.loads((out / "summary.json").read_text())
@@ -428,8 +447,8 @@ def _add_batch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help=f"exit {STRICT_EXIT_CODE} when a scenario failed or the kill switch halted trading "
-        "in any scenario",
+        help=f"exit {STRICT_EXIT_CODE} when a scenario failed, or a strategy stopped or the kill "
+        "switch halted trading in any scenario",
     )
     _add_metrics_args(p)
 

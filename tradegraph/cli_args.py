@@ -13,6 +13,10 @@ from typing import Any, NoReturn
 
 from tradegraph.errors import ConfigError
 
+STRICT_EXIT_CODE = 5
+"""Exit code under ``--strict`` when a run failed (a strategy stopped, trading halted, every
+order refused; for batches also a failed scenario)."""
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line (``error: ...``) and exit code 2."""

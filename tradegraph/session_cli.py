@@ -17,7 +17,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tradegraph.cli_args import config_path, non_negative_float, positive_float
+from tradegraph.cli_args import (
+    STRICT_EXIT_CODE,
+    config_path,
+    non_negative_float,
+    positive_float,
+)
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.run_folder import LATEST, run_folder
 from tradegraph.strategies.registry import use_strategy_modules
@@ -41,7 +46,8 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.actors.backtest import ray_session
     from tradegraph.actors.session import LiveSession
     from tradegraph.actors.venue_io import take_broker_environment
-    from tradegraph.sim.backtest import session_description, write_outputs
+    from tradegraph.report.html import format_run_outcome
+    from tradegraph.sim.backtest import rejection_reasons, session_description, write_outputs
 
     overrides = list(args.overrides)
     if live:
@@ -114,6 +120,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     summary = outcome.summary()
+    rejections: list[dict[str, Any]] = []
     if outcome.result is not None:
         write_outputs(
             outcome.result,
@@ -121,7 +128,9 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             html=not args.no_html,
             title=f"tradegraph {'live' if live else 'paper'} session: {config.name}",
             description=session_description(summary),
+            failure_reasons=summary["failure_reasons"],
         )
+        rejections = rejection_reasons(outcome.result.ledger)
         summary["fills_digest"] = outcome.result.fills_digest
         summary["orders"] = outcome.result.orders
         summary["pnl"] = outcome.result.final_equity - outcome.result.starting_cash
@@ -133,12 +142,21 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         f"{summary['fills']} fills, equity {summary['equity'] or 0:,.2f}, "
         f"positions {summary['positions']}"
     )
+    report = format_run_outcome(
+        {"rejection_reasons": rejections, "failure_reasons": summary["failure_reasons"]}
+    )
+    if report:
+        print(report)
     print(f"outputs in {out_dir.resolve()}")
     if outcome.halted:
         print(f"trading halted: {outcome.halted}", file=sys.stderr)
+    if summary["status"] == "failed":
+        print(f"run failed: {'; '.join(summary['failure_reasons'])}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, default=str))
-    return 4 if outcome.halted else 0
+    if outcome.halted:
+        return 4
+    return STRICT_EXIT_CODE if args.strict and summary["status"] == "failed" else 0
 
 
 def _add_state_args(p: argparse.ArgumentParser) -> None:
@@ -162,6 +180,15 @@ def _add_state_args(p: argparse.ArgumentParser) -> None:
         default=5.0,
         metavar="SECONDS",
         help="write orders, fills and equity to --out this often while running (default 5)",
+    )
+
+
+def _add_strict_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT_CODE} when the session failed: a strategy stopped or every "
+        "order was refused (a halt exits 4 with or without it)",
     )
 
 
@@ -314,6 +341,7 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
     paper.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     paper.add_argument("--no-html", action="store_true", help="skip the HTML report")
     _add_state_args(paper)
+    _add_strict_arg(paper)
     add_metrics_args(paper)
     paper.set_defaults(func=cmd_paper)
 
@@ -337,6 +365,7 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
     live.add_argument("--progress", action="store_true", help=PROGRESS_HELP)
     live.add_argument("--no-html", action="store_true", help="skip the HTML report")
     _add_state_args(live)
+    _add_strict_arg(live)
     add_metrics_args(live)
     live.set_defaults(func=cmd_live, speed=None)
 

@@ -146,3 +146,78 @@ def test_stress_strict_exits_non_zero_when_the_kill_switch_halted_a_scenario(
     assert strict.returncode == STRICT_EXIT_CODE, strict.stderr
     rows = pq.read_table(tmp_path / "strict" / "results.parquet").to_pylist()
     assert all(row["kill_switch_trips"] > 0 for row in rows)
+
+
+def _batch(
+    command: str, out: Path, *args: str, pythonpath: Path
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], dict[str, Any]]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "tradegraph", command, "--out", str(out), "--in-process"),
+            *("--no-html", "--set", "strategies.sma.class_path=raising_strategy:Raising", *args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    rows = pq.read_table(out / "results.parquet").to_pylist()
+    summary = json.loads((out / "summary.json").read_text())
+    return proc, rows, summary
+
+
+def _assert_every_scenario_had_sma_stopped(
+    rows: list[dict[str, Any]], summary: dict[str, Any]
+) -> None:
+    assert len(rows) == 2
+    for row in rows:
+        assert row["status"] == "ok"
+        assert row["kill_switch_trips"] == 0
+        assert row["strategies_stopped"] == 1
+        assert row["run_status"] == "failed"
+        [reason] = row["failure_reasons"]
+        assert reason.startswith("strategy sma stopped: ValueError: signal went bad")
+    assert summary["scenarios_failed"] == 0
+    assert summary["kill_switch_trips"] == 0
+    assert summary["scenarios_run_failed"] == 2
+    assert summary["scenarios_with_stopped_strategy"] == 2
+    assert summary["strategies_stopped"] == 2
+
+
+def test_montecarlo_records_stopped_strategies_and_strict_exits_non_zero(tmp_path: Path) -> None:
+    (tmp_path / "raising_strategy.py").write_text(RAISING_STRATEGY)
+    args = ("--paths", "2", "--bars-per-path", "4000", "--set", "data.bars.0.limit=3000")
+
+    plain, rows, summary = _batch("montecarlo", tmp_path / "plain", *args, pythonpath=tmp_path)
+    strict, _, strict_summary = _batch(
+        "montecarlo", tmp_path / "strict", *args, "--strict", pythonpath=tmp_path
+    )
+
+    assert plain.returncode == 0, plain.stderr
+    assert strict.returncode == STRICT_EXIT_CODE, strict.stderr
+    _assert_every_scenario_had_sma_stopped(rows, summary)
+    assert strict_summary["results_digest"] == summary["results_digest"]
+    assert "RUNS FAILED: 2 of 2 scenarios (a strategy stopped in 2" in plain.stdout
+    assert "scenario 0 (none): strategy sma stopped: ValueError: signal went bad" in plain.stdout
+
+
+def test_stress_records_stopped_strategies_and_strict_exits_non_zero(tmp_path: Path) -> None:
+    (tmp_path / "raising_strategy.py").write_text(RAISING_STRATEGY)
+    args = ("--scenario", "gap_down", "--set", "data.bars.0.limit=5000")
+
+    plain, rows, summary = _batch("stress", tmp_path / "plain", *args, pythonpath=tmp_path)
+    strict, _, _ = _batch("stress", tmp_path / "strict", *args, "--strict", pythonpath=tmp_path)
+
+    assert plain.returncode == 0, plain.stderr
+    assert strict.returncode == STRICT_EXIT_CODE, strict.stderr
+    _assert_every_scenario_had_sma_stopped(rows, summary)
+    lines = plain.stdout.splitlines()
+    [header] = [i for i, line in enumerate(lines) if line.startswith("scenario ")]
+    table = lines[header:]
+    assert table[0].split()[-2:] == ["stopped", "run"]
+    assert [line.split()[0] for line in table[1:3]] == ["none", "gap_down"]
+    assert all(line.split()[-2:] == ["1", "failed"] for line in table[1:3])

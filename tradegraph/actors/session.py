@@ -92,11 +92,34 @@ class SessionOutcome:
     stop_s: float
     result: BacktestResult | None = None
 
+    def failure_reasons(self) -> list[str]:
+        """Why this session is not a result to trust; empty when it ran as configured.
+
+        The result's reasons (a strategy stopped, the kill switch halted trading, every order
+        refused), a strategy whose actor says an error stopped it, and a halt by the session
+        itself (an order-path actor died or hung), each once.
+        """
+        reasons = self.result.failure_reasons() if self.result is not None else []
+        for cid, status in self.statuses.items():
+            sid = cid.removeprefix("strategy:")
+            # Every strategy is stopped when the session ends: only an error makes it a failure.
+            error = status.details.get("error")
+            if sid == cid or not error:
+                continue
+            if not any(r.startswith(f"strategy {sid} stopped") for r in reasons):
+                reasons.append(f"strategy {sid} stopped: {error}")
+        if self.halted and not any(self.halted in r for r in reasons):
+            reasons.append(f"trading halted: {self.halted}")
+        return reasons
+
     def summary(self) -> dict[str, Any]:
         port = self.statuses.get(PORTFOLIO)
         details = port.details if port is not None else {}
+        failures = self.failure_reasons()
         return {
             "session_id": self.session_id,
+            "status": "failed" if failures else "ok",
+            "failure_reasons": failures,
             "stopped_by": self.stopped_by,
             "elapsed_s": round(self.elapsed_s, 3),
             "stop_s": round(self.stop_s, 3),

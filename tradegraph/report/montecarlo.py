@@ -270,6 +270,11 @@ def write_montecarlo_report(
             rows.append((f"Max drawdown {key}", f"{drawdown[key] * 100:.2f}%"))
     if "kill_switch_trips" in summary:
         rows.append(("Kill-switch trips", str(summary["kill_switch_trips"])))
+    if "scenarios_run_failed" in summary:
+        rows.append(("Runs failed (scenarios)", str(summary["scenarios_run_failed"])))
+        rows.append(
+            ("Strategy stopped (scenarios)", str(summary["scenarios_with_stopped_strategy"]))
+        )
     body = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
     sections = [
         f"<h1>{escape(title)}</h1>",

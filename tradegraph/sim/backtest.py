@@ -494,12 +494,19 @@ def write_outputs(
     html: bool = True,
     title: str | None = None,
     description: Sequence[tuple[str, str]] = (),
+    failure_reasons: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Write orders, fills and the equity curve as Parquet, a summary JSON and the HTML report.
 
     ``title`` and ``description`` (label, text pairs shown under it) let a paper or live session
     describe itself in the report; by default the report is titled as a backtest.
+    ``failure_reasons`` replaces the result's own (``status`` follows) when the caller knows
+    more, as a session does from its actors' status.
     """
+    summary = result.summary()
+    if failure_reasons is not None:
+        summary["status"] = "failed" if failure_reasons else "ok"
+        summary["failure_reasons"] = list(failure_reasons)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "orders": write_parquet(result.ledger.to_table(), out_dir / "orders.parquet"),
@@ -509,7 +516,7 @@ def write_outputs(
         ),
     }
     summary_path = out_dir / "summary.json"
-    summary_path.write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
+    summary_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     paths["summary"] = summary_path
     if html:
         paths["report"] = write_html_report(
@@ -518,7 +525,7 @@ def write_outputs(
             description=description,
             prices=result.prices,
             fills=result.fills,
-            outcome=result.summary(),
+            outcome=summary,
             currency=result.config.portfolio.currency,
             metrics=result.metrics,
             ts_ns=result.ts_ns,

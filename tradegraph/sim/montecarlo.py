@@ -16,6 +16,12 @@ Recovery contract:
   therefore loses at most the chunks under way.
 - ``results_digest`` is sha256 over the canonical per-scenario rows sorted by index (timings
   and error texts left out): equal digests mean identical results.
+
+A scenario's row has two verdicts: ``status`` says whether the scenario could be run at all
+(``failed``: it raised twice, or its worker was lost), ``run_status`` whether the run it gave
+is a result to trust (``failed`` when a strategy raised and was stopped, the kill switch halted
+trading or every order was refused; ``failure_reasons`` says which), as ``tradegraph backtest``
+says of one run.
 """
 
 from __future__ import annotations
@@ -109,6 +115,9 @@ ROW_SCHEMA = pa.schema(
         ("venue_rejections", pa.int64()),
         ("fees", pa.float64()),
         ("kill_switch_trips", pa.int64()),
+        ("strategies_stopped", pa.int64()),
+        ("run_status", pa.string()),
+        ("failure_reasons", pa.list_(pa.string())),
         ("worst_day_return", pa.float64()),
         ("fills_digest", pa.string()),
         ("strategies", pa.list_(STRATEGY_TYPE)),
@@ -116,8 +125,9 @@ ROW_SCHEMA = pa.schema(
         ("elapsed_s", pa.float64()),
     ]
 )
-# Not part of a scenario's result: how long it took, how often it was tried, how it failed.
-DIGEST_EXCLUDED = frozenset({"error", "attempts", "elapsed_s"})
+# Not part of a scenario's result: how long it took, how often it was tried, how it failed
+# (``run_status`` and ``strategies_stopped`` say that it failed; the texts stay out).
+DIGEST_EXCLUDED = frozenset({"error", "attempts", "elapsed_s", "failure_reasons"})
 
 
 @dataclass(frozen=True)
@@ -204,6 +214,7 @@ def result_row(
 ) -> dict[str, Any]:
     """The result row (see ``ROW_SCHEMA``) of scenario ``index`` from its finished run."""
     cash = result.starting_cash
+    failures = result.failure_reasons()
     return {
         **_identity(plan, index),
         "status": "ok",
@@ -221,6 +232,9 @@ def result_row(
         "venue_rejections": result.venue_rejections,
         "fees": result.fees,
         "kill_switch_trips": kill_switch_trips,
+        "strategies_stopped": len({e.strategy_id for e in result.strategy_errors}),
+        "run_status": "failed" if failures else "ok",
+        "failure_reasons": failures,
         "worst_day_return": worst_day_return(result.ts_ns, result.equity, cash),
         "fills_digest": result.fills_digest,
         "strategies": strategy_results(result, plan.sample_points),
@@ -772,6 +786,11 @@ class MonteCarlo:
             "scenarios_failed": table.num_rows - ok.num_rows,
             "scenarios_missing": self.paths - table.num_rows,
             "scenarios_run": ran,
+            "scenarios_run_failed": _count(ok, "run_status", "failed"),
+            "scenarios_with_stopped_strategy": int(
+                pc.sum(pc.greater(ok.column("strategies_stopped"), 0)).as_py() or 0
+            ),
+            "strategies_stopped": int(pc.sum(ok.column("strategies_stopped")).as_py() or 0),
             **summarize(
                 returns, drawdowns, ok.column("kill_switch_trips").to_pylist(), self.ruin_drawdown
             ),
@@ -925,6 +944,10 @@ def allocation_quantiles(strategies: pa.Table) -> dict[str, dict[str, list[float
         if series:
             samples.setdefault(sid, []).append(series)
     return {sid: equity_quantiles(values) for sid, values in samples.items()}
+
+
+def _count(table: pa.Table, column: str, value: str) -> int:
+    return int(pc.sum(pc.equal(table.column(column), value)).as_py() or 0)
 
 
 def _successful(table: pa.Table) -> pa.Table:
