@@ -135,7 +135,7 @@ class Router:
             (KillSwitchChanged, lambda m: (*self._strategies, CONTROL)),
             (FeedStatus, lambda m: feed_status.get(m.instrument_id, to_risk)),
             (VenueStatus, lambda m: (RISK, CONTROL)),
-            (AccountBalances, lambda m: to_risk),
+            (AccountBalances, lambda m: (RISK, PORTFOLIO)),
             (StrategyError, lambda m: (RISK, CONTROL)),
             (ExecutionReport, lambda m: (CONTROL,)),
             (CapitalAllocated, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),
