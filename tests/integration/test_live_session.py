@@ -121,15 +121,14 @@ def fills_of(session: LiveSession) -> int:
     return int(session.status("portfolio").details["fills"])
 
 
-def assert_position_matches_the_venue(
-    portfolio: HostStatus, fake: FakeExchange, btc0: float
-) -> None:
-    """Position and cash the portfolio booked equal the fake's balance moves."""
+def assert_position_matches_the_venue(portfolio: HostStatus, fake: FakeExchange) -> None:
+    """Position and cash the portfolio holds equal the fake account's balances (the BTC the
+    account held before the session included)."""
     details = portfolio.details
     balances = fake.balances()
     btc = float(sum(balances["BTC"]))
     usdt = float(sum(balances["USDT"]))
-    assert details["positions"]["BTCUSDT.BINANCE"] == pytest.approx(btc - btc0, abs=1e-9)
+    assert details["positions"]["BTCUSDT.BINANCE"] == pytest.approx(btc, abs=1e-9)
     assert details["cash"] == pytest.approx(usdt, abs=1e-6)
 
 
@@ -141,12 +140,11 @@ def test_live_session_trades_through_ccxt_and_books_match_the_venue(
     started: Callable[[GraphConfig], LiveSession],
 ) -> None:
     monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
-    btc0 = float(sum(fake.balances()["BTC"]))
     session = started(live_config(fake, tmp_path, "live-real", LiveMode.LIVE, 3, 40))
     assert session.venue_modes()[0][1] == "live"
 
     trade_until(fake, lambda: fills_of(session) >= 1)
-    assert_position_matches_the_venue(session.status("portfolio"), fake, btc0)
+    assert_position_matches_the_venue(session.status("portfolio"), fake)
     broker_pid = session.status("broker:BINANCE").pid
     os.kill(broker_pid, signal.SIGKILL)
     trade_until(fake, lambda: fills_of(session) >= 2)
@@ -158,12 +156,44 @@ def test_live_session_trades_through_ccxt_and_books_match_the_venue(
     assert broker.details["failure"] == ""
     assert outcome.halted == ""
     assert len(fake.orders()) == 2
-    assert_position_matches_the_venue(outcome.statuses["portfolio"], fake, btc0)
+    assert_position_matches_the_venue(outcome.statuses["portfolio"], fake)
     node: Any = ray._private.worker._global_node  # the Ray this test session started
     logs = Path(node.get_logs_dir_path())
     written = [*(tmp_path / "state").rglob("*"), *logs.rglob("*")]
     leaked = [p for p in written if p.is_file() and _mentions_secret(p)]
     assert leaked == []
+
+
+def test_fresh_live_session_adopts_the_inventory_the_account_already_holds(
+    fake: FakeExchange,
+    tmp_path: Path,
+    credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    started: Callable[[GraphConfig], LiveSession],
+) -> None:
+    monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
+    # portfolio.starting_cash says 100000 USDT; the account holds 1 BTC and 1000 USDT.
+    config = live_config(fake, tmp_path, "live-adopt", LiveMode.LIVE, 3)
+    fake.set_balance("BTC", "1")
+    fake.set_balance("USDT", "1000")
+    session = started(config)
+
+    trade_until(fake, lambda: fills_of(session) >= 1)
+    portfolio = session.status("portfolio")
+    risk = session.status("risk").details
+    buyer = session.status("strategy:buyer0").details
+    session.stop("test")
+
+    btc = float(sum(fake.balances()["BTC"]))
+    assert btc == pytest.approx(1.01, abs=1e-4)  # the fee is paid in BTC
+    assert_position_matches_the_venue(portfolio, fake)
+    # Valued at the mark (the last trade or quote mid), within a cent of the trade price.
+    assert portfolio.details["equity"] == pytest.approx(
+        portfolio.details["cash"] + btc * PRICE, abs=0.05
+    )
+    assert buyer["positions"] == {"BTCUSDT.BINANCE": pytest.approx(0.01, abs=1e-4)}
+    assert risk["positions"] == {"BTCUSDT.BINANCE": pytest.approx(btc)}
+    assert risk["gross_exposure"] == pytest.approx(btc * PRICE, abs=0.05)
 
 
 def _mentions_secret(path: Path) -> bool:
@@ -302,7 +332,7 @@ def test_restarted_live_session_resumes_its_ids_open_orders_and_positions(
         risk = second.status("risk").details
         bidder = second.status("strategy:bidder").details
         btc_resumed = float(sum(fake.balances()["BTC"]))
-        assert_position_matches_the_venue(second.status("portfolio"), fake, btc0)
+        assert_position_matches_the_venue(second.status("portfolio"), fake)
         trade_until(fake, lambda: len(open_at_venue(fake)) == 2)
         operator_command("kill", "test", namespace="live-resume")
         trade_until(fake, lambda: open_at_venue(fake) == [])

@@ -1255,6 +1255,8 @@ def component_details(component: Any, replay: ReplaySource | None = None) -> dic
             "kill_switch_tripped": component.kill_switch_tripped,
             "kill_switch_reason": component.kill_switch_reason,
             "open_orders": len(component.open_orders),
+            "positions": {k: v for k, v in component.positions.items() if v},
+            "gross_exposure": component.gross_exposure(),
             "rejections": {str(k): v for k, v in component.rejection_counts.items()},
             "stale_feeds": dict(component.stale_feeds),
             "unavailable_venues": dict(component.unavailable_venues),

@@ -137,7 +137,7 @@ class Router:
             (FeedStatus, lambda m: feed_status.get(m.instrument_id, to_risk)),
             (VenueStatus, lambda m: (RISK, CONTROL)),
             (VenueBanned, self._ban_shared_with),
-            (AccountBalances, lambda m: to_risk),
+            (AccountBalances, lambda m: (RISK, PORTFOLIO)),
             (StrategyError, lambda m: (RISK, CONTROL)),
             (ExecutionReport, lambda m: (CONTROL,)),
             (CapitalAllocated, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),

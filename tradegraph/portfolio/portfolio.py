@@ -4,6 +4,12 @@ The account is a spot account in one quote currency. Every strategy keeps its ow
 position per instrument (a sub-ledger); the account's figures are the sums of those sub-ledgers,
 so per-strategy attribution always adds up to the account totals, even when two strategies hold
 opposite positions in the same instrument.
+
+A live account may hold inventory no strategy of the session traded (left by an earlier session
+or bought by hand). The first ``AccountBalances`` of each venue is adopted as the account's
+starting state: cash becomes the venue's quote-currency balance and what the venue holds of each
+instrument's base asset, beyond the strategies' own positions, goes into the account's own
+sub-ledger (:data:`ACCOUNT_LEDGER`), priced at the instrument's first mark.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy.typing as npt
 from tradegraph.config.models import PortfolioConfig
 from tradegraph.contracts import (
     PORTFOLIO,
+    AccountBalances,
     Bar,
     Clock,
     Instrument,
@@ -42,6 +49,10 @@ _FLAT_TOLERANCE = 1e-12
 
 # "Never happened yet" for timestamps: lower than any real nanosecond time, and still JSON-able.
 _NEVER_NS = -(1 << 62)
+
+ACCOUNT_LEDGER = "(account)"
+"""Sub-ledger of the inventory the account held when it was adopted; no strategy id can clash
+with it (strategy ids are letters, digits, ``_`` and ``-``)."""
 
 
 def apply_fill_to_position(
@@ -232,6 +243,7 @@ class Portfolio:
         self._snapshot_interval_ns = round(config.snapshot_interval_s * 1e9)
         self._snapshot_move = config.snapshot_equity_move_pct / 100.0
         self._books: dict[str, _InstrumentBook] = {key: _InstrumentBook() for key in instruments}
+        self._instruments = dict(instruments)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -258,8 +270,12 @@ class Portfolio:
         self._fill_ids: set[str] = set()
         # Insertion order is first-fill order, which keeps attribution output deterministic.
         self._strategy_positions: dict[tuple[str, str], _StrategyPosition] = {}
-        # Instruments with at least one fill, sorted: the positions a snapshot lists.
+        # Instruments with at least one fill or adopted inventory, sorted: the positions a
+        # snapshot lists.
         self._traded_instruments: list[str] = []
+        # Venues whose balances were adopted; adopted inventory not yet priced by a mark.
+        self._adopted_venues: set[str] = set()
+        self._unpriced_inventory: set[str] = set()
         for book in self._books.values():
             book.quantity = 0.0
             book.cost_basis = 0.0
@@ -289,6 +305,9 @@ class Portfolio:
         elif type(msg) is QuoteTick:
             instrument_id = msg.instrument_id
             price = 0.5 * (msg.bid_price + msg.ask_price)
+        elif type(msg) is AccountBalances:
+            self._adopt_balances(msg)
+            return
         else:
             return
         # The mark is applied here rather than in a helper because it runs on every bar.
@@ -299,6 +318,8 @@ class Portfolio:
             return
         ts_ns = msg.ts_event_ns
         old_mark = book.mark
+        if old_mark == 0.0 and instrument_id in self._unpriced_inventory:
+            self._price_inventory(instrument_id, price)
         book.mark = price
         equity = self._equity + book.quantity * (price - old_mark)
         self._equity = equity
@@ -383,6 +404,8 @@ class Portfolio:
         self._fees += fee
         self._realized_pnl += realized
         if book.mark == 0.0:
+            if instrument_id in self._unpriced_inventory:
+                self._price_inventory(instrument_id, price)
             book.mark = price
         book.recompute()
 
@@ -400,6 +423,81 @@ class Portfolio:
         self._publish_snapshot()
         self._next_snapshot_ns = now_ns + self._snapshot_interval_ns
         self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
+
+    # ------------------------------------------------------------------ adopted inventory
+
+    def _adopt_balances(self, report: AccountBalances) -> None:
+        """Take the first balances of a venue as the account's state there (later ones, and
+        those of a venue whose state was restored, change nothing: fills keep it current).
+
+        Cash becomes the quote balance (replacing ``starting_cash`` on the first venue adopted
+        and the cash moves of fills already booked there); the base balance of each of the
+        venue's instruments, less what the strategies hold, becomes the account's inventory.
+        Its cost basis is the instrument's mark (the first mark, if none has arrived yet), so
+        adoption itself is no PnL: peak and day-start equity move with it.
+        """
+        venue = report.venue
+        if venue in self._adopted_venues:
+            return
+        first = not self._adopted_venues
+        self._adopted_venues.add(venue)
+        balances = report.balances
+        booked = math.fsum(
+            -(fill.signed_qty * fill.last_px + fill.fee)
+            for fill in self._fills
+            if fill.venue == venue
+        )
+        cash = self._cash - (self._config.starting_cash if first else 0.0) - booked
+        self._cash = cash + balances.get(self._config.currency, 0.0)
+        adopted_bases: set[str] = set()
+        for instrument_id in sorted(self._instruments):
+            instrument = self._instruments[instrument_id]
+            if instrument.venue != venue or instrument.base in adopted_bases:
+                continue
+            adopted_bases.add(instrument.base)
+            book = self._books[instrument_id]
+            held = balances.get(instrument.base, 0.0)
+            strategies = math.fsum(
+                p.quantity for sid, p in book.strategy_positions.items() if sid != ACCOUNT_LEDGER
+            )
+            inventory = held - strategies
+            if abs(inventory) <= _FLAT_TOLERANCE * max(abs(held), abs(strategies)):
+                continue
+            position = _StrategyPosition()
+            position.quantity = inventory
+            position.avg_price = book.mark
+            self._strategy_positions[(ACCOUNT_LEDGER, instrument_id)] = position
+            book.strategy_positions[ACCOUNT_LEDGER] = position
+            book.recompute()
+            if instrument_id not in self._traded_instruments:
+                self._traded_instruments = sorted([*self._traded_instruments, instrument_id])
+            if book.mark == 0.0:
+                self._unpriced_inventory.add(instrument_id)
+        equity = self._cash + math.fsum([b.quantity * b.mark for b in self._books.values()])
+        moved = equity - self._equity
+        self._equity = equity
+        self._peak_equity += moved
+        self._day_start_equity += moved
+        now_ns = self._clock.now_ns()
+        if now_ns > self._last_curve_ts_ns:
+            self._curve_ts.append(now_ns)
+            self._curve_equity.append(equity)
+            self._last_curve_ts_ns = now_ns
+        elif self._curve_equity:
+            self._curve_equity[-1] = equity
+        self._publish_snapshot()
+
+    def _price_inventory(self, instrument_id: str, price: float) -> None:
+        """Give adopted inventory its cost basis at its first mark; the equity that mark adds
+        is the inventory's value, not a gain."""
+        self._unpriced_inventory.discard(instrument_id)
+        book = self._books[instrument_id]
+        position = book.strategy_positions[ACCOUNT_LEDGER]
+        position.avg_price = price
+        book.recompute()
+        value = position.quantity * price
+        self._peak_equity += value
+        self._day_start_equity += value
 
     def _roll_day(self, ts_ns: int) -> None:
         if self._day_started:
@@ -523,10 +621,13 @@ class Portfolio:
         """Per-strategy positions and PnL, keyed by strategy id in first-fill order.
 
         The realized PnL, unrealized PnL, fees and fill counts of all strategies sum to the
-        account's.
+        account's, less the unrealized PnL of adopted inventory (:data:`ACCOUNT_LEDGER`), which
+        belongs to the account and is left out.
         """
         details: dict[str, dict[str, PositionAttribution]] = {}
         for (strategy_id, instrument_id), position in self._strategy_positions.items():
+            if strategy_id == ACCOUNT_LEDGER:
+                continue
             mark = self._books[instrument_id].mark
             details.setdefault(strategy_id, {})[instrument_id] = PositionAttribution(
                 strategy_id=strategy_id,
@@ -611,6 +712,7 @@ class Portfolio:
                 for (strategy_id, instrument_id), p in self._strategy_positions.items()
             ],
             "fills": [fill.model_dump(mode="json") for fill in self._fills],
+            "adopted_venues": sorted(self._adopted_venues),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -660,3 +762,11 @@ class Portfolio:
         )
         self._fills = [OrderFilled.model_validate(f) for f in state["fills"]]
         self._fill_ids = {fill.fill_id for fill in self._fills}
+        # A state written before balances were adopted is authoritative at every venue.
+        every_venue = sorted({i.venue for i in self._instruments.values()})
+        self._adopted_venues = set(state.get("adopted_venues", every_venue))
+        self._unpriced_inventory = {
+            key
+            for key, book in self._books.items()
+            if book.mark == 0.0 and ACCOUNT_LEDGER in book.strategy_positions
+        }

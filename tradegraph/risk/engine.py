@@ -213,7 +213,10 @@ class RiskEngine:
             ``KillSwitchChanged`` go.
         accounts: The cash account of each venue, by venue name. An order for a venue with no
             account is not checked against balances. ``AccountBalances`` from a live broker
-            replace an account's balances.
+            replace an account's balances. The first ones of each venue also set the net
+            position of the venue's instruments to the base asset held there, so inventory
+            the account already had counts in the exposure limits (strategies' own positions
+            stay what they traded); a restored state is kept as it is.
 
     Raises:
         ConfigError: If ``config.max_position_quantity`` names an unknown instrument or holds a
@@ -250,6 +253,7 @@ class RiskEngine:
         self._submitted_ids = RecentIds()
         self._positions: dict[str, float] = {}
         self._strategy_positions: dict[str, dict[str, float]] = {}
+        self._adopted_venues: set[str] = set()
         self._fill_keys = RecentIds()
         self._rejection_counts: dict[RiskReason, int] = {}
         self._portfolio: PortfolioSnapshot | None = None
@@ -817,6 +821,19 @@ class RiskEngine:
         account = self._accounts.get(report.venue)
         if account is not None:
             account.set_balances(report.balances)
+        if report.venue in self._adopted_venues:
+            return
+        # The balances include every fill booked so far: they are the account's net position.
+        self._adopted_venues.add(report.venue)
+        adopted_bases: set[str] = set()
+        for inst_id in sorted(self._instruments):
+            instrument = self._instruments[inst_id]
+            if instrument.venue != report.venue or instrument.base in adopted_bases:
+                continue
+            adopted_bases.add(instrument.base)
+            held = report.balances.get(instrument.base, 0.0)
+            flat_below = instrument.lot_size * _FLAT_LOTS
+            self._positions[inst_id] = _net(0.0, held, flat_below)
 
     # ------------------------------------------------------------------ control
 
@@ -883,6 +900,7 @@ class RiskEngine:
             else self._portfolio.model_dump(mode="json"),
             "order_rate": None if self._order_rate is None else self._order_rate.snapshot(),
             "accounts": {venue: a.snapshot() for venue, a in self._accounts.items()},
+            "adopted_venues": sorted(self._adopted_venues),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -916,6 +934,9 @@ class RiskEngine:
             account = self._accounts.get(venue)
             if account is not None:
                 account.restore(account_state)
+        # A state written before balances were adopted is authoritative at every venue.
+        every_venue = sorted({i.venue for i in self._instruments.values()})
+        self._adopted_venues = set(state.get("adopted_venues", every_venue))
 
     def _check_config(self) -> None:
         for inst_id, limit in self._config.max_position_quantity.items():

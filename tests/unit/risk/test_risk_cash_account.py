@@ -43,12 +43,14 @@ LIMITS_OFF = RiskConfig(price_band_pct=None)
 
 
 class Harness:
-    def __init__(self, usdt: float = 1_000.0, btc: float = 0.0) -> None:
+    def __init__(
+        self, usdt: float = 1_000.0, btc: float = 0.0, limits: RiskConfig = LIMITS_OFF
+    ) -> None:
         self.clock = SimClock(1_000_000_000)
         self.outbox = RecordingOutbox()
         self.account = CashAccount("BINANCE", {"USDT": usdt, "BTC": btc}, {IID: BTC})
         self.engine = RiskEngine(
-            LIMITS_OFF,
+            limits,
             {IID: BTC},
             self.clock,
             self.outbox,
@@ -233,3 +235,53 @@ def test_snapshot_restore_keeps_the_account() -> None:
     refusal = fresh.one(fresh.intent(OrderSide.BUY, 0.009, limit_price=100_000.0))
     assert isinstance(refusal, RiskRejected)
     assert refusal.reason is RiskReason.INSUFFICIENT_BALANCE
+
+
+def test_inventory_found_at_the_venue_counts_in_position_and_exposure_limits() -> None:
+    limits = RiskConfig(price_band_pct=None, max_position_quantity={IID: 1.005})
+    h = Harness(usdt=1_000_000.0, limits=limits)
+    engine = h.engine
+
+    h.send(
+        AccountBalances(
+            venue="BINANCE", balances={"USDT": 500_000.0, "BTC": 1.0}, ts_event_ns=2, ts_init_ns=2
+        )
+    )
+    refusal = h.one(h.intent(OrderSide.BUY, 0.01, limit_price=PRICE))
+
+    assert engine.positions == {IID: 1.0}
+    assert engine.strategy_positions == {}
+    assert engine.gross_exposure() == pytest.approx(PRICE)
+    assert isinstance(refusal, RiskRejected)
+    assert refusal.reason is RiskReason.MAX_POSITION
+    assert "(position 1," in refusal.detail
+
+
+def test_balances_after_the_first_or_after_a_restore_leave_positions_to_the_fills() -> None:
+    h = Harness(usdt=1_000_000.0)
+    h.send(
+        AccountBalances(
+            venue="BINANCE", balances={"USDT": 1_000_000.0, "BTC": 1.0}, ts_event_ns=2, ts_init_ns=2
+        )
+    )
+    order = h.one(h.intent(OrderSide.BUY, 0.1, limit_price=PRICE))
+    assert isinstance(order, SubmitOrder)
+    h.send(h.fill(order, 0.1, PRICE, 0.0))
+    resumed = Harness(usdt=1_000_000.0)
+    resumed.engine.restore(h.engine.snapshot())
+    legacy = Harness(usdt=1_000_000.0)
+    state = Harness(usdt=1_000_000.0).engine.snapshot()
+    del state["adopted_venues"]
+    legacy.engine.restore(state)
+
+    for each in (h, resumed, legacy):
+        each.send(
+            AccountBalances(
+                venue="BINANCE", balances={"USDT": 5.0, "BTC": 7.0}, ts_event_ns=3, ts_init_ns=3
+            )
+        )
+
+    assert h.engine.positions == {IID: pytest.approx(1.1)}
+    assert resumed.engine.positions == {IID: pytest.approx(1.1)}
+    assert legacy.engine.positions == {}
+    assert h.engine.strategy_positions == {"s": {IID: pytest.approx(0.1)}}
