@@ -24,10 +24,7 @@ def test_submitted_paper_session_succeeds(tmp_path: Path) -> None:
         f"--set session.state_dir={tmp_path / 'state'} --out {out} --no-html"
     )
 
-    job_id = client.submit_job(
-        entrypoint=entrypoint,
-        runtime_env={"working_dir": str(REPO_ROOT)},
-    )
+    job_id = _submit(client, entrypoint)
     deadline = time.monotonic() + 120
     status = client.get_job_status(job_id)
     while status not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
@@ -40,3 +37,19 @@ def test_submitted_paper_session_succeeds(tmp_path: Path) -> None:
     assert "paper session paper-demo" in logs
     assert "stopped by" in logs
     assert (out / "session.json").exists()
+
+
+def _submit(client: JobSubmissionClient, entrypoint: str) -> str:
+    """Submit, waiting while the job server has no agent yet: on a loaded machine the node's
+    agent registers with the dashboard some seconds after Ray starts, and until then the
+    server answers "No available agent to submit job, please try again later"."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return client.submit_job(
+                entrypoint=entrypoint, runtime_env={"working_dir": str(REPO_ROOT)}
+            )
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)

@@ -353,14 +353,14 @@ def test_restarted_live_session_resumes_its_ids_open_orders_and_positions(
     assert bidder["open_orders"] == 1
     assert bidder["positions"]["BTCUSDT.BINANCE"] == pytest.approx(btc_resumed - btc0, abs=1e-9)
     client_ids = [o.client_order_id for o in fake.orders()]
-    assert [c[-len("bidder-000001") :] for c in client_ids] == [
-        "bidder-000001",
-        "bidder-000002",
-        "bidder-000003",
-        "bidder-000004",
-    ]
+    numbers = [c[-len("bidder-000001") :] for c in client_ids]
+    # The fresh third session may bid again before it stops (on a loaded machine the tape
+    # runs ahead of the check): whatever it sends is numbered on, never reused.
+    assert numbers == [f"bidder-{n:06d}" for n in range(1, len(numbers) + 1)]
+    assert len(numbers) >= 4
+    assert len(set(client_ids)) == len(client_ids)
     assert bid[0] == client_ids[1]
-    assert [o.status for o in fake.orders()] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
+    assert [o.status for o in fake.orders()][:4] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
     assert outcome.result is not None
     assert outcome.result.orders == 3
 
