@@ -21,10 +21,10 @@ import pytest
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
+from tests.support.live_venue import fake_live_venue
 from tradegraph.actors.venue_io import GatewayBroker
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
 from tradegraph.config.models import (
-    CircuitBreakerConfig,
     LiveMode,
     LiveVenueConfig,
     PortfolioConfig,
@@ -96,26 +96,17 @@ def fake() -> Iterator[FakeExchange]:
 
 
 def live_config(fake: FakeExchange, **overrides: Any) -> LiveVenueConfig:
-    ccxt_config = fake.ccxt_config()
     values: dict[str, Any] = {
-        "mode": LiveMode.LIVE,
-        "exchange": "binance",
-        "api_key_env": "BINANCE_KEY",
-        "api_secret_env": "BINANCE_SECRET",
-        "urls": ccxt_config["urls"],
-        "options": ccxt_config["options"],
         "max_order_notional": 20_000.0,
         "request_timeout_s": 0.5,
-        "enable_rate_limit": False,
         "ambiguous_settle_s": 0.1,
         "poll_interval_s": 0.1,
         "safety_poll_interval_s": 0.5,
         "stale_after_s": 1.0,
         "retry": RetryConfig(max_attempts=4, base_delay_s=0.02, max_delay_s=0.1),
-        "circuit_breaker": CircuitBreakerConfig(failure_threshold=10, cooldown_s=1.0),
     }
     values.update(overrides)
-    return LiveVenueConfig(**values)
+    return fake_live_venue(fake, key_env="BINANCE_KEY", secret_env="BINANCE_SECRET", **values)
 
 
 def venue(fake: FakeExchange, **overrides: Any) -> VenueConfig:

@@ -17,14 +17,12 @@ import pytest
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
+from tests.support.live_venue import fake_live_venue
 from tradegraph.actors.venue_io import GatewayBroker
 from tradegraph.config.models import (
     BarSourceConfig,
-    CircuitBreakerConfig,
     DataConfig,
     GraphConfig,
-    LiveMode,
-    LiveVenueConfig,
     PortfolioConfig,
     RetryConfig,
     RiskConfig,
@@ -78,20 +76,14 @@ def fake() -> Iterator[FakeExchange]:
 
 
 def live_graph(fake: FakeExchange) -> GraphConfig:
-    ccxt_config = fake.ccxt_config()
-    live = LiveVenueConfig(
-        mode=LiveMode.LIVE,
-        exchange="binance",
-        api_key_env="BAL_KEY",
-        api_secret_env="BAL_SECRET",
-        urls=ccxt_config["urls"],
-        options=ccxt_config["options"],
+    live = fake_live_venue(
+        fake,
+        key_env="BAL_KEY",
+        secret_env="BAL_SECRET",
         max_order_notional=5_000.0,
         request_timeout_s=1.0,
-        enable_rate_limit=False,
         use_websockets=False,
         retry=RetryConfig(max_attempts=2, base_delay_s=0.02, max_delay_s=0.1),
-        circuit_breaker=CircuitBreakerConfig(failure_threshold=10, cooldown_s=1.0),
     )
     return GraphConfig(
         name="live-balances",

@@ -18,6 +18,7 @@ import pytest
 from tests.support.fake_exchange import FakeExchange
 from tests.support.fake_exchange.server import RecordedRequest
 from tests.support.graphs import btc_instrument
+from tests.support.live_venue import fake_live_venue
 from tradegraph.actors.session import LiveSession
 from tradegraph.config import (
     BarSourceConfig,
@@ -29,9 +30,6 @@ from tradegraph.config import (
     VenueConfig,
 )
 from tradegraph.config.models import (
-    CircuitBreakerConfig,
-    LiveMode,
-    LiveVenueConfig,
     RetryConfig,
     SessionConfig,
 )
@@ -71,24 +69,18 @@ def live_session(
     monkeypatch.setenv("TG_BAN_KEY", API_KEY)
     monkeypatch.setenv("TG_BAN_SECRET", SECRET)
     monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
-    ccxt_config = fake.ccxt_config()
-    live = LiveVenueConfig(
-        mode=LiveMode.LIVE,
-        exchange="binance",
-        api_key_env="TG_BAN_KEY",
-        api_secret_env="TG_BAN_SECRET",
-        urls=ccxt_config["urls"],
-        options=ccxt_config["options"],
+    live = fake_live_venue(
+        fake,
+        key_env="TG_BAN_KEY",
+        secret_env="TG_BAN_SECRET",
         max_order_notional=5_000.0,
         request_timeout_s=1.0,
-        enable_rate_limit=False,
         use_websockets=False,
         ambiguous_settle_s=0.1,
         poll_interval_s=0.2,
         safety_poll_interval_s=0.5,
         stale_after_s=60.0,
         retry=RetryConfig(max_attempts=4, base_delay_s=0.02, max_delay_s=0.1),
-        circuit_breaker=CircuitBreakerConfig(failure_threshold=10, cooldown_s=1.0),
     )
     config = GraphConfig(
         name="ban-share",

@@ -15,6 +15,7 @@ import ray
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
+from tests.support.live_venue import fake_live_venue
 from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.live_host import HostStatus
 from tradegraph.actors.session import LiveSession, operator_command
@@ -28,9 +29,7 @@ from tradegraph.config import (
     VenueConfig,
 )
 from tradegraph.config.models import (
-    CircuitBreakerConfig,
     LiveMode,
-    LiveVenueConfig,
     RetryConfig,
     SessionConfig,
 )
@@ -58,23 +57,18 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def live_config(
     fake: FakeExchange, tmp_path: Path, namespace: str, mode: LiveMode, *buy_on_trades: int
 ) -> GraphConfig:
-    ccxt_config = fake.ccxt_config()
-    live = LiveVenueConfig(
+    live = fake_live_venue(
+        fake,
+        key_env="TG_TEST_BINANCE_KEY",
+        secret_env="TG_TEST_BINANCE_SECRET",
         mode=mode,
-        exchange="binance",
-        api_key_env="TG_TEST_BINANCE_KEY",
-        api_secret_env="TG_TEST_BINANCE_SECRET",
-        urls=ccxt_config["urls"],
-        options=ccxt_config["options"],
         max_order_notional=5_000.0,
         request_timeout_s=1.0,
-        enable_rate_limit=False,
         ambiguous_settle_s=0.1,
         poll_interval_s=0.2,
         safety_poll_interval_s=0.5,
         stale_after_s=30.0,
         retry=RetryConfig(max_attempts=4, base_delay_s=0.02, max_delay_s=0.1),
-        circuit_breaker=CircuitBreakerConfig(failure_threshold=10, cooldown_s=1.0),
     )
     strategies = tuple(
         StrategyConfig(

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
+from tests.support.live_venue import fake_live_venue
 from tradegraph.actors.venue_io import KILL_SWITCH_REASON, GatewayBroker
 from tradegraph.config import (
     BarSourceConfig,
@@ -27,9 +28,6 @@ from tradegraph.config import (
     VenueConfig,
 )
 from tradegraph.config.models import (
-    CircuitBreakerConfig,
-    LiveMode,
-    LiveVenueConfig,
     RetryConfig,
     SessionConfig,
 )
@@ -67,30 +65,26 @@ def fake() -> Iterator[FakeExchange]:
 
 
 def graph(fake: FakeExchange, **overrides: Any) -> GraphConfig:
-    ccxt_config = fake.ccxt_config()
     values: dict[str, Any] = {
-        "mode": LiveMode.LIVE,
-        "exchange": "binance",
-        "api_key_env": "VF_KEY",
-        "api_secret_env": "VF_SECRET",
-        "urls": ccxt_config["urls"],
-        "options": ccxt_config["options"],
         "max_order_notional": 5_000.0,
         "request_timeout_s": REQUEST_TIMEOUT_S,
-        "enable_rate_limit": False,
         "use_websockets": False,
         "ambiguous_settle_s": 0.1,
         "poll_interval_s": 0.2,
         "safety_poll_interval_s": 0.5,
         "stale_after_s": 30.0,
         "retry": RetryConfig(max_attempts=4, base_delay_s=0.02, max_delay_s=0.1),
-        "circuit_breaker": CircuitBreakerConfig(failure_threshold=10, cooldown_s=1.0),
     }
     values.update(overrides)
     return GraphConfig(
         name="venue-faults",
         instruments=(btc_instrument(),),
-        venues=(VenueConfig(name="BINANCE", live=LiveVenueConfig(**values)),),
+        venues=(
+            VenueConfig(
+                name="BINANCE",
+                live=fake_live_venue(fake, key_env="VF_KEY", secret_env="VF_SECRET", **values),
+            ),
+        ),
         data=DataConfig(bars=(BarSourceConfig(path="sample:BTCUSDT_1m", limit=10),)),
         strategies=(
             StrategyConfig(

@@ -1,0 +1,29 @@
+"""The live venue section that points ccxt at the fake exchange, shared by the live tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.fake_exchange import FakeExchange
+from tradegraph.config.models import CircuitBreakerConfig, LiveMode, LiveVenueConfig
+
+
+def fake_live_venue(
+    fake: FakeExchange, *, key_env: str, secret_env: str, **fields: Any
+) -> LiveVenueConfig:
+    """A ``binance`` live venue whose every URL is the fake's, keys read from ``key_env`` and
+    ``secret_env``, ccxt's own rate limiter off (tests meet the fake's limits instead) and a
+    circuit that opens only after 10 failures; ``fields`` set or override the rest."""
+    ccxt_config = fake.ccxt_config()
+    values: dict[str, Any] = {
+        "mode": LiveMode.LIVE,
+        "exchange": "binance",
+        "api_key_env": key_env,
+        "api_secret_env": secret_env,
+        "urls": ccxt_config["urls"],
+        "options": ccxt_config["options"],
+        "enable_rate_limit": False,
+        "circuit_breaker": CircuitBreakerConfig(failure_threshold=10, cooldown_s=1.0),
+    }
+    values.update(fields)
+    return LiveVenueConfig(**values)
