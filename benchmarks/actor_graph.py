@@ -51,7 +51,7 @@ from tradegraph.actors import ActorBacktest, ray_session
 from tradegraph.actors.session import LiveSession, operator_command
 from tradegraph.config import load_config
 from tradegraph.contracts import Bar
-from tradegraph.sim.backtest import load_bar_stream, run_backtest
+from tradegraph.engine.backtest import load_bar_stream, run_backtest
 
 
 def serialisation_us(obj: Any, repeat: int = 20_000) -> float:

@@ -42,10 +42,10 @@ from tradegraph.config import (
 )
 from tradegraph.config.models import FillAt, ReportConfig
 from tradegraph.data.catalog import BarArrays, read_bars
+from tradegraph.engine.backtest import run_backtest
+from tradegraph.engine.streams import prepare_bar_stream
 from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.observability.prometheus import PrometheusSink
-from tradegraph.sim.backtest import run_backtest
-from tradegraph.sim.feed import prepare_bar_stream
 
 MINUTE_NS = 60_000_000_000
 

@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 from tradegraph.actors.batch import ray_pool
+from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
-from tradegraph.sim.montecarlo import MonteCarlo
 
 
 def _timed(batch: MonteCarlo) -> tuple[float, str]:

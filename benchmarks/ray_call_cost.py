@@ -21,7 +21,7 @@ import ray
 
 from tradegraph.actors import ray_session
 from tradegraph.config import load_config
-from tradegraph.sim.backtest import load_bar_stream
+from tradegraph.engine.backtest import load_bar_stream
 
 
 class Sink:

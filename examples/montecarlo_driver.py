@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
-from tradegraph.sim.montecarlo import MonteCarlo
 
 
 def main() -> None:

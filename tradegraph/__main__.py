@@ -2,6 +2,6 @@ from __future__ import annotations
 
 import sys
 
-from tradegraph.cli import main
+from tradegraph.cli.main import main
 
 sys.exit(main())

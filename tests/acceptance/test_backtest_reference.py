@@ -15,7 +15,7 @@ from tests.support.graphs import graph_config
 from tradegraph.config import StrategyConfig
 from tradegraph.config.models import FillAt
 from tradegraph.data import read_bars
-from tradegraph.sim.backtest import BacktestResult, run_backtest
+from tradegraph.engine.backtest import BacktestResult, run_backtest
 
 QTY = 0.01
 FEE = 0.001

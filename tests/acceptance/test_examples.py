@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tradegraph.config import load_config
-from tradegraph.sim.backtest import run_backtest
+from tradegraph.engine.backtest import run_backtest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

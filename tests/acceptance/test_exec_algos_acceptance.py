@@ -15,7 +15,7 @@ from tests.support.graphs import graph_config
 from tradegraph.config import StrategyConfig
 from tradegraph.config.models import AllocationConfig, FillAt, GraphConfig, StrategyAllocationConfig
 from tradegraph.data import read_bars
-from tradegraph.sim.backtest import BacktestResult, run_backtest
+from tradegraph.engine.backtest import BacktestResult, run_backtest
 
 BTC = "BTCUSDT.BINANCE"
 FEE = 0.001

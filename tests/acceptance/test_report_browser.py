@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from tradegraph.config import load_config
-from tradegraph.sim.backtest import run_backtest, session_description, write_outputs
+from tradegraph.engine.backtest import run_backtest
+from tradegraph.report.outputs import session_description, write_outputs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WINDOW = (1280, 900)

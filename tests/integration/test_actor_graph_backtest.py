@@ -12,7 +12,7 @@ from tests.support.graphs import graph_config
 from tradegraph.actors import NAMESPACE, RayGraph, run_backtest_ray
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
 from tradegraph.config.models import FillAt
-from tradegraph.sim.backtest import BacktestResult, run_backtest
+from tradegraph.engine.backtest import BacktestResult, run_backtest
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 

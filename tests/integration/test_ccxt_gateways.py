@@ -22,7 +22,10 @@ import pytest
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
 from tests.support.live_venue import fake_live_venue
-from tradegraph.actors.venue_io import GatewayBroker
+from tradegraph.actors.gateway import GatewayBroker
+from tradegraph.adapters.ccxt.broker import CcxtBroker, DryRunBroker, build_broker
+from tradegraph.adapters.ccxt.market_data import CcxtMarketData
+from tradegraph.adapters.ccxt.order_journal import OrderJournal
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
 from tradegraph.config.models import (
     LiveMode,
@@ -49,13 +52,10 @@ from tradegraph.contracts import (
     TradeTick,
 )
 from tradegraph.data.catalog import instruments_from_exchange_info
-from tradegraph.data.ccxt_feed import CcxtMarketData
-from tradegraph.execution.ccxt_broker import CcxtBroker, DryRunBroker, build_broker
-from tradegraph.execution.journal import OrderJournal
+from tradegraph.engine.clock import SimClock
+from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.observability import configure_logging
 from tradegraph.portfolio import Portfolio
-from tradegraph.sim.clock import SimClock
-from tradegraph.sim.feed import MarketDataFeed
 from tradegraph.testing import RecordingOutbox
 
 T = TypeVar("T")

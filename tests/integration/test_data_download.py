@@ -16,17 +16,17 @@ import structlog
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import graph_config
-from tradegraph.cli import main
-from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
-from tradegraph.data.catalog import parse_time_ns, read_bars
-from tradegraph.data.download import (
+from tradegraph.adapters.ccxt.download import (
     DownloadReport,
     build_exchange,
     download_ohlcv,
     exchange_config,
 )
+from tradegraph.cli.main import main
+from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
+from tradegraph.data.catalog import parse_time_ns, read_bars
+from tradegraph.engine.backtest import run_backtest
 from tradegraph.observability import logging as observability
-from tradegraph.sim.backtest import run_backtest
 
 SINCE = "2025-07-01T22:00"
 UNTIL = "2025-07-02T02:00"

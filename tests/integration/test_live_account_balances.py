@@ -18,7 +18,7 @@ import pytest
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
 from tests.support.live_venue import fake_live_venue
-from tradegraph.actors.venue_io import GatewayBroker
+from tradegraph.actors.gateway import GatewayBroker
 from tradegraph.config.models import (
     BarSourceConfig,
     DataConfig,
@@ -39,9 +39,9 @@ from tradegraph.contracts import (
     SubmitOrder,
     TradeTick,
 )
+from tradegraph.engine.assembly import build_component
+from tradegraph.engine.clock import SimClock
 from tradegraph.observability import configure_logging
-from tradegraph.sim.clock import SimClock
-from tradegraph.sim.graph import build_component
 from tradegraph.testing import RecordingOutbox
 
 API_KEY = "bal-key-1c2d3e"

@@ -12,11 +12,11 @@ import pytest
 
 from tests.support.graphs import graph_config
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, RiskConfig, StrategyConfig
+from tradegraph.engine import kernel as kernel_module
+from tradegraph.engine.backtest import collect_result, load_bar_stream
+from tradegraph.engine.kernel import LocalKernel
 from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.observability.prometheus import PrometheusSink, serve_metrics
-from tradegraph.sim import kernel as kernel_module
-from tradegraph.sim.backtest import collect_result, load_bar_stream
-from tradegraph.sim.kernel import LocalKernel
 
 BARS = 3_000
 BTC = "BTCUSDT.BINANCE"

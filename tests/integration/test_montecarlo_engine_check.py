@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tradegraph.cli import main
+from tradegraph.cli.main import main
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig
-from tradegraph.sim.montecarlo import MonteCarlo
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 

@@ -23,7 +23,7 @@ from tradegraph.actors.session import LiveSession, SessionOutcome, graph_status,
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import OrderFilled, OrderSide, SubmitOrder
-from tradegraph.sim.backtest import run_backtest
+from tradegraph.engine.backtest import run_backtest
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 

@@ -8,8 +8,8 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
+from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
-from tradegraph.sim.montecarlo import MonteCarlo
 
 pytestmark = pytest.mark.ray
 

@@ -17,7 +17,10 @@ import pytest
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
 from tests.support.live_venue import fake_live_venue
-from tradegraph.actors.venue_io import KILL_SWITCH_REASON, GatewayBroker
+from tradegraph.actors.gateway import KILL_SWITCH_REASON, GatewayBroker
+from tradegraph.adapters.ccxt.broker import CcxtBroker
+from tradegraph.adapters.ccxt.market_data import CcxtMarketData
+from tradegraph.adapters.ccxt.retry import CircuitBreaker
 from tradegraph.config import (
     BarSourceConfig,
     DataConfig,
@@ -41,11 +44,8 @@ from tradegraph.contracts import (
     TimeInForce,
     VenueStatus,
 )
-from tradegraph.data.ccxt_feed import CcxtMarketData
-from tradegraph.execution.ccxt_broker import CcxtBroker
-from tradegraph.execution.retry import CircuitBreaker
-from tradegraph.sim.clock import SimClock
-from tradegraph.sim.feed import MarketDataFeed
+from tradegraph.engine.clock import SimClock
+from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.testing import RecordingOutbox
 
 T = TypeVar("T")

@@ -1,4 +1,8 @@
-"""Unit tests never start Ray: component cores are plain objects."""
+"""Unit tests never start Ray: component cores are plain objects.
+
+Every test logs to its own stderr: structlog's print logger keeps the stream it was configured
+with, and a test that ran the CLI under ``capsys`` leaves it pointing at a closed capture.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import sys
 from typing import Any
 
 import pytest
+
+from tradegraph.observability import configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +23,8 @@ def _forbid_ray_init(monkeypatch: pytest.MonkeyPatch) -> None:
             raise AssertionError("unit tests must not start Ray")
 
         monkeypatch.setattr(ray, "init", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _log_to_current_stderr() -> None:
+    configure_logging()

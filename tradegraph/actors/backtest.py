@@ -21,14 +21,14 @@ from tradegraph.actors.runtime_env import (
 )
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import PORTFOLIO
-from tradegraph.sim.backtest import (
+from tradegraph.engine.backtest import (
     BacktestResult,
     assemble_result,
     load_bar_stream,
     load_trade_stream,
     portfolio_outcome,
 )
-from tradegraph.sim.feed import BarStream, TradeStream
+from tradegraph.engine.streams import BarStream, TradeStream
 
 
 @contextmanager

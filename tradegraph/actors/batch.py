@@ -1,6 +1,6 @@
 """Ray transport for scenario batches: one Ray task per chunk of scenarios.
 
-The scenario logic is Ray-free (:mod:`tradegraph.sim.montecarlo`); this module only connects
+The scenario logic is Ray-free (:mod:`tradegraph.batch.montecarlo`); this module only connects
 to Ray, ships the batch plan once to the object store, keeps at most ``concurrency`` tasks in
 flight, and hands each finished chunk back to the driver as it arrives.
 

@@ -29,11 +29,11 @@ from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
     Message,
 )
+from tradegraph.engine.assembly import build_router, component_ids
+from tradegraph.engine.kernel import bar_at, market_event_order
+from tradegraph.engine.schedule import EventSchedule
+from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.observability import get_logger
-from tradegraph.sim.feed import BarStream, TradeStream
-from tradegraph.sim.graph import build_router, component_ids
-from tradegraph.sim.kernel import bar_at, market_event_order
-from tradegraph.sim.schedule import EventSchedule
 
 _first = itemgetter(0)
 

@@ -10,8 +10,8 @@ import ray
 
 from tradegraph.actors.host import ComponentHost
 from tradegraph.config.models import GraphConfig
+from tradegraph.engine.assembly import component_ids
 from tradegraph.errors import TradegraphError
-from tradegraph.sim.graph import component_ids
 
 NAMESPACE = "tradegraph"
 

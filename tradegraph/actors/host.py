@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 import tradegraph
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import Component, Message, TimerFired
-from tradegraph.sim.graph import build_component
+from tradegraph.engine.assembly import build_component
 
 PUBLISH: Final = 0
 SET_TIMER: Final = 1

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from tradegraph.contracts import TimerFired
-from tradegraph.sim.clock import SimClock
+from tradegraph.engine.clock import SimClock
 
 
 class DataClock(SimClock):

@@ -53,10 +53,10 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
-from tradegraph.actors.journal import PortfolioHistory, StateStore
+from tradegraph.actors.gateway import GatewayBroker
 from tradegraph.actors.live_clock import DataClock, WallClock
 from tradegraph.actors.metrics import RayMetricsSink
-from tradegraph.actors.venue_io import GatewayBroker
+from tradegraph.actors.state_store import PortfolioHistory, StateStore
 from tradegraph.actors.wire import (
     BLOCK_KINDS,
     BlockRouter,
@@ -88,11 +88,11 @@ from tradegraph.contracts import (
     TripKillSwitch,
     VenueBanned,
 )
+from tradegraph.engine.assembly import build_component, build_router
+from tradegraph.engine.market_data import MarketDataFeed
+from tradegraph.engine.schedule import log_for_operator
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink, TotalsSink
-from tradegraph.sim.feed import MarketDataFeed
-from tradegraph.sim.graph import build_component, build_router
-from tradegraph.sim.schedule import log_for_operator
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,7 +133,7 @@ def on_order_path(component_id: str) -> bool:
 
 def live_component_ids(config: GraphConfig) -> tuple[str, ...]:
     """Actors of a live session in start order: control, the graph's components, then md."""
-    from tradegraph.sim.graph import component_ids
+    from tradegraph.engine.assembly import component_ids
 
     return (CONTROL, *component_ids(config), MARKET_DATA)
 
@@ -268,8 +268,8 @@ class ReplaySource:
     """
 
     def __init__(self, config: GraphConfig) -> None:
-        from tradegraph.sim.backtest import load_bar_stream, load_trade_stream
-        from tradegraph.sim.kernel import market_event_order
+        from tradegraph.engine.backtest import load_bar_stream, load_trade_stream
+        from tradegraph.engine.kernel import market_event_order
 
         bars = load_bar_stream(config)
         trades = load_trade_stream(config)
@@ -345,7 +345,7 @@ class LiveHost:
         session_id: Names the session in logs and in the state directory.
         state_dir: Where snapshots and journals go (``None``: no recovery state).
         environ: For a broker of a dry-run or live session: the live gate and credentials
-            (:func:`tradegraph.actors.venue_io.broker_environment`).
+            (:func:`tradegraph.actors.gateway.broker_environment`).
     """
 
     def __init__(
@@ -470,7 +470,7 @@ class LiveHost:
     def _continue_order_ids(self, journals: Path) -> None:
         """A strategy of a new session numbers its orders above those the venues' order
         journals (kept across sessions) already hold."""
-        from tradegraph.execution.journal import highest_order_numbers
+        from tradegraph.adapters.ccxt.order_journal import highest_order_numbers
         from tradegraph.strategies.base import Strategy
 
         if isinstance(self.component, Strategy):
@@ -1112,7 +1112,7 @@ class LiveHost:
 
     async def _run_ccxt_market_data(self) -> None:
         """Live market data from each venue's exchange, checked by the feed on the way in."""
-        from tradegraph.data.ccxt_feed import CcxtMarketData
+        from tradegraph.adapters.ccxt.market_data import CcxtMarketData
 
         assert isinstance(self.component, MarketDataFeed)
         instruments = self.config.instrument_map()

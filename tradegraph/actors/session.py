@@ -27,6 +27,7 @@ from typing import IO, Any
 import ray
 
 from tradegraph import errors
+from tradegraph.actors.gateway import Secrets, broker_environment
 from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.live_host import (
     HostStatus,
@@ -35,7 +36,6 @@ from tradegraph.actors.live_host import (
     live_component_ids,
     on_order_path,
 )
-from tradegraph.actors.venue_io import Secrets, broker_environment
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
     CONTROL,
@@ -46,6 +46,14 @@ from tradegraph.contracts import (
     ResetKillSwitch,
     TripKillSwitch,
 )
+from tradegraph.engine.backtest import (
+    BacktestResult,
+    PortfolioOutcome,
+    assemble_result,
+    portfolio_outcome,
+)
+from tradegraph.engine.ledger import OrderLedger
+from tradegraph.engine.streams import BarStream
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import (
@@ -55,14 +63,6 @@ from tradegraph.observability.metrics import (
     MetricTotals,
     merge_totals,
 )
-from tradegraph.sim.backtest import (
-    BacktestResult,
-    PortfolioOutcome,
-    assemble_result,
-    portfolio_outcome,
-)
-from tradegraph.sim.feed import BarStream
-from tradegraph.sim.ledger import OrderLedger
 
 STOP_REASON = "session stopping"
 LOCK_FILE = "session.lock"
@@ -142,7 +142,7 @@ class LiveSession:
             for live market data a new timestamped id, or the last session's id on resume).
         state_dir: Overrides ``config.session.state_dir``.
         secrets: What the brokers may read (see
-            :func:`~tradegraph.actors.venue_io.take_broker_environment`); default: read from
+            :func:`~tradegraph.actors.gateway.take_broker_environment`); default: read from
             this process's environment when the session starts.
         resume: What to do with the state an earlier run left in the state directory:
             ``True`` resumes it (actors restore their snapshots and journals, strategies keep

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradegraph.contracts import Message, Router
-from tradegraph.sim.feed import BarStream, TradeStream
+from tradegraph.engine.streams import BarStream, TradeStream
 
 MarketBlock = BarStream | TradeStream
 Item = Message | MarketBlock

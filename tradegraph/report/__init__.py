@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradegraph.report.html import downsample_min_max, format_metrics_table, write_html_report
-from tradegraph.report.metrics import (
+from tradegraph.report.performance import (
     PerformanceMetrics,
     RoundTrip,
     compute_metrics,

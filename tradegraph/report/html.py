@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradegraph.contracts import OrderFilled, OrderSide
-from tradegraph.report.metrics import (
+from tradegraph.report.performance import (
     PerformanceMetrics,
     RoundTrip,
     drawdown_series,
@@ -174,7 +174,7 @@ def write_html_report(
     Args:
         path: Where to write; parent directories are created.
         title: Heading of the report.
-        metrics: Summary from :func:`tradegraph.report.metrics.compute_metrics`.
+        metrics: Summary from :func:`tradegraph.report.performance.compute_metrics`.
         ts_ns: Equity-curve timestamps (int64 nanoseconds, UTC).
         equity: Equity at those timestamps.
         per_strategy: Optional table: strategy id -> column name -> value.

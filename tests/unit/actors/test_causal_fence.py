@@ -21,7 +21,7 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
 )
-from tradegraph.sim.backtest import load_bar_stream
+from tradegraph.engine.backtest import load_bar_stream
 
 PAPER = Path(__file__).resolve().parents[3] / "examples" / "paper.yaml"
 BROKER = "broker:BINANCE"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.unit.portfolio.builders import BTC, MINUTE_NS, bar, fill, make_portfolio
-from tradegraph.actors.journal import JournalError, PortfolioHistory
+from tradegraph.actors.state_store import JournalError, PortfolioHistory
 from tradegraph.contracts import OrderSide
+from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import Portfolio
-from tradegraph.sim.clock import SimClock
 
 
 def trade(portfolio: Portfolio, clock: SimClock, start: int, count: int) -> None:

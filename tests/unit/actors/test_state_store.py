@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tradegraph.actors.journal import JournalError, StateStore, decode_message, encode_message
+from tradegraph.actors.state_store import JournalError, StateStore, decode_message, encode_message
 from tradegraph.contracts import Bar, OrderIntent, OrderSide, OrderType, TimeInForce
 
 

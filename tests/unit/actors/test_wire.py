@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tradegraph.actors.journal import JournalError, StateStore, decode_item, encode_item
 from tradegraph.actors.live_host import LiveHost, ReplaySource
+from tradegraph.actors.state_store import JournalError, StateStore, decode_item, encode_item
 from tradegraph.actors.wire import BlockRouter, Item, expand, message_count
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.contracts import Bar, TradeTick
-from tradegraph.sim.backtest import load_bar_stream
-from tradegraph.sim.feed import BarStream, TradeStream
-from tradegraph.sim.graph import build_router
+from tradegraph.engine.assembly import build_router
+from tradegraph.engine.backtest import load_bar_stream
+from tradegraph.engine.streams import BarStream, TradeStream
 
 PAPER = Path(__file__).resolve().parents[3] / "examples" / "paper.yaml"
 

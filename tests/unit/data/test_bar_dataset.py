@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tradegraph.adapters.ccxt.download import download_ohlcv, exchange_config, resolve_market
 from tradegraph.data.catalog import BarArrays, read_bars
-from tradegraph.data.download import download_ohlcv, exchange_config, resolve_market
 from tradegraph.errors import ConfigError, DataError, TradegraphError
 
 MINUTE_NS = 60_000_000_000

@@ -28,6 +28,7 @@ from tradegraph.contracts import (
     RiskRejected,
     TimerFired,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError
 from tradegraph.execution.algorithms import (
     AlgoName,
@@ -36,7 +37,6 @@ from tradegraph.execution.algorithms import (
     profile_mass,
     volume_profile_from_bars,
 )
-from tradegraph.sim.clock import SimClock
 from tradegraph.strategies.base import Strategy
 from tradegraph.testing import RecordingOutbox
 

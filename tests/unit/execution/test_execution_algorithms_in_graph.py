@@ -16,8 +16,8 @@ from tradegraph.contracts import (
     SubmitOrder,
     TripKillSwitch,
 )
-from tradegraph.sim.feed import prepare_bar_stream
-from tradegraph.sim.kernel import LocalKernel
+from tradegraph.engine.kernel import LocalKernel
+from tradegraph.engine.streams import prepare_bar_stream
 
 
 class SourceRecordingKernel(LocalKernel):

@@ -25,12 +25,12 @@ from tradegraph.contracts import (
     TimeInForce,
     TradeTick,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.execution import (
     IOC_REMAINDER,
     POST_ONLY_WOULD_TAKE,
     SimulatedVenue,
 )
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000

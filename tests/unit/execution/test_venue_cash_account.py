@@ -18,9 +18,9 @@ from tradegraph.contracts import (
     TimeInForce,
     VenueReason,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.execution import SimulatedVenue
 from tradegraph.portfolio import CashAccount
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000

@@ -20,8 +20,8 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.execution import SimulatedVenue
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000

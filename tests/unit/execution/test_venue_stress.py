@@ -18,8 +18,8 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.execution.venue_stress import StressedVenue, StressedVenueConfig, VenueWindow
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 MIN = 60_000_000_000

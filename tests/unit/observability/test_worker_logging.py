@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from tradegraph.engine.clock import SimClock
 from tradegraph.observability import bind_process_context, configure_logging, get_logger
 from tradegraph.observability.logging import (
     COMPONENT_ENV,
@@ -18,7 +19,6 @@ from tradegraph.observability.logging import (
     clear_process_context,
     setup_worker_logging,
 )
-from tradegraph.sim.clock import SimClock
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tradegraph.config.models import PortfolioConfig
 from tradegraph.contracts import Bar, Instrument, LiquiditySide, OrderFilled, OrderSide
+from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import Portfolio
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 BTC = "BTCUSDT.BINANCE"

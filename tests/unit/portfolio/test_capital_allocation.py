@@ -25,8 +25,8 @@ from tradegraph.contracts import (
     PositionSnapshot,
     Router,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import CapitalAllocator, bounded_weights, capital_split, trailing_stats
-from tradegraph.sim.clock import SimClock
 from tradegraph.strategies.base import Strategy
 from tradegraph.testing import RecordingOutbox
 

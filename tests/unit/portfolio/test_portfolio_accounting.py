@@ -20,9 +20,9 @@ from tradegraph.contracts import (
     QuoteTick,
     TradeTick,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError, OrderPathError
 from tradegraph.portfolio import Portfolio, apply_fill_to_position
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 

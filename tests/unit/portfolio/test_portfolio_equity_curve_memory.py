@@ -4,8 +4,8 @@ import tracemalloc
 
 from tradegraph.config.models import PortfolioConfig
 from tradegraph.contracts import Bar, Instrument
+from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import Portfolio
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60 * 1_000_000_000

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tradegraph.config.models import PortfolioConfig
 from tradegraph.contracts import Bar, Instrument, LiquiditySide, OrderFilled, OrderSide
+from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import Portfolio
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 STARTING_CASH = 1_000_000.0

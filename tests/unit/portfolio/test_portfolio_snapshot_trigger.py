@@ -5,8 +5,8 @@ from __future__ import annotations
 from tests.unit.portfolio.builders import BTC, MINUTE_NS, bar, fill, instruments
 from tradegraph.config.models import PortfolioConfig
 from tradegraph.contracts import OrderSide, PortfolioSnapshot
+from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import Portfolio
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 

@@ -19,9 +19,9 @@ from tradegraph.contracts import (
     PortfolioSnapshot,
     TimerFired,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError
 from tradegraph.portfolio import Portfolio
-from tradegraph.sim.clock import SimClock
 
 SECOND_NS = 1_000_000_000
 DAY_NS = 86_400 * SECOND_NS

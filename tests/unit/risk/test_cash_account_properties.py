@@ -25,10 +25,10 @@ from tradegraph.contracts import (
     OrderType,
     SubmitOrder,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.execution import SimulatedVenue
 from tradegraph.portfolio import CashAccount
 from tradegraph.risk import RiskEngine
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000

@@ -21,9 +21,9 @@ from tradegraph.contracts import (
     RiskRejected,
     SubmitOrder,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import CashAccount
 from tradegraph.risk import RiskEngine
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 BTC = Instrument(

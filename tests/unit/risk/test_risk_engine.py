@@ -35,9 +35,9 @@ from tradegraph.contracts import (
     TradeTick,
     TripKillSwitch,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError
 from tradegraph.risk import OpenOrderStatus, RiskEngine
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 BTC = Instrument(

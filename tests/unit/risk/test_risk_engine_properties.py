@@ -34,8 +34,8 @@ from tradegraph.contracts import (
     SubmitOrder,
     TripKillSwitch,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.risk import RiskEngine
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 TOL = 1e-9

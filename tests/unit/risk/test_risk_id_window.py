@@ -6,9 +6,9 @@ import json
 
 from tests.unit.risk.test_risk_engine import INSTRUMENTS, NO_LIMITS, Harness, priced
 from tradegraph.contracts import OrderIntent, OrderSide, SubmitOrder
+from tradegraph.engine.clock import SimClock
 from tradegraph.risk import RiskEngine
 from tradegraph.risk.engine import DEDUPE_WINDOW
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.unit.risk.test_risk_engine import INSTRUMENTS, NO_LIMITS, Harness, priced
 from tradegraph.contracts import RiskReason, VenueStatus
+from tradegraph.engine.clock import SimClock
 from tradegraph.risk import RiskEngine
-from tradegraph.sim.clock import SimClock
 from tradegraph.testing import RecordingOutbox
 
 

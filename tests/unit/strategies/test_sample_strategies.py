@@ -21,8 +21,8 @@ from tradegraph.contracts import (
     OrderSide,
     OrderType,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError
-from tradegraph.sim.clock import SimClock
 from tradegraph.strategies import (
     MeanReversion,
     SmaCross,

@@ -31,8 +31,8 @@ from tradegraph.contracts import (
     TimerFired,
     TradeTick,
 )
+from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError, OrderPathError, StrategyLoadError
-from tradegraph.sim.clock import SimClock
 from tradegraph.strategies import Strategy, StrategyParams
 from tradegraph.testing import RecordingOutbox
 

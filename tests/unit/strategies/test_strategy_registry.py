@@ -9,8 +9,8 @@ import pytest
 
 from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import Instrument
+from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError, StrategyLoadError
-from tradegraph.sim.clock import SimClock
 from tradegraph.strategies import (
     MeanReversion,
     SmaCross,

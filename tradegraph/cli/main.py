@@ -1,0 +1,573 @@
+"""The ``tradegraph`` command (also ``python -m tradegraph``).
+
+Errors a user can fix (configuration, data) print one clear line and exit non-zero, with no
+traceback: 2 for configuration, 3 for data, 1 for anything else tradegraph raised on purpose.
+With ``--strict``, a run that failed (see :data:`STRICT_EXIT_CODE`) exits 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+import tradegraph
+from tradegraph.adapters.ccxt.download import add_download_parser
+from tradegraph.batch import (
+    MODEL_NAMES,
+    PRESETS,
+    StressScenario,
+    apply_stress,
+    load_stress_file,
+    resolve_stress,
+)
+from tradegraph.batch.montecarlo import BatchProgress, MonteCarlo
+from tradegraph.cli.args import STRICT_EXIT_CODE as STRICT_EXIT_CODE  # exported from here too
+from tradegraph.cli.args import (
+    OneLineParser,
+    add_config_flag,
+    add_everywhere,
+    config_path,
+    fraction,
+    non_negative_int,
+    port_number,
+    positive_int,
+)
+from tradegraph.cli.run_folder import run_folder
+from tradegraph.cli.sessions import add_session_commands
+from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, load_config
+from tradegraph.engine.streams import BarStream, prepare_bar_stream
+from tradegraph.errors import ConfigError, TradegraphError
+from tradegraph.observability import configure_logging
+from tradegraph.observability.logging import quiet_ray
+from tradegraph.observability.metrics import BatchMetrics, GraphMetrics, MetricsSink
+from tradegraph.strategies.registry import use_strategy_modules
+
+LOG_LEVEL_HELP = "log level of the JSON lines on stderr (default WARNING; DEBUG also shows Ray's)"
+DEBUG_HELP = "show tracebacks of errors"
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="graph config YAML (default: the packaged default)")
+    add_config_flag(p)
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set strategies.sma.params.fast_period=5",
+    )
+
+
+def _load(args: argparse.Namespace) -> GraphConfig:
+    path = config_path(args)
+    config = load_config(path, args.overrides)
+    use_strategy_modules(config, path)
+    data = getattr(args, "data", None)
+    if data:
+        first = config.data.bars[0]
+        inst = config.instruments[0]
+        source = BarSourceConfig(
+            path=data, symbol=inst.symbol, venue=inst.venue, interval_s=first.interval_s
+        )
+        config = config.model_copy(update={"data": DataConfig(bars=(source,))})
+    return config
+
+
+def _add_metrics_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics-port",
+        type=port_number,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics while running (0: any free port)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for all)",
+    )
+
+
+@contextmanager
+def _metrics_endpoint(args: argparse.Namespace) -> Iterator[MetricsSink | None]:
+    """With ``--metrics-port``: a Prometheus sink served over HTTP for the block, else None."""
+    if args.metrics_port is None:
+        yield None
+        return
+    from tradegraph.observability.prometheus import PrometheusSink, serve_metrics
+
+    sink = PrometheusSink()
+    with serve_metrics(sink.registry, args.metrics_host, args.metrics_port) as server:
+        print(f"metrics at {server.url}", file=sys.stderr, flush=True)
+        yield sink
+
+
+def _stressed_history(
+    config: GraphConfig, args: argparse.Namespace
+) -> tuple[GraphConfig, BarStream]:
+    """The config's bars and venues bent by the stress scenarios named on the command line."""
+    from tradegraph.engine.backtest import load_datasets
+
+    if config.data.trades:
+        raise ConfigError("--stress bends bar data only; this config also replays trade ticks")
+    scenarios = resolve_stress(args.stress, _stress_catalog(args))
+    stressed, datasets = apply_stress(scenarios, config, load_datasets(config))
+    return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
+
+
+def _add_strict_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT_CODE} when the run failed: a strategy stopped, the kill switch "
+        "halted trading or every order was refused",
+    )
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from tradegraph.engine.backtest import run_backtest
+    from tradegraph.report.html import format_metrics_table, format_run_outcome
+    from tradegraph.report.outputs import write_outputs
+
+    config = _load(args)
+    stream = None
+    if args.stress:
+        config, stream = _stressed_history(config, args)
+    if args.engine == "ray":
+        from tradegraph.actors import ray_session, run_backtest_ray
+
+        if args.metrics_port is not None:
+            raise ConfigError(
+                "--metrics-port serves the local engine's metrics; with --engine ray the "
+                "actors report through Ray's metrics (see the README, Observation)"
+            )
+        with ray_session(args.address, session_id=config.name, log_level=args.log_level):
+            result = run_backtest_ray(config, stream)
+    else:
+        with _metrics_endpoint(args) as sink:
+            metrics = GraphMetrics(sink) if sink is not None else None
+            result = run_backtest(config, stream, metrics=metrics)
+    out_dir = run_folder(args.out, config.report.out_dir, config.name)
+    paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
+    s = result.summary()
+    print(
+        f"backtest {config.name} ({args.engine} engine): {s['bars']:,} bars in {s['elapsed_s']:.2f} s ({s['bars_per_s']:,.0f} bars/s)"
+    )
+    print(format_metrics_table(result.metrics))
+    print(
+        f"orders {s['orders']}  fills {s['fills']}  risk rejections {s['risk_rejections']}  "
+        f"venue rejections {s['venue_rejections']}  final equity {s['final_equity']:,.2f}  pnl {s['pnl']:,.2f}  fees {s['fees']:,.2f}"
+    )
+    if s["dropped_rows"]:
+        print(f"dropped malformed bars: {s['dropped_rows']} ({result.dropped})")
+    outcome = format_run_outcome(s)
+    if outcome:
+        print(outcome)
+    print(f"outputs in {out_dir.resolve()}:")
+    for name, path in paths.items():
+        print(f"  {name:8s} {path}")
+    if s["status"] == "failed":
+        print(f"run failed: {'; '.join(s['failure_reasons'])}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(s, default=str))
+    return STRICT_EXIT_CODE if args.strict and s["status"] == "failed" else 0
+
+
+class _ProgressLine:
+    """Scenarios done, rate and ETA on stderr: rewritten in place on a terminal, else one line
+    per update."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, progress: BatchProgress) -> None:
+        eta = "?" if progress.eta_s is None else f"{progress.eta_s:,.0f} s"
+        line = (
+            f"{self._label}: {progress.done:,}/{progress.total:,} scenarios  "
+            f"{progress.rate:,.1f}/s  ETA {eta}"
+        )
+        end = "\n" if not self._tty or progress.done >= progress.total else ""
+        print(("\r" if self._tty else "") + line, end=end, file=sys.stderr, flush=True)
+
+
+def _batch_out(args: argparse.Namespace, base: str, name: str) -> Path:
+    out = run_folder(args.out, base, name)
+    if args.out and args.fresh:
+        shutil.rmtree(out / "chunks", ignore_errors=True)
+        (out / "batch.json").unlink(missing_ok=True)
+    return out
+
+
+# What choosing Ray costs and gains on one machine, measured on a loaded 2-core machine: a
+# local Ray takes 8-25 s to start and spread a batch, and the in-process engine runs about
+# 40,000 bars a second. Ray pays off only when the batch would run longer than that.
+RAY_START_S = 10.0
+IN_PROCESS_BARS_PER_S = 40_000.0
+
+
+def _choose_execution(batch: MonteCarlo, args: argparse.Namespace, label: str) -> None:
+    """Run in this process unless Ray is asked for, a cluster is given, or the batch is big
+    enough on this machine for Ray's workers to win back its start-up; say which, on stderr."""
+    if args.in_process:
+        batch.in_process, why = True, "--in-process"
+    elif args.address or os.environ.get("RAY_ADDRESS"):
+        batch.in_process, why = False, "joining a Ray cluster"
+    elif args.ray:
+        batch.in_process, why = False, "--ray"
+    else:
+        plan = batch.plan()
+        bars = plan.bars_per_path or max(len(d) for d in plan.history)
+        estimate_s = batch.paths * bars * len(plan.history) / IN_PROCESS_BARS_PER_S
+        cpus = args.workers or os.cpu_count() or 1
+        saved_s = estimate_s * (1.0 - 1.0 / cpus)
+        batch.in_process = saved_s <= RAY_START_S
+        why = (
+            f"about {estimate_s:,.0f} s of work, too little for Ray's start-up to pay off on "
+            f"{cpus} workers; --ray to use Ray anyway"
+            if batch.in_process
+            else f"about {estimate_s:,.0f} s of work for {cpus} workers; --in-process to stay "
+            "in this process"
+        )
+    where = "in this process" if batch.in_process else "on Ray"
+    print(f"{label}: running {where} ({why})", file=sys.stderr, flush=True)
+
+
+TOP_FAILED_RUNS = 5
+"""How many scenarios whose run failed the terminal lists with their reasons."""
+
+
+def _run_batch(
+    batch: MonteCarlo, out: Path, as_json: bool, headline: str, strict: bool = False
+) -> int:
+    try:
+        result = batch.run_batch()
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished scenarios are kept in {out.resolve()}; "
+            f"rerun the same command with --out {out} to resume",
+            file=sys.stderr,
+        )
+        return 130
+    s = result.summary
+    print(
+        f"{headline}: {s['scenarios']:,} scenarios ({s['scenarios_run']:,} run now, "
+        f"{s['scenarios_failed']} failed) in {s['elapsed_s']:.1f} s "
+        f"({s['scenarios_per_s']:,.1f} scenarios/s)"
+    )
+    if s.get("scenarios_ok"):
+        print(
+            f"return mean {s['mean_return']:.4%}  median {s['median_return']:.4%}  "
+            f"worst {s['worst_return']:.4%}\n"
+            f"VaR 95% {s['var_95']:.4%}  CVaR 95% {s['cvar_95']:.4%}  "
+            f"VaR 99% {s['var_99']:.4%}  CVaR 99% {s['cvar_99']:.4%}\n"
+            f"P(loss) {s['prob_loss']:.2%}  P(ruin: drawdown >= {s['ruin_drawdown']:.0%}) "
+            f"{s['prob_ruin']:.2%}  max drawdown p95 {s['drawdown']['p95']:.4%}  "
+            f"kill-switch trips {s['kill_switch_trips']}"
+        )
+    for row in result.failed:
+        print(f"scenario {row['index']} failed: {row['error']}")
+    runs_failed = [row for row in result.table.to_pylist() if row["run_status"] == "failed"]
+    if runs_failed:
+        print(
+            f"RUNS FAILED: {len(runs_failed)} of {s['scenarios']:,} scenarios "
+            f"(a strategy stopped in {s['scenarios_with_stopped_strategy']}, "
+            f"{s['strategies_stopped']} strategies in all)"
+        )
+        for row in runs_failed[:TOP_FAILED_RUNS]:
+            print(
+                f"  scenario {row['index']} ({row['overlays']}): "
+                f"{'; '.join(row['failure_reasons'])}"
+            )
+        if len(runs_failed) > TOP_FAILED_RUNS:
+            print(f"  ... and {len(runs_failed) - TOP_FAILED_RUNS} more (results.parquet)")
+    check = s.get("engine_check")
+    if check is not None:
+        checked = check["scenarios_checked"]
+        if check["identical"]:
+            print(
+                f"{check['engine']} engine check: {checked}/{checked} scenarios identical to the "
+                "in-process run (fills, equity, orders, messages)"
+            )
+        else:
+            for row in check["scenarios"]:
+                if row["differences"]:
+                    print(
+                        f"{check['engine']} engine check: scenario {row['index']} "
+                        f"({row['overlays']}) differs in {', '.join(row['differences'])}"
+                    )
+    print(f"results_digest {result.results_digest}")
+    print(f"outputs in {out.resolve()}:")
+    for name, path in result.paths.items():
+        print(f"  {name:10s} {path}")
+    if as_json:
+        print(json.dumps(s, default=str))
+    if check is not None and not check["identical"]:
+        return 1
+    failed = (
+        s["scenarios_failed"] > 0
+        or s.get("kill_switch_trips", 0) > 0
+        or s["scenarios_with_stopped_strategy"] > 0
+    )
+    return STRICT_EXIT_CODE if strict and failed else 0
+
+
+def _stress_catalog(args: argparse.Namespace) -> dict[str, StressScenario] | None:
+    return load_stress_file(args.stress_file) if args.stress_file else None
+
+
+def _batch_metrics(sink: MetricsSink | None) -> BatchMetrics | None:
+    return BatchMetrics(sink) if sink is not None else None
+
+
+def cmd_montecarlo(args: argparse.Namespace) -> int:
+    config = _load(args)
+    out = _batch_out(args, "out/montecarlo", config.name)
+    with _metrics_endpoint(args) as sink:
+        batch = MonteCarlo(
+            config,
+            paths=args.paths,
+            model=args.model,
+            stress=args.stress,
+            root_seed=args.seed,
+            bars_per_path=args.bars_per_path,
+            workers=args.workers,
+            address=args.address,
+            out_dir=out,
+            calibrate_from=args.calibrate_from,
+            stress_catalog=_stress_catalog(args),
+            ruin_drawdown=args.ruin_drawdown,
+            in_process=args.in_process,
+            html=not args.no_html,
+            progress=_ProgressLine("montecarlo"),
+            metrics=_batch_metrics(sink),
+            check_ray_engine=args.check_ray_engine,
+        )
+        _choose_execution(batch, args, "montecarlo")
+        return _run_batch(
+            batch, out, args.json, f"montecarlo {config.name} ({args.model})", args.strict
+        )
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    config = _load(args)
+    catalog = _stress_catalog(args)
+    names = args.scenario or [*PRESETS, *(catalog or {})]
+    out = _batch_out(args, "out/stress", config.name)
+    with _metrics_endpoint(args) as sink:
+        batch = MonteCarlo(
+            config,
+            paths=len(names) + 1,
+            model="history",
+            stress_sets=[[], *([n] for n in names)],
+            workers=args.workers,
+            address=args.address,
+            out_dir=out,
+            stress_catalog=catalog,
+            ruin_drawdown=args.ruin_drawdown,
+            in_process=args.in_process,
+            html=not args.no_html,
+            progress=_ProgressLine("stress"),
+            metrics=_batch_metrics(sink),
+            check_ray_engine=args.check_ray_engine,
+        )
+        _choose_execution(batch, args, "stress")
+        code = _run_batch(batch, out, False, f"stress {config.name}", args.strict)
+    if code == 130:
+        return code
+    table = pq.read_table(out / "results.parquet").to_pylist()
+    print(
+        f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'rejected':>8s} "
+        f"{'kill':>5s} {'stopped':>7s}  run"
+    )
+    for row in table:
+        if row["status"] != "ok":
+            print(f"{row['overlays']:22s} failed: {row['error']}")
+            continue
+        print(
+            f"{row['overlays']:22s} {row['return']:>10.4%} {row['max_drawdown']:>9.4%} "
+            f"{row['fills']:>6d} {row['venue_rejections']:>8d} {row['kill_switch_trips']:>5d} "
+            f"{row['strategies_stopped']:>7d}  {row['run_status']}"
+        )
+    if args.json:
+        summary = json.loads((out / "summary.json").read_text())
+        summary["scenarios_table"] = [
+            {k: v for k, v in row.items() if k != "equity_samples"} for row in table
+        ]
+        print(json.dumps(summary, default=str))
+    return code
+
+
+def _add_batch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers", type=positive_int, help="most scenario chunks at once (default: all CPUs)"
+    )
+    p.add_argument(
+        "--address", help="Ray cluster to join: auto or ray://HOST:10001 (default: start locally)"
+    )
+    p.add_argument(
+        "--out",
+        help="output folder; rerunning into it resumes the batch (default: a new folder "
+        "<name>-<UTC time> under out/<command>, with a 'latest' link to it)",
+    )
+    p.add_argument("--fresh", action="store_true", help="discard earlier results in --out first")
+    p.add_argument("--stress-file", help="YAML file of custom stress scenarios")
+    p.add_argument(
+        "--ruin-drawdown",
+        type=fraction,
+        default=0.5,
+        help="a maximum drawdown at or beyond this fraction counts as ruin (default 0.5)",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--in-process", action="store_true", help="run without Ray, in this process")
+    where.add_argument(
+        "--ray",
+        action="store_true",
+        help="run on Ray even when the batch is small enough to finish sooner in this process "
+        "(without either, the quicker is chosen; with --address, Ray)",
+    )
+    p.add_argument(
+        "--check-ray-engine",
+        type=non_negative_int,
+        default=0,
+        metavar="K",
+        help="afterwards, run the first K scenarios again both in-process and through the Ray "
+        "actor graph (one actor per component) and check they give identical fills, equity and "
+        "orders; exit 1 if not (slow: keep K and the paths small)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT_CODE} when a scenario failed, or a strategy stopped or the kill "
+        "switch halted trading in any scenario",
+    )
+    _add_metrics_args(p)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from tradegraph.cli.starter import write_starter
+
+    written = write_starter(args.dir)
+    print(f"starter project in {Path(args.dir).resolve()}:")
+    for path in written:
+        print(f"  {path.name}")
+    print(f"run it: tradegraph backtest {Path(args.dir) / 'config.yaml'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="tradegraph", description="Actor-model trading system for crypto markets on Ray."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"tradegraph {tradegraph.__version__}"
+    )
+    parser.add_argument("--log-level", default="WARNING", help=LOG_LEVEL_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bt = sub.add_parser("backtest", help="run a backtest in one process or as Ray actors")
+    _add_config_args(bt)
+    bt.add_argument("--data", help="Parquet bar file (ts, open, high, low, close, volume)")
+    bt.add_argument(
+        "--out",
+        help="output folder (default: a new folder <name>-<UTC time> under the config's "
+        "report.out_dir, out/backtest, with a 'latest' link to it)",
+    )
+    bt.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    bt.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    bt.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: every component in this process; ray: each component in a named Ray actor, "
+        "stepped through simulated time (same results)",
+    )
+    bt.add_argument(
+        "--address",
+        help="with --engine ray: address of a running Ray cluster ('auto' finds a local one); "
+        "without it a local Ray is started for the run",
+    )
+    _add_metrics_args(bt)
+    bt.add_argument(
+        "--stress",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="bend the history and the venues by these stress scenarios, in order",
+    )
+    bt.add_argument("--stress-file", help="YAML file of custom stress scenarios")
+    _add_strict_arg(bt)
+    bt.set_defaults(func=cmd_backtest)
+
+    mc = sub.add_parser("montecarlo", help="run the graph over many simulated markets")
+    _add_config_args(mc)
+    mc.add_argument(
+        "--paths", type=positive_int, default=100, help="number of scenarios (default 100)"
+    )
+    mc.add_argument("--model", choices=MODEL_NAMES, default="gbm", help="price model (default gbm)")
+    mc.add_argument(
+        "--stress", nargs="+", default=[], metavar="NAME", help="stress overlays on every path"
+    )
+    mc.add_argument("--bars-per-path", type=positive_int, help="bars per path (default: one week)")
+    mc.add_argument("--calibrate-from", help="Parquet bar file to calibrate the model from")
+    mc.add_argument("--seed", type=non_negative_int, help="root seed (default: the config's seed)")
+    _add_batch_args(mc)
+    mc.set_defaults(func=cmd_montecarlo)
+
+    st = sub.add_parser("stress", help="run each stress scenario on the real history")
+    _add_config_args(st)
+    st.add_argument(
+        "--scenario",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help=f"scenarios to run (default: every preset): {', '.join(PRESETS)}",
+    )
+    _add_batch_args(st)
+    st.set_defaults(func=cmd_stress)
+
+    init = sub.add_parser(
+        "init", help="write a starter project (config, strategy module, README) into DIR"
+    )
+    init.add_argument("dir", metavar="DIR", help="folder to write into (created if missing)")
+    init.set_defaults(func=cmd_init)
+
+    add_session_commands(sub, _add_config_args, _add_metrics_args)
+    add_download_parser(sub)
+    # Global flags are taken after the subcommand too: `tradegraph backtest --log-level INFO`.
+    add_everywhere(parser, "--log-level", help=LOG_LEVEL_HELP)
+    add_everywhere(parser, "--debug", action="store_true", help=DEBUG_HELP)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    quiet_ray(args.log_level.upper() == "DEBUG")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except TradegraphError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
