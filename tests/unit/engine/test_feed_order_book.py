@@ -6,14 +6,13 @@ import math
 
 import pytest
 
-from tradegraph.contracts import Instrument, OrderBookSnapshot
+from tests.support.stubs import btcusdt
+from tradegraph.contracts import OrderBookSnapshot
 from tradegraph.engine.clock import SimClock
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.testing import RecordingOutbox
 
-BTC = Instrument(
-    symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=0.001
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.0, min_notional=0.0)
 BTC_ID = BTC.instrument_id
 
 

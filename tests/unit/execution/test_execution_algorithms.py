@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import (
     Bar,
     CancelIntent,
     ExecutionReport,
-    Instrument,
     KillSwitchChanged,
     LiquiditySide,
     OrderCancelled,
@@ -42,15 +42,7 @@ from tradegraph.testing import RecordingOutbox
 
 BTC = "BTCUSDT.BINANCE"
 LOT = 0.001
-INSTRUMENT = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=LOT,
-    min_notional=5.0,
-)
+INSTRUMENT = btcusdt(lot_size=LOT, min_quantity=0.0, min_notional=5.0)
 T0 = 1_000 * 60_000_000_000  # a whole minute, midnight of day 0 + 1000 min
 MIN = 60_000_000_000
 

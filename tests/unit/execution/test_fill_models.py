@@ -6,8 +6,9 @@ import math
 
 import pytest
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import SlippageConfig, VenueConfig
-from tradegraph.contracts import Instrument, LiquiditySide, OrderSide
+from tradegraph.contracts import LiquiditySide, OrderSide
 from tradegraph.execution import (
     FixedSlippage,
     LinearImpactSlippage,
@@ -19,15 +20,8 @@ from tradegraph.execution import (
     fill_fee,
 )
 
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    maker_fee=0.0002,
-    taker_fee=0.0007,
+BTC = btcusdt(
+    lot_size=0.001, min_quantity=0.0, min_notional=0.0, maker_fee=0.0002, taker_fee=0.0007
 )
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.stubs import btcusdt, ethusdt
 from tradegraph.config.models import FillAt, SlippageConfig, VenueConfig
 from tradegraph.contracts import (
     Bar,
     CancelOrder,
-    Instrument,
     LiquiditySide,
     Message,
     OrderAccepted,
@@ -35,19 +35,10 @@ from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000
 IID = "BTCUSDT.BINANCE"
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    maker_fee=0.0002,
-    taker_fee=0.0007,
+BTC = btcusdt(
+    lot_size=0.001, min_quantity=0.0, min_notional=0.0, maker_fee=0.0002, taker_fee=0.0007
 )
-ETH_OTHER_VENUE = Instrument(
-    symbol="ETHUSDT", venue="OKX", base="ETH", quote="USDT", tick_size=0.01, lot_size=0.001
-)
+ETH_OTHER_VENUE = ethusdt(venue="OKX", lot_size=0.001, min_quantity=0.0, min_notional=0.0)
 
 
 class Harness:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import VenueConfig
 from tradegraph.contracts import (
     Bar,
-    Instrument,
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
@@ -24,16 +24,7 @@ from tradegraph.portfolio import CashAccount
 from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.00001,
-    maker_fee=0.001,
-    taker_fee=0.001,
-)
+BTC = btcusdt(min_quantity=0.0, min_notional=0.0)
 IID = BTC.instrument_id
 INSUFFICIENT = VenueReason.INSUFFICIENT_BALANCE.value + ": "
 

@@ -8,11 +8,11 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import FillAt, SlippageConfig, VenueConfig
 from tradegraph.contracts import (
     Bar,
     CancelOrder,
-    Instrument,
     Message,
     OrderFilled,
     OrderSide,
@@ -26,9 +26,7 @@ from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000
 LOT = 0.001
-INSTRUMENT = Instrument(
-    symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=LOT
-)
+INSTRUMENT = btcusdt(lot_size=LOT, min_quantity=0.0, min_notional=0.0)
 IID = INSTRUMENT.instrument_id
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import FillAt, SlippageConfig, VenueConfig
 from tradegraph.contracts import (
     Bar,
     CancelOrder,
-    Instrument,
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
@@ -24,16 +24,7 @@ from tradegraph.testing import RecordingOutbox
 
 MIN = 60_000_000_000
 IID = "BTCUSDT.BINANCE"
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    maker_fee=0.0002,
-    taker_fee=0.001,
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.0, min_notional=0.0, maker_fee=0.0002)
 
 
 def market_buy(cid: str, ts_ns: int) -> SubmitOrder:

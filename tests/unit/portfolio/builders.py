@@ -1,9 +1,13 @@
-"""Builders shared by the portfolio tests: instruments, a portfolio, bars and fills."""
+"""Builders shared by the portfolio tests: instruments, a portfolio, bars and fills (the
+messages come from the shared kit, tests/support/stubs.py)."""
 
 from __future__ import annotations
 
+from tests.support import stubs
+from tests.support.stubs import btcusdt, ethusdt
+from tests.support.stubs import fill as fill  # the portfolio tests import it from here
 from tradegraph.config.models import PortfolioConfig
-from tradegraph.contracts import Bar, Instrument, LiquiditySide, OrderFilled, OrderSide
+from tradegraph.contracts import Bar, Instrument
 from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import Portfolio
 from tradegraph.testing import RecordingOutbox
@@ -14,12 +18,8 @@ MINUTE_NS = 60 * 1_000_000_000
 
 
 def instruments() -> dict[str, Instrument]:
-    btc = Instrument(
-        symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=1e-5
-    )
-    eth = Instrument(
-        symbol="ETHUSDT", venue="BINANCE", base="ETH", quote="USDT", tick_size=0.01, lot_size=1e-4
-    )
+    btc = btcusdt(min_quantity=0.0, min_notional=0.0)
+    eth = ethusdt(min_quantity=0.0, min_notional=0.0)
     return {btc.instrument_id: btc, eth.instrument_id: eth}
 
 
@@ -33,43 +33,4 @@ def make_portfolio(
 
 
 def bar(instrument_id: str, close: float, ts_ns: int) -> Bar:
-    return Bar(
-        ts_event_ns=ts_ns,
-        ts_init_ns=ts_ns,
-        instrument_id=instrument_id,
-        open=close,
-        high=close,
-        low=close,
-        close=close,
-        volume=1.0,
-        interval_ns=MINUTE_NS,
-    )
-
-
-def fill(
-    fill_id: str,
-    side: OrderSide,
-    qty: float,
-    price: float,
-    *,
-    fee: float = 0.0,
-    strategy_id: str = "s1",
-    instrument_id: str = BTC,
-    ts_ns: int = 0,
-) -> OrderFilled:
-    return OrderFilled(
-        ts_event_ns=ts_ns,
-        ts_init_ns=ts_ns,
-        fill_id=fill_id,
-        client_order_id=f"o-{fill_id}",
-        venue_order_id=f"v-{fill_id}",
-        strategy_id=strategy_id,
-        instrument_id=instrument_id,
-        venue="BINANCE",
-        side=side,
-        last_qty=qty,
-        last_px=price,
-        fee=fee,
-        liquidity=LiquiditySide.TAKER,
-        leaves_qty=0.0,
-    )
+    return stubs.bar(close, ts_ns=ts_ns, instrument_id=instrument_id)

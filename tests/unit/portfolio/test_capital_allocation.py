@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.support.graphs import graph_config
+from tests.support.stubs import btcusdt
 from tradegraph.config import StrategyConfig
 from tradegraph.config.models import AllocationConfig, GraphConfig, StrategyAllocationConfig
 from tradegraph.contracts import (
     ALLOCATOR,
     RISK,
     CapitalAllocated,
-    Instrument,
     LiquiditySide,
     OrderFilled,
     OrderSide,
@@ -31,11 +31,7 @@ from tradegraph.strategies.base import Strategy
 from tradegraph.testing import RecordingOutbox
 
 BTC = "BTCUSDT.BINANCE"
-INSTRUMENTS = {
-    BTC: Instrument(
-        symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=1e-5
-    )
-}
+INSTRUMENTS = {BTC: btcusdt(min_quantity=0.0, min_notional=0.0)}
 HOUR = 3_600_000_000_000
 
 

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tradegraph.contracts import AccountKind, Instrument, OrderSide
+from tests.support.stubs import btcusdt
+from tradegraph.contracts import AccountKind, OrderSide
 from tradegraph.portfolio import CashAccount
 
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    maker_fee=0.0002,
-    taker_fee=0.001,
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.0, min_notional=0.0, maker_fee=0.0002)
 IID = BTC.instrument_id
 
 

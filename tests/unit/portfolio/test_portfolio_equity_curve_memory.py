@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import tracemalloc
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import PortfolioConfig
-from tradegraph.contracts import Bar, Instrument
+from tradegraph.contracts import Bar
 from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import Portfolio
 from tradegraph.testing import RecordingOutbox
@@ -13,9 +14,7 @@ BAR_COUNT = 100_000
 
 
 def test_equity_curve_retains_under_forty_bytes_per_bar() -> None:
-    btc = Instrument(
-        symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=1e-5
-    )
+    btc = btcusdt(min_quantity=0.0, min_notional=0.0)
     portfolio = Portfolio(
         PortfolioConfig(snapshot_interval_s=86_400.0),
         {btc.instrument_id: btc},

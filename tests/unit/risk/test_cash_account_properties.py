@@ -13,12 +13,12 @@ from collections import deque
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import RiskConfig, VenueConfig
 from tradegraph.contracts import (
     Bar,
     CancelIntent,
     CancelOrder,
-    Instrument,
     Message,
     OrderIntent,
     OrderSide,
@@ -32,16 +32,7 @@ from tradegraph.risk import RiskEngine
 from tradegraph.testing import RecordingOutbox
 
 MINUTE_NS = 60_000_000_000
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    maker_fee=0.0002,
-    taker_fee=0.001,
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.0, min_notional=0.0, maker_fee=0.0002)
 IID = BTC.instrument_id
 TOL = 1e-9
 

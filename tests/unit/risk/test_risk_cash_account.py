@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
     AccountBalances,
     Bar,
-    Instrument,
     LiquiditySide,
     Message,
     OrderCancelled,
@@ -26,17 +26,7 @@ from tradegraph.portfolio import CashAccount
 from tradegraph.risk import RiskEngine
 from tradegraph.testing import RecordingOutbox
 
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.00001,
-    min_notional=10.0,
-    maker_fee=0.001,
-    taker_fee=0.001,
-)
+BTC = btcusdt(min_quantity=0.0)
 IID = BTC.instrument_id
 PRICE = 107_000.0
 LIMITS_OFF = RiskConfig(price_band_pct=None)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.stubs import btcusdt, ethusdt
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
     RISK,
@@ -14,7 +15,6 @@ from tradegraph.contracts import (
     CancelIntent,
     CancelOrder,
     FeedStatus,
-    Instrument,
     KillSwitchChanged,
     LiquiditySide,
     Message,
@@ -40,24 +40,8 @@ from tradegraph.errors import ConfigError
 from tradegraph.risk import OpenOrderStatus, RiskEngine
 from tradegraph.testing import RecordingOutbox
 
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    min_quantity=0.002,
-    min_notional=5.0,
-)
-ETH = Instrument(
-    symbol="ETHUSDT",
-    venue="BINANCE",
-    base="ETH",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.01,
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.002, min_notional=5.0)
+ETH = ethusdt(lot_size=0.01, min_quantity=0.0, min_notional=0.0)
 BTC_ID = BTC.instrument_id
 ETH_ID = ETH.instrument_id
 INSTRUMENTS = {BTC_ID: BTC, ETH_ID: ETH}

@@ -14,12 +14,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.stubs import btcusdt, ethusdt
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
     Bar,
     CancelIntent,
     CancelOrder,
-    Instrument,
     KillSwitchChanged,
     LiquiditySide,
     OrderCancelled,
@@ -39,25 +39,8 @@ from tradegraph.risk import RiskEngine
 from tradegraph.testing import RecordingOutbox
 
 TOL = 1e-9
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    min_quantity=0.002,
-    min_notional=5.0,
-)
-ETH = Instrument(
-    symbol="ETHUSDT",
-    venue="OKX",
-    base="ETH",
-    quote="USDT",
-    tick_size=0.05,
-    lot_size=0.01,
-    min_notional=1.0,
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.002, min_notional=5.0)
+ETH = ethusdt(venue="OKX", tick_size=0.05, lot_size=0.01, min_quantity=0.0, min_notional=1.0)
 INSTRUMENTS = {BTC.instrument_id: BTC, ETH.instrument_id: ETH}
 BASE_PRICE = {BTC.instrument_id: 100.0, ETH.instrument_id: 10.0}
 STRATEGIES = ("alpha", "beta")

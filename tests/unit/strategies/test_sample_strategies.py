@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.stubs import btcusdt, ethusdt
 from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import (
     Bar,
-    Instrument,
     LiquiditySide,
     OrderFilled,
     OrderIntent,
@@ -35,12 +35,8 @@ from tradegraph.testing import RecordingOutbox
 BTC = "BTCUSDT.BINANCE"
 ETH = "ETHUSDT.BINANCE"
 INSTRUMENTS = {
-    BTC: Instrument(
-        symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=1e-5
-    ),
-    ETH: Instrument(
-        symbol="ETHUSDT", venue="BINANCE", base="ETH", quote="USDT", tick_size=0.01, lot_size=1e-4
-    ),
+    BTC: btcusdt(min_quantity=0.0, min_notional=0.0),
+    ETH: ethusdt(min_quantity=0.0, min_notional=0.0),
 }
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 

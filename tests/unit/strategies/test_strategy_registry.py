@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.stubs import btcusdt
 from tradegraph.config.models import StrategyConfig
-from tradegraph.contracts import Instrument
 from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError, StrategyLoadError
 from tradegraph.strategies import (
@@ -25,11 +25,7 @@ from tradegraph.strategies import registry as registry_module
 from tradegraph.testing import RecordingOutbox
 
 BTC = "BTCUSDT.BINANCE"
-INSTRUMENTS = {
-    BTC: Instrument(
-        symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=1e-5
-    )
-}
+INSTRUMENTS = {BTC: btcusdt(min_quantity=0.0, min_notional=0.0)}
 
 
 @pytest.fixture
