@@ -780,6 +780,7 @@ def test_order_reaching_the_broker_before_it_connects_is_held_then_sent(
     failure = run(scenario)
 
     assert failure == ""
+    assert isinstance(broker.gateway, CcxtBroker)
     assert [o.client_order_id for o in fake.orders()] == [
         broker.gateway.journal.orders[cmd.client_order_id].venue_client_id
     ]

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from tradegraph.adapters.base import BrokerGateway
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     AccountBalances,
@@ -122,7 +123,7 @@ class GatewayBroker:
 
         self.component_id = f"broker:{venue}"
         self._outbox = outbox
-        self.gateway, self.mode, self.mode_reason = build_broker(
+        gateway, self.mode, self.mode_reason = build_broker(
             config.venue(venue),
             config.instrument_map(),
             session_id=session_id,
@@ -130,6 +131,7 @@ class GatewayBroker:
             journal_path=journal_path,
             exchange=exchange,
         )
+        self.gateway: BrokerGateway = gateway
         # Commands wait here until the gateway is connected and reconciled (an order may
         # arrive while a restarted broker is still reconnecting).
         self._commands: asyncio.Queue[SubmitOrder | CancelOrder] = asyncio.Queue()
@@ -278,7 +280,7 @@ class GatewayBroker:
 
     @property
     def open_orders(self) -> int:
-        return sum(1 for _ in self.gateway.journal.active_orders())
+        return self.gateway.open_orders
 
     def snapshot(self) -> dict[str, Any]:
         # The gateway keeps its own durable journal; the venue is the truth on recovery.
