@@ -33,6 +33,7 @@ from tradegraph.contracts import (
     Outbox,
     SubmitOrder,
     VenueBanned,
+    VenueReason,
 )
 from tradegraph.observability import get_logger
 
@@ -205,7 +206,7 @@ class GatewayBroker:
                         strategy_id=cmd.strategy_id,
                         instrument_id=cmd.instrument_id,
                         venue=cmd.venue,
-                        reason=f"not sent: {self.failure}",
+                        reason=f"{VenueReason.NOT_SENT.value}: {self.failure}",
                         ts_event_ns=now,
                         ts_init_ns=now,
                     )
@@ -219,7 +220,7 @@ class GatewayBroker:
                 self._queued.discard(cmd.client_order_id)
                 refused = self._refused.pop(cmd.client_order_id, None)
                 if refused is not None:
-                    messages = self.gateway.refuse(cmd, f"not sent: {refused}")
+                    messages = self.gateway.refuse(cmd, refused)
                 else:
                     messages = await self.gateway.submit(cmd)
             else:

@@ -37,11 +37,12 @@ from tradegraph.contracts import (
     SubmitOrder,
     TradeTick,
     VenueBanned,
+    VenueReason,
     broker_id,
 )
 from tradegraph.observability import get_logger
 
-__all__ = ["DRY_RUN_NOT_SENT", "NS_PER_MS", "NS_PER_S", "REL_TOL", "BrokerCore"]
+__all__ = ["DRY_RUN_NOT_SENT", "NS_PER_MS", "NS_PER_S", "REL_TOL", "BrokerCore", "Refusal"]
 
 DRY_RUN_NOT_SENT = "dry-run: not sent to the venue"
 """``OrderCancelled.reason`` for a dry-run market or IOC order (it would have traded at once)."""
@@ -49,6 +50,10 @@ DRY_RUN_NOT_SENT = "dry-run: not sent to the venue"
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 REL_TOL = 1e-9
+
+Refusal = tuple[VenueReason, str]
+"""Why an order cannot be placed: a stable code and free-text detail (``OrderRejected.reason``
+is ``"{code}: {detail}"``)."""
 
 
 class BrokerCore:
@@ -160,7 +165,8 @@ class BrokerCore:
                 moved[fill.fee_currency] = moved.get(fill.fee_currency, 0.0) - fill.fee_cost
         return moved
 
-    def _reject(self, order: JournalOrder, reason: str) -> None:
+    def _reject(self, order: JournalOrder, code: VenueReason, detail: str) -> None:
+        reason = f"{code.value}: {detail}"
         order.status = JournalStatus.REJECTED
         order.detail = reason
         self.journal.record_order(order)
@@ -232,19 +238,30 @@ class BrokerCore:
             created_ns=self._now_ns(),
         )
 
-    def _basic_problem(self, cmd: SubmitOrder) -> str | None:
+    def _basic_problem(self, cmd: SubmitOrder) -> Refusal | None:
         """Why ``cmd`` cannot be sent whatever the venue says, or ``None``."""
         if cmd.venue != self.venue or cmd.instrument_id not in self._listings:
-            return f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}"
+            return (
+                VenueReason.UNKNOWN_INSTRUMENT,
+                f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}",
+            )
         if not (math.isfinite(cmd.quantity) and cmd.quantity > 0.0):
-            return f"quantity must be a finite number > 0, was {cmd.quantity!r}"
+            return (
+                VenueReason.INVALID_ORDER,
+                f"quantity must be a finite number > 0, was {cmd.quantity!r}",
+            )
         if cmd.order_type is OrderType.LIMIT and (
             cmd.limit_price is None or not (math.isfinite(cmd.limit_price) and cmd.limit_price > 0)
         ):
-            return f"a limit order needs a finite limit_price > 0, was {cmd.limit_price!r}"
+            return (
+                VenueReason.INVALID_ORDER,
+                f"a limit order needs a finite limit_price > 0, was {cmd.limit_price!r}",
+            )
         return None
 
-    def _cap_problem(self, cmd: SubmitOrder, quantity: float, price: float | None) -> str | None:
+    def _cap_problem(
+        self, cmd: SubmitOrder, quantity: float, price: float | None
+    ) -> Refusal | None:
         """Why the order breaks ``live.max_order_notional``, or ``None``."""
         cap = self.live.max_order_notional
         if cap is None:
@@ -252,21 +269,25 @@ class BrokerCore:
         reference = price if price is not None else self._last_prices.get(cmd.instrument_id)
         if reference is None:
             return (
+                VenueReason.NO_PRICE,
                 f"no market price known for {cmd.instrument_id}, so the order cannot be "
-                f"checked against live.max_order_notional {cap:g}"
+                f"checked against live.max_order_notional {cap:g}",
             )
         notional = quantity * reference
         if notional > cap * (1.0 + REL_TOL):
             return (
+                VenueReason.MAX_ORDER_NOTIONAL,
                 f"order notional {notional:.2f} exceeds the venue hard cap "
-                f"live.max_order_notional {cap:.2f}"
+                f"live.max_order_notional {cap:.2f}",
             )
         return None
 
     def refuse(self, cmd: SubmitOrder, reason: str) -> list[Message]:
-        """Reject ``cmd`` without sending it (the kill switch tripped while it waited)."""
+        """Reject ``cmd`` without sending it (the kill switch tripped while it waited), as
+        :attr:`~tradegraph.contracts.VenueReason.NOT_SENT` with ``reason`` as the detail."""
         if not self._duplicate(cmd):
-            self._reject(self._new_order(cmd, cmd.quantity, cmd.limit_price), reason)
+            order = self._new_order(cmd, cmd.quantity, cmd.limit_price)
+            self._reject(order, VenueReason.NOT_SENT, reason)
         return self._take()
 
     def _duplicate(self, cmd: SubmitOrder) -> bool:

@@ -82,7 +82,7 @@ class DryRunBroker(BrokerCore):
         problem = self._basic_problem(cmd) or self._cap_problem(cmd, cmd.quantity, cmd.limit_price)
         order = self._new_order(cmd, cmd.quantity, cmd.limit_price)
         if problem is not None:
-            self._reject(order, problem)
+            self._reject(order, *problem)
             return self._take()
         self._count += 1
         order.venue_order_id = f"DRY-{self._count:08d}"

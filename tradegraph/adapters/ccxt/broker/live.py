@@ -27,6 +27,7 @@ from tradegraph.adapters.ccxt.broker.core import (
     NS_PER_S,
     REL_TOL,
     BrokerCore,
+    Refusal,
 )
 from tradegraph.adapters.ccxt.broker.parse import (
     CANCELLED_STATUSES,
@@ -75,6 +76,7 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
     VenueBanned,
+    VenueReason,
     VenueStatus,
 )
 from tradegraph.errors import ConfigError
@@ -230,7 +232,7 @@ class CcxtBroker(BrokerCore):
             problem = self._cap_problem(cmd, quantity, price)
         order = self._new_order(cmd, quantity, price)
         if problem is not None:
-            self._reject(order, problem)
+            self._reject(order, *problem)
             return self._take()
         self.journal.record_order(order)
         self._in_submit.add(order.client_order_id)
@@ -420,7 +422,11 @@ class CcxtBroker(BrokerCore):
             outcome = await self._refresh(order)
             if outcome is _Lookup.NOT_FOUND:
                 if order.status is JournalStatus.PENDING:
-                    self._reject(order, "never reached the venue (not found after a restart)")
+                    self._reject(
+                        order,
+                        VenueReason.NOT_RECEIVED,
+                        "never reached the venue (not found after a restart)",
+                    )
                 else:
                     problems.append(
                         f"order {order.client_order_id} (venue client id "
@@ -474,14 +480,18 @@ class CcxtBroker(BrokerCore):
 
     # ------------------------------------------------------------------ placing
 
-    def _venue_precision(self, cmd: SubmitOrder) -> tuple[str | None, float, float | None]:
+    def _venue_precision(self, cmd: SubmitOrder) -> tuple[Refusal | None, float, float | None]:
         """Quantity and price at the venue's precision, or why the order cannot be placed."""
         exchange = self._exchange
         listing = self._listings[cmd.instrument_id]
         symbol = listing.ccxt_symbol
         market = exchange.markets.get(symbol) if exchange.markets else None
         if market is None:
-            return f"{symbol} is not listed at {self.live.exchange}", cmd.quantity, None
+            missing = (
+                VenueReason.UNKNOWN_INSTRUMENT,
+                f"{symbol} is not listed at {self.live.exchange}",
+            )
+            return missing, cmd.quantity, None
         try:
             quantity = float(exchange.amount_to_precision(symbol, cmd.quantity))
             price = (
@@ -491,8 +501,11 @@ class CcxtBroker(BrokerCore):
             )
         except (ccxt.BaseError, ValueError, TypeError) as exc:
             return (
-                f"quantity {cmd.quantity:g} or price {cmd.limit_price} does not fit the venue's "
-                f"precision for {symbol}: {self._scrubber.describe(exc)}",
+                (
+                    VenueReason.INVALID_ORDER,
+                    f"quantity {cmd.quantity:g} or price {cmd.limit_price} does not fit the venue's "
+                    f"precision for {symbol}: {self._scrubber.describe(exc)}",
+                ),
                 cmd.quantity,
                 cmd.limit_price,
             )
@@ -500,7 +513,10 @@ class CcxtBroker(BrokerCore):
         min_amount = finite_number((limits.get("amount") or {}).get("min"))
         if quantity <= 0.0 or (min_amount is not None and quantity < min_amount * (1 - REL_TOL)):
             return (
-                f"quantity {quantity:g} is below the venue's minimum {min_amount} for {symbol}",
+                (
+                    VenueReason.BELOW_VENUE_MINIMUM,
+                    f"quantity {quantity:g} is below the venue's minimum {min_amount} for {symbol}",
+                ),
                 quantity,
                 price,
             )
@@ -510,8 +526,11 @@ class CcxtBroker(BrokerCore):
             notional = quantity * reference
             if notional < min_cost * (1 - REL_TOL):
                 return (
-                    f"order notional {notional:.2f} is below the venue's minimum {min_cost:g} "
-                    f"for {symbol}",
+                    (
+                        VenueReason.BELOW_VENUE_MINIMUM,
+                        f"order notional {notional:.2f} is below the venue's minimum "
+                        f"{min_cost:g} for {symbol}",
+                    ),
                     quantity,
                     price,
                 )
@@ -540,7 +559,7 @@ class CcxtBroker(BrokerCore):
                 if unsettled:
                     self._leave_pending(order, str(exc))
                 else:
-                    self._reject(order, str(exc))
+                    self._reject(order, VenueReason.VENUE_UNAVAILABLE, str(exc))
                 return
             order.last_sent_ns = self._now_ns()
             self.journal.record_order(order)
@@ -572,7 +591,12 @@ class CcxtBroker(BrokerCore):
                     return
                 unsettled = True
             elif not is_retryable(error):
-                self._reject(order, self._scrubber.describe(error))
+                code = (
+                    VenueReason.INSUFFICIENT_BALANCE
+                    if isinstance(error, ccxt.InsufficientFunds)
+                    else VenueReason.VENUE_REJECTED
+                )
+                self._reject(order, code, self._scrubber.describe(error))
                 return
             elif request_not_executed(error):
                 if isinstance(error, ccxt.InvalidNonce):
@@ -601,7 +625,7 @@ class CcxtBroker(BrokerCore):
                 if unsettled:
                     self._leave_pending(order, reason)
                 else:
-                    self._reject(order, reason)
+                    self._reject(order, VenueReason.VENUE_UNAVAILABLE, reason)
                 return
             await self._retrier.pause("create_order", attempt - 1, error)
             # (a ban longer than max_ban_wait_s is not waited out: the circuit refuses the
@@ -687,7 +711,9 @@ class CcxtBroker(BrokerCore):
             if not order.status.terminal:
                 raw = info.get("info")
                 reason = raw.get("rejectReason") if isinstance(raw, Mapping) else None
-                self._reject(order, str(reason or "rejected by the venue"))
+                self._reject(
+                    order, VenueReason.VENUE_REJECTED, str(reason or "rejected by the venue")
+                )
             return
         if order.status is JournalStatus.REJECTED:
             return
@@ -862,7 +888,11 @@ class CcxtBroker(BrokerCore):
                 else:
                     outcome = await self._refresh(order)
                     if outcome is _Lookup.NOT_FOUND and order.status is JournalStatus.PENDING:
-                        self._reject(order, "never reached the venue (not found by client id)")
+                        self._reject(
+                            order,
+                            VenueReason.NOT_RECEIVED,
+                            "never reached the venue (not found by client id)",
+                        )
                     elif outcome is _Lookup.NOT_FOUND:
                         self._log.error(
                             "open_order_unknown_at_venue", client_order_id=order.client_order_id
