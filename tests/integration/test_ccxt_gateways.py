@@ -780,6 +780,7 @@ def test_order_reaching_the_broker_before_it_connects_is_held_then_sent(
     failure = run(scenario)
 
     assert failure == ""
+    assert isinstance(broker.gateway, CcxtBroker)
     assert [o.client_order_id for o in fake.orders()] == [
         broker.gateway.journal.orders[cmd.client_order_id].venue_client_id
     ]
@@ -808,5 +809,5 @@ def test_order_held_for_a_connection_that_fails_is_rejected_with_the_reason(
     assert failure.startswith("reconciliation failed")
     rejected = [m for m in outbox.messages if isinstance(m, OrderRejected)]
     assert [m.client_order_id for m in rejected] == [cmd.client_order_id]
-    assert rejected[0].reason.startswith("not sent: reconciliation failed")
+    assert rejected[0].reason.startswith("not_sent: reconciliation failed")
     assert fake.orders() == []

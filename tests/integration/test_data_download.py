@@ -285,3 +285,15 @@ def test_montecarlo_calibrates_from_the_dataset_as_from_the_same_bars_in_one_fil
         digests.append(summary["results_digest"])
 
     assert digests[0] == digests[1]
+
+
+def test_a_rate_limited_page_waits_out_the_retry_after_then_resumes(
+    fake: FakeExchange, tmp_path: Path
+) -> None:
+    fake.fail_next(count=1, path="/api/v3/klines", status=429, retry_after_s=7)
+    slept: list[float] = []
+
+    report = _download(fake, tmp_path, retries=2, sleep=slept.append, rand=lambda: 0.0)
+
+    assert slept == [7.0]
+    assert (report.new_bars, report.requests) == (240, 3)

@@ -226,7 +226,7 @@ def test_kill_switch_rejects_submits_still_queued_unsent(fake: FakeExchange) -> 
     outbox = run(scenario)
 
     [rejected] = outbox.of_type(OrderRejected)
-    assert rejected.reason.startswith("not sent: kill switch:")
+    assert rejected.reason.startswith("not_sent: kill switch:")
     assert [o.client_order_id for o in fake.orders()] != []
     assert len(fake.requests(path="/api/v3/order", method="POST")) == 1  # the queued one never
     assert open_at_venue(fake) == 0

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from tradegraph.adapters.base import BrokerGateway
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     AccountBalances,
@@ -32,6 +33,7 @@ from tradegraph.contracts import (
     Outbox,
     SubmitOrder,
     VenueBanned,
+    VenueReason,
 )
 from tradegraph.observability import get_logger
 
@@ -122,7 +124,7 @@ class GatewayBroker:
 
         self.component_id = f"broker:{venue}"
         self._outbox = outbox
-        self.gateway, self.mode, self.mode_reason = build_broker(
+        gateway, self.mode, self.mode_reason = build_broker(
             config.venue(venue),
             config.instrument_map(),
             session_id=session_id,
@@ -130,6 +132,7 @@ class GatewayBroker:
             journal_path=journal_path,
             exchange=exchange,
         )
+        self.gateway: BrokerGateway = gateway
         # Commands wait here until the gateway is connected and reconciled (an order may
         # arrive while a restarted broker is still reconnecting).
         self._commands: asyncio.Queue[SubmitOrder | CancelOrder] = asyncio.Queue()
@@ -203,7 +206,7 @@ class GatewayBroker:
                         strategy_id=cmd.strategy_id,
                         instrument_id=cmd.instrument_id,
                         venue=cmd.venue,
-                        reason=f"not sent: {self.failure}",
+                        reason=f"{VenueReason.NOT_SENT.value}: {self.failure}",
                         ts_event_ns=now,
                         ts_init_ns=now,
                     )
@@ -217,7 +220,7 @@ class GatewayBroker:
                 self._queued.discard(cmd.client_order_id)
                 refused = self._refused.pop(cmd.client_order_id, None)
                 if refused is not None:
-                    messages = self.gateway.refuse(cmd, f"not sent: {refused}")
+                    messages = self.gateway.refuse(cmd, refused)
                 else:
                     messages = await self.gateway.submit(cmd)
             else:
@@ -278,7 +281,7 @@ class GatewayBroker:
 
     @property
     def open_orders(self) -> int:
-        return sum(1 for _ in self.gateway.journal.active_orders())
+        return self.gateway.open_orders
 
     def snapshot(self) -> dict[str, Any]:
         # The gateway keeps its own durable journal; the venue is the truth on recovery.

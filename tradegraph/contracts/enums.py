@@ -64,6 +64,15 @@ class VenueReason(StrEnum):
     """
 
     INSUFFICIENT_BALANCE = "insufficient_balance"
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
+    INVALID_ORDER = "invalid_order"
+    NO_PRICE = "no_price"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    BELOW_VENUE_MINIMUM = "below_venue_minimum"
+    VENUE_UNAVAILABLE = "venue_unavailable"
+    VENUE_REJECTED = "venue_rejected"
+    NOT_RECEIVED = "not_received"
+    NOT_SENT = "not_sent"
 
 
 class AccountKind(StrEnum):

@@ -34,6 +34,7 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
     VenueBanned,
+    VenueReason,
     VenueStatus,
 )
 from tradegraph.errors import ConfigError
@@ -332,7 +333,8 @@ def test_order_above_the_hard_notional_cap_is_rejected_before_sending() -> None:
     [rejected] = out
     assert isinstance(rejected, OrderRejected)
     assert rejected.reason == (
-        "order notional 2000.00 exceeds the venue hard cap live.max_order_notional 1000.00"
+        "max_order_notional: order notional 2000.00 exceeds the venue hard cap "
+        "live.max_order_notional 1000.00"
     )
     assert stub.create_calls == []
 
@@ -346,7 +348,7 @@ def test_market_order_without_any_known_price_is_rejected() -> None:
     [rejected] = run(scenario)
 
     assert isinstance(rejected, OrderRejected)
-    assert "no market price known" in rejected.reason
+    assert rejected.reason.startswith(f"{VenueReason.NO_PRICE}: no market price known")
 
 
 def test_order_below_venue_minimums_is_rejected_before_sending() -> None:
@@ -360,9 +362,12 @@ def test_order_below_venue_minimums_is_rejected_before_sending() -> None:
     tiny, small = run(scenario)
 
     assert isinstance(tiny[0], OrderRejected)
+    assert tiny[0].reason.startswith(f"{VenueReason.INVALID_ORDER}: ")
     assert "precision" in tiny[0].reason
     assert isinstance(small[0], OrderRejected)
-    assert small[0].reason == "order notional 1.00 is below the venue's minimum 5 for BTC/USDT"
+    assert small[0].reason == (
+        "below_venue_minimum: order notional 1.00 is below the venue's minimum 5 for BTC/USDT"
+    )
 
 
 def test_venue_refusal_becomes_a_rejection_without_retry() -> None:
@@ -378,7 +383,9 @@ def test_venue_refusal_becomes_a_rejection_without_retry() -> None:
 
     [rejected] = out
     assert isinstance(rejected, OrderRejected)
-    assert rejected.reason == "InsufficientFunds: binance Account has insufficient balance"
+    assert rejected.reason == (
+        "insufficient_balance: InsufficientFunds: binance Account has insufficient balance"
+    )
     assert len(stub.create_calls) == 1
 
 
@@ -613,7 +620,7 @@ def test_order_that_never_arrived_is_rejected_by_poll_after_the_settle_time() ->
     assert first == []
     [rejected] = later
     assert isinstance(rejected, OrderRejected)
-    assert rejected.reason == "never reached the venue (not found by client id)"
+    assert rejected.reason == "not_received: never reached the venue (not found by client id)"
     assert stub.orders == {}
 
 

@@ -76,7 +76,8 @@ def test_dry_run_applies_the_hard_cap_like_live() -> None:
 
     assert isinstance(rejected, OrderRejected)
     assert rejected.reason == (
-        "order notional 1100.00 exceeds the venue hard cap live.max_order_notional 1000.00"
+        "max_order_notional: order notional 1100.00 exceeds the venue hard cap "
+        "live.max_order_notional 1000.00"
     )
 
 

@@ -1,14 +1,17 @@
-"""The order journal: plain-data snapshots and an append-only file that survives a crash."""
+"""The order journal: typed-state snapshots and an append-only file that survives a crash."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tradegraph.adapters.ccxt.order_journal import (
     JournalFill,
     JournalOrder,
+    JournalState,
     JournalStatus,
     OrderJournal,
     highest_order_numbers,
@@ -107,7 +110,7 @@ def test_snapshot_restore_round_trip_and_version_check() -> None:
 
     assert restored.snapshot() == journal.snapshot()
     with pytest.raises(DataError, match="version"):
-        restored.restore({"version": 99})
+        restored.restore(JournalState(schema_version=99))
 
 
 def test_restore_into_a_file_journal_rewrites_the_file(tmp_path: Path) -> None:
@@ -208,3 +211,46 @@ def test_highest_order_numbers_are_found_per_strategy_across_venue_journals(
 
     assert highest_order_numbers(tmp_path) == {"sma": 20}
     assert highest_order_numbers(tmp_path / "missing") == {}
+
+
+V1_JOURNAL = Path(__file__).with_name("journal_v1.jsonl")
+"""A journal file as the broker wrote it before its records became typed state."""
+
+
+def test_a_journal_file_of_an_earlier_version_loads_and_writes_the_same_lines(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(V1_JOURNAL.read_bytes())
+    old_lines = [json.loads(line) for line in V1_JOURNAL.read_text().splitlines()]
+
+    journal = OrderJournal.load(path)
+
+    assert journal.skipped_lines == []
+    [order] = journal.orders.values()
+    assert (order.client_order_id, order.status, order.venue_order_id) == (
+        "sma-1",
+        JournalStatus.OPEN,
+        "42",
+    )
+    assert order.filled_qty == pytest.approx(0.2)
+    [loaded_fill] = journal.fills.values()
+    assert (loaded_fill.fill_id, loaded_fill.fee_currency) == ("BINANCE-BTCUSDT-7", "BTC")
+    assert journal.baseline_balances == {"BTC": 1.0, "USDT": 1000.0}
+    assert journal.baseline_ns == 1_699_999_999_000_000_000
+    # Records written today are the lines an earlier version wrote for the same state.
+    assert order.to_dict() == old_lines[3]["order"]
+    assert loaded_fill.to_dict() == old_lines[2]["fill"]
+
+
+def test_records_round_trip_through_frozen_state() -> None:
+    record = order(status=JournalStatus.OPEN)
+    made = fill()
+
+    state = record.to_state()
+
+    assert JournalOrder.from_state(state) == record
+    assert JournalFill.from_state(made.to_state()) == made
+    with pytest.raises(ValidationError):
+        state.status = JournalStatus.FILLED  # type: ignore[misc]
+    assert OrderJournal().snapshot().schema_version == 1

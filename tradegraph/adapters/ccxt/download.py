@@ -211,21 +211,8 @@ def _store(
         report.duplicates += duplicates
 
 
-def _network_error_types() -> tuple[type[BaseException], ...]:
-    import ccxt
-
-    return (ccxt.NetworkError,)
-
-
-def _retry_after_s(exchange: Any) -> float | None:
-    headers = getattr(exchange, "last_response_headers", None) or {}
-    for key, value in headers.items():
-        if str(key).lower() == "retry-after":
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                return None
-    return None
+_MAX_WAIT_S = 60.0
+"""Longest wait between two attempts, a venue's ``Retry-After`` included."""
 
 
 def download_ohlcv(
@@ -240,6 +227,7 @@ def download_ohlcv(
     retries: int = 3,
     retry_delay_s: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] | None = None,
     progress: Callable[[DownloadReport], None] | None = None,
 ) -> DownloadReport:
     """Page ``exchange.fetch_ohlcv`` for ``[since_ns, until_ns)`` into ``out_dir``.
@@ -253,15 +241,23 @@ def download_ohlcv(
         out_dir: the dataset folder.
         page_limit: bars asked for per request.
         retries: attempts after a network error (rate limits included) before giving up.
-        retry_delay_s: first back-off; doubles each attempt; a ``Retry-After`` header wins.
+        retry_delay_s: cap of the first back-off; doubles each attempt, up to 60 s (full
+            jitter, as :class:`~tradegraph.adapters.ccxt.retry.Backoff`); never shorter than
+            the venue's ``Retry-After`` (at most 60 s either way).
         sleep: how to wait between attempts.
+        rand: uniform random numbers in ``[0, 1)`` for the jitter.
         progress: called after every stored page.
 
     Raises:
         ConfigError: the symbol or timeframe is unknown to the exchange.
         TradegraphError: the exchange stayed unreachable; what was fetched is kept.
     """
-    network_errors = _network_error_types()
+    # ccxt loads on first use only: the rest of the command line starts without it.
+    from tradegraph.adapters.ccxt.retry import Backoff, is_retryable, retry_after_from_headers
+    from tradegraph.config.models import RetryConfig
+
+    # Only its delays are used: the download waits with the synchronous ``sleep``.
+    backoff = Backoff(RetryConfig(base_delay_s=retry_delay_s, max_delay_s=_MAX_WAIT_S), rand=rand)
     report = DownloadReport(
         exchange=exchange.id,
         symbol=symbol,
@@ -274,7 +270,9 @@ def download_ohlcv(
         for attempt in range(retries + 1):
             try:
                 return fn()
-            except network_errors as exc:
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
                 if attempt == retries:
                     raise TradegraphError(
                         f"network failure talking to {exchange.id} ({what}) after "
@@ -283,8 +281,9 @@ def download_ohlcv(
                         f"{report.new_bars:,} new bars were stored in {out_dir.resolve()} and "
                         "are kept; rerun the same command to resume"
                     ) from exc
-                delay = _retry_after_s(exchange) or retry_delay_s * 2**attempt
-                sleep(min(delay, 60.0))
+                headers = getattr(exchange, "last_response_headers", None)
+                retry_after_s = retry_after_from_headers(headers, time.time())
+                sleep(min(backoff.delay_s(attempt, retry_after_s), _MAX_WAIT_S))
         raise AssertionError("unreachable")
 
     call("load_markets", exchange.load_markets)

@@ -5,7 +5,9 @@ every order that might exist at the venue, and looks each one up by its client o
 Fills are kept by fill id, which makes every fill count once however many times (websocket,
 REST poll, reconciliation) it is reported.
 
-The journal is plain data (:meth:`OrderJournal.snapshot` / :meth:`OrderJournal.restore`). With a
+The journal's state is a frozen, versioned model (:meth:`OrderJournal.snapshot` returns a
+:class:`JournalState`, :meth:`OrderJournal.restore` takes one; each record converts with
+``to_state()`` / ``from_state()``). With a
 ``path`` it is also an append-only JSON-lines file: each change appends the full new state of
 one record, and :meth:`OrderJournal.load` replays the file (the last line of a record wins), so
 a torn last line loses at most that one change. Secrets never enter it.
@@ -26,12 +28,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import BaseModel, ConfigDict
+
 from tradegraph.contracts import OrderSide, OrderType, TimeInForce
 from tradegraph.errors import DataError
 
 __all__ = [
     "JournalFill",
+    "JournalFillState",
     "JournalOrder",
+    "JournalOrderState",
+    "JournalState",
     "JournalStatus",
     "OrderJournal",
     "highest_order_numbers",
@@ -59,6 +66,66 @@ class JournalStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (JournalStatus.FILLED, JournalStatus.CANCELLED, JournalStatus.REJECTED)
+
+
+class JournalOrderState(BaseModel):
+    """A :class:`JournalOrder` as a frozen record (its fields, same names and meaning)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_order_id: str
+    venue_client_id: str
+    strategy_id: str
+    instrument_id: str
+    symbol: str
+    side: OrderSide
+    order_type: OrderType
+    quantity: float
+    limit_price: float | None
+    time_in_force: TimeInForce
+    post_only: bool
+    tag: str
+    status: JournalStatus
+    venue_order_id: str = ""
+    filled_qty: float = 0.0
+    accepted_emitted: bool = False
+    cancel_reason: str | None = None
+    created_ns: int = 0
+    last_sent_ns: int = 0
+    detail: str = ""
+
+
+class JournalFillState(BaseModel):
+    """A :class:`JournalFill` as a frozen record (its fields, same names and meaning)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fill_id: str
+    client_order_id: str
+    instrument_id: str
+    side: OrderSide
+    quantity: float
+    price: float
+    fee: float
+    fee_cost: float
+    fee_currency: str
+    ts_ns: int
+
+
+class JournalState(BaseModel):
+    """Everything an :class:`OrderJournal` holds (not where it is written).
+
+    ``schema_version`` changes when a field changes meaning; :meth:`OrderJournal.restore`
+    refuses another version.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = _VERSION
+    orders: tuple[JournalOrderState, ...] = ()
+    fills: tuple[JournalFillState, ...] = ()
+    baseline_balances: dict[str, float] | None = None
+    baseline_ns: int = 0
 
 
 @dataclass
@@ -113,22 +180,20 @@ class JournalOrder:
     def leaves_qty(self) -> float:
         return max(0.0, round(self.quantity - self.filled_qty, 12))
 
+    def to_state(self) -> JournalOrderState:
+        return JournalOrderState(**asdict(self))
+
+    @classmethod
+    def from_state(cls, state: JournalOrderState) -> JournalOrder:
+        return cls(**dict(state))
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["side"] = self.side.value
-        data["order_type"] = self.order_type.value
-        data["time_in_force"] = self.time_in_force.value
-        data["status"] = self.status.value
-        return data
+        """The record as the journal file holds it (JSON-able)."""
+        return self.to_state().model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JournalOrder:
-        values = dict(data)
-        values["side"] = OrderSide(values["side"])
-        values["order_type"] = OrderType(values["order_type"])
-        values["time_in_force"] = TimeInForce(values["time_in_force"])
-        values["status"] = JournalStatus(values["status"])
-        return cls(**values)
+        return cls.from_state(JournalOrderState.model_validate(data))
 
 
 @dataclass(frozen=True)
@@ -159,16 +224,20 @@ class JournalFill:
     fee_currency: str
     ts_ns: int
 
+    def to_state(self) -> JournalFillState:
+        return JournalFillState(**asdict(self))
+
+    @classmethod
+    def from_state(cls, state: JournalFillState) -> JournalFill:
+        return cls(**dict(state))
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["side"] = self.side.value
-        return data
+        """The record as the journal file holds it (JSON-able)."""
+        return self.to_state().model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JournalFill:
-        values = dict(data)
-        values["side"] = OrderSide(values["side"])
-        return cls(**values)
+        return cls.from_state(JournalFillState.model_validate(data))
 
 
 @dataclass
@@ -289,33 +358,38 @@ class OrderJournal:
 
     # ------------------------------------------------------------------ state
 
-    def snapshot(self) -> dict[str, Any]:
-        """All state as JSON-able plain data."""
-        return {
-            "version": _VERSION,
-            "orders": [o.to_dict() for o in self.orders.values()],
-            "fills": [f.to_dict() for f in self.fills.values()],
-            "baseline_balances": self.baseline_balances,
-            "baseline_ns": self.baseline_ns,
-        }
+    def snapshot(self) -> JournalState:
+        """All state as a frozen, versioned model."""
+        return JournalState(
+            orders=tuple(o.to_state() for o in self.orders.values()),
+            fills=tuple(f.to_state() for f in self.fills.values()),
+            baseline_balances=None
+            if self.baseline_balances is None
+            else dict(self.baseline_balances),
+            baseline_ns=self.baseline_ns,
+        )
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Replace all state with a :meth:`snapshot` (the file, if any, gets the new state)."""
-        if state.get("version") != _VERSION:
+    def restore(self, state: JournalState) -> None:
+        """Replace all state with a :meth:`snapshot` (the file, if any, gets the new state).
+
+        Raises:
+            DataError: ``state`` has another ``schema_version``.
+        """
+        if state.schema_version != _VERSION:
             raise DataError(
-                f"order journal snapshot version {state.get('version')!r} is not {_VERSION}"
+                f"order journal snapshot schema_version {state.schema_version!r} is not {_VERSION}"
             )
         self.orders = {}
         self.fills = {}
-        for raw in state["orders"]:
-            order = JournalOrder.from_dict(raw)
+        for raw_order in state.orders:
+            order = JournalOrder.from_state(raw_order)
             self.orders[order.client_order_id] = order
-        for raw in state["fills"]:
-            fill = JournalFill.from_dict(raw)
+        for raw_fill in state.fills:
+            fill = JournalFill.from_state(raw_fill)
             self.fills[fill.fill_id] = fill
-        baseline = state["baseline_balances"]
+        baseline = state.baseline_balances
         self.baseline_balances = None if baseline is None else dict(baseline)
-        self.baseline_ns = int(state["baseline_ns"])
+        self.baseline_ns = state.baseline_ns
         if self.path is not None:
             self._rewrite()
 

@@ -1,66 +1,57 @@
-"""Live and dry-run brokers: the order path from the graph to a real exchange through ccxt.
+"""The live broker: real orders on an exchange through a ccxt async client.
 
-Both speak the simulated venue's language (``SubmitOrder`` / ``CancelOrder`` in;
-``OrderAccepted``, ``OrderRejected``, ``OrderCancelled``, ``OrderFilled`` out, with the same
-meaning), so Risk, Portfolio and strategies cannot tell a live session from a backtest:
-
-* every order is acknowledged (``OrderAccepted``) before any of its fills;
-* each fill is published once (deduplicated by the venue's trade id), with ``leaves_qty`` the
-  quantity still open; a fee the venue takes in the base currency comes out of ``last_qty``
-  (see :func:`_booked_fill`), so positions and cash follow the account's balances;
-* an order ends with exactly one of: its last fill (``leaves_qty == 0``), ``OrderCancelled``
-  (after every fill the venue reported for it), or ``OrderRejected``;
-* a ``CancelOrder`` for an unknown or finished order publishes nothing;
-* a ``SubmitOrder`` whose client order id was seen before publishes nothing more (it can
-  never create a second order).
-
-The broker publishes nothing itself. Every public coroutine returns the messages the broker
-produced since the previous return, from any source (the call itself, websocket updates,
-the circuit breaker), in the order it produced them; :meth:`CcxtBroker.watch` yields them as
-they come. The host publishes each batch as soon as it gets it, which keeps the order.
-
-Recovery contract (live): an order is journaled before it is sent, with a client order id
-derived from the session and the order id. A submit whose outcome is unknown (timeout,
-dropped connection) is never resent blindly: after ``ambiguous_settle_s`` the order is looked
-up by client order id, and only a venue that does not know it gets the same id again. If even
-the lookup fails, the order stays ``pending`` in the journal and :meth:`CcxtBroker.poll`
-settles it later. After a restart, :meth:`CcxtBroker.reconcile` compares the journal with the
-venue (orders, fills, balances) and says whether trading may start.
+Recovery contract: see :mod:`tradegraph.adapters.ccxt.broker`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import time
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Awaitable,
     Callable,
-    Iterable,
     Mapping,
 )
-from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import ccxt
 
+from tradegraph.adapters.base import ReconciliationReport
+from tradegraph.adapters.ccxt.broker.core import (
+    NS_PER_MS,
+    NS_PER_S,
+    REL_TOL,
+    BrokerCore,
+    Refusal,
+)
+from tradegraph.adapters.ccxt.broker.parse import (
+    CANCELLED_STATUSES,
+    booked_fill,
+    fee_of,
+    finite_number,
+    is_duplicate_order,
+)
+from tradegraph.adapters.ccxt.broker.reconcile import (
+    check_balances,
+    foreign_fill_problem,
+    open_order_problem,
+    orphans_problem,
+)
 from tradegraph.adapters.ccxt.client import (
     SecretScrubber,
     VenueError,
     create_exchange,
     load_credentials,
 )
-from tradegraph.adapters.ccxt.client_ids import ClientIdFactory, client_id_rule
 from tradegraph.adapters.ccxt.order_journal import (
     JournalFill,
     JournalOrder,
+    JournalState,
     JournalStatus,
     OrderJournal,
 )
@@ -74,528 +65,31 @@ from tradegraph.adapters.ccxt.retry import (
     request_not_executed,
     retry_after_from_headers,
 )
-from tradegraph.config.models import LiveMode, LiveVenueConfig, VenueConfig, resolve_mode
+from tradegraph.config.models import LiveMode, VenueConfig, resolve_mode
 from tradegraph.contracts import (
-    Bar,
     CancelOrder,
     Instrument,
     LiquiditySide,
     Message,
-    OrderAccepted,
-    OrderBookSnapshot,
-    OrderCancelled,
     OrderFilled,
-    OrderRejected,
     OrderType,
-    QuoteTick,
     SubmitOrder,
     TimeInForce,
-    TradeTick,
     VenueBanned,
+    VenueReason,
     VenueStatus,
-    broker_id,
 )
 from tradegraph.errors import ConfigError
 from tradegraph.execution.venue import CANCEL_REQUESTED, IOC_REMAINDER
-from tradegraph.observability import get_logger
 
-__all__ = [
-    "DRY_RUN_NOT_SENT",
-    "BrokerGateway",
-    "CcxtBroker",
-    "DryRunBroker",
-    "ReconciliationReport",
-    "build_broker",
-]
+__all__ = ["CcxtBroker"]
 
 T = TypeVar("T")
 
-DRY_RUN_NOT_SENT = "dry-run: not sent to the venue"
-"""``OrderCancelled.reason`` for a dry-run market or IOC order (it would have traded at once)."""
-
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
-_REL_TOL = 1e-9
-_CANCELLED_STATUSES = frozenset({"canceled", "cancelled", "expired"})
 _MAX_ORPHAN_ORDERS = 1_000
 _TRADE_PAGE = 500
 _MAX_TRADE_PAGES = 50
 _PROBE_POLL_S = 0.02
-
-
-@dataclass(frozen=True)
-class ReconciliationReport:
-    """What the venue and the journal agree and disagree on.
-
-    Attributes:
-        ok: Nothing unexplained: strategies may start. ``False``: halt (fail closed).
-        problems: One sentence per unexplained difference.
-        events: Messages to publish before anything else (fills found at the venue that the
-            journal missed, orders that ended while the broker was away).
-        open_orders: Orders open at the venue that the journal knows.
-        recovered_fills: Fills found at the venue that the journal missed.
-        balances: Venue balances (total) of the currencies this session trades.
-        expected_balances: What the journal says they should be.
-        mode: How the broker trades.
-        ts_ns: When the venue was read (0: not known).
-    """
-
-    ok: bool
-    problems: tuple[str, ...]
-    events: tuple[Message, ...]
-    open_orders: int
-    recovered_fills: int
-    balances: Mapping[str, float] = field(default_factory=dict)
-    expected_balances: Mapping[str, float] = field(default_factory=dict)
-    mode: LiveMode = LiveMode.LIVE
-    ts_ns: int = 0
-
-    def summary(self) -> str:
-        """A few lines for the operator."""
-        head = (
-            f"reconciliation {'passed' if self.ok else 'FAILED: trading must not start'} "
-            f"({self.mode.value}): {self.open_orders} open orders, "
-            f"{self.recovered_fills} missed fills recovered"
-        )
-        lines = [head]
-        lines += [f"  - {problem}" for problem in self.problems]
-        for ccy in sorted(self.balances):
-            expected = self.expected_balances.get(ccy)
-            shown = "" if expected is None else f" (journal expects {expected:.10g})"
-            lines.append(f"  {ccy}: {self.balances[ccy]:.10g}{shown}")
-        return "\n".join(lines)
-
-
-class BrokerGateway(Protocol):
-    """What a broker host calls; :class:`CcxtBroker` and :class:`DryRunBroker` both are one."""
-
-    venue: str
-    component_id: str
-    mode: LiveMode
-    journal: OrderJournal
-
-    async def start(self) -> list[Message]: ...
-
-    async def submit(self, cmd: SubmitOrder) -> list[Message]: ...
-
-    async def cancel(self, cmd: CancelOrder) -> list[Message]: ...
-
-    async def cancel_all(self, reason: str) -> list[Message]: ...
-
-    def refuse(self, cmd: SubmitOrder, reason: str) -> list[Message]: ...
-
-    async def poll(self) -> list[Message]: ...
-
-    def watch(self) -> AsyncIterator[list[Message]]: ...
-
-    async def reconcile(
-        self, journal_state: Mapping[str, Any] | None = None
-    ) -> ReconciliationReport: ...
-
-    def observe(self, msg: Message) -> None: ...
-
-    def honour_ban(self, ban: VenueBanned) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-def build_broker(
-    venue: VenueConfig,
-    instruments: Mapping[str, Instrument],
-    *,
-    session_id: str,
-    environ: Mapping[str, str] | None = None,
-    journal_path: str | Path | None = None,
-    exchange: Any | None = None,
-) -> tuple[CcxtBroker | DryRunBroker, LiveMode, str]:
-    """The broker a paper-less session should use for ``venue``, and why.
-
-    The mode comes from :func:`tradegraph.config.models.resolve_mode`: real orders only with
-    ``mode: live``, ``TRADEGRAPH_ENABLE_LIVE=1`` and ``live.max_order_notional``; anything less
-    is dry-run.
-
-    Args:
-        venue: The venue; ``venue.live`` must be set.
-        instruments: Instruments keyed by id; those of other venues are ignored.
-        session_id: Stable across restarts of one session, different between sessions.
-        environ: Environment to read the gate and the credentials from (``os.environ``).
-        journal_path: JSON-lines file of the order journal (loaded if it exists; written with
-            ``fsync`` in live mode).
-        exchange: A ccxt client to use instead of building one (tests).
-
-    Raises:
-        ConfigError: ``venue.live`` is missing, or its mode is paper (the simulated venue is
-            the broker then), or live credentials are missing.
-    """
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    if venue.live is None:
-        raise ConfigError(f"venues.{venue.name}.live is required for dry-run and live sessions")
-    mode, reason = resolve_mode(venue.live, env)
-    journal = (
-        OrderJournal.load(journal_path, durable=mode is LiveMode.LIVE)
-        if journal_path is not None
-        else OrderJournal()
-    )
-    if mode is LiveMode.PAPER:
-        raise ConfigError(
-            f"venues.{venue.name}.live.mode is paper: the simulated venue is the broker"
-        )
-    if mode is LiveMode.DRY_RUN:
-        return (
-            DryRunBroker(venue, instruments, session_id=session_id, journal=journal, reason=reason),
-            mode,
-            reason,
-        )
-    broker = CcxtBroker(
-        venue,
-        instruments,
-        session_id=session_id,
-        environ=env,
-        journal=journal,
-        exchange=exchange,
-    )
-    return broker, mode, reason
-
-
-# ---------------------------------------------------------------------------- shared parts
-
-
-class _BrokerCore:
-    """Journal, message production and pre-send checks shared by both brokers."""
-
-    mode: LiveMode
-
-    def __init__(
-        self,
-        venue: VenueConfig,
-        live: LiveVenueConfig,
-        instruments: Mapping[str, Instrument],
-        *,
-        session_id: str,
-        journal: OrderJournal | None,
-        now_ns: Callable[[], int],
-    ) -> None:
-        self.venue = venue.name
-        self.component_id = broker_id(venue.name)
-        self.live = live
-        self.journal = journal if journal is not None else OrderJournal()
-        self.ignored_cancels = 0
-        self._now_ns = now_ns
-        self._listings = {iid: i for iid, i in instruments.items() if i.venue == venue.name}
-        self._ids = ClientIdFactory(session_id, client_id_rule(live.exchange))
-        self._last_prices: dict[str, float] = {}
-        self._emitted: list[Message] = []
-        self._wakeup = asyncio.Event()
-        self._closed = False
-        self._log = get_logger(self.component_id, mode=self.mode.value)
-
-    # ------------------------------------------------------------------ market data
-
-    def observe(self, msg: Message) -> None:
-        """Keep the last price of market data (for the notional cap of market orders)."""
-        if type(msg) is Bar:
-            self._last_prices[msg.instrument_id] = msg.close
-        elif type(msg) is TradeTick:
-            self._last_prices[msg.instrument_id] = msg.price
-        elif type(msg) is QuoteTick:
-            self._last_prices[msg.instrument_id] = msg.mid
-        elif type(msg) is OrderBookSnapshot and msg.bids and msg.asks:
-            self._last_prices[msg.instrument_id] = 0.5 * (msg.bids[0][0] + msg.asks[0][0])
-
-    # ------------------------------------------------------------------ emission
-
-    def honour_ban(self, ban: VenueBanned) -> None:
-        """Another caller of the venue met a rate-limit ban (nothing to do without calls)."""
-        return None
-
-    def _emit(self, msg: Message) -> None:
-        self._emitted.append(msg)
-        self._wakeup.set()
-
-    def _take(self) -> list[Message]:
-        taken = self._emitted
-        self._emitted = []
-        return taken
-
-    def _stamp(self) -> dict[str, int]:
-        now = self._now_ns()
-        return {"ts_event_ns": now, "ts_init_ns": now}
-
-    def _fold_history(self) -> int:
-        """Fold orders finished longer than the retention ago out of the journal.
-
-        Call only after a reconciliation that found nothing wrong: their fills' balance
-        changes join the baseline, so the balances expected at the venue stay what they were.
-        """
-        cutoff = self._now_ns() - int(self.live.journal_retention_s * 1e9)
-        old = self.journal.finished_before(cutoff)
-        if not old:
-            return 0
-        ids = {o.client_order_id for o in old}
-        fills = [f for f in self.journal.fills.values() if f.client_order_id in ids]
-        currencies = sorted({c for i in self._listings.values() for c in (i.base, i.quote)})
-        self.journal.fold(ids, self._balance_moves(currencies, fills), cutoff)
-        self._log.info("journal_folded", orders=len(ids), fills=len(fills), baseline_ns=cutoff)
-        return len(ids)
-
-    def _balance_moves(
-        self, currencies: Iterable[str], fills: Iterable[JournalFill]
-    ) -> dict[str, float]:
-        """How ``fills`` moved each currency's balance (fees included)."""
-        moved = dict.fromkeys(currencies, 0.0)
-        for fill in fills:
-            listing = self._listings.get(fill.instrument_id)
-            if listing is None:
-                continue
-            sign = fill.side.sign
-            moved[listing.base] = moved.get(listing.base, 0.0) + sign * fill.quantity
-            moved[listing.quote] = moved.get(listing.quote, 0.0) - sign * fill.quantity * fill.price
-            if fill.fee_currency:
-                moved[fill.fee_currency] = moved.get(fill.fee_currency, 0.0) - fill.fee_cost
-        return moved
-
-    def _reject(self, order: JournalOrder, reason: str) -> None:
-        order.status = JournalStatus.REJECTED
-        order.detail = reason
-        self.journal.record_order(order)
-        self._log.warning("order_rejected", client_order_id=order.client_order_id, reason=reason)
-        self._emit(
-            OrderRejected(
-                client_order_id=order.client_order_id,
-                strategy_id=order.strategy_id,
-                instrument_id=order.instrument_id,
-                venue=self.venue,
-                reason=reason,
-                **self._stamp(),
-            )
-        )
-
-    def _ensure_accepted(self, order: JournalOrder) -> None:
-        if order.accepted_emitted:
-            return
-        order.accepted_emitted = True
-        if order.status is JournalStatus.PENDING:
-            order.status = JournalStatus.OPEN
-        self.journal.record_order(order)
-        self._emit(
-            OrderAccepted(
-                client_order_id=order.client_order_id,
-                venue_order_id=order.venue_order_id,
-                strategy_id=order.strategy_id,
-                instrument_id=order.instrument_id,
-                venue=self.venue,
-                **self._stamp(),
-            )
-        )
-
-    def _finish_cancelled(self, order: JournalOrder, reason: str) -> None:
-        if order.status.terminal:
-            return
-        order.status = JournalStatus.CANCELLED
-        order.detail = reason
-        self.journal.record_order(order)
-        self._emit(
-            OrderCancelled(
-                client_order_id=order.client_order_id,
-                strategy_id=order.strategy_id,
-                instrument_id=order.instrument_id,
-                venue=self.venue,
-                reason=reason,
-                **self._stamp(),
-            )
-        )
-
-    # ------------------------------------------------------------------ checks
-
-    def _new_order(self, cmd: SubmitOrder, quantity: float, price: float | None) -> JournalOrder:
-        listing = self._listings.get(cmd.instrument_id)
-        return JournalOrder(
-            client_order_id=cmd.client_order_id,
-            venue_client_id=self._ids.make(cmd.client_order_id),
-            strategy_id=cmd.strategy_id,
-            instrument_id=cmd.instrument_id,
-            symbol=listing.ccxt_symbol if listing is not None else "",
-            side=cmd.side,
-            order_type=cmd.order_type,
-            quantity=quantity,
-            limit_price=price,
-            time_in_force=cmd.time_in_force,
-            post_only=cmd.post_only,
-            tag=cmd.tag,
-            status=JournalStatus.PENDING,
-            created_ns=self._now_ns(),
-        )
-
-    def _basic_problem(self, cmd: SubmitOrder) -> str | None:
-        """Why ``cmd`` cannot be sent whatever the venue says, or ``None``."""
-        if cmd.venue != self.venue or cmd.instrument_id not in self._listings:
-            return f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}"
-        if not (math.isfinite(cmd.quantity) and cmd.quantity > 0.0):
-            return f"quantity must be a finite number > 0, was {cmd.quantity!r}"
-        if cmd.order_type is OrderType.LIMIT and (
-            cmd.limit_price is None or not (math.isfinite(cmd.limit_price) and cmd.limit_price > 0)
-        ):
-            return f"a limit order needs a finite limit_price > 0, was {cmd.limit_price!r}"
-        return None
-
-    def _cap_problem(self, cmd: SubmitOrder, quantity: float, price: float | None) -> str | None:
-        """Why the order breaks ``live.max_order_notional``, or ``None``."""
-        cap = self.live.max_order_notional
-        if cap is None:
-            return None
-        reference = price if price is not None else self._last_prices.get(cmd.instrument_id)
-        if reference is None:
-            return (
-                f"no market price known for {cmd.instrument_id}, so the order cannot be "
-                f"checked against live.max_order_notional {cap:g}"
-            )
-        notional = quantity * reference
-        if notional > cap * (1.0 + _REL_TOL):
-            return (
-                f"order notional {notional:.2f} exceeds the venue hard cap "
-                f"live.max_order_notional {cap:.2f}"
-            )
-        return None
-
-    def refuse(self, cmd: SubmitOrder, reason: str) -> list[Message]:
-        """Reject ``cmd`` without sending it (the kill switch tripped while it waited)."""
-        if not self._duplicate(cmd):
-            self._reject(self._new_order(cmd, cmd.quantity, cmd.limit_price), reason)
-        return self._take()
-
-    def _duplicate(self, cmd: SubmitOrder) -> bool:
-        if cmd.client_order_id not in self.journal.orders:
-            return False
-        self._log.warning("duplicate_submit_ignored", client_order_id=cmd.client_order_id)
-        return True
-
-    async def _wait_closed(self) -> AsyncGenerator[list[Message], None]:
-        while not self._closed:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            batch = self._take()
-            if batch:
-                yield batch
-
-
-# ---------------------------------------------------------------------------- dry run
-
-
-class DryRunBroker(_BrokerCore):
-    """Orders journaled and acknowledged locally, never sent.
-
-    A limit GTC order rests (``OrderAccepted``) until cancelled; a market or IOC order, which
-    would have traded at once, is accepted and then cancelled with :data:`DRY_RUN_NOT_SENT`.
-    Nothing ever fills. Orders breaking ``live.max_order_notional`` (when set) are rejected as
-    the live broker would.
-
-    Args:
-        venue: The venue; ``venue.live`` must be set.
-        instruments: Instruments keyed by id; those of other venues are ignored.
-        session_id: See :class:`CcxtBroker`.
-        journal: Where orders are journaled.
-        reason: Why the session runs dry-run (logged at start).
-        now_ns: Wall clock in ns.
-    """
-
-    mode = LiveMode.DRY_RUN
-
-    def __init__(
-        self,
-        venue: VenueConfig,
-        instruments: Mapping[str, Instrument],
-        *,
-        session_id: str,
-        journal: OrderJournal | None = None,
-        reason: str = "",
-        now_ns: Callable[[], int] = time.time_ns,
-    ) -> None:
-        if venue.live is None:
-            raise ConfigError(f"venues.{venue.name}.live is required for a dry-run session")
-        super().__init__(
-            venue, venue.live, instruments, session_id=session_id, journal=journal, now_ns=now_ns
-        )
-        self.reason = reason or "mode is dry-run"
-        self._count = sum(1 for o in self.journal.orders.values() if o.venue_order_id)
-
-    async def start(self) -> list[Message]:
-        """Log that nothing will be sent."""
-        self._log.warning("dry_run", reason=self.reason)
-        return self._take()
-
-    async def submit(self, cmd: SubmitOrder) -> list[Message]:
-        """Journal and acknowledge ``cmd`` without sending it."""
-        if self._duplicate(cmd):
-            return self._take()
-        problem = self._basic_problem(cmd) or self._cap_problem(cmd, cmd.quantity, cmd.limit_price)
-        order = self._new_order(cmd, cmd.quantity, cmd.limit_price)
-        if problem is not None:
-            self._reject(order, problem)
-            return self._take()
-        self._count += 1
-        order.venue_order_id = f"DRY-{self._count:08d}"
-        self.journal.record_order(order)
-        self._log.info(
-            "dry_run_order",
-            client_order_id=order.client_order_id,
-            venue_client_id=order.venue_client_id,
-            symbol=order.symbol,
-            side=order.side.value,
-            quantity=order.quantity,
-            order_type=order.order_type.value,
-            limit_price=order.limit_price,
-        )
-        self._ensure_accepted(order)
-        if order.order_type is OrderType.MARKET or order.time_in_force is TimeInForce.IOC:
-            self._finish_cancelled(order, DRY_RUN_NOT_SENT)
-        return self._take()
-
-    async def cancel(self, cmd: CancelOrder) -> list[Message]:
-        """Cancel a resting dry-run order."""
-        order = self.journal.orders.get(cmd.client_order_id)
-        if order is None or order.status.terminal:
-            self.ignored_cancels += 1
-            return self._take()
-        self._finish_cancelled(order, cmd.reason or CANCEL_REQUESTED)
-        return self._take()
-
-    async def cancel_all(self, reason: str) -> list[Message]:
-        """Cancel every resting dry-run order."""
-        for order in list(self.journal.active_orders()):
-            self._finish_cancelled(order, reason)
-        return self._take()
-
-    async def poll(self) -> list[Message]:
-        return self._take()
-
-    async def watch(self) -> AsyncGenerator[list[Message], None]:
-        """Yields nothing until :meth:`close` (dry-run orders never change by themselves)."""
-        async for batch in self._wait_closed():
-            yield batch
-
-    async def reconcile(
-        self, journal_state: Mapping[str, Any] | None = None
-    ) -> ReconciliationReport:
-        """Nothing to compare with: the venue never saw these orders."""
-        if journal_state is not None:
-            self.journal.restore(journal_state)
-        self._fold_history()
-        return ReconciliationReport(
-            ok=True,
-            problems=(),
-            events=tuple(self._take()),
-            open_orders=sum(1 for _ in self.journal.active_orders()),
-            recovered_fills=0,
-            mode=self.mode,
-        )
-
-    async def close(self) -> None:
-        self._closed = True
-        self._wakeup.set()
-        self.journal.close()
-
-
-# ---------------------------------------------------------------------------- live
 
 
 class _Lookup(Enum):
@@ -604,7 +98,7 @@ class _Lookup(Enum):
     UNKNOWN = "unknown"
 
 
-class CcxtBroker(_BrokerCore):
+class CcxtBroker(BrokerCore):
     """Real orders on an exchange through a ccxt async client.
 
     Args:
@@ -738,7 +232,7 @@ class CcxtBroker(_BrokerCore):
             problem = self._cap_problem(cmd, quantity, price)
         order = self._new_order(cmd, quantity, price)
         if problem is not None:
-            self._reject(order, problem)
+            self._reject(order, *problem)
             return self._take()
         self.journal.record_order(order)
         self._in_submit.add(order.client_order_id)
@@ -876,9 +370,7 @@ class CcxtBroker(_BrokerCore):
 
     # ------------------------------------------------------------------ reconciliation
 
-    async def reconcile(
-        self, journal_state: Mapping[str, Any] | None = None
-    ) -> ReconciliationReport:
+    async def reconcile(self, journal_state: JournalState | None = None) -> ReconciliationReport:
         """Compare the journal with the venue: orders, fills, balances.
 
         Orders the journal has are looked up by client order id and brought up to date (their
@@ -930,7 +422,11 @@ class CcxtBroker(_BrokerCore):
             outcome = await self._refresh(order)
             if outcome is _Lookup.NOT_FOUND:
                 if order.status is JournalStatus.PENDING:
-                    self._reject(order, "never reached the venue (not found after a restart)")
+                    self._reject(
+                        order,
+                        VenueReason.NOT_RECEIVED,
+                        "never reached the venue (not found after a restart)",
+                    )
                 else:
                     problems.append(
                         f"order {order.client_order_id} (venue client id "
@@ -938,24 +434,9 @@ class CcxtBroker(_BrokerCore):
                     )
             elif outcome is _Lookup.UNKNOWN:
                 problems.append(f"order {order.client_order_id} could not be looked up")
-        # An earlier session's order still working at the venue has no owner here: nothing
-        # would count it in the limits, cancel it on a kill, or book its fills (fail closed).
-        orphans = [
-            o
-            for o in self.journal.active_orders()
-            if o.status is JournalStatus.OPEN and not self._ids.is_ours(o.venue_client_id)
-        ]
-        if orphans:
-            listed = "; ".join(
-                f"{o.client_order_id} ({o.symbol} {o.side.value} {o.leaves_qty:g} @ "
-                f"{o.limit_price}, venue client id {o.venue_client_id})"
-                for o in orphans
-            )
-            problems.append(
-                f"{len(orphans)} order(s) of an earlier session are still open at the venue "
-                f"and no strategy of this session owns them: {listed}; resume that session "
-                "(--resume) or cancel them at the venue"
-            )
+        orphans = orphans_problem(self.journal, self._ids.is_ours)
+        if orphans is not None:
+            problems.append(orphans)
         exchange = self._exchange
         for symbol in self._symbols():
             infos = await self._call(
@@ -964,34 +445,17 @@ class CcxtBroker(_BrokerCore):
             for info in infos or []:
                 client_id = info.get("clientOrderId")
                 known = self.journal.by_venue_client_id(str(client_id)) if client_id else None
-                if known is None:
-                    origin = (
-                        "by this session but is missing from its journal"
-                        if self._ids.is_ours(client_id)
-                        else "outside this session"
-                    )
-                    problems.append(
-                        f"{symbol}: open order {info.get('id')} (client id {client_id}, "
-                        f"{info.get('side')} {info.get('amount')} @ {info.get('price')}) was "
-                        f"placed {origin}"
-                    )
-                elif known.status.terminal:
-                    problems.append(
-                        f"{symbol}: order {known.client_order_id} is {known.status.value} in "
-                        "the journal but open at the venue"
-                    )
+                problem = open_order_problem(symbol, info, known, self._ids.is_ours)
+                if problem is not None:
+                    problems.append(problem)
 
     async def _reconcile_fills(self, problems: list[str]) -> None:
-        since_ms = self.journal.baseline_ns // _NS_PER_MS
+        since_ms = self.journal.baseline_ns // NS_PER_MS
         for symbol in self._symbols():
             for trade in await self._fetch_trades(symbol, since_ms):
                 order = self.journal.by_venue_order_id(str(trade.get("order") or ""))
                 if order is None:
-                    problems.append(
-                        f"{symbol}: fill {trade.get('id')} of order {trade.get('order')} "
-                        f"({trade.get('side')} {trade.get('amount')} @ {trade.get('price')}) "
-                        "is not in the journal: someone else traded on this account"
-                    )
+                    problems.append(foreign_fill_problem(symbol, trade))
                     continue
                 self._apply_trade(order, trade)
 
@@ -1002,40 +466,32 @@ class CcxtBroker(_BrokerCore):
         balance = await self._call("fetch_balance", lambda: exchange.fetch_balance())
         totals = balance.get("total") or {}
         currencies = sorted({c for i in self._listings.values() for c in (i.base, i.quote)})
-        actual = {ccy: _number(totals.get(ccy)) or 0.0 for ccy in currencies}
+        actual = {ccy: finite_number(totals.get(ccy)) or 0.0 for ccy in currencies}
         moved = self._balance_moves(currencies, self.journal.fills.values())
-        baseline = self.journal.baseline_balances
-        if baseline is None:
-            if not problems:
-                # What the account held before any fill the journal knows of.
-                start = {ccy: actual[ccy] - moved[ccy] for ccy in currencies}
-                created = [o.created_ns for o in self.journal.orders.values() if o.created_ns]
-                self.journal.set_baseline(start, min(created, default=self._now_ns()))
-            return actual, dict(actual)
-        expected = {ccy: float(baseline.get(ccy, 0.0)) + moved[ccy] for ccy in currencies}
-        for ccy in currencies:
-            diff = actual[ccy] - expected[ccy]
-            slack = self.live.balance_tolerance + _REL_TOL * max(
-                abs(actual[ccy]), abs(expected[ccy])
-            )
-            if abs(diff) > slack:
-                problems.append(
-                    f"{ccy} balance at the venue is {actual[ccy]:.10g} but the journal expects "
-                    f"{expected[ccy]:.10g} (baseline {baseline.get(ccy, 0.0):.10g} plus its "
-                    f"fills); the difference {diff:+.10g} is not explained by any fill"
-                )
-        return actual, {ccy: expected[ccy] for ccy in currencies}
+        expected = check_balances(
+            self.journal,
+            actual,
+            moved,
+            tolerance=self.live.balance_tolerance,
+            problems=problems,
+            now_ns=self._now_ns,
+        )
+        return actual, expected
 
     # ------------------------------------------------------------------ placing
 
-    def _venue_precision(self, cmd: SubmitOrder) -> tuple[str | None, float, float | None]:
+    def _venue_precision(self, cmd: SubmitOrder) -> tuple[Refusal | None, float, float | None]:
         """Quantity and price at the venue's precision, or why the order cannot be placed."""
         exchange = self._exchange
         listing = self._listings[cmd.instrument_id]
         symbol = listing.ccxt_symbol
         market = exchange.markets.get(symbol) if exchange.markets else None
         if market is None:
-            return f"{symbol} is not listed at {self.live.exchange}", cmd.quantity, None
+            missing = (
+                VenueReason.UNKNOWN_INSTRUMENT,
+                f"{symbol} is not listed at {self.live.exchange}",
+            )
+            return missing, cmd.quantity, None
         try:
             quantity = float(exchange.amount_to_precision(symbol, cmd.quantity))
             price = (
@@ -1045,27 +501,36 @@ class CcxtBroker(_BrokerCore):
             )
         except (ccxt.BaseError, ValueError, TypeError) as exc:
             return (
-                f"quantity {cmd.quantity:g} or price {cmd.limit_price} does not fit the venue's "
-                f"precision for {symbol}: {self._scrubber.describe(exc)}",
+                (
+                    VenueReason.INVALID_ORDER,
+                    f"quantity {cmd.quantity:g} or price {cmd.limit_price} does not fit the venue's "
+                    f"precision for {symbol}: {self._scrubber.describe(exc)}",
+                ),
                 cmd.quantity,
                 cmd.limit_price,
             )
         limits = market.get("limits") or {}
-        min_amount = _number((limits.get("amount") or {}).get("min"))
-        if quantity <= 0.0 or (min_amount is not None and quantity < min_amount * (1 - _REL_TOL)):
+        min_amount = finite_number((limits.get("amount") or {}).get("min"))
+        if quantity <= 0.0 or (min_amount is not None and quantity < min_amount * (1 - REL_TOL)):
             return (
-                f"quantity {quantity:g} is below the venue's minimum {min_amount} for {symbol}",
+                (
+                    VenueReason.BELOW_VENUE_MINIMUM,
+                    f"quantity {quantity:g} is below the venue's minimum {min_amount} for {symbol}",
+                ),
                 quantity,
                 price,
             )
-        min_cost = _number((limits.get("cost") or {}).get("min"))
+        min_cost = finite_number((limits.get("cost") or {}).get("min"))
         reference = price if price is not None else self._last_prices.get(cmd.instrument_id)
         if min_cost is not None and reference is not None:
             notional = quantity * reference
-            if notional < min_cost * (1 - _REL_TOL):
+            if notional < min_cost * (1 - REL_TOL):
                 return (
-                    f"order notional {notional:.2f} is below the venue's minimum {min_cost:g} "
-                    f"for {symbol}",
+                    (
+                        VenueReason.BELOW_VENUE_MINIMUM,
+                        f"order notional {notional:.2f} is below the venue's minimum "
+                        f"{min_cost:g} for {symbol}",
+                    ),
                     quantity,
                     price,
                 )
@@ -1094,7 +559,7 @@ class CcxtBroker(_BrokerCore):
                 if unsettled:
                     self._leave_pending(order, str(exc))
                 else:
-                    self._reject(order, str(exc))
+                    self._reject(order, VenueReason.VENUE_UNAVAILABLE, str(exc))
                 return
             order.last_sent_ns = self._now_ns()
             self.journal.record_order(order)
@@ -1114,7 +579,7 @@ class CcxtBroker(_BrokerCore):
                 self._retrier.record(None)
                 await self._absorb(order, info)
                 return
-            if _is_duplicate(error):
+            if is_duplicate_order(error):
                 # The venue already holds an order with this client id: it is ours.
                 self._log.warning(
                     "duplicate_client_order_id",
@@ -1126,7 +591,12 @@ class CcxtBroker(_BrokerCore):
                     return
                 unsettled = True
             elif not is_retryable(error):
-                self._reject(order, self._scrubber.describe(error))
+                code = (
+                    VenueReason.INSUFFICIENT_BALANCE
+                    if isinstance(error, ccxt.InsufficientFunds)
+                    else VenueReason.VENUE_REJECTED
+                )
+                self._reject(order, code, self._scrubber.describe(error))
                 return
             elif request_not_executed(error):
                 if isinstance(error, ccxt.InvalidNonce):
@@ -1155,7 +625,7 @@ class CcxtBroker(_BrokerCore):
                 if unsettled:
                     self._leave_pending(order, reason)
                 else:
-                    self._reject(order, reason)
+                    self._reject(order, VenueReason.VENUE_UNAVAILABLE, reason)
                 return
             await self._retrier.pause("create_order", attempt - 1, error)
             # (a ban longer than max_ban_wait_s is not waited out: the circuit refuses the
@@ -1241,7 +711,9 @@ class CcxtBroker(_BrokerCore):
             if not order.status.terminal:
                 raw = info.get("info")
                 reason = raw.get("rejectReason") if isinstance(raw, Mapping) else None
-                self._reject(order, str(reason or "rejected by the venue"))
+                self._reject(
+                    order, VenueReason.VENUE_REJECTED, str(reason or "rejected by the venue")
+                )
             return
         if order.status is JournalStatus.REJECTED:
             return
@@ -1249,12 +721,12 @@ class CcxtBroker(_BrokerCore):
         for trade in info.get("trades") or ():
             self._apply_trade(order, trade)
         self._adopt_orphans(order)
-        filled = _number(info.get("filled"))
+        filled = finite_number(info.get("filled"))
         tolerance = self._tolerance(order)
         if filled is not None and filled > order.filled_qty + tolerance:
             await self._fetch_order_trades(order)
         complete = filled is None or filled <= order.filled_qty + tolerance
-        if status in _CANCELLED_STATUSES:
+        if status in CANCELLED_STATUSES:
             if complete:
                 self._finish_cancelled(order, self._cancel_reason(order, status, cancel_reason))
             else:
@@ -1272,8 +744,8 @@ class CcxtBroker(_BrokerCore):
     def _apply_trade(self, order: JournalOrder, trade: Mapping[str, Any]) -> None:
         """Publish one venue trade of ``order`` as an ``OrderFilled``, once."""
         trade_id = trade.get("id")
-        quantity = _number(trade.get("amount"))
-        price = _number(trade.get("price"))
+        quantity = finite_number(trade.get("amount"))
+        price = finite_number(trade.get("price"))
         if not trade_id or quantity is None or price is None or quantity <= 0 or price <= 0:
             self.malformed_updates += 1
             self._log.warning(
@@ -1290,10 +762,10 @@ class CcxtBroker(_BrokerCore):
         fill_id = f"{self.venue}-{market_id}-{trade_id}"
         if fill_id in self.journal.fills:
             return
-        fee_cost, fee_currency = _fee(trade)
-        last_qty, fee = _booked_fill(quantity, price, fee_cost, fee_currency, listing)
-        timestamp = _number(trade.get("timestamp"))
-        ts_event = round(timestamp * _NS_PER_MS) if timestamp is not None else self._now_ns()
+        fee_cost, fee_currency = fee_of(trade)
+        last_qty, fee = booked_fill(quantity, price, fee_cost, fee_currency, listing)
+        timestamp = finite_number(trade.get("timestamp"))
+        ts_event = round(timestamp * NS_PER_MS) if timestamp is not None else self._now_ns()
         self._ensure_accepted(order)
         order.filled_qty = round(order.filled_qty + quantity, 12)
         if order.filled_qty > order.quantity + self._tolerance(order):
@@ -1352,7 +824,7 @@ class CcxtBroker(_BrokerCore):
                 self._apply_trade(order, trade)
 
     async def _fetch_order_trades(self, order: JournalOrder) -> None:
-        since_ms = order.created_ns // _NS_PER_MS - 60_000
+        since_ms = order.created_ns // NS_PER_MS - 60_000
         try:
             trades = await self._fetch_trades(order.symbol, since_ms)
         except (VenueError, CircuitOpenError) as exc:
@@ -1382,7 +854,7 @@ class CcxtBroker(_BrokerCore):
                 out.append(trade)
             if len(page or []) < _TRADE_PAGE or not fresh:
                 break
-            since = max(int(_number(t.get("timestamp")) or since) for t in fresh)
+            since = max(int(finite_number(t.get("timestamp")) or since) for t in fresh)
         return out
 
     async def _poll_once(self) -> None:
@@ -1393,7 +865,7 @@ class CcxtBroker(_BrokerCore):
         by_symbol: dict[str, list[JournalOrder]] = {}
         for order in active:
             by_symbol.setdefault(order.symbol, []).append(order)
-        settle_ns = round(self.live.ambiguous_settle_s * _NS_PER_S)
+        settle_ns = round(self.live.ambiguous_settle_s * NS_PER_S)
         for symbol, orders in by_symbol.items():
             try:
                 infos = await self._call(
@@ -1416,7 +888,11 @@ class CcxtBroker(_BrokerCore):
                 else:
                     outcome = await self._refresh(order)
                     if outcome is _Lookup.NOT_FOUND and order.status is JournalStatus.PENDING:
-                        self._reject(order, "never reached the venue (not found by client id)")
+                        self._reject(
+                            order,
+                            VenueReason.NOT_RECEIVED,
+                            "never reached the venue (not found by client id)",
+                        )
                     elif outcome is _Lookup.NOT_FOUND:
                         self._log.error(
                             "open_order_unknown_at_venue", client_order_id=order.client_order_id
@@ -1544,7 +1020,7 @@ class CcxtBroker(_BrokerCore):
 
     def _retry_after(self, exc: BaseException) -> float | None:
         headers = getattr(self._exchange, "last_response_headers", None)
-        return retry_after_from_headers(headers, self._now_ns() / _NS_PER_S)
+        return retry_after_from_headers(headers, self._now_ns() / NS_PER_S)
 
     def _on_circuit_change(self, state: CircuitState, detail: str) -> None:
         if state is CircuitState.HALF_OPEN:
@@ -1563,7 +1039,7 @@ class CcxtBroker(_BrokerCore):
         self._emit(
             VenueBanned(
                 venue=self.venue,
-                until_ns=now + round(seconds * _NS_PER_S),
+                until_ns=now + round(seconds * NS_PER_S),
                 source=self.component_id,
                 detail=detail,
                 ts_event_ns=now,
@@ -1576,7 +1052,7 @@ class CcxtBroker(_BrokerCore):
         it from the circuit's ``VenueStatus``)."""
         if ban.venue != self.venue or ban.source == self.component_id:
             return
-        seconds = (ban.until_ns - self._now_ns()) / _NS_PER_S
+        seconds = (ban.until_ns - self._now_ns()) / NS_PER_S
         self._log.warning("ban_shared", source=ban.source, ban_s=round(seconds, 3))
         self.breaker.honour_ban(seconds, f"met by {ban.source}: {ban.detail}")
 
@@ -1592,56 +1068,3 @@ class CcxtBroker(_BrokerCore):
         listing = self._listings.get(order.instrument_id)
         lot = listing.lot_size if listing is not None else 1e-8
         return lot * 1e-6
-
-
-# ---------------------------------------------------------------------------- parsing
-
-
-def _is_duplicate(exc: BaseException) -> bool:
-    """The venue refused a create because an order with that client id exists."""
-    if isinstance(exc, ccxt.DuplicateOrderId):
-        return True
-    return isinstance(exc, ccxt.ExchangeError) and "duplicate" in str(exc).lower()
-
-
-def _number(value: Any) -> float | None:
-    """A finite float from a ccxt field, else ``None``."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _fee(trade: Mapping[str, Any]) -> tuple[float, str]:
-    """``(cost, currency)`` of a ccxt trade's fee (``(0, "")`` when none is given)."""
-    fee = trade.get("fee")
-    if not isinstance(fee, Mapping):
-        fees = trade.get("fees")
-        fee = fees[0] if isinstance(fees, list) and fees and isinstance(fees[0], Mapping) else {}
-    cost = _number(fee.get("cost")) or 0.0
-    return cost, str(fee.get("currency") or "")
-
-
-def _booked_fill(
-    quantity: float, price: float, fee_cost: float, currency: str, listing: Instrument
-) -> tuple[float, float]:
-    """``(last_qty, fee)`` of an ``OrderFilled`` for a venue trade, so that the portfolio's
-    position and cash follow the account's balances exactly.
-
-    A fee in the quote currency is the fee. A fee in the base currency (Binance charges buyers
-    in the bought asset) never reached the account: it is taken out of ``last_qty`` and valued
-    at the fill price as the fee, so ``last_qty * price + fee`` is still what the quote balance
-    paid. A fee in a third currency (a venue token) cannot be valued here: it is estimated at
-    the instrument's taker rate (the token's balance is not reconciled).
-    """
-    if not currency or currency == listing.quote:
-        return quantity, fee_cost
-    if currency == listing.base:
-        net = round(quantity - fee_cost, 12)
-        if net > 0.0:
-            return net, fee_cost * price
-        return quantity, fee_cost * price
-    return quantity, quantity * price * listing.taker_fee
