@@ -32,6 +32,7 @@ from tradegraph.contracts import (
     Outbox,
     SubmitOrder,
     VenueBanned,
+    VenueReason,
 )
 from tradegraph.observability import get_logger
 
@@ -204,6 +205,7 @@ class GatewayBroker:
                         instrument_id=cmd.instrument_id,
                         venue=cmd.venue,
                         reason=f"not sent: {self.failure}",
+                        code=VenueReason.VENUE_UNAVAILABLE,
                         ts_event_ns=now,
                         ts_init_ns=now,
                     )

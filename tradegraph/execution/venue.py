@@ -417,19 +417,19 @@ class SimulatedVenue:
     def _arrive_submit(self, cmd: SubmitOrder) -> None:
         cid = cmd.client_order_id
         if cid in self._seen_client_ids:
-            self._reject(cmd, f"duplicate client_order_id {cid!r}")
+            self._reject(cmd, VenueReason.DUPLICATE_ORDER, f"duplicate client_order_id {cid!r}")
             return
         self._seen_client_ids.add(cid)
-        problem = self._validate(cmd)
-        if problem is not None:
-            self._reject(cmd, problem)
+        refusal = self._validate(cmd)
+        if refusal is not None:
+            self._reject(cmd, *refusal)
             return
         listing = self._listings[cmd.instrument_id]
         reference = self._last_data.get(cmd.instrument_id)
         if self._account is not None:
             problem = self._check_balance(self._account, cmd, reference)
             if problem is not None:
-                self._reject(cmd, problem)
+                self._reject(cmd, VenueReason.INSUFFICIENT_BALANCE, problem)
                 return
         if cmd.order_type is OrderType.LIMIT:
             self._arrive_limit(cmd, listing, reference)
@@ -463,23 +463,27 @@ class SimulatedVenue:
             f"{cmd.instrument_id} {shortfall.describe(self.venue)}"
         )
 
-    def _validate(self, cmd: SubmitOrder) -> str | None:
+    def _validate(self, cmd: SubmitOrder) -> tuple[VenueReason, str] | None:
         """Why ``cmd`` cannot be accepted whatever the market does, or ``None``."""
         if cmd.venue != self.venue or cmd.instrument_id not in self._listings:
-            return f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}"
+            return (
+                VenueReason.UNKNOWN_INSTRUMENT,
+                f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}",
+            )
+        invalid = VenueReason.INVALID_ORDER
         if not (math.isfinite(cmd.quantity) and cmd.quantity > 0.0):
-            return f"quantity must be a finite number > 0, was {cmd.quantity!r}"
+            return invalid, f"quantity must be a finite number > 0, was {cmd.quantity!r}"
         if cmd.order_type is OrderType.LIMIT:
             limit = cmd.limit_price
             if limit is None or not (math.isfinite(limit) and limit > 0.0):
-                return f"a limit order needs a finite limit_price > 0, was {limit!r}"
+                return invalid, f"a limit order needs a finite limit_price > 0, was {limit!r}"
         else:
             if cmd.limit_price is not None:
-                return "a market order takes no limit_price"
+                return invalid, "a market order takes no limit_price"
             if cmd.post_only:
-                return "post_only applies to limit orders only"
+                return invalid, "post_only applies to limit orders only"
         if cmd.post_only and cmd.time_in_force is TimeInForce.IOC:
-            return "post_only and IOC contradict each other"
+            return invalid, "post_only and IOC contradict each other"
         return None
 
     def _arrive_limit(
@@ -491,7 +495,7 @@ class SimulatedVenue:
         touch = _touch(reference, is_buy)
         marketable = touch is not None and (limit >= touch[0] if is_buy else limit <= touch[0])
         if marketable and cmd.post_only:
-            self._reject(cmd, POST_ONLY_WOULD_TAKE)
+            self._reject(cmd, VenueReason.POST_ONLY_WOULD_TAKE, POST_ONLY_WOULD_TAKE)
             return
         order = self._accept(cmd)
         if touch is not None and marketable:
@@ -622,7 +626,11 @@ class SimulatedVenue:
                 short_of_balance = True
                 quantity = affordable
                 if quantity <= 0.0:
-                    self._cancel(order, self._unpaid_reason(account, order, listing))
+                    self._cancel(
+                        order,
+                        self._unpaid_reason(account, order, listing),
+                        VenueReason.INSUFFICIENT_BALANCE,
+                    )
                     return
         leaves = 0.0 if quantity >= leaves else round(leaves - quantity, _QTY_DECIMALS)
         order.leaves_qty = leaves
@@ -663,7 +671,11 @@ class SimulatedVenue:
         elif account is not None and (
             short_of_balance or self._overcommitted(account, order, listing)
         ):
-            self._cancel(order, self._unpaid_reason(account, order, listing))
+            self._cancel(
+                order,
+                self._unpaid_reason(account, order, listing),
+                VenueReason.INSUFFICIENT_BALANCE,
+            )
 
     @staticmethod
     def _overcommitted(account: CashAccount, order: WorkingOrder, listing: _Listing) -> bool:
@@ -763,10 +775,10 @@ class SimulatedVenue:
         )
         return order
 
-    def _cancel(self, order: WorkingOrder, reason: str) -> None:
+    def _cancel(self, order: WorkingOrder, reason: str, code: VenueReason | None = None) -> None:
         self._remove_working(order)
         self._publish_cancelled(
-            order.client_order_id, order.strategy_id, order.instrument_id, reason=reason
+            order.client_order_id, order.strategy_id, order.instrument_id, reason=reason, code=code
         )
 
     def _add_working(self, order: WorkingOrder) -> None:
@@ -785,7 +797,7 @@ class SimulatedVenue:
         if not book:
             del self._books[order.instrument_id]
 
-    def _reject(self, cmd: SubmitOrder, reason: str) -> None:
+    def _reject(self, cmd: SubmitOrder, code: VenueReason, reason: str) -> None:
         now = self._clock.now_ns()
         self._outbox.publish(
             OrderRejected.trusted(
@@ -796,11 +808,18 @@ class SimulatedVenue:
                 instrument_id=cmd.instrument_id,
                 venue=self.venue,
                 reason=reason,
+                code=code,
             )
         )
 
     def _publish_cancelled(
-        self, client_order_id: str, strategy_id: str, instrument_id: str, *, reason: str
+        self,
+        client_order_id: str,
+        strategy_id: str,
+        instrument_id: str,
+        *,
+        reason: str,
+        code: VenueReason | None = None,
     ) -> None:
         now = self._clock.now_ns()
         self._outbox.publish(
@@ -812,6 +831,7 @@ class SimulatedVenue:
                 instrument_id=instrument_id,
                 venue=self.venue,
                 reason=reason,
+                code=code,
             )
         )
 

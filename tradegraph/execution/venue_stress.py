@@ -7,9 +7,9 @@ configuration that carries them, and :class:`StressedVenue` is the venue that ho
 
 What a window does while it is open (``start_ns <= now < end_ns``):
 
-* ``reject_reason``: every order that *reaches* the venue is rejected with that reason
-  (``OrderRejected``, so it shows in the order ledger and ``orders.parquet``). Cancels still
-  work, and orders already resting stay in the book (without market data they cannot fill).
+* ``reject_reason``: every order that *reaches* the venue is rejected with that reason and the
+  code ``VenueReason.VENUE_UNAVAILABLE`` (``OrderRejected``, so it shows in the order ledger
+  and ``orders.parquet``). Cancels still work, and orders already resting stay in the book (without market data they cannot fill).
 * ``extra_latency_ms``: commands *sent* in the window take that much longer to arrive.
 * ``slippage_factor`` and ``min_slippage_bps``: taker fills pay more slippage, standing for
   wider spreads: the slippage model becomes ``fixed`` if it was ``none``, its ``bps`` becomes
@@ -42,6 +42,7 @@ from tradegraph.contracts import (
     Message,
     Outbox,
     SubmitOrder,
+    VenueReason,
 )
 from tradegraph.execution.fill_models import build_slippage_model
 from tradegraph.execution.venue import SimulatedVenue, _Listing
@@ -231,7 +232,7 @@ class StressedVenue(SimulatedVenue):
         # The id is spent, as for any rejected order: a retry must use a new one.
         self._seen_client_ids.add(cmd.client_order_id)
         self.window_rejections += 1
-        self._reject(cmd, reason)
+        self._reject(cmd, VenueReason.VENUE_UNAVAILABLE, reason)
 
     def snapshot(self) -> dict[str, Any]:
         return {**super().snapshot(), "window_rejections": self.window_rejections}

@@ -24,6 +24,7 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
     TradeTick,
+    VenueReason,
 )
 from tradegraph.engine.clock import SimClock
 from tradegraph.execution import (
@@ -457,6 +458,7 @@ def test_post_only_that_would_take_is_rejected() -> None:
 
     [rejected] = h.outbox.of_type(OrderRejected)
     assert rejected.reason == POST_ONLY_WOULD_TAKE
+    assert rejected.code is VenueReason.POST_ONLY_WOULD_TAKE
     assert h.outbox.of_type(OrderAccepted) == []
     assert h.venue.open_orders == {}
 
@@ -570,6 +572,7 @@ def test_duplicate_client_order_id_is_rejected() -> None:
 
     [rejected] = h.outbox.of_type(OrderRejected)
     assert "duplicate" in rejected.reason
+    assert rejected.code is VenueReason.DUPLICATE_ORDER
     assert len(h.outbox.of_type(OrderAccepted)) == 1
     assert h.venue.open_orders["o1"].limit_price == 90.0
 
@@ -586,17 +589,17 @@ def test_client_id_of_a_finished_order_cannot_be_reused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("instrument_id", "venue", "quantity", "fragment"),
+    ("instrument_id", "venue", "quantity", "fragment", "code"),
     [
-        ("DOGEUSDT.BINANCE", "BINANCE", 1.0, "unknown instrument"),
-        ("ETHUSDT.OKX", "BINANCE", 1.0, "unknown instrument"),
-        ("ETHUSDT.OKX", "OKX", 1.0, "unknown instrument"),
-        (IID, "BINANCE", 0.0, "quantity"),
-        (IID, "BINANCE", -2.0, "quantity"),
+        ("DOGEUSDT.BINANCE", "BINANCE", 1.0, "unknown instrument", VenueReason.UNKNOWN_INSTRUMENT),
+        ("ETHUSDT.OKX", "BINANCE", 1.0, "unknown instrument", VenueReason.UNKNOWN_INSTRUMENT),
+        ("ETHUSDT.OKX", "OKX", 1.0, "unknown instrument", VenueReason.UNKNOWN_INSTRUMENT),
+        (IID, "BINANCE", 0.0, "quantity", VenueReason.INVALID_ORDER),
+        (IID, "BINANCE", -2.0, "quantity", VenueReason.INVALID_ORDER),
     ],
 )
 def test_invalid_submit_is_rejected_with_reason(
-    instrument_id: str, venue: str, quantity: float, fragment: str
+    instrument_id: str, venue: str, quantity: float, fragment: str, code: VenueReason
 ) -> None:
     h = Harness()
 
@@ -604,6 +607,7 @@ def test_invalid_submit_is_rejected_with_reason(
 
     [rejected] = h.outbox.of_type(OrderRejected)
     assert fragment in rejected.reason
+    assert rejected.code is code
     assert h.outbox.of_type(OrderAccepted) == []
 
 
@@ -694,6 +698,7 @@ def test_cancel_open_order_emits_cancelled_and_removes_it() -> None:
 
     [cancelled] = h.outbox.of_type(OrderCancelled)
     assert cancelled.client_order_id == "o1"
+    assert cancelled.code is None  # asked for, not a refusal
     assert h.venue.open_orders == {}
     h.bar(99.0, 99.5, 95.0, 96.0)
     assert h.fills == []
