@@ -88,6 +88,7 @@ from tradegraph.contracts import (
     TripKillSwitch,
     VenueBanned,
 )
+from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.assembly import build_component, build_router
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.engine.schedule import log_for_operator
@@ -492,6 +493,9 @@ class LiveHost:
                 component_state = state["component"]
                 if self._history is not None:
                     component_state = self._history.join(component_state)
+                state_type = getattr(self.component, "State", None)
+                if state_type is not None:
+                    component_state = state_type.model_validate(component_state)
                 self.component.restore(component_state)
                 self._watermarks = {
                     k: (int(v[0]), int(v[1])) for k, v in state["watermarks"].items()
@@ -526,6 +530,8 @@ class LiveHost:
 
     def _state(self) -> dict[str, Any]:
         component_state = self.component.snapshot()
+        if isinstance(component_state, ComponentState):
+            component_state = component_state.model_dump(mode="json")
         if self._history is not None:
             component_state = self._history.split(component_state)
         state = {

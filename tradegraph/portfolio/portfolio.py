@@ -31,6 +31,7 @@ from tradegraph.contracts import (
     Clock,
     Instrument,
     Message,
+    OrderBookSnapshot,
     OrderFilled,
     Outbox,
     PortfolioSnapshot,
@@ -38,6 +39,7 @@ from tradegraph.contracts import (
     QuoteTick,
     TradeTick,
 )
+from tradegraph.contracts.marks import mark_price
 from tradegraph.errors import ConfigError, OrderPathError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -200,9 +202,9 @@ class _InstrumentBook:
 class Portfolio:
     """Positions, PnL, equity and drawdown of a spot account; sends ``PortfolioSnapshot`` to Risk.
 
-    Marks come from bars (close), trade ticks (price) and quote ticks (mid). Each mark updates
-    equity incrementally and records a point of the equity curve at the mark's event time
-    (several marks at one timestamp leave one point). After every fill, equity is recomputed
+    Marks follow :mod:`tradegraph.contracts.marks` (bar close, trade price, quote or book mid).
+    Each mark updates equity incrementally and records a point of the equity curve at the
+    mark's event time (several marks at one timestamp leave one point). After every fill, equity is recomputed
     exactly from cash and positions, a curve point is recorded at the clock's time, and a
     snapshot goes to Risk; on marks, snapshots go out at most once per
     ``config.snapshot_interval_s`` of event time (0 means on every mark).
@@ -292,24 +294,24 @@ class Portfolio:
         """Nothing to do: the equity curve already holds the last valuation."""
 
     def handle(self, msg: Message) -> None:
-        """Apply a mark (bar, trade tick, quote tick) or a fill; ignore everything else."""
+        """Apply a mark (:func:`~tradegraph.contracts.marks.mark_price`) or a fill; ignore the rest."""
         if type(msg) is Bar:
+            # The mark rule (contracts/marks.py), inline for the hot path: a bar marks at its close.
             instrument_id = msg.instrument_id
             price = msg.close
         elif type(msg) is OrderFilled:
             self._apply_fill(msg)
             return
-        elif type(msg) is TradeTick:
-            instrument_id = msg.instrument_id
-            price = msg.price
-        elif type(msg) is QuoteTick:
-            instrument_id = msg.instrument_id
-            price = 0.5 * (msg.bid_price + msg.ask_price)
         elif type(msg) is AccountBalances:
             self._adopt_balances(msg)
             return
         else:
-            return
+            mark = mark_price(msg)
+            if mark is None:
+                return
+            assert isinstance(msg, TradeTick | QuoteTick | OrderBookSnapshot)
+            instrument_id = msg.instrument_id
+            price = mark
         # The mark is applied here rather than in a helper because it runs on every bar.
         book = self._books.get(instrument_id)
         if book is None:

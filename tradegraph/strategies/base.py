@@ -48,6 +48,7 @@ from tradegraph.contracts import (
     TradeTick,
     strategy_component_id,
 )
+from tradegraph.contracts.marks import mark_price
 from tradegraph.errors import ConfigError, OrderPathError, StrategyLoadError
 from tradegraph.execution.algorithms import (
     ALGO_TIMER_PREFIX,
@@ -216,6 +217,7 @@ class Strategy:
             return
         try:
             if type(msg) is Bar:
+                # The mark rule (contracts/marks.py), inline for the hot path: a bar's close.
                 self._last_prices[msg.instrument_id] = msg.close
                 if self._parent_orders.wants_bars:
                     self._parent_orders.on_bar(msg)
@@ -253,10 +255,10 @@ class Strategy:
         # Message classes are never subclassed, so exact type tests suffice, at a fraction of
         # the cost of isinstance on pydantic models. Most frequent first: ticks, then fills.
         if type(msg) is TradeTick:
-            self._last_prices[msg.instrument_id] = msg.price
+            self._last_prices[msg.instrument_id] = msg.price  # the mark rule, inline
             self.on_trade(msg)
         elif type(msg) is QuoteTick:
-            self._last_prices[msg.instrument_id] = msg.mid
+            self._last_prices[msg.instrument_id] = msg.mid  # the mark rule, inline
             self.on_quote(msg)
         elif type(msg) is OrderFilled:
             if msg.strategy_id == self.strategy_id:
@@ -273,6 +275,9 @@ class Strategy:
                     )
                 self.on_order_accepted(msg)
         elif type(msg) is OrderBookSnapshot:
+            mark = mark_price(msg)
+            if mark is not None:
+                self._last_prices[msg.instrument_id] = mark
             self.on_order_book(msg)
         elif type(msg) is OrderRejected:
             if msg.strategy_id == self.strategy_id:
@@ -392,7 +397,8 @@ class Strategy:
         """An order-book snapshot arrived for one of the strategy's instruments.
 
         Args:
-            book: Bid and ask levels, best first, to the depth the venue was asked for.
+            book: Bid and ask levels, best first, to the depth the venue was asked for;
+                ``last_price`` returns the mid of the best levels.
         """
 
     def on_fill(self, fill: OrderFilled) -> None:
@@ -830,7 +836,8 @@ class Strategy:
         return None if self._allocation is None else self._allocation.sizing_capital
 
     def last_price(self, instrument_id: str) -> float | None:
-        """The last bar close, trade price or quote mid seen for ``instrument_id``.
+        """The latest mark of ``instrument_id``: the last bar close, trade price, quote mid or
+        book mid seen for it (the rule of :mod:`tradegraph.contracts.marks`).
 
         Args:
             instrument_id: One of the strategy's instruments.
