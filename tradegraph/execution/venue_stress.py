@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,7 +45,7 @@ from tradegraph.contracts import (
     VenueReason,
 )
 from tradegraph.execution.fill_models import build_slippage_model
-from tradegraph.execution.venue import SimulatedVenue, _Listing
+from tradegraph.execution.venue import SimulatedVenue, VenueState, _Listing
 from tradegraph.portfolio.account import CashAccount
 
 __all__ = ["StressedVenue", "StressedVenueConfig", "VenueConditions", "VenueWindow"]
@@ -158,6 +158,12 @@ class VenueConditions:
         self.valid_until_ns = boundaries[i] if i < len(boundaries) else 2**63
 
 
+class StressedVenueState(VenueState):
+    """A :class:`StressedVenue`'s state: the plain venue's and its window rejections."""
+
+    window_rejections: int
+
+
 class StressedVenue(SimulatedVenue):
     """A :class:`~tradegraph.execution.venue.SimulatedVenue` under time windows of stress.
 
@@ -168,6 +174,8 @@ class StressedVenue(SimulatedVenue):
     Attributes:
         window_rejections: Orders rejected because a rejecting window was open.
     """
+
+    State: ClassVar[type[StressedVenueState]] = StressedVenueState
 
     def __init__(
         self,
@@ -234,13 +242,15 @@ class StressedVenue(SimulatedVenue):
         self.window_rejections += 1
         self._reject(cmd, VenueReason.VENUE_UNAVAILABLE, reason)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {**super().snapshot(), "window_rejections": self.window_rejections}
+    def snapshot(self) -> StressedVenueState:
+        return StressedVenueState(**self._state_fields(), window_rejections=self.window_rejections)
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: VenueState) -> None:
         """Restore a :meth:`snapshot`; conditions are recomputed from the clock on the next
         message, since they depend on time alone."""
         super().restore(state)
-        self.window_rejections = int(state.get("window_rejections", 0))
+        self.window_rejections = (
+            state.window_rejections if isinstance(state, StressedVenueState) else 0
+        )
         self._valid_from_ns = 0
         self._valid_until_ns = 0

@@ -254,7 +254,7 @@ def test_restored_venue_behaves_like_the_original_in_a_window() -> None:
     h.submit_at(11 * MIN)
     twin_outbox = RecordingOutbox()
     twin = StressedVenue(h.config, {IID: BTC}, h.clock, twin_outbox)
-    twin.restore(h.venue.snapshot())
+    twin.restore(StressedVenue.State.model_validate_json(h.venue.snapshot().model_dump_json()))
 
     h.submit_at(12 * MIN)
     twin.handle(market_buy("o2", 12 * MIN))
