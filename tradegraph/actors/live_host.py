@@ -493,6 +493,7 @@ class LiveHost:
                 component_state = state["component"]
                 if self._history is not None:
                     component_state = self._history.join(component_state)
+                # Cores declare their state model; the control sink and a gateway keep dicts.
                 state_type = getattr(self.component, "State", None)
                 if state_type is not None:
                     component_state = state_type.model_validate(component_state)
