@@ -207,6 +207,7 @@ class GatewayBroker:
                         instrument_id=cmd.instrument_id,
                         venue=cmd.venue,
                         reason=f"{VenueReason.NOT_SENT.value}: {self.failure}",
+                        code=VenueReason.NOT_SENT,
                         ts_event_ns=now,
                         ts_init_ns=now,
                     )

@@ -154,10 +154,11 @@ class ComponentHost:
         self._component.stop()
         return self._take_actions()
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Any:
+        """The component's state model (see ``Component.snapshot``)."""
         return self._component.snapshot()
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: Any) -> None:
         self._component.restore(state)
 
     def inspect(self, reader: Callable[[Any], T]) -> T:

@@ -14,7 +14,15 @@ import time
 from collections.abc import Callable
 
 from tradegraph.contracts import TimerFired
+from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.clock import SimClock
+
+
+class ClockState(ComponentState):
+    """A clock's time and pending timers (name -> due time, nanoseconds)."""
+
+    now_ns: int
+    timers: dict[str, int]
 
 
 class DataClock(SimClock):
@@ -26,17 +34,14 @@ class DataClock(SimClock):
             return []
         return self.advance_to(ts_ns)
 
-    def state(self) -> dict[str, object]:
-        return {"now_ns": self.now_ns(), "timers": self.pending_timers}
+    def snapshot(self) -> ClockState:
+        return ClockState(now_ns=self.now_ns(), timers=dict(self.pending_timers))
 
-    def load_state(self, state: dict[str, object]) -> None:
-        now = state["now_ns"]
-        timers = state["timers"]
-        assert isinstance(now, int)
-        assert isinstance(timers, dict)
-        self.set_time(max(now, self.now_ns()))
-        for name, at_ns in timers.items():
-            self.set_timer(str(name), int(at_ns))
+    def restore(self, state: ClockState) -> None:
+        """Move to the stored time (never backwards) and set the stored timers again."""
+        self.set_time(max(state.now_ns, self.now_ns()))
+        for name, at_ns in state.timers.items():
+            self.set_timer(name, at_ns)
 
 
 class WallClock:
@@ -71,11 +76,10 @@ class WallClock:
         self._due.pop(name, None)
         self._fire(name)
 
-    def state(self) -> dict[str, object]:
-        return {"now_ns": self.now_ns(), "timers": dict(self._due)}
+    def snapshot(self) -> ClockState:
+        return ClockState(now_ns=self.now_ns(), timers=dict(self._due))
 
-    def load_state(self, state: dict[str, object]) -> None:
-        timers = state["timers"]
-        assert isinstance(timers, dict)
-        for name, at_ns in timers.items():
-            self.set_timer(str(name), int(at_ns))
+    def restore(self, state: ClockState) -> None:
+        """Set the stored timers again (the time is the system's); needs a running loop."""
+        for name, at_ns in state.timers.items():
+            self.set_timer(name, at_ns)

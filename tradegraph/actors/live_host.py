@@ -54,7 +54,7 @@ import numpy.typing as npt
 import ray
 
 from tradegraph.actors.gateway import GatewayBroker
-from tradegraph.actors.live_clock import DataClock, WallClock
+from tradegraph.actors.live_clock import ClockState, DataClock, WallClock
 from tradegraph.actors.metrics import RayMetricsSink
 from tradegraph.actors.state_store import PortfolioHistory, StateStore
 from tradegraph.actors.wire import (
@@ -88,6 +88,7 @@ from tradegraph.contracts import (
     TripKillSwitch,
     VenueBanned,
 )
+from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.assembly import build_component, build_router
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.engine.schedule import log_for_operator
@@ -426,7 +427,7 @@ class LiveHost:
         self._batches_in = 0
         self._messages_in = 0
         self._messages_out = 0
-        self._pending_wall_timers: dict[str, object] | None = None
+        self._pending_wall_timers: ClockState | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._component_started = False
@@ -492,15 +493,19 @@ class LiveHost:
                 component_state = state["component"]
                 if self._history is not None:
                     component_state = self._history.join(component_state)
+                # Cores declare their state model; the control sink and a gateway keep dicts.
+                state_type = getattr(self.component, "State", None)
+                if state_type is not None:
+                    component_state = state_type.model_validate(component_state)
                 self.component.restore(component_state)
                 self._watermarks = {
                     k: (int(v[0]), int(v[1])) for k, v in state["watermarks"].items()
                 }
                 if "replay" in state:
                     self._load_replay_state(state["replay"])
-                clock_state = state["clock"]
+                clock_state = ClockState.model_validate(state["clock"])
                 if isinstance(self._clock, DataClock):
-                    self._clock.load_state(clock_state)
+                    self._clock.restore(clock_state)
                 else:
                     self._pending_wall_timers = clock_state
             replayed = 0
@@ -526,12 +531,14 @@ class LiveHost:
 
     def _state(self) -> dict[str, Any]:
         component_state = self.component.snapshot()
+        if isinstance(component_state, ComponentState):
+            component_state = component_state.model_dump(mode="json")
         if self._history is not None:
             component_state = self._history.split(component_state)
         state = {
             "component": component_state,
             "watermarks": {k: list(v) for k, v in self._watermarks.items()},
-            "clock": self._clock.state(),
+            "clock": self._clock.snapshot().model_dump(mode="json"),
         }
         if self.component_id == MARKET_DATA and self.session.market_data == "replay":
             state["replay"] = {
@@ -979,7 +986,7 @@ class LiveHost:
         self._running = True
         loop = asyncio.get_running_loop()
         if isinstance(self._clock, WallClock) and self._pending_wall_timers is not None:
-            self._clock.load_state(self._pending_wall_timers)
+            self._clock.restore(self._pending_wall_timers)
             self._pending_wall_timers = None
         self._tasks.append(loop.create_task(self._watch_links()))
         if self.component_id == MARKET_DATA and self.session.market_data == "ccxt":

@@ -59,18 +59,23 @@ class RiskReason(StrEnum):
 class VenueReason(StrEnum):
     """Why a venue refused an order, as a stable code.
 
-    ``OrderRejected.reason`` (and ``OrderCancelled.reason`` for the unfilled rest of an order
-    the account could not pay) starts with the code's value, then ``": "`` and free-text detail.
+    Every ``OrderRejected`` carries one in ``code`` beside its free-text ``reason``; an
+    ``OrderCancelled`` carries one when the venue ended the order itself for want of funds.
+    The text of a simulated venue's ``INSUFFICIENT_BALANCE`` and of every ccxt broker refusal
+    also starts with the code's value and ``": "``.
     """
 
     INSUFFICIENT_BALANCE = "insufficient_balance"
+    DUPLICATE_ORDER = "duplicate_order"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
     INVALID_ORDER = "invalid_order"
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"
     NO_PRICE = "no_price"
     MAX_ORDER_NOTIONAL = "max_order_notional"
     BELOW_VENUE_MINIMUM = "below_venue_minimum"
     VENUE_UNAVAILABLE = "venue_unavailable"
     VENUE_REJECTED = "venue_rejected"
+    """An exchange refused the order and said why only in text."""
     NOT_RECEIVED = "not_received"
     NOT_SENT = "not_sent"
 

@@ -18,6 +18,7 @@ from tradegraph.contracts.enums import (
     OrderType,
     RiskReason,
     TimeInForce,
+    VenueReason,
 )
 
 
@@ -99,19 +100,26 @@ class OrderAccepted(Message):
 
 
 class OrderRejected(Message):
+    """A venue refused an order. ``code`` is a stable code; ``reason`` is for humans."""
+
     client_order_id: str
     strategy_id: str
     instrument_id: str
     venue: str
     reason: str
+    code: VenueReason = VenueReason.VENUE_REJECTED
 
 
 class OrderCancelled(Message):
+    """An order ended unfilled (in part). ``code`` is set when the venue ended it itself
+    because the account could not pay for the rest; ``None`` for a requested cancel."""
+
     client_order_id: str
     strategy_id: str
     instrument_id: str
     venue: str
     reason: str = ""
+    code: VenueReason | None = None
 
 
 class OrderFilled(Message):

@@ -34,7 +34,11 @@ class Outbox(Protocol):
 
 @runtime_checkable
 class Component(Protocol):
-    """The shape every component core has."""
+    """The shape every component core has.
+
+    ``State`` is the component's state model: ``snapshot()`` returns one, ``restore`` takes one
+    (typed ``Any`` here because each component narrows it to its own ``State``).
+    """
 
     component_id: str
 
@@ -48,6 +52,6 @@ class Component(Protocol):
         """Called once by the engine after the last message."""
         ...
 
-    def snapshot(self) -> dict[str, Any]: ...
+    def snapshot(self) -> Any: ...
 
-    def restore(self, state: dict[str, Any]) -> None: ...
+    def restore(self, state: Any) -> None: ...

@@ -8,7 +8,7 @@ import math
 import statistics
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import ClassVar
 
 from tradegraph.config.models import MarketDataChecksConfig
 from tradegraph.contracts import (
@@ -22,6 +22,7 @@ from tradegraph.contracts import (
     QuoteTick,
     TradeTick,
 )
+from tradegraph.contracts.state import ComponentState
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import GraphMetrics
 
@@ -73,11 +74,30 @@ class PriceBand:
         recent.append(price)
 
     def snapshot(self) -> dict[str, list[float]]:
+        """The recent prices of each instrument, oldest first."""
         return {k: list(v) for k, v in self._recent.items()}
 
     def restore(self, state: Mapping[str, Sequence[float]]) -> None:
-        self._recent = {k: deque(map(float, v), maxlen=self._size) for k, v in state.items()}
+        self._recent = {k: deque(v, maxlen=self._size) for k, v in state.items()}
         self._outside = {}
+
+
+class MarketDataState(ComponentState):
+    """All of a :class:`MarketDataFeed`'s state.
+
+    Attributes:
+        last_ts: ``(instrument, data type, last event time)`` of each stream.
+        last_sequence: Last order-book sequence number of each instrument.
+        dropped: Messages dropped, by reason.
+        published: Messages published.
+        reference_prices: The price band's recent prices of each instrument.
+    """
+
+    last_ts: list[tuple[str, str, int]]
+    last_sequence: dict[str, int] = {}
+    dropped: dict[str, int]
+    published: int
+    reference_prices: dict[str, list[float]] = {}
 
 
 class MarketDataFeed:
@@ -92,6 +112,8 @@ class MarketDataFeed:
     see :class:`PriceBand`); such a frame moves nothing forward, so it blocks no later frame.
     Every drop is counted in ``dropped`` and, with ``metrics``, in the dropped-data counter.
     """
+
+    State: ClassVar[type[MarketDataState]] = MarketDataState
 
     component_id = MARKET_DATA
 
@@ -334,18 +356,18 @@ class MarketDataFeed:
             self._last_sequence[instrument_id] = sequence
         return published
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "last_ts": [[k[0], k[1], v] for k, v in self._last_ts.items()],
-            "last_sequence": dict(self._last_sequence),
-            "dropped": dict(self.dropped),
-            "published": self.published,
-            "reference_prices": self._band.snapshot(),
-        }
+    def snapshot(self) -> MarketDataState:
+        return MarketDataState(
+            last_ts=[(k[0], k[1], v) for k, v in self._last_ts.items()],
+            last_sequence=dict(self._last_sequence),
+            dropped=dict(self.dropped),
+            published=self.published,
+            reference_prices=self._band.snapshot(),
+        )
 
-    def restore(self, state: dict[str, Any]) -> None:
-        self._last_ts = {(a, b): int(v) for a, b, v in state["last_ts"]}
-        self._last_sequence = {k: int(v) for k, v in state.get("last_sequence", {}).items()}
-        self.dropped = Counter({str(k): int(v) for k, v in state["dropped"].items()})
-        self.published = int(state["published"])
-        self._band.restore(state.get("reference_prices", {}))
+    def restore(self, state: MarketDataState) -> None:
+        self._last_ts = {(a, b): v for a, b, v in state.last_ts}
+        self._last_sequence = dict(state.last_sequence)
+        self.dropped = Counter(state.dropped)
+        self.published = state.published
+        self._band.restore(state.reference_prices)

@@ -31,7 +31,9 @@ from tradegraph.execution.venue import (
     IOC_REMAINDER,
     POST_ONLY_WOULD_TAKE,
     SimulatedVenue,
+    VenueState,
     WorkingOrder,
+    WorkingOrderState,
 )
 from tradegraph.execution.venue_stress import (
     StressedVenue,
@@ -60,8 +62,10 @@ __all__ = [
     "StressedVenueConfig",
     "Urgency",
     "VenueConditions",
+    "VenueState",
     "VenueWindow",
     "WorkingOrder",
+    "WorkingOrderState",
     "apply_slippage",
     "build_slippage_model",
     "choose_algorithm",

@@ -47,7 +47,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from tradegraph.config.models import FillAt, VenueConfig
 from tradegraph.contracts import (
@@ -72,6 +72,7 @@ from tradegraph.contracts import (
     VenueReason,
     broker_id,
 )
+from tradegraph.contracts.state import ComponentState, StateRecord
 from tradegraph.execution.fill_models import (
     SlippageModel,
     apply_slippage,
@@ -79,7 +80,7 @@ from tradegraph.execution.fill_models import (
     fee_rate,
     fill_fee,
 )
-from tradegraph.portfolio.account import CashAccount
+from tradegraph.portfolio.account import CashAccount, CashAccountState
 
 __all__ = [
     "CANCEL_REQUESTED",
@@ -104,8 +105,6 @@ _NS_PER_MS = 1_000_000
 # Leaves are re-rounded after each fill so that float subtraction noise never leaves a
 # phantom remainder; 12 decimals is far below any lot size and far above float noise.
 _QTY_DECIMALS = 12
-
-_SNAPSHOT_VERSION = 1
 
 _Reference = Bar | TradeTick | QuoteTick
 
@@ -146,45 +145,82 @@ class WorkingOrder:
     filled_qty: float
     leaves_qty: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form, for snapshots."""
-        return {
-            "client_order_id": self.client_order_id,
-            "venue_order_id": self.venue_order_id,
-            "strategy_id": self.strategy_id,
-            "instrument_id": self.instrument_id,
-            "side": self.side.value,
-            "quantity": self.quantity,
-            "order_type": self.order_type.value,
-            "limit_price": self.limit_price,
-            "time_in_force": self.time_in_force.value,
-            "post_only": self.post_only,
-            "tag": self.tag,
-            "accepted_ns": self.accepted_ns,
-            "filled_qty": self.filled_qty,
-            "leaves_qty": self.leaves_qty,
-        }
+    def to_state(self) -> WorkingOrderState:
+        """The order as a state record."""
+        return WorkingOrderState(
+            client_order_id=self.client_order_id,
+            venue_order_id=self.venue_order_id,
+            strategy_id=self.strategy_id,
+            instrument_id=self.instrument_id,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            limit_price=self.limit_price,
+            time_in_force=self.time_in_force,
+            post_only=self.post_only,
+            tag=self.tag,
+            accepted_ns=self.accepted_ns,
+            filled_qty=self.filled_qty,
+            leaves_qty=self.leaves_qty,
+        )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WorkingOrder:
-        """Inverse of :meth:`to_dict`."""
-        limit = data["limit_price"]
-        return cls(
-            client_order_id=str(data["client_order_id"]),
-            venue_order_id=str(data["venue_order_id"]),
-            strategy_id=str(data["strategy_id"]),
-            instrument_id=str(data["instrument_id"]),
-            side=OrderSide(data["side"]),
-            quantity=float(data["quantity"]),
-            order_type=OrderType(data["order_type"]),
-            limit_price=None if limit is None else float(limit),
-            time_in_force=TimeInForce(data["time_in_force"]),
-            post_only=bool(data["post_only"]),
-            tag=str(data["tag"]),
-            accepted_ns=int(data["accepted_ns"]),
-            filled_qty=float(data["filled_qty"]),
-            leaves_qty=float(data["leaves_qty"]),
-        )
+    def from_state(cls, state: WorkingOrderState) -> WorkingOrder:
+        """Inverse of :meth:`to_state`."""
+        return cls(**dict(state))
+
+
+class WorkingOrderState(StateRecord):
+    """A :class:`WorkingOrder` as stored."""
+
+    client_order_id: str
+    venue_order_id: str
+    strategy_id: str
+    instrument_id: str
+    side: OrderSide
+    quantity: float
+    order_type: OrderType
+    limit_price: float | None
+    time_in_force: TimeInForce
+    post_only: bool
+    tag: str
+    accepted_ns: int
+    filled_qty: float
+    leaves_qty: float
+
+
+class InFlightCommand(StateRecord):
+    """A command sent to the venue that has not arrived yet, and the timer that delivers it."""
+
+    timer: str
+    due_ns: int
+    command: SubmitOrder | CancelOrder
+
+
+class VenueState(ComponentState):
+    """All of a :class:`SimulatedVenue`'s state.
+
+    Attributes:
+        orders: Working orders.
+        in_flight: Commands still travelling (only with latency).
+        last_data: The latest bar, trade or quote of each instrument.
+        seen_client_order_ids: Every client order id the venue has been sent.
+        order_count: Orders accepted (numbers venue order ids).
+        fill_count: Fills made (numbers fill ids).
+        timer_count: Timers set for repeated commands of one order.
+        ignored_cancels: Cancels of unknown or finished orders.
+        account: The cash account, if the venue keeps one.
+    """
+
+    orders: list[WorkingOrderState]
+    in_flight: list[InFlightCommand]
+    last_data: list[Bar | TradeTick | QuoteTick]
+    seen_client_order_ids: list[str]
+    order_count: int
+    fill_count: int
+    timer_count: int
+    ignored_cancels: int
+    account: CashAccountState | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +253,8 @@ class SimulatedVenue:
         ignored_cancels: Cancels for unknown or already finished orders (nothing is emitted
             for them).
     """
+
+    State: ClassVar[type[VenueState]] = VenueState
 
     def __init__(
         self,
@@ -320,24 +358,18 @@ class SimulatedVenue:
         """Submits and cancels sent but not yet arrived (only with latency)."""
         return len(self._in_flight)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything the venue knows, as JSON-able plain data."""
+    def snapshot(self) -> VenueState:
+        """Everything the venue knows."""
+        return VenueState(**self._state_fields())
+
+    def _state_fields(self) -> dict[str, Any]:
         return {
-            "version": _SNAPSHOT_VERSION,
-            "orders": [order.to_dict() for order in self._orders.values()],
+            "orders": [order.to_state() for order in self._orders.values()],
             "in_flight": [
-                {
-                    "timer": name,
-                    "due_ns": due_ns,
-                    "kind": "submit" if isinstance(cmd, SubmitOrder) else "cancel",
-                    "command": cmd.model_dump(mode="json"),
-                }
+                InFlightCommand(timer=name, due_ns=due_ns, command=cmd)
                 for name, (due_ns, cmd) in self._in_flight.items()
             ],
-            "last_data": [
-                {"kind": _reference_kind(data), "data": data.model_dump(mode="json")}
-                for data in self._last_data.values()
-            ],
+            "last_data": list(self._last_data.values()),
             "seen_client_order_ids": sorted(self._seen_client_ids),
             "order_count": self._order_count,
             "fill_count": self._fill_count,
@@ -346,49 +378,29 @@ class SimulatedVenue:
             "account": None if self._account is None else self._account.snapshot(),
         }
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Replace all state with a :meth:`snapshot`; re-arms timers of commands in flight.
-
-        Raises:
-            ValueError: ``state`` is not a snapshot this version of the venue wrote.
-        """
-        version = state.get("version")
-        if version != _SNAPSHOT_VERSION:
-            raise ValueError(
-                f"{self.component_id}: cannot restore snapshot version {version!r}; "
-                f"expected {_SNAPSHOT_VERSION}"
-            )
+    def restore(self, state: VenueState) -> None:
+        """Replace all state with a :meth:`snapshot`; re-arms timers of commands in flight."""
         self._orders = {}
         self._books = {}
-        for raw in state["orders"]:
-            self._add_working(WorkingOrder.from_dict(raw))
-        self._last_data = {}
-        for raw in state["last_data"]:
-            data = _parse_reference(raw["kind"], raw["data"])
-            self._last_data[data.instrument_id] = data
+        for order in state.orders:
+            self._add_working(WorkingOrder.from_state(order))
+        self._last_data = {data.instrument_id: data for data in state.last_data}
         for name in self._in_flight:
             self._clock.cancel_timer(name)
         self._in_flight = {}
         now = self._clock.now_ns()
-        for raw in state["in_flight"]:
-            cmd: SubmitOrder | CancelOrder = (
-                SubmitOrder.model_validate(raw["command"])
-                if raw["kind"] == "submit"
-                else CancelOrder.model_validate(raw["command"])
-            )
-            due_ns = int(raw["due_ns"])
-            self._in_flight[raw["timer"]] = (due_ns, cmd)
+        for travelling in state.in_flight:
+            self._in_flight[travelling.timer] = (travelling.due_ns, travelling.command)
             # Setting a timer replaces one of the same name, so this is harmless when the
             # clock kept its timers and necessary when it did not.
-            self._clock.set_timer(raw["timer"], max(due_ns, now))
-        self._seen_client_ids = set(state["seen_client_order_ids"])
-        self._order_count = int(state["order_count"])
-        self._fill_count = int(state["fill_count"])
-        self._timer_count = int(state["timer_count"])
-        self.ignored_cancels = int(state["ignored_cancels"])
-        account_state = state.get("account")
-        if self._account is not None and account_state is not None:
-            self._account.restore(account_state)
+            self._clock.set_timer(travelling.timer, max(travelling.due_ns, now))
+        self._seen_client_ids = set(state.seen_client_order_ids)
+        self._order_count = state.order_count
+        self._fill_count = state.fill_count
+        self._timer_count = state.timer_count
+        self.ignored_cancels = state.ignored_cancels
+        if self._account is not None and state.account is not None:
+            self._account.restore(state.account)
 
     # ----------------------------------------------------------------------------- commands
 
@@ -417,19 +429,19 @@ class SimulatedVenue:
     def _arrive_submit(self, cmd: SubmitOrder) -> None:
         cid = cmd.client_order_id
         if cid in self._seen_client_ids:
-            self._reject(cmd, f"duplicate client_order_id {cid!r}")
+            self._reject(cmd, VenueReason.DUPLICATE_ORDER, f"duplicate client_order_id {cid!r}")
             return
         self._seen_client_ids.add(cid)
-        problem = self._validate(cmd)
-        if problem is not None:
-            self._reject(cmd, problem)
+        refusal = self._validate(cmd)
+        if refusal is not None:
+            self._reject(cmd, *refusal)
             return
         listing = self._listings[cmd.instrument_id]
         reference = self._last_data.get(cmd.instrument_id)
         if self._account is not None:
             problem = self._check_balance(self._account, cmd, reference)
             if problem is not None:
-                self._reject(cmd, problem)
+                self._reject(cmd, VenueReason.INSUFFICIENT_BALANCE, problem)
                 return
         if cmd.order_type is OrderType.LIMIT:
             self._arrive_limit(cmd, listing, reference)
@@ -463,23 +475,27 @@ class SimulatedVenue:
             f"{cmd.instrument_id} {shortfall.describe(self.venue)}"
         )
 
-    def _validate(self, cmd: SubmitOrder) -> str | None:
+    def _validate(self, cmd: SubmitOrder) -> tuple[VenueReason, str] | None:
         """Why ``cmd`` cannot be accepted whatever the market does, or ``None``."""
         if cmd.venue != self.venue or cmd.instrument_id not in self._listings:
-            return f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}"
+            return (
+                VenueReason.UNKNOWN_INSTRUMENT,
+                f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}",
+            )
+        invalid = VenueReason.INVALID_ORDER
         if not (math.isfinite(cmd.quantity) and cmd.quantity > 0.0):
-            return f"quantity must be a finite number > 0, was {cmd.quantity!r}"
+            return invalid, f"quantity must be a finite number > 0, was {cmd.quantity!r}"
         if cmd.order_type is OrderType.LIMIT:
             limit = cmd.limit_price
             if limit is None or not (math.isfinite(limit) and limit > 0.0):
-                return f"a limit order needs a finite limit_price > 0, was {limit!r}"
+                return invalid, f"a limit order needs a finite limit_price > 0, was {limit!r}"
         else:
             if cmd.limit_price is not None:
-                return "a market order takes no limit_price"
+                return invalid, "a market order takes no limit_price"
             if cmd.post_only:
-                return "post_only applies to limit orders only"
+                return invalid, "post_only applies to limit orders only"
         if cmd.post_only and cmd.time_in_force is TimeInForce.IOC:
-            return "post_only and IOC contradict each other"
+            return invalid, "post_only and IOC contradict each other"
         return None
 
     def _arrive_limit(
@@ -491,7 +507,7 @@ class SimulatedVenue:
         touch = _touch(reference, is_buy)
         marketable = touch is not None and (limit >= touch[0] if is_buy else limit <= touch[0])
         if marketable and cmd.post_only:
-            self._reject(cmd, POST_ONLY_WOULD_TAKE)
+            self._reject(cmd, VenueReason.POST_ONLY_WOULD_TAKE, POST_ONLY_WOULD_TAKE)
             return
         order = self._accept(cmd)
         if touch is not None and marketable:
@@ -622,7 +638,11 @@ class SimulatedVenue:
                 short_of_balance = True
                 quantity = affordable
                 if quantity <= 0.0:
-                    self._cancel(order, self._unpaid_reason(account, order, listing))
+                    self._cancel(
+                        order,
+                        self._unpaid_reason(account, order, listing),
+                        VenueReason.INSUFFICIENT_BALANCE,
+                    )
                     return
         leaves = 0.0 if quantity >= leaves else round(leaves - quantity, _QTY_DECIMALS)
         order.leaves_qty = leaves
@@ -663,7 +683,11 @@ class SimulatedVenue:
         elif account is not None and (
             short_of_balance or self._overcommitted(account, order, listing)
         ):
-            self._cancel(order, self._unpaid_reason(account, order, listing))
+            self._cancel(
+                order,
+                self._unpaid_reason(account, order, listing),
+                VenueReason.INSUFFICIENT_BALANCE,
+            )
 
     @staticmethod
     def _overcommitted(account: CashAccount, order: WorkingOrder, listing: _Listing) -> bool:
@@ -763,10 +787,10 @@ class SimulatedVenue:
         )
         return order
 
-    def _cancel(self, order: WorkingOrder, reason: str) -> None:
+    def _cancel(self, order: WorkingOrder, reason: str, code: VenueReason | None = None) -> None:
         self._remove_working(order)
         self._publish_cancelled(
-            order.client_order_id, order.strategy_id, order.instrument_id, reason=reason
+            order.client_order_id, order.strategy_id, order.instrument_id, reason=reason, code=code
         )
 
     def _add_working(self, order: WorkingOrder) -> None:
@@ -785,7 +809,7 @@ class SimulatedVenue:
         if not book:
             del self._books[order.instrument_id]
 
-    def _reject(self, cmd: SubmitOrder, reason: str) -> None:
+    def _reject(self, cmd: SubmitOrder, code: VenueReason, reason: str) -> None:
         now = self._clock.now_ns()
         self._outbox.publish(
             OrderRejected.trusted(
@@ -796,11 +820,18 @@ class SimulatedVenue:
                 instrument_id=cmd.instrument_id,
                 venue=self.venue,
                 reason=reason,
+                code=code,
             )
         )
 
     def _publish_cancelled(
-        self, client_order_id: str, strategy_id: str, instrument_id: str, *, reason: str
+        self,
+        client_order_id: str,
+        strategy_id: str,
+        instrument_id: str,
+        *,
+        reason: str,
+        code: VenueReason | None = None,
     ) -> None:
         now = self._clock.now_ns()
         self._outbox.publish(
@@ -812,6 +843,7 @@ class SimulatedVenue:
                 instrument_id=instrument_id,
                 venue=self.venue,
                 reason=reason,
+                code=code,
             )
         )
 
@@ -828,21 +860,3 @@ def _touch(reference: _Reference | None, is_buy: bool) -> tuple[float, float] | 
     if is_buy:
         return reference.ask_price, reference.ask_size
     return reference.bid_price, reference.bid_size
-
-
-def _reference_kind(data: _Reference) -> str:
-    if type(data) is Bar:
-        return "bar"
-    if type(data) is TradeTick:
-        return "trade"
-    return "quote"
-
-
-def _parse_reference(kind: str, data: Mapping[str, Any]) -> _Reference:
-    if kind == "bar":
-        return Bar.model_validate(data)
-    if kind == "trade":
-        return TradeTick.model_validate(data)
-    if kind == "quote":
-        return QuoteTick.model_validate(data)
-    raise ValueError(f"unknown market-data kind {kind!r} in venue snapshot")

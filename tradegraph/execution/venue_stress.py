@@ -7,9 +7,9 @@ configuration that carries them, and :class:`StressedVenue` is the venue that ho
 
 What a window does while it is open (``start_ns <= now < end_ns``):
 
-* ``reject_reason``: every order that *reaches* the venue is rejected with that reason
-  (``OrderRejected``, so it shows in the order ledger and ``orders.parquet``). Cancels still
-  work, and orders already resting stay in the book (without market data they cannot fill).
+* ``reject_reason``: every order that *reaches* the venue is rejected with that reason and the
+  code ``VenueReason.VENUE_UNAVAILABLE`` (``OrderRejected``, so it shows in the order ledger
+  and ``orders.parquet``). Cancels still work, and orders already resting stay in the book (without market data they cannot fill).
 * ``extra_latency_ms``: commands *sent* in the window take that much longer to arrive.
 * ``slippage_factor`` and ``min_slippage_bps``: taker fills pay more slippage, standing for
   wider spreads: the slippage model becomes ``fixed`` if it was ``none``, its ``bps`` becomes
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,9 +42,10 @@ from tradegraph.contracts import (
     Message,
     Outbox,
     SubmitOrder,
+    VenueReason,
 )
 from tradegraph.execution.fill_models import build_slippage_model
-from tradegraph.execution.venue import SimulatedVenue, _Listing
+from tradegraph.execution.venue import SimulatedVenue, VenueState, _Listing
 from tradegraph.portfolio.account import CashAccount
 
 __all__ = ["StressedVenue", "StressedVenueConfig", "VenueConditions", "VenueWindow"]
@@ -157,6 +158,12 @@ class VenueConditions:
         self.valid_until_ns = boundaries[i] if i < len(boundaries) else 2**63
 
 
+class StressedVenueState(VenueState):
+    """A :class:`StressedVenue`'s state: the plain venue's and its window rejections."""
+
+    window_rejections: int
+
+
 class StressedVenue(SimulatedVenue):
     """A :class:`~tradegraph.execution.venue.SimulatedVenue` under time windows of stress.
 
@@ -167,6 +174,8 @@ class StressedVenue(SimulatedVenue):
     Attributes:
         window_rejections: Orders rejected because a rejecting window was open.
     """
+
+    State: ClassVar[type[StressedVenueState]] = StressedVenueState
 
     def __init__(
         self,
@@ -231,15 +240,17 @@ class StressedVenue(SimulatedVenue):
         # The id is spent, as for any rejected order: a retry must use a new one.
         self._seen_client_ids.add(cmd.client_order_id)
         self.window_rejections += 1
-        self._reject(cmd, reason)
+        self._reject(cmd, VenueReason.VENUE_UNAVAILABLE, reason)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {**super().snapshot(), "window_rejections": self.window_rejections}
+    def snapshot(self) -> StressedVenueState:
+        return StressedVenueState(**self._state_fields(), window_rejections=self.window_rejections)
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: VenueState) -> None:
         """Restore a :meth:`snapshot`; conditions are recomputed from the clock on the next
         message, since they depend on time alone."""
         super().restore(state)
-        self.window_rejections = int(state.get("window_rejections", 0))
+        self.window_rejections = (
+            state.window_rejections if isinstance(state, StressedVenueState) else 0
+        )
         self._valid_from_ns = 0
         self._valid_until_ns = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradegraph.portfolio.account import CashAccount, Reservation, Shortfall
+from tradegraph.portfolio.account import CashAccount, CashAccountState, Reservation, Shortfall
 from tradegraph.portfolio.allocation import (
     CapitalAllocator,
     bounded_weights,
@@ -19,6 +19,7 @@ from tradegraph.portfolio.portfolio import (
 __all__ = [
     "CapitalAllocator",
     "CashAccount",
+    "CashAccountState",
     "Portfolio",
     "PositionAttribution",
     "Reservation",

@@ -23,15 +23,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from tradegraph.contracts import AccountKind, Instrument, OrderSide
+from tradegraph.contracts.state import StateRecord
 
 __all__ = ["CashAccount", "Reservation", "Shortfall"]
 
 # Amounts are float64: an order sized to exactly the free balance must not be refused for float
 # noise, and a balance spent down to float noise is zero.
 _REL_TOL = 1e-9
+
+
+class CashAccountState(StateRecord):
+    """A :class:`CashAccount`'s balances and reservations.
+
+    Attributes:
+        kind: The account's kind.
+        balances: Total of each asset.
+        reservations: Per order id: asset, amount per unit, quantity still reserved.
+    """
+
+    kind: AccountKind
+    balances: dict[str, float]
+    reservations: dict[str, tuple[str, float, float]]
 
 
 @dataclass(slots=True)
@@ -220,20 +234,20 @@ class CashAccount:
 
     # ------------------------------------------------------------------ state
 
-    def snapshot(self) -> dict[str, Any]:
-        """Balances and reservations as plain JSON-able data."""
-        return {
-            "kind": self.kind.value,
-            "balances": dict(self._totals),
-            "reservations": {
-                oid: [r.asset, r.unit_amount, r.leaves_qty] for oid, r in self._reservations.items()
+    def snapshot(self) -> CashAccountState:
+        """Balances and reservations."""
+        return CashAccountState(
+            kind=self.kind,
+            balances=dict(self._totals),
+            reservations={
+                oid: (r.asset, r.unit_amount, r.leaves_qty) for oid, r in self._reservations.items()
             },
-        }
+        )
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Replace balances and reservations with what :meth:`snapshot` returned."""
-        self._totals = {str(a): float(v) for a, v in state["balances"].items()}
+    def restore(self, state: CashAccountState) -> None:
+        """Replace balances and reservations with those of a :meth:`snapshot`."""
+        self._totals = dict(state.balances)
         self._reservations = {
-            str(oid): Reservation(str(asset), float(unit), float(leaves))
-            for oid, (asset, unit, leaves) in state["reservations"].items()
+            oid: Reservation(asset, unit, leaves)
+            for oid, (asset, unit, leaves) in state.reservations.items()
         }

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from tradegraph.config.models import AllocationConfig
 from tradegraph.contracts import (
@@ -42,6 +42,7 @@ from tradegraph.contracts import (
     PortfolioSnapshot,
     TimerFired,
 )
+from tradegraph.contracts.state import ComponentState, StateRecord
 from tradegraph.portfolio.portfolio import apply_fill_to_position
 
 __all__ = ["CapitalAllocator", "bounded_weights", "capital_split", "trailing_stats"]
@@ -182,6 +183,28 @@ class _Sleeve:
     samples: list[float] = field(default_factory=list)
 
 
+class SleeveState(StateRecord):
+    """One strategy's sleeve, as stored (positions: instrument -> quantity, avg price,
+    realized PnL)."""
+
+    capital: float
+    pnl_at_rebalance: float
+    target_weight: float
+    positions: dict[str, list[float]]
+    fees: float
+    samples: list[float]
+
+
+class AllocatorState(ComponentState):
+    """All of a :class:`CapitalAllocator`'s state."""
+
+    sleeves: dict[str, SleeveState]
+    marks: dict[str, float]
+    reserve: float
+    last_rebalance_ns: int
+    history: list[CapitalAllocated]
+
+
 class CapitalAllocator:
     """Allocates capital across strategies; see the module docstring for the rules.
 
@@ -195,6 +218,8 @@ class CapitalAllocator:
     Attributes:
         history: Every allocation sent, in order.
     """
+
+    State: ClassVar[type[AllocatorState]] = AllocatorState
 
     component_id = ALLOCATOR
 
@@ -354,36 +379,36 @@ class CapitalAllocator:
 
     # ------------------------------------------------------------------ snapshot
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "sleeves": {
-                s: {
-                    "capital": v.capital,
-                    "pnl_at_rebalance": v.pnl_at_rebalance,
-                    "target_weight": v.target_weight,
-                    "positions": {k: list(p) for k, p in v.positions.items()},
-                    "fees": v.fees,
-                    "samples": list(v.samples),
-                }
+    def snapshot(self) -> AllocatorState:
+        return AllocatorState(
+            sleeves={
+                s: SleeveState(
+                    capital=v.capital,
+                    pnl_at_rebalance=v.pnl_at_rebalance,
+                    target_weight=v.target_weight,
+                    positions={k: list(p) for k, p in v.positions.items()},
+                    fees=v.fees,
+                    samples=list(v.samples),
+                )
                 for s, v in self._sleeves.items()
             },
-            "marks": dict(self._marks),
-            "reserve": self._reserve,
-            "last_rebalance_ns": self._last_rebalance_ns,
-            "history": [e.model_dump(mode="json") for e in self.history],
-        }
+            marks=dict(self._marks),
+            reserve=self._reserve,
+            last_rebalance_ns=self._last_rebalance_ns,
+            history=list(self.history),
+        )
 
-    def restore(self, state: dict[str, Any]) -> None:
-        for strategy_id, raw in state["sleeves"].items():
+    def restore(self, state: AllocatorState) -> None:
+        for strategy_id, raw in state.sleeves.items():
             self._sleeves[strategy_id] = _Sleeve(
-                capital=float(raw["capital"]),
-                pnl_at_rebalance=float(raw["pnl_at_rebalance"]),
-                target_weight=float(raw["target_weight"]),
-                positions={k: [float(x) for x in p] for k, p in raw["positions"].items()},
-                fees=float(raw["fees"]),
-                samples=[float(x) for x in raw["samples"]],
+                capital=raw.capital,
+                pnl_at_rebalance=raw.pnl_at_rebalance,
+                target_weight=raw.target_weight,
+                positions={k: list(p) for k, p in raw.positions.items()},
+                fees=raw.fees,
+                samples=list(raw.samples),
             )
-        self._marks = {k: float(v) for k, v in state["marks"].items()}
-        self._reserve = float(state["reserve"])
-        self._last_rebalance_ns = int(state["last_rebalance_ns"])
-        self.history = [CapitalAllocated.model_validate(e) for e in state["history"]]
+        self._marks = dict(state.marks)
+        self._reserve = state.reserve
+        self._last_rebalance_ns = state.last_rebalance_ns
+        self.history = list(state.history)

@@ -18,7 +18,7 @@ import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,7 @@ from tradegraph.contracts import (
     Clock,
     Instrument,
     Message,
+    OrderBookSnapshot,
     OrderFilled,
     Outbox,
     PortfolioSnapshot,
@@ -38,6 +39,8 @@ from tradegraph.contracts import (
     QuoteTick,
     TradeTick,
 )
+from tradegraph.contracts.marks import mark_price
+from tradegraph.contracts.state import ComponentState, StateRecord
 from tradegraph.errors import ConfigError, OrderPathError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -197,12 +200,48 @@ class _InstrumentBook:
         self.realized_pnl = math.fsum(realized)
 
 
+class StrategyPositionState(StateRecord):
+    """One strategy's position in one instrument, as stored."""
+
+    strategy_id: str
+    instrument_id: str
+    quantity: float
+    avg_price: float
+    realized_pnl: float
+    fees: float
+    fill_count: int
+
+
+class PortfolioState(ComponentState):
+    """All of a :class:`Portfolio`'s state. The history files of a live session keep the
+    equity curve and fills outside it (``actors/state_store.PortfolioHistory``)."""
+
+    cash: float
+    equity: float
+    fees: float
+    realized_pnl: float
+    peak_equity: float
+    day_start_equity: float
+    next_day_ns: int
+    day_started: bool
+    next_snapshot_ns: int
+    snapshot_band: tuple[float, float]
+    last_curve_ts_ns: int
+    curve_ts_ns: list[int]
+    curve_equity: list[float]
+    marks: dict[str, float]
+    strategy_positions: list[StrategyPositionState]
+    fills: list[OrderFilled]
+    adopted_venues: list[str] | None = None
+    """``None`` in a state written before balances were adopted: every venue counts as adopted."""
+
+
 class Portfolio:
     """Positions, PnL, equity and drawdown of a spot account; sends ``PortfolioSnapshot`` to Risk.
 
-    Marks come from bars (close), trade ticks (price) and quote ticks (mid). Each mark updates
-    equity incrementally and records a point of the equity curve at the mark's event time
-    (several marks at one timestamp leave one point). After every fill, equity is recomputed
+    Marks follow :mod:`tradegraph.contracts.marks` (bar close, trade price, quote or book mid).
+    Each mark updates equity incrementally and records a point of the equity curve at the
+    mark's event time (several marks at one timestamp leave one point). After every fill, equity is recomputed
     exactly from cash and positions, a curve point is recorded at the clock's time, and a
     snapshot goes to Risk; on marks, snapshots go out at most once per
     ``config.snapshot_interval_s`` of event time (0 means on every mark).
@@ -215,6 +254,8 @@ class Portfolio:
     Fills are deduplicated by ``fill_id``. A fill leaves the mark alone unless the instrument has
     never been marked, in which case the fill price becomes its mark.
     """
+
+    State: ClassVar[type[PortfolioState]] = PortfolioState
 
     component_id = PORTFOLIO
 
@@ -292,24 +333,24 @@ class Portfolio:
         """Nothing to do: the equity curve already holds the last valuation."""
 
     def handle(self, msg: Message) -> None:
-        """Apply a mark (bar, trade tick, quote tick) or a fill; ignore everything else."""
+        """Apply a mark (:func:`~tradegraph.contracts.marks.mark_price`) or a fill; ignore the rest."""
         if type(msg) is Bar:
+            # The mark rule (contracts/marks.py), inline for the hot path: a bar marks at its close.
             instrument_id = msg.instrument_id
             price = msg.close
         elif type(msg) is OrderFilled:
             self._apply_fill(msg)
             return
-        elif type(msg) is TradeTick:
-            instrument_id = msg.instrument_id
-            price = msg.price
-        elif type(msg) is QuoteTick:
-            instrument_id = msg.instrument_id
-            price = 0.5 * (msg.bid_price + msg.ask_price)
         elif type(msg) is AccountBalances:
             self._adopt_balances(msg)
             return
         else:
-            return
+            mark = mark_price(msg)
+            if mark is None:
+                return
+            assert isinstance(msg, TradeTick | QuoteTick | OrderBookSnapshot)
+            instrument_id = msg.instrument_id
+            price = mark
         # The mark is applied here rather than in a helper because it runs on every bar.
         book = self._books.get(instrument_id)
         if book is None:
@@ -682,89 +723,90 @@ class Portfolio:
 
     # ------------------------------------------------------------------ persistence
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state as JSON-able data (the equity curve as two lists)."""
-        return {
-            "cash": self._cash,
-            "equity": self._equity,
-            "fees": self._fees,
-            "realized_pnl": self._realized_pnl,
-            "peak_equity": self._peak_equity,
-            "day_start_equity": self._day_start_equity,
-            "next_day_ns": self._next_day_ns,
-            "day_started": self._day_started,
-            "next_snapshot_ns": self._next_snapshot_ns,
-            "snapshot_band": [self._snapshot_low, self._snapshot_high],
-            "last_curve_ts_ns": self._last_curve_ts_ns,
-            "curve_ts_ns": self._curve_ts.tolist(),
-            "curve_equity": self._curve_equity.tolist(),
-            "marks": {key: book.mark for key, book in self._books.items()},
-            "strategy_positions": [
-                {
-                    "strategy_id": strategy_id,
-                    "instrument_id": instrument_id,
-                    "quantity": p.quantity,
-                    "avg_price": p.avg_price,
-                    "realized_pnl": p.realized_pnl,
-                    "fees": p.fees,
-                    "fill_count": p.fill_count,
-                }
+    def snapshot(self) -> PortfolioState:
+        """The whole state (the equity curve as two lists)."""
+        return PortfolioState(
+            cash=self._cash,
+            equity=self._equity,
+            fees=self._fees,
+            realized_pnl=self._realized_pnl,
+            peak_equity=self._peak_equity,
+            day_start_equity=self._day_start_equity,
+            next_day_ns=self._next_day_ns,
+            day_started=self._day_started,
+            next_snapshot_ns=self._next_snapshot_ns,
+            snapshot_band=(self._snapshot_low, self._snapshot_high),
+            last_curve_ts_ns=self._last_curve_ts_ns,
+            curve_ts_ns=self._curve_ts.tolist(),
+            curve_equity=self._curve_equity.tolist(),
+            marks={key: book.mark for key, book in self._books.items()},
+            strategy_positions=[
+                StrategyPositionState(
+                    strategy_id=strategy_id,
+                    instrument_id=instrument_id,
+                    quantity=p.quantity,
+                    avg_price=p.avg_price,
+                    realized_pnl=p.realized_pnl,
+                    fees=p.fees,
+                    fill_count=p.fill_count,
+                )
                 for (strategy_id, instrument_id), p in self._strategy_positions.items()
             ],
-            "fills": [fill.model_dump(mode="json") for fill in self._fills],
-            "adopted_venues": sorted(self._adopted_venues),
-        }
+            fills=list(self._fills),
+            adopted_venues=sorted(self._adopted_venues),
+        )
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: PortfolioState) -> None:
         """Replace the whole state with one produced by :meth:`snapshot`.
 
         Raises:
             ConfigError: The state names an instrument this portfolio was not built with.
         """
-        unknown = (
-            set(state["marks"]) | {p["instrument_id"] for p in state["strategy_positions"]}
-        ) - set(self._books)
+        unknown = (set(state.marks) | {p.instrument_id for p in state.strategy_positions}) - set(
+            self._books
+        )
         if unknown:
             raise ConfigError(
                 f"portfolio state holds instruments {sorted(unknown)} that are not configured; "
                 f"configured: {sorted(self._books)}"
             )
         self._reset_state()
-        self._cash = float(state["cash"])
-        self._equity = float(state["equity"])
-        self._fees = float(state["fees"])
-        self._realized_pnl = float(state["realized_pnl"])
-        self._peak_equity = float(state["peak_equity"])
-        self._day_start_equity = float(state["day_start_equity"])
-        self._next_day_ns = int(state["next_day_ns"])
-        self._day_started = bool(state["day_started"])
-        self._next_snapshot_ns = int(state["next_snapshot_ns"])
-        self._snapshot_low, self._snapshot_high = (float(x) for x in state["snapshot_band"])
+        self._cash = state.cash
+        self._equity = state.equity
+        self._fees = state.fees
+        self._realized_pnl = state.realized_pnl
+        self._peak_equity = state.peak_equity
+        self._day_start_equity = state.day_start_equity
+        self._next_day_ns = state.next_day_ns
+        self._day_started = state.day_started
+        self._next_snapshot_ns = state.next_snapshot_ns
+        self._snapshot_low, self._snapshot_high = state.snapshot_band
         self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
-        self._last_curve_ts_ns = int(state["last_curve_ts_ns"])
-        self._curve_ts = array("q", (int(v) for v in state["curve_ts_ns"]))
-        self._curve_equity = array("d", (float(v) for v in state["curve_equity"]))
-        for key, mark in state["marks"].items():
-            self._books[key].mark = float(mark)
-        for item in state["strategy_positions"]:
+        self._last_curve_ts_ns = state.last_curve_ts_ns
+        self._curve_ts = array("q", state.curve_ts_ns)
+        self._curve_equity = array("d", state.curve_equity)
+        for key, mark in state.marks.items():
+            self._books[key].mark = mark
+        for item in state.strategy_positions:
             position = _StrategyPosition()
-            position.quantity = float(item["quantity"])
-            position.avg_price = float(item["avg_price"])
-            position.realized_pnl = float(item["realized_pnl"])
-            position.fees = float(item["fees"])
-            position.fill_count = int(item["fill_count"])
-            self._strategy_positions[(item["strategy_id"], item["instrument_id"])] = position
-            self._books[item["instrument_id"]].strategy_positions[item["strategy_id"]] = position
+            position.quantity = item.quantity
+            position.avg_price = item.avg_price
+            position.realized_pnl = item.realized_pnl
+            position.fees = item.fees
+            position.fill_count = item.fill_count
+            self._strategy_positions[(item.strategy_id, item.instrument_id)] = position
+            self._books[item.instrument_id].strategy_positions[item.strategy_id] = position
         for book in self._books.values():
             book.recompute()
         self._traded_instruments = sorted(
             key for key, book in self._books.items() if book.strategy_positions
         )
-        self._fills = [OrderFilled.model_validate(f) for f in state["fills"]]
+        self._fills = list(state.fills)
         self._fill_ids = {fill.fill_id for fill in self._fills}
         # A state written before balances were adopted is authoritative at every venue.
         every_venue = sorted({i.venue for i in self._instruments.values()})
-        self._adopted_venues = set(state.get("adopted_venues", every_venue))
+        adopted = state.adopted_venues
+        self._adopted_venues = set(every_venue if adopted is None else adopted)
         self._unpriced_inventory = {
             key
             for key, book in self._books.items()

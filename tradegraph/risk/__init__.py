@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from tradegraph.risk.engine import OpenOrder, OpenOrderStatus, RiskEngine
-from tradegraph.risk.token_bucket import TokenBucket
+from tradegraph.risk.engine import (
+    OpenOrder,
+    OpenOrderState,
+    OpenOrderStatus,
+    RiskEngine,
+    RiskState,
+)
+from tradegraph.risk.token_bucket import TokenBucket, TokenBucketState
 
-__all__ = ["OpenOrder", "OpenOrderStatus", "RiskEngine", "TokenBucket"]
+__all__ = [
+    "OpenOrder",
+    "OpenOrderState",
+    "OpenOrderStatus",
+    "RiskEngine",
+    "RiskState",
+    "TokenBucket",
+    "TokenBucketState",
+]

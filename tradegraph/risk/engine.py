@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
@@ -52,9 +52,11 @@ from tradegraph.contracts import (
     TripKillSwitch,
     VenueStatus,
 )
+from tradegraph.contracts.marks import mark_price
+from tradegraph.contracts.state import ComponentState, StateRecord
 from tradegraph.errors import ConfigError
-from tradegraph.portfolio.account import CashAccount
-from tradegraph.risk.token_bucket import TokenBucket
+from tradegraph.portfolio.account import CashAccount, CashAccountState
+from tradegraph.risk.token_bucket import TokenBucket, TokenBucketState
 
 # Limits are compared with a relative slack so that float noise (0.1 * 3) on an order sized
 # exactly at a limit does not refuse it.
@@ -68,6 +70,45 @@ class OpenOrderStatus(StrEnum):
 
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
+
+
+class OpenOrderState(StateRecord):
+    """An :class:`OpenOrder` as stored."""
+
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    venue: str
+    side: OrderSide
+    order_type: OrderType
+    quantity: float
+    leaves_qty: float
+    limit_price: float | None
+    status: OpenOrderStatus
+    cancel_pending: bool
+
+
+class RiskState(ComponentState):
+    """All of a :class:`RiskEngine`'s state (see its attributes for what each part means)."""
+
+    last_prices: dict[str, float]
+    stale_feeds: dict[str, str]
+    unavailable_venues: dict[str, str] = {}
+    kill_switch_tripped: bool
+    kill_switch_reason: str
+    account_limit_breached: bool
+    stopped_strategies: dict[str, str]
+    open_orders: list[OpenOrderState]
+    submitted_ids: list[str]
+    positions: dict[str, float]
+    strategy_positions: dict[str, dict[str, float]]
+    fill_keys: list[str]
+    rejection_counts: dict[RiskReason, int]
+    portfolio: PortfolioSnapshot | None
+    order_rate: TokenBucketState | None
+    accounts: dict[str, CashAccountState]
+    adopted_venues: list[str] | None = None
+    """``None`` in a state written before balances were adopted: every venue counts as adopted."""
 
 
 @dataclass(slots=True)
@@ -105,39 +146,26 @@ class OpenOrder:
     status: OpenOrderStatus
     cancel_pending: bool = False
 
-    def to_state(self) -> dict[str, Any]:
-        """Return the order as plain JSON-able data."""
-        return {
-            "client_order_id": self.client_order_id,
-            "strategy_id": self.strategy_id,
-            "instrument_id": self.instrument_id,
-            "venue": self.venue,
-            "side": self.side.value,
-            "order_type": self.order_type.value,
-            "quantity": self.quantity,
-            "leaves_qty": self.leaves_qty,
-            "limit_price": self.limit_price,
-            "status": self.status.value,
-            "cancel_pending": self.cancel_pending,
-        }
+    def to_state(self) -> OpenOrderState:
+        """The order as a state record."""
+        return OpenOrderState(
+            client_order_id=self.client_order_id,
+            strategy_id=self.strategy_id,
+            instrument_id=self.instrument_id,
+            venue=self.venue,
+            side=self.side,
+            order_type=self.order_type,
+            quantity=self.quantity,
+            leaves_qty=self.leaves_qty,
+            limit_price=self.limit_price,
+            status=self.status,
+            cancel_pending=self.cancel_pending,
+        )
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> OpenOrder:
+    def from_state(cls, state: OpenOrderState) -> OpenOrder:
         """Rebuild an order from :meth:`to_state` output."""
-        limit_price = state["limit_price"]
-        return cls(
-            client_order_id=str(state["client_order_id"]),
-            strategy_id=str(state["strategy_id"]),
-            instrument_id=str(state["instrument_id"]),
-            venue=str(state["venue"]),
-            side=OrderSide(state["side"]),
-            order_type=OrderType(state["order_type"]),
-            quantity=float(state["quantity"]),
-            leaves_qty=float(state["leaves_qty"]),
-            limit_price=None if limit_price is None else float(limit_price),
-            status=OpenOrderStatus(state["status"]),
-            cancel_pending=bool(state["cancel_pending"]),
-        )
+        return cls(**dict(state))
 
 
 class _RefusedError(Exception):
@@ -223,6 +251,8 @@ class RiskEngine:
             limit that is not a finite number above zero.
     """
 
+    State: ClassVar[type[RiskState]] = RiskState
+
     component_id: str = RISK
 
     def __init__(
@@ -264,9 +294,9 @@ class RiskEngine:
             )
 
         self._handlers: dict[type[Message], Callable[[Any], None]] = {
-            TradeTick: self._on_trade_tick,
-            QuoteTick: self._on_quote_tick,
-            OrderBookSnapshot: self._on_book,
+            TradeTick: self._on_market_data,
+            QuoteTick: self._on_market_data,
+            OrderBookSnapshot: self._on_market_data,
             OrderIntent: self._on_order_intent,
             CancelIntent: self._on_cancel_intent,
             OrderAccepted: self._on_order_accepted,
@@ -287,6 +317,7 @@ class RiskEngine:
     def handle(self, msg: Message) -> None:
         """Process one message. Types Risk does not act on are ignored."""
         if type(msg) is Bar:
+            # The mark rule (contracts/marks.py), inline for the hot path: a bar marks at its close.
             self._last_prices[msg.instrument_id] = msg.close
             return
         handler = self._handlers.get(type(msg))
@@ -335,7 +366,7 @@ class RiskEngine:
 
     @property
     def last_prices(self) -> Mapping[str, float]:
-        """Last known price of each instrument (bar close, trade price or quote mid)."""
+        """Latest mark of each instrument, by the rule of :mod:`tradegraph.contracts.marks`."""
         return MappingProxyType(self._last_prices)
 
     @property
@@ -360,15 +391,10 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ market data
 
-    def _on_trade_tick(self, tick: TradeTick) -> None:
-        self._last_prices[tick.instrument_id] = tick.price
-
-    def _on_quote_tick(self, quote: QuoteTick) -> None:
-        self._last_prices[quote.instrument_id] = 0.5 * (quote.bid_price + quote.ask_price)
-
-    def _on_book(self, book: OrderBookSnapshot) -> None:
-        if book.bids and book.asks:
-            self._last_prices[book.instrument_id] = 0.5 * (book.bids[0][0] + book.asks[0][0])
+    def _on_market_data(self, msg: TradeTick | QuoteTick | OrderBookSnapshot) -> None:
+        price = mark_price(msg)
+        if price is not None:
+            self._last_prices[msg.instrument_id] = price
 
     def _on_feed_status(self, status: FeedStatus) -> None:
         if status.stale:
@@ -879,64 +905,55 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ state
 
-    def snapshot(self) -> dict[str, Any]:
-        """Return all state as plain JSON-able data."""
-        return {
-            "last_prices": dict(self._last_prices),
-            "stale_feeds": dict(self._stale_feeds),
-            "unavailable_venues": dict(self._unavailable_venues),
-            "kill_switch_tripped": self._kill_switch_tripped,
-            "kill_switch_reason": self._kill_switch_reason,
-            "account_limit_breached": self._account_limit_breached,
-            "stopped_strategies": dict(self._stopped_strategies),
-            "open_orders": [order.to_state() for order in self._open_orders.values()],
-            "submitted_ids": self._submitted_ids.to_state(),
-            "positions": dict(self._positions),
-            "strategy_positions": {sid: dict(pos) for sid, pos in self._strategy_positions.items()},
-            "fill_keys": self._fill_keys.to_state(),
-            "rejection_counts": {r.value: n for r, n in self._rejection_counts.items()},
-            "portfolio": None
-            if self._portfolio is None
-            else self._portfolio.model_dump(mode="json"),
-            "order_rate": None if self._order_rate is None else self._order_rate.snapshot(),
-            "accounts": {venue: a.snapshot() for venue, a in self._accounts.items()},
-            "adopted_venues": sorted(self._adopted_venues),
-        }
+    def snapshot(self) -> RiskState:
+        """Return all state."""
+        return RiskState(
+            last_prices=dict(self._last_prices),
+            stale_feeds=dict(self._stale_feeds),
+            unavailable_venues=dict(self._unavailable_venues),
+            kill_switch_tripped=self._kill_switch_tripped,
+            kill_switch_reason=self._kill_switch_reason,
+            account_limit_breached=self._account_limit_breached,
+            stopped_strategies=dict(self._stopped_strategies),
+            open_orders=[order.to_state() for order in self._open_orders.values()],
+            submitted_ids=self._submitted_ids.to_state(),
+            positions=dict(self._positions),
+            strategy_positions={sid: dict(pos) for sid, pos in self._strategy_positions.items()},
+            fill_keys=self._fill_keys.to_state(),
+            rejection_counts=dict(self._rejection_counts),
+            portfolio=self._portfolio,
+            order_rate=None if self._order_rate is None else self._order_rate.snapshot(),
+            accounts={venue: a.snapshot() for venue, a in self._accounts.items()},
+            adopted_venues=sorted(self._adopted_venues),
+        )
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Replace all state with what :meth:`snapshot` returned."""
-        self._last_prices = {k: float(v) for k, v in state["last_prices"].items()}
-        self._stale_feeds = {k: str(v) for k, v in state["stale_feeds"].items()}
-        self._unavailable_venues = {
-            k: str(v) for k, v in state.get("unavailable_venues", {}).items()
-        }
-        self._kill_switch_tripped = bool(state["kill_switch_tripped"])
-        self._kill_switch_reason = str(state["kill_switch_reason"])
-        self._account_limit_breached = bool(state["account_limit_breached"])
-        self._stopped_strategies = {k: str(v) for k, v in state["stopped_strategies"].items()}
-        orders = (OpenOrder.from_state(o) for o in state["open_orders"])
+    def restore(self, state: RiskState) -> None:
+        """Replace all state with that of a :meth:`snapshot`."""
+        self._last_prices = dict(state.last_prices)
+        self._stale_feeds = dict(state.stale_feeds)
+        self._unavailable_venues = dict(state.unavailable_venues)
+        self._kill_switch_tripped = state.kill_switch_tripped
+        self._kill_switch_reason = state.kill_switch_reason
+        self._account_limit_breached = state.account_limit_breached
+        self._stopped_strategies = dict(state.stopped_strategies)
+        orders = (OpenOrder.from_state(o) for o in state.open_orders)
         self._open_orders = {o.client_order_id: o for o in orders}
-        self._submitted_ids = RecentIds(ids=(str(i) for i in state["submitted_ids"]))
-        self._positions = {k: float(v) for k, v in state["positions"].items()}
-        self._strategy_positions = {
-            sid: {k: float(v) for k, v in pos.items()}
-            for sid, pos in state["strategy_positions"].items()
-        }
-        self._fill_keys = RecentIds(ids=(str(k) for k in state["fill_keys"]))
-        self._rejection_counts = {
-            RiskReason(r): int(n) for r, n in state["rejection_counts"].items()
-        }
-        portfolio = state["portfolio"]
-        self._portfolio = None if portfolio is None else PortfolioSnapshot.model_validate(portfolio)
-        if self._order_rate is not None and state["order_rate"] is not None:
-            self._order_rate.restore(state["order_rate"])
-        for venue, account_state in state.get("accounts", {}).items():
+        self._submitted_ids = RecentIds(ids=state.submitted_ids)
+        self._positions = dict(state.positions)
+        self._strategy_positions = {sid: dict(pos) for sid, pos in state.strategy_positions.items()}
+        self._fill_keys = RecentIds(ids=state.fill_keys)
+        self._rejection_counts = dict(state.rejection_counts)
+        self._portfolio = state.portfolio
+        if self._order_rate is not None and state.order_rate is not None:
+            self._order_rate.restore(state.order_rate)
+        for venue, account_state in state.accounts.items():
             account = self._accounts.get(venue)
             if account is not None:
                 account.restore(account_state)
         # A state written before balances were adopted is authoritative at every venue.
         every_venue = sorted({i.venue for i in self._instruments.values()})
-        self._adopted_venues = set(state.get("adopted_venues", every_venue))
+        adopted = state.adopted_venues
+        self._adopted_venues = set(every_venue if adopted is None else adopted)
 
     def _check_config(self) -> None:
         for inst_id, limit in self._config.max_position_quantity.items():

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from tradegraph.contracts.state import StateRecord
 
 _NS_PER_S = 1_000_000_000
+
+
+class TokenBucketState(StateRecord):
+    """A :class:`TokenBucket`'s tokens and when they were last counted."""
+
+    tokens: float
+    updated_ns: int
 
 
 class TokenBucket:
@@ -53,11 +60,11 @@ class TokenBucket:
         """Spend ``count`` tokens; the caller has checked that they are available."""
         self._tokens -= count
 
-    def snapshot(self) -> dict[str, Any]:
-        """Return the bucket's state as plain JSON-able data."""
-        return {"tokens": self._tokens, "updated_ns": self._updated_ns}
+    def snapshot(self) -> TokenBucketState:
+        """The bucket's state."""
+        return TokenBucketState(tokens=self._tokens, updated_ns=self._updated_ns)
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Load state produced by :meth:`snapshot`."""
-        self._tokens = float(state["tokens"])
-        self._updated_ns = int(state["updated_ns"])
+    def restore(self, state: TokenBucketState) -> None:
+        """Take the tokens and time of a :meth:`snapshot`; rate and capacity stay configured."""
+        self._tokens = state.tokens
+        self._updated_ns = state.updated_ns

@@ -81,8 +81,10 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "Snapshot and restore",
         "Paper and live sessions snapshot every component to recover after a restart. The "
-        "base class saves its own bookkeeping; override `strategy_state` and "
-        "`restore_strategy_state` to save a subclass's indicators and flags.",
+        "base class saves its own bookkeeping in a typed `Strategy.State` (a frozen pydantic "
+        "model with a `schema_version`); override `strategy_state` and "
+        "`restore_strategy_state` to save a subclass's indicators and flags as a plain dict, "
+        "which the state carries as its `strategy` field.",
         ("strategy_state", "restore_strategy_state", "snapshot", "restore"),
     ),
     (

@@ -48,6 +48,8 @@ from tradegraph.contracts import (
     TradeTick,
     strategy_component_id,
 )
+from tradegraph.contracts.marks import mark_price
+from tradegraph.contracts.state import ComponentState, StateRecord
 from tradegraph.errors import ConfigError, OrderPathError, StrategyLoadError
 from tradegraph.execution.algorithms import (
     ALGO_TIMER_PREFIX,
@@ -107,6 +109,44 @@ class OpenOrder:
         return max(0.0, self.intent.quantity - self.filled_quantity)
 
 
+class StrategyOrderState(StateRecord):
+    """An :class:`OpenOrder` as stored."""
+
+    intent: OrderIntent
+    accepted: bool
+    filled_quantity: float
+
+
+class StrategyState(ComponentState):
+    """All of a :class:`Strategy`'s state.
+
+    Attributes:
+        strategy_id: The strategy the state belongs to.
+        id_count: Order ids handed out so far.
+        positions: Net position of each instrument.
+        open_orders: Orders not finished yet.
+        last_prices: Latest mark of each instrument.
+        stopped: Whether the strategy was stopped.
+        error: What stopped it, if an error did.
+        kill_switch_tripped: Whether the kill switch was tripped when the state was taken.
+        strategy: The subclass's own state, as its ``strategy_state()`` returned it.
+        algos: The execution algorithms' parent orders.
+        allocation: The latest capital allocation, if any.
+    """
+
+    strategy_id: str
+    id_count: int
+    positions: dict[str, float]
+    open_orders: list[StrategyOrderState]
+    last_prices: dict[str, float]
+    stopped: bool
+    error: str | None
+    kill_switch_tripped: bool
+    strategy: dict[str, Any]
+    algos: dict[str, Any] | None = None
+    allocation: CapitalAllocated | None = None
+
+
 class Strategy:
     """Base class for user strategies.
 
@@ -134,6 +174,8 @@ class Strategy:
         error: ``"<ExceptionType>: <message>"`` of the error that stopped it, else ``None``.
         kill_switch_tripped: The last kill-switch state Risk announced.
     """
+
+    State: ClassVar[type[StrategyState]] = StrategyState
 
     Params: ClassVar[type[BaseModel]] = StrategyParams
     params: BaseModel
@@ -216,6 +258,7 @@ class Strategy:
             return
         try:
             if type(msg) is Bar:
+                # The mark rule (contracts/marks.py), inline for the hot path: a bar's close.
                 self._last_prices[msg.instrument_id] = msg.close
                 if self._parent_orders.wants_bars:
                     self._parent_orders.on_bar(msg)
@@ -253,10 +296,10 @@ class Strategy:
         # Message classes are never subclassed, so exact type tests suffice, at a fraction of
         # the cost of isinstance on pydantic models. Most frequent first: ticks, then fills.
         if type(msg) is TradeTick:
-            self._last_prices[msg.instrument_id] = msg.price
+            self._last_prices[msg.instrument_id] = msg.price  # the mark rule, inline
             self.on_trade(msg)
         elif type(msg) is QuoteTick:
-            self._last_prices[msg.instrument_id] = msg.mid
+            self._last_prices[msg.instrument_id] = msg.mid  # the mark rule, inline
             self.on_quote(msg)
         elif type(msg) is OrderFilled:
             if msg.strategy_id == self.strategy_id:
@@ -273,6 +316,9 @@ class Strategy:
                     )
                 self.on_order_accepted(msg)
         elif type(msg) is OrderBookSnapshot:
+            mark = mark_price(msg)
+            if mark is not None:
+                self._last_prices[msg.instrument_id] = mark
             self.on_order_book(msg)
         elif type(msg) is OrderRejected:
             if msg.strategy_id == self.strategy_id:
@@ -392,7 +438,8 @@ class Strategy:
         """An order-book snapshot arrived for one of the strategy's instruments.
 
         Args:
-            book: Bid and ask levels, best first, to the depth the venue was asked for.
+            book: Bid and ask levels, best first, to the depth the venue was asked for;
+                ``last_price`` returns the mid of the best levels.
         """
 
     def on_fill(self, fill: OrderFilled) -> None:
@@ -830,7 +877,8 @@ class Strategy:
         return None if self._allocation is None else self._allocation.sizing_capital
 
     def last_price(self, instrument_id: str) -> float | None:
-        """The last bar close, trade price or quote mid seen for ``instrument_id``.
+        """The latest mark of ``instrument_id``: the last bar close, trade price, quote mid or
+        book mid seen for it (the rule of :mod:`tradegraph.contracts.marks`).
 
         Args:
             instrument_id: One of the strategy's instruments.
@@ -883,69 +931,61 @@ class Strategy:
             state: What ``strategy_state`` returned when the snapshot was taken.
         """
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole strategy state as JSON-able plain data.
+    def snapshot(self) -> StrategyState:
+        """The whole strategy state.
 
         Returns:
             Positions, open orders, last prices, the id counter, algorithmic orders,
             allocation and ``strategy_state()``.
         """
-        return {
-            "strategy_id": self.strategy_id,
-            "id_count": self._ids.count,
-            "positions": dict(self._positions),
-            "open_orders": [
-                {
-                    "intent": o.intent.model_dump(mode="json"),
-                    "accepted": o.accepted,
-                    "filled_quantity": o.filled_quantity,
-                }
+        return StrategyState(
+            strategy_id=self.strategy_id,
+            id_count=self._ids.count,
+            positions=dict(self._positions),
+            open_orders=[
+                StrategyOrderState(
+                    intent=o.intent, accepted=o.accepted, filled_quantity=o.filled_quantity
+                )
                 for o in self._open_orders.values()
             ],
-            "last_prices": dict(self._last_prices),
-            "stopped": self.stopped,
-            "error": self.error,
-            "kill_switch_tripped": self.kill_switch_tripped,
-            "strategy": self.strategy_state(),
-            "algos": self._parent_orders.snapshot(),
-            "allocation": None
-            if self._allocation is None
-            else self._allocation.model_dump(mode="json"),
-        }
+            last_prices=dict(self._last_prices),
+            stopped=self.stopped,
+            error=self.error,
+            kill_switch_tripped=self.kill_switch_tripped,
+            strategy=self.strategy_state(),
+            algos=self._parent_orders.snapshot(),
+            allocation=self._allocation,
+        )
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: StrategyState) -> None:
         """Load a ``snapshot()``; the strategy then behaves as the one that took it.
 
         Args:
-            state: What ``snapshot`` returned.
+            state: What ``snapshot`` returned (``Strategy.State.model_validate`` of its
+                ``model_dump(mode="json")`` when it was stored).
 
         Raises:
             ValueError: The snapshot belongs to another strategy id.
         """
-        if state["strategy_id"] != self.strategy_id:
+        if state.strategy_id != self.strategy_id:
             raise ValueError(
-                f"snapshot of strategy {state['strategy_id']!r} cannot be restored into "
+                f"snapshot of strategy {state.strategy_id!r} cannot be restored into "
                 f"strategy {self.strategy_id!r}"
             )
-        self._ids.count = int(state["id_count"])
-        self._positions = {k: float(v) for k, v in state["positions"].items()}
-        self._open_orders = {}
-        for raw in state["open_orders"]:
-            intent = OrderIntent.model_validate(raw["intent"])
-            self._open_orders[intent.intent_id] = OpenOrder(
-                intent, bool(raw["accepted"]), float(raw["filled_quantity"])
-            )
-        self._last_prices = {k: float(v) for k, v in state["last_prices"].items()}
-        self.stopped = bool(state["stopped"])
-        self.error = state["error"]
-        self.kill_switch_tripped = bool(state["kill_switch_tripped"])
-        if "algos" in state:
-            self._parent_orders.restore(state["algos"])
-        allocation = state.get("allocation")
-        self._allocation = (
-            None if allocation is None else CapitalAllocated.model_validate(allocation)
-        )
-        self.restore_strategy_state(state["strategy"])
+        self._ids.count = state.id_count
+        self._positions = dict(state.positions)
+        self._open_orders = {
+            o.intent.intent_id: OpenOrder(o.intent, o.accepted, o.filled_quantity)
+            for o in state.open_orders
+        }
+        self._last_prices = dict(state.last_prices)
+        self.stopped = state.stopped
+        self.error = state.error
+        self.kill_switch_tripped = state.kill_switch_tripped
+        if state.algos is not None:
+            self._parent_orders.restore(state.algos)
+        self._allocation = state.allocation
+        self.restore_strategy_state(dict(state.strategy))
 
 
 class _AlgoHost:

@@ -146,6 +146,8 @@ def test_streaming_feed_snapshot_round_trip_keeps_time_guard() -> None:
     feed.offer_bar("AAA.V", MIN, (100.0, 101.0, 99.0, 100.0, 1.0), MIN)
     out = RecordingOutbox()
     restored = MarketDataFeed(INSTRUMENTS, SimClock(10 * MIN), out)
-    restored.restore(feed.snapshot())
+    stored = feed.snapshot().model_dump_json()
+    restored.restore(MarketDataFeed.State.model_validate_json(stored))
+    assert restored.snapshot() == feed.snapshot()
     assert not restored.offer_bar("AAA.V", 0, (100.0, 101.0, 99.0, 100.0, 1.0), MIN)
     assert out.messages == []

@@ -487,7 +487,9 @@ def test_learned_profile_survives_snapshot_and_restore() -> None:
     _quiet_mornings(h)
     twin = Harness()
 
-    twin.strategy.restore(json.loads(json.dumps(h.strategy.snapshot())))
+    twin.strategy.restore(
+        Strategy.State.model_validate_json(h.strategy.snapshot().model_dump_json())
+    )
 
     assert twin.strategy.parent_orders.volume_profile(BTC) == (
         h.strategy.parent_orders.volume_profile(BTC)
@@ -579,7 +581,9 @@ def test_restore_mid_parent_continues_identically() -> None:
     h.strategy.submit_algo_order(BTC, OrderSide.BUY, 1.0, "twap", duration_s=300, slices=5)
     h.advance(T0 + MIN)
     h.fill(h.intents()[0], 0.2, 100.0)
-    state = json.loads(json.dumps(h.strategy.snapshot(), allow_nan=False))
+    state = Strategy.State.model_validate(
+        json.loads(json.dumps(h.strategy.snapshot().model_dump(mode="json"), allow_nan=False))
+    )
 
     twin = Harness()
     twin.clock.set_time(h.clock.now_ns())

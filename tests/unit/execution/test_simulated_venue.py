@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -24,7 +23,9 @@ from tradegraph.contracts import (
     SubmitOrder,
     TimeInForce,
     TradeTick,
+    VenueReason,
 )
+from tradegraph.contracts.state import StateVersionError
 from tradegraph.engine.clock import SimClock
 from tradegraph.execution import (
     IOC_REMAINDER,
@@ -448,6 +449,7 @@ def test_post_only_that_would_take_is_rejected() -> None:
 
     [rejected] = h.outbox.of_type(OrderRejected)
     assert rejected.reason == POST_ONLY_WOULD_TAKE
+    assert rejected.code is VenueReason.POST_ONLY_WOULD_TAKE
     assert h.outbox.of_type(OrderAccepted) == []
     assert h.venue.open_orders == {}
 
@@ -561,6 +563,7 @@ def test_duplicate_client_order_id_is_rejected() -> None:
 
     [rejected] = h.outbox.of_type(OrderRejected)
     assert "duplicate" in rejected.reason
+    assert rejected.code is VenueReason.DUPLICATE_ORDER
     assert len(h.outbox.of_type(OrderAccepted)) == 1
     assert h.venue.open_orders["o1"].limit_price == 90.0
 
@@ -577,17 +580,17 @@ def test_client_id_of_a_finished_order_cannot_be_reused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("instrument_id", "venue", "quantity", "fragment"),
+    ("instrument_id", "venue", "quantity", "fragment", "code"),
     [
-        ("DOGEUSDT.BINANCE", "BINANCE", 1.0, "unknown instrument"),
-        ("ETHUSDT.OKX", "BINANCE", 1.0, "unknown instrument"),
-        ("ETHUSDT.OKX", "OKX", 1.0, "unknown instrument"),
-        (IID, "BINANCE", 0.0, "quantity"),
-        (IID, "BINANCE", -2.0, "quantity"),
+        ("DOGEUSDT.BINANCE", "BINANCE", 1.0, "unknown instrument", VenueReason.UNKNOWN_INSTRUMENT),
+        ("ETHUSDT.OKX", "BINANCE", 1.0, "unknown instrument", VenueReason.UNKNOWN_INSTRUMENT),
+        ("ETHUSDT.OKX", "OKX", 1.0, "unknown instrument", VenueReason.UNKNOWN_INSTRUMENT),
+        (IID, "BINANCE", 0.0, "quantity", VenueReason.INVALID_ORDER),
+        (IID, "BINANCE", -2.0, "quantity", VenueReason.INVALID_ORDER),
     ],
 )
 def test_invalid_submit_is_rejected_with_reason(
-    instrument_id: str, venue: str, quantity: float, fragment: str
+    instrument_id: str, venue: str, quantity: float, fragment: str, code: VenueReason
 ) -> None:
     h = Harness()
 
@@ -595,6 +598,7 @@ def test_invalid_submit_is_rejected_with_reason(
 
     [rejected] = h.outbox.of_type(OrderRejected)
     assert fragment in rejected.reason
+    assert rejected.code is code
     assert h.outbox.of_type(OrderAccepted) == []
 
 
@@ -685,6 +689,7 @@ def test_cancel_open_order_emits_cancelled_and_removes_it() -> None:
 
     [cancelled] = h.outbox.of_type(OrderCancelled)
     assert cancelled.client_order_id == "o1"
+    assert cancelled.code is None  # asked for, not a refusal
     assert h.venue.open_orders == {}
     h.bar(99.0, 99.5, 95.0, 96.0)
     assert h.fills == []
@@ -790,7 +795,7 @@ def test_snapshot_restore_round_trip_behaves_identically() -> None:
     ]
     original = Harness(config)
     _run_script(original, prefix)
-    state = json.loads(json.dumps(original.venue.snapshot()))
+    state = SimulatedVenue.State.model_validate_json(original.venue.snapshot().model_dump_json())
     restored = Harness(config, start_ns=original.clock.now_ns())
     restored.venue.restore(state)
     original.outbox.clear()
@@ -803,11 +808,12 @@ def test_snapshot_restore_round_trip_behaves_identically() -> None:
     assert restored.venue.snapshot() == original.venue.snapshot()
 
 
-def test_restore_rejects_unknown_snapshot_version() -> None:
+def test_stored_state_of_another_schema_version_is_refused() -> None:
     h = Harness()
+    stored = h.venue.snapshot().model_dump(mode="json")
 
-    with pytest.raises(ValueError, match="snapshot version"):
-        h.venue.restore({"version": 99})
+    with pytest.raises(StateVersionError, match="VenueState: stored state has schema_version 99"):
+        SimulatedVenue.State.model_validate({**stored, "schema_version": 99})
 
 
 def test_order_arriving_mid_bar_never_fills_at_a_price_from_before_it_arrived() -> None:

@@ -98,6 +98,7 @@ def test_venue_rejects_a_buy_the_cash_cannot_pay() -> None:
     [event] = h.of(cid)
     assert isinstance(event, OrderRejected)
     assert event.reason.startswith(INSUFFICIENT)
+    assert event.code is VenueReason.INSUFFICIENT_BALANCE
     assert "USDT" in event.reason
     assert "only 1000 USDT" in event.reason
     assert h.account.reservations == {}
@@ -112,6 +113,7 @@ def test_venue_rejects_a_sell_of_base_it_does_not_hold() -> None:
     [event] = h.of(cid)
     assert isinstance(event, OrderRejected)
     assert event.reason.startswith(INSUFFICIENT)
+    assert event.code is VenueReason.INSUFFICIENT_BALANCE
     assert "needs 14.95 BTC" in event.reason
 
 
@@ -121,6 +123,7 @@ def test_venue_rejects_a_market_order_before_any_price() -> None:
     [event] = h.of(cid)
     assert isinstance(event, OrderRejected)
     assert event.reason.startswith(INSUFFICIENT)
+    assert event.code is VenueReason.INSUFFICIENT_BALANCE
 
 
 def test_affordable_buy_fills_and_moves_the_balances() -> None:
@@ -152,6 +155,7 @@ def test_market_buy_filling_above_its_valuation_is_cut_to_what_the_cash_pays() -
     cancelled = events[2]
     assert isinstance(cancelled, OrderCancelled)
     assert cancelled.reason.startswith(INSUFFICIENT)
+    assert cancelled.code is VenueReason.INSUFFICIENT_BALANCE
     assert 0.0 <= h.account.total("USDT") < 120_000.0 * 1.001 * 0.00001
     assert h.account.reservations == {}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 from hypothesis import given, settings
@@ -212,7 +211,7 @@ def test_restored_venue_emits_exactly_what_the_original_emits(
     )
     original, original_clock, original_out = _build(config)
     bar_index = _replay(original, original_clock, prefix, 0)
-    state = json.loads(json.dumps(original.snapshot()))
+    state = SimulatedVenue.State.model_validate_json(original.snapshot().model_dump_json())
     restored, restored_clock, restored_out = _build(config, start_ns=original_clock.now_ns())
     restored.restore(state)
     original_out.clear()

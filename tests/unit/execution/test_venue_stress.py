@@ -17,6 +17,7 @@ from tradegraph.contracts import (
     OrderType,
     SubmitOrder,
     TimeInForce,
+    VenueReason,
 )
 from tradegraph.engine.clock import SimClock
 from tradegraph.execution.venue_stress import StressedVenue, StressedVenueConfig, VenueWindow
@@ -118,6 +119,7 @@ def test_order_reaching_the_venue_in_an_outage_is_rejected_with_the_reason() -> 
     assert h.fill_of(before).last_qty == 1.0
     assert h.fill_of(after).last_qty == 1.0
     assert h.venue.window_rejections == 2
+    assert {r.code for r in h.outbox.of_type(OrderRejected)} == {VenueReason.VENUE_UNAVAILABLE}
 
 
 def test_outage_judges_orders_when_they_arrive_not_when_they_were_sent() -> None:
@@ -243,7 +245,7 @@ def test_restored_venue_behaves_like_the_original_in_a_window() -> None:
     h.submit_at(11 * MIN)
     twin_outbox = RecordingOutbox()
     twin = StressedVenue(h.config, {IID: BTC}, h.clock, twin_outbox)
-    twin.restore(h.venue.snapshot())
+    twin.restore(StressedVenue.State.model_validate_json(h.venue.snapshot().model_dump_json()))
 
     h.submit_at(12 * MIN)
     twin.handle(market_buy("o2", 12 * MIN))

@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.portfolio.builders import BTC, ETH, bar, fill, make_portfolio
 from tradegraph.contracts import AccountBalances, OrderSide, PortfolioSnapshot
-from tradegraph.portfolio.portfolio import ACCOUNT_LEDGER
+from tradegraph.portfolio.portfolio import ACCOUNT_LEDGER, Portfolio
 
 
 def balances(usdt: float, btc: float, venue: str = "BINANCE") -> AccountBalances:
@@ -99,9 +99,9 @@ def test_later_balances_and_restored_state_are_not_adopted_again() -> None:
 
 def test_a_state_from_before_adoption_existed_is_authoritative() -> None:
     portfolio, _, _ = make_portfolio(starting_cash=100_000.0)
-    state = portfolio.snapshot()
-    del state["adopted_venues"]
-    portfolio.restore(state)
+    stored = portfolio.snapshot().model_dump(mode="json")
+    del stored["adopted_venues"]
+    portfolio.restore(Portfolio.State.model_validate(stored))
 
     portfolio.handle(balances(usdt=500.0, btc=1.0))
 

@@ -215,7 +215,8 @@ def test_restore_mid_run_continues_exactly_like_an_uninterrupted_run(
 ) -> None:
     uninterrupted = Runner()
     uninterrupted.apply(first)
-    state = json.loads(json.dumps(uninterrupted.portfolio.snapshot()))
+    stored = json.dumps(uninterrupted.portfolio.snapshot().model_dump(mode="json"))
+    state = Portfolio.State.model_validate(json.loads(stored))
     resumed = Runner()
     resumed.clock.set_time(uninterrupted.clock.now_ns())
     resumed.portfolio.restore(state)

@@ -218,7 +218,8 @@ def test_restore_of_a_json_round_tripped_snapshot_behaves_identically() -> None:
     original, original_clock, original_outbox = make_portfolio(snapshot_interval_s=60.0)
     for msg in _first_half():
         deliver(original, original_clock, msg)
-    state = json.loads(json.dumps(original.snapshot()))
+    stored = json.dumps(original.snapshot().model_dump(mode="json"))
+    state = Portfolio.State.model_validate_json(stored)
     restored, restored_clock, restored_outbox = make_portfolio(snapshot_interval_s=60.0)
     restored_clock.set_time(original_clock.now_ns())
     restored.restore(state)
@@ -241,7 +242,7 @@ def test_restore_of_a_json_round_tripped_snapshot_behaves_identically() -> None:
 def test_restore_rejects_state_with_an_unconfigured_instrument() -> None:
     portfolio, _, _ = make_portfolio()
     state = portfolio.snapshot()
-    state["marks"]["DOGEUSDT.BINANCE"] = 0.1
+    state = state.model_copy(update={"marks": {**state.marks, "DOGEUSDT.BINANCE": 0.1}})
 
     with pytest.raises(ConfigError, match=r"DOGEUSDT\.BINANCE"):
         portfolio.restore(state)

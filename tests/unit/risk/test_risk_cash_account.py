@@ -23,7 +23,7 @@ from tradegraph.contracts import (
 )
 from tradegraph.engine.clock import SimClock
 from tradegraph.portfolio import CashAccount
-from tradegraph.risk import RiskEngine
+from tradegraph.risk import RiskEngine, RiskState
 from tradegraph.testing import RecordingOutbox
 
 BTC = btcusdt(min_quantity=0.0)
@@ -260,9 +260,9 @@ def test_balances_after_the_first_or_after_a_restore_leave_positions_to_the_fill
     resumed = Harness(usdt=1_000_000.0)
     resumed.engine.restore(h.engine.snapshot())
     legacy = Harness(usdt=1_000_000.0)
-    state = Harness(usdt=1_000_000.0).engine.snapshot()
-    del state["adopted_venues"]
-    legacy.engine.restore(state)
+    stored = Harness(usdt=1_000_000.0).engine.snapshot().model_dump(mode="json")
+    del stored["adopted_venues"]
+    legacy.engine.restore(RiskState.model_validate(stored))
 
     for each in (h, resumed, legacy):
         each.send(

@@ -1037,7 +1037,9 @@ def test_snapshot_is_json_and_restores_to_an_identical_snapshot() -> None:
     state = h.engine.snapshot()
     fresh = RiskEngine(h.config, INSTRUMENTS, h.clock, RecordingOutbox())
 
-    fresh.restore(json.loads(json.dumps(state)))
+    fresh.restore(
+        RiskEngine.State.model_validate(json.loads(json.dumps(state.model_dump(mode="json"))))
+    )
 
     assert fresh.snapshot() == state
     assert dict(fresh.positions) == dict(h.engine.positions)
@@ -1047,7 +1049,8 @@ def test_snapshot_is_json_and_restores_to_an_identical_snapshot() -> None:
 
 def test_restored_engine_behaves_identically() -> None:
     original = _busy_harness()
-    state = json.loads(json.dumps(original.engine.snapshot()))
+    stored = json.dumps(original.engine.snapshot().model_dump(mode="json"))
+    state = RiskEngine.State.model_validate_json(stored)
     copy = Harness(original.config)
     copy.clock.set_time(original.clock.now_ns())
     copy.engine.restore(state)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from tests.unit.risk.test_risk_engine import INSTRUMENTS, NO_LIMITS, Harness, priced
 from tradegraph.contracts import OrderIntent, OrderSide, SubmitOrder
 from tradegraph.engine.clock import SimClock
@@ -35,25 +33,25 @@ def test_finished_order_ids_are_kept_only_for_a_bounded_window() -> None:
 
     state = h.engine.snapshot()
 
-    assert len(state["submitted_ids"]) <= DEDUPE_WINDOW
-    assert len(state["fill_keys"]) <= DEDUPE_WINDOW
-    assert first_intent.intent_id not in state["submitted_ids"]
+    assert len(state.submitted_ids) <= DEDUPE_WINDOW
+    assert len(state.fill_keys) <= DEDUPE_WINDOW
+    assert first_intent.intent_id not in state.submitted_ids
     # The open order is known however long ago it was sent: no second order for it.
     assert h.send(redelivered(h, resting.client_order_id)) == []
     # Recent ids are still recognised: no second order, no second fill.
     assert h.send(redelivered(h, recent.client_order_id)) == []
-    positions = h.engine.snapshot()["positions"]
+    positions = h.engine.snapshot().positions
     assert h.send(recent_fill) == []
-    assert h.engine.snapshot()["positions"] == positions
+    assert h.engine.snapshot().positions == positions
 
 
 def test_snapshot_size_stays_the_same_as_trading_goes_on() -> None:
     h = priced()
     trade_many(h, DEDUPE_WINDOW)
-    size_after_n = len(json.dumps(h.engine.snapshot()))
+    size_after_n = len(h.engine.snapshot().model_dump_json())
 
     trade_many(h, 3 * DEDUPE_WINDOW)
-    size_after_4n = len(json.dumps(h.engine.snapshot()))
+    size_after_4n = len(h.engine.snapshot().model_dump_json())
 
     assert size_after_4n < 1.05 * size_after_n
 
@@ -61,12 +59,12 @@ def test_snapshot_size_stays_the_same_as_trading_goes_on() -> None:
 def test_restored_engine_keeps_the_window_and_its_order() -> None:
     h = priced()
     trade_many(h, DEDUPE_WINDOW + 5)
-    state = json.loads(json.dumps(h.engine.snapshot()))
+    state = RiskEngine.State.model_validate_json(h.engine.snapshot().model_dump_json())
     outbox = RecordingOutbox()
     restored = RiskEngine(NO_LIMITS, INSTRUMENTS, SimClock(h.clock.now_ns()), outbox)
 
     restored.restore(state)
-    restored.handle(redelivered(h, state["submitted_ids"][-1]))
+    restored.handle(redelivered(h, state.submitted_ids[-1]))
 
     assert restored.snapshot() == state
     assert not any(isinstance(m, SubmitOrder) for m in outbox.messages)

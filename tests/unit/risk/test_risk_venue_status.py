@@ -47,10 +47,10 @@ def test_unavailable_venue_survives_snapshot_and_restore() -> None:
 
 def test_snapshot_without_venue_status_restores_with_every_venue_available() -> None:
     h = priced()
-    state = h.engine.snapshot()
-    del state["unavailable_venues"]
+    stored = h.engine.snapshot().model_dump(mode="json")
+    del stored["unavailable_venues"]
     restored = Harness()
 
-    restored.engine.restore(state)
+    restored.engine.restore(RiskEngine.State.model_validate(stored))
 
     assert dict(restored.engine.unavailable_venues) == {}

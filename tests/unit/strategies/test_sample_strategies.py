@@ -362,7 +362,9 @@ def test_restored_sample_behaves_like_the_original(
     bars = random_walk_bars(seed, 300)
     original, out_original = build(cls, params)
     drive(original, out_original, bars[:cut])
-    state = json.loads(json.dumps(original.snapshot(), allow_nan=False))
+    state = Strategy.State.model_validate(
+        json.loads(json.dumps(original.snapshot().model_dump(mode="json"), allow_nan=False))
+    )
     restored, out_restored = build(cls, params)
     restored.restore(state)
     out_original.clear()

@@ -515,7 +515,9 @@ def test_snapshot_is_json_and_restore_gives_identical_behaviour() -> None:
     first_id = next(iter(original.open_orders))
     original.handle(make_fill(first_id, OrderSide.BUY, 0.2, leaves=0.3))
     original.handle(KillSwitchChanged(tripped=True, reason="x", ts_event_ns=1, ts_init_ns=1))
-    state = json.loads(json.dumps(original.snapshot(), allow_nan=False))
+    state = Strategy.State.model_validate(
+        json.loads(json.dumps(original.snapshot().model_dump(mode="json"), allow_nan=False))
+    )
     restored, out_b, _ = build(clock=clock)
     restored.buy_on_bar = True
     out_a.clear()

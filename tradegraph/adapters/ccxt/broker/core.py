@@ -178,6 +178,7 @@ class BrokerCore:
                 instrument_id=order.instrument_id,
                 venue=self.venue,
                 reason=reason,
+                code=code,
                 **self._stamp(),
             )
         )
