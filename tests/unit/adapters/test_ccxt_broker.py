@@ -349,6 +349,7 @@ def test_market_order_without_any_known_price_is_rejected() -> None:
 
     assert isinstance(rejected, OrderRejected)
     assert rejected.reason.startswith(f"{VenueReason.NO_PRICE}: no market price known")
+    assert rejected.code is VenueReason.NO_PRICE
 
 
 def test_order_below_venue_minimums_is_rejected_before_sending() -> None:
@@ -363,6 +364,7 @@ def test_order_below_venue_minimums_is_rejected_before_sending() -> None:
 
     assert isinstance(tiny[0], OrderRejected)
     assert tiny[0].reason.startswith(f"{VenueReason.INVALID_ORDER}: ")
+    assert tiny[0].code is VenueReason.INVALID_ORDER
     assert "precision" in tiny[0].reason
     assert isinstance(small[0], OrderRejected)
     assert small[0].reason == (
