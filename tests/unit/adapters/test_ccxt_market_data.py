@@ -19,6 +19,7 @@ from tradegraph.contracts import (
     OrderBookSnapshot,
     QuoteTick,
     TradeTick,
+    VenueBanned,
 )
 from tradegraph.engine.clock import SimClock
 from tradegraph.engine.market_data import MarketDataFeed
@@ -387,3 +388,56 @@ def test_unlisted_instrument_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"not listed at binance: BTCUSDT.BINANCE \(BTC/USDT\)"):
         run(scenario)
+
+
+def broker_ban(seconds: float) -> VenueBanned:
+    """A ban the broker met, as it reaches market data (the rig's ``now_ns`` is 42)."""
+    return VenueBanned(
+        venue="BINANCE",
+        until_ns=42 + round(seconds * 1e9),
+        source="broker:BINANCE",
+        detail="418 I'm a teapot",
+        ts_event_ns=42,
+        ts_init_ns=42,
+    )
+
+
+def test_a_dropped_websocket_is_not_reopened_while_the_venue_bans_us() -> None:
+    async def scenario() -> tuple[Rig, list[float]]:
+        rig = Rig()
+        task = await running(rig)
+        opened: list[float] = []
+        watch = rig.client.watch_trades
+
+        async def counting_watch(symbol: str) -> Any:
+            opened.append(rig.time.now)
+            return await watch(symbol)
+
+        rig.client.watch_trades = counting_watch  # type: ignore[method-assign]
+        rig.md.honour_ban(broker_ban(120.0))
+        rig.client.trades.put_nowait(ConnectionResetError("socket closed"))
+        await rig.until(lambda: len(opened) >= 1, steps=10_000)
+        await stop(rig, task)
+        return rig, opened
+
+    rig, opened = run(scenario)
+
+    assert rig.md.stats["stream_errors"] == 1
+    # The socket open when the ban came kept reading; once dropped, it was reopened after it.
+    assert opened[0] >= 120.0
+
+
+def test_a_reconnect_waits_for_the_ban_before_calling_the_venue() -> None:
+    async def scenario() -> tuple[Rig, list[float]]:
+        rig = Rig(stale_after_s=2.0)
+        task = await running(rig)
+        rig.md.honour_ban(broker_ban(300.0))
+        await rig.until(lambda: len(rig.clients) == 2, steps=20_000)
+        built_at = rig.time.now
+        await stop(rig, task)
+        return rig, [built_at]
+
+    rig, [built_at] = run(scenario)
+
+    assert rig.md.stats["reconnects"] == 1
+    assert built_at >= 300.0

@@ -34,6 +34,7 @@ from tradegraph.adapters.ccxt.retry import (
     RATE_LIMIT_ERRORS,
     Backoff,
     CircuitBreaker,
+    CircuitOpenError,
     Retrier,
     retry_after_from_headers,
 )
@@ -267,9 +268,14 @@ class CcxtMarketData:
         watch: Callable[[str], Awaitable[None]],
         poll: Callable[[str], Awaitable[None]],
     ) -> None:
-        """One stream of one instrument: websocket while it works, REST polling otherwise."""
+        """One stream of one instrument: websocket while it works, REST polling otherwise.
+
+        While the venue bans us, nothing new is asked of it: no REST poll, and no websocket
+        opened (a subscription is a request too). A socket already delivering keeps reading.
+        """
         failures = 0
         rest_since: float | None = None if use_ws else self._monotonic()
+        socket_open = False
         while not self._closed.is_set():
             if (
                 rest_since is not None
@@ -278,11 +284,12 @@ class CcxtMarketData:
             ):
                 rest_since, failures = None, 0  # give the websocket another chance
             ban_s = self.breaker.ban_remaining_s()
-            if rest_since is not None and ban_s > 0.0:
-                await self._sleep(ban_s)  # the venue bans us: polling now would lengthen it
+            if ban_s > 0.0 and (rest_since is not None or not socket_open):
+                await self._sleep(ban_s)  # the venue bans us: asking now would lengthen it
                 continue
             try:
                 if rest_since is None:
+                    socket_open = True
                     await watch(iid)
                     failures = 0
                 else:
@@ -292,6 +299,7 @@ class CcxtMarketData:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bad frame, a dropped socket, a REST error: carry on
+                socket_open = False
                 if isinstance(exc, RATE_LIMIT_ERRORS):
                     self._retrier.record(exc)  # bans every REST call to the venue
                 failures += 1
@@ -471,14 +479,19 @@ class CcxtMarketData:
         await self._stop_streams()
         old = self._exchange
         await self._close_client()
+        ban_s = self.breaker.ban_remaining_s()
+        if ban_s > 0.0:
+            # A new connection (and its market list) is a request to the venue: not into a ban.
+            self._log.warning("reconnect_waits_for_ban", ban_s=round(ban_s, 3))
+            await self._sleep(ban_s)
         try:
             fresh = self._factory()
             markets = getattr(old, "markets", None)
             if markets:
                 fresh.set_markets(markets, getattr(old, "currencies", None))
             else:
-                await fresh.load_markets()
-        except (ccxt.BaseError, OSError) as exc:
+                await self._retrier.call("load_markets", lambda: fresh.load_markets())
+        except (ccxt.BaseError, OSError, CircuitOpenError) as exc:
             self._log.error("reconnect_failed", error=f"{type(exc).__name__}: {exc}")
             fresh = old
         self._exchange = fresh
