@@ -340,6 +340,10 @@ class ReplaySource:
         return [self._bars.rows(run) if run[0] >= 0 else trades.rows(-1 - run) for run in runs]
 
     @property
+    def has_trades(self) -> bool:
+        return self._trades is not None
+
+    @property
     def next_ts_ns(self) -> int | None:
         return None if self.finished else int(self._ts[self.published])
 
@@ -1099,11 +1103,12 @@ class LiveHost:
                 late_ns = int((due_ts - nxt) / speed)
             # Causal replay sends one timestamp at a time and waits until everything it caused
             # has gone through the graph: the backtest's order of events.
-            # One event at a time, as the kernel delivers them: an order sent on one trade
-            # meets the next trade even at the same timestamp.
+            # With trade ticks, one event at a time, as the kernel delivers them: an order
+            # sent on one trade meets the next trade even at the same timestamp.
             until = nxt if settings.causal else (due_ts if speed > 0 else None)
             start = replay.published
-            blocks = replay.take(until, 1 if settings.causal else settings.batch_size)
+            one_by_one = settings.causal and replay.has_trades
+            blocks = replay.take(until, 1 if one_by_one else settings.batch_size)
             self._origin_ns = time.time_ns() - late_ns
             if isinstance(clock, DataClock) and blocks:
                 clock.advance(int(blocks[-1].ts_ns[-1]))
