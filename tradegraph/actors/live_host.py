@@ -92,6 +92,7 @@ from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.assembly import build_component, build_router
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.engine.schedule import log_for_operator
+from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink, TotalsSink
 
@@ -268,12 +269,20 @@ class ReplaySource:
     loaded: bad rows were dropped, counted and logged there.
     """
 
-    def __init__(self, config: GraphConfig) -> None:
+    def __init__(
+        self,
+        config: GraphConfig,
+        bars: BarStream | None = None,
+        trades: TradeStream | None = None,
+    ) -> None:
         from tradegraph.engine.backtest import load_bar_stream, load_trade_stream
         from tradegraph.engine.kernel import market_event_order
 
-        bars = load_bar_stream(config)
-        trades = load_trade_stream(config)
+        # Given streams (a stressed history, a Monte Carlo path) replace the data section.
+        if bars is None and trades is None:
+            bars = load_bar_stream(config)
+            trades = load_trade_stream(config)
+        bars = bars if bars is not None else BarStream.empty()
         self._bars = bars
         self._trades = trades if trades is not None and len(trades) else None
         self._order: npt.NDArray[np.int64] | None = None
@@ -332,6 +341,10 @@ class ReplaySource:
         return [self._bars.rows(run) if run[0] >= 0 else trades.rows(-1 - run) for run in runs]
 
     @property
+    def has_trades(self) -> bool:
+        return self._trades is not None
+
+    @property
     def next_ts_ns(self) -> int | None:
         return None if self.finished else int(self._ts[self.published])
 
@@ -347,6 +360,8 @@ class LiveHost:
         state_dir: Where snapshots and journals go (``None``: no recovery state).
         environ: For a broker of a dry-run or live session: the live gate and credentials
             (:func:`tradegraph.actors.gateway.broker_environment`).
+        replay: For ``md`` of a replay: the bar and trade streams to replay instead of the
+            config's data section.
     """
 
     def __init__(
@@ -356,9 +371,11 @@ class LiveHost:
         session_id: str,
         state_dir: str | None = None,
         environ: Mapping[str, str] | None = None,
+        replay: tuple[BarStream | None, TradeStream | None] | None = None,
     ) -> None:
         self.config = config
         self.session = config.session
+        self._replay_streams = replay
         self.component_id = component_id
         self.session_id = session_id
         self.router = build_router(config)
@@ -992,7 +1009,7 @@ class LiveHost:
         if self.component_id == MARKET_DATA and self.session.market_data == "ccxt":
             self._tasks.append(loop.create_task(self._run_ccxt_market_data()))
         elif self.component_id == MARKET_DATA:
-            self._replay = ReplaySource(self.config)
+            self._replay = ReplaySource(self.config, *(self._replay_streams or (None, None)))
             if self.recovered:
                 self._resume_replay(self._replay)
             self._tasks.append(loop.create_task(self._run_replay()))
@@ -1093,9 +1110,12 @@ class LiveHost:
                 late_ns = int((due_ts - nxt) / speed)
             # Causal replay sends one timestamp at a time and waits until everything it caused
             # has gone through the graph: the backtest's order of events.
+            # With trade ticks, one event at a time, as the kernel delivers them: an order
+            # sent on one trade meets the next trade even at the same timestamp.
             until = nxt if settings.causal else (due_ts if speed > 0 else None)
             start = replay.published
-            blocks = replay.take(until, settings.batch_size)
+            one_by_one = settings.causal and replay.has_trades
+            blocks = replay.take(until, 1 if one_by_one else settings.batch_size)
             self._origin_ns = time.time_ns() - late_ns
             if isinstance(clock, DataClock) and blocks:
                 clock.advance(int(blocks[-1].ts_ns[-1]))

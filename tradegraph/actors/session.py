@@ -53,7 +53,7 @@ from tradegraph.engine.backtest import (
     portfolio_outcome,
 )
 from tradegraph.engine.ledger import OrderLedger
-from tradegraph.engine.streams import BarStream
+from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import (
@@ -150,6 +150,9 @@ class LiveSession:
             discards it and starts afresh (the brokers' order journals are kept: the venue's
             history is reconciled against them), ``None`` refuses to start while there is
             any (:meth:`start` raises and says which flag to pass).
+        replay: The bar and trade streams ``md`` replays instead of the config's data
+            section (a stressed history, a Monte Carlo path); they also make the result's
+            prices and its bar and trade counts.
     """
 
     def __init__(
@@ -160,8 +163,10 @@ class LiveSession:
         state_dir: str | None = None,
         secrets: Secrets | None = None,
         resume: bool | None = None,
+        replay: tuple[BarStream | None, TradeStream | None] | None = None,
     ) -> None:
         self.config = config
+        self._replay = replay
         self._secrets = secrets
         self.settings = config.session
         self.resume = resume
@@ -289,8 +294,9 @@ class LiveSession:
         try:
             for cid in live_component_ids(self.config):
                 environ = secrets if cid.startswith("broker:") else None
+                replay = self._replay if cid == MARKET_DATA else None
                 self.hosts[cid] = remote_host.options(**self.actor_options(cid)).remote(
-                    self.config, cid, self.session_id, self.state_dir, environ
+                    self.config, cid, self.session_id, self.state_dir, environ, replay
                 )
         except ValueError as exc:
             self.kill()
@@ -536,13 +542,18 @@ class LiveSession:
             self._log.error("portfolio_unreadable", error=_first_line(exc))
         if outcome is None:
             return None, None
+        stream, trades = self._replay or (None, None)
+        stream = stream if stream is not None else BarStream.empty()
+        bars, trade_ticks = events, 0
+        if self._replay is not None and events == len(stream) + len(trades or ()):
+            bars, trade_ticks = len(stream), len(trades or ())
         result = assemble_result(
             self.config,
             outcome,
-            stream=BarStream.empty(),
-            trades=None,
-            bars=events,
-            trade_ticks=0,
+            stream=stream,
+            trades=trades,
+            bars=bars,
+            trade_ticks=trade_ticks,
             ledger=self._order_ledger(left()),
             control=self._control_messages(left()),
             elapsed_s=elapsed,

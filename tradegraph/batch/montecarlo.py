@@ -538,6 +538,8 @@ class MonteCarlo:
             again, in this process and through the Ray actor graph (every component its own
             actor, stepped through simulated time), and check that both give the same fills,
             equity, orders and messages; the outcome is ``summary["engine_check"]``.
+        ray_engine: Runs one scenario (config and bar stream) through the Ray actor graph,
+            for ``check_ray_engine``; given by the caller, so batches never import the actors.
 
     Raises:
         ConfigError: an argument is out of range, a model or stress name is unknown, or the
@@ -567,6 +569,7 @@ class MonteCarlo:
         progress: Callable[[BatchProgress], None] | None = None,
         metrics: BatchMetrics | None = None,
         check_ray_engine: int = 0,
+        ray_engine: Callable[[GraphConfig, BarStream], BacktestResult] | None = None,
     ) -> None:
         if paths < 1:
             raise ConfigError(f"paths must be >= 1, was {paths}")
@@ -584,6 +587,8 @@ class MonteCarlo:
             raise ConfigError(f"chunk_size must be >= 1, was {chunk_size}")
         if check_ray_engine < 0:
             raise ConfigError(f"check_ray_engine must be >= 0, was {check_ray_engine}")
+        if check_ray_engine and ray_engine is None:
+            raise ConfigError("check_ray_engine needs ray_engine, the runner of the actor graph")
         self.config = config
         self.paths = paths
         self.model = model
@@ -607,6 +612,7 @@ class MonteCarlo:
         self.progress = progress
         self.metrics = metrics
         self.check_ray_engine = check_ray_engine
+        self.ray_engine = ray_engine
         self._plan: BatchPlan | None = None
 
     # -- planning ---------------------------------------------------------------------------
@@ -739,13 +745,12 @@ class MonteCarlo:
         return self._finish(table, time.perf_counter() - started, len(pending), check)
 
     def _check_ray_engine(self, table: pa.Table) -> EngineCheck:
-        from tradegraph.actors import run_backtest_ray
-
+        assert self.ray_engine is not None
         ok = _successful(table)
         indices = ok.column("index").to_pylist()[: self.check_ray_engine]
         digests = dict(zip(indices, ok.column("fills_digest").to_pylist(), strict=False))
         return check_engine(
-            self.plan(), indices, run_backtest_ray, engine="ray", batch_digests=digests
+            self.plan(), indices, self.ray_engine, engine="ray", batch_digests=digests
         )
 
     def _load_previous(self) -> list[pa.Table]:

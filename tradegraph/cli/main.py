@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
@@ -49,6 +50,9 @@ from tradegraph.observability import configure_logging
 from tradegraph.observability.logging import quiet_ray
 from tradegraph.observability.metrics import BatchMetrics, GraphMetrics, MetricsSink
 from tradegraph.strategies.registry import use_strategy_modules
+
+if TYPE_CHECKING:
+    from tradegraph.engine.backtest import BacktestResult
 
 LOG_LEVEL_HELP = "log level of the JSON lines on stderr (default WARNING; DEBUG also shows Ray's)"
 DEBUG_HELP = "show tracebacks of errors"
@@ -350,11 +354,21 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
             progress=_ProgressLine("montecarlo"),
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
+            ray_engine=_ray_engine(args.check_ray_engine),
         )
         _choose_execution(batch, args, "montecarlo")
         return _run_batch(
             batch, out, args.json, f"montecarlo {config.name} ({args.model})", args.strict
         )
+
+
+def _ray_engine(scenarios: int) -> Callable[[GraphConfig, BarStream], BacktestResult] | None:
+    """The actor graph's runner for ``--check-ray-engine`` (none when nothing is checked)."""
+    if not scenarios:
+        return None
+    from tradegraph.actors import run_backtest_ray
+
+    return run_backtest_ray
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -378,6 +392,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             progress=_ProgressLine("stress"),
             metrics=_batch_metrics(sink),
             check_ray_engine=args.check_ray_engine,
+            ray_engine=_ray_engine(args.check_ray_engine),
         )
         _choose_execution(batch, args, "stress")
         code = _run_batch(batch, out, False, f"stress {config.name}", args.strict)

@@ -266,3 +266,12 @@ def test_engine_check_finds_identical_runs_and_names_what_differs(config: GraphC
     assert not broken.identical
     assert broken.mismatched == [1]
     assert broken.scenarios[0]["differences"] == ["fills", "batch row"]
+
+
+def test_engine_check_without_an_injected_runner_is_refused(config: GraphConfig) -> None:
+    with pytest.raises(ConfigError, match="check_ray_engine needs ray_engine"):
+        _batch(config, check_ray_engine=1)
+
+    batch = _batch(config, check_ray_engine=1, ray_engine=run_backtest)
+
+    assert batch.ray_engine is run_backtest

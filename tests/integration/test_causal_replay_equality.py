@@ -1,0 +1,158 @@
+"""A causal data-clock session (the actors paper and live trading run) gives exactly what the
+in-process kernel gives: fills, order ledger and equity, case by case."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.graphs import graph_config
+from tradegraph.actors.causal import run_causal_session
+from tradegraph.batch.overlays import StressScenario, apply_stress
+from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
+from tradegraph.config.models import FillAt, TradeSourceConfig
+from tradegraph.engine.backtest import BacktestResult, load_datasets, run_backtest
+from tradegraph.engine.streams import prepare_bar_stream
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+
+BTC = "BTCUSDT.BINANCE"
+
+
+def _on_bars(config: GraphConfig, bars: int) -> GraphConfig:
+    data = DataConfig(bars=(BarSourceConfig(path="sample:BTCUSDT_1m", limit=bars),))
+    return config.model_copy(update={"data": data})
+
+
+def _sma_fast_config(
+    *, bars: int = 1_500, latency_ms: float = 0.0, fill_at: FillAt = FillAt.NEXT_OPEN
+) -> GraphConfig:
+    """SMA(10)/SMA(30) on the first real BTC/USDT minutes: dozens of fills."""
+    strategy = StrategyConfig(
+        id="sma_fast",
+        class_path="sma_cross",
+        instruments=(BTC,),
+        params={"fast_period": 10, "slow_period": 30, "quantity": 0.01},
+    )
+    config = graph_config((strategy,), latency_ms=latency_ms, fill_at=fill_at)
+    return _on_bars(config, bars)
+
+
+def _assert_same_run(actors: BacktestResult, local: BacktestResult) -> None:
+    assert (actors.bars, actors.trades) == (local.bars, local.trades)
+    assert actors.fills_digest == local.fills_digest
+    assert actors.fills == local.fills
+    assert actors.final_equity == local.final_equity
+    assert actors.fees == local.fees
+    assert actors.ledger.counts == local.ledger.counts
+    assert actors.ledger.to_table().equals(local.ledger.to_table())
+    assert actors.equity.tolist() == local.equity.tolist()
+    assert actors.ts_ns.tolist() == local.ts_ns.tolist()
+    assert actors.execution_reports == local.execution_reports
+    assert actors.kill_switch_events == local.kill_switch_events
+
+
+def test_causal_session_reproduces_the_kernel_on_real_bars() -> None:
+    config = _sma_fast_config()
+    local = run_backtest(config)
+
+    actors = run_causal_session(config)
+
+    assert len(local.fills) > 30
+    _assert_same_run(actors, local)
+
+
+# Timers fire in a host only when a later message reaches it, and what they cause reaches the
+# others after md's next event; the kernel fires them in time order between market events.
+TIMERS_BETWEEN_EVENTS = pytest.mark.xfail(
+    strict=True,
+    reason="a causal session fires a component's timers on its next message, not between "
+    "market events in time order as the kernel does",
+)
+
+
+@TIMERS_BETWEEN_EVENTS
+def test_causal_session_reproduces_the_kernel_with_venue_latency_timers() -> None:
+    # 90 s of latency: every order reaches the venue through a timer, after the next bar.
+    config = _sma_fast_config(latency_ms=90_000.0, fill_at=FillAt.CLOSE)
+    local = run_backtest(config)
+    without_latency = run_backtest(_sma_fast_config(fill_at=FillAt.CLOSE))
+
+    actors = run_causal_session(config)
+
+    assert local.fills_digest != without_latency.fills_digest
+    assert len(local.fills) > 30
+    _assert_same_run(actors, local)
+
+
+@TIMERS_BETWEEN_EVENTS
+def test_causal_session_reproduces_the_kernel_with_a_twap_parent_order() -> None:
+    # Twelve children, one every five minutes, each sent by the algorithm's own timer.
+    twap = StrategyConfig(
+        id="twap",
+        class_path="tests.support.graphs:AlgoOrderStrategy",
+        instruments=(BTC,),
+        params={
+            "submit_on_bar": 100,
+            "quantity": 0.5,
+            "algo": "twap",
+            "algo_params": {"duration_s": 3_600, "slices": 12},
+        },
+    )
+    sma = StrategyConfig(
+        id="sma",
+        class_path="sma_cross",
+        instruments=(BTC,),
+        params={"fast_period": 10, "slow_period": 30, "quantity": 0.01},
+    )
+    config = _on_bars(graph_config((sma, twap)), 400)
+    local = run_backtest(config)
+
+    actors = run_causal_session(config)
+
+    assert sum(1 for f in local.fills if f.strategy_id == "twap") == 12
+    assert local.execution_reports
+    _assert_same_run(actors, local)
+
+
+def test_causal_session_reproduces_the_kernel_on_trade_ticks() -> None:
+    bidder = StrategyConfig(
+        id="bidder",
+        class_path="tests.support.graphs:TradeBidder",
+        instruments=(BTC,),
+        params={"buy_on_trades": [5, 40, 200], "bid_on_trades": [60], "discount_pct": 0.01},
+    )
+    trades = TradeSourceConfig(path="sample:BTCUSDT_trades", symbol="BTCUSDT", limit=1_000)
+    config = graph_config((bidder,), fill_at=FillAt.CLOSE)
+    config = config.model_copy(update={"data": DataConfig(trades=(trades,))})
+    local = run_backtest(config)
+
+    actors = run_causal_session(config)
+
+    assert (local.bars, local.trades) == (0, 1_000)
+    assert len(local.fills) >= 3
+    _assert_same_run(actors, local)
+
+
+@TIMERS_BETWEEN_EVENTS
+def test_causal_session_reproduces_the_kernel_in_venue_outage_and_latency_windows() -> None:
+    stress = StressScenario.model_validate(
+        {
+            "name": "windows",
+            "overlays": [
+                {"kind": "latency_spike", "extra_latency_ms": 600_000, "start": 0.2},
+                {"kind": "exchange_outage", "at": 0.5, "duration_min": 120},
+                {"kind": "fee_shock", "factor": 4, "start": 0.7},
+            ],
+        }
+    )
+    base = _sma_fast_config(fill_at=FillAt.CLOSE)
+    config, datasets = apply_stress([stress], base, load_datasets(base))
+    stream = prepare_bar_stream(datasets, config.instrument_map())
+    local = run_backtest(config, stream)
+    unstressed = run_backtest(base)
+
+    actors = run_causal_session(config, stream)
+
+    assert local.fills_digest != unstressed.fills_digest
+    assert any(row["source"] == "venue" for row in local.summary()["rejection_reasons"])
+    _assert_same_run(actors, local)
