@@ -19,7 +19,8 @@ import json
 import time
 from typing import Any
 
-from tradegraph.actors.batch import ray_pool
+from tradegraph.actors.batch import RayChunkRunner
+from tradegraph.actors.ray_runtime import ray_pool
 from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
 
@@ -53,6 +54,7 @@ def main() -> None:
             model=args.model,
             bars_per_path=args.bars,
             root_seed=1,
+            runner=RayChunkRunner(),
             **kwargs,
         )
 
@@ -61,7 +63,13 @@ def main() -> None:
     digests = {digest}
     with ray_pool(None, args.cpus):
         # Warm-up: start the worker processes and import the graph in each.
-        MonteCarlo(config, paths=2 * args.cpus, bars_per_path=args.bars, chunk_size=1).run_batch()
+        MonteCarlo(
+            config,
+            paths=2 * args.cpus,
+            bars_per_path=args.bars,
+            chunk_size=1,
+            runner=RayChunkRunner(),
+        ).run_batch()
         for workers in (1, 2):
             runs[workers], run_digest = _timed(batch(workers=workers))
             digests.add(run_digest)

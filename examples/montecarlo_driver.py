@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from tradegraph.actors.batch import RayChunkRunner
 from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
 
@@ -29,6 +30,7 @@ def main() -> None:
         bars_per_path=1_440,
         workers=args.workers,
         out_dir=Path("out/montecarlo-example"),
+        runner=RayChunkRunner(),
     )
     result = batch.run_batch()
     s = result.summary

@@ -9,9 +9,9 @@ import pytest
 import ray
 
 from tests.support.graphs import graph_config
-from tradegraph.actors import NAMESPACE, RayGraph, run_backtest_ray
+from tradegraph.actors import RayGraph, run_backtest_ray
 from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
-from tradegraph.config.models import FillAt
+from tradegraph.config.models import DEFAULT_NAMESPACE, FillAt
 from tradegraph.engine.backtest import BacktestResult, run_backtest
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
@@ -74,7 +74,7 @@ def test_actors_are_named_in_the_tradegraph_namespace_and_run_this_checkout() ->
     with RayGraph(config) as graph:
         graph.build()
         found = {
-            name: _describe(ray.get_actor(name, namespace=NAMESPACE))
+            name: _describe(ray.get_actor(name, namespace=DEFAULT_NAMESPACE))
             for name in ("risk", "portfolio", "broker:BINANCE", "strategy:sma_fast")
         }
 

@@ -16,8 +16,8 @@ import ray
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
 from tests.support.live_venue import fake_live_venue
-from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.live_host import HostStatus
+from tradegraph.actors.ray_runtime import ActorGraphError
 from tradegraph.actors.session import LiveSession, operator_command
 from tradegraph.config import (
     BarSourceConfig,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tradegraph.actors.batch import RayChunkRunner
 from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig
@@ -30,7 +31,9 @@ def in_process_digest(config: GraphConfig) -> str:
 def test_ray_batch_matches_in_process_for_any_worker_count(
     config: GraphConfig, in_process_digest: str, workers: int
 ) -> None:
-    batch = MonteCarlo(config, paths=8, bars_per_path=300, root_seed=5, workers=workers)
+    batch = MonteCarlo(
+        config, paths=8, bars_per_path=300, root_seed=5, workers=workers, runner=RayChunkRunner()
+    )
 
     result = batch.run_batch()
 
@@ -43,11 +46,24 @@ def test_ray_batch_resumes_from_its_folder(
     config: GraphConfig, in_process_digest: str, tmp_path: Path
 ) -> None:
     MonteCarlo(
-        config, paths=3, bars_per_path=300, root_seed=5, workers=2, out_dir=tmp_path
+        config,
+        paths=3,
+        bars_per_path=300,
+        root_seed=5,
+        workers=2,
+        out_dir=tmp_path,
+        runner=RayChunkRunner(),
     ).run_batch()
 
     resumed = MonteCarlo(
-        config, paths=8, bars_per_path=300, root_seed=5, workers=2, out_dir=tmp_path, chunk_size=2
+        config,
+        paths=8,
+        bars_per_path=300,
+        root_seed=5,
+        workers=2,
+        out_dir=tmp_path,
+        chunk_size=2,
+        runner=RayChunkRunner(),
     ).run_batch()
 
     assert resumed.summary["scenarios_run"] == 5

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from tradegraph.actors.graph import ActorGraphError
+from tradegraph.actors.ray_runtime import ActorGraphError
 from tradegraph.actors.session import LiveSession, SessionOutcome, graph_status, operator_command
 from tradegraph.config import load_config
 from tradegraph.config.models import GraphConfig

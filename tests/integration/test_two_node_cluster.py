@@ -8,6 +8,7 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
+from tradegraph.actors.batch import RayChunkRunner
 from tradegraph.batch.montecarlo import MonteCarlo
 from tradegraph.config import load_config
 
@@ -36,7 +37,13 @@ def test_two_node_cluster_gives_the_single_process_digest(two_nodes: Cluster) ->
     ).run_batch()
 
     result = MonteCarlo(
-        config, paths=6, bars_per_path=300, root_seed=2, workers=2, chunk_size=1
+        config,
+        paths=6,
+        bars_per_path=300,
+        root_seed=2,
+        workers=2,
+        chunk_size=1,
+        runner=RayChunkRunner(),
     ).run_batch()
 
     nodes = [n for n in ray.nodes() if n["Alive"]]  # type: ignore[no-untyped-call]

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import ray
 
 from tradegraph.actors.coordinator import SimCoordinator
-from tradegraph.actors.graph import NAMESPACE, ActorGraphError, RayGraph
-from tradegraph.actors.runtime_env import (
-    check_reachable,
-    local_pythonpath,
-    ray_logging_options,
-    ray_runtime_env,
-    with_strategy_modules,
-)
+from tradegraph.actors.graph import RayGraph
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import PORTFOLIO
 from tradegraph.engine.backtest import (
@@ -29,52 +18,6 @@ from tradegraph.engine.backtest import (
     portfolio_outcome,
 )
 from tradegraph.engine.streams import BarStream, TradeStream
-
-
-@contextmanager
-def ray_session(
-    address: str | None = None,
-    *,
-    session_id: str = "tradegraph",
-    log_level: str = "INFO",
-    namespace: str = NAMESPACE,
-    **init_options: Any,
-) -> Iterator[None]:
-    """Use the Ray already initialised in this process, or connect/start one for the block.
-
-    With ``address`` it connects to that cluster (``"auto"`` finds a local one); without it, it
-    starts a local Ray whose workers import this tradegraph. Only a Ray it started (or
-    connected) itself is shut down afterwards. Its workers log JSON lines bound to
-    ``session_id`` (see :func:`ray_runtime_env`), unless ``runtime_env`` is among
-    ``init_options``. ``namespace`` is the driver's Ray namespace (actors named without one
-    are looked up there).
-    """
-    if ray.is_initialized():
-        yield
-        return
-    local_env = {"PYTHONPATH": local_pythonpath()} if address is None else None
-    runtime_env = ray_runtime_env(session_id, log_level=log_level, env_vars=local_env)
-    if address is not None or os.environ.get("RAY_ADDRESS"):
-        runtime_env = with_strategy_modules(runtime_env)
-    options: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "runtime_env": runtime_env,
-        **ray_logging_options(),
-    }
-    options.update(init_options)
-    try:
-        check_reachable(address)
-        ray.init(address=address, namespace=namespace, **options)
-    except ConnectionError as exc:
-        raise ActorGraphError(
-            f"cannot reach a Ray cluster at {address!r}: {exc} "
-            f"(start one with `ray start --head`, or leave out --address to start a local Ray)"
-        ) from exc
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 class ActorBacktest:

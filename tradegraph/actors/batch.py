@@ -13,67 +13,18 @@ in flight are cancelled and the interrupt propagates after the finished chunks w
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import ray
 
-from tradegraph.actors.graph import ActorGraphError
-from tradegraph.actors.runtime_env import (
-    check_reachable,
-    local_pythonpath,
-    ray_logging_options,
-    with_strategy_modules,
-)
+from tradegraph.actors.ray_runtime import ray_pool
 
 Plan = TypeVar("Plan")
 
 TASK_MAX_RETRIES = 1
-
-
-@contextmanager
-def ray_pool(address: str | None, workers: int | None) -> Iterator[int]:
-    """Connect to Ray (or reuse the connection this process has) and yield how many chunks may
-    run at once: ``workers`` if given, else the cluster's CPU count.
-
-    Without ``address`` a local Ray instance starts with ``workers`` CPUs (all cores when
-    ``None``), and is shut down on exit. Its workers import tradegraph from the same folder as
-    this driver, even when another copy is installed.
-    """
-    started = False
-    if not ray.is_initialized():
-        if address:
-            try:
-                check_reachable(address)
-                ray.init(
-                    address=address,
-                    log_to_driver=False,
-                    runtime_env=with_strategy_modules({}),
-                    **ray_logging_options(),
-                )
-            except ConnectionError as exc:
-                raise ActorGraphError(
-                    f"cannot reach a Ray cluster at {address!r}: {exc} (start one with "
-                    "`ray start --head`, or leave out --address to run on this machine)"
-                ) from exc
-        else:
-            ray.init(
-                num_cpus=workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                runtime_env={"env_vars": {"PYTHONPATH": local_pythonpath()}},
-                **ray_logging_options(),
-            )
-        started = True
-    try:
-        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-        cpus = int(resources.get("CPU", 1))
-        yield max(1, min(workers, cpus) if workers else cpus)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_chunks_on_ray(
@@ -112,3 +63,24 @@ def run_chunks_on_ray(
         for ref in in_flight:
             ray.cancel(ref, force=True)
         raise
+
+
+class RayChunkRunner:
+    """Runs a Monte Carlo or stress batch's chunks as Ray tasks (the batch's ``runner``)."""
+
+    def pool(self, address: str | None, workers: int | None) -> AbstractContextManager[int]:
+        return ray_pool(address, workers)
+
+    def run(
+        self,
+        task: Callable[[Plan, Sequence[int]], pa.Table],
+        plan: Plan,
+        chunks: Sequence[list[int]],
+        *,
+        concurrency: int,
+        on_done: Callable[[list[int], pa.Table], None],
+        on_lost: Callable[[list[int], str], None],
+    ) -> None:
+        run_chunks_on_ray(
+            task, plan, chunks, concurrency=concurrency, on_done=on_done, on_lost=on_lost
+        )

@@ -9,7 +9,7 @@ kernel's, so the path that is proven is the path that trades.
 
 from __future__ import annotations
 
-from tradegraph.actors.graph import ActorGraphError
+from tradegraph.actors.ray_runtime import ActorGraphError
 from tradegraph.actors.session import LiveSession
 from tradegraph.config.models import GraphConfig
 from tradegraph.engine.backtest import BacktestResult, load_bar_stream, load_trade_stream

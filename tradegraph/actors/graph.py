@@ -9,15 +9,9 @@ from typing import Any
 import ray
 
 from tradegraph.actors.host import ComponentHost
-from tradegraph.config.models import GraphConfig
+from tradegraph.actors.ray_runtime import ActorGraphError
+from tradegraph.config.models import DEFAULT_NAMESPACE, GraphConfig
 from tradegraph.engine.assembly import component_ids
-from tradegraph.errors import TradegraphError
-
-NAMESPACE = "tradegraph"
-
-
-class ActorGraphError(TradegraphError):
-    """The actor graph could not be built or reached (Ray not running, a name already taken)."""
 
 
 class RayGraph:
@@ -39,7 +33,7 @@ class RayGraph:
         self,
         config: GraphConfig,
         *,
-        namespace: str = NAMESPACE,
+        namespace: str = DEFAULT_NAMESPACE,
         max_restarts: int = 0,
         num_cpus_per_actor: float = 0.0,
     ) -> None:

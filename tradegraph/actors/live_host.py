@@ -101,7 +101,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Receiver -> (md's incarnation, md's sequence number on the md -> receiver link).
 Fence = dict[str, tuple[int, int]]
 
-NAMESPACE_DEFAULT = "tradegraph"
 OPERATOR = "operator"
 _ORDER_PATH_PREFIXES = (RISK, PORTFOLIO, "broker:")
 # Market data moves a data clock by its event time; everything else by when it was created.

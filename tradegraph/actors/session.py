@@ -28,7 +28,6 @@ import ray
 
 from tradegraph import errors
 from tradegraph.actors.gateway import Secrets, broker_environment
-from tradegraph.actors.graph import ActorGraphError
 from tradegraph.actors.live_host import (
     HostStatus,
     LiveHost,
@@ -36,7 +35,8 @@ from tradegraph.actors.live_host import (
     live_component_ids,
     on_order_path,
 )
-from tradegraph.config.models import GraphConfig
+from tradegraph.actors.ray_runtime import ActorGraphError
+from tradegraph.config.models import DEFAULT_NAMESPACE, GraphConfig
 from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
@@ -629,7 +629,7 @@ def _stamped(kind: type[TripKillSwitch] | type[ResetKillSwitch], reason: str) ->
 
 
 def operator_command(
-    command: str, reason: str, *, namespace: str = "tradegraph", timeout_s: float = 5.0
+    command: str, reason: str, *, namespace: str = DEFAULT_NAMESPACE, timeout_s: float = 5.0
 ) -> HostStatus:
     """``kill`` or ``resume`` the session running in ``namespace``, through its Risk actor.
 
@@ -649,7 +649,7 @@ def operator_command(
 
 
 def graph_status(
-    namespace: str = "tradegraph", timeout_s: float = 5.0
+    namespace: str = DEFAULT_NAMESPACE, timeout_s: float = 5.0
 ) -> dict[str, dict[str, Any] | str]:
     """Status of every actor of the session in ``namespace``: positions, PnL, open orders,
     kill switch, health (or why an actor could not answer).

@@ -32,9 +32,10 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -452,6 +453,28 @@ def chunk_indices(indices: Sequence[int], workers: int, chunk_size: int | None) 
     return [list(indices[i : i + size]) for i in range(0, len(indices), size)]
 
 
+class ChunkRunner(Protocol):
+    """Runs a batch's chunks off this process (on a Ray cluster). Injected by the caller, so
+    batches never import the actor layer (``tradegraph.actors.batch.RayChunkRunner``)."""
+
+    def pool(self, address: str | None, workers: int | None) -> AbstractContextManager[int]:
+        """Join or start the cluster for the block; yield how many chunks may run at once."""
+        ...
+
+    def run(
+        self,
+        task: Callable[[BatchPlan, Sequence[int]], pa.Table],
+        plan: BatchPlan,
+        chunks: Sequence[list[int]],
+        *,
+        concurrency: int,
+        on_done: Callable[[list[int], pa.Table], None],
+        on_lost: Callable[[list[int], str], None],
+    ) -> None:
+        """Run ``task(plan, chunk)`` for every chunk; hand each result or loss on as it ends."""
+        ...
+
+
 @dataclass(frozen=True)
 class BatchProgress:
     """Where a batch stands; ``done`` counts this run's scenarios plus those resumed."""
@@ -540,6 +563,8 @@ class MonteCarlo:
             equity, orders and messages; the outcome is ``summary["engine_check"]``.
         ray_engine: Runs one scenario (config and bar stream) through the Ray actor graph,
             for ``check_ray_engine``; given by the caller, so batches never import the actors.
+        runner: Runs chunks on Ray (``tradegraph.actors.batch.RayChunkRunner()``); needed
+            unless ``in_process``.
 
     Raises:
         ConfigError: an argument is out of range, a model or stress name is unknown, or the
@@ -570,6 +595,7 @@ class MonteCarlo:
         metrics: BatchMetrics | None = None,
         check_ray_engine: int = 0,
         ray_engine: Callable[[GraphConfig, BarStream], BacktestResult] | None = None,
+        runner: ChunkRunner | None = None,
     ) -> None:
         if paths < 1:
             raise ConfigError(f"paths must be >= 1, was {paths}")
@@ -613,6 +639,7 @@ class MonteCarlo:
         self.metrics = metrics
         self.check_ray_engine = check_ray_engine
         self.ray_engine = ray_engine
+        self.runner = runner
         self._plan: BatchPlan | None = None
 
     # -- planning ---------------------------------------------------------------------------
@@ -727,11 +754,15 @@ class MonteCarlo:
             for chunk in chunk_indices(pending, 1, self.chunk_size):
                 on_chunk(chunk, run_chunk(plan, chunk))
         if (pending and not self.in_process) or self.check_ray_engine:
-            from tradegraph.actors.batch import ray_pool, run_chunks_on_ray
-
-            with ray_pool(self.address, self.workers) as concurrency:
+            runner = self.runner
+            if runner is None:
+                raise ConfigError(
+                    "a batch on Ray needs runner=RayChunkRunner() (tradegraph.actors.batch); "
+                    "pass in_process=True to run it in this process"
+                )
+            with runner.pool(self.address, self.workers) as concurrency:
                 if pending and not self.in_process:
-                    run_chunks_on_ray(
+                    runner.run(
                         run_chunk,
                         plan,
                         chunk_indices(pending, concurrency, self.chunk_size),

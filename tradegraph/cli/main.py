@@ -243,6 +243,10 @@ def _choose_execution(batch: MonteCarlo, args: argparse.Namespace, label: str) -
         )
     where = "in this process" if batch.in_process else "on Ray"
     print(f"{label}: running {where} ({why})", file=sys.stderr, flush=True)
+    if not batch.in_process or batch.check_ray_engine:
+        from tradegraph.actors.batch import RayChunkRunner
+
+        batch.runner = RayChunkRunner()
 
 
 TOP_FAILED_RUNS = 5

@@ -25,9 +25,9 @@ from tradegraph.cli.args import (
 )
 from tradegraph.cli.run_folder import LATEST, run_folder
 from tradegraph.config import GraphConfig, load_config
+from tradegraph.config.models import DEFAULT_NAMESPACE
 from tradegraph.strategies.registry import use_strategy_modules
 
-DEFAULT_NAMESPACE = "tradegraph"
 PROGRESS_HELP = (
     "show the status line (events, orders, fills, equity, health) on stderr even when it is "
     "not a terminal (on a terminal it is always shown)"
@@ -43,8 +43,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def _run_session(args: argparse.Namespace, *, live: bool) -> int:
-    from tradegraph.actors.backtest import ray_session
     from tradegraph.actors.gateway import take_broker_environment
+    from tradegraph.actors.ray_runtime import ray_session
     from tradegraph.actors.session import LiveSession
     from tradegraph.engine.backtest import rejection_reasons
     from tradegraph.report.html import format_run_outcome
@@ -248,7 +248,7 @@ def _state_dir(config: GraphConfig, out_dir: Path, *, live: bool) -> str | None:
 
 
 def _connect(args: argparse.Namespace) -> Any:
-    from tradegraph.actors.backtest import ray_session
+    from tradegraph.actors.ray_runtime import ray_session
 
     return ray_session(args.address or "auto", namespace=args.namespace)
 

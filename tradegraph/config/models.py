@@ -45,6 +45,9 @@ class SlippageConfig(_Config):
 
 
 ENABLE_LIVE_ENV = "TRADEGRAPH_ENABLE_LIVE"
+
+DEFAULT_NAMESPACE = "tradegraph"
+"""The Ray namespace of a session's named actors unless ``session.namespace`` says otherwise."""
 """Environment variable that must be ``1`` for a session to send real orders."""
 
 
@@ -570,7 +573,7 @@ class SessionConfig(_Config):
         "fell due meanwhile as one batch; each remote call costs a few hundred microseconds "
         "of CPU, so fewer, larger batches carry far more events",
     )
-    namespace: str = Field(default="tradegraph", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     """Ray namespace of the session's named actors."""
     state_dir: str | None = Field(
         default="out/paper/state",

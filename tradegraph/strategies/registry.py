@@ -6,7 +6,7 @@ registered with :func:`register_strategy`; the samples are registered as ``sma_c
 
 A strategy module the user wrote (``mymodule:Breakout``) is looked up in the config file's
 folder first, then in the working directory (:func:`use_strategy_modules`), and the modules
-found are remembered so that Ray workers get them too (``tradegraph.actors.runtime_env``).
+found are remembered so that Ray workers get them too (``tradegraph.actors.ray_runtime``).
 """
 
 from __future__ import annotations
