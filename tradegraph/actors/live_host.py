@@ -1,4 +1,10 @@
-"""The live actor shell: a component in real time, talking to its peers through Ray handles.
+"""The live actor shell: a component in real time, talking to its peers through its links.
+
+One loop: a batch arrives (``push``) -> the inbox orders, dedupes and fences it (``inbox.py``)
+-> it is journaled (``recovery.py``) -> the component handles it -> what it published is sent
+on its links (``links.py``: sequencing, resends after a peer restarts, hang detection). Every
+call to a peer goes through a ``PeerTransport``; what a component says about itself in
+``status`` is chosen by its role (``roles.py``).
 
 ``LiveHost`` is a plain class made remote at wiring time as an *async* actor. Its methods never
 await while they handle messages, so each call runs to completion on the actor's event loop:
@@ -63,7 +69,8 @@ from tradegraph.actors.links import (
 from tradegraph.actors.links import on_order_path as on_order_path
 from tradegraph.actors.live_clock import DataClock, WallClock
 from tradegraph.actors.metrics import RayMetricsSink
-from tradegraph.actors.state_store import PortfolioHistory, StateStore
+from tradegraph.actors.recovery import Recovery, ReplayBatch, continue_order_ids
+from tradegraph.actors.roles import Describer, describer_for
 from tradegraph.actors.wire import (
     BLOCK_KINDS,
     BlockRouter,
@@ -72,11 +79,11 @@ from tradegraph.actors.wire import (
     expand,
     message_count,
 )
+from tradegraph.adapters.base import MarketDataSource
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
-    PORTFOLIO,
     RISK,
     Bar,
     Component,
@@ -174,30 +181,6 @@ class ControlSink:
     def restore(self, state: dict[str, Any]) -> None:
         self.counts = {str(k): int(v) for k, v in state["counts"].items()}
         self.halt_reason = str(state["halt_reason"])
-
-
-@dataclass
-class _ReplayBatch:
-    """A replay batch ``md`` sent: events ``[start, stop)`` of the replay, its causal fence
-    (which names the sequence number each of ``destinations`` got it under)."""
-
-    start: int
-    stop: int
-    fence: Fence
-    destinations: tuple[str, ...]
-
-    def to_state(self) -> list[Any]:
-        return [
-            self.start,
-            self.stop,
-            {d: list(m) for d, m in self.fence.items()},
-            [*self.destinations],
-        ]
-
-    @classmethod
-    def from_state(cls, raw: Sequence[Any]) -> _ReplayBatch:
-        fence = {str(d): (int(m[0]), int(m[1])) for d, m in raw[2].items()}
-        return cls(int(raw[0]), int(raw[1]), fence, tuple(str(d) for d in raw[3]))
 
 
 @dataclass
@@ -360,12 +343,19 @@ class LiveHost:
             )
         else:
             self.component = build_component(config, component_id, self._clock, self._outbox)
+        describe = describer_for(component_id, gateway=venue is not None)
+        self._describe: Describer = (
+            (lambda feed: describe(feed) | self._replay_details())
+            if component_id == MARKET_DATA
+            else describe
+        )
         self._handle = (
             self._handle_market_data
             if isinstance(self.component, MarketDataFeed)
             else self.component.handle
         )
-        self._ccxt_md: Any = None
+        # md's live sources (one per venue); the replay publishes from the host's own loop.
+        self._sources: list[MarketDataSource] = []
         self.inbox = Inbox(component_id)
         # Pushes waiting for their batch, held by the inbox, to be taken.
         self._waiting: dict[Batch, asyncio.Future[None]] = {}
@@ -393,28 +383,12 @@ class LiveHost:
         self._batches_in = 0
         self._messages_in = 0
         self._messages_out = 0
-        self._pending_wall_timers: dict[str, object] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._component_started = False
         self._replay: ReplaySource | None = None
-        # md: replay batches sent and not yet taken by every receiver, by first event; where
-        # the replay stood and each link's last sequence number, as recovered.
-        self._replay_batches: dict[int, _ReplayBatch] = {}
-        self._replay_position = 0
-        self._recovered_seqs: dict[str, int] = {}
-        self._last_snapshot = time.monotonic()
-        self._store = (
-            StateStore(Path(state_dir) / component_id.replace(":", "_"))
-            if state_dir is not None
-            else None
-        )
-        # The portfolio's curve and fills go to append-only files, not into every snapshot.
-        self._history = (
-            PortfolioHistory(self._store.directory)
-            if self._store is not None and component_id == PORTFOLIO
-            else None
-        )
+        self.recovery = Recovery(state_dir, component_id, self.session.snapshot_interval_s)
+        self._store = self.recovery.store
         self.recovered = self._recover()
         # md's replay goes on under the incarnation it had (see _resume_replay).
         self.links.incarnation = self.incarnation
@@ -423,7 +397,7 @@ class LiveHost:
             # directory: ``_resume`` starts over, or halts.
             self.recovered = True
         if not self.recovered and state_dir is not None:
-            self._continue_order_ids(Path(state_dir).parent / "orders")
+            continue_order_ids(self.component, Path(state_dir).parent / "orders")
 
     def _gateway_venue(self, component_id: str) -> str | None:
         """The venue whose broker goes through the ccxt gateway here (dry-run or live)."""
@@ -436,103 +410,37 @@ class LiveHost:
 
     # ---- recovery -------------------------------------------------------------------------
 
-    def _continue_order_ids(self, journals: Path) -> None:
-        """A strategy of a new session numbers its orders above those the venues' order
-        journals (kept across sessions) already hold."""
-        from tradegraph.adapters.ccxt.order_journal import highest_order_numbers
-        from tradegraph.strategies.base import Strategy
-
-        if isinstance(self.component, Strategy):
-            highest = highest_order_numbers(journals).get(self.component.strategy_id, 0)
-            self.component.continue_ids_after(highest)
-
     def _recover(self) -> bool:
-        if self._store is None:
-            return False
         # The order table survives restarts: what was published before is kept on disk.
-        self.order_log = self._store.load_ledger()
+        self.order_log = self.recovery.ledger()
         self._ledger_kept = set(self.order_log)
-        state, entries = self._store.load()
-        if state is None and not any(self._store.directory.glob("journal.*.ndjson")):
-            return False
+
+        def redo(messages: list[Item], publish: bool) -> None:
+            self._suppress_output = not publish
+            self._deliver_batch(messages)
+
         self._suppress_output = True
         try:
-            if state is not None:
-                component_state = state["component"]
-                if self._history is not None:
-                    component_state = self._history.join(component_state)
-                self.component.restore(component_state)
-                for sender, mark in state["watermarks"].items():
-                    self.inbox.mark(sender, int(mark[0]), int(mark[1]))
-                if "replay" in state:
-                    self._load_replay_state(state["replay"])
-                clock_state = state["clock"]
-                if isinstance(self._clock, DataClock):
-                    self._clock.load_state(clock_state)
-                else:
-                    self._pending_wall_timers = clock_state
-            replayed = 0
-            for entry in entries:
-                if entry.sent is not None:
-                    self._note_replay_batch(_ReplayBatch.from_state(entry.sent))
-                    continue
-                # What a batch not marked done caused may never have left: send it this time
-                # (it goes out once the host runs again, see _resume).
-                self._suppress_output = entry.done
-                self.inbox.mark(entry.sender, entry.incarnation, entry.seq)
-                self._deliver_batch(entry.messages)
-                replayed += 1
+            recovered, facts = self.recovery.restore(self.component, self.inbox, self._clock, redo)
         finally:
             self._suppress_output = False
-        self._log.warning(
-            "actor_recovered",
-            snapshot=state is not None,
-            journal_batches=replayed,
-            clock_ns=self._clock.now_ns(),
-        )
+        if not recovered:
+            return False
+        if self.recovery.replay.incarnation is not None:
+            self.incarnation = self.recovery.replay.incarnation
+        self._log.warning("actor_recovered", **facts, clock_ns=self._clock.now_ns())
         return True
 
     def _state(self) -> dict[str, Any]:
-        component_state = self.component.snapshot()
-        if self._history is not None:
-            component_state = self._history.split(component_state)
-        state = {
-            "component": component_state,
-            "watermarks": {k: list(v) for k, v in self.inbox.watermarks.items()},
-            "clock": self._clock.state(),
-        }
+        replay = None
         if self.component_id == MARKET_DATA and self.session.market_data == "replay":
-            state["replay"] = {
-                "incarnation": self.incarnation,
-                "position": self._replay.published if self._replay else self._replay_position,
-                "seqs": self._recovered_seqs | self.links.seqs(),
-                "batches": [b.to_state() for b in self._replay_batches.values()],
-            }
-        return state
-
-    def _load_replay_state(self, state: dict[str, Any]) -> None:
-        self.incarnation = int(state["incarnation"])
-        self._replay_position = int(state["position"])
-        self._recovered_seqs = {str(d): int(s) for d, s in state["seqs"].items()}
-        for raw in state["batches"]:
-            self._note_replay_batch(_ReplayBatch.from_state(raw))
-
-    def _note_replay_batch(self, batch: _ReplayBatch) -> None:
-        """Take a journaled replay batch into what a restarted md resumes from."""
-        self._replay_batches[batch.start] = batch
-        self._replay_position = max(self._replay_position, batch.stop)
-        for dest in batch.destinations:
-            incarnation, seq = batch.fence[dest]
-            self.incarnation = incarnation
-            self._recovered_seqs[dest] = max(self._recovered_seqs.get(dest, 0), seq)
+            journal = self.recovery.replay
+            position = self._replay.published if self._replay else journal.position
+            replay = journal.state(self.incarnation, position, self.links.seqs())
+        return self.recovery.capture(self.component, self.inbox, self._clock, replay)
 
     def _maybe_snapshot(self, force: bool = False) -> None:
-        if self._store is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last_snapshot >= self.session.snapshot_interval_s:
-            self._store.write_snapshot(self._state())
-            self._last_snapshot = now
+        self.recovery.maybe_snapshot(self._state, force)
 
     # ---- delivery -------------------------------------------------------------------------
 
@@ -798,9 +706,9 @@ class LiveHost:
             return
         self._running = True
         loop = asyncio.get_running_loop()
-        if isinstance(self._clock, WallClock) and self._pending_wall_timers is not None:
-            self._clock.load_state(self._pending_wall_timers)
-            self._pending_wall_timers = None
+        if isinstance(self._clock, WallClock) and self.recovery.pending_wall_timers is not None:
+            self._clock.load_state(self.recovery.pending_wall_timers)
+            self.recovery.pending_wall_timers = None
         self._tasks.append(loop.create_task(self._watch_links()))
         if self.component_id == MARKET_DATA and self.session.market_data == "ccxt":
             self._tasks.append(loop.create_task(self._run_ccxt_market_data()))
@@ -827,13 +735,14 @@ class LiveHost:
             )
             return
         assert isinstance(self.component, MarketDataFeed)
-        position = self._replay_position
+        journal = self.recovery.replay
+        position = journal.position
         replay.seek(position)
         self.component.published = position
         if position and isinstance(self._clock, DataClock):
             self._clock.advance(replay.ts_ns(position - 1))
-        self.links.continue_after(self._recovered_seqs)
-        batches = sorted(self._replay_batches.values(), key=lambda b: b.start)
+        self.links.continue_after(journal.seqs)
+        batches = sorted(journal.batches.values(), key=lambda b: b.start)
         for batch in batches:
             per_dest: dict[str, list[Item]] = {}
             for block in replay.rows(batch.start, batch.stop):
@@ -854,20 +763,21 @@ class LiveHost:
         if self._store is None or not self._out:
             return self.flush()
         destinations = tuple(dict.fromkeys(d for dests, _ in self._out for d in dests))
-        batch = _ReplayBatch(start, stop, self._outgoing_fence(destinations), destinations)
+        batch = ReplayBatch(start, stop, self._outgoing_fence(destinations), destinations)
         self._store.append_sent(batch.to_state())
-        self._replay_batches[start] = batch
+        self.recovery.replay.batches[start] = batch
         sent = self.flush()
         self._track_replay_batch(batch, sent)
         return sent
 
-    def _track_replay_batch(self, batch: _ReplayBatch, sent: list[asyncio.Future[None]]) -> None:
+    def _track_replay_batch(self, batch: ReplayBatch, sent: list[asyncio.Future[None]]) -> None:
         """Forget ``batch`` once every receiver has taken it."""
+        batches = self.recovery.replay.batches
         if not sent:
-            self._replay_batches.pop(batch.start, None)
+            batches.pop(batch.start, None)
             return
         taken = asyncio.gather(*sent)
-        taken.add_done_callback(lambda _: self._replay_batches.pop(batch.start, None))
+        taken.add_done_callback(lambda _: batches.pop(batch.start, None))
 
     async def _run_replay(self) -> None:
         replay = self._replay
@@ -934,12 +844,12 @@ class LiveHost:
 
         assert isinstance(self.component, MarketDataFeed)
         instruments = self.config.instrument_map()
-        sources = [
+        sources: list[MarketDataSource] = [
             CcxtMarketData(venue, instruments, self.component, self._outbox)
             for venue in self.config.venues
             if venue.live is not None
         ]
-        self._ccxt_md = sources
+        self._sources = sources
         for source in sources:
             await source.start()
         await asyncio.gather(*(source.run() for source in sources))
@@ -947,10 +857,19 @@ class LiveHost:
     def _handle_market_data(self, msg: Message) -> None:
         """md's entry point: a ban the broker met goes to the exchange clients of its venue."""
         if type(msg) is VenueBanned:
-            for source in self._ccxt_md or ():
+            for source in self._sources:
                 source.honour_ban(msg)
             return
         self.component.handle(msg)
+
+    def _replay_details(self) -> dict[str, Any]:
+        replay = self._replay
+        return {
+            "replay_total": None if replay is None else replay.total,
+            "replay_finished": None if replay is None else replay.finished,
+            "replay_started_at": None if replay is None else replay.started_at,
+            "replay_dropped": None if replay is None else replay.dropped,
+        }
 
     async def stop_feed(self) -> HostStatus:
         """Stop publishing market data (``md``)."""
@@ -965,7 +884,7 @@ class LiveHost:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
-        for source in self._ccxt_md or ():
+        for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.close()
         if isinstance(self.component, GatewayBroker):
@@ -1026,7 +945,7 @@ class LiveHost:
             queue_depth=self.in_flight(),
             held_batches=self.inbox.held_count(),
             halted=self._halted,
-            details=component_details(self.component, self._replay),
+            details=self._describe(self.component),
             metrics=self._metric_totals.totals(),
         )
 
@@ -1047,73 +966,6 @@ class _LiveOutbox:
 
     def publish(self, msg: Message) -> None:
         self._host.emit(msg)
-
-
-def component_details(component: Any, replay: ReplaySource | None = None) -> dict[str, Any]:
-    """Plain-data facts about a component for ``tradegraph status``."""
-    from tradegraph.execution import SimulatedVenue
-    from tradegraph.portfolio import Portfolio
-    from tradegraph.risk import RiskEngine
-    from tradegraph.strategies.base import Strategy
-
-    if isinstance(component, Portfolio):
-        return {
-            "cash": component.cash,
-            "equity": component.equity,
-            "realized_pnl": component.realized_pnl,
-            "unrealized_pnl": component.unrealized_pnl,
-            "fees": component.fees,
-            "fills": len(component.fills),
-            "positions": {
-                iid: p.quantity for iid, p in component.positions().items() if p.quantity
-            },
-        }
-    if isinstance(component, RiskEngine):
-        return {
-            "kill_switch_tripped": component.kill_switch_tripped,
-            "kill_switch_reason": component.kill_switch_reason,
-            "open_orders": len(component.open_orders),
-            "positions": {k: v for k, v in component.positions.items() if v},
-            "gross_exposure": component.gross_exposure(),
-            "rejections": {str(k): v for k, v in component.rejection_counts.items()},
-            "stale_feeds": dict(component.stale_feeds),
-            "unavailable_venues": dict(component.unavailable_venues),
-        }
-    if isinstance(component, SimulatedVenue):
-        return {
-            "open_orders": len(component.open_orders),
-            "in_flight": component.in_flight_count,
-        }
-    if isinstance(component, Strategy):
-        return {
-            "positions": {k: v for k, v in component.positions.items() if v},
-            "open_orders": len(component.open_orders),
-            "stopped": component.stopped,
-            "error": component.error,
-        }
-    if isinstance(component, MarketDataFeed):
-        return {
-            "published": component.published,
-            "dropped": dict(component.dropped),
-            "replay_total": None if replay is None else replay.total,
-            "replay_finished": None if replay is None else replay.finished,
-            "replay_started_at": None if replay is None else replay.started_at,
-            "replay_dropped": None if replay is None else replay.dropped,
-        }
-    if isinstance(component, GatewayBroker):
-        return {
-            "mode": component.mode.value,
-            "mode_reason": component.mode_reason,
-            "open_orders": component.open_orders,
-            "reconciliation": component.reconciliation,
-            "failure": component.failure,
-            "circuit": str(component.gateway.breaker.state.value)
-            if hasattr(component.gateway, "breaker")
-            else None,
-        }
-    if isinstance(component, ControlSink):
-        return {"counts": dict(component.counts), "halt_reason": component.halt_reason}
-    return {}
 
 
 def clear_state(state_dir: str | None) -> None:
