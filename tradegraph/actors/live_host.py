@@ -1,4 +1,10 @@
-"""The live actor shell: a component in real time, talking to its peers through Ray handles.
+"""The live actor shell: a component in real time, talking to its peers through its links.
+
+One loop: a batch arrives (``push``) -> the inbox orders, dedupes and fences it (``inbox.py``)
+-> it is journaled (``recovery.py``) -> the component handles it -> what it published is sent
+on its links (``links.py``: sequencing, resends after a peer restarts, hang detection). Every
+call to a peer goes through a ``PeerTransport``; what a component says about itself in
+``status`` is chosen by its role (``roles.py``).
 
 ``LiveHost`` is a plain class made remote at wiring time as an *async* actor. Its methods never
 await while they handle messages, so each call runs to completion on the actor's event loop:
@@ -44,7 +50,6 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -54,9 +59,18 @@ import numpy.typing as npt
 import ray
 
 from tradegraph.actors.gateway import GatewayBroker
-from tradegraph.actors.live_clock import ClockState, DataClock, WallClock
+from tradegraph.actors.inbox import Batch, Fence, Inbox
+from tradegraph.actors.links import (
+    Links,
+    PeerTransport,
+    RayPeerTransport,
+    split_by_destination,
+)
+from tradegraph.actors.links import on_order_path as on_order_path
+from tradegraph.actors.live_clock import DataClock, WallClock
 from tradegraph.actors.metrics import RayMetricsSink
-from tradegraph.actors.state_store import PortfolioHistory, StateStore
+from tradegraph.actors.recovery import Recovery, ReplayBatch, continue_order_ids
+from tradegraph.actors.roles import Describer, describer_for
 from tradegraph.actors.wire import (
     BLOCK_KINDS,
     BlockRouter,
@@ -65,11 +79,11 @@ from tradegraph.actors.wire import (
     expand,
     message_count,
 )
+from tradegraph.adapters.base import MarketDataSource
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
-    PORTFOLIO,
     RISK,
     Bar,
     Component,
@@ -88,7 +102,6 @@ from tradegraph.contracts import (
     TripKillSwitch,
     VenueBanned,
 )
-from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.assembly import build_component, build_router
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.engine.schedule import log_for_operator
@@ -98,11 +111,8 @@ from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-# Receiver -> (md's incarnation, md's sequence number on the md -> receiver link).
-Fence = dict[str, tuple[int, int]]
 
 OPERATOR = "operator"
-_ORDER_PATH_PREFIXES = (RISK, PORTFOLIO, "broker:")
 # Market data moves a data clock by its event time; everything else by when it was created.
 _MARKET_TYPES = frozenset({Bar, TradeTick, QuoteTick, OrderBookSnapshot})
 # Batches for several receivers with at least this many messages are put in the object store.
@@ -125,11 +135,6 @@ def _untracked(method: F) -> F:
     """Keep Ray from recording an event per call of ``method`` in its GCS (see
     benchmarks/gcs_memory.py); the method stays a plain method outside Ray."""
     return cast(F, ray.method(enable_task_events=False)(method))
-
-
-def on_order_path(component_id: str) -> bool:
-    """Whether orders or fills pass through ``component_id`` (risk, brokers, the portfolio)."""
-    return component_id.startswith(_ORDER_PATH_PREFIXES)
 
 
 def live_component_ids(config: GraphConfig) -> tuple[str, ...]:
@@ -176,69 +181,6 @@ class ControlSink:
     def restore(self, state: dict[str, Any]) -> None:
         self.counts = {str(k): int(v) for k, v in state["counts"].items()}
         self.halt_reason = str(state["halt_reason"])
-
-
-@dataclass
-class _Pending:
-    """A batch sent and not yet taken by its receiver. ``taken`` resolves when it is (or when
-    the link is given up)."""
-
-    payload: Any
-    sent_at: float
-    answer: Future[Any] | None
-    taken: asyncio.Future[None]
-    origin_ns: int = 0
-    failed_at: float | None = None
-    fence: Fence | None = None
-
-
-@dataclass
-class _Held:
-    """A batch that arrived before its turn (an earlier one of its sender is missing, or its
-    causal fence is not met yet). ``handled`` resolves when it has been taken."""
-
-    incarnation: int
-    messages: list[Item]
-    handled: asyncio.Future[None]
-    origin_ns: int
-    fence: Fence | None
-
-
-@dataclass
-class Link:
-    """The sending end of one sender -> receiver link: sequence numbers and unanswered batches."""
-
-    destination: str
-    handle: Any
-    seq: int = 0
-    unacked: dict[int, _Pending] = field(default_factory=dict)
-    sent_batches: int = 0
-    resent_batches: int = 0
-    dead_reason: str = ""
-
-
-@dataclass
-class _ReplayBatch:
-    """A replay batch ``md`` sent: events ``[start, stop)`` of the replay, its causal fence
-    (which names the sequence number each of ``destinations`` got it under)."""
-
-    start: int
-    stop: int
-    fence: Fence
-    destinations: tuple[str, ...]
-
-    def to_state(self) -> list[Any]:
-        return [
-            self.start,
-            self.stop,
-            {d: list(m) for d, m in self.fence.items()},
-            [*self.destinations],
-        ]
-
-    @classmethod
-    def from_state(cls, raw: Sequence[Any]) -> _ReplayBatch:
-        fence = {str(d): (int(m[0]), int(m[1])) for d, m in raw[2].items()}
-        return cls(int(raw[0]), int(raw[1]), fence, tuple(str(d) for d in raw[3]))
 
 
 @dataclass
@@ -371,6 +313,7 @@ class LiveHost:
         state_dir: str | None = None,
         environ: Mapping[str, str] | None = None,
         replay: tuple[BarStream | None, TradeStream | None] | None = None,
+        transport: PeerTransport | None = None,
     ) -> None:
         self.config = config
         self.session = config.session
@@ -416,16 +359,30 @@ class LiveHost:
             )
         else:
             self.component = build_component(config, component_id, self._clock, self._outbox)
+        describe = describer_for(component_id, gateway=venue is not None)
+        self._describe: Describer = (
+            (lambda feed: describe(feed) | self._replay_details())
+            if component_id == MARKET_DATA
+            else describe
+        )
         self._handle = (
             self._handle_market_data
             if isinstance(self.component, MarketDataFeed)
             else self.component.handle
         )
-        self._ccxt_md: Any = None
-        self._watermarks: dict[str, tuple[int, int]] = {}
-        self._held: dict[str, dict[int, _Held]] = {}
-        # The causal fence of what was handled since the last flush; md makes its own.
-        self._fence: Fence = {}
+        # md's live sources (one per venue); the replay publishes from the host's own loop.
+        self._sources: list[MarketDataSource] = []
+        self.inbox = Inbox(component_id)
+        # Pushes waiting for their batch, held by the inbox, to be taken.
+        self._waiting: dict[Batch, asyncio.Future[None]] = {}
+        self.links = Links(
+            component_id,
+            self.incarnation,
+            transport or RayPeerTransport(self.session.namespace),
+            self.session.hang_timeout_s,
+            self._on_link_lost,
+            session_id=session_id,
+        )
         # Wall time at which the market event behind the batch being handled entered the
         # graph; passed on with what it causes, so a broker can time tick-to-order.
         self._origin_ns = 0
@@ -434,7 +391,6 @@ class LiveHost:
         self._out: list[tuple[tuple[str, ...], Item]] = []
         self._flush_scheduled = False
         self._suppress_output = False
-        self._links: dict[str, Link] = {}
         self.order_log: list[Message] = []
         self._ledger_unsaved: list[Message] = []
         # Kept messages that recovery may publish again (a batch not marked done is redone).
@@ -443,35 +399,21 @@ class LiveHost:
         self._batches_in = 0
         self._messages_in = 0
         self._messages_out = 0
-        self._pending_wall_timers: ClockState | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._component_started = False
         self._replay: ReplaySource | None = None
-        # md: replay batches sent and not yet taken by every receiver, by first event; where
-        # the replay stood and each link's last sequence number, as recovered.
-        self._replay_batches: dict[int, _ReplayBatch] = {}
-        self._replay_position = 0
-        self._recovered_seqs: dict[str, int] = {}
-        self._last_snapshot = time.monotonic()
-        self._store = (
-            StateStore(Path(state_dir) / component_id.replace(":", "_"))
-            if state_dir is not None
-            else None
-        )
-        # The portfolio's curve and fills go to append-only files, not into every snapshot.
-        self._history = (
-            PortfolioHistory(self._store.directory)
-            if self._store is not None and component_id == PORTFOLIO
-            else None
-        )
+        self.recovery = Recovery(state_dir, component_id, self.session.snapshot_interval_s)
+        self._store = self.recovery.store
         self.recovered = self._recover()
+        # md's replay goes on under the incarnation it had (see _resume_replay).
+        self.links.incarnation = self.incarnation
         if component_id == MARKET_DATA and not self.recovered and _restarted():
             # Died before it journaled anything (nothing was sent), or without a state
             # directory: ``_resume`` starts over, or halts.
             self.recovered = True
         if not self.recovered and state_dir is not None:
-            self._continue_order_ids(Path(state_dir).parent / "orders")
+            continue_order_ids(self.component, Path(state_dir).parent / "orders")
 
     def _gateway_venue(self, component_id: str) -> str | None:
         """The venue whose broker goes through the ccxt gateway here (dry-run or live)."""
@@ -484,111 +426,37 @@ class LiveHost:
 
     # ---- recovery -------------------------------------------------------------------------
 
-    def _continue_order_ids(self, journals: Path) -> None:
-        """A strategy of a new session numbers its orders above those the venues' order
-        journals (kept across sessions) already hold."""
-        from tradegraph.adapters.ccxt.order_journal import highest_order_numbers
-        from tradegraph.strategies.base import Strategy
-
-        if isinstance(self.component, Strategy):
-            highest = highest_order_numbers(journals).get(self.component.strategy_id, 0)
-            self.component.continue_ids_after(highest)
-
     def _recover(self) -> bool:
-        if self._store is None:
-            return False
         # The order table survives restarts: what was published before is kept on disk.
-        self.order_log = self._store.load_ledger()
+        self.order_log = self.recovery.ledger()
         self._ledger_kept = set(self.order_log)
-        state, entries = self._store.load()
-        if state is None and not any(self._store.directory.glob("journal.*.ndjson")):
-            return False
+
+        def redo(messages: list[Item], publish: bool) -> None:
+            self._suppress_output = not publish
+            self._deliver_batch(messages)
+
         self._suppress_output = True
         try:
-            if state is not None:
-                component_state = state["component"]
-                if self._history is not None:
-                    component_state = self._history.join(component_state)
-                # Cores declare their state model; the control sink and a gateway keep dicts.
-                state_type = getattr(self.component, "State", None)
-                if state_type is not None:
-                    component_state = state_type.model_validate(component_state)
-                self.component.restore(component_state)
-                self._watermarks = {
-                    k: (int(v[0]), int(v[1])) for k, v in state["watermarks"].items()
-                }
-                if "replay" in state:
-                    self._load_replay_state(state["replay"])
-                clock_state = ClockState.model_validate(state["clock"])
-                if isinstance(self._clock, DataClock):
-                    self._clock.restore(clock_state)
-                else:
-                    self._pending_wall_timers = clock_state
-            replayed = 0
-            for entry in entries:
-                if entry.sent is not None:
-                    self._note_replay_batch(_ReplayBatch.from_state(entry.sent))
-                    continue
-                # What a batch not marked done caused may never have left: send it this time
-                # (it goes out once the host runs again, see _resume).
-                self._suppress_output = entry.done
-                self._watermarks[entry.sender] = (entry.incarnation, entry.seq)
-                self._deliver_batch(entry.messages)
-                replayed += 1
+            recovered, facts = self.recovery.restore(self.component, self.inbox, self._clock, redo)
         finally:
             self._suppress_output = False
-        self._log.warning(
-            "actor_recovered",
-            snapshot=state is not None,
-            journal_batches=replayed,
-            clock_ns=self._clock.now_ns(),
-        )
+        if not recovered:
+            return False
+        if self.recovery.replay.incarnation is not None:
+            self.incarnation = self.recovery.replay.incarnation
+        self._log.warning("actor_recovered", **facts, clock_ns=self._clock.now_ns())
         return True
 
     def _state(self) -> dict[str, Any]:
-        component_state = self.component.snapshot()
-        if isinstance(component_state, ComponentState):
-            component_state = component_state.model_dump(mode="json")
-        if self._history is not None:
-            component_state = self._history.split(component_state)
-        state = {
-            "component": component_state,
-            "watermarks": {k: list(v) for k, v in self._watermarks.items()},
-            "clock": self._clock.snapshot().model_dump(mode="json"),
-        }
+        replay = None
         if self.component_id == MARKET_DATA and self.session.market_data == "replay":
-            state["replay"] = {
-                "incarnation": self.incarnation,
-                "position": self._replay.published if self._replay else self._replay_position,
-                "seqs": {d: link.seq for d, link in self._links.items()}
-                | {d: s for d, s in self._recovered_seqs.items() if d not in self._links},
-                "batches": [b.to_state() for b in self._replay_batches.values()],
-            }
-        return state
-
-    def _load_replay_state(self, state: dict[str, Any]) -> None:
-        self.incarnation = int(state["incarnation"])
-        self._replay_position = int(state["position"])
-        self._recovered_seqs = {str(d): int(s) for d, s in state["seqs"].items()}
-        for raw in state["batches"]:
-            self._note_replay_batch(_ReplayBatch.from_state(raw))
-
-    def _note_replay_batch(self, batch: _ReplayBatch) -> None:
-        """Take a journaled replay batch into what a restarted md resumes from."""
-        self._replay_batches[batch.start] = batch
-        self._replay_position = max(self._replay_position, batch.stop)
-        for dest in batch.destinations:
-            incarnation, seq = batch.fence[dest]
-            self.incarnation = incarnation
-            self._recovered_seqs[dest] = max(self._recovered_seqs.get(dest, 0), seq)
+            journal = self.recovery.replay
+            position = self._replay.published if self._replay else journal.position
+            replay = journal.state(self.incarnation, position, self.links.seqs())
+        return self.recovery.capture(self.component, self.inbox, self._clock, replay)
 
     def _maybe_snapshot(self, force: bool = False) -> None:
-        if self._store is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last_snapshot >= self.session.snapshot_interval_s:
-            self._store.write_snapshot(self._state())
-            self._last_snapshot = now
+        self.recovery.maybe_snapshot(self._state, force)
 
     # ---- delivery -------------------------------------------------------------------------
 
@@ -626,88 +494,41 @@ class LiveHost:
         that waits for its answers knows the whole graph has seen the consequences.
         """
         self._resume()
-        mark = self._watermarks.get(sender)
-        if mark is not None and incarnation < mark[0]:
-            return
-        if mark is None or incarnation > mark[0]:
-            # A new sender, or one that restarted: its stream starts at 1. Batches held from
-            # an earlier incarnation will never be followed up; early ones of this one stay.
-            mark = (incarnation, 0)
-            waiting = self._held.get(sender, {})
-            for stale in [s for s, entry in waiting.items() if entry.incarnation < incarnation]:
-                waiting.pop(stale).handled.set_result(None)
-        if seq <= mark[1]:
-            return
-        if seq > mark[1] + 1 or not self._fence_met(sender, fence):
+        batch = Batch(sender, incarnation, seq, messages, origin_ns, fence)
+        arrival = self.inbox.offer(batch)
+        for dropped in arrival.dropped:
+            waiting = self._waiting.pop(dropped, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
+        if arrival.held:
             handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            held = _Held(incarnation, messages, handled, origin_ns, fence)
-            self._held.setdefault(sender, {})[seq] = held
+            self._waiting[batch] = handled
             await handled
             return
-        self._take(sender, incarnation, seq, messages, origin_ns, fence)
-        self._take_held(sender)
-        if sender == MARKET_DATA:
-            # Market data may meet the fences of batches other senders are held on.
-            for other in [s for s, held in self._held.items() if held and s != sender]:
-                self._take_held(other)
+        for batch in arrival.ready:
+            self._take(batch)
+            waiting = self._waiting.pop(batch, None)
+            if waiting is not None:
+                waiting.set_result(None)
+        if not arrival.ready:
+            return
         sent = self._flush_and_mark()
         if sent:
             await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
 
-    def _fence_met(self, sender: str, fence: Fence | None) -> bool:
-        """Whether this host has taken the md batch that ``fence`` names for it."""
-        if not fence or sender == MARKET_DATA:
-            return True
-        needed = fence.get(self.component_id)
-        if needed is None:
-            return True
-        mark = self._watermarks.get(MARKET_DATA)
-        # A newer md incarnation than the fence names: that md batch will never come.
-        return mark is not None and mark >= needed
-
-    def _take_held(self, sender: str) -> None:
-        """Take ``sender``'s held batches that are next in turn and whose fences are met."""
-        held = self._held.get(sender)
-        while held:
-            incarnation, last = self._watermarks.get(sender, (0, 0))
-            seq = last + 1
-            entry = held.get(seq)
-            if entry is None or entry.incarnation != incarnation:
-                # The sender restarted: its new stream starts at 1.
-                seq, entry = 1, held.get(1)
-                if entry is None or entry.incarnation <= incarnation:
-                    return
-            if not self._fence_met(sender, entry.fence):
-                return
-            del held[seq]
-            self._take(sender, entry.incarnation, seq, entry.messages, entry.origin_ns, entry.fence)
-            entry.handled.set_result(None)
-
-    def _take(
-        self,
-        sender: str,
-        incarnation: int,
-        seq: int,
-        messages: list[Item],
-        origin_ns: int,
-        fence: Fence | None = None,
-    ) -> None:
-        if fence:
-            merged = self._fence
-            for receiver, mark in fence.items():
-                if mark > merged.get(receiver, (0, 0)):
-                    merged[receiver] = mark
+    def _take(self, batch: Batch) -> None:
+        """Journal ``batch``, then deliver it to the component."""
+        origin_ns = batch.origin_ns
         if origin_ns:
             self._origin_ns = origin_ns
-            if self._measure_orders and any(type(m) is SubmitOrder for m in messages):
+            if self._measure_orders and any(type(m) is SubmitOrder for m in batch.messages):
                 latency_us = (time.time_ns() - origin_ns) / 1e3
                 self.tick_to_order_us.append(latency_us)
                 self.metrics.observe_tick_to_order(latency_us / 1e6)
         if self._store is not None:
-            self._store.append(sender, incarnation, seq, messages)
-        self._watermarks[sender] = (incarnation, seq)
+            self._store.append(batch.sender, batch.incarnation, batch.seq, batch.messages)
         self._batches_in += 1
-        self._deliver_batch(messages)
+        self._deliver_batch(batch.messages)
 
     async def request(self, msg: Message) -> HostStatus:
         """Handle an operator's command (kill switch, reset) now; return the host's status.
@@ -797,13 +618,10 @@ class LiveHost:
             # A large batch for several receivers goes into the object store once; a small one
             # travels inline with each call (a put costs more than serialising it again).
             shared = len(dests) > 1 and message_count(messages) >= _SHARED_PAYLOAD_MIN
-            payload: Any = ray.put(messages) if shared else messages
+            payload: Any = self.links.transport.share(messages) if shared else messages
             sends = [self._send(dest, payload, fence) for dest in dests]
         else:
-            per_dest: dict[str, list[Item]] = {}
-            for dests, msg in out:
-                for dest in dests:
-                    per_dest.setdefault(dest, []).append(msg)
+            per_dest = split_by_destination(out)
             fence = self._outgoing_fence(per_dest)
             sends = [self._send(d, messages, fence) for d, messages in per_dest.items()]
         return [f for f in sends if f is not None]
@@ -815,79 +633,14 @@ class LiveHost:
         flush is out; anyone else's is what it took since its last flush.
         """
         if self.component_id != MARKET_DATA:
-            fence, self._fence = self._fence, {}
-            return fence
-        fence = {d: (self.incarnation, link.seq) for d, link in self._links.items()}
-        for dest in destinations:
-            fence[dest] = (self.incarnation, self._link(dest).seq + 1)
-        return fence
-
-    def _link(self, destination: str) -> Link:
-        link = self._links.get(destination)
-        if link is None:
-            handle = ray.get_actor(destination, namespace=self.session.namespace)
-            link = Link(destination, handle)
-            self._links[destination] = link
-        return link
+            return self.inbox.take_fence()
+        return self.links.next_fence(destinations)
 
     def _send(
         self, destination: str, payload: Any, fence: Fence | None = None, seq: int | None = None
     ) -> asyncio.Future[None] | None:
         """Send ``payload`` as the link's next batch (or again as batch ``seq``)."""
-        link = self._link(destination)
-        if link.dead_reason:
-            return None
-        if seq is None:
-            link.seq += 1
-            seq = link.seq
-        loop = asyncio.get_running_loop()
-        pending = _Pending(
-            payload, time.monotonic(), None, loop.create_future(), self._origin_ns, fence=fence
-        )
-        link.unacked[seq] = pending
-        self._dispatch(link, seq, pending)
-        link.sent_batches += 1
-        return pending.taken
-
-    def _dispatch(self, link: Link, seq: int, pending: _Pending) -> None:
-        loop = asyncio.get_running_loop()
-        ref = link.handle.push.remote(
-            self.component_id,
-            self.incarnation,
-            seq,
-            pending.payload,
-            pending.origin_ns,
-            pending.fence,
-        )
-        answer: Future[Any] = ref.future()
-        pending.answer = answer
-        pending.sent_at = time.monotonic()
-        answer.add_done_callback(lambda f: loop.call_soon_threadsafe(self._on_answer, link, seq, f))
-
-    def _on_answer(self, link: Link, seq: int, answer: Future[Any]) -> None:
-        pending = link.unacked.get(seq)
-        if pending is None or pending.answer is not answer:
-            return
-        exc = answer.exception()
-        if exc is None:
-            del link.unacked[seq]
-            if not pending.taken.done():
-                pending.taken.set_result(None)
-            return
-        if not isinstance(exc, ray.exceptions.RayActorError):
-            self._fail_link(link, f"{link.destination} failed on a batch: {exc!r}")
-            return
-        if isinstance(exc, ray.exceptions.ActorDiedError):
-            self._fail_link(link, f"{link.destination} is dead (no restarts left)")
-            return
-        pending.answer = None
-        pending.failed_at = pending.failed_at or time.monotonic()
-        self._log.warning(
-            "receiver_unavailable",
-            destination=link.destination,
-            seq=seq,
-            error=type(exc).__name__,
-        )
+        return self.links.send(destination, payload, fence, seq, self._origin_ns)
 
     def send_direct(self, destination: str, msg: Message) -> None:
         """Send ``msg`` to ``destination`` whatever the routing table says (halts, reports)."""
@@ -895,57 +648,25 @@ class LiveHost:
 
     def in_flight(self) -> int:
         """Batches sent and not yet answered, on the busiest live link."""
-        return max((len(k.unacked) for k in self._links.values() if not k.dead_reason), default=0)
+        return self.links.in_flight()
 
     async def _watch_links(self) -> None:
         """Collect answers; resend after a receiver's restart; halt on a dead or hung receiver."""
         ticks = 0
         while True:
             await asyncio.sleep(0.02)
-            self._check_links()
+            self.links.check()
             self._maybe_snapshot()
             ticks += 1
             if ticks % 25 == 0:
                 self.metrics.set_queue_depth(self.component_id, self.in_flight())
                 self.metrics.flush()
 
-    def _check_links(self) -> None:
-        now = time.monotonic()
-        timeout = self.session.hang_timeout_s
-        for link in self._links.values():
-            if not link.unacked or link.dead_reason:
-                continue
-            # Trading halts quickly when the order path is stuck; a strategy gets longer to
-            # come back from a restart before it is given up.
-            patience = timeout if on_order_path(link.destination) else 6 * timeout
-            for seq in sorted(link.unacked):
-                p = link.unacked[seq]
-                answer = p.answer
-                if answer is None and p.failed_at is not None:
-                    if now - p.failed_at > patience:
-                        self._fail_link(
-                            link, f"{link.destination} unreachable for more than {patience:g} s"
-                        )
-                        break
-                    if now - p.failed_at > 0.1:
-                        self._dispatch(link, seq, p)
-                        link.resent_batches += 1
-                elif answer is not None and now - p.sent_at > patience:
-                    self._fail_link(
-                        link, f"{link.destination} did not answer within {patience:g} s"
-                    )
-                    break
-
-    def _fail_link(self, link: Link, reason: str) -> None:
-        link.dead_reason = reason
-        for pending in link.unacked.values():
-            if not pending.taken.done():
-                pending.taken.set_result(None)
-        link.unacked.clear()
-        if on_order_path(link.destination):
+    def _on_link_lost(self, destination: str, reason: str) -> None:
+        if on_order_path(destination):
             self.halt(reason)
         else:
-            self._log.error("receiver_lost", destination=link.destination, reason=reason)
+            self._log.error("receiver_lost", destination=destination, reason=reason)
 
     def halt(self, reason: str) -> None:
         """Stop trading: tell Risk to trip its kill switch, and tell the driver why."""
@@ -960,7 +681,7 @@ class LiveHost:
         )
         if self.component_id == RISK:
             self._handle(trip)
-        elif not self._links.get(RISK, Link(RISK, None)).dead_reason:
+        elif not self.links.lost(RISK):
             self.send_direct(RISK, trip)
         if self.component_id != CONTROL:
             self.send_direct(CONTROL, trip)
@@ -1001,9 +722,9 @@ class LiveHost:
             return
         self._running = True
         loop = asyncio.get_running_loop()
-        if isinstance(self._clock, WallClock) and self._pending_wall_timers is not None:
-            self._clock.restore(self._pending_wall_timers)
-            self._pending_wall_timers = None
+        if isinstance(self._clock, WallClock) and self.recovery.pending_wall_timers is not None:
+            self._clock.restore(self.recovery.pending_wall_timers)
+            self.recovery.pending_wall_timers = None
         self._tasks.append(loop.create_task(self._watch_links()))
         if self.component_id == MARKET_DATA and self.session.market_data == "ccxt":
             self._tasks.append(loop.create_task(self._run_ccxt_market_data()))
@@ -1030,15 +751,14 @@ class LiveHost:
             )
             return
         assert isinstance(self.component, MarketDataFeed)
-        position = self._replay_position
+        journal = self.recovery.replay
+        position = journal.position
         replay.seek(position)
         self.component.published = position
         if position and isinstance(self._clock, DataClock):
             self._clock.advance(replay.ts_ns(position - 1))
-        for dest, seq in self._recovered_seqs.items():
-            link = self._link(dest)
-            link.seq = max(link.seq, seq)
-        batches = sorted(self._replay_batches.values(), key=lambda b: b.start)
+        self.links.continue_after(journal.seqs)
+        batches = sorted(journal.batches.values(), key=lambda b: b.start)
         for batch in batches:
             per_dest: dict[str, list[Item]] = {}
             for block in replay.rows(batch.start, batch.stop):
@@ -1059,20 +779,21 @@ class LiveHost:
         if self._store is None or not self._out:
             return self.flush()
         destinations = tuple(dict.fromkeys(d for dests, _ in self._out for d in dests))
-        batch = _ReplayBatch(start, stop, self._outgoing_fence(destinations), destinations)
+        batch = ReplayBatch(start, stop, self._outgoing_fence(destinations), destinations)
         self._store.append_sent(batch.to_state())
-        self._replay_batches[start] = batch
+        self.recovery.replay.batches[start] = batch
         sent = self.flush()
         self._track_replay_batch(batch, sent)
         return sent
 
-    def _track_replay_batch(self, batch: _ReplayBatch, sent: list[asyncio.Future[None]]) -> None:
+    def _track_replay_batch(self, batch: ReplayBatch, sent: list[asyncio.Future[None]]) -> None:
         """Forget ``batch`` once every receiver has taken it."""
+        batches = self.recovery.replay.batches
         if not sent:
-            self._replay_batches.pop(batch.start, None)
+            batches.pop(batch.start, None)
             return
         taken = asyncio.gather(*sent)
-        taken.add_done_callback(lambda _: self._replay_batches.pop(batch.start, None))
+        taken.add_done_callback(lambda _: batches.pop(batch.start, None))
 
     async def _run_replay(self) -> None:
         replay = self._replay
@@ -1122,7 +843,7 @@ class LiveHost:
                 self.emit_block(block)
                 feed.published += len(block)
             in_flight.update(self._send_replay_batch(start, replay.published))
-            if len(in_flight) >= window * max(1, len(self._links)):
+            if len(in_flight) >= window * max(1, len(self.links)):
                 _, in_flight = await asyncio.wait(
                     in_flight,
                     timeout=settings.hang_timeout_s,
@@ -1142,12 +863,12 @@ class LiveHost:
 
         assert isinstance(self.component, MarketDataFeed)
         instruments = self.config.instrument_map()
-        sources = [
+        sources: list[MarketDataSource] = [
             CcxtMarketData(venue, instruments, self.component, self._outbox)
             for venue in self.config.venues
             if venue.live is not None
         ]
-        self._ccxt_md = sources
+        self._sources = sources
         for source in sources:
             await source.start()
         await asyncio.gather(*(source.run() for source in sources))
@@ -1155,10 +876,19 @@ class LiveHost:
     def _handle_market_data(self, msg: Message) -> None:
         """md's entry point: a ban the broker met goes to the exchange clients of its venue."""
         if type(msg) is VenueBanned:
-            for source in self._ccxt_md or ():
+            for source in self._sources:
                 source.honour_ban(msg)
             return
         self.component.handle(msg)
+
+    def _replay_details(self) -> dict[str, Any]:
+        replay = self._replay
+        return {
+            "replay_total": None if replay is None else replay.total,
+            "replay_finished": None if replay is None else replay.finished,
+            "replay_started_at": None if replay is None else replay.started_at,
+            "replay_dropped": None if replay is None else replay.dropped,
+        }
 
     async def stop_feed(self) -> HostStatus:
         """Stop publishing market data (``md``)."""
@@ -1173,7 +903,7 @@ class LiveHost:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
-        for source in self._ccxt_md or ():
+        for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.close()
         if isinstance(self.component, GatewayBroker):
@@ -1191,8 +921,8 @@ class LiveHost:
     async def idle(self) -> bool:
         """Nothing unsent, nothing unanswered, nothing held."""
         self._resume()
-        self._check_links()
-        return not self._out and self.in_flight() == 0 and not any(self._held.values())
+        self.links.check()
+        return not self._out and self.in_flight() == 0 and not self.inbox.held_count()
 
     async def tick_to_order(self) -> list[float]:
         """Microseconds from a market event entering the graph to the order it caused
@@ -1232,9 +962,9 @@ class LiveHost:
             messages_in=self._messages_in,
             messages_out=self._messages_out,
             queue_depth=self.in_flight(),
-            held_batches=sum(len(h) for h in self._held.values()),
+            held_batches=self.inbox.held_count(),
             halted=self._halted,
-            details=component_details(self.component, self._replay),
+            details=self._describe(self.component),
             metrics=self._metric_totals.totals(),
         )
 
@@ -1255,73 +985,6 @@ class _LiveOutbox:
 
     def publish(self, msg: Message) -> None:
         self._host.emit(msg)
-
-
-def component_details(component: Any, replay: ReplaySource | None = None) -> dict[str, Any]:
-    """Plain-data facts about a component for ``tradegraph status``."""
-    from tradegraph.execution import SimulatedVenue
-    from tradegraph.portfolio import Portfolio
-    from tradegraph.risk import RiskEngine
-    from tradegraph.strategies.base import Strategy
-
-    if isinstance(component, Portfolio):
-        return {
-            "cash": component.cash,
-            "equity": component.equity,
-            "realized_pnl": component.realized_pnl,
-            "unrealized_pnl": component.unrealized_pnl,
-            "fees": component.fees,
-            "fills": len(component.fills),
-            "positions": {
-                iid: p.quantity for iid, p in component.positions().items() if p.quantity
-            },
-        }
-    if isinstance(component, RiskEngine):
-        return {
-            "kill_switch_tripped": component.kill_switch_tripped,
-            "kill_switch_reason": component.kill_switch_reason,
-            "open_orders": len(component.open_orders),
-            "positions": {k: v for k, v in component.positions.items() if v},
-            "gross_exposure": component.gross_exposure(),
-            "rejections": {str(k): v for k, v in component.rejection_counts.items()},
-            "stale_feeds": dict(component.stale_feeds),
-            "unavailable_venues": dict(component.unavailable_venues),
-        }
-    if isinstance(component, SimulatedVenue):
-        return {
-            "open_orders": len(component.open_orders),
-            "in_flight": component.in_flight_count,
-        }
-    if isinstance(component, Strategy):
-        return {
-            "positions": {k: v for k, v in component.positions.items() if v},
-            "open_orders": len(component.open_orders),
-            "stopped": component.stopped,
-            "error": component.error,
-        }
-    if isinstance(component, MarketDataFeed):
-        return {
-            "published": component.published,
-            "dropped": dict(component.dropped),
-            "replay_total": None if replay is None else replay.total,
-            "replay_finished": None if replay is None else replay.finished,
-            "replay_started_at": None if replay is None else replay.started_at,
-            "replay_dropped": None if replay is None else replay.dropped,
-        }
-    if isinstance(component, GatewayBroker):
-        return {
-            "mode": component.mode.value,
-            "mode_reason": component.mode_reason,
-            "open_orders": component.open_orders,
-            "reconciliation": component.reconciliation,
-            "failure": component.failure,
-            "circuit": str(component.gateway.breaker.state.value)
-            if hasattr(component.gateway, "breaker")
-            else None,
-        }
-    if isinstance(component, ControlSink):
-        return {"counts": dict(component.counts), "halt_reason": component.halt_reason}
-    return {}
 
 
 def clear_state(state_dir: str | None) -> None:

@@ -18,6 +18,7 @@ from tradegraph.contracts import CancelOrder, Message, SubmitOrder, VenueBanned
 __all__ = [
     "BrokerGateway",
     "HistoricalSource",
+    "MarketDataSource",
     "ReconciliationReport",
 ]
 
@@ -162,4 +163,31 @@ class HistoricalSource(Protocol):
         self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None
     ) -> list[list[Any]]:
         """Candles ``[ts_ms, open, high, low, close, volume]`` from ``since`` (ms)."""
+        ...
+
+
+# ---------------------------------------------------------------------------- market data
+
+
+class MarketDataSource(Protocol):
+    """Where a session's market data comes from: a replay of stored data, or a venue's stream.
+
+    A source publishes into the ``md`` host; the host starts it, runs it until it is done or
+    closed, and closes it when the session stops.
+    """
+
+    async def start(self) -> None:
+        """Get ready to publish (connect, load markets, or resume where a replay stood)."""
+        ...
+
+    async def run(self) -> None:
+        """Publish until done or closed; data trouble is counted and logged, never raised."""
+        ...
+
+    async def close(self) -> None:
+        """Stop publishing; :meth:`run` returns."""
+        ...
+
+    def honour_ban(self, ban: VenueBanned) -> None:
+        """Back off from a venue that banned the session (a no-op for a source without one)."""
         ...

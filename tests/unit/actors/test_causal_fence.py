@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from tradegraph.actors.live_host import Fence, Link, LiveHost
+from tradegraph.actors.inbox import Fence
+from tradegraph.actors.links import PeerFailure
+from tradegraph.actors.live_host import LiveHost
+from tradegraph.actors.state_store import StateStore
+from tradegraph.actors.wire import Item, expand
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.contracts import (
     Bar,
@@ -29,27 +33,32 @@ STRATEGY = "strategy:sma_btc"
 MD_INCARNATION = 5
 
 
-class _Calls:
-    """Stands in for ``handle.push``: records each call, answers it at once."""
+class TakingTransport:
+    """Peers that take every batch at once; records what each was sent."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
+        self.sent: list[tuple[str, list[Item], Fence | None]] = []
 
-    def remote(self, *args: Any) -> _Answered:
-        self.calls.append(args)
-        return _Answered()
+    def push(
+        self,
+        destination: str,
+        sender: str,
+        incarnation: int,
+        seq: int,
+        payload: Any,
+        origin_ns: int,
+        fence: Fence | None,
+    ) -> Future[Any]:
+        self.sent.append((destination, list(payload), fence))
+        taken: Future[Any] = Future()
+        taken.set_result(None)
+        return taken
 
+    def share(self, messages: list[Item]) -> Any:
+        return messages
 
-class _Answered:
-    def future(self) -> Future[None]:
-        done: Future[None] = Future()
-        done.set_result(None)
-        return done
-
-
-class _Receiver:
-    def __init__(self) -> None:
-        self.push = _Calls()
+    def failure(self, exc: BaseException) -> PeerFailure:
+        return PeerFailure.FAILED
 
 
 @pytest.fixture(scope="module")
@@ -87,35 +96,24 @@ def md_fence(receiver: str, seq: int) -> Fence:
 
 
 def host_with_links(
-    config: GraphConfig, component_id: str, monkeypatch: pytest.MonkeyPatch
-) -> LiveHost:
-    """A host whose peers are stand-ins that take every batch at once."""
-    host = LiveHost(config, component_id, "unit")
-    links: dict[str, Link] = {}
-
-    def link(destination: str) -> Link:
-        return links.setdefault(destination, Link(destination, _Receiver()))
-
-    monkeypatch.setattr(host, "_link", link)
-    return host
+    config: GraphConfig, component_id: str, state_dir: Path
+) -> tuple[LiveHost, TakingTransport]:
+    """A host whose peers take every batch at once, journaling what it takes in ``state_dir``."""
+    transport = TakingTransport()
+    host = LiveHost(config, component_id, "unit", str(state_dir), transport=transport)
+    return host, transport
 
 
-def handled_by(host: LiveHost, monkeypatch: pytest.MonkeyPatch) -> list[Message]:
-    """What the hosted component is given, in order, from now on."""
-    seen: list[Message] = []
-    handle = host._handle
-
-    def recording(msg: Message) -> None:
-        seen.append(msg)
-        handle(msg)
-
-    monkeypatch.setattr(host, "_handle", recording)
-    return seen
+def taken_in_order(state_dir: Path, component_id: str) -> list[Message]:
+    """What the host handed its component, in order: its journal (written before delivery)."""
+    store = StateStore(state_dir / component_id.replace(":", "_"))
+    _, entries = store.load()
+    return [m for entry in entries for m in expand(entry.messages)]
 
 
-def filled(config: GraphConfig, bars: list[Bar], monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+def filled(config: GraphConfig, bars: list[Bar], state_dir: Path) -> list[Message]:
     """The broker's acceptance and fill of a market buy sent on the first bar."""
-    broker = host_with_links(config, BROKER, monkeypatch)
+    broker, _ = host_with_links(config, BROKER, state_dir)
 
     async def deliver() -> None:
         await broker.push("md", MD_INCARNATION, 1, [bars[0]], 0, md_fence(BROKER, 1))
@@ -130,18 +128,18 @@ def filled(config: GraphConfig, bars: list[Bar], monkeypatch: pytest.MonkeyPatch
 
 
 def strategy_and_answers(
-    config: GraphConfig, bars: list[Bar], monkeypatch: pytest.MonkeyPatch
-) -> tuple[LiveHost, list[Message], Message, Message]:
-    """A strategy's host, what its component is given, and the broker's acceptance and fill."""
-    accepted, fill = filled(config, bars, monkeypatch)
-    strategy = host_with_links(config, STRATEGY, monkeypatch)
-    return strategy, handled_by(strategy, monkeypatch), accepted, fill
+    config: GraphConfig, bars: list[Bar], state_dir: Path
+) -> tuple[LiveHost, Message, Message]:
+    """A strategy's host and the broker's acceptance and fill."""
+    accepted, fill = filled(config, bars, state_dir)
+    strategy, _ = host_with_links(config, STRATEGY, state_dir)
+    return strategy, accepted, fill
 
 
 def test_a_fill_that_overtook_its_bar_waits_for_it_and_so_does_what_follows_it(
-    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+    config: GraphConfig, btc_bars: list[Bar], tmp_path: Path
 ) -> None:
-    strategy, seen, accepted, fill = strategy_and_answers(config, btc_bars, monkeypatch)
+    strategy, accepted, fill = strategy_and_answers(config, btc_bars, tmp_path)
 
     async def deliver() -> None:
         await strategy.push("md", MD_INCARNATION, 1, [btc_bars[0]], 0, md_fence(STRATEGY, 1))
@@ -158,28 +156,28 @@ def test_a_fill_that_overtook_its_bar_waits_for_it_and_so_does_what_follows_it(
 
     asyncio.run(deliver())
     assert strategy.status().held_batches == 0
-    assert seen == [btc_bars[0], btc_bars[1], accepted, fill]
+    assert taken_in_order(tmp_path, STRATEGY) == [btc_bars[0], btc_bars[1], accepted, fill]
 
 
 def test_without_a_fence_the_fill_is_handled_before_its_bar(
-    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+    config: GraphConfig, btc_bars: list[Bar], tmp_path: Path
 ) -> None:
     """The race the fence closes: the same arrivals, unfenced, reach the strategy as they come."""
-    strategy, seen, accepted, fill = strategy_and_answers(config, btc_bars, monkeypatch)
+    strategy, accepted, fill = strategy_and_answers(config, btc_bars, tmp_path)
 
     async def deliver() -> None:
         await strategy.push(BROKER, 3, 1, [accepted, fill], 0, None)
         await strategy.push("md", MD_INCARNATION, 1, [btc_bars[1]], 0, md_fence(STRATEGY, 1))
 
     asyncio.run(deliver())
-    assert seen == [accepted, fill, btc_bars[1]]
+    assert taken_in_order(tmp_path, STRATEGY) == [accepted, fill, btc_bars[1]]
 
 
 def test_a_fence_of_an_md_that_restarted_since_does_not_hold(
-    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+    config: GraphConfig, btc_bars: list[Bar], tmp_path: Path
 ) -> None:
     first = btc_bars[0]
-    broker = host_with_links(config, BROKER, monkeypatch)
+    broker, _ = host_with_links(config, BROKER, tmp_path)
 
     async def deliver() -> None:
         await broker.push("md", MD_INCARNATION + 1, 1, [first], 0, None)
@@ -192,18 +190,10 @@ def test_a_fence_of_an_md_that_restarted_since_does_not_hold(
 
 
 def test_what_a_host_publishes_carries_the_fences_of_what_it_took(
-    config: GraphConfig, btc_bars: list[Bar], monkeypatch: pytest.MonkeyPatch
+    config: GraphConfig, btc_bars: list[Bar], tmp_path: Path
 ) -> None:
     first, second = btc_bars[0], btc_bars[1]
-    broker = host_with_links(config, BROKER, monkeypatch)
-    sent: list[tuple[str, type[Message], Fence | None]] = []
-    send = broker._send
-
-    def recording_send(destination: str, payload: Any, fence: Fence | None = None) -> Any:
-        sent.extend((destination, type(m), fence) for m in payload)
-        return send(destination, payload, fence)
-
-    monkeypatch.setattr(broker, "_send", recording_send)
+    broker, transport = host_with_links(config, BROKER, tmp_path)
     on_first = {BROKER: (MD_INCARNATION, 1), STRATEGY: (MD_INCARNATION, 3)}
     on_second = {BROKER: (MD_INCARNATION, 2), STRATEGY: (MD_INCARNATION, 4)}
 
@@ -213,7 +203,12 @@ def test_what_a_host_publishes_carries_the_fences_of_what_it_took(
         await broker.push("md", MD_INCARNATION, 2, [second], 0, on_second)
 
     asyncio.run(deliver())
-    to_strategy = [(kind, fence) for dest, kind, fence in sent if dest == STRATEGY]
+    to_strategy = [
+        (type(m), fence)
+        for dest, items, fence in transport.sent
+        if dest == STRATEGY
+        for m in expand(items)
+    ]
     # The acceptance was caused by the order, taken after md's first batch; the fill by the
     # second bar. Each names what the strategy must have taken from md before it.
     assert to_strategy == [(OrderAccepted, on_first), (OrderFilled, on_second)]
