@@ -94,6 +94,7 @@ from tradegraph.contracts import (
     OrderFilled,
     OrderIntent,
     OrderRejected,
+    Outbox,
     QuoteTick,
     RiskRejected,
     SubmitOrder,
@@ -303,6 +304,9 @@ class LiveHost:
             (:func:`tradegraph.actors.gateway.broker_environment`).
         replay: For ``md`` of a replay: the bar and trade streams to replay instead of the
             config's data section.
+        transport: How batches reach the peers (Ray actor handles unless given).
+        md_sources: For ``md`` of a live session: builds its market-data sources from the feed
+            and the outbox (one ccxt client per live venue unless given).
     """
 
     def __init__(
@@ -314,8 +318,10 @@ class LiveHost:
         environ: Mapping[str, str] | None = None,
         replay: tuple[BarStream | None, TradeStream | None] | None = None,
         transport: PeerTransport | None = None,
+        md_sources: SourceFactory | None = None,
     ) -> None:
         self.config = config
+        self._md_sources = md_sources or _ccxt_sources
         self.session = config.session
         self._replay_streams = replay
         self.component_id = component_id
@@ -372,6 +378,8 @@ class LiveHost:
         )
         # md's live sources (one per venue); the replay publishes from the host's own loop.
         self._sources: list[MarketDataSource] = []
+        # The longest ban met per venue, kept for sources that do not exist yet.
+        self._bans: dict[str, VenueBanned] = {}
         self.inbox = Inbox(component_id)
         # Pushes waiting for their batch, held by the inbox, to be taken.
         self._waiting: dict[Batch, asyncio.Future[None]] = {}
@@ -859,16 +867,13 @@ class LiveHost:
 
     async def _run_ccxt_market_data(self) -> None:
         """Live market data from each venue's exchange, checked by the feed on the way in."""
-        from tradegraph.adapters.ccxt.market_data import CcxtMarketData
-
         assert isinstance(self.component, MarketDataFeed)
-        instruments = self.config.instrument_map()
-        sources: list[MarketDataSource] = [
-            CcxtMarketData(venue, instruments, self.component, self._outbox)
-            for venue in self.config.venues
-            if venue.live is not None
-        ]
+        sources = self._md_sources(self.config, self.component, self._outbox)
         self._sources = sources
+        for source in sources:
+            # Bans met before the sources existed: they must not call into them either.
+            for ban in self._bans.values():
+                source.honour_ban(ban)
         for source in sources:
             await source.start()
         await asyncio.gather(*(source.run() for source in sources))
@@ -876,6 +881,9 @@ class LiveHost:
     def _handle_market_data(self, msg: Message) -> None:
         """md's entry point: a ban the broker met goes to the exchange clients of its venue."""
         if type(msg) is VenueBanned:
+            known = self._bans.get(msg.venue)
+            if known is None or msg.until_ns > known.until_ns:
+                self._bans[msg.venue] = msg
             for source in self._sources:
                 source.honour_ban(msg)
             return
@@ -967,6 +975,24 @@ class LiveHost:
             details=self._describe(self.component),
             metrics=self._metric_totals.totals(),
         )
+
+
+SourceFactory = Callable[[GraphConfig, MarketDataFeed, Outbox], list[MarketDataSource]]
+"""Builds md's market-data sources of a live session from the config, the feed and the outbox."""
+
+
+def _ccxt_sources(
+    config: GraphConfig, feed: MarketDataFeed, outbox: Outbox
+) -> list[MarketDataSource]:
+    """One ccxt client per live venue."""
+    from tradegraph.adapters.ccxt.market_data import CcxtMarketData
+
+    instruments = config.instrument_map()
+    return [
+        CcxtMarketData(venue, instruments, feed, outbox)
+        for venue in config.venues
+        if venue.live is not None
+    ]
 
 
 def _restarted() -> bool:
