@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from tradegraph.cli.main import STRICT_EXIT_CODE
+from tradegraph.cli import STRICT_EXIT_CODE
 
 SHORT = ("--set", "data.bars.0.limit=5000", "--no-html", "--json")
 

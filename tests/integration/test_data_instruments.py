@@ -49,7 +49,7 @@ def _instruments(
         "--url-override",
         f"api.public={fake.base_url}/api/v3",
         "--ccxt-option",
-        'fetchMarkets.types=["spot"]',
+        "fetchMarkets.types=[spot]",  # YAML, as --set reads it (data download's tests use JSON)
         "--ccxt-config",
         str(ccxt_config),
         *args,

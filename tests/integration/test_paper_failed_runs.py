@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import ray
 
-from tradegraph.cli.main import STRICT_EXIT_CODE
+from tradegraph.cli import STRICT_EXIT_CODE
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 

@@ -1,5 +1,6 @@
 """The ``tradegraph`` command: one module per command family."""
 
-from tradegraph.cli.main import STRICT_EXIT_CODE, main
+from tradegraph.cli.args import STRICT_EXIT_CODE
+from tradegraph.cli.main import main
 
 __all__ = ["STRICT_EXIT_CODE", "main"]

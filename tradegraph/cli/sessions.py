@@ -11,8 +11,7 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tradegraph.cli.args import (
     non_negative_float,
     positive_float,
 )
+from tradegraph.cli.progress import ProgressLine
 from tradegraph.cli.run_folder import LATEST, run_folder
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.config.models import DEFAULT_NAMESPACE
@@ -106,13 +106,15 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             )
             for venue, mode, reason in session.venue_modes():
                 print(f"venue {venue}: {mode} ({reason})", flush=True)
-            line = _StatusLine("live" if live else "paper", session, forced=args.progress)
+            line, show_status = _status_line(
+                "live" if live else "paper", session, forced=args.progress
+            )
             ended_by = session.run(
                 args.duration,
                 stop,
                 checkpoint=write_so_far,
                 checkpoint_interval_s=args.write_every,
-                on_check=line if line.shown else None,
+                on_check=show_status,
             )
             line.close()
         finally:
@@ -193,40 +195,27 @@ def _add_strict_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-class _StatusLine:
+STATUS_EVERY_S = 5.0
+"""With ``--progress`` and no terminal, one status line this often."""
+
+
+def _status_line(
+    label: str, session: Any, *, forced: bool
+) -> tuple[ProgressLine, Callable[[], None] | None]:
     """Events, orders, fills, equity and health on stderr while a session runs: rewritten in
-    place on a terminal; with ``--progress`` and no terminal, one line every few seconds."""
+    place on a terminal; with ``--progress`` and no terminal, one line every few seconds.
+    Returns the line and the callback that updates it (None when nothing is shown)."""
+    line = ProgressLine(plain=forced, every_s=STATUS_EVERY_S)
 
-    EVERY_S = 5.0
-
-    def __init__(self, label: str, session: Any, *, forced: bool) -> None:
-        self._label = label
-        self._session = session
-        self._tty = sys.stderr.isatty()
-        self.shown = self._tty or forced
-        self._last = -self.EVERY_S
-        self._drawn = False
-
-    def __call__(self) -> None:
-        now = time.monotonic()
-        if not self._tty and now - self._last < self.EVERY_S:
-            return
-        self._last = now
-        p = self._session.progress()
+    def render() -> str:
+        p = session.progress()
         equity = "?" if p["equity"] is None else f"{p['equity']:,.2f}"
-        line = (
-            f"{self._label}: {p['events']:,} events  orders {p['orders']:,}  "
+        return (
+            f"{label}: {p['events']:,} events  orders {p['orders']:,}  "
             f"fills {p['fills']:,}  equity {equity}  health {p['health']}"
         )
-        if self._tty:
-            print(f"\r\x1b[K{line}", end="", file=sys.stderr, flush=True)
-            self._drawn = True
-        else:
-            print(line, file=sys.stderr, flush=True)
 
-    def close(self) -> None:
-        if self._drawn:
-            print(file=sys.stderr, flush=True)
+    return line, (lambda: line.update(render)) if line.shown else None
 
 
 def _out_dir(args: argparse.Namespace, config: GraphConfig, *, live: bool) -> Path:

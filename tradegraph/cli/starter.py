@@ -6,6 +6,7 @@ sample), the strategy module beside it, and a README that says how to run and ch
 
 from __future__ import annotations
 
+import argparse
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,21 @@ def write_starter(folder: str | Path) -> list[Path]:
     for path, text in files.items():
         path.write_text(text)
     return list(files)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    written = write_starter(args.dir)
+    print(f"starter project in {Path(args.dir).resolve()}:")
+    for path in written:
+        print(f"  {path.name}")
+    print(f"run it: tradegraph backtest {Path(args.dir) / 'config.yaml'}")
+    return 0
+
+
+def add_init_command(sub: Any) -> None:
+    """Register ``init`` on the ``tradegraph`` command."""
+    init = sub.add_parser(
+        "init", help="write a starter project (config, strategy module, README) into DIR"
+    )
+    init.add_argument("dir", metavar="DIR", help="folder to write into (created if missing)")
+    init.set_defaults(func=cmd_init)

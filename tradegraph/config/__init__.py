@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradegraph.config.loader import apply_overrides, config_from_mapping, load_config
+from tradegraph.config.loader import config_from_mapping, load_config
 from tradegraph.config.models import (
     ENABLE_LIVE_ENV,
     BarSourceConfig,
@@ -22,6 +22,7 @@ from tradegraph.config.models import (
     VenueConfig,
     resolve_mode,
 )
+from tradegraph.config.overrides import apply_overrides
 
 __all__ = [
     "ENABLE_LIVE_ENV",

@@ -3,15 +3,13 @@
 Errors name the file and the field, e.g.
 ``examples/x.yaml: risk.max_order_notional: Input should be greater than 0 (got -5)``.
 
-What the loader accepts is bounded, so that a hostile or broken file fails at once instead of
-eating memory: at most :data:`MAX_CONFIG_BYTES` of UTF-8 text, nesting at most
-:data:`MAX_NESTING` deep, and at most :data:`MAX_NODES` values once YAML aliases are expanded
-(an alias bomb, "billion laughs", is refused before it is built).
+What the loader accepts is bounded (see :mod:`tradegraph.config.yaml_text`), so that a hostile
+or broken file fails at once instead of eating memory. The ``--set`` overrides are parsed by
+:mod:`tradegraph.config.overrides`.
 """
 
 from __future__ import annotations
 
-import copy
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tradegraph.config.models import GraphConfig, InstrumentConfig
+from tradegraph.config.overrides import apply_overrides
+from tradegraph.config.yaml_text import MAX_CONFIG_BYTES, parse_yaml
 from tradegraph.errors import ConfigError
 
 DEFAULT_CONFIG = "backtest.yaml"
-MAX_CONFIG_BYTES = 1_048_576
-MAX_NESTING = 32
-MAX_NODES = 100_000
 
 
 def default_config_text(name: str = DEFAULT_CONFIG) -> str:
@@ -47,119 +44,6 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         lines.append(f"{source}: {loc}: {msg}{shown}")
     return "\n".join(lines)
-
-
-def _check_shape(text: str, source: str) -> None:
-    """Refuse YAML nested deeper than MAX_NESTING or above MAX_NODES values with aliases
-    expanded, from the parser's event stream (flat: no recursion, nothing built)."""
-    # One frame per open collection: [anchor, expanded values so far, deepest level inside].
-    stack: list[list[Any]] = []
-    sizes: dict[str, tuple[int, int]] = {}
-    total = 0
-
-    def add(count: int, depth: int, anchor: str | None) -> None:
-        nonlocal total
-        total += count
-        if anchor is not None:
-            sizes[anchor] = (count, depth)
-        if stack:
-            stack[-1][1] += count
-            stack[-1][2] = max(stack[-1][2], depth + 1)
-        if total > MAX_NODES:
-            raise ConfigError(
-                f"{source}: more than {MAX_NODES:,} values with aliases expanded "
-                "(a config is far smaller; is this an alias bomb?)"
-            )
-        if len(stack) + depth > MAX_NESTING:
-            raise ConfigError(f"{source}: nested more than {MAX_NESTING} levels deep")
-
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            stack.append([event.anchor, 0, 0])
-            if len(stack) > MAX_NESTING:
-                raise ConfigError(f"{source}: nested more than {MAX_NESTING} levels deep")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            anchor, count, depth = stack.pop()
-            add(count + 1, depth, anchor)
-        elif isinstance(event, yaml.ScalarEvent):
-            add(1, 0, event.anchor)
-        elif isinstance(event, yaml.AliasEvent):
-            count, depth = sizes.get(event.anchor or "", (1, 0))
-            add(count, depth, None)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """YAML text to Python values, within the loader's bounds.
-
-    Raises:
-        ConfigError: invalid YAML, or text past the bounds.
-    """
-    if len(text) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config")
-    try:
-        _check_shape(text, source)
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None)
-        detail = f": {problem}" if problem else ""
-        raise ConfigError(f"{source}: invalid YAML{where}{detail}") from None
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return parse_yaml(text, f"--set value {text[:40]!r}")
-    except ConfigError as exc:
-        if "invalid YAML" in str(exc):
-            return text
-        raise
-
-
-def _select(container: Any, key: str, path: str) -> tuple[Any, Any]:
-    """Resolve one path element: dict key, list index, or list element by id/name/symbol."""
-    if isinstance(container, dict):
-        return container, key
-    if isinstance(container, list):
-        if key.lstrip("-").isdigit():
-            index = int(key)
-            if not -len(container) <= index < len(container):
-                raise ConfigError(f"--set {path}: index {index} is out of range")
-            return container, index
-        for i, item in enumerate(container):
-            if isinstance(item, dict) and key in (
-                item.get("id"),
-                item.get("name"),
-                item.get("symbol"),
-            ):
-                return container, i
-        raise ConfigError(f"--set {path}: no list element with id, name or symbol {key!r}")
-    raise ConfigError(f"--set {path}: cannot descend into a {type(container).__name__}")
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a raw config mapping.
-
-    List elements are addressed by index (``strategies.0``) or by their ``id``/``name``/``symbol``
-    (``strategies.sma.params.fast_period=5``).
-    """
-    out = copy.deepcopy(raw)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected dotted.key=value")
-        path, _, value_text = item.partition("=")
-        keys = [k for k in path.strip().split(".") if k]
-        if not keys:
-            raise ConfigError(f"--set {item!r}: empty key")
-        node: Any = out
-        for key in keys[:-1]:
-            parent, sel = _select(node, key, path)
-            if isinstance(parent, dict) and sel not in parent:
-                parent[sel] = {}
-            node = parent[sel]
-        parent, sel = _select(node, keys[-1], path)
-        parent[sel] = _parse_value(value_text)
-    return out
 
 
 def read_raw(path: str | Path | None) -> tuple[dict[str, Any], str]:

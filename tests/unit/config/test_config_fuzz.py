@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradegraph.config import load_config
-from tradegraph.config.loader import MAX_NESTING, MAX_NODES, default_config_text, parse_yaml
+from tradegraph.config.loader import default_config_text
+from tradegraph.config.yaml_text import MAX_NESTING, MAX_NODES, parse_yaml
 from tradegraph.errors import ConfigError
 
 FUZZ = settings(

@@ -14,15 +14,14 @@ fetches only the bars before the first stored bar and after the last one. Every 
 validated (non-finite, non-positive, inconsistent OHLC and misaligned rows are dropped and
 counted), deduplicated by ``ts`` and written atomically before the next page is asked for, so an
 interrupted download keeps everything fetched so far. Only closed bars are stored.
+
+The command itself is in :mod:`tradegraph.cli.data`.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
-from tradegraph.data.catalog import BarArrays, parse_time_ns
+from tradegraph.config.overrides import deep_merge, parse_value, set_dotted
+from tradegraph.data.catalog import BarArrays
 from tradegraph.errors import ConfigError, TradegraphError
 
 NS_PER_MS = 1_000_000
@@ -367,36 +367,6 @@ def resolve_market(exchange: Any, symbol: str) -> dict[str, Any]:
 # -- exchange construction ---------------------------------------------------------------------
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _set_dotted(tree: dict[str, Any], dotted: str, value: Any, flag: str) -> None:
-    keys = [k for k in dotted.split(".") if k]
-    if not keys:
-        raise ConfigError(f"{flag}: empty key in {dotted!r}")
-    node = tree
-    for key in keys[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{flag}: {dotted!r} goes through {key!r}, which is not a mapping")
-        node = child
-    node[keys[-1]] = value
-
-
-def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def exchange_config(
     *,
     config_file: str | None = None,
@@ -404,7 +374,8 @@ def exchange_config(
     options: Sequence[str] = (),
 ) -> dict[str, Any]:
     """ccxt constructor config from a YAML/JSON file (``urls``, ``options``, ``timeout``...),
-    then ``KEY=URL`` overrides under ``urls`` and ``KEY=VALUE`` ones under ``options``."""
+    then ``KEY=URL`` overrides under ``urls`` and ``KEY=VALUE`` ones under ``options`` (the value
+    read as ``--set`` reads it: :func:`tradegraph.config.overrides.parse_value`)."""
     config: dict[str, Any] = {}
     if config_file:
         try:
@@ -415,19 +386,24 @@ def exchange_config(
             raise ConfigError(f"--ccxt-config {config_file}: expected a mapping (urls, options...)")
         for secret_key in ("apiKey", "secret", "password", "privateKey"):
             loaded.pop(secret_key, None)
-        config = _deep_merge(config, loaded)
+        config = deep_merge(config, loaded)
     for item in url_overrides:
         key, sep, url = item.partition("=")
         if not sep or not url:
             raise ConfigError(
                 f"--url-override {item!r}: expected KEY=URL, e.g. api.public=http://127.0.0.1:8765/api/v3"
             )
-        _set_dotted(config.setdefault("urls", {}), key, url, "--url-override")
+        set_dotted(config.setdefault("urls", {}), key, url, "--url-override")
     for item in options:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--ccxt-option {item!r}: expected KEY=VALUE (VALUE may be JSON)")
-        _set_dotted(config.setdefault("options", {}), key, _parse_value(value), "--ccxt-option")
+            raise ConfigError(f"--ccxt-option {item!r}: expected KEY=VALUE (VALUE as YAML or JSON)")
+        set_dotted(
+            config.setdefault("options", {}),
+            key,
+            parse_value(value, "--ccxt-option"),
+            "--ccxt-option",
+        )
     return config
 
 
@@ -440,102 +416,3 @@ def build_exchange(exchange_id: str, config: Mapping[str, Any]) -> Any:
             f"unknown exchange {exchange_id!r}: not a ccxt exchange id (e.g. binance, kraken, okx)"
         )
     return getattr(ccxt, exchange_id)({"enableRateLimit": True, **config})
-
-
-# -- command line ------------------------------------------------------------------------------
-
-
-def cmd_download(args: argparse.Namespace) -> int:
-    since_ns = parse_time_ns(args.since, "--since")
-    until_ns = parse_time_ns(args.until, "--until") if args.until else time.time_ns()
-    if args.page_limit < 1:
-        raise ConfigError(f"--page-limit must be >= 1, was {args.page_limit}")
-    config = exchange_config(
-        config_file=args.ccxt_config, url_overrides=args.url_override, options=args.ccxt_option
-    )
-    exchange = build_exchange(args.exchange, config)
-    out_dir = Path(args.out)
-    import ccxt
-
-    try:
-        report = download_ohlcv(
-            exchange,
-            symbol=args.symbol,
-            timeframe=args.timeframe,
-            since_ns=since_ns,
-            until_ns=until_ns,
-            out_dir=out_dir,
-            page_limit=args.page_limit,
-            retries=args.retries,
-            progress=_ProgressLine() if sys.stderr.isatty() else None,
-        )
-    except ccxt.BadRequest as exc:
-        raise ConfigError(f"{args.exchange} refused the request: {exc}") from exc
-    except ccxt.BaseError as exc:
-        raise TradegraphError(
-            f"{args.exchange}: {type(exc).__name__}: {exc}; bars stored so far in "
-            f"{out_dir.resolve()} are kept"
-        ) from exc
-    print(report.summary())
-    return 0
-
-
-class _ProgressLine:
-    """New bars and the last stored bar, rewritten in place on a terminal."""
-
-    def __call__(self, report: DownloadReport) -> None:
-        print(
-            f"\r{report.symbol} {report.timeframe}: {report.new_bars:,} new bars, "
-            f"{report.requests} requests",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def add_download_parser(subparsers: Any) -> None:
-    """Register ``data download`` and ``data instruments`` on the ``tradegraph`` command."""
-    data = subparsers.add_parser(
-        "data", help="market data: download bars and instrument definitions from an exchange"
-    )
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    dl = data_sub.add_parser(
-        "download",
-        help="page an exchange's OHLCV bars (ccxt fetch_ohlcv) into a Parquet dataset",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    dl.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
-    dl.add_argument("--symbol", required=True, help="market, e.g. BTC/USDT or BTCUSDT")
-    dl.add_argument("--timeframe", default="1m", help="bar length, e.g. 1m, 1h (default 1m)")
-    dl.add_argument("--since", required=True, help="first bar, ISO date or date-time (UTC)")
-    dl.add_argument("--until", help="stop before this ISO date/time (default: now)")
-    dl.add_argument("--out", default="data/bars", help="dataset folder (default data/bars)")
-    dl.add_argument(
-        "--url-override",
-        action="append",
-        default=[],
-        metavar="KEY=URL",
-        help="override a ccxt URL, e.g. api.public=http://127.0.0.1:8765/api/v3 (repeatable)",
-    )
-    dl.add_argument(
-        "--ccxt-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a ccxt option, VALUE as JSON when it parses, e.g. "
-        "'fetchMarkets.types=[\"spot\"]' (repeatable)",
-    )
-    dl.add_argument(
-        "--ccxt-config",
-        metavar="FILE",
-        help="YAML/JSON ccxt constructor config (urls, options, timeout); keys are ignored",
-    )
-    dl.add_argument("--page-limit", type=int, default=1000, help="bars per request (default 1000)")
-    dl.add_argument(
-        "--retries", type=int, default=3, help="retries after a network error (default 3)"
-    )
-    dl.set_defaults(func=cmd_download)
-    # Imported here: the instruments module builds its exchange with this module's helpers.
-    from tradegraph.adapters.ccxt.instruments import add_instruments_parser
-
-    add_instruments_parser(data_sub)

@@ -3,25 +3,23 @@
 ``tradegraph data instruments --exchange binance --symbols BTC/USDT,ETH/USDT --out FILE``
 reads ccxt's markets (tick size, lot size, minimum quantity and notional, maker and taker fees)
 and writes ``instruments:`` entries that a graph config takes in with
-``instruments_file: FILE`` (relative to the config's folder).
+``instruments_file: FILE`` (relative to the config's folder). The command itself is in
+:mod:`tradegraph.cli.data`.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from tradegraph.adapters.ccxt.download import build_exchange, exchange_config, resolve_market
+from tradegraph.adapters.ccxt.download import resolve_market
 from tradegraph.config.loader import format_validation_error
 from tradegraph.config.models import InstrumentConfig
-from tradegraph.errors import ConfigError, DataError, TradegraphError
+from tradegraph.errors import DataError
 
 
 def _step(exchange: Any, value: Any, what: str, symbol: str) -> float:
@@ -93,67 +91,3 @@ def instruments_yaml(instruments: Sequence[InstrumentConfig], header: str) -> st
     comment = "".join(f"# {line}\n" for line in header.splitlines())
     body = {"instruments": [i.model_dump() for i in instruments]}
     return comment + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
-
-
-def cmd_instruments(args: argparse.Namespace) -> int:
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-    if not symbols:
-        raise ConfigError("--symbols: give at least one market, e.g. BTC/USDT,ETH/USDT")
-    config = exchange_config(
-        config_file=args.ccxt_config, url_overrides=args.url_override, options=args.ccxt_option
-    )
-    exchange = build_exchange(args.exchange, config)
-    venue = args.venue or args.exchange.upper()
-    import ccxt
-
-    try:
-        instruments = fetch_instruments(exchange, symbols, venue)
-    except ccxt.BaseError as exc:
-        raise TradegraphError(f"{args.exchange}: {type(exc).__name__}: {exc}") from exc
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    text = instruments_yaml(
-        instruments,
-        f"Instrument definitions from {args.exchange}'s markets (ccxt {ccxt.__version__}), "
-        f"{now}.\nInclude them in a graph config with `instruments_file: <this file>`.",
-    )
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print(f"{len(instruments)} instruments written to {out}")
-    else:
-        print(text, end="")
-    return 0
-
-
-def add_instruments_parser(data_subparsers: Any) -> None:
-    """Register ``data instruments`` under the ``data`` command."""
-    p = data_subparsers.add_parser(
-        "instruments",
-        help="write instrument definitions (tick, lot, minimums, fees) from an exchange's markets",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    p.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
-    p.add_argument(
-        "--symbols", required=True, help="comma-separated markets, e.g. BTC/USDT,ETH/USDT"
-    )
-    p.add_argument(
-        "--venue", help="venue name in the definitions (default: the exchange id in capitals)"
-    )
-    p.add_argument("--out", metavar="FILE", help="YAML file to write (default: standard output)")
-    p.add_argument(
-        "--url-override",
-        action="append",
-        default=[],
-        metavar="KEY=URL",
-        help="override a ccxt URL, e.g. api.public=http://127.0.0.1:8765/api/v3 (repeatable)",
-    )
-    p.add_argument(
-        "--ccxt-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a ccxt option, VALUE as JSON when it parses (repeatable)",
-    )
-    p.add_argument("--ccxt-config", metavar="FILE", help="YAML/JSON ccxt constructor config")
-    p.set_defaults(func=cmd_instruments)

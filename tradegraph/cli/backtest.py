@@ -1,0 +1,131 @@
+"""``tradegraph backtest``: one run of the graph over history, in one process or as Ray actors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tradegraph.batch import apply_stress, resolve_stress
+from tradegraph.cli.args import (
+    STRICT_EXIT_CODE,
+    add_config_args,
+    add_metrics_args,
+    load_graph_config,
+    metrics_endpoint,
+    stress_catalog,
+)
+from tradegraph.cli.run_folder import run_folder
+from tradegraph.config import GraphConfig
+from tradegraph.engine.streams import BarStream, prepare_bar_stream
+from tradegraph.errors import ConfigError
+from tradegraph.observability.metrics import GraphMetrics
+
+
+def _stressed_history(
+    config: GraphConfig, args: argparse.Namespace
+) -> tuple[GraphConfig, BarStream]:
+    """The config's bars and venues bent by the stress scenarios named on the command line."""
+    from tradegraph.engine.backtest import load_datasets
+
+    if config.data.trades:
+        raise ConfigError("--stress bends bar data only; this config also replays trade ticks")
+    scenarios = resolve_stress(args.stress, stress_catalog(args))
+    stressed, datasets = apply_stress(scenarios, config, load_datasets(config))
+    return stressed, prepare_bar_stream(datasets, stressed.instrument_map())
+
+
+def _add_strict_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {STRICT_EXIT_CODE} when the run failed: a strategy stopped, the kill switch "
+        "halted trading or every order was refused",
+    )
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from tradegraph.engine.backtest import run_backtest
+    from tradegraph.report.html import format_metrics_table, format_run_outcome
+    from tradegraph.report.outputs import write_outputs
+
+    config = load_graph_config(args)
+    stream = None
+    if args.stress:
+        config, stream = _stressed_history(config, args)
+    if args.engine == "ray":
+        from tradegraph.actors import ray_session, run_backtest_ray
+
+        if args.metrics_port is not None:
+            raise ConfigError(
+                "--metrics-port serves the local engine's metrics; with --engine ray the "
+                "actors report through Ray's metrics (see the README, Observation)"
+            )
+        with ray_session(args.address, session_id=config.name, log_level=args.log_level):
+            result = run_backtest_ray(config, stream)
+    else:
+        with metrics_endpoint(args) as sink:
+            metrics = GraphMetrics(sink) if sink is not None else None
+            result = run_backtest(config, stream, metrics=metrics)
+    out_dir = run_folder(args.out, config.report.out_dir, config.name)
+    paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
+    s = result.summary()
+    print(
+        f"backtest {config.name} ({args.engine} engine): {s['bars']:,} bars in {s['elapsed_s']:.2f} s ({s['bars_per_s']:,.0f} bars/s)"
+    )
+    print(format_metrics_table(result.metrics))
+    print(
+        f"orders {s['orders']}  fills {s['fills']}  risk rejections {s['risk_rejections']}  "
+        f"venue rejections {s['venue_rejections']}  final equity {s['final_equity']:,.2f}  pnl {s['pnl']:,.2f}  fees {s['fees']:,.2f}"
+    )
+    if s["dropped_rows"]:
+        print(f"dropped malformed bars: {s['dropped_rows']} ({result.dropped})")
+    outcome = format_run_outcome(s)
+    if outcome:
+        print(outcome)
+    print(f"outputs in {out_dir.resolve()}:")
+    for name, path in paths.items():
+        print(f"  {name:8s} {path}")
+    if s["status"] == "failed":
+        print(f"run failed: {'; '.join(s['failure_reasons'])}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(s, default=str))
+    return STRICT_EXIT_CODE if args.strict and s["status"] == "failed" else 0
+
+
+def add_backtest_command(sub: Any) -> None:
+    """Register ``backtest`` on the ``tradegraph`` command."""
+    bt = sub.add_parser("backtest", help="run a backtest in one process or as Ray actors")
+    add_config_args(bt)
+    bt.add_argument("--data", help="Parquet bar file (ts, open, high, low, close, volume)")
+    bt.add_argument(
+        "--out",
+        help="output folder (default: a new folder <name>-<UTC time> under the config's "
+        "report.out_dir, out/backtest, with a 'latest' link to it)",
+    )
+    bt.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    bt.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    bt.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: every component in this process; ray: each component in a named Ray actor, "
+        "stepped through simulated time (same results)",
+    )
+    bt.add_argument(
+        "--address",
+        help="with --engine ray: address of a running Ray cluster ('auto' finds a local one); "
+        "without it a local Ray is started for the run",
+    )
+    add_metrics_args(bt)
+    bt.add_argument(
+        "--stress",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="bend the history and the venues by these stress scenarios, in order",
+    )
+    bt.add_argument("--stress-file", help="YAML file of custom stress scenarios")
+    _add_strict_arg(bt)
+    bt.set_defaults(func=cmd_backtest)
