@@ -12,30 +12,14 @@ import pytest
 import ray
 
 from tests.support.observability_probe import ObservationProbe
+from tests.support.stubs import bar
 from tradegraph.actors import ray_runtime_env
-from tradegraph.contracts import Bar, KillSwitchChanged, Message, RiskReason, RiskRejected
+from tradegraph.contracts import KillSwitchChanged, Message, RiskReason, RiskRejected
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
 BTC = "BTCUSDT.BINANCE"
 SCRAPE_TIMEOUT_S = 20.0
-
-
-def _bars(n: int) -> list[Bar]:
-    return [
-        Bar(
-            instrument_id=BTC,
-            open=100.0,
-            high=101.0,
-            low=99.0,
-            close=100.0,
-            volume=1.0,
-            interval_ns=60_000_000_000,
-            ts_event_ns=i,
-            ts_init_ns=i,
-        )
-        for i in range(1, n + 1)
-    ]
 
 
 def _scrape_ray_metrics(prefix: str, timeout_s: float) -> list[str]:
@@ -66,7 +50,14 @@ def test_ray_metrics_sink_records_inside_an_actor_and_ray_exports_it() -> None:
         ),
     ]
 
-    recorded = ray.get(probe.record.remote([*_bars(7), *order_path], 4, 0.003), timeout=60)
+    recorded = ray.get(
+        probe.record.remote(
+            [*(bar(100.0, ts_ns=i, high=101.0, low=99.0) for i in range(1, 8)), *order_path],
+            4,
+            0.003,
+        ),
+        timeout=60,
+    )
     lines = _scrape_ray_metrics("ray_tradegraph_market_events_total{", SCRAPE_TIMEOUT_S)
     ray.kill(probe)
 

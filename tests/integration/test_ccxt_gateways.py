@@ -19,9 +19,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support import stubs
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_instrument
 from tests.support.live_venue import fake_live_venue
+from tests.support.stubs import bar, cancel
 from tradegraph.actors.gateway import GatewayBroker
 from tradegraph.adapters.ccxt.broker import CcxtBroker, DryRunBroker, build_broker
 from tradegraph.adapters.ccxt.market_data import CcxtMarketData
@@ -35,7 +37,6 @@ from tradegraph.config.models import (
     VenueConfig,
 )
 from tradegraph.contracts import (
-    Bar,
     CancelOrder,
     FeedStatus,
     Instrument,
@@ -45,10 +46,8 @@ from tradegraph.contracts import (
     OrderFilled,
     OrderRejected,
     OrderSide,
-    OrderType,
     QuoteTick,
     SubmitOrder,
-    TimeInForce,
     TradeTick,
 )
 from tradegraph.data.catalog import instruments_from_exchange_info
@@ -123,47 +122,16 @@ _orders = 0
 def submit(
     side: OrderSide = OrderSide.BUY, quantity: float = 0.01, limit_price: float | None = None
 ) -> SubmitOrder:
+    """The next order of strategy "sma" (sma-000001, sma-000002, ...), as risk sends it."""
     global _orders
     _orders += 1
-    return SubmitOrder(
+    return stubs.submit(
+        side,
+        quantity,
         client_order_id=f"sma-{_orders:06d}",
         strategy_id="sma",
-        instrument_id=BTC.instrument_id,
-        venue="BINANCE",
-        side=side,
-        quantity=quantity,
-        order_type=OrderType.MARKET if limit_price is None else OrderType.LIMIT,
         limit_price=limit_price,
-        time_in_force=TimeInForce.GTC,
-        post_only=False,
-        reduce_only=False,
-        ts_event_ns=1,
-        ts_init_ns=1,
-    )
-
-
-def cancel(cmd: SubmitOrder) -> CancelOrder:
-    return CancelOrder(
-        client_order_id=cmd.client_order_id,
-        strategy_id=cmd.strategy_id,
-        instrument_id=cmd.instrument_id,
-        venue=cmd.venue,
-        ts_event_ns=2,
-        ts_init_ns=2,
-    )
-
-
-def price_bar(price: float = PRICE) -> Bar:
-    return Bar(
-        instrument_id=BTC.instrument_id,
-        open=price,
-        high=price,
-        low=price,
-        close=price,
-        volume=1.0,
-        interval_ns=60_000_000_000,
-        ts_event_ns=1,
-        ts_init_ns=1,
+        ts_ns=1,
     )
 
 
@@ -198,7 +166,7 @@ class Session:
         report = await self.broker.reconcile()
         assert report.ok, report.summary()
         self.take(list(report.events))
-        self.broker.observe(price_bar())
+        self.broker.observe(bar(PRICE, ts_ns=1))
         self._task = asyncio.create_task(self._consume())
         return self
 
@@ -284,7 +252,7 @@ def test_dry_run_session_journals_orders_and_sends_nothing(
         assert isinstance(broker, DryRunBroker)
         assert mode is LiveMode.DRY_RUN
         assert "TRADEGRAPH_ENABLE_LIVE=1 is not set" in reason
-        broker.observe(price_bar())
+        broker.observe(bar(PRICE, ts_ns=1))
         resting = submit(limit_price=59_000.0)
         out = await broker.start()
         out += await broker.submit(submit())
@@ -411,13 +379,13 @@ def test_duplicate_client_id_resolves_to_the_order_already_at_the_venue(
         # A broker of the session placed the order and died before its journal kept it.
         first = live_broker(fake)
         await first.start()
-        first.observe(price_bar())
+        first.observe(bar(PRICE, ts_ns=1))
         await first.submit(cmd)
         await first.close()
         # Its successor is given the same command again (say, redelivered by the host).
         second = live_broker(fake)
         await second.start()
-        second.observe(price_bar())
+        second.observe(bar(PRICE, ts_ns=1))
         out = await second.submit(cmd)
         report = await second.reconcile()
         await second.close()

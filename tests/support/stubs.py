@@ -1,4 +1,4 @@
-"""The shared test kit: instruments, bars, intents, fills, snapshots and a recording outbox.
+"""The shared test kit: instruments, bars, ticks, intents, fills, snapshots and a recording outbox.
 
 After NautilusTrader's ``test_kit/stubs``: one place that knows how to build a valid message, so a
 test states only what its scenario is about. Instruments start from the project's real definitions
@@ -11,10 +11,11 @@ test states only what its scenario is about. Instruments start from the project'
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from tradegraph.contracts import (
     Bar,
+    CancelOrder,
     Instrument,
     LiquiditySide,
     OrderFilled,
@@ -23,7 +24,10 @@ from tradegraph.contracts import (
     OrderType,
     PortfolioSnapshot,
     PositionSnapshot,
+    QuoteTick,
+    SubmitOrder,
     TimeInForce,
+    TradeTick,
 )
 from tradegraph.testing import RecordingOutbox
 
@@ -35,12 +39,16 @@ __all__ = [
     "bar",
     "bars",
     "btcusdt",
+    "cancel",
     "ethusdt",
     "fill",
     "instruments",
     "intent",
     "portfolio_snapshot",
     "position_snapshot",
+    "quote",
+    "submit",
+    "trade",
 ]
 
 MINUTE_NS = 60 * 1_000_000_000
@@ -130,6 +138,48 @@ def bars(
     ]
 
 
+def trade(
+    price: float,
+    *,
+    size: float = 1.0,
+    aggressor_side: Literal["buy", "sell"] = "buy",
+    trade_id: str = "t1",
+    instrument_id: str = BTC_ID,
+    ts_ns: int = 0,
+) -> TradeTick:
+    """A public trade of ``size`` at ``price``, stamped ``ts_ns``."""
+    return TradeTick(
+        ts_event_ns=ts_ns,
+        ts_init_ns=ts_ns,
+        instrument_id=instrument_id,
+        price=price,
+        size=size,
+        aggressor_side=aggressor_side,
+        trade_id=trade_id,
+    )
+
+
+def quote(
+    bid: float,
+    ask: float,
+    *,
+    bid_size: float = 1.0,
+    ask_size: float = 1.0,
+    instrument_id: str = BTC_ID,
+    ts_ns: int = 0,
+) -> QuoteTick:
+    """A top-of-book quote, stamped ``ts_ns``."""
+    return QuoteTick(
+        ts_event_ns=ts_ns,
+        ts_init_ns=ts_ns,
+        instrument_id=instrument_id,
+        bid_price=bid,
+        bid_size=bid_size,
+        ask_price=ask,
+        ask_size=ask_size,
+    )
+
+
 def intent(
     side: OrderSide = OrderSide.BUY,
     quantity: float = 0.1,
@@ -157,6 +207,54 @@ def intent(
         time_in_force=time_in_force,
         post_only=post_only,
         reduce_only=reduce_only,
+    )
+
+
+def submit(
+    side: OrderSide = OrderSide.BUY,
+    quantity: float = 0.1,
+    *,
+    client_order_id: str = "alpha-000001",
+    strategy_id: str = "alpha",
+    instrument_id: str = BTC_ID,
+    venue: str = "BINANCE",
+    limit_price: float | None = None,
+    time_in_force: TimeInForce = TimeInForce.GTC,
+    post_only: bool = False,
+    reduce_only: bool = False,
+    tag: str = "",
+    ts_ns: int = 0,
+) -> SubmitOrder:
+    """Risk's order to a venue: a market order, or a limit order when ``limit_price`` is set."""
+    return SubmitOrder(
+        ts_event_ns=ts_ns,
+        ts_init_ns=ts_ns,
+        client_order_id=client_order_id,
+        strategy_id=strategy_id,
+        instrument_id=instrument_id,
+        venue=venue,
+        side=side,
+        quantity=quantity,
+        order_type=OrderType.MARKET if limit_price is None else OrderType.LIMIT,
+        limit_price=limit_price,
+        time_in_force=time_in_force,
+        post_only=post_only,
+        reduce_only=reduce_only,
+        tag=tag,
+    )
+
+
+def cancel(order: SubmitOrder, reason: str = "", *, ts_ns: int | None = None) -> CancelOrder:
+    """The cancel of ``order``, stamped ``ts_ns`` (one nanosecond after the order if not given)."""
+    ts = order.ts_event_ns + 1 if ts_ns is None else ts_ns
+    return CancelOrder(
+        ts_event_ns=ts,
+        ts_init_ns=ts,
+        client_order_id=order.client_order_id,
+        strategy_id=order.strategy_id,
+        instrument_id=order.instrument_id,
+        venue=order.venue,
+        reason=reason,
     )
 
 

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import ccxt
 import pytest
 
+from tests.support import stubs
+from tests.support.stubs import bar, btcusdt, cancel
 from tests.unit.adapters.ccxt_stub import StubExchange
 from tradegraph.adapters.ccxt.broker import CcxtBroker, DryRunBroker, build_broker
 from tradegraph.adapters.ccxt.order_journal import JournalStatus, OrderJournal
@@ -20,9 +22,6 @@ from tradegraph.config.models import (
     VenueConfig,
 )
 from tradegraph.contracts import (
-    Bar,
-    CancelOrder,
-    Instrument,
     LiquiditySide,
     Message,
     OrderAccepted,
@@ -30,7 +29,6 @@ from tradegraph.contracts import (
     OrderFilled,
     OrderRejected,
     OrderSide,
-    OrderType,
     SubmitOrder,
     TimeInForce,
     VenueBanned,
@@ -42,15 +40,7 @@ from tradegraph.execution.venue import CANCEL_REQUESTED, IOC_REMAINDER
 
 T = TypeVar("T")
 
-BTC = Instrument(
-    symbol="BTCUSDT",
-    venue="BINANCE",
-    base="BTC",
-    quote="USDT",
-    tick_size=0.01,
-    lot_size=0.001,
-    min_notional=5.0,
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.0, min_notional=5.0)
 BTC_ID = BTC.instrument_id
 INSTRUMENTS = {BTC_ID: BTC}
 ENV = {"TRADEGRAPH_ENABLE_LIVE": "1", "K": "key-abc-123", "S": "secret-xyz-789"}
@@ -122,52 +112,20 @@ def submit(
     quantity: float = 0.1,
     limit_price: float | None = None,
     *,
-    client_order_id: str | None = None,
     tif: TimeInForce = TimeInForce.GTC,
 ) -> SubmitOrder:
+    """The next order of strategy "sma" (sma-000001, sma-000002, ...), as risk sends it."""
     global _counter
     _counter += 1
-    return SubmitOrder(
-        client_order_id=client_order_id or f"sma-{_counter:06d}",
+    return stubs.submit(
+        side,
+        quantity,
+        client_order_id=f"sma-{_counter:06d}",
         strategy_id="sma",
-        instrument_id=BTC_ID,
-        venue="BINANCE",
-        side=side,
-        quantity=quantity,
-        order_type=OrderType.MARKET if limit_price is None else OrderType.LIMIT,
         limit_price=limit_price,
         time_in_force=tif,
-        post_only=False,
-        reduce_only=False,
         tag="t",
-        ts_event_ns=1,
-        ts_init_ns=1,
-    )
-
-
-def cancel(cmd: SubmitOrder, reason: str = "") -> CancelOrder:
-    return CancelOrder(
-        client_order_id=cmd.client_order_id,
-        strategy_id=cmd.strategy_id,
-        instrument_id=cmd.instrument_id,
-        venue=cmd.venue,
-        reason=reason,
-        ts_event_ns=2,
-        ts_init_ns=2,
-    )
-
-
-def bar(price: float) -> Bar:
-    return Bar(
-        instrument_id=BTC_ID,
-        open=price,
-        high=price,
-        low=price,
-        close=price,
-        volume=10.0,
-        interval_ns=60_000_000_000,
-        ts_event_ns=1,
-        ts_init_ns=1,
+        ts_ns=1,
     )
 
 
@@ -185,7 +143,7 @@ def kinds(messages: list[Message]) -> list[str]:
 
 async def started(broker: CcxtBroker) -> CcxtBroker:
     await broker.start()
-    broker.observe(bar(100.0))
+    broker.observe(bar(100.0, ts_ns=1, volume=10.0))
     return broker
 
 

@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support.stubs import btcusdt
 from tradegraph.adapters.ccxt.market_data import CcxtMarketData, timeframe_ns
 from tradegraph.config.models import LiveVenueConfig, VenueConfig
 from tradegraph.contracts import (
     Bar,
     FeedStatus,
-    Instrument,
     OrderBookSnapshot,
     QuoteTick,
     TradeTick,
@@ -29,9 +29,7 @@ from tradegraph.testing import RecordingOutbox
 
 T = TypeVar("T")
 
-BTC = Instrument(
-    symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=0.001
-)
+BTC = btcusdt(lot_size=0.001, min_quantity=0.0, min_notional=0.0)
 BTC_ID = BTC.instrument_id
 
 

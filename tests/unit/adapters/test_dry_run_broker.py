@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from tests.unit.adapters.test_ccxt_broker import BTC_ID, INSTRUMENTS, bar, cancel, kinds, submit
+from tests.support.stubs import bar, cancel
+from tests.unit.adapters.test_ccxt_broker import BTC_ID, INSTRUMENTS, kinds, submit
 from tradegraph.adapters.ccxt.broker import DRY_RUN_NOT_SENT, DryRunBroker
 from tradegraph.adapters.ccxt.order_journal import JournalStatus, OrderJournal
 from tradegraph.config.models import LiveMode, LiveVenueConfig, VenueConfig
@@ -32,7 +33,7 @@ def dry_broker(journal: OrderJournal | None = None, **live: Any) -> DryRunBroker
         reason="mode is dry-run",
         now_ns=lambda: 7,
     )
-    broker.observe(bar(100.0))
+    broker.observe(bar(100.0, ts_ns=1, volume=10.0))
     return broker
 
 

@@ -9,8 +9,9 @@ import logging
 import ccxt
 import pytest
 
+from tests.support.stubs import bar
 from tests.unit.adapters.ccxt_stub import StubExchange
-from tests.unit.adapters.test_ccxt_broker import ENV, bar, live_config, make_broker, submit
+from tests.unit.adapters.test_ccxt_broker import ENV, live_config, make_broker, submit
 from tradegraph.adapters.ccxt.client import (
     Credentials,
     SecretScrubber,
@@ -100,7 +101,7 @@ def test_broker_logs_and_rejections_never_show_the_key_or_secret() -> None:
     async def scenario() -> list[str]:
         broker, stub, _ = make_broker(StubExchange())
         await broker.start()
-        broker.observe(bar(100.0))
+        broker.observe(bar(100.0, ts_ns=1, volume=10.0))
         stub.faults["create_order"] = [
             ccxt.ExchangeNotAvailable(f"binance GET https://x?apiKey={KEY}&signature=ffff"),
             ccxt.AuthenticationError(f"binance invalid key {KEY} / {SECRET}"),

@@ -7,18 +7,13 @@ from typing import Any
 
 import pytest
 
+from tests.support.stubs import bar, btcusdt, fill, submit
 from tradegraph.actors.live_clock import ClockState, DataClock
 from tradegraph.config.models import PortfolioConfig, RiskConfig, StrategyConfig, VenueConfig
 from tradegraph.contracts import (
     Bar,
-    Instrument,
-    LiquiditySide,
     Message,
-    OrderFilled,
     OrderSide,
-    OrderType,
-    SubmitOrder,
-    TimeInForce,
 )
 from tradegraph.contracts.state import ComponentState, StateVersionError
 from tradegraph.engine.clock import SimClock
@@ -29,9 +24,7 @@ from tradegraph.risk import RiskEngine
 from tradegraph.strategies import Strategy
 from tradegraph.testing import RecordingOutbox
 
-BTC = Instrument(
-    symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=1e-5
-)
+BTC = btcusdt(min_quantity=0.0, min_notional=0.0)
 IID = BTC.instrument_id
 INSTRUMENTS = {IID: BTC}
 MIN = 60_000_000_000
@@ -51,57 +44,6 @@ class _Counting(Strategy):
 
     def restore_strategy_state(self, state: dict[str, Any]) -> None:
         self.bars = int(state["bars"])
-
-
-def _bar(i: int, close: float) -> Bar:
-    return Bar(
-        ts_event_ns=i * MIN,
-        ts_init_ns=i * MIN,
-        instrument_id=IID,
-        open=close,
-        high=close + 1.0,
-        low=close - 1.0,
-        close=close,
-        volume=5.0,
-        interval_ns=MIN,
-    )
-
-
-def _fill() -> OrderFilled:
-    return OrderFilled(
-        ts_event_ns=2 * MIN,
-        ts_init_ns=2 * MIN,
-        fill_id="f1",
-        client_order_id="o1",
-        venue_order_id="v1",
-        strategy_id="s1",
-        instrument_id=IID,
-        venue="BINANCE",
-        side=OrderSide.BUY,
-        last_qty=0.5,
-        last_px=100.0,
-        fee=0.05,
-        liquidity=LiquiditySide.TAKER,
-        leaves_qty=0.0,
-    )
-
-
-def _limit_order() -> SubmitOrder:
-    return SubmitOrder(
-        ts_event_ns=2 * MIN,
-        ts_init_ns=2 * MIN,
-        client_order_id="o2",
-        strategy_id="s1",
-        instrument_id=IID,
-        venue="BINANCE",
-        side=OrderSide.BUY,
-        quantity=0.5,
-        order_type=OrderType.LIMIT,
-        limit_price=90.0,
-        time_in_force=TimeInForce.GTC,
-        post_only=False,
-        reduce_only=False,
-    )
 
 
 def _risk(clock: SimClock) -> RiskEngine:
@@ -131,9 +73,17 @@ def _feed_messages(component: Any) -> None:
     if isinstance(component, MarketDataFeed):
         component.offer_bar(IID, MIN, (100.0, 101.0, 99.0, 100.0, 5.0), MIN)
         return
-    messages: list[Message] = [_bar(1, 100.0), _fill(), _bar(2, 104.0)]
+    first = bar(100.0, ts_ns=MIN, high=101.0, low=99.0, volume=5.0)
+    messages: list[Message] = [
+        first,
+        fill("f1", OrderSide.BUY, 0.5, 100.0, fee=0.05, ts_ns=2 * MIN),
+        bar(104.0, ts_ns=2 * MIN, high=105.0, low=103.0, volume=5.0),
+    ]
     if isinstance(component, SimulatedVenue):
-        messages = [_bar(1, 100.0), _limit_order()]
+        limit = submit(
+            quantity=0.5, client_order_id="o2", strategy_id="s1", limit_price=90.0, ts_ns=2 * MIN
+        )
+        messages = [first, limit]
     for msg in messages:
         component.handle(msg)
 

@@ -6,17 +6,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.stubs import bar, btcusdt, fill, quote, trade
 from tradegraph.config.models import PortfolioConfig, RiskConfig, StrategyConfig
 from tradegraph.contracts import (
-    Bar,
-    Instrument,
-    LiquiditySide,
     Message,
     OrderBookSnapshot,
-    OrderFilled,
     OrderSide,
-    QuoteTick,
-    TradeTick,
 )
 from tradegraph.contracts.marks import mark_price
 from tradegraph.engine.clock import SimClock
@@ -25,49 +20,9 @@ from tradegraph.risk import RiskEngine
 from tradegraph.strategies import Strategy
 from tradegraph.testing import RecordingOutbox
 
-BTC = Instrument(
-    symbol="BTCUSDT", venue="BINANCE", base="BTC", quote="USDT", tick_size=0.01, lot_size=1e-5
-)
+BTC = btcusdt(min_quantity=0.0, min_notional=0.0)
 BTC_ID = BTC.instrument_id
 T = 1_000_000_000
-
-
-def _bar(close: float) -> Bar:
-    return Bar(
-        ts_event_ns=T,
-        ts_init_ns=T,
-        instrument_id=BTC_ID,
-        open=close,
-        high=close,
-        low=close,
-        close=close,
-        volume=1.0,
-        interval_ns=60 * T,
-    )
-
-
-def _trade(price: float) -> TradeTick:
-    return TradeTick(
-        ts_event_ns=T,
-        ts_init_ns=T,
-        instrument_id=BTC_ID,
-        price=price,
-        size=1.0,
-        aggressor_side=OrderSide.BUY,
-        trade_id="t1",
-    )
-
-
-def _quote(bid: float, ask: float) -> QuoteTick:
-    return QuoteTick(
-        ts_event_ns=T,
-        ts_init_ns=T,
-        instrument_id=BTC_ID,
-        bid_price=bid,
-        bid_size=1.0,
-        ask_price=ask,
-        ask_size=1.0,
-    )
 
 
 def _book(bids: tuple[tuple[float, float], ...], asks: tuple[tuple[float, float], ...]) -> Any:
@@ -79,9 +34,9 @@ def _book(bids: tuple[tuple[float, float], ...], asks: tuple[tuple[float, float]
 @pytest.mark.parametrize(
     ("msg", "expected"),
     [
-        (_bar(100.0), 100.0),
-        (_trade(101.0), 101.0),
-        (_quote(100.0, 102.0), 101.0),
+        (bar(100.0, ts_ns=T), 100.0),
+        (trade(101.0, ts_ns=T), 101.0),
+        (quote(100.0, 102.0, ts_ns=T), 101.0),
         (_book(((99.0, 1.0), (98.0, 2.0)), ((103.0, 1.0),)), 101.0),
         (_book(((99.0, 1.0),), ()), None),
     ],
@@ -108,25 +63,9 @@ def test_risk_portfolio_and_strategy_take_a_book_mid_as_the_same_mark() -> None:
         clock,
         RecordingOutbox(),
     )
-    fill = OrderFilled(
-        ts_event_ns=T,
-        ts_init_ns=T,
-        fill_id="f1",
-        client_order_id="o1",
-        venue_order_id="v1",
-        strategy_id="s1",
-        instrument_id=BTC_ID,
-        venue="BINANCE",
-        side=OrderSide.BUY,
-        last_qty=1.0,
-        last_px=100.0,
-        fee=0.0,
-        liquidity=LiquiditySide.TAKER,
-        leaves_qty=0.0,
-    )
     for component in (risk, portfolio, strategy):
-        component.handle(_bar(100.0))
-    portfolio.handle(fill)
+        component.handle(bar(100.0, ts_ns=T))
+    portfolio.handle(fill("f1", OrderSide.BUY, 1.0, 100.0, ts_ns=T))
     clock.set_time(2 * T)
 
     book = _book(((109.0, 1.0),), ((111.0, 1.0),))

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradegraph.contracts import Bar, Instrument, QuoteTick
+from tests.support.stubs import btcusdt, instruments
+from tradegraph.contracts import Bar, QuoteTick
 from tradegraph.data.catalog import BarArrays
 from tradegraph.engine.clock import SimClock
 from tradegraph.engine.market_data import MarketDataFeed
@@ -18,13 +19,20 @@ from tradegraph.testing import RecordingOutbox
 MIN = 60_000_000_000
 
 
-def _inst(symbol: str) -> Instrument:
-    return Instrument(
-        symbol=symbol, venue="V", base=symbol[:3], quote="USD", tick_size=0.01, lot_size=0.001
+INSTRUMENTS = instruments(
+    *(
+        btcusdt(
+            symbol=s,
+            venue="V",
+            base=s,
+            quote="USD",
+            lot_size=0.001,
+            min_quantity=0.0,
+            min_notional=0.0,
+        )
+        for s in ("AAA", "BBB")
     )
-
-
-INSTRUMENTS = {i.instrument_id: i for i in (_inst("AAA"), _inst("BBB"))}
+)
 
 
 def _arrays(symbol: str, rows: list[tuple[int, float, float, float, float, float]]) -> BarArrays:

@@ -4,8 +4,9 @@ none of them blocks the frames after it."""
 
 from __future__ import annotations
 
+from tests.support.stubs import btcusdt, instruments
 from tradegraph.config.models import MarketDataChecksConfig
-from tradegraph.contracts import Bar, Instrument, TradeTick
+from tradegraph.contracts import Bar, TradeTick
 from tradegraph.engine.clock import SimClock
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.observability.metrics import MARKET_DATA_DROPPED, GraphMetrics, InMemorySink
@@ -14,13 +15,17 @@ from tradegraph.testing import RecordingOutbox
 MIN = 60_000_000_000
 
 
-def _inst(symbol: str) -> Instrument:
-    return Instrument(
-        symbol=symbol, venue="V", base=symbol[:3], quote="USD", tick_size=0.01, lot_size=0.001
+INSTRUMENTS = instruments(
+    btcusdt(
+        symbol="AAA",
+        venue="V",
+        base="AAA",
+        quote="USD",
+        lot_size=0.001,
+        min_quantity=0.0,
+        min_notional=0.0,
     )
-
-
-INSTRUMENTS = {i.instrument_id: i for i in (_inst("AAA"),)}
+)
 NOW = 1_750_000_000_000_000_000
 YEAR_NS = 365 * 86_400_000_000_000
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import stubs
 from tests.support.stubs import btcusdt, ethusdt
 from tradegraph.config.models import FillAt, SlippageConfig, VenueConfig
 from tradegraph.contracts import (
@@ -18,11 +19,7 @@ from tradegraph.contracts import (
     OrderFilled,
     OrderRejected,
     OrderSide,
-    OrderType,
-    QuoteTick,
-    SubmitOrder,
     TimeInForce,
-    TradeTick,
     VenueReason,
 )
 from tradegraph.contracts.state import StateVersionError
@@ -75,47 +72,25 @@ class Harness:
         instrument_id: str = IID,
     ) -> Bar:
         """Deliver the next one-minute bar and return it."""
-        bar = Bar(
+        bar = stubs.bar(
+            close,
+            ts_ns=self.clock.now_ns() + MINUTE_NS,
             instrument_id=instrument_id,
-            open=open_,
+            open_=open_,
             high=high,
             low=low,
-            close=close,
             volume=volume,
-            interval_ns=MINUTE_NS,
-            ts_event_ns=self.clock.now_ns() + MINUTE_NS,
-            ts_init_ns=self.clock.now_ns() + MINUTE_NS,
         )
         self.deliver(bar)
         return bar
 
     def trade(self, price: float, size: float, trade_id: str) -> None:
         now = self.clock.now_ns() + 1_000
-        self.deliver(
-            TradeTick(
-                instrument_id=IID,
-                price=price,
-                size=size,
-                aggressor_side="buy",
-                trade_id=trade_id,
-                ts_event_ns=now,
-                ts_init_ns=now,
-            )
-        )
+        self.deliver(stubs.trade(price, size=size, trade_id=trade_id, ts_ns=now))
 
     def quote(self, bid: float, ask: float, bid_size: float = 10.0, ask_size: float = 10.0) -> None:
         now = self.clock.now_ns() + 1_000
-        self.deliver(
-            QuoteTick(
-                instrument_id=IID,
-                bid_price=bid,
-                bid_size=bid_size,
-                ask_price=ask,
-                ask_size=ask_size,
-                ts_event_ns=now,
-                ts_init_ns=now,
-            )
-        )
+        self.deliver(stubs.quote(bid, ask, bid_size=bid_size, ask_size=ask_size, ts_ns=now))
 
     def submit(
         self,
@@ -130,21 +105,18 @@ class Harness:
     ) -> None:
         now = self.clock.now_ns()
         self.venue.handle(
-            SubmitOrder(
+            stubs.submit(
+                side,
+                quantity,
                 client_order_id=cid,
                 strategy_id="s1",
                 instrument_id=instrument_id,
                 venue=venue,
-                side=side,
-                quantity=quantity,
-                order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
                 limit_price=limit,
                 time_in_force=tif,
                 post_only=post_only,
-                reduce_only=False,
                 tag="t",
-                ts_event_ns=now,
-                ts_init_ns=now,
+                ts_ns=now,
             )
         )
 

@@ -4,27 +4,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.stubs import bar, fill, intent, quote, submit, trade
 from tradegraph.contracts import (
-    Bar,
     KillSwitchChanged,
-    LiquiditySide,
     Message,
     OrderAccepted,
     OrderFilled,
-    OrderIntent,
     OrderRejected,
     OrderSide,
-    OrderType,
     PortfolioSnapshot,
     PositionSnapshot,
-    QuoteTick,
     RiskReason,
     RiskRejected,
     StrategyError,
-    SubmitOrder,
-    TimeInForce,
     TimerFired,
-    TradeTick,
 )
 from tradegraph.observability.metrics import (
     DRAWDOWN,
@@ -55,81 +48,6 @@ from tradegraph.observability.metrics import (
 
 BTC = "BTCUSDT.BINANCE"
 ETH = "ETHUSDT.BINANCE"
-
-
-def _bar(instrument_id: str = BTC, ts: int = 1) -> Bar:
-    return Bar(
-        instrument_id=instrument_id,
-        open=100.0,
-        high=101.0,
-        low=99.0,
-        close=100.5,
-        volume=3.0,
-        interval_ns=60,
-        ts_event_ns=ts,
-        ts_init_ns=ts,
-    )
-
-
-def _trade(instrument_id: str = BTC) -> TradeTick:
-    return TradeTick(
-        instrument_id=instrument_id,
-        price=100.0,
-        size=0.5,
-        aggressor_side="buy",
-        trade_id="t-1",
-        ts_event_ns=1,
-        ts_init_ns=1,
-    )
-
-
-def _intent() -> OrderIntent:
-    return OrderIntent(
-        intent_id="s-000001",
-        strategy_id="s",
-        instrument_id=BTC,
-        side=OrderSide.BUY,
-        quantity=0.5,
-        ts_event_ns=1,
-        ts_init_ns=1,
-    )
-
-
-def _submit() -> SubmitOrder:
-    return SubmitOrder(
-        client_order_id="s-000001",
-        strategy_id="s",
-        instrument_id=BTC,
-        venue="BINANCE",
-        side=OrderSide.BUY,
-        quantity=0.5,
-        order_type=OrderType.MARKET,
-        limit_price=None,
-        time_in_force=TimeInForce.GTC,
-        post_only=False,
-        reduce_only=False,
-        ts_event_ns=1,
-        ts_init_ns=1,
-    )
-
-
-def _fill(qty: float, px: float, side: OrderSide = OrderSide.BUY) -> OrderFilled:
-    return OrderFilled(
-        fill_id="f-1",
-        client_order_id="s-000001",
-        venue_order_id="v-1",
-        strategy_id="s",
-        instrument_id=BTC,
-        venue="BINANCE",
-        side=side,
-        last_qty=qty,
-        last_px=px,
-        fee=0.1,
-        liquidity=LiquiditySide.TAKER,
-        leaves_qty=0.0,
-        ts_event_ns=1,
-        ts_init_ns=1,
-    )
 
 
 def _snapshot(equity: float, positions: dict[str, float]) -> PortfolioSnapshot:
@@ -170,7 +88,7 @@ def _metrics(flush_every: int = 1024) -> tuple[GraphMetrics, InMemorySink]:
 
 def test_market_events_are_counted_by_instrument_and_kind_once_flushed() -> None:
     metrics, sink = _metrics()
-    for msg in (_bar(BTC), _bar(BTC), _bar(ETH), _trade(BTC)):
+    for msg in (bar(100.0), bar(100.0), bar(100.0, instrument_id=ETH), trade(100.0, size=0.5)):
         metrics.observe(msg)
 
     assert sink.total(MARKET_EVENTS) == 0.0  # kept until flushed
@@ -183,7 +101,7 @@ def test_market_events_are_counted_by_instrument_and_kind_once_flushed() -> None
 
 def test_flush_writes_only_what_changed_since_the_last_flush() -> None:
     metrics, sink = _metrics()
-    metrics.observe(_bar())
+    metrics.observe(bar(100.0))
     metrics.flush()
     metrics.flush()
 
@@ -193,14 +111,14 @@ def test_flush_writes_only_what_changed_since_the_last_flush() -> None:
 def test_metrics_flush_by_themselves_every_flush_every_messages() -> None:
     metrics, sink = _metrics(flush_every=3)
     for _ in range(7):
-        metrics.observe(_bar())
+        metrics.observe(bar(100.0))
 
     assert sink.value(MARKET_EVENTS, instrument=BTC, kind="bar") == 6.0
 
 
 def test_bulk_market_counts_add_up_with_observed_ones() -> None:
     metrics, sink = _metrics()
-    metrics.observe(_bar())
+    metrics.observe(bar(100.0))
     metrics.count_market_events("bar", BTC, 65_536)
     metrics.count_market_events("quote", ETH, 0)
     metrics.flush()
@@ -217,7 +135,12 @@ def test_bulk_count_of_an_unknown_kind_is_refused() -> None:
 
 def test_order_path_counts_intents_orders_fills_and_notional() -> None:
     metrics, sink = _metrics()
-    for msg in (_intent(), _submit(), _fill(0.2, 100.0), _fill(0.3, 110.0, OrderSide.SELL)):
+    for msg in (
+        intent(quantity=0.5, intent_id="s-000001", strategy_id="s"),
+        submit(quantity=0.5, client_order_id="s-000001", strategy_id="s"),
+        fill("f-1", OrderSide.BUY, 0.2, 100.0, fee=0.1, strategy_id="s"),
+        fill("f-1", OrderSide.SELL, 0.3, 110.0, fee=0.1, strategy_id="s"),
+    ):
         metrics.observe(msg)
     metrics.flush()
 
@@ -379,21 +302,27 @@ def test_in_memory_sink_refuses_writes_that_prometheus_or_ray_would_refuse() -> 
         sink.inc(KILL_SWITCH_TRIPS, -1, {})
 
 
-_MARKET = st.sampled_from([_bar(BTC), _bar(ETH), _trade(BTC), _trade(ETH)])
-_QUOTE = QuoteTick(
-    instrument_id=BTC,
-    bid_price=99.0,
-    bid_size=1.0,
-    ask_price=101.0,
-    ask_size=1.0,
-    ts_event_ns=1,
-    ts_init_ns=1,
+_MARKET = st.sampled_from(
+    [
+        bar(100.0),
+        bar(100.0, instrument_id=ETH),
+        trade(100.0, size=0.5),
+        trade(100.0, size=0.5, instrument_id=ETH),
+    ]
 )
+_QUOTE = quote(99.0, 101.0, ts_ns=1)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    messages=st.lists(st.one_of(_MARKET, st.just(_QUOTE), st.just(_fill(0.1, 100.0))), max_size=60),
+    messages=st.lists(
+        st.one_of(
+            _MARKET,
+            st.just(_QUOTE),
+            st.just(fill("f-1", OrderSide.BUY, 0.1, 100.0, fee=0.1, strategy_id="s")),
+        ),
+        max_size=60,
+    ),
     flush_every=st.integers(1, 10),
 )
 def test_after_a_final_flush_every_observed_message_is_counted_once(

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from tests.support.stubs import ethusdt, quote, trade
 from tests.unit.portfolio.builders import (
     BTC,
     ETH,
@@ -15,10 +16,7 @@ from tests.unit.portfolio.builders import (
 )
 from tradegraph.config.models import PortfolioConfig
 from tradegraph.contracts import (
-    Instrument,
     OrderSide,
-    QuoteTick,
-    TradeTick,
 )
 from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError, OrderPathError
@@ -27,8 +25,13 @@ from tradegraph.testing import RecordingOutbox
 
 
 def test_constructor_rejects_instrument_quoted_in_another_currency() -> None:
-    ethbtc = Instrument(
-        symbol="ETHBTC", venue="BINANCE", base="ETH", quote="BTC", tick_size=1e-6, lot_size=1e-3
+    ethbtc = ethusdt(
+        symbol="ETHBTC",
+        quote="BTC",
+        tick_size=1e-6,
+        lot_size=1e-3,
+        min_quantity=0.0,
+        min_notional=0.0,
     )
     config = PortfolioConfig(currency="USDT")
 
@@ -137,29 +140,9 @@ def test_trade_tick_marks_at_price_and_quote_tick_at_mid() -> None:
     portfolio, _, _ = make_portfolio()
     portfolio.handle(fill("f1", OrderSide.BUY, 1.0, 100.0))
 
-    portfolio.handle(
-        TradeTick(
-            ts_event_ns=1,
-            ts_init_ns=1,
-            instrument_id=BTC,
-            price=110.0,
-            size=0.1,
-            aggressor_side="buy",
-            trade_id="t1",
-        )
-    )
+    portfolio.handle(trade(110.0, size=0.1, instrument_id=BTC, ts_ns=1))
     after_trade = portfolio.equity
-    portfolio.handle(
-        QuoteTick(
-            ts_event_ns=2,
-            ts_init_ns=2,
-            instrument_id=BTC,
-            bid_price=119.0,
-            bid_size=1.0,
-            ask_price=121.0,
-            ask_size=1.0,
-        )
-    )
+    portfolio.handle(quote(119.0, 121.0, instrument_id=BTC, ts_ns=2))
 
     assert after_trade == pytest.approx(10_010.0)
     assert portfolio.mark(BTC) == 120.0

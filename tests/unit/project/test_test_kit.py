@@ -12,12 +12,18 @@ from tests.support.stubs import (
     MINUTE_NS,
     bars,
     btcusdt,
+    cancel,
     ethusdt,
     instruments,
     portfolio_snapshot,
     position_snapshot,
+    quote,
+    submit,
+    trade,
 )
 from tradegraph.config import load_config
+from tradegraph.contracts import OrderSide, OrderType
+from tradegraph.contracts.marks import mark_price
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,3 +61,28 @@ def test_kit_portfolio_snapshot_adds_up() -> None:
     assert snapshot.net_exposure == pytest.approx(37.0)
     assert snapshot.unrealized_pnl == pytest.approx(5.0 + 2.0)
     assert snapshot.drawdown == pytest.approx(1_100.0 - 1_037.0)
+
+
+def test_kit_ticks_are_stamped_and_mark_where_the_rule_says() -> None:
+    last = trade(101.0, ts_ns=7)
+    top = quote(100.0, 102.0, instrument_id=ETH_ID, ts_ns=8)
+
+    assert (last.ts_event_ns, last.ts_init_ns, last.instrument_id) == (7, 7, BTC_ID)
+    assert (top.ts_event_ns, top.instrument_id) == (8, ETH_ID)
+    assert (mark_price(last), mark_price(top)) == (101.0, 101.0)
+
+
+def test_kit_order_is_a_limit_order_when_priced_and_its_cancel_follows_it() -> None:
+    market = submit(OrderSide.SELL, 0.5, client_order_id="sma-000001", ts_ns=10)
+    limit = submit(limit_price=99.0)
+
+    cancelled = cancel(market, "kill switch")
+
+    assert (market.order_type, limit.order_type) == (OrderType.MARKET, OrderType.LIMIT)
+    assert (cancelled.client_order_id, cancelled.venue, cancelled.reason) == (
+        "sma-000001",
+        "BINANCE",
+        "kill switch",
+    )
+    assert cancelled.ts_event_ns == 11
+    assert cancel(market, ts_ns=20).ts_init_ns == 20

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.stubs import btcusdt, ethusdt
+from tests.support.stubs import btcusdt, ethusdt, quote, trade
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
     RISK,
@@ -26,13 +26,11 @@ from tradegraph.contracts import (
     OrderSide,
     OrderType,
     PortfolioSnapshot,
-    QuoteTick,
     ResetKillSwitch,
     RiskReason,
     RiskRejected,
     StrategyError,
     SubmitOrder,
-    TradeTick,
     TripKillSwitch,
 )
 from tradegraph.engine.clock import SimClock
@@ -200,27 +198,9 @@ def test_bar_trade_and_quote_set_the_last_price() -> None:
 
     h.send(h.bar(101.5))
     after_bar = h.engine.last_prices[BTC_ID]
-    h.send(
-        TradeTick(
-            instrument_id=BTC_ID,
-            price=102.0,
-            size=1.0,
-            aggressor_side="buy",
-            trade_id="t1",
-            **h.ts(),
-        )
-    )
+    h.send(trade(102.0, ts_ns=h.clock.now_ns()))
     after_trade = h.engine.last_prices[BTC_ID]
-    h.send(
-        QuoteTick(
-            instrument_id=BTC_ID,
-            bid_price=103.0,
-            bid_size=1.0,
-            ask_price=104.0,
-            ask_size=1.0,
-            **h.ts(),
-        )
-    )
+    h.send(quote(103.0, 104.0, ts_ns=h.clock.now_ns()))
 
     assert after_bar == 101.5
     assert after_trade == 102.0

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ConfigDict, Field
 
-from tests.support.stubs import btcusdt, ethusdt
+from tests.support.stubs import btcusdt, ethusdt, quote, trade
 from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import (
     Bar,
@@ -336,29 +336,9 @@ def test_market_data_sets_last_price_and_reaches_hooks() -> None:
 
     strategy.handle(make_bar(101.0, 1))
     after_bar = strategy.last_price(BTC)
-    strategy.handle(
-        TradeTick(
-            instrument_id=BTC,
-            price=102.0,
-            size=1.0,
-            aggressor_side="buy",
-            trade_id="t1",
-            ts_event_ns=2,
-            ts_init_ns=2,
-        )
-    )
+    strategy.handle(trade(102.0, ts_ns=2))
     after_trade = strategy.last_price(BTC)
-    strategy.handle(
-        QuoteTick(
-            instrument_id=ETH,
-            bid_price=9.0,
-            bid_size=1.0,
-            ask_price=11.0,
-            ask_size=1.0,
-            ts_event_ns=3,
-            ts_init_ns=3,
-        )
-    )
+    strategy.handle(quote(9.0, 11.0, instrument_id=ETH, ts_ns=3))
 
     assert (after_bar, after_trade) == (101.0, 102.0)
     assert strategy.last_price(ETH) == 10.0
