@@ -15,6 +15,7 @@ import yaml
 
 from tests.integration.test_live_session import API_KEY, PRICE, SECRET, live_config
 from tests.support.fake_exchange import FakeExchange
+from tests.support.sockets import process_tree
 from tradegraph.config.models import LiveMode
 
 pytestmark = pytest.mark.ray
@@ -30,24 +31,8 @@ def fake() -> Iterator[FakeExchange]:
 
 
 def descendants(root: int) -> list[int]:
-    """Every process below ``root`` (by parent pid), read from ``/proc``."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    """Every process below ``root``."""
+    return sorted(process_tree(root) - {root})
 
 
 def environ_of(pid: int) -> bytes | None:

@@ -1,4 +1,4 @@
-"""The TCP sockets a process tree listens on, read from ``/proc`` (Linux)."""
+"""The processes of a tree and the TCP sockets it listens on, read from ``/proc`` (Linux)."""
 
 from __future__ import annotations
 
