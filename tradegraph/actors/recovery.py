@@ -147,7 +147,7 @@ class Recovery:
             component_state = state["component"]
             if self.history is not None:
                 component_state = self.history.join(component_state)
-            # Cores declare their state model; the control sink and a gateway keep dicts.
+            # Every component declares its state model.
             state_type = getattr(component, "State", None)
             if state_type is not None:
                 component_state = state_type.model_validate(component_state)
