@@ -28,10 +28,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict
-
 from tradegraph.contracts import OrderSide, OrderType, TimeInForce
-from tradegraph.errors import DataError
+from tradegraph.contracts.state import ComponentState, StateRecord
 
 __all__ = [
     "JournalFill",
@@ -68,10 +66,8 @@ class JournalStatus(StrEnum):
         return self in (JournalStatus.FILLED, JournalStatus.CANCELLED, JournalStatus.REJECTED)
 
 
-class JournalOrderState(BaseModel):
+class JournalOrderState(StateRecord):
     """A :class:`JournalOrder` as a frozen record (its fields, same names and meaning)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     client_order_id: str
     venue_client_id: str
@@ -95,10 +91,8 @@ class JournalOrderState(BaseModel):
     detail: str = ""
 
 
-class JournalFillState(BaseModel):
+class JournalFillState(StateRecord):
     """A :class:`JournalFill` as a frozen record (its fields, same names and meaning)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     fill_id: str
     client_order_id: str
@@ -112,14 +106,12 @@ class JournalFillState(BaseModel):
     ts_ns: int
 
 
-class JournalState(BaseModel):
+class JournalState(ComponentState):
     """Everything an :class:`OrderJournal` holds (not where it is written).
 
-    ``schema_version`` changes when a field changes meaning; :meth:`OrderJournal.restore`
-    refuses another version.
+    ``schema_version`` changes when a field changes meaning; reading state of another version
+    fails with :class:`~tradegraph.contracts.state.StateVersionError`.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = _VERSION
     orders: tuple[JournalOrderState, ...] = ()
@@ -370,15 +362,7 @@ class OrderJournal:
         )
 
     def restore(self, state: JournalState) -> None:
-        """Replace all state with a :meth:`snapshot` (the file, if any, gets the new state).
-
-        Raises:
-            DataError: ``state`` has another ``schema_version``.
-        """
-        if state.schema_version != _VERSION:
-            raise DataError(
-                f"order journal snapshot schema_version {state.schema_version!r} is not {_VERSION}"
-            )
+        """Replace all state with a :meth:`snapshot` (the file, if any, gets the new state)."""
         self.orders = {}
         self.fills = {}
         for raw_order in state.orders:
