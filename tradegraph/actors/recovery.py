@@ -32,7 +32,7 @@ from tradegraph.contracts.state import ComponentState
 class Restorable(Protocol):
     """What recovery needs of a component."""
 
-    def snapshot(self) -> Any: ...
+    def snapshot(self) -> ComponentState: ...
 
     def restore(self, state: Any) -> None: ...
 
@@ -181,9 +181,7 @@ class Recovery:
         replay: dict[str, Any] | None,
     ) -> dict[str, Any]:
         """The host's state for a snapshot."""
-        component_state = component.snapshot()
-        if isinstance(component_state, ComponentState):
-            component_state = component_state.model_dump(mode="json")
+        component_state = component.snapshot().model_dump(mode="json")
         if self.history is not None:
             component_state = self.history.split(component_state)
         state = {
