@@ -244,8 +244,8 @@ def test_a_journal_file_of_an_earlier_version_loads_and_writes_the_same_lines(
     assert journal.baseline_balances == {"BTC": 1.0, "USDT": 1000.0}
     assert journal.baseline_ns == 1_699_999_999_000_000_000
     # Records written today are the lines an earlier version wrote for the same state.
-    assert order.to_dict() == old_lines[3]["order"]
-    assert loaded_fill.to_dict() == old_lines[2]["fill"]
+    assert order.to_state().model_dump(mode="json") == old_lines[3]["order"]
+    assert loaded_fill.to_state().model_dump(mode="json") == old_lines[2]["fill"]
 
 
 def test_records_round_trip_through_frozen_state() -> None:

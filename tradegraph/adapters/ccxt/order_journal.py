@@ -179,14 +179,6 @@ class JournalOrder:
     def from_state(cls, state: JournalOrderState) -> JournalOrder:
         return cls(**dict(state))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record as the journal file holds it (JSON-able)."""
-        return self.to_state().model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JournalOrder:
-        return cls.from_state(JournalOrderState.model_validate(data))
-
 
 @dataclass(frozen=True)
 class JournalFill:
@@ -223,14 +215,6 @@ class JournalFill:
     def from_state(cls, state: JournalFillState) -> JournalFill:
         return cls(**dict(state))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record as the journal file holds it (JSON-able)."""
-        return self.to_state().model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JournalFill:
-        return cls.from_state(JournalFillState.model_validate(data))
-
 
 @dataclass
 class OrderJournal:
@@ -263,14 +247,14 @@ class OrderJournal:
     def record_order(self, order: JournalOrder) -> None:
         """Add or replace an order's record (call after every change to it)."""
         self.orders[order.client_order_id] = order
-        self._append({"kind": "order", "order": order.to_dict()})
+        self._append({"kind": "order", "order": order.to_state().model_dump(mode="json")})
 
     def record_fill(self, fill: JournalFill) -> bool:
         """Add a fill; ``False`` (and no change) if its id is already known."""
         if fill.fill_id in self.fills:
             return False
         self.fills[fill.fill_id] = fill
-        self._append({"kind": "fill", "fill": fill.to_dict()})
+        self._append({"kind": "fill", "fill": fill.to_state().model_dump(mode="json")})
         return True
 
     def set_baseline(self, balances: Mapping[str, float], ts_ns: int) -> None:
@@ -406,10 +390,10 @@ class OrderJournal:
     def _apply(self, entry: Mapping[str, Any]) -> None:
         kind = entry["kind"]
         if kind == "order":
-            order = JournalOrder.from_dict(entry["order"])
+            order = JournalOrder.from_state(JournalOrderState.model_validate(entry["order"]))
             self.orders[order.client_order_id] = order
         elif kind == "fill":
-            fill = JournalFill.from_dict(entry["fill"])
+            fill = JournalFill.from_state(JournalFillState.model_validate(entry["fill"]))
             self.fills[fill.fill_id] = fill
         elif kind == "baseline":
             self.baseline_balances = {k: float(v) for k, v in entry["balances"].items()}
@@ -447,9 +431,15 @@ class OrderJournal:
                 fh.write(json.dumps({**entry, "ts_ns": self.baseline_ns}) + "\n")
                 lines += 1
             for order in self.orders.values():
-                fh.write(json.dumps({"kind": "order", "order": order.to_dict()}) + "\n")
+                fh.write(
+                    json.dumps({"kind": "order", "order": order.to_state().model_dump(mode="json")})
+                    + "\n"
+                )
             for fill in self.fills.values():
-                fh.write(json.dumps({"kind": "fill", "fill": fill.to_dict()}) + "\n")
+                fh.write(
+                    json.dumps({"kind": "fill", "fill": fill.to_state().model_dump(mode="json")})
+                    + "\n"
+                )
             lines += len(self.orders) + len(self.fills)
             if self.durable:
                 fh.flush()
