@@ -35,6 +35,7 @@ from tradegraph.contracts import (
     VenueBanned,
     VenueReason,
 )
+from tradegraph.contracts.state import ComponentState
 from tradegraph.observability import get_logger
 
 KILL_SWITCH_REASON = "kill switch:"
@@ -97,6 +98,19 @@ def take_broker_environment(config: GraphConfig, environ: MutableMapping[str, st
     return secrets
 
 
+class GatewayState(ComponentState):
+    """What a :class:`GatewayBroker` keeps in a host snapshot: nothing but its version.
+
+    Its durable state is the order journal file (``journal_path``): every order is written
+    there before it is sent and every venue update as it comes, so the file is always newer
+    than any snapshot. A restarted gateway loads the journal when it is built and reconciles
+    it with the venue, which is the truth, before it takes a command. Copying the journal
+    into the snapshot as well would restore an older journal over the newer file. The queued
+    commands are not kept either: recovery hands the host's journal of batches to the gateway
+    again, and the broker drops a submit its order journal already holds (by client order id).
+    """
+
+
 class GatewayBroker:
     """The ``broker:<venue>`` component of a dry-run or live session.
 
@@ -108,6 +122,8 @@ class GatewayBroker:
         journal_path: The gateway's order journal, kept across actor restarts.
         publish: Where order events go (the host's outbox).
     """
+
+    State = GatewayState
 
     def __init__(
         self,
@@ -284,9 +300,10 @@ class GatewayBroker:
     def open_orders(self) -> int:
         return self.gateway.open_orders
 
-    def snapshot(self) -> dict[str, Any]:
-        # The gateway keeps its own durable journal; the venue is the truth on recovery.
-        return {}
+    def snapshot(self) -> GatewayState:
+        """Nothing beyond the version: the order journal file is the durable state (see
+        :class:`GatewayState`)."""
+        return GatewayState()
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: GatewayState) -> None:
         return None

@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 import tradegraph
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import Component, Message, TimerFired
+from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.assembly import build_component
 
 PUBLISH: Final = 0
@@ -154,7 +155,7 @@ class ComponentHost:
         self._component.stop()
         return self._take_actions()
 
-    def snapshot(self) -> Any:
+    def snapshot(self) -> ComponentState:
         """The component's state model (see ``Component.snapshot``)."""
         return self._component.snapshot()
 

@@ -103,6 +103,7 @@ from tradegraph.contracts import (
     TripKillSwitch,
     VenueBanned,
 )
+from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.assembly import build_component, build_router
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.engine.schedule import log_for_operator
@@ -145,6 +146,18 @@ def live_component_ids(config: GraphConfig) -> tuple[str, ...]:
     return (CONTROL, *component_ids(config), MARKET_DATA)
 
 
+class ControlState(ComponentState):
+    """All of a :class:`ControlSink`'s state (the kept messages are a view, not state).
+
+    Attributes:
+        counts: Messages received, by message type name.
+        halt_reason: Why trading was halted (the last ``TripKillSwitch``), or ``""``.
+    """
+
+    counts: dict[str, int]
+    halt_reason: str
+
+
 class ControlSink:
     """The ``control`` component of a session: keeps what is addressed to the driver.
 
@@ -153,6 +166,7 @@ class ControlSink:
     """
 
     component_id = CONTROL
+    State = ControlState
 
     def __init__(self, session_id: str, keep: int = 1000) -> None:
         self.messages: deque[Message] = deque(maxlen=keep)
@@ -176,12 +190,12 @@ class ControlSink:
         else:
             log_for_operator(self._log, msg)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts), "halt_reason": self.halt_reason}
+    def snapshot(self) -> ControlState:
+        return ControlState(counts=dict(self.counts), halt_reason=self.halt_reason)
 
-    def restore(self, state: dict[str, Any]) -> None:
-        self.counts = {str(k): int(v) for k, v in state["counts"].items()}
-        self.halt_reason = str(state["halt_reason"])
+    def restore(self, state: ControlState) -> None:
+        self.counts = dict(state.counts)
+        self.halt_reason = state.halt_reason
 
 
 @dataclass

@@ -32,7 +32,7 @@ from tradegraph.contracts.state import ComponentState
 class Restorable(Protocol):
     """What recovery needs of a component."""
 
-    def snapshot(self) -> Any: ...
+    def snapshot(self) -> ComponentState: ...
 
     def restore(self, state: Any) -> None: ...
 
@@ -147,7 +147,7 @@ class Recovery:
             component_state = state["component"]
             if self.history is not None:
                 component_state = self.history.join(component_state)
-            # Cores declare their state model; the control sink and a gateway keep dicts.
+            # Every component declares its state model.
             state_type = getattr(component, "State", None)
             if state_type is not None:
                 component_state = state_type.model_validate(component_state)
@@ -181,9 +181,7 @@ class Recovery:
         replay: dict[str, Any] | None,
     ) -> dict[str, Any]:
         """The host's state for a snapshot."""
-        component_state = component.snapshot()
-        if isinstance(component_state, ComponentState):
-            component_state = component_state.model_dump(mode="json")
+        component_state = component.snapshot().model_dump(mode="json")
         if self.history is not None:
             component_state = self.history.split(component_state)
         state = {

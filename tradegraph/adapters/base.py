@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-
 from tradegraph.config.models import LiveMode
 from tradegraph.contracts import CancelOrder, Message, SubmitOrder, VenueBanned
+from tradegraph.contracts.state import ComponentState
 
 __all__ = [
     "BrokerGateway",
@@ -128,7 +127,7 @@ class BrokerGateway(Protocol):
         """Orders not finished (pending or open)."""
         ...
 
-    def snapshot(self) -> BaseModel:
+    def snapshot(self) -> ComponentState:
         """The broker's state (its order journal) as a frozen, versioned model."""
         ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from tradegraph.contracts.base import Message
+from tradegraph.contracts.state import ComponentState
 
 
 @runtime_checkable
@@ -36,8 +37,10 @@ class Outbox(Protocol):
 class Component(Protocol):
     """The shape every component core has.
 
-    ``State`` is the component's state model: ``snapshot()`` returns one, ``restore`` takes one
-    (typed ``Any`` here because each component narrows it to its own ``State``).
+    ``State`` is the component's state model, a :class:`ComponentState`: ``snapshot()``
+    returns one, ``restore`` takes one back. ``restore``'s argument is typed ``Any`` here only
+    because each component narrows it to its own ``State`` (a protocol parameter typed
+    ``ComponentState`` would refuse every narrower one).
     """
 
     component_id: str
@@ -52,6 +55,6 @@ class Component(Protocol):
         """Called once by the engine after the last message."""
         ...
 
-    def snapshot(self) -> Any: ...
+    def snapshot(self) -> ComponentState: ...
 
     def restore(self, state: Any) -> None: ...

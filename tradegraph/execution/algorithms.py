@@ -53,6 +53,7 @@ from tradegraph.contracts import (
     OrderSide,
     RiskReason,
 )
+from tradegraph.contracts.state import StateRecord
 from tradegraph.errors import ConfigError
 
 __all__ = [
@@ -65,14 +66,18 @@ __all__ = [
     "IcebergParams",
     "OnlineVolumeProfile",
     "ParentOrderBook",
+    "ParentOrderBookState",
+    "ParentRecord",
     "ParentStatus",
     "PovAlgorithm",
     "PovParams",
     "TwapAlgorithm",
     "TwapParams",
     "Urgency",
+    "VolumeProfileState",
     "VwapAlgorithm",
     "VwapParams",
+    "WorkingParentState",
     "choose_algorithm",
     "profile_mass",
     "volume_profile_from_bars",
@@ -271,11 +276,102 @@ class ParentState:
     def committed_lots(self) -> int:
         return self.filled_lots + self.open_lots
 
+    def to_state(self) -> ParentRecord:
+        return ParentRecord(**asdict(self))
+
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> ParentState:
-        values = dict(raw)
-        values["open_children"] = {str(k): int(v) for k, v in raw["open_children"].items()}
-        return cls(**values)
+    def from_state(cls, record: ParentRecord) -> ParentState:
+        # JSON form: the algorithms compare and look up side and status as plain strings.
+        return cls(**record.model_dump(mode="json"))
+
+
+class ParentRecord(StateRecord):
+    """A :class:`ParentState` as stored (same fields, same meaning)."""
+
+    parent_id: str
+    algo: AlgoName
+    instrument_id: str
+    side: OrderSide
+    total_lots: int
+    limit_price: float | None
+    arrival_price: float
+    start_ns: int
+    status: ParentStatus = ParentStatus.WORKING
+    final_status: ParentStatus | Literal[""] = ""
+    reason: str = ""
+    filled_lots: int = 0
+    filled_notional: float = 0.0
+    fees: float = 0.0
+    open_children: dict[str, int] = Field(default_factory=dict)
+    child_orders: int = 0
+    child_fills: int = 0
+    rejections: int = 0
+    consecutive_rejections: int = 0
+    next_slice: int = 0
+    observed_volume: float = 0.0
+    vwap_pv: float = 0.0
+    vwap_volume: float = 0.0
+
+
+class WorkingParentState(StateRecord):
+    """A parent still working: its algorithm's parameters and its :class:`ParentRecord`.
+
+    The parameters are read as the model of the parent's algorithm (``state.algo``).
+    """
+
+    params: TwapParams | VwapParams | IcebergParams | PovParams
+    state: ParentRecord
+
+    @model_validator(mode="before")
+    @classmethod
+    def _params_of_the_algorithm(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("params"), Mapping):
+            return data
+        parent = data.get("state")
+        algo = parent.algo if isinstance(parent, ParentRecord) else None
+        if isinstance(parent, Mapping):
+            algo = parent.get("algo")
+        algorithm = _ALGORITHMS.get(str(algo))
+        if algorithm is None:
+            raise ValueError(f"unknown execution algorithm {algo!r}; known: {sorted(_ALGORITHMS)}")
+        return {**data, "params": algorithm.Params.model_validate(data["params"])}
+
+    @model_validator(mode="after")
+    def _params_match_the_algorithm(self) -> Self:
+        expected = _ALGORITHMS[self.state.algo.value].Params
+        if type(self.params) is not expected:
+            raise ValueError(
+                f"parent {self.state.parent_id}: {self.state.algo.value} needs "
+                f"{expected.__name__}, not {type(self.params).__name__}"
+            )
+        return self
+
+
+class VolumeProfileState(StateRecord):
+    """An :class:`OnlineVolumeProfile` as stored: bar volume summed and counted per bucket."""
+
+    buckets: int
+    sums: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+class ParentOrderBookState(StateRecord):
+    """All of a :class:`ParentOrderBook`'s state (kept inside the strategy's state, whose
+    ``schema_version`` covers it).
+
+    Attributes:
+        count: Parent ids handed out so far.
+        parents: Parents still working, in submission order.
+        child_parent: Parent id of each child still known, by client order id.
+        reports: Execution reports of the parents that ended, in order.
+        profiles: Volume profiles being learned, by instrument id.
+    """
+
+    count: int
+    parents: tuple[WorkingParentState, ...]
+    child_parent: dict[str, str]
+    reports: tuple[ExecutionReport, ...]
+    profiles: dict[str, VolumeProfileState] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- algorithms
@@ -545,10 +641,6 @@ class ExecutionAlgorithm:
             ts_init_ns=now,
         )
 
-    def extra_state(self) -> dict[str, Any]:
-        """Subclass state beyond :class:`ParentState` (none by default)."""
-        return {}
-
 
 class TwapAlgorithm(ExecutionAlgorithm):
     """Time-weighted: see :class:`TwapParams`."""
@@ -754,14 +846,21 @@ class OnlineVolumeProfile:
             for total, count in zip(self.sums, self.counts, strict=True)
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"buckets": self.buckets, "sums": list(self.sums), "counts": list(self.counts)}
+    def to_state(self) -> VolumeProfileState:
+        return VolumeProfileState(
+            buckets=self.buckets, sums=tuple(self.sums), counts=tuple(self.counts)
+        )
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> OnlineVolumeProfile:
-        learned = cls(int(raw["buckets"]))
-        learned.sums = [float(v) for v in raw["sums"]]
-        learned.counts = [int(v) for v in raw["counts"]]
+    def from_state(cls, state: VolumeProfileState) -> OnlineVolumeProfile:
+        learned = cls(state.buckets)
+        if len(state.sums) != state.buckets or len(state.counts) != state.buckets:
+            raise ValueError(
+                f"a volume profile of {state.buckets} buckets holds {len(state.sums)} sums "
+                f"and {len(state.counts)} counts"
+            )
+        learned.sums = list(state.sums)
+        learned.counts = list(state.counts)
         return learned
 
 
@@ -986,37 +1085,39 @@ class ParentOrderBook:
 
     # -- snapshot -----------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "count": self._count,
-            "parents": [
-                {"params": a.params.model_dump(mode="json"), "state": asdict(a.state)}
+    def snapshot(self) -> ParentOrderBookState:
+        return ParentOrderBookState(
+            count=self._count,
+            parents=tuple(
+                WorkingParentState(params=a.params, state=a.state.to_state())
                 for a in self._algos.values()
-            ],
-            "child_parent": dict(self._child_parent),
-            "reports": [r.model_dump(mode="json") for r in self.reports],
-            "profiles": {iid: p.to_dict() for iid, p in self._profiles.items()},
-        }
+            ),
+            child_parent=dict(self._child_parent),
+            reports=tuple(self.reports),
+            profiles={iid: p.to_state() for iid, p in self._profiles.items()},
+        )
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self._count = int(state["count"])
+    def restore(self, state: ParentOrderBookState) -> None:
+        self._count = state.count
         self._profiles = {
-            str(iid): OnlineVolumeProfile.from_dict(raw)
-            for iid, raw in state.get("profiles", {}).items()
+            iid: OnlineVolumeProfile.from_state(p) for iid, p in state.profiles.items()
         }
         self._algos = {}
-        for raw in state["parents"]:
-            parent = ParentState.from_dict(raw["state"])
+        for working in state.parents:
+            parent = ParentState.from_state(working.state)
             cls = _ALGORITHMS[parent.algo]
-            params = cls.Params.model_validate(raw["params"])
             instrument = self._instruments[parent.instrument_id]
             algorithm = cls(
-                self._host, instrument, parent, params, self._profiles.get(parent.instrument_id)
+                self._host,
+                instrument,
+                parent,
+                working.params,
+                self._profiles.get(parent.instrument_id),
             )
             algorithm.timer_armed = True
             self._algos[parent.parent_id] = algorithm
-        self._child_parent = {str(k): str(v) for k, v in state["child_parent"].items()}
-        self.reports = [ExecutionReport.model_validate(r) for r in state["reports"]]
+        self._child_parent = dict(state.child_parent)
+        self.reports = list(state.reports)
         self._refresh()
 
 

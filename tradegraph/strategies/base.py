@@ -55,6 +55,7 @@ from tradegraph.execution.algorithms import (
     ALGO_TIMER_PREFIX,
     AlgoName,
     ParentOrderBook,
+    ParentOrderBookState,
     ParentStatus,
     Urgency,
     choose_algorithm,
@@ -143,7 +144,7 @@ class StrategyState(ComponentState):
     error: str | None
     kill_switch_tripped: bool
     strategy: dict[str, Any]
-    algos: dict[str, Any] | None = None
+    algos: ParentOrderBookState | None = None
     allocation: CapitalAllocated | None = None
 
 

@@ -4,6 +4,13 @@ Every indicator has ``update(...)``, a ``value`` that is NaN until ``ready``, it
 ``snapshot()``/``restore()`` so a strategy can carry it across a restart. Read ``value`` and
 ``ready`` as attributes; only ``update`` and ``restore`` change them.
 
+Why an indicator's snapshot is a plain dict and not a :class:`~tradegraph.contracts.state.
+ComponentState` like a component's: a user puts ``sma.snapshot()`` into the dict their
+``Strategy.strategy_state()`` returns, and that dict is kept as is inside the strategy's typed
+``StrategyState`` (JSON through and through). A model there would not be JSON when stored, and
+``restore_strategy_state`` would get a dict back, not the model. The snapshot names its
+``kind`` and ``period``, and ``restore`` refuses one of another kind or period.
+
 Running sums drift by rounding over millions of updates, so the windowed indicators (SMA,
 Bollinger) re-add their window exactly each time their ring buffer wraps; that costs one pass
 over the window every ``period`` updates.

@@ -17,7 +17,7 @@ from tradegraph.adapters.ccxt.order_journal import (
     highest_order_numbers,
 )
 from tradegraph.contracts import OrderSide, OrderType, TimeInForce
-from tradegraph.errors import DataError
+from tradegraph.contracts.state import ComponentState, StateVersionError
 
 
 def order(cid: str = "sma-000001", status: JournalStatus = JournalStatus.PENDING) -> JournalOrder:
@@ -109,8 +109,13 @@ def test_snapshot_restore_round_trip_and_version_check() -> None:
     restored.restore(journal.snapshot())
 
     assert restored.snapshot() == journal.snapshot()
-    with pytest.raises(DataError, match="version"):
-        restored.restore(JournalState(schema_version=99))
+    assert isinstance(journal.snapshot(), ComponentState)
+    assert JournalState.model_validate_json(journal.snapshot().model_dump_json()) == (
+        journal.snapshot()
+    )
+    stored = journal.snapshot().model_dump(mode="json")
+    with pytest.raises(StateVersionError, match=r"JournalState: .*schema_version 99"):
+        JournalState.model_validate({**stored, "schema_version": 99})
 
 
 def test_restore_into_a_file_journal_rewrites_the_file(tmp_path: Path) -> None:
@@ -239,8 +244,8 @@ def test_a_journal_file_of_an_earlier_version_loads_and_writes_the_same_lines(
     assert journal.baseline_balances == {"BTC": 1.0, "USDT": 1000.0}
     assert journal.baseline_ns == 1_699_999_999_000_000_000
     # Records written today are the lines an earlier version wrote for the same state.
-    assert order.to_dict() == old_lines[3]["order"]
-    assert loaded_fill.to_dict() == old_lines[2]["fill"]
+    assert order.to_state().model_dump(mode="json") == old_lines[3]["order"]
+    assert loaded_fill.to_state().model_dump(mode="json") == old_lines[2]["fill"]
 
 
 def test_records_round_trip_through_frozen_state() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tests.support.stubs import btcusdt
 from tradegraph.config.models import StrategyConfig
@@ -28,11 +29,16 @@ from tradegraph.contracts import (
     RiskRejected,
     TimerFired,
 )
+from tradegraph.contracts.state import StateVersionError
 from tradegraph.engine.clock import SimClock
 from tradegraph.errors import ConfigError
 from tradegraph.execution.algorithms import (
     AlgoName,
+    OnlineVolumeProfile,
+    ParentOrderBookState,
+    PovParams,
     Urgency,
+    VolumeProfileState,
     choose_algorithm,
     profile_mass,
     volume_profile_from_bars,
@@ -599,3 +605,77 @@ def test_restore_mid_parent_continues_identically() -> None:
     assert [i.model_dump() for i in twin.intents()] == [i.model_dump() for i in h.intents()]
     assert twin.strategy.snapshot() == h.strategy.snapshot()
     assert math.isclose(sum(i.quantity for i in h.intents()), 0.6)
+
+
+def _book_mid_run() -> Harness:
+    """A finished iceberg (a report), a working POV with an open child, a learned profile."""
+    h = Harness()
+    h.strategy.learn_volume_profile(BTC, buckets=24)
+    h.strategy.submit_algo_order(
+        BTC, OrderSide.BUY, 0.002, "iceberg", limit_price=100.0, display_quantity=0.002
+    )
+    h.fill(h.intents()[0], 0.002, 100.0)
+    h.strategy.submit_algo_order(BTC, OrderSide.SELL, 1.0, "pov", participation=0.1)
+    h.bar(101.0, volume=5.0)
+    return h
+
+
+def test_parent_book_state_is_typed_and_survives_json() -> None:
+    h = _book_mid_run()
+
+    state = h.strategy.snapshot()
+    stored = state.model_dump_json()
+    again = Strategy.State.model_validate_json(stored)
+
+    book = again.algos
+    assert isinstance(book, ParentOrderBookState)
+    assert [type(p.params) for p in book.parents] == [PovParams]
+    assert [p.state.algo for p in book.parents] == [AlgoName.POV]
+    assert [p.state.side for p in book.parents] == [OrderSide.SELL]
+    assert [r.algo for r in book.reports] == ["iceberg"]
+    assert (sum(book.profiles[BTC].counts), sum(book.profiles[BTC].sums)) == (1, 5.0)
+    assert again == state
+    assert json.loads(again.model_dump_json()) == json.loads(stored)
+
+
+def test_parent_book_state_keeps_its_stored_json_shape() -> None:
+    book = _book_mid_run().strategy.snapshot().model_dump(mode="json")["algos"]
+
+    assert set(book) == {"count", "parents", "child_parent", "reports", "profiles"}
+    assert set(book["parents"][0]) == {"params", "state"}
+    assert book["parents"][0]["state"]["side"] == "sell"
+    assert book["profiles"][BTC]["buckets"] == 24
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p["params"].update(participation=2.0), "participation"),
+        (lambda p: p["state"].update(algo="sniper"), "unknown execution algorithm 'sniper'"),
+        (lambda p: p["params"].update(slices=3), "slices"),
+        (lambda p: p["state"].update(total_lots="many"), "total_lots"),
+    ],
+    ids=["bad-param", "unknown-algo", "param-of-another-algo", "bad-field"],
+)
+def test_stored_parent_book_with_a_bad_field_is_refused_naming_it(
+    change: Any, message: str
+) -> None:
+    stored = _book_mid_run().strategy.snapshot().model_dump(mode="json")
+    change(stored["algos"]["parents"][0])
+
+    with pytest.raises(ValidationError, match=message):
+        Strategy.State.model_validate(stored)
+
+
+def test_stored_parent_book_of_another_schema_version_is_refused() -> None:
+    stored = _book_mid_run().strategy.snapshot().model_dump(mode="json")
+
+    with pytest.raises(StateVersionError, match=r"StrategyState: .*schema_version 2"):
+        Strategy.State.model_validate({**stored, "schema_version": 2})
+
+
+def test_volume_profile_state_of_the_wrong_length_is_refused() -> None:
+    state = VolumeProfileState(buckets=24, sums=(1.0,), counts=(1,))
+
+    with pytest.raises(ValueError, match="24 buckets holds 1 sums and 1 counts"):
+        OnlineVolumeProfile.from_state(state)

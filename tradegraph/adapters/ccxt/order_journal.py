@@ -28,10 +28,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict
-
 from tradegraph.contracts import OrderSide, OrderType, TimeInForce
-from tradegraph.errors import DataError
+from tradegraph.contracts.state import ComponentState, StateRecord
 
 __all__ = [
     "JournalFill",
@@ -68,10 +66,8 @@ class JournalStatus(StrEnum):
         return self in (JournalStatus.FILLED, JournalStatus.CANCELLED, JournalStatus.REJECTED)
 
 
-class JournalOrderState(BaseModel):
+class JournalOrderState(StateRecord):
     """A :class:`JournalOrder` as a frozen record (its fields, same names and meaning)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     client_order_id: str
     venue_client_id: str
@@ -95,10 +91,8 @@ class JournalOrderState(BaseModel):
     detail: str = ""
 
 
-class JournalFillState(BaseModel):
+class JournalFillState(StateRecord):
     """A :class:`JournalFill` as a frozen record (its fields, same names and meaning)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     fill_id: str
     client_order_id: str
@@ -112,14 +106,12 @@ class JournalFillState(BaseModel):
     ts_ns: int
 
 
-class JournalState(BaseModel):
+class JournalState(ComponentState):
     """Everything an :class:`OrderJournal` holds (not where it is written).
 
-    ``schema_version`` changes when a field changes meaning; :meth:`OrderJournal.restore`
-    refuses another version.
+    ``schema_version`` changes when a field changes meaning; reading state of another version
+    fails with :class:`~tradegraph.contracts.state.StateVersionError`.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = _VERSION
     orders: tuple[JournalOrderState, ...] = ()
@@ -187,14 +179,6 @@ class JournalOrder:
     def from_state(cls, state: JournalOrderState) -> JournalOrder:
         return cls(**dict(state))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record as the journal file holds it (JSON-able)."""
-        return self.to_state().model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JournalOrder:
-        return cls.from_state(JournalOrderState.model_validate(data))
-
 
 @dataclass(frozen=True)
 class JournalFill:
@@ -231,14 +215,6 @@ class JournalFill:
     def from_state(cls, state: JournalFillState) -> JournalFill:
         return cls(**dict(state))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record as the journal file holds it (JSON-able)."""
-        return self.to_state().model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JournalFill:
-        return cls.from_state(JournalFillState.model_validate(data))
-
 
 @dataclass
 class OrderJournal:
@@ -271,14 +247,14 @@ class OrderJournal:
     def record_order(self, order: JournalOrder) -> None:
         """Add or replace an order's record (call after every change to it)."""
         self.orders[order.client_order_id] = order
-        self._append({"kind": "order", "order": order.to_dict()})
+        self._append({"kind": "order", "order": order.to_state().model_dump(mode="json")})
 
     def record_fill(self, fill: JournalFill) -> bool:
         """Add a fill; ``False`` (and no change) if its id is already known."""
         if fill.fill_id in self.fills:
             return False
         self.fills[fill.fill_id] = fill
-        self._append({"kind": "fill", "fill": fill.to_dict()})
+        self._append({"kind": "fill", "fill": fill.to_state().model_dump(mode="json")})
         return True
 
     def set_baseline(self, balances: Mapping[str, float], ts_ns: int) -> None:
@@ -370,15 +346,7 @@ class OrderJournal:
         )
 
     def restore(self, state: JournalState) -> None:
-        """Replace all state with a :meth:`snapshot` (the file, if any, gets the new state).
-
-        Raises:
-            DataError: ``state`` has another ``schema_version``.
-        """
-        if state.schema_version != _VERSION:
-            raise DataError(
-                f"order journal snapshot schema_version {state.schema_version!r} is not {_VERSION}"
-            )
+        """Replace all state with a :meth:`snapshot` (the file, if any, gets the new state)."""
         self.orders = {}
         self.fills = {}
         for raw_order in state.orders:
@@ -422,10 +390,10 @@ class OrderJournal:
     def _apply(self, entry: Mapping[str, Any]) -> None:
         kind = entry["kind"]
         if kind == "order":
-            order = JournalOrder.from_dict(entry["order"])
+            order = JournalOrder.from_state(JournalOrderState.model_validate(entry["order"]))
             self.orders[order.client_order_id] = order
         elif kind == "fill":
-            fill = JournalFill.from_dict(entry["fill"])
+            fill = JournalFill.from_state(JournalFillState.model_validate(entry["fill"]))
             self.fills[fill.fill_id] = fill
         elif kind == "baseline":
             self.baseline_balances = {k: float(v) for k, v in entry["balances"].items()}
@@ -463,9 +431,15 @@ class OrderJournal:
                 fh.write(json.dumps({**entry, "ts_ns": self.baseline_ns}) + "\n")
                 lines += 1
             for order in self.orders.values():
-                fh.write(json.dumps({"kind": "order", "order": order.to_dict()}) + "\n")
+                fh.write(
+                    json.dumps({"kind": "order", "order": order.to_state().model_dump(mode="json")})
+                    + "\n"
+                )
             for fill in self.fills.values():
-                fh.write(json.dumps({"kind": "fill", "fill": fill.to_dict()}) + "\n")
+                fh.write(
+                    json.dumps({"kind": "fill", "fill": fill.to_state().model_dump(mode="json")})
+                    + "\n"
+                )
             lines += len(self.orders) + len(self.fills)
             if self.durable:
                 fh.flush()
