@@ -222,6 +222,11 @@ class RSI:
         self.value = _nan_if_none(state["value"])
 
 
+_FLAT_WINDOW = 1e-8
+"""Below this ratio of a window's sum of squared deviations to ``n`` times the largest square
+the sliding update touched, Bollinger bands recompute the window exactly."""
+
+
 class BollingerBands:
     """Bollinger bands: the SMA of the last ``period`` values ± ``num_std`` population stds.
 
@@ -268,6 +273,13 @@ class BollingerBands:
             old_mean = self._mean
             self._mean = old_mean + (x - old) / n
             self._m2 += (x - old) * (x - self._mean + old - old_mean)
+            # The update cancels terms of the size of old² and x²: when the window's spread is
+            # tiny beside them (a plateau after a jump), what is left is rounding. Recompute.
+            if self._m2 < _FLAT_WINDOW * n * max(old * old, x * x):
+                self._buffer[i] = x
+                self._mean = math.fsum(self._buffer) / n
+                mean = self._mean
+                self._m2 = math.fsum((v - mean) * (v - mean) for v in self._buffer)
         else:
             self.count += 1
             delta = x - self._mean
