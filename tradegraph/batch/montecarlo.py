@@ -318,7 +318,7 @@ def run_each(
             try:
                 row = run_one(index)
             except final as exc:
-                error = describe_error(exc)
+                error = f"{type(exc).__name__}: {exc}"  # the message says where already
                 break
             except Exception as exc:  # one run's failure must never sink its chunk
                 error = describe_error(exc)
