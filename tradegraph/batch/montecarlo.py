@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -289,26 +289,56 @@ def failed_row(plan: BatchPlan, index: int, error: str, attempts: int) -> dict[s
     return row
 
 
-def run_chunk(plan: BatchPlan, indices: Sequence[int]) -> pa.Table:
-    """Run scenarios ``indices``; each one that raises is tried once more, then reported."""
+def describe_error(exc: BaseException) -> str:
+    """``Type: message (at file:line)`` of an exception, for a failed row."""
+    error = f"{type(exc).__name__}: {exc}"
+    last_frame = traceback.extract_tb(exc.__traceback__)[-1:]
+    if last_frame:
+        error += f" (at {last_frame[0].filename}:{last_frame[0].lineno})"
+    return error
+
+
+def run_each(
+    indices: Sequence[int],
+    run_one: Callable[[int], dict[str, Any]],
+    failed: Callable[[int, str, int], dict[str, Any]],
+    *,
+    final: tuple[type[Exception], ...] = (),
+) -> list[dict[str, Any]]:
+    """The rows of ``run_one(i)`` for every index: one that raises is tried once more, then
+    becomes ``failed(i, error, attempts)``; an exception of a ``final`` type (one that a
+    second try would raise again, such as an invalid configuration) is not retried."""
     rows = []
     for index in indices:
         error = ""
-        for attempt in (1, 2):
+        attempts = 0
+        row: dict[str, Any] | None = None
+        while row is None and attempts < 2:
+            attempts += 1
             try:
-                row = run_scenario(plan, index)
-            except Exception as exc:  # a scenario's failure must never sink its chunk
-                error = f"{type(exc).__name__}: {exc}"
-                last_frame = traceback.extract_tb(exc.__traceback__)[-1:]
-                if last_frame:
-                    error += f" (at {last_frame[0].filename}:{last_frame[0].lineno})"
-                continue
-            row["attempts"] = attempt
-            rows.append(row)
-            break
+                row = run_one(index)
+            except final as exc:
+                error = f"{type(exc).__name__}: {exc}"  # the message says where already
+                break
+            except Exception as exc:  # one run's failure must never sink its chunk
+                error = describe_error(exc)
+        if row is None:
+            rows.append(failed(index, error, attempts))
         else:
-            rows.append(failed_row(plan, index, error, attempts=2))
-    return rows_to_table(rows)
+            row["attempts"] = attempts
+            rows.append(row)
+    return rows
+
+
+def run_chunk(plan: BatchPlan, indices: Sequence[int]) -> pa.Table:
+    """Run scenarios ``indices``; each one that raises is tried once more, then reported."""
+    return rows_to_table(
+        run_each(
+            indices,
+            lambda index: run_scenario(plan, index),
+            lambda index, error, attempts: failed_row(plan, index, error, attempts),
+        )
+    )
 
 
 def rows_to_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
@@ -321,26 +351,39 @@ def _canonical(value: Any) -> str:
     return repr(value)
 
 
-def results_digest(table: pa.Table) -> str:
-    """sha256 over the canonical per-scenario rows, sorted by index (timings excluded)."""
-    names = [n for n in ROW_SCHEMA.names if n not in DIGEST_EXCLUDED]
+def results_digest(
+    table: pa.Table,
+    *,
+    key: str = "index",
+    names: Sequence[str] = ROW_SCHEMA.names,
+    excluded: frozenset[str] = DIGEST_EXCLUDED,
+) -> str:
+    """sha256 over the canonical rows (columns ``names`` but ``excluded``), sorted by ``key``:
+    by default a scenario table's, timings left out."""
+    names = [n for n in names if n not in excluded]
     h = hashlib.sha256()
-    for row in table.select(names).sort_by("index").to_pylist():
+    for row in table.select(names).sort_by(key).to_pylist():
         h.update("|".join(_canonical(row[n]) for n in names).encode())
         h.update(b"\n")
     return h.hexdigest()
 
 
-def merge_results(tables: Sequence[pa.Table], paths: int) -> pa.Table:
-    """One row per scenario index below ``paths``, sorted: a successful row wins over a failed
-    one, and among equals the later table wins."""
+def merge_results(
+    tables: Sequence[pa.Table],
+    paths: int,
+    *,
+    schema: pa.Schema = ROW_SCHEMA,
+    key: str = "index",
+) -> pa.Table:
+    """One row per index (column ``key``) below ``paths``, sorted: a successful row wins over a
+    failed one, and among equals the later table wins."""
     if not tables:
-        return ROW_SCHEMA.empty_table()
-    combined = pa.concat_tables([t.select(ROW_SCHEMA.names).cast(ROW_SCHEMA) for t in tables])
+        return schema.empty_table()
+    combined = pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
     chosen: dict[int, tuple[int, bool]] = {}
     for position, (index, status) in enumerate(
         zip(
-            combined.column("index").to_pylist(),
+            combined.column(key).to_pylist(),
             combined.column("status").to_pylist(),
             strict=True,
         )
@@ -453,9 +496,13 @@ def chunk_indices(indices: Sequence[int], workers: int, chunk_size: int | None) 
     return [list(indices[i : i + size]) for i in range(0, len(indices), size)]
 
 
+Plan = TypeVar("Plan")
+
+
 class ChunkRunner(Protocol):
     """Runs a batch's chunks off this process (on a Ray cluster). Injected by the caller, so
-    batches never import the actor layer (``tradegraph.actors.batch.RayChunkRunner``)."""
+    batches never import the actor layer (``tradegraph.actors.batch.RayChunkRunner``). Any
+    batch (Monte Carlo, sweeps) hands it its own plan and its own module-level chunk task."""
 
     def pool(self, address: str | None, workers: int | None) -> AbstractContextManager[int]:
         """Join or start the cluster for the block; yield how many chunks may run at once."""
@@ -463,8 +510,8 @@ class ChunkRunner(Protocol):
 
     def run(
         self,
-        task: Callable[[BatchPlan, Sequence[int]], pa.Table],
-        plan: BatchPlan,
+        task: Callable[[Plan, Sequence[int]], pa.Table],
+        plan: Plan,
         chunks: Sequence[list[int]],
         *,
         concurrency: int,
@@ -473,6 +520,78 @@ class ChunkRunner(Protocol):
     ) -> None:
         """Run ``task(plan, chunk)`` for every chunk; hand each result or loss on as it ends."""
         ...
+
+
+def run_chunks(
+    task: Callable[[Plan, Sequence[int]], pa.Table],
+    plan: Plan,
+    pending: Sequence[int],
+    *,
+    in_process: bool,
+    runner: ChunkRunner | None,
+    address: str | None,
+    workers: int | None,
+    chunk_size: int | None,
+    on_done: Callable[[list[int], pa.Table], None],
+    on_lost: Callable[[list[int], str], None],
+    on_ray: Callable[[], None] | None = None,
+) -> None:
+    """Run ``task(plan, chunk)`` over the chunks of ``pending``, in this process or through
+    ``runner``, handing each chunk's table to ``on_done`` as it ends (``on_lost`` when its Ray
+    task was lost). ``on_ray`` is called inside the runner's pool after the chunks (for work
+    that needs the cluster, such as an engine check), which then starts even with nothing
+    pending.
+
+    Raises:
+        ConfigError: Ray is needed and no runner was given.
+    """
+    if pending and in_process:
+        for chunk in chunk_indices(pending, 1, chunk_size):
+            on_done(chunk, task(plan, chunk))
+    if (pending and not in_process) or on_ray is not None:
+        if runner is None:
+            raise ConfigError(
+                "a batch on Ray needs runner=RayChunkRunner() (tradegraph.actors.batch); "
+                "pass in_process=True to run it in this process"
+            )
+        with runner.pool(address, workers) as concurrency:
+            if pending and not in_process:
+                runner.run(
+                    task,
+                    plan,
+                    chunk_indices(pending, concurrency, chunk_size),
+                    concurrency=concurrency,
+                    on_done=on_done,
+                    on_lost=on_lost,
+                )
+            if on_ray is not None:
+                on_ray()
+
+
+def load_chunks(out_dir: Path, fingerprint: Mapping[str, Any], what: str) -> list[pa.Table]:
+    """The chunks a batch wrote into ``out_dir`` earlier, after checking that ``batch.json``
+    records the same batch (``fingerprint``); a new folder gets its ``batch.json`` now.
+
+    Raises:
+        ConfigError: the folder holds another batch (``what`` says what may differ), or its
+            record is unreadable.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / "batch.json"
+    recorded_now = json.loads(json.dumps(fingerprint, default=str))
+    if marker.exists():
+        try:
+            recorded = json.loads(marker.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{marker}: unreadable batch record ({exc})") from None
+        if recorded != recorded_now:
+            raise ConfigError(
+                f"{out_dir} holds results of a different batch ({what} differ); "
+                "use another --out folder"
+            )
+    else:
+        marker.write_text(json.dumps(recorded_now, indent=1, sort_keys=True) + "\n")
+    return [pq.read_table(p) for p in sorted((out_dir / "chunks").glob("chunk-*.parquet"))]
 
 
 @dataclass(frozen=True)
@@ -735,7 +854,7 @@ class MonteCarlo:
             nonlocal done
             tables.append(table)
             if self.out_dir is not None:
-                _write_chunk(self.out_dir / "chunks", indices, table)
+                write_chunk(self.out_dir / "chunks", indices, table)
             done += len(indices)
             if self.metrics is not None:
                 ok = _successful(table).num_rows
@@ -750,28 +869,24 @@ class MonteCarlo:
             on_chunk(indices, rows_to_table(rows))
 
         check: EngineCheck | None = None
-        if pending and self.in_process:
-            for chunk in chunk_indices(pending, 1, self.chunk_size):
-                on_chunk(chunk, run_chunk(plan, chunk))
-        if (pending and not self.in_process) or self.check_ray_engine:
-            runner = self.runner
-            if runner is None:
-                raise ConfigError(
-                    "a batch on Ray needs runner=RayChunkRunner() (tradegraph.actors.batch); "
-                    "pass in_process=True to run it in this process"
-                )
-            with runner.pool(self.address, self.workers) as concurrency:
-                if pending and not self.in_process:
-                    runner.run(
-                        run_chunk,
-                        plan,
-                        chunk_indices(pending, concurrency, self.chunk_size),
-                        concurrency=concurrency,
-                        on_done=on_chunk,
-                        on_lost=on_lost,
-                    )
-                if self.check_ray_engine:
-                    check = self._check_ray_engine(merge_results(tables, self.paths))
+
+        def engine_check() -> None:
+            nonlocal check
+            check = self._check_ray_engine(merge_results(tables, self.paths))
+
+        run_chunks(
+            run_chunk,
+            plan,
+            pending,
+            in_process=self.in_process,
+            runner=self.runner,
+            address=self.address,
+            workers=self.workers,
+            chunk_size=self.chunk_size,
+            on_done=on_chunk,
+            on_lost=on_lost,
+            on_ray=engine_check if self.check_ray_engine else None,
+        )
         table = merge_results(tables, self.paths)
         return self._finish(table, time.perf_counter() - started, len(pending), check)
 
@@ -787,22 +902,7 @@ class MonteCarlo:
     def _load_previous(self) -> list[pa.Table]:
         if self.out_dir is None:
             return []
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        marker = self.out_dir / "batch.json"
-        fingerprint = json.loads(json.dumps(self.fingerprint(), default=str))
-        if marker.exists():
-            try:
-                recorded = json.loads(marker.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ConfigError(f"{marker}: unreadable batch record ({exc})") from None
-            if recorded != fingerprint:
-                raise ConfigError(
-                    f"{self.out_dir} holds results of a different batch (config, model, stress, "
-                    "seed or data differ); use another --out folder"
-                )
-        else:
-            marker.write_text(json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
-        return [pq.read_table(p) for p in sorted((self.out_dir / "chunks").glob("chunk-*.parquet"))]
+        return load_chunks(self.out_dir, self.fingerprint(), "config, model, stress, seed or data")
 
     def _finish(
         self, table: pa.Table, elapsed_s: float, ran: int, check: EngineCheck | None = None
@@ -990,7 +1090,7 @@ def _successful(table: pa.Table) -> pa.Table:
     return table.filter(pc.equal(table.column("status"), "ok"))
 
 
-def _write_chunk(folder: Path, indices: Sequence[int], table: pa.Table) -> Path:
+def write_chunk(folder: Path, indices: Sequence[int], table: pa.Table) -> Path:
     """Write one finished chunk under a name no earlier chunk took; atomically, so a killed run
     never leaves half a file that a resume would read."""
     folder.mkdir(parents=True, exist_ok=True)

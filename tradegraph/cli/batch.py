@@ -36,16 +36,16 @@ if TYPE_CHECKING:
     from tradegraph.engine.backtest import BacktestResult
 
 
-def _progress_line(label: str) -> Callable[[BatchProgress], None]:
-    """Scenarios done, rate and ETA on stderr: rewritten in place on a terminal, else one line
-    per update."""
+def _progress_line(label: str, unit: str = "scenarios") -> Callable[[BatchProgress], None]:
+    """Runs done (``unit``), rate and ETA on stderr: rewritten in place on a terminal, else one
+    line per update."""
     line = ProgressLine(plain=True)
 
     def show(progress: BatchProgress) -> None:
         eta = "?" if progress.eta_s is None else f"{progress.eta_s:,.0f} s"
         line.update(
             lambda: (
-                f"{label}: {progress.done:,}/{progress.total:,} scenarios  "
+                f"{label}: {progress.done:,}/{progress.total:,} {unit}  "
                 f"{progress.rate:,.1f}/s  ETA {eta}"
             )
         )

@@ -562,8 +562,9 @@ def histogram_svg(
     bins: int = 30,
     unit: str = "",
     mark: float | None = None,
+    count_unit: str = "scenarios",
 ) -> str:
-    """A histogram of ``values`` as bars, the value axis in scenarios, the x axis at round
+    """A histogram of ``values`` as bars, the value axis in ``count_unit``, the x axis at round
     values in ``unit``; ``mark`` draws a labelled line at one value (the real history's)."""
     data = np.asarray(values, dtype=np.float64)
     data = data[np.isfinite(data)]
@@ -575,7 +576,7 @@ def histogram_svg(
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(data, bins=bins, range=(lo, hi))
-    parts, low, high = _frame(label, 0.0, float(counts.max()), "scenarios", integer=True)
+    parts, low, high = _frame(label, 0.0, float(counts.max()), count_unit, integer=True)
     base = _y(0.0, low, high)
     width = (_WIDTH - _LEFT - _RIGHT) / bins
 
