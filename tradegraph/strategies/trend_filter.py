@@ -17,7 +17,9 @@ from tradegraph.strategies.indicators import SMA
 class TrendFilterParams(StrategyParams):
     """Parameters of :class:`TrendFilter`."""
 
-    trend_interval: str = Field(default="1h", description="bars of the trend; in bars")
+    trend_interval: str = Field(
+        default="1h", description="interval of the trend bars; list it in the strategy's bars too"
+    )
     trend_period: int = Field(default=24, gt=0, description="trend bars in the trend average")
     entry_period: int = Field(default=30, gt=0, description="data bars in the entry average")
     quantity: float = Field(default=0.01, gt=0.0, description="base units bought per entry")
