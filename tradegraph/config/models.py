@@ -14,6 +14,27 @@ from tradegraph.contracts import AccountKind, Instrument
 MIN_MAKER_FEE = -0.01
 MAX_FEE = 0.05
 MAX_BAR_INTERVAL_S = 31 * 86_400
+_INTERVAL_UNITS_S = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def interval_seconds(text: str) -> int:
+    """Length of a bar interval, in seconds.
+
+    Args:
+        text: A count and a unit, ``90s``, ``5m``, ``1h``, ``4h``, ``1d``, ``1w`` (ccxt's
+            timeframes), or a bare number of seconds such as ``300``.
+
+    Raises:
+        ValueError: ``text`` is neither, or is not a positive whole number of seconds.
+    """
+    text = text.strip()
+    count, unit = (text[:-1], text[-1]) if text[-1:] in _INTERVAL_UNITS_S else (text, "s")
+    if not count.isdigit() or int(count) <= 0:
+        raise ValueError(
+            f"cannot read bar interval {text!r}: write a count and a unit (90s, 5m, 1h, 4h, "
+            "1d, 1w) or a number of seconds"
+        )
+    return int(count) * _INTERVAL_UNITS_S[unit]
 
 
 class _Config(BaseModel):
@@ -383,6 +404,37 @@ class StrategyConfig(_Config):
     """Instrument ids (``SYMBOL.VENUE``) the strategy trades and gets data for."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Parameters, validated by the strategy's own ``Params`` model."""
+    bars: tuple[str, ...] = ()
+    """Longer bars the strategy also gets, e.g. ``["5m", "1h"]`` (``s``, ``m``, ``h``, ``d``,
+    ``w``, or seconds): built from its instruments' data as it arrives, aligned to the epoch,
+    each reaching ``on_bar`` at its close, right after the bar that closes it; a whole multiple
+    of the data's bar interval."""
+    bars_from: Literal["bars", "trades"] = "bars"
+    """What ``bars`` are built from: the instruments' bars, or their trade ticks."""
+
+    @field_validator("bars", mode="before")
+    @classmethod
+    def _seconds_as_text(cls, value: Any) -> Any:
+        # `bars: [300]` means 300 seconds, as `bars: ["300s"]` does.
+        if isinstance(value, list | tuple):
+            return [f"{v}s" if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    @field_validator("bars")
+    @classmethod
+    def _readable_intervals(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seconds = [interval_seconds(text) for text in value]
+        if len(set(seconds)) != len(seconds):
+            raise ValueError(f"the same interval is listed twice in {list(value)}")
+        for text, length_s in zip(value, seconds, strict=True):
+            if length_s > MAX_BAR_INTERVAL_S:
+                raise ValueError(f"{text!r} is longer than {MAX_BAR_INTERVAL_S} s (31 days)")
+        return value
+
+    @property
+    def bar_intervals_ns(self) -> tuple[int, ...]:
+        """``bars`` in nanoseconds, shortest first."""
+        return tuple(sorted(interval_seconds(text) * 1_000_000_000 for text in self.bars))
 
 
 class RiskConfig(_Config):
@@ -652,6 +704,12 @@ class GraphConfig(_Config):
                         f"strategies.{s.id}.instruments: unknown instrument {inst_id!r}; "
                         f"known: {ids}"
                     )
+        for s in self.strategies:
+            for interval in s.bars:
+                for inst_id in s.instruments:
+                    problem = self._bar_interval_problem(s, interval_seconds(interval), inst_id)
+                    if problem:
+                        raise ValueError(f"strategies.{s.id}.bars: {interval!r}: {problem}")
         if self.allocation is not None:
             for target in self.allocation.targets:
                 if target.strategy not in strategy_ids:
@@ -660,6 +718,45 @@ class GraphConfig(_Config):
                         f"known: {strategy_ids}"
                     )
         return self
+
+    def _bar_interval_problem(self, strategy: StrategyConfig, length_s: int, inst_id: str) -> str:
+        """Why ``strategy`` cannot get bars of ``length_s`` for ``inst_id``, or ``""``."""
+        inst = next(i for i in self.instruments if f"{i.symbol}.{i.venue}" == inst_id)
+        if self.session.market_data == "ccxt":
+            live = self.venue(inst.venue).live or LiveVenueConfig()
+            if strategy.bars_from == "trades":
+                if "trades" in live.market_data:
+                    return ""
+                return f"nothing builds it for {inst_id}: venue {inst.venue} streams no trades"
+            if "ohlcv" not in live.market_data:
+                return (
+                    f"nothing builds it for {inst_id}: venue {inst.venue} streams no bars "
+                    "(add ohlcv to live.market_data, or set bars_from: trades)"
+                )
+            base_s = {interval_seconds(live.ohlcv_timeframe)}
+        elif strategy.bars_from == "trades":
+            if any(t.symbol == inst.symbol and t.venue == inst.venue for t in self.data.trades):
+                return ""
+            return f"nothing builds it for {inst_id}: data.trades has no trades of it"
+        else:
+            # A source without a symbol may hold any instrument (its file names them).
+            base_s = {
+                b.interval_s
+                for b in self.data.bars
+                if b.symbol in (None, inst.symbol) and b.venue in (None, inst.venue)
+            }
+            if not base_s:
+                return (
+                    f"nothing builds it for {inst_id}: data.bars has no bars of it "
+                    "(set bars_from: trades to build them from data.trades)"
+                )
+        for base in sorted(base_s):
+            if length_s % base or length_s == base:
+                return (
+                    f"{length_s} s is not a whole multiple (2x or more) of the {base} s bars "
+                    f"of {inst_id}"
+                )
+        return ""
 
     @model_validator(mode="after")
     def _instruments_file_included(self) -> Self:

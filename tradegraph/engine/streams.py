@@ -152,7 +152,10 @@ def prepare_bar_stream(
                 f"configured instruments: {sorted(instruments)}"
             )
         if ds.instrument_id in ids:
-            raise DataError(f"bars for {ds.instrument_id} are given twice")
+            raise DataError(
+                f"bars for {ds.instrument_id} are given twice; a strategy gets longer bars of "
+                "it from its strategies[].bars (e.g. bars: [5m, 1h])"
+            )
         keep, counts = validate_bar_arrays(ds)
         if counts:
             dropped[ds.instrument_id] = counts | dict(ds.dropped)

@@ -60,6 +60,7 @@ from tradegraph.execution.algorithms import (
     Urgency,
     choose_algorithm,
 )
+from tradegraph.strategies.bar_aggregator import BarAggregator, BarAggregatorState
 
 # A fill leaving less than this fraction of the order open completes it: venues compute
 # ``leaves_qty`` in floating point and may leave rounding dust instead of an exact zero.
@@ -133,6 +134,7 @@ class StrategyState(ComponentState):
         strategy: The subclass's own state, as its ``strategy_state()`` returned it.
         algos: The execution algorithms' parent orders.
         allocation: The latest capital allocation, if any.
+        bar_aggregators: The longer bars being built (``strategies[].bars``), if any.
     """
 
     strategy_id: str
@@ -146,6 +148,7 @@ class StrategyState(ComponentState):
     strategy: dict[str, Any]
     algos: ParentOrderBookState | None = None
     allocation: CapitalAllocated | None = None
+    bar_aggregators: list[BarAggregatorState] = []
 
 
 class Strategy:
@@ -236,6 +239,15 @@ class Strategy:
         self._last_prices: dict[str, float] = {}
         self._parent_orders = ParentOrderBook(_AlgoHost(self), self.instruments)
         self._allocation: CapitalAllocated | None = None
+        # Longer bars (``strategies[].bars``), shortest first per instrument; built from bars
+        # or from trades, never both.
+        self._bar_aggregators: dict[str, tuple[BarAggregator, ...]] = {
+            i: tuple(BarAggregator(i, n) for n in config.bar_intervals_ns)
+            for i in self.instruments
+            if config.bars
+        }
+        self._bars_from_bars = bool(config.bars) and config.bars_from == "bars"
+        self._bars_from_trades = bool(config.bars) and config.bars_from == "trades"
 
     @classmethod
     def _validate_params(cls, config: StrategyConfig) -> BaseModel:
@@ -263,7 +275,10 @@ class Strategy:
                 self._last_prices[msg.instrument_id] = msg.close
                 if self._parent_orders.wants_bars:
                     self._parent_orders.on_bar(msg)
-                self.on_bar(msg)
+                if self._bars_from_bars:
+                    self._on_bar_and_longer(msg)
+                else:
+                    self.on_bar(msg)
             else:
                 self._dispatch(msg)
         except Exception as exc:
@@ -298,6 +313,8 @@ class Strategy:
         # the cost of isinstance on pydantic models. Most frequent first: ticks, then fills.
         if type(msg) is TradeTick:
             self._last_prices[msg.instrument_id] = msg.price  # the mark rule, inline
+            if self._bars_from_trades:
+                self._aggregate_trade(msg)
             self.on_trade(msg)
         elif type(msg) is QuoteTick:
             self._last_prices[msg.instrument_id] = msg.mid  # the mark rule, inline
@@ -364,6 +381,28 @@ class Strategy:
             self._allocation = msg
             self.on_capital_allocated(msg)
 
+    def _on_bar_and_longer(self, bar: Bar) -> None:
+        # A longer bar whose last input is missing closes before this bar; one this bar ends
+        # closes right after it. Longer bars bypass the mark: their close is a base bar's.
+        aggregators = self._bar_aggregators.get(bar.instrument_id, ())
+        ts_open = bar.ts_event_ns - bar.interval_ns
+        for aggregator in aggregators:
+            overdue = aggregator.close_before(ts_open, bar.ts_init_ns)
+            if overdue is not None:
+                self.on_bar(overdue)
+        self.on_bar(bar)
+        for aggregator in aggregators:
+            closed = aggregator.add_bar(bar)
+            if closed is not None:
+                self.on_bar(closed)
+
+    def _aggregate_trade(self, tick: TradeTick) -> None:
+        for aggregator in self._bar_aggregators.get(tick.instrument_id, ()):
+            closed = aggregator.close_before(tick.ts_event_ns, tick.ts_init_ns)
+            if closed is not None:
+                self.on_bar(closed)
+            aggregator.add_trade(tick)
+
     def _apply_fill(self, fill: OrderFilled) -> None:
         instrument = fill.instrument_id
         before = self._positions.get(instrument, 0.0)
@@ -416,6 +455,9 @@ class Strategy:
         A bar becomes known at its close (open time plus its interval); a market order sent
         now fills at the next bar's open by default (``venues[].fill_at``), so nothing looks
         ahead. ``last_price`` already returns ``bar.close``.
+
+        With ``strategies[].bars`` it also gets the longer bars asked for, each right after
+        the bar that closes it (shortest first); ``bar.interval_ns`` tells them apart.
 
         Args:
             bar: OHLCV of one interval; ``bar.ts_event_ns`` is its close time.
@@ -956,6 +998,9 @@ class Strategy:
             strategy=self.strategy_state(),
             algos=self._parent_orders.snapshot(),
             allocation=self._allocation,
+            bar_aggregators=[
+                a.snapshot() for aggregators in self._bar_aggregators.values() for a in aggregators
+            ],
         )
 
     def restore(self, state: StrategyState) -> None:
@@ -986,6 +1031,11 @@ class Strategy:
         if state.algos is not None:
             self._parent_orders.restore(state.algos)
         self._allocation = state.allocation
+        for stored in state.bar_aggregators:
+            # An interval no longer configured is dropped; a new one starts empty.
+            for aggregator in self._bar_aggregators.get(stored.instrument_id, ()):
+                if aggregator.interval_ns == stored.interval_ns:
+                    aggregator.restore(stored)
         self.restore_strategy_state(dict(state.strategy))
 
 

@@ -31,6 +31,7 @@ _registry: dict[str, str | type[Strategy]] = {
     "mean_reversion": "tradegraph.strategies.mean_reversion:MeanReversion",
     "trendline_breakout": "tradegraph.strategies.trendline_breakout:TrendlineBreakout",
     "resting_bid": "tradegraph.strategies.resting_bid:RestingBid",
+    "trend_filter": "tradegraph.strategies.trend_filter:TrendFilter",
 }
 
 
