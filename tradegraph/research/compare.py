@@ -84,7 +84,7 @@ def _sharpe_rows(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 def default_mean_block(periods: int) -> float:
     """``periods ** (1/3)``, at least 1: the rate at which the optimal mean block length of
     the stationary bootstrap grows with the sample (Politis and White 2004)."""
-    return max(1.0, round(float(periods) ** (1.0 / 3.0), 1))
+    return max(1.0, round(math.pow(periods, 1.0 / 3.0), 1))
 
 
 def stationary_bootstrap_indices(
