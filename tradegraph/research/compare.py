@@ -18,12 +18,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tradegraph.errors import DataError
+
+if TYPE_CHECKING:
+    from tradegraph.research.runs import Run
 
 DEFAULT_RESAMPLES = 2_000
 DEFAULT_CONFIDENCE = 0.95
@@ -212,3 +215,110 @@ def aligned_returns(
             )
         )
     return common[1:], np.column_stack(columns)
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+COMPARED_METRICS = (
+    "status",
+    "total_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "win_rate",
+    "profit_factor",
+    "round_trips",
+    "orders",
+    "fills",
+    "final_equity",
+    "pnl",
+    "fees",
+)
+"""The summary fields ``tradegraph compare`` puts side by side, in order."""
+
+METHOD = (
+    "Sharpe difference: first run minus each other, annualised, on per-period returns of the "
+    "equity curves at the timestamps all runs share; {confidence:.0%} percentile interval of "
+    "{resamples:,} stationary-bootstrap resamples (Politis and Romano 1994, mean block "
+    "{mean_block:g} periods, both runs resampled with the same indices, seed {seed})."
+)
+
+
+def run_labels(names: Sequence[str], folders: Sequence[str]) -> list[str]:
+    """A distinct label per run: its name, with its folder when names repeat, and its
+    position when that still repeats."""
+    labels = [
+        f"{name} ({folder})" if names.count(name) > 1 else name
+        for name, folder in zip(names, folders, strict=True)
+    ]
+    return [
+        f"{label} #{number}" if labels.count(label) > 1 else label
+        for number, label in enumerate(labels, start=1)
+    ]
+
+
+def compare_runs(
+    runs: Sequence[Run],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    mean_block: float | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The runs' metrics side by side and, for each run after the first, the bootstrap
+    interval of the first run's Sharpe minus its own (see :func:`sharpe_difference_interval`).
+
+    Returns:
+        ``runs`` (label, path, name and :data:`COMPARED_METRICS` of each), ``aligned_periods``,
+        ``periods_per_year``, ``sharpe_difference`` (one entry per other run) and ``method``.
+
+    Raises:
+        DataError: No run given, or two runs share too few timestamps to compare.
+    """
+    from tradegraph.report.performance import infer_periods_per_year
+
+    if not runs:
+        raise DataError("give at least one run to compare")
+    labels = run_labels(
+        [run.name for run in runs], [run.path.name if run.path else "-" for run in runs]
+    )
+    table = [
+        {
+            "label": label,
+            "path": str(run.path) if run.path else None,
+            "name": run.name,
+            **{key: run.summary.get(key) for key in COMPARED_METRICS},
+        }
+        for label, run in zip(labels, runs, strict=True)
+    ]
+    out: dict[str, Any] = {"runs": table, "sharpe_difference": []}
+    if len(runs) < 2:
+        return out
+    stamps, returns = aligned_returns(
+        [run.equity.index.asi8 for run in runs], [run.equity["equity"].to_numpy() for run in runs]
+    )
+    spacing = int(np.median(np.diff(stamps))) if stamps.size > 1 else 0
+    periods_per_year = infer_periods_per_year(spacing) if spacing > 0 else 1.0
+    intervals = [
+        sharpe_difference_interval(
+            returns[:, 0],
+            returns[:, k],
+            periods_per_year=periods_per_year,
+            resamples=resamples,
+            confidence=confidence,
+            mean_block=mean_block,
+            seed=seed,
+        )
+        for k in range(1, len(runs))
+    ]
+    out["aligned_periods"] = int(returns.shape[0])
+    out["periods_per_year"] = periods_per_year
+    out["sharpe_difference"] = [
+        {"baseline": labels[0], "run": labels[k], **ci.to_dict()}
+        for k, ci in enumerate(intervals, start=1)
+    ]
+    out["method"] = METHOD.format(
+        confidence=confidence, resamples=resamples, mean_block=intervals[0].mean_block, seed=seed
+    )
+    return out
