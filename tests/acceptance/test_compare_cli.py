@@ -63,6 +63,9 @@ def test_compare_two_runs_prints_metrics_intervals_and_writes_a_self_contained_p
     assert "sma-btc-default (fast)" in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "<script" not in page
+    value_ticks = re.findall(r'text-anchor="end">([0-9.]+)</text>', page)
+    assert len(value_ticks) >= 3
+    assert len(set(value_ticks)) == len(value_ticks)  # 0.9995 and 1.0005 do not both read "1"
     assert "sharpe" in proc.stdout
     assert "95% interval" in proc.stdout
 

@@ -6,6 +6,7 @@ Self-contained like the run report: inline CSS and SVG, nothing fetched.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -21,7 +22,6 @@ from tradegraph.report.html import (
     _MARGIN_LEFT,
     _MARGIN_RIGHT,
     _MARGIN_TOP,
-    _format_axis_value,
     _nice_ticks,
     _time_format,
     _utc,
@@ -69,12 +69,16 @@ def normalised_curves_chart(
         f'<rect x="{plot_left}" y="{plot_top}" width="{plot_right - plot_left}" '
         f'height="{plot_bottom - plot_top}" fill="#fbfcfd" stroke="#e4e7eb"/>',
     ]
-    for tick in _nice_ticks(low, high):
+    ticks = _nice_ticks(low, high)
+    # Ratios near 1 need as many decimals as the tick step has, or 0.9995 and 1.0005 both read 1.
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 2
+    for tick in ticks:
         y = y_of(tick)
         parts.append(
             f'<line x1="{plot_left}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" '
             f'stroke="#e4e7eb"/><text x="{plot_left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(_format_axis_value(tick))}</text>"
+            f"{tick:.{decimals}f}</text>"
         )
     time_format = _time_format(t_span)
     for i in range(6):
