@@ -10,7 +10,8 @@ indices, so their correlation survives too; that is what makes the interval of t
 the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the resampled
 differences. Sharpe is ``mean / std`` (``ddof=1``) per period, times
 ``sqrt(periods_per_year)`` when that is given; a series with no spread has Sharpe 0, as in
-``report/performance.py``. numpy only.
+``report/performance.py``. The statistics take numpy arrays; :func:`compare_runs` takes
+loaded runs.
 """
 
 from __future__ import annotations
