@@ -249,9 +249,13 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             }
         ),
     )
+    _cli("compare", str(root / "backtest"), str(root / "failed"), "--out", str(root / "compare"))
     return {
-        name: root / name / "report.html"
-        for name in ("backtest", "failed", "stress", "montecarlo", "paper")
+        **{
+            name: root / name / "report.html"
+            for name in ("backtest", "failed", "stress", "montecarlo", "paper")
+        },
+        "compare": root / "compare" / "compare.html",
     }
 
 
@@ -267,6 +271,7 @@ EXPECTED = {
     "stress": ("tradegraph stress test", 0, 1, ("none (baseline)", "exchange_outage")),
     "montecarlo": ("tradegraph Monte Carlo", 3, 2, ("Calibrated model", "real history")),
     "paper": ("tradegraph paper session", 4, 5, ("Ended by", "Actor restarts")),
+    "compare": ("tradegraph compare", 1, 2, ("Sharpe difference against", "normalised to 1")),
 }
 
 

@@ -22,6 +22,7 @@ from tradegraph.cli.args import (
 )
 from tradegraph.cli.backtest import add_backtest_command
 from tradegraph.cli.batch import add_batch_commands
+from tradegraph.cli.compare import add_compare_command
 from tradegraph.cli.data import add_data_commands
 from tradegraph.cli.sessions import add_session_commands
 from tradegraph.cli.starter import add_init_command
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_init_command(sub)
     add_session_commands(sub, add_config_args, add_metrics_args)
     add_data_commands(sub)
+    add_compare_command(sub)
     # Global flags are taken after the subcommand too: `tradegraph backtest --log-level INFO`.
     add_everywhere(parser, "--log-level", help=LOG_LEVEL_HELP)
     add_everywhere(parser, "--debug", action="store_true", help=DEBUG_HELP)
