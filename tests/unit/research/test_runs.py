@@ -266,3 +266,26 @@ def test_the_command_starts_without_pandas() -> None:
     ).stdout
 
     assert out.strip() == "False"
+
+
+def test_load_sweep_reads_a_folder_tradegraph_sweep_wrote(tmp_path: Path) -> None:
+    from tradegraph.batch.sweep import Sweep
+
+    fast, slow = "strategies.sma.params.fast_period", "strategies.sma.params.slow_period"
+    result = Sweep(
+        None,
+        [f"{fast}=10,20", f"{slow}=40,80"],
+        overrides=["data.bars.0.limit=3000"],
+        in_process=True,
+        out_dir=tmp_path,
+    ).run()
+
+    sweep = load_sweep(tmp_path)
+
+    assert sweep.params == [fast, slow]
+    assert sweep.results["trial"].tolist() == [0, 1, 2, 3]
+    assert sweep.summary["results_digest"] == result.summary["results_digest"]
+    assert sweep.daily_returns is not None
+    assert list(sweep.daily_returns.columns) == [0, 1, 2, 3]
+    assert len(sweep.daily_returns) >= 2
+    assert str(sweep.daily_returns.index.tz) == "UTC"
