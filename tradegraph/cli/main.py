@@ -27,6 +27,7 @@ from tradegraph.cli.data import add_data_commands
 from tradegraph.cli.sessions import add_session_commands
 from tradegraph.cli.starter import add_init_command
 from tradegraph.cli.sweep import add_sweep_command
+from tradegraph.cli.walkforward import add_walkforward_command
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import configure_logging
 from tradegraph.observability.logging import quiet_ray
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backtest_command(sub)
     add_batch_commands(sub)
     add_sweep_command(sub)
+    add_walkforward_command(sub)
     add_init_command(sub)
     add_session_commands(sub, add_config_args, add_metrics_args)
     add_data_commands(sub)

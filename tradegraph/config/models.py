@@ -383,6 +383,10 @@ class DataConfig(_Config):
     """Bar sources, merged by time."""
     trades: tuple[TradeSourceConfig, ...] = ()
     """Trade-tick sources, merged by time with the bars."""
+    trade_start: str | None = None
+    """ISO date/time (UTC): bars that open before it only warm the strategies up (they reach
+    the strategies alone; no order may be sent, no equity or fill is counted; trade ticks
+    before it are skipped). Results count from it. Null: every bar counts."""
 
     @model_validator(mode="after")
     def _some_data(self) -> Self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ from tradegraph.engine.streams import (
     prepare_bar_stream,
     prepare_trade_stream,
 )
+from tradegraph.errors import DataError
 from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.performance import (
@@ -87,6 +89,26 @@ def load_trade_stream(config: GraphConfig) -> TradeStream | None:
             )
         )
     return prepare_trade_stream(datasets, config.instrument_map())
+
+
+def split_warmup(
+    stream: BarStream, trades: TradeStream | None, trade_start_ns: int
+) -> tuple[BarStream, BarStream, TradeStream | None]:
+    """Cut a replay at ``trade_start_ns``: the bars that open before it (the warm-up), the
+    bars that open at or after it, and the trade ticks at or after it.
+
+    Raises:
+        DataError: no bar or trade tick is left from ``trade_start_ns`` on.
+    """
+    opens = stream.ts_ns - stream.interval_ns[stream.instrument_index]
+    warm_mask = opens < trade_start_ns
+    warm = stream.rows(np.flatnonzero(warm_mask))
+    rest = dataclasses.replace(stream.rows(np.flatnonzero(~warm_mask)), dropped=stream.dropped)
+    if trades is not None:
+        trades = trades.rows(np.flatnonzero(trades.ts_ns >= trade_start_ns))
+    if not len(rest) and (trades is None or not len(trades)):
+        raise DataError(f"data.trade_start {trade_start_ns}: no data at or after it")
+    return warm, rest, trades
 
 
 def fill_record(fill: OrderFilled) -> str:
@@ -298,9 +320,14 @@ def run_backtest_with_kernel(
     if stream is None and trades is None:
         stream = load_bar_stream(config)
         trades = load_trade_stream(config)
-    kernel = LocalKernel(config, stream or BarStream.empty(), trades=trades, metrics=metrics)
+    stream = stream or BarStream.empty()
+    warmup: BarStream | None = None
+    if config.data.trade_start is not None:
+        trade_start_ns = parse_time_ns(config.data.trade_start, "data.trade_start")
+        warmup, stream, trades = split_warmup(stream, trades, trade_start_ns)
+    kernel = LocalKernel(config, stream, trades=trades, metrics=metrics)
     started = time.perf_counter()
-    kernel.run()
+    kernel.run(warmup)
     elapsed = time.perf_counter() - started
     return collect_result(config, kernel, kernel.stream, elapsed), kernel
 

@@ -21,11 +21,13 @@ from tradegraph.contracts import (
     Bar,
     Component,
     Message,
+    strategy_component_id,
 )
 from tradegraph.contracts.base import set_extra, set_fields_set, set_instance_dict, set_private
 from tradegraph.engine.assembly import build_components, build_router
 from tradegraph.engine.schedule import EventSchedule
 from tradegraph.engine.streams import BarStream, TradeStream
+from tradegraph.errors import ConfigError
 from tradegraph.observability import get_logger
 from tradegraph.observability.metrics import GraphMetrics
 
@@ -216,13 +218,50 @@ class LocalKernel:
                 for reason, count in counts.items():
                     metrics.observe_dropped(reason, instrument_id, count)
 
-    def run(self) -> None:
-        """Start every component, replay the whole stream, drain what is due, stop."""
+    def run(self, warmup: BarStream | None = None) -> None:
+        """Start every component, replay the whole stream, drain what is due, stop.
+
+        Args:
+            warmup: Bars before the stream that only warm the strategies up (see
+                :meth:`warm_up`).
+        """
         self.start()
+        if warmup is not None and len(warmup):
+            self.warm_up(warmup)
         with _young_gc_relaxed():
             self.replay(0, self.market_event_count)
         self._drain(self.now_ns)
         self.stop()
+
+    def warm_up(self, warmup: BarStream) -> None:
+        """Deliver ``warmup`` (bars before the stream) to the strategies alone, in order.
+
+        Risk, venues and the portfolio never see these bars, so nothing is marked, filled or
+        counted; a strategy that sends an order while warming up is refused with an error,
+        since its warm-up would then trade.
+
+        Raises:
+            ConfigError: a strategy sent an order during the warm-up.
+        """
+        strategies = {strategy_component_id(s.id) for s in self.config.strategies}
+        destinations = [
+            tuple(self._handlers[d] for d in self.router.market_destinations(i) if d in strategies)
+            for i in warmup.instrument_ids
+        ]
+        intents_before = self.ledger.intents
+        for i in range(len(warmup)):
+            bar = bar_at(warmup, i)
+            if self._heap and self._heap[0][0] <= bar.ts_event_ns:
+                self._drain(bar.ts_event_ns)
+            self.now_ns = bar.ts_event_ns
+            for handle in destinations[int(warmup.instrument_index[i])]:
+                handle(bar)
+            if self.ledger.intents != intents_before:
+                raise ConfigError(
+                    f"a strategy sent an order during its warm-up (bar {i + 1} of {len(warmup)} "
+                    f"before data.trade_start): it needs fewer warm-up bars than it was given "
+                    "or its warmup_bars is wrong"
+                )
 
     @property
     def market_event_count(self) -> int:

@@ -250,6 +250,27 @@ class Strategy:
         self._bars_from_trades = bool(config.bars) and config.bars_from == "trades"
 
     @classmethod
+    def warmup_bars(cls, params: BaseModel) -> int:
+        """Bars per instrument the strategy must see before it may trade: the warm-up a
+        walk-forward fold (or ``data.trade_start``) replays to it before trading starts.
+
+        The default rule: the largest whole-number parameter whose name ends in ``_period``
+        or is ``lookback`` or ``window``; 0 when there is none. Override it when the rule does
+        not fit the strategy; the strategy must send no order within that many bars.
+
+        Args:
+            params: The strategy's validated ``Params``.
+        """
+        sizes = [
+            value
+            for name, value in params.model_dump().items()
+            if (name.endswith("_period") or name in ("lookback", "window"))
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+        ]
+        return max(sizes, default=0)
+
+    @classmethod
     def _validate_params(cls, config: StrategyConfig) -> BaseModel:
         try:
             return cls.Params.model_validate(config.params)

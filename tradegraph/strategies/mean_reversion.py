@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import Bar, Clock, Instrument, Outbox
@@ -77,6 +77,13 @@ class MeanReversion(Strategy):
     ) -> None:
         super().__init__(config, instruments, clock, outbox)
         self._signals = {i: _Signals(self.params) for i in self.instruments}
+
+    @classmethod
+    def warmup_bars(cls, params: BaseModel) -> int:
+        """Until RSI (``rsi_period + 1`` closes), the bands (``bb_period``) and the TEMA
+        (``3 * tema_period - 2``) are ready, plus one bar for the TEMA's previous value."""
+        assert isinstance(params, MeanReversionParams)
+        return max(params.rsi_period + 1, params.bb_period, 3 * params.tema_period - 2) + 1
 
     def on_bar(self, bar: Bar) -> None:
         signals = self._signals.get(bar.instrument_id)

@@ -6,6 +6,8 @@ cancelled when the kill switch trips, and is placed again after a reset.
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from tradegraph.contracts import Bar, OrderSide, OrderType
 from tradegraph.strategies.base import Strategy, StrategyParams
 
@@ -20,6 +22,11 @@ class RestingBid(Strategy):
 
     Params = RestingBidParams
     params: RestingBidParams
+
+    @classmethod
+    def warmup_bars(cls, params: BaseModel) -> int:
+        """None: it quotes off the last close from the first bar."""
+        return 0
 
     def on_start(self) -> None:
         self.placed = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import Bar, Clock, Instrument, OrderSide, Outbox
@@ -96,6 +96,12 @@ class SmaCross(Strategy):
         self._quantity = self.params.quantity
         self._algo = self.params.execution_algo
         self._states = {i: _CrossState(self._slow) for i in self.instruments}
+
+    @classmethod
+    def warmup_bars(cls, params: BaseModel) -> int:
+        """``slow_period``: the bars that fill the slow window; the bar after may signal."""
+        assert isinstance(params, SmaCrossParams)
+        return params.slow_period
 
     def on_start(self) -> None:
         execution = self.params.execution_params

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from tradegraph.config.models import StrategyConfig
 from tradegraph.contracts import Bar, Clock, Instrument, Outbox
@@ -129,6 +129,13 @@ class TrendlineBreakout(Strategy):
     ) -> None:
         super().__init__(config, instruments, clock, outbox)
         self._trackers = {i: _Tracker(self.params) for i in self.instruments}
+
+    @classmethod
+    def warmup_bars(cls, params: BaseModel) -> int:
+        """``lookback`` bars of pivots (the window pivots are kept in), or the ATR's
+        ``atr_period + 1``, whichever is longer."""
+        assert isinstance(params, TrendlineBreakoutParams)
+        return max(params.lookback, params.atr_period + 1)
 
     def on_bar(self, bar: Bar) -> None:
         tracker = self._trackers.get(bar.instrument_id)
