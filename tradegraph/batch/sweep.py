@@ -68,6 +68,10 @@ from tradegraph.engine.backtest import (
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import ConfigError
 from tradegraph.report.sweep import write_sweep_report
+from tradegraph.research.overfitting import (
+    deflated_sharpe_ratio_from_returns,
+    probability_of_backtest_overfitting,
+)
 from tradegraph.strategies.registry import load_strategy_class, use_strategy_modules
 
 SEARCHES = ("grid", "random", "optuna")
@@ -734,6 +738,74 @@ def daily_table(table: pa.Table) -> pa.Table:
     return pa.table(columns)
 
 
+PBO_MAX_SPLITS = 16
+"""The most blocks CSCV cuts the days into (the paper's 16: C(16, 8) = 12,870 combinations)."""
+PBO_MIN_BLOCK_DAYS = 2
+
+
+def pbo_splits(days: int) -> int | None:
+    """The blocks CSCV cuts ``days`` into: the largest even S <= :data:`PBO_MAX_SPLITS` with
+    at least :data:`PBO_MIN_BLOCK_DAYS` days in every block; None when not even 2 blocks fit."""
+    splits = min(PBO_MAX_SPLITS, days // PBO_MIN_BLOCK_DAYS)
+    splits -= splits % 2
+    return splits if splits >= 2 else None
+
+
+def returns_matrix(table: pa.Table) -> tuple[list[int], npt.NDArray[np.float64]]:
+    """The successful trials and their per-day returns as a days x trials matrix, over the
+    days every one of them has (with one data set, all their days)."""
+    ok = table.filter(pc.equal(table.column("status"), "ok"))
+    trials = ok.column("trial").to_pylist()
+    series = [
+        dict(zip(days or [], returns or [], strict=True))
+        for days, returns in zip(
+            ok.column("day_ns").to_pylist(), ok.column("daily_returns").to_pylist(), strict=True
+        )
+    ]
+    common = sorted(set.intersection(*(set(s) for s in series))) if series else []
+    matrix = np.array([[s[d] for s in series] for d in common], dtype=np.float64)
+    return trials, matrix.reshape(len(common), len(trials))
+
+
+def overfitting_odds(table: pa.Table, best: int | None) -> dict[str, Any]:
+    """How likely the sweep's winner is a fluke, from the successful trials' per-day returns:
+    the probability of backtest overfitting (CSCV, :func:`pbo_splits` blocks) and the deflated
+    Sharpe ratio of trial ``best`` given the number of trials. A statistic that cannot be
+    computed is None, with the reason beside it."""
+    trials, matrix = returns_matrix(table)
+    days, count = matrix.shape
+    pbo: dict[str, Any] = {"value": None, "days": days, "trials": count, "n_splits": None}
+    dsr: dict[str, Any] = {"value": None, "days": days, "trials": count, "trial": best}
+    if count < 2:
+        pbo["reason"] = dsr["reason"] = f"needs at least 2 successful trials, had {count}"
+    else:
+        splits = pbo_splits(days)
+        if splits is None:
+            pbo["reason"] = (
+                f"needs at least {2 * PBO_MIN_BLOCK_DAYS} days of returns (2 blocks of "
+                f"{PBO_MIN_BLOCK_DAYS}), had {days}"
+            )
+        else:
+            found = probability_of_backtest_overfitting(matrix, n_splits=splits)
+            pbo.update(value=found.pbo, n_splits=splits, days_used=found.rows_used)
+        if days < 2:
+            dsr["reason"] = f"needs at least 2 days of returns, had {days}"
+        elif best is None:
+            dsr["reason"] = "no best trial"
+        else:
+            try:
+                deflated = deflated_sharpe_ratio_from_returns(matrix, trials.index(best))
+            except ConfigError as exc:
+                dsr["reason"] = str(exc)
+            else:
+                dsr.update(
+                    value=deflated.deflated_sharpe_ratio,
+                    sharpe_per_day=deflated.sharpe,
+                    expected_max_sharpe_per_day=deflated.expected_max_sharpe,
+                )
+    return {"pbo": pbo, "deflated_sharpe": dsr}
+
+
 class Sweep:
     """A sweep of one graph over a parameter space: the Python driver API.
 
@@ -1096,6 +1168,10 @@ class Sweep:
             "elapsed_s": elapsed_s,
             "trials_per_s": ran / elapsed_s if elapsed_s > 0 else 0.0,
         }
+        odds = overfitting_odds(table, None if best is None else best["trial"])
+        summary["pbo"] = odds["pbo"]["value"]
+        summary["deflated_sharpe"] = odds["deflated_sharpe"]["value"]
+        summary["overfitting"] = odds
         if self.search == "optuna":
             summary["round_size"] = self.round_size
             summary["trials_pruned"] = self.trials_pruned
