@@ -126,3 +126,54 @@ def test_bad_grid_and_where_are_one_line_errors_exit_2(tmp_path: Path) -> None:
         assert proc.stderr.strip().count("\n") == 0, proc.stderr
         assert text in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_optuna_search_runs_six_trials_reports_overfitting_odds_and_resumes(
+    tmp_path: Path,
+) -> None:
+    args = [
+        "sweep",
+        "--set",
+        "data.bars.0.limit=11520",
+        "--grid",
+        f"{FAST}=2:40:1",
+        "--grid",
+        f"{SLOW}=50:200:10",
+        "--where",
+        "fast_period < slow_period",
+        "--search",
+        "optuna",
+        "--trials",
+        "6",
+        "--workers",
+        "2",
+        "--seed",
+        "11",
+        "--in-process",
+        "--json",
+        "--out",
+        str(tmp_path),
+    ]
+
+    proc = _cli(*args)
+
+    assert proc.returncode == 0, proc.stderr
+    summary = _last_json(proc)
+    assert (summary["search"], summary["trials"], summary["trials_run"]) == ("optuna", 6, 6)
+    assert summary["round_size"] == 2
+    assert 0.0 <= summary["pbo"] <= 1.0
+    assert 0.0 <= summary["deflated_sharpe"] <= 1.0
+    assert f"pbo {summary['pbo']:.2f} (CSCV" in proc.stdout
+    assert "How likely is the winner a fluke" in (tmp_path / "report.html").read_text()
+    rows = pq.read_table(tmp_path / "results.parquet").to_pylist()
+    assert [r["trial"] for r in rows] == list(range(6))
+    assert all(2 <= r[f"param.{FAST}"] <= 40 for r in rows)
+    assert all(r[f"param.{SLOW}"] % 10 == 0 for r in rows)
+    assert pq.read_table(tmp_path / "daily_returns.parquet").num_rows == 6
+
+    again = _cli(*args)
+
+    assert again.returncode == 0, again.stderr
+    rerun = _last_json(again)
+    assert rerun["trials_run"] == 0
+    assert rerun["results_digest"] == summary["results_digest"]

@@ -63,3 +63,19 @@ def test_sweep_on_ray_with_two_workers_matches_in_process(tmp_path: Path) -> Non
     ray_rows = pq.read_table(tmp_path / "ray" / "results.parquet").drop_columns(["elapsed_s"])
     local_rows = pq.read_table(tmp_path / "local" / "results.parquet").drop_columns(["elapsed_s"])
     assert ray_rows.equals(local_rows)
+
+
+def test_optuna_sweep_on_ray_with_two_workers_matches_in_process(tmp_path: Path) -> None:
+    search = ["--search", "optuna", "--trials", "6", "--workers", "2", "--seed", "5"]
+    local = sweep(tmp_path, "local", *search, "--in-process")
+    on_ray = sweep(tmp_path, "ray", *search, "--ray")
+
+    assert local.returncode == 0, local.stderr
+    assert on_ray.returncode == 0, on_ray.stderr
+    expected = json.loads(local.stdout.strip().splitlines()[-1])
+    got = json.loads(on_ray.stdout.strip().splitlines()[-1])
+    assert (got["search"], got["trials"], got["round_size"]) == ("optuna", 6, 2)
+    assert got["results_digest"] == expected["results_digest"]
+    ray_rows = pq.read_table(tmp_path / "ray" / "results.parquet").drop_columns(["elapsed_s"])
+    local_rows = pq.read_table(tmp_path / "local" / "results.parquet").drop_columns(["elapsed_s"])
+    assert ray_rows.equals(local_rows)

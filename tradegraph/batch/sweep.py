@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import operator
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from pydantic import ValidationError
 from tradegraph.batch.montecarlo import (
     BatchProgress,
     ChunkRunner,
+    chunk_indices,
     load_chunks,
     merge_results,
     results_digest,
@@ -66,9 +68,13 @@ from tradegraph.engine.backtest import (
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import ConfigError
 from tradegraph.report.sweep import write_sweep_report
+from tradegraph.research.overfitting import (
+    deflated_sharpe_ratio_from_returns,
+    probability_of_backtest_overfitting,
+)
 from tradegraph.strategies.registry import load_strategy_class, use_strategy_modules
 
-SEARCHES = ("grid", "random")
+SEARCHES = ("grid", "random", "optuna")
 MAX_COMBINATIONS = 1_000_000
 """The most combinations a space may hold before constraints (a guard against typos such as
 ``1:1e9:1``)."""
@@ -145,6 +151,7 @@ class Dimension:
         low: For a range, its start (a continuous search may draw between ``low`` and ``high``).
         high: For a range, its end.
         log: The range is log-spaced.
+        step: For a linear range, its step (negative when it counts down).
     """
 
     key: str
@@ -153,6 +160,7 @@ class Dimension:
     low: float | None = None
     high: float | None = None
     log: bool = False
+    step: float | None = None
 
     @property
     def name(self) -> str:
@@ -223,7 +231,8 @@ def parse_dimension(entry: str, flag: str = "--grid") -> Dimension:
         as_int = all(_is_int(p) for p in parts)
         decimals = [start_d + i * step_d for i in range(count)]
         values = tuple(int(d) if as_int else float(d) for d in decimals)
-        return Dimension(key, spec, values, low=float(start_d), high=float(end_d))
+        step = int(step_d) if as_int else float(step_d)
+        return Dimension(key, spec, values, low=float(start_d), high=float(end_d), step=step)
     items = [item.strip() for item in spec.split(",")]
     if any(not item for item in items):
         raise ConfigError(f"{where}: an empty value in the list")
@@ -434,6 +443,11 @@ def plan_trials(
     """
     if search not in SEARCHES:
         raise ConfigError(f"--search {search!r}: choose one of {list(SEARCHES)}")
+    if search == "optuna":
+        raise ConfigError(
+            "--search optuna draws each round of trials from the results of the rounds "
+            "before; run it through Sweep, which plans as it goes"
+        )
     candidates = combinations(dims, constraints)
     if not candidates:
         raise ConfigError("no combination of the --grid values passes --where")
@@ -724,6 +738,74 @@ def daily_table(table: pa.Table) -> pa.Table:
     return pa.table(columns)
 
 
+PBO_MAX_SPLITS = 16
+"""The most blocks CSCV cuts the days into (the paper's 16: C(16, 8) = 12,870 combinations)."""
+PBO_MIN_BLOCK_DAYS = 2
+
+
+def pbo_splits(days: int) -> int | None:
+    """The blocks CSCV cuts ``days`` into: the largest even S <= :data:`PBO_MAX_SPLITS` with
+    at least :data:`PBO_MIN_BLOCK_DAYS` days in every block; None when not even 2 blocks fit."""
+    splits = min(PBO_MAX_SPLITS, days // PBO_MIN_BLOCK_DAYS)
+    splits -= splits % 2
+    return splits if splits >= 2 else None
+
+
+def returns_matrix(table: pa.Table) -> tuple[list[int], npt.NDArray[np.float64]]:
+    """The successful trials and their per-day returns as a days x trials matrix, over the
+    days every one of them has (with one data set, all their days)."""
+    ok = table.filter(pc.equal(table.column("status"), "ok"))
+    trials = ok.column("trial").to_pylist()
+    series = [
+        dict(zip(days or [], returns or [], strict=True))
+        for days, returns in zip(
+            ok.column("day_ns").to_pylist(), ok.column("daily_returns").to_pylist(), strict=True
+        )
+    ]
+    common = sorted(set.intersection(*(set(s) for s in series))) if series else []
+    matrix = np.array([[s[d] for s in series] for d in common], dtype=np.float64)
+    return trials, matrix.reshape(len(common), len(trials))
+
+
+def overfitting_odds(table: pa.Table, best: int | None) -> dict[str, Any]:
+    """How likely the sweep's winner is a fluke, from the successful trials' per-day returns:
+    the probability of backtest overfitting (CSCV, :func:`pbo_splits` blocks) and the deflated
+    Sharpe ratio of trial ``best`` given the number of trials. A statistic that cannot be
+    computed is None, with the reason beside it."""
+    trials, matrix = returns_matrix(table)
+    days, count = matrix.shape
+    pbo: dict[str, Any] = {"value": None, "days": days, "trials": count, "n_splits": None}
+    dsr: dict[str, Any] = {"value": None, "days": days, "trials": count, "trial": best}
+    if count < 2:
+        pbo["reason"] = dsr["reason"] = f"needs at least 2 successful trials, had {count}"
+    else:
+        splits = pbo_splits(days)
+        if splits is None:
+            pbo["reason"] = (
+                f"needs at least {2 * PBO_MIN_BLOCK_DAYS} days of returns (2 blocks of "
+                f"{PBO_MIN_BLOCK_DAYS}), had {days}"
+            )
+        else:
+            found = probability_of_backtest_overfitting(matrix, n_splits=splits)
+            pbo.update(value=found.pbo, n_splits=splits, days_used=found.rows_used)
+        if days < 2:
+            dsr["reason"] = f"needs at least 2 days of returns, had {days}"
+        elif best is None:
+            dsr["reason"] = "no best trial"
+        else:
+            try:
+                deflated = deflated_sharpe_ratio_from_returns(matrix, trials.index(best))
+            except ConfigError as exc:
+                dsr["reason"] = str(exc)
+            else:
+                dsr.update(
+                    value=deflated.deflated_sharpe_ratio,
+                    sharpe_per_day=deflated.sharpe,
+                    expected_max_sharpe_per_day=deflated.expected_max_sharpe,
+                )
+    return {"pbo": pbo, "deflated_sharpe": dsr}
+
+
 class Sweep:
     """A sweep of one graph over a parameter space: the Python driver API.
 
@@ -804,9 +886,19 @@ class Sweep:
         self.constraints = tuple(parse_constraint(w, self.dims) for w in where)
         self.search = search
         self.root_seed = base.seed if seed is None else seed
-        trial_values = plan_trials(
-            self.dims, self.constraints, search=search, trials=trials, seed=self.root_seed
-        )
+        self.trials_wanted = trials
+        self.round_size = workers or os.cpu_count() or 1
+        """Trials an optuna search asks for at a time (``workers``, else this machine's CPUs)."""
+        self.trials_pruned = 0
+        """Proposals of an optuna search that ``--where`` rejected, unrun."""
+        if search == "optuna":
+            if trials is None:
+                raise ConfigError("--search optuna needs --trials N")
+            trial_values: list[dict[str, Any]] = []  # drawn round by round as results come in
+        else:
+            trial_values = plan_trials(
+                self.dims, self.constraints, search=search, trials=trials, seed=self.root_seed
+            )
         self.objective = objective
         self.workers = workers
         self.address = address
@@ -834,6 +926,8 @@ class Sweep:
 
     @property
     def trials(self) -> int:
+        if self.search == "optuna" and self.trials_wanted is not None:
+            return self.trials_wanted
         return len(self.plan.trials)
 
     def _check_key(
@@ -887,13 +981,27 @@ class Sweep:
         return {
             "config": self.config.model_dump(mode="json"),
             "grid": [{"key": d.key, "spec": d.spec} for d in self.dims],
-            "trials": json.loads(json.dumps(list(self.plan.trials), default=str)),
+            "trials": self._trials_fingerprint(),
             "data_sha256": data.hexdigest(),
             "result_columns": self.schema.names,
         }
 
+    def _trials_fingerprint(self) -> Any:
+        if self.search != "optuna":
+            return json.loads(json.dumps(list(self.plan.trials), default=str))
+        # Not the number of trials: a rerun with a larger --trials extends the same search.
+        return {
+            "search": "optuna",
+            "seed": self.root_seed,
+            "round_size": self.round_size,
+            "objective": self.objective,
+            "where": [c.text for c in self.constraints],
+        }
+
     def run(self) -> SweepResult:
         """Run every trial not yet done; the result carries the table and the summary."""
+        if self.search == "optuna":
+            return self._run_optuna()
         started = time.perf_counter()
         total = self.trials
         previous = (
@@ -940,6 +1048,93 @@ class Sweep:
         table = merge_results(tables, total, schema=self.schema, key="trial")
         return self._finish(table, time.perf_counter() - started, len(pending))
 
+    def _run_optuna(self) -> SweepResult:
+        """Ask ``round_size`` trials of the TPE sampler, run them as one set of chunks, tell
+        their results in trial order, repeat (see :mod:`tradegraph.batch.optuna_search`)."""
+        # Imported here: optuna is needed only by this search, and takes a while to import.
+        from tradegraph.batch.optuna_search import OptunaSearch
+
+        started = time.perf_counter()
+        total = self.trials
+        previous = (
+            []
+            if self.out_dir is None
+            else load_chunks(
+                self.out_dir,
+                self.fingerprint(),
+                "config, grid, constraints, objective, seed, workers or data",
+            )
+        )
+        recorded = {
+            row["trial"]: row
+            for row in merge_results(previous, total, schema=self.schema, key="trial").to_pylist()
+            if row["status"] == "ok"
+        }
+        search = OptunaSearch(
+            self.dims, self.constraints, minimise=self.objective in MINIMISED, seed=self.root_seed
+        )
+        rows: dict[int, dict[str, Any]] = {}
+        params: list[dict[str, Any]] = []
+        ran = 0
+        resumed = 0
+
+        def on_chunk(indices: list[int], table: pa.Table) -> None:
+            if self.out_dir is not None:
+                write_chunk(self.out_dir / "chunks", indices, table)
+            for row in table.to_pylist():
+                rows[row["trial"]] = row
+            if self.progress is not None:
+                elapsed = time.perf_counter() - started
+                self.progress(BatchProgress(len(rows), total, resumed, elapsed))
+
+        def on_lost(indices: list[int], error: str) -> None:
+            failed = [failed_trial_row(self.plan, i, error, attempts=2) for i in indices]
+            on_chunk(indices, pa.Table.from_pylist(failed, schema=self.schema))
+
+        pool: contextlib.AbstractContextManager[int] = contextlib.nullcontext(self.round_size)
+        if not self.in_process:
+            if self.runner is None:
+                raise ConfigError(
+                    "a sweep on Ray needs runner=RayChunkRunner() (tradegraph.actors.batch); "
+                    "pass in_process=True to run it in this process"
+                )
+            pool = self.runner.pool(self.address, self.workers)
+        with pool as concurrency:
+            while len(params) < total:
+                asked = search.ask(min(self.round_size, total - len(params)))
+                indices = list(range(len(params), len(params) + len(asked)))
+                params.extend(p for _, p in asked)
+                self.plan = dataclasses.replace(self.plan, trials=tuple(params))
+                pending = []
+                for index, (_, values) in zip(indices, asked, strict=True):
+                    row = recorded.get(index)
+                    if row is not None and all(
+                        row[PARAM_PREFIX + k] == v for k, v in values.items()
+                    ):
+                        rows[index] = row
+                        resumed += 1
+                    else:
+                        pending.append(index)
+                ran += len(pending)
+                if self.in_process:
+                    for chunk in chunk_indices(pending, 1, self.chunk_size):
+                        on_chunk(chunk, run_trial_chunk(self.plan, chunk))
+                elif pending:
+                    assert self.runner is not None
+                    self.runner.run(
+                        run_trial_chunk,
+                        self.plan,
+                        chunk_indices(pending, concurrency, self.chunk_size),
+                        concurrency=concurrency,
+                        on_done=on_chunk,
+                        on_lost=on_lost,
+                    )
+                for index, (trial, _) in zip(indices, asked, strict=True):
+                    search.tell(trial, rows[index], self.objective)
+        self.trials_pruned = search.pruned
+        table = pa.Table.from_pylist([rows[i] for i in sorted(rows)], schema=self.schema)
+        return self._finish(table, time.perf_counter() - started, ran)
+
     def _finish(self, table: pa.Table, elapsed_s: float, ran: int) -> SweepResult:
         digest = results_digest(
             table, key="trial", names=self.schema.names, excluded=DIGEST_EXCLUDED
@@ -973,6 +1168,13 @@ class Sweep:
             "elapsed_s": elapsed_s,
             "trials_per_s": ran / elapsed_s if elapsed_s > 0 else 0.0,
         }
+        odds = overfitting_odds(table, None if best is None else best["trial"])
+        summary["pbo"] = odds["pbo"]["value"]
+        summary["deflated_sharpe"] = odds["deflated_sharpe"]["value"]
+        summary["overfitting"] = odds
+        if self.search == "optuna":
+            summary["round_size"] = self.round_size
+            summary["trials_pruned"] = self.trials_pruned
         results = table.drop_columns(list(DAILY_COLUMNS))
         daily = daily_table(table)
         result = SweepResult(results, daily, summary)

@@ -84,6 +84,24 @@ def top_trials_table(
     return "\n".join(out)
 
 
+def overfitting_line(summary: dict[str, Any]) -> str:
+    """``pbo 0.31 (CSCV, 16 blocks of 2 days); deflated Sharpe 0.82`` or the reasons why not."""
+    odds = summary["overfitting"]
+    pbo, dsr = odds["pbo"], odds["deflated_sharpe"]
+    if pbo["value"] is None:
+        pbo_text = f"pbo n/a ({pbo['reason']})"
+    else:
+        pbo_text = (
+            f"pbo {pbo['value']:.2f} (CSCV, {pbo['n_splits']} blocks of "
+            f"{pbo['days_used'] // pbo['n_splits']} days)"
+        )
+    if dsr["value"] is None:
+        dsr_text = f"deflated Sharpe n/a ({dsr['reason']})"
+    else:
+        dsr_text = f"deflated Sharpe {dsr['value']:.2f} (best trial, {dsr['trials']} trials)"
+    return f"{pbo_text}; {dsr_text}"
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     heatmap = [k.strip() for k in args.heatmap.split(",")] if args.heatmap else None
     sweep = Sweep(
@@ -126,6 +144,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if best is not None:
         shown = " ".join(f"{_short(k)}={v}" for k, v in best["params"].items())
         print(f"best by {sweep.objective}: trial {best['trial']} ({shown})")
+    print(overfitting_line(s))
     for row in result.failed:
         print(f"trial {row['trial']} failed: {row['error']}")
     runs_failed = sum(1 for r in rows if r["run_status"] == "failed")
@@ -162,8 +181,13 @@ def add_sweep_command(sub: Any) -> None:
         help='a constraint between swept parameters, e.g. "fast_period < slow_period" '
         "(names, numbers, comparisons, and/or/not, + - * /); repeat to add more",
     )
-    p.add_argument("--search", choices=SEARCHES, default="grid", help="search (default grid)")
-    p.add_argument("--trials", type=positive_int, help="draws of a random search")
+    p.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default="grid",
+        help="search (default grid); optuna: TPE proposing one trial per worker per round",
+    )
+    p.add_argument("--trials", type=positive_int, help="trials of a random or optuna search")
     p.add_argument(
         "--objective",
         choices=OBJECTIVES,
@@ -181,7 +205,10 @@ def add_sweep_command(sub: Any) -> None:
         help="the two parameters of the report's heatmap (default: the first two swept)",
     )
     p.add_argument(
-        "--workers", type=positive_int, help="most trial chunks at once on Ray (default: all CPUs)"
+        "--workers",
+        type=positive_int,
+        help="most trial chunks at once on Ray, and the trials per optuna round (default: all "
+        "CPUs)",
     )
     p.add_argument(
         "--address", help="Ray cluster to join: auto or ray://HOST:10001 (default: start locally)"

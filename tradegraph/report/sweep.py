@@ -140,6 +140,32 @@ def _top_table(ranked: Sequence[Mapping[str, Any]], keys: Sequence[str], objecti
     return f'<div class="scroll"><table class="top-trials"><tr>{head}</tr>{"".join(body)}</table></div>'
 
 
+def _overfitting_section(summary: Mapping[str, Any]) -> str:
+    odds = summary.get("overfitting") or {}
+    pbo = odds.get("pbo") or {}
+    dsr = odds.get("deflated_sharpe") or {}
+    pbo_text = (
+        f"<b>{_fmt(pbo['value'])}</b> (CSCV over {pbo.get('days_used')} days in "
+        f"{pbo.get('n_splits')} blocks, {pbo.get('trials')} trials)"
+        if pbo.get("value") is not None
+        else f"n/a ({escape(str(pbo.get('reason')))})"
+    )
+    dsr_text = (
+        f"<b>{_fmt(dsr['value'])}</b> (trial {dsr.get('trial')}, {dsr.get('trials')} trials)"
+        if dsr.get("value") is not None
+        else f"n/a ({escape(str(dsr.get('reason')))})"
+    )
+    return (
+        '<div class="overfitting"><h2>How likely is the winner a fluke</h2><ul>'
+        f"<li>Probability of backtest overfitting: {pbo_text}. The share of splits of the "
+        "days into halves where the trial best on one half ranks at or below the median on "
+        "the other; near 0.5 means picking the best is no better than chance.</li>"
+        f"<li>Deflated Sharpe ratio of the best trial: {dsr_text}. The probability that its "
+        "true Sharpe ratio beats the best one expected from this many trials without skill; "
+        "above 0.95 is the usual bar.</li></ul></div>"
+    )
+
+
 def write_sweep_report(
     path: Path,
     *,
@@ -161,6 +187,7 @@ def write_sweep_report(
         f"{summary['trials_failed']} failed; objective {escape(objective)} ({direction}); "
         f"results digest <code>{escape(str(summary['results_digest']))}</code></p>",
     ]
+    sections.append(_overfitting_section(summary))
     if len(heatmap) == 2:
         sections += [
             f"<h2>Best {escape(objective)} by {escape(heatmap[0])} and {escape(heatmap[1])}</h2>",

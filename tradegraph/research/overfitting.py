@@ -302,28 +302,34 @@ def deflated_sharpe_ratio(
     )
 
 
-def deflated_sharpe_ratio_from_returns(returns: npt.ArrayLike) -> DeflatedSharpe:
+def deflated_sharpe_ratio_from_returns(
+    returns: npt.ArrayLike, selected: int | None = None
+) -> DeflatedSharpe:
     """The deflated Sharpe ratio of the best column of a periods x trials returns matrix.
 
     SR is the largest per-period Sharpe ratio among the columns (the lowest index among ties),
-    N the number of columns, V[SR_n] the variance (ddof=1) of the columns' Sharpe ratios, T the
+    or column ``selected``'s when the trial was chosen by another measure, N the number of
+    columns, V[SR_n] the variance (ddof=1) of the columns' Sharpe ratios, T the
     number of rows, and g3, g4 the skewness and kurtosis (population moments, kurtosis not
     excess) of the best column's returns; a column with no spread has g3 = 0, g4 = 3.
 
     Args:
         returns: per-period returns, periods x trials; at least 2 trials, 2 rows, finite values.
+        selected: the column of the selected trial (default: the one of largest Sharpe ratio).
 
     Raises:
         ConfigError: naming the argument at fault.
     """
     matrix = _returns_matrix(returns, min_trials=2)
+    if selected is not None and not 0 <= selected < matrix.shape[1]:
+        raise ConfigError(f"selected must be a column of returns, was {selected}")
     n_rows = matrix.shape[0]
     if n_rows < 2:
         raise ConfigError(f"returns must have at least 2 rows (periods), had {n_rows}")
     mean = matrix.mean(axis=0)
     std = matrix.std(axis=0, ddof=1)
     sharpes = np.divide(mean, std, out=np.zeros_like(mean), where=std > 0.0)
-    best = int(np.argmax(sharpes))
+    best = int(np.argmax(sharpes)) if selected is None else selected
     skewness, kurtosis = _moments(matrix[:, best])
     return deflated_sharpe_ratio(
         float(sharpes[best]),
