@@ -61,16 +61,6 @@ def test_causal_session_reproduces_the_kernel_on_real_bars() -> None:
     _assert_same_run(actors, local)
 
 
-# Timers fire in a host only when a later message reaches it, and what they cause reaches the
-# others after md's next event; the kernel fires them in time order between market events.
-TIMERS_BETWEEN_EVENTS = pytest.mark.xfail(
-    strict=True,
-    reason="a causal session fires a component's timers on its next message, not between "
-    "market events in time order as the kernel does",
-)
-
-
-@TIMERS_BETWEEN_EVENTS
 def test_causal_session_reproduces_the_kernel_with_venue_latency_timers() -> None:
     # 90 s of latency: every order reaches the venue through a timer, after the next bar.
     config = _sma_fast_config(latency_ms=90_000.0, fill_at=FillAt.CLOSE)
@@ -84,7 +74,6 @@ def test_causal_session_reproduces_the_kernel_with_venue_latency_timers() -> Non
     _assert_same_run(actors, local)
 
 
-@TIMERS_BETWEEN_EVENTS
 def test_causal_session_reproduces_the_kernel_with_a_twap_parent_order() -> None:
     # Twelve children, one every five minutes, each sent by the algorithm's own timer.
     twap = StrategyConfig(
@@ -133,7 +122,6 @@ def test_causal_session_reproduces_the_kernel_on_trade_ticks() -> None:
     _assert_same_run(actors, local)
 
 
-@TIMERS_BETWEEN_EVENTS
 def test_causal_session_reproduces_the_kernel_in_venue_outage_and_latency_windows() -> None:
     stress = StressScenario.model_validate(
         {
