@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from tradegraph.actors import ActorBacktest, ray_session
+from tradegraph.actors import ray_session, run_causal_session
 from tradegraph.actors.session import LiveSession, operator_command
 from tradegraph.config import load_config
 from tradegraph.contracts import Bar
@@ -384,8 +384,7 @@ def main() -> None:
     started = time.perf_counter()
     with ray_session(args.address, num_cpus=None if args.address else 2):
         init_s = time.perf_counter() - started
-        backtest = ActorBacktest(config, stream)
-        actors = backtest.run()
+        actors = run_causal_session(config, stream)
         fast = (
             "session.causal=false",
             f"session.batch_size={args.batch_size}",
@@ -439,10 +438,7 @@ def main() -> None:
                 "ray_bars_per_s": round(actors.bars_per_s, 1),
                 "ray_elapsed_s": round(actors.elapsed_s, 3),
                 "ray_init_s": round(init_s, 3),
-                "actor_build_s": round(backtest.build_s, 3),
-                "waves": backtest.waves,
-                "remote_calls": backtest.remote_calls,
-                "ms_per_wave": round(actors.elapsed_s / max(backtest.waves, 1) * 1e3, 3),
+                "ms_per_bar": round(actors.elapsed_s / max(actors.bars, 1) * 1e3, 3),
                 "local_bars_per_s": round(local.bars_per_s, 1),
                 "same_fills_digest": actors.fills_digest == local.fills_digest,
                 "fills_digest": actors.fills_digest,

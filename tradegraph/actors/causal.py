@@ -41,7 +41,7 @@ def run_causal_session(
     session, every component in its own named actor in ``config.session.namespace``.
 
     Same arguments and result as ``engine.backtest.run_backtest``; Ray must be initialised
-    (see :func:`tradegraph.actors.backtest.ray_session`). ``elapsed_s`` covers the replay,
+    (see :func:`tradegraph.actors.ray_runtime.ray_session`). ``elapsed_s`` covers the replay,
     not creating the actors.
 
     Raises:

@@ -85,18 +85,13 @@ from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
     RISK,
+    AccountBalances,
     Bar,
     Component,
-    ExecutionReport,
     Message,
-    OrderAccepted,
     OrderBookSnapshot,
-    OrderCancelled,
-    OrderFilled,
-    OrderIntent,
-    OrderRejected,
+    PortfolioSnapshot,
     QuoteTick,
-    RiskRejected,
     SubmitOrder,
     TimerFired,
     TradeTick,
@@ -135,20 +130,10 @@ OPERATOR = "operator"
 _MARKET_TYPES = frozenset({Bar, TradeTick, QuoteTick, OrderBookSnapshot})
 # Batches for several receivers with at least this many messages are put in the object store.
 _SHARED_PAYLOAD_MIN = 1024
-# Order-path messages each host keeps of what it published, for the session's order table
-# (execution reports are only counted there, as in the kernel's).
-_LEDGER_TYPES = frozenset(
-    {
-        ExecutionReport,
-        OrderIntent,
-        RiskRejected,
-        SubmitOrder,
-        OrderAccepted,
-        OrderRejected,
-        OrderFilled,
-        OrderCancelled,
-    }
-)
+# What a host keeps of what it published, for the session's order table and its message
+# counts: everything the kernel's ledger sees (all but portfolio snapshots), market data aside
+# (and a live venue's balances, which the kernel never sees).
+_UNLEDGERED_TYPES = frozenset({AccountBalances, PortfolioSnapshot, TimerFired, *_MARKET_TYPES})
 
 
 def _untracked(method: F) -> F:
@@ -642,7 +627,7 @@ class LiveHost:
         if self._suppress_output:
             return
         self.metrics.observe(msg)
-        if type(msg) in _LEDGER_TYPES and msg not in self._ledger_kept:
+        if type(msg) not in _UNLEDGERED_TYPES and msg not in self._ledger_kept:
             self.order_log.append(msg)
             self._ledger_unsaved.append(msg)
         dests = self.router.destinations(msg)

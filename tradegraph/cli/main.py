@@ -146,7 +146,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.stress:
         config, stream = _stressed_history(config, args)
     if args.engine == "ray":
-        from tradegraph.actors import ray_session, run_backtest_ray
+        from tradegraph.actors import ray_session, run_causal_session
 
         if args.metrics_port is not None:
             raise ConfigError(
@@ -154,7 +154,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 "actors report through Ray's metrics (see the README, Observation)"
             )
         with ray_session(args.address, session_id=config.name, log_level=args.log_level):
-            result = run_backtest_ray(config, stream)
+            result = run_causal_session(config, stream)
     else:
         with _metrics_endpoint(args) as sink:
             metrics = GraphMetrics(sink) if sink is not None else None
@@ -370,9 +370,9 @@ def _ray_engine(scenarios: int) -> Callable[[GraphConfig, BarStream], BacktestRe
     """The actor graph's runner for ``--check-ray-engine`` (none when nothing is checked)."""
     if not scenarios:
         return None
-    from tradegraph.actors import run_backtest_ray
+    from tradegraph.actors import run_causal_session
 
-    return run_backtest_ray
+    return run_causal_session
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
