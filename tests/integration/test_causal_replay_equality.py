@@ -24,9 +24,10 @@ def _on_bars(config: GraphConfig, bars: int) -> GraphConfig:
 
 
 def _sma_fast_config(
-    *, bars: int = 1_500, latency_ms: float = 0.0, fill_at: FillAt = FillAt.NEXT_OPEN
+    *, bars: int = 400, latency_ms: float = 0.0, fill_at: FillAt = FillAt.NEXT_OPEN
 ) -> GraphConfig:
-    """SMA(10)/SMA(30) on the first real BTC/USDT minutes: dozens of fills."""
+    """SMA(10)/SMA(30) on the first real BTC/USDT minutes: ten fills in 400 bars (a few hundred
+    bars per case keep the suite quick; each case still trades and uses its feature)."""
     strategy = StrategyConfig(
         id="sma_fast",
         class_path="sma_cross",
@@ -57,7 +58,7 @@ def test_causal_session_reproduces_the_kernel_on_real_bars() -> None:
 
     actors = run_causal_session(config)
 
-    assert len(local.fills) > 30
+    assert len(local.fills) >= 10
     _assert_same_run(actors, local)
 
 
@@ -70,7 +71,7 @@ def test_causal_session_reproduces_the_kernel_with_venue_latency_timers() -> Non
     actors = run_causal_session(config)
 
     assert local.fills_digest != without_latency.fills_digest
-    assert len(local.fills) > 30
+    assert len(local.fills) >= 10
     _assert_same_run(actors, local)
 
 
@@ -142,5 +143,6 @@ def test_causal_session_reproduces_the_kernel_in_venue_outage_and_latency_window
     actors = run_causal_session(config, stream)
 
     assert local.fills_digest != unstressed.fills_digest
+    assert len(local.fills) >= 5
     assert any(row["source"] == "venue" for row in local.summary()["rejection_reasons"])
     _assert_same_run(actors, local)
