@@ -1,8 +1,8 @@
 """The actor graph on a local Ray: simulated-clock backtest and real-time sessions; one JSON line.
 
-Simulated clock: the packaged default config on the bundled real BTC/USDT minutes, with
-SMA(10)/SMA(30) and 0.01 BTC per order so there are many fills, through ``--engine ray`` and
-the in-process kernel; bars/s of each and whether their fills are identical.
+Data clock: the packaged default config on the bundled real BTC/USDT minutes, with
+SMA(10)/SMA(30) and 0.01 BTC per order so there are many fills, through ``--engine ray`` (a
+causal session) and the in-process kernel; bars/s of each and whether their fills are identical.
 
 Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, two strategies):
 
@@ -13,7 +13,7 @@ Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, tw
 * ``tick_to_order_ms``: wall time from a market event falling due at md to the order it caused
   reaching the broker, p50/p99: flat out, paced at 50,000 and at 8,300 events/s (batches of
   what fell due every ``session.batch_interval_ms``, counted from the batch's first event),
-  and in a causal replay (one timestamp at a time, the paper default);
+  and in a causal replay (one event at a time, the paper default);
 * ``trip_to_quiet_ms``: from ``tradegraph kill`` reaching Risk to no order left open at the
   venue, p50/p99 over repeated trips of a session keeping a bid resting;
 * with ``--intervals 5,10,20,40``: the 8,300 events/s run again with each batch interval, and
