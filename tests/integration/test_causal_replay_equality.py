@@ -111,14 +111,14 @@ def test_causal_session_reproduces_the_kernel_on_trade_ticks() -> None:
         instruments=(BTC,),
         params={"buy_on_trades": [5, 40, 200], "bid_on_trades": [60], "discount_pct": 0.01},
     )
-    trades = TradeSourceConfig(path="sample:BTCUSDT_trades", symbol="BTCUSDT", limit=1_000)
+    trades = TradeSourceConfig(path="sample:BTCUSDT_trades", symbol="BTCUSDT", limit=400)
     config = graph_config((bidder,), fill_at=FillAt.CLOSE)
     config = config.model_copy(update={"data": DataConfig(trades=(trades,))})
     local = run_backtest(config)
 
     actors = run_causal_session(config)
 
-    assert (local.bars, local.trades) == (0, 1_000)
+    assert (local.bars, local.trades) == (0, 400)
     assert len(local.fills) >= 3
     _assert_same_run(actors, local)
 
