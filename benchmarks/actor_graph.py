@@ -1,8 +1,8 @@
 """The actor graph on a local Ray: simulated-clock backtest and real-time sessions; one JSON line.
 
-Simulated clock: the packaged default config on the bundled real BTC/USDT minutes, with
-SMA(10)/SMA(30) and 0.01 BTC per order so there are many fills, through ``--engine ray`` and
-the in-process kernel; bars/s of each and whether their fills are identical.
+Data clock: the packaged default config on the bundled real BTC/USDT minutes, with
+SMA(10)/SMA(30) and 0.01 BTC per order so there are many fills, through ``--engine ray`` (a
+causal session) and the in-process kernel; bars/s of each and whether their fills are identical.
 
 Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, two strategies):
 
@@ -13,7 +13,7 @@ Real time (``LiveSession``), on ``examples/paper.yaml`` (BTC and ETH minutes, tw
 * ``tick_to_order_ms``: wall time from a market event falling due at md to the order it caused
   reaching the broker, p50/p99: flat out, paced at 50,000 and at 8,300 events/s (batches of
   what fell due every ``session.batch_interval_ms``, counted from the batch's first event),
-  and in a causal replay (one timestamp at a time, the paper default);
+  and in a causal replay (one event at a time, the paper default);
 * ``trip_to_quiet_ms``: from ``tradegraph kill`` reaching Risk to no order left open at the
   venue, p50/p99 over repeated trips of a session keeping a bid resting;
 * with ``--intervals 5,10,20,40``: the 8,300 events/s run again with each batch interval, and
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from tradegraph.actors import ActorBacktest, ray_session
+from tradegraph.actors import ray_session, run_causal_session
 from tradegraph.actors.session import LiveSession, operator_command
 from tradegraph.config import load_config
 from tradegraph.contracts import Bar
@@ -384,8 +384,7 @@ def main() -> None:
     started = time.perf_counter()
     with ray_session(args.address, num_cpus=None if args.address else 2):
         init_s = time.perf_counter() - started
-        backtest = ActorBacktest(config, stream)
-        actors = backtest.run()
+        actors = run_causal_session(config, stream)
         fast = (
             "session.causal=false",
             f"session.batch_size={args.batch_size}",
@@ -439,10 +438,7 @@ def main() -> None:
                 "ray_bars_per_s": round(actors.bars_per_s, 1),
                 "ray_elapsed_s": round(actors.elapsed_s, 3),
                 "ray_init_s": round(init_s, 3),
-                "actor_build_s": round(backtest.build_s, 3),
-                "waves": backtest.waves,
-                "remote_calls": backtest.remote_calls,
-                "ms_per_wave": round(actors.elapsed_s / max(backtest.waves, 1) * 1e3, 3),
+                "ms_per_bar": round(actors.elapsed_s / max(actors.bars, 1) * 1e3, 3),
                 "local_bars_per_s": round(local.bars_per_s, 1),
                 "same_fills_digest": actors.fills_digest == local.fills_digest,
                 "fills_digest": actors.fills_digest,

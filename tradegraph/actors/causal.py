@@ -2,8 +2,8 @@
 
 The session is the one paper and live trading run (one ``LiveHost`` actor per component,
 pushed batches over sequenced links, causal fences); only its market data is a replay, one
-timestamp at a time, each after everything the previous one caused has gone through the graph,
-under clocks that follow the data. Its orders, fills and equity are then the in-process
+event at a time, each after everything the previous one caused has gone through the graph,
+under clocks that follow the data, with timers fired at their own time between events. Its orders, fills and equity are then the in-process
 kernel's, so the path that is proven is the path that trades.
 """
 
@@ -41,7 +41,7 @@ def run_causal_session(
     session, every component in its own named actor in ``config.session.namespace``.
 
     Same arguments and result as ``engine.backtest.run_backtest``; Ray must be initialised
-    (see :func:`tradegraph.actors.backtest.ray_session`). ``elapsed_s`` covers the replay,
+    (see :func:`tradegraph.actors.ray_runtime.ray_session`). ``elapsed_s`` covers the replay,
     not creating the actors.
 
     Raises:

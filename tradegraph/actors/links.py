@@ -67,6 +67,11 @@ class PeerTransport(Protocol):
         """A payload for ``messages`` that several receivers can take without a copy each."""
         ...
 
+    def advance(self, destination: str, until_ns: int | None) -> Future[Any]:
+        """Have ``destination`` fire its data-clock timers due by ``until_ns`` (see
+        ``LiveHost.advance``); the future resolves with its answer."""
+        ...
+
     def failure(self, exc: BaseException) -> PeerFailure:
         """What ``exc``, raised by a call to a peer, means."""
         ...
@@ -89,17 +94,26 @@ class RayPeerTransport:
         origin_ns: int,
         fence: Fence | None,
     ) -> Future[Any]:
-        handle = self._handles.get(destination)
-        if handle is None:
-            handle = ray.get_actor(destination, namespace=self._namespace)
-            self._handles[destination] = handle
-        answer: Future[Any] = handle.push.remote(
-            sender, incarnation, seq, payload, origin_ns, fence
-        ).future()
+        answer: Future[Any] = (
+            self._handle(destination)
+            .push.remote(sender, incarnation, seq, payload, origin_ns, fence)
+            .future()
+        )
         return answer
 
     def share(self, messages: list[Item]) -> Any:
         return ray.put(messages)
+
+    def advance(self, destination: str, until_ns: int | None) -> Future[Any]:
+        answer: Future[Any] = self._handle(destination).advance.remote(until_ns).future()
+        return answer
+
+    def _handle(self, destination: str) -> Any:
+        handle = self._handles.get(destination)
+        if handle is None:
+            handle = ray.get_actor(destination, namespace=self._namespace)
+            self._handles[destination] = handle
+        return handle
 
     def failure(self, exc: BaseException) -> PeerFailure:
         if isinstance(exc, ray.exceptions.ActorDiedError):
@@ -111,13 +125,13 @@ class RayPeerTransport:
 
 @dataclass
 class Pending:
-    """A batch sent and not yet taken by its receiver. ``taken`` resolves when it is (or when
-    the link is given up)."""
+    """A batch sent and not yet taken by its receiver. ``taken`` resolves with the receiver's
+    answer when it is (with ``None`` when the link is given up)."""
 
     payload: Any
     sent_at: float
     answer: Future[Any] | None
-    taken: asyncio.Future[None]
+    taken: asyncio.Future[Any]
     origin_ns: int = 0
     failed_at: float | None = None
     fence: Fence | None = None
@@ -207,11 +221,11 @@ class Links:
         fence: Fence | None = None,
         seq: int | None = None,
         origin_ns: int = 0,
-    ) -> asyncio.Future[None] | None:
+    ) -> asyncio.Future[Any] | None:
         """Send ``payload`` as the link's next batch (or again as batch ``seq``).
 
-        Returns a future that resolves when the receiver has taken it, or ``None`` if the
-        link was given up.
+        Returns a future that resolves with the receiver's answer when it has taken it, or
+        ``None`` if the link was given up.
         """
         link = self.link(destination)
         if link.dead_reason:
@@ -251,7 +265,7 @@ class Links:
         if exc is None:
             del link.unacked[seq]
             if not pending.taken.done():
-                pending.taken.set_result(None)
+                pending.taken.set_result(answer.result())
             return
         failure = self.transport.failure(exc)
         if failure is PeerFailure.FAILED:

@@ -26,13 +26,38 @@ class ClockState(ComponentState):
 
 
 class DataClock(SimClock):
-    """A ``SimClock`` the host advances to each delivered message's time; never backwards."""
+    """A ``SimClock`` the host advances to each delivered message's time; never backwards.
+
+    Timers due at the same time fire in the order they were (last) set, as the kernel's
+    schedule fires them, not by name.
+    """
+
+    def set_timer(self, name: str, at_ns: int) -> None:
+        # Setting a timer again moves it behind every timer set before.
+        self._timers.pop(name, None)
+        super().set_timer(name, at_ns)
 
     def advance(self, ts_ns: int) -> list[TimerFired]:
         """Move to ``ts_ns`` if it is later than now; return the timers due by then."""
         if ts_ns <= self.now_ns():
             return []
         return self.advance_to(ts_ns)
+
+    def advance_to(self, ts_ns: int) -> list[TimerFired]:
+        """Move time to ``ts_ns``; return the timers due by then, earliest first."""
+        self.set_time(ts_ns)
+        due = sorted(
+            (at, order, name)
+            for order, (name, at) in enumerate(self._timers.items())
+            if at <= ts_ns
+        )
+        for _, _, name in due:
+            del self._timers[name]
+        return [TimerFired(name=name, ts_event_ns=at, ts_init_ns=ts_ns) for at, _, name in due]
+
+    def next_timer_ns(self) -> int | None:
+        """When the earliest pending timer comes due (``None``: no timer)."""
+        return min(self._timers.values(), default=None)
 
     def snapshot(self) -> ClockState:
         return ClockState(now_ns=self.now_ns(), timers=dict(self.pending_timers))

@@ -85,18 +85,14 @@ from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
     RISK,
+    AccountBalances,
     Bar,
     Component,
     Message,
-    OrderAccepted,
     OrderBookSnapshot,
-    OrderCancelled,
-    OrderFilled,
-    OrderIntent,
-    OrderRejected,
     Outbox,
+    PortfolioSnapshot,
     QuoteTick,
-    RiskRejected,
     SubmitOrder,
     TimerFired,
     TradeTick,
@@ -104,7 +100,7 @@ from tradegraph.contracts import (
     VenueBanned,
 )
 from tradegraph.contracts.state import ComponentState
-from tradegraph.engine.assembly import build_component, build_router
+from tradegraph.engine.assembly import build_component, build_router, component_ids
 from tradegraph.engine.market_data import MarketDataFeed
 from tradegraph.engine.schedule import log_for_operator
 from tradegraph.engine.streams import BarStream, TradeStream
@@ -114,23 +110,32 @@ from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
+TimerReport = dict[str, tuple[int, int | None]]
+"""What a host of a causal data-clock session answers ``push`` and ``advance`` with: for itself
+and every host its sends reached in turn, ``component id -> (report number, when its earliest
+pending timer comes due, or None)``. A host numbers its reports in order, so of two reports on
+one host the later is the one with the larger number."""
+
+
+def merge_timer_reports(into: TimerReport, answer: TimerReport | None) -> None:
+    """Add ``answer`` to ``into``, keeping each host's latest report."""
+    if not answer:
+        return
+    for component_id, report in answer.items():
+        known = into.get(component_id)
+        if known is None or report[0] > known[0]:
+            into[component_id] = report
+
+
 OPERATOR = "operator"
 # Market data moves a data clock by its event time; everything else by when it was created.
 _MARKET_TYPES = frozenset({Bar, TradeTick, QuoteTick, OrderBookSnapshot})
 # Batches for several receivers with at least this many messages are put in the object store.
 _SHARED_PAYLOAD_MIN = 1024
-# Order-path messages each host keeps of what it published, for the session's order table.
-_LEDGER_TYPES = frozenset(
-    {
-        OrderIntent,
-        RiskRejected,
-        SubmitOrder,
-        OrderAccepted,
-        OrderRejected,
-        OrderFilled,
-        OrderCancelled,
-    }
-)
+# What a host keeps of what it published, for the session's order table and its message
+# counts: everything the kernel's ledger sees (all but portfolio snapshots), market data aside
+# (and a live venue's balances, which the kernel never sees).
+_UNLEDGERED_TYPES = frozenset({AccountBalances, PortfolioSnapshot, TimerFired, *_MARKET_TYPES})
 
 
 def _untracked(method: F) -> F:
@@ -396,7 +401,7 @@ class LiveHost:
         self._bans: dict[str, VenueBanned] = {}
         self.inbox = Inbox(component_id)
         # Pushes waiting for their batch, held by the inbox, to be taken.
-        self._waiting: dict[Batch, asyncio.Future[None]] = {}
+        self._waiting: dict[Batch, asyncio.Future[Any]] = {}
         self.links = Links(
             component_id,
             self.incarnation,
@@ -408,6 +413,11 @@ class LiveHost:
         # Wall time at which the market event behind the batch being handled entered the
         # graph; passed on with what it causes, so a broker can time tick-to-order.
         self._origin_ns = 0
+        # A causal data-clock session fires timers at their own time (see ``advance``): every
+        # host tells what it knows of its timers, and md asks them to fire in time order.
+        self._reports_timers = isinstance(self._clock, DataClock) and self.session.causal
+        self._timer_reports = 0
+        self._peer_rank = {cid: i for i, cid in enumerate(component_ids(config))}
         self._measure_orders = component_id.startswith("broker:")
         self.tick_to_order_us: deque[float] = deque(maxlen=100_000)
         self._out: list[tuple[tuple[str, ...], Item]] = []
@@ -488,6 +498,10 @@ class LiveHost:
         if isinstance(clock, DataClock):
             market = _MARKET_TYPES
             for msg in expand(items):
+                if type(msg) is TimerFired:
+                    # Journaled by ``advance``: fire it again from the recovered clock.
+                    self._fire_timers_through(msg.ts_event_ns, journal=False)
+                    continue
                 ts = msg.ts_event_ns if type(msg) in market else msg.ts_init_ns
                 if ts > clock.now_ns():
                     for fired in clock.advance(ts):
@@ -509,11 +523,13 @@ class LiveHost:
         messages: list[Item],
         origin_ns: int = 0,
         fence: Fence | None = None,
-    ) -> None:
+    ) -> TimerReport | None:
         """Take batch ``seq`` of ``sender``; handle it (and any held ones it unblocks) in order.
 
         Returns once what the batch caused has been taken by its receivers in turn, so a sender
-        that waits for its answers knows the whole graph has seen the consequences.
+        that waits for its answers knows the whole graph has seen the consequences; in a causal
+        data-clock session, with the timer report of every host it reached (held batches and
+        repeats answer ``None``: their consequences are reported to whoever unblocks them).
         """
         self._resume()
         batch = Batch(sender, incarnation, seq, messages, origin_ns, fence)
@@ -526,17 +542,63 @@ class LiveHost:
             handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting[batch] = handled
             await handled
-            return
+            return None
         for batch in arrival.ready:
             self._take(batch)
             waiting = self._waiting.pop(batch, None)
             if waiting is not None:
                 waiting.set_result(None)
         if not arrival.ready:
-            return
+            return None
         sent = self._flush_and_mark()
-        if sent:
-            await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
+        return self._timer_report(await self._answers(sent))
+
+    @_untracked
+    async def advance(self, until_ns: int | None) -> TimerReport | None:
+        """Fire the data-clock timers due by ``until_ns``, each at its own time, earliest first
+        (none when ``None``); return once what they caused has gone through the graph, with
+        the timer report of every host it reached.
+
+        ``md`` of a causal replay calls it between market events, so a timer fires where the
+        kernel fires it: after every event before it, before any event after it. Not idempotent,
+        never retried.
+        """
+        self._resume()
+        if until_ns is not None:
+            self._fire_timers_through(until_ns, journal=True)
+        sent = self._flush_and_mark()
+        return self._timer_report(await self._answers(sent))
+
+    def _fire_timers_through(self, until_ns: int, *, journal: bool) -> None:
+        clock = self._clock
+        assert isinstance(clock, DataClock)
+        handle = self._handle
+        while (due_ns := clock.next_timer_ns()) is not None and due_ns <= until_ns:
+            fired = clock.advance_to(max(due_ns, clock.now_ns()))
+            if journal and self._store is not None:
+                self._store.append("timer", 0, 0, list(fired))
+            for msg in fired:
+                handle(msg)
+            self._messages_in += len(fired)
+
+    async def _answers(self, sent: list[asyncio.Future[Any]]) -> list[Any]:
+        """The answers of the batches ``sent`` (those taken within the hang timeout)."""
+        if not sent:
+            return []
+        done, _ = await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
+        return [f.result() for f in done]
+
+    def _timer_report(self, answers: list[Any]) -> TimerReport | None:
+        if not self._reports_timers:
+            return None
+        report: TimerReport = {}
+        for answer in answers:
+            merge_timer_reports(report, answer)
+        clock = self._clock
+        assert isinstance(clock, DataClock)
+        self._timer_reports += 1
+        report[self.component_id] = (self._timer_reports, clock.next_timer_ns())
+        return report
 
     def _take(self, batch: Batch) -> None:
         """Journal ``batch``, then deliver it to the component."""
@@ -572,7 +634,7 @@ class LiveHost:
         self._handle(fired)
         self._flush_and_mark()
 
-    def _flush_and_mark(self) -> list[asyncio.Future[None]]:
+    def _flush_and_mark(self) -> list[asyncio.Future[Any]]:
         """Send what the batches just handled caused, then mark them done in the journal."""
         sent = self.flush()
         if self._store is not None:
@@ -587,7 +649,7 @@ class LiveHost:
         if self._suppress_output:
             return
         self.metrics.observe(msg)
-        if type(msg) in _LEDGER_TYPES and msg not in self._ledger_kept:
+        if type(msg) not in _UNLEDGERED_TYPES and msg not in self._ledger_kept:
             self.order_log.append(msg)
             self._ledger_unsaved.append(msg)
         dests = self.router.destinations(msg)
@@ -618,7 +680,7 @@ class LiveHost:
                 return
             self._flush_scheduled = False
 
-    def flush(self) -> list[asyncio.Future[None]]:
+    def flush(self) -> list[asyncio.Future[Any]]:
         """Send everything published since the last flush: one call per receiver.
 
         Returns, per batch sent, a future that resolves when the receiver has taken it.
@@ -660,7 +722,7 @@ class LiveHost:
 
     def _send(
         self, destination: str, payload: Any, fence: Fence | None = None, seq: int | None = None
-    ) -> asyncio.Future[None] | None:
+    ) -> asyncio.Future[Any] | None:
         """Send ``payload`` as the link's next batch (or again as batch ``seq``)."""
         return self.links.send(destination, payload, fence, seq, self._origin_ns)
 
@@ -796,7 +858,7 @@ class LiveHost:
             "replay_resumed", position=position, total=replay.total, resent_batches=len(batches)
         )
 
-    def _send_replay_batch(self, start: int, stop: int) -> list[asyncio.Future[None]]:
+    def _send_replay_batch(self, start: int, stop: int) -> list[asyncio.Future[Any]]:
         """Send the replay events ``[start, stop)`` queued in the outbox, journaled first."""
         if self._store is None or not self._out:
             return self.flush()
@@ -808,7 +870,7 @@ class LiveHost:
         self._track_replay_batch(batch, sent)
         return sent
 
-    def _track_replay_batch(self, batch: ReplayBatch, sent: list[asyncio.Future[None]]) -> None:
+    def _track_replay_batch(self, batch: ReplayBatch, sent: list[asyncio.Future[Any]]) -> None:
         """Forget ``batch`` once every receiver has taken it."""
         batches = self.recovery.replay.batches
         if not sent:
@@ -829,10 +891,12 @@ class LiveHost:
             return
         wall_start = time.monotonic()
         clock = self._clock
-        in_flight: set[asyncio.Future[None]] = set()
-        window = 1 if settings.causal else settings.max_in_flight
-        interval_s = 0.0 if settings.causal else settings.batch_interval_ms / 1e3
+        causal = settings.causal
+        in_flight: set[asyncio.Future[Any]] = set()
+        window = settings.max_in_flight
+        interval_s = 0.0 if causal else settings.batch_interval_ms / 1e3
         next_send = 0.0
+        timers = await self._peer_timer_reports() if self._reports_timers else None
         while not replay.finished:
             nxt = replay.next_ts_ns
             if nxt is None:
@@ -850,14 +914,15 @@ class LiveHost:
                 next_send = now + interval_s
                 # The batch's first event fell due this long ago: it counts from then.
                 late_ns = int((due_ts - nxt) / speed)
-            # Causal replay sends one timestamp at a time and waits until everything it caused
-            # has gone through the graph: the backtest's order of events.
-            # With trade ticks, one event at a time, as the kernel delivers them: an order
-            # sent on one trade meets the next trade even at the same timestamp.
-            until = nxt if settings.causal else (due_ts if speed > 0 else None)
+            # Causal replay sends one event at a time and waits until everything it caused has
+            # gone through the graph: the kernel's order, which handles what a bar or trade
+            # caused before the next event, even one at the same time. Timers due by then
+            # fire first, each at its own time.
+            if timers is not None and not await self._fire_peer_timers(timers, nxt):
+                return
+            until = nxt if causal else (due_ts if speed > 0 else None)
             start = replay.published
-            one_by_one = settings.causal and replay.has_trades
-            blocks = replay.take(until, 1 if one_by_one else settings.batch_size)
+            blocks = replay.take(until, 1 if causal else settings.batch_size)
             self._origin_ns = time.time_ns() - late_ns
             if isinstance(clock, DataClock) and blocks:
                 clock.advance(int(blocks[-1].ts_ns[-1]))
@@ -865,19 +930,65 @@ class LiveHost:
                 self.emit_block(block)
                 feed.published += len(block)
             in_flight.update(self._send_replay_batch(start, replay.published))
-            if len(in_flight) >= window * max(1, len(self.links)):
+            if causal:
+                # After every batch, whichever receivers it went to (one instrument's bar may
+                # go to fewer receivers than md has links).
+                answers = await self._answers(list(in_flight))
+                in_flight = {f for f in in_flight if not f.done()}
+                if timers is not None:
+                    for answer in answers:
+                        merge_timer_reports(timers, answer)
+            elif len(in_flight) >= window * max(1, len(self.links)):
                 _, in_flight = await asyncio.wait(
                     in_flight,
                     timeout=settings.hang_timeout_s,
-                    return_when=asyncio.ALL_COMPLETED
-                    if settings.causal
-                    else asyncio.FIRST_COMPLETED,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
             else:
                 await asyncio.sleep(0)
         if in_flight:
             await asyncio.wait(in_flight, timeout=settings.hang_timeout_s)
+        if timers is not None and replay.published:
+            # The kernel runs what is due by the last event's time, and stops there.
+            await self._fire_peer_timers(timers, replay.ts_ns(replay.published - 1))
         self._log.info("replay_finished", events=replay.published, dropped=dict(feed.dropped))
+
+    async def _peer_timer_reports(self) -> TimerReport:
+        """Every component's timer report, asked before the replay's first event."""
+        transport = self.links.transport
+        asked = [asyncio.wrap_future(transport.advance(cid, None)) for cid in self._peer_rank]
+        timers: TimerReport = {}
+        for answer in await asyncio.gather(*asked):
+            merge_timer_reports(timers, answer)
+        return timers
+
+    async def _fire_peer_timers(self, timers: TimerReport, until_ns: int) -> bool:
+        """Have the components fire their timers due by ``until_ns``: the earliest first (at
+        the same time, in build order), one host at a time, each after what the one before
+        caused has gone through the graph. ``False`` when a host failed to (trading halts)."""
+        rank = self._peer_rank
+        while True:
+            due = [
+                (at_ns, rank[cid], cid)
+                for cid, (_, at_ns) in timers.items()
+                if at_ns is not None and at_ns <= until_ns and cid in rank
+            ]
+            if not due:
+                return True
+            at_ns, _, cid = min(due)
+            try:
+                answer = await asyncio.wait_for(
+                    asyncio.wrap_future(self.links.transport.advance(cid, at_ns)),
+                    self.session.hang_timeout_s,
+                )
+            except Exception as exc:
+                self.halt(f"{cid} did not fire its timers due at {at_ns}: {exc!r}")
+                return False
+            merge_timer_reports(timers, answer)
+            left = timers[cid][1]
+            if left is not None and left <= at_ns:
+                self.halt(f"{cid} still has a timer due at {left} after firing those by {at_ns}")
+                return False
 
     async def _run_ccxt_market_data(self) -> None:
         """Live market data from each venue's exchange, checked by the feed on the way in."""

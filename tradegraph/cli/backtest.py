@@ -55,7 +55,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.stress:
         config, stream = _stressed_history(config, args)
     if args.engine == "ray":
-        from tradegraph.actors import ray_session, run_backtest_ray
+        from tradegraph.actors import ray_session, run_causal_session
 
         if args.metrics_port is not None:
             raise ConfigError(
@@ -63,7 +63,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 "actors report through Ray's metrics (see the README, Observation)"
             )
         with ray_session(args.address, session_id=config.name, log_level=args.log_level):
-            result = run_backtest_ray(config, stream)
+            result = run_causal_session(config, stream)
     else:
         with metrics_endpoint(args) as sink:
             metrics = GraphMetrics(sink) if sink is not None else None

@@ -218,9 +218,9 @@ def _ray_engine(scenarios: int) -> Callable[[GraphConfig, BarStream], BacktestRe
     """The actor graph's runner for ``--check-ray-engine`` (none when nothing is checked)."""
     if not scenarios:
         return None
-    from tradegraph.actors import run_backtest_ray
+    from tradegraph.actors import run_causal_session
 
-    return run_backtest_ray
+    return run_causal_session
 
 
 def cmd_stress(args: argparse.Namespace) -> int:

@@ -615,8 +615,9 @@ class SessionConfig(_Config):
     speed: float = Field(default=60.0, ge=0.0, description="replay: data seconds per wall second")
     causal: bool = Field(
         default=True,
-        description="replay one timestamp at a time, each after the graph has taken all the "
-        "previous one caused: the backtest's order of events, at a few hundred steps per second",
+        description="replay one market event at a time, each after the graph has taken all the "
+        "previous one caused, timers fired at their own time between events: the backtest's "
+        "order of events, at a few hundred steps per second",
     )
     batch_size: int = Field(default=256, ge=1, description="replay: most events per message batch")
     max_in_flight: int = Field(

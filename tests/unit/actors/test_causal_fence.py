@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.transports import TakingTransport
 from tradegraph.actors.inbox import Fence
-from tradegraph.actors.links import PeerFailure
 from tradegraph.actors.live_host import LiveHost
 from tradegraph.actors.state_store import StateStore
-from tradegraph.actors.wire import Item, expand
+from tradegraph.actors.wire import expand
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.contracts import (
     Bar,
@@ -31,34 +29,6 @@ PAPER = Path(__file__).resolve().parents[3] / "examples" / "paper.yaml"
 BROKER = "broker:BINANCE"
 STRATEGY = "strategy:sma_btc"
 MD_INCARNATION = 5
-
-
-class TakingTransport:
-    """Peers that take every batch at once; records what each was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Item], Fence | None]] = []
-
-    def push(
-        self,
-        destination: str,
-        sender: str,
-        incarnation: int,
-        seq: int,
-        payload: Any,
-        origin_ns: int,
-        fence: Fence | None,
-    ) -> Future[Any]:
-        self.sent.append((destination, list(payload), fence))
-        taken: Future[Any] = Future()
-        taken.set_result(None)
-        return taken
-
-    def share(self, messages: list[Item]) -> Any:
-        return messages
-
-    def failure(self, exc: BaseException) -> PeerFailure:
-        return PeerFailure.FAILED
 
 
 @pytest.fixture(scope="module")

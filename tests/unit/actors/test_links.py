@@ -46,6 +46,11 @@ class FakeTransport:
     def share(self, messages: list[Item]) -> Any:
         return messages
 
+    def advance(self, destination: str, until_ns: int | None) -> Future[Any]:
+        fired: Future[Any] = Future()
+        fired.set_result(None)
+        return fired
+
     def failure(self, exc: BaseException) -> PeerFailure:
         if isinstance(exc, PeerRestartingError):
             return PeerFailure.RESTARTING

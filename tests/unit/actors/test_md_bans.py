@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from tradegraph.actors.inbox import Fence
-from tradegraph.actors.links import PeerFailure
+from tests.support.transports import TakingTransport
 from tradegraph.actors.live_host import LiveHost
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.config.models import LiveVenueConfig
@@ -17,30 +15,6 @@ from tradegraph.engine.market_data import MarketDataFeed
 
 PAPER = Path(__file__).resolve().parents[3] / "examples" / "paper.yaml"
 BROKER = "broker:BINANCE"
-
-
-class Taking:
-    """Peers that take every batch at once."""
-
-    def push(
-        self,
-        destination: str,
-        sender: str,
-        incarnation: int,
-        seq: int,
-        payload: Any,
-        origin_ns: int,
-        fence: Fence | None,
-    ) -> Future[Any]:
-        taken: Future[Any] = Future()
-        taken.set_result(None)
-        return taken
-
-    def share(self, messages: list[Any]) -> Any:
-        return messages
-
-    def failure(self, exc: BaseException) -> PeerFailure:
-        return PeerFailure.FAILED
 
 
 class RecordingSource:
@@ -88,7 +62,9 @@ def test_a_ban_that_reaches_md_before_its_clients_exist_is_handed_to_them() -> N
         return [source]
 
     async def scenario() -> None:
-        host = LiveHost(config, MARKET_DATA, "bans", transport=Taking(), md_sources=sources)
+        host = LiveHost(
+            config, MARKET_DATA, "bans", transport=TakingTransport(), md_sources=sources
+        )
         await host.push(BROKER, 1, 1, [ban(10**19)])
         await host.push(BROKER, 1, 2, [ban(2 * 10**19)])
         await host.start()
