@@ -77,3 +77,22 @@ def test_out_of_range_numbers_in_a_file(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(default_config_text().replace("interval_s: 60", "interval_s: 1.0e+20"))
     _assert_one_line_config_error(_cli("backtest", str(path)), str(path), "data.bars.0.interval_s")
+
+
+def test_ray_engine_refuses_trade_start_before_connecting_to_ray(tmp_path: Path) -> None:
+    # An address where no Ray listens: had the command tried to connect, it would fail otherwise.
+    proc = _cli(
+        "backtest",
+        "--engine",
+        "ray",
+        "--address",
+        "127.0.0.1:9",
+        "--set",
+        "data.trade_start='2025-07-05T00:00:00'",
+        "--out",
+        str(tmp_path / "bt"),
+        timeout_s=60,
+    )
+
+    _assert_one_line_config_error(proc, "--engine ray does not support data.trade_start yet")
+    assert not (tmp_path / "bt").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 FAST = "strategies.sma.params.fast_period"
 SLOW = "strategies.sma.params.slow_period"
@@ -68,6 +69,20 @@ def test_walkforward_folds_summary_backtest_equality_and_resume(tmp_path: Path) 
     ]
     for column in (f"param.{FAST}", f"param.{SLOW}", "is_sharpe", "oos_sharpe", "wfe"):
         assert column in folds.column_names
+    # Ten-day train windows of four trials: every fold's sweep gives both overfitting odds.
+    pbos = folds.column("is_pbo").to_pylist()
+    dsrs = folds.column("is_deflated_sharpe").to_pylist()
+    assert all(0.0 <= v <= 1.0 for v in [*pbos, *dsrs])
+    assert summary["pbo"] == pytest.approx(sum(pbos) / 4)
+    assert summary["deflated_sharpe"] == pytest.approx(sum(dsrs) / 4)
+    losers = sum(r < 0 for r in folds.column("oos_total_return").to_pylist())
+    assert summary["oos_loss_share"] == losers / 4
+    assert summary["overfitting"]["oos_loss_share"] == {
+        "value": losers / 4,
+        "lost": losers,
+        "folds": 4,
+    }
+    assert "overfitting odds: mean PBO" in proc.stdout
     stitched = pq.read_table(out / "oos_equity.parquet")
     assert stitched.column("fold").to_pylist()[0] == 0
     assert stitched.num_rows == sum(folds.column("oos_bars").to_pylist())
@@ -75,6 +90,8 @@ def test_walkforward_folds_summary_backtest_equality_and_resume(tmp_path: Path) 
     assert "chart-oos-equity" in report
     assert report.count("fold-boundary") == 4
     assert "stability-table" in report
+    assert "overfitting-table" in report
+    assert "overfitting-note" in report
 
     # Fold 2 out of sample is exactly `tradegraph backtest` on its window, params and warm-up.
     fold = json.loads((out / "folds" / "002" / "fold.json").read_text())

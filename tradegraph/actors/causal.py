@@ -14,6 +14,7 @@ from tradegraph.actors.session import LiveSession
 from tradegraph.config.models import GraphConfig
 from tradegraph.engine.backtest import BacktestResult, load_bar_stream, load_trade_stream
 from tradegraph.engine.streams import BarStream, TradeStream
+from tradegraph.errors import ConfigError
 
 
 def causal_session_config(config: GraphConfig) -> GraphConfig:
@@ -45,9 +46,13 @@ def run_causal_session(
     not creating the actors.
 
     Raises:
+        ConfigError: the config sets ``data.trade_start`` (a warm-up this session cannot
+            replay yet); checked before any actor starts.
         ActorGraphError: the actors could not be created, or the replay did not finish (an
             actor died or hung, and trading was halted).
     """
+    if config.data.trade_start is not None:
+        raise ConfigError("--engine ray does not support data.trade_start yet")
     if stream is None and trades is None:
         stream = load_bar_stream(config)
         trades = load_trade_stream(config)

@@ -27,6 +27,18 @@ summary's ``walk_forward_efficiency`` is the mean over the folds where it is def
 Parameter stability, per swept key: ``modal_share`` (the share of folds choosing the most
 chosen value) and, for numbers, ``cv`` (standard deviation / |mean| of the chosen values).
 
+Overfitting odds: each fold's train sweep gives its probability of backtest overfitting
+(``is_pbo``) and the deflated Sharpe ratio of the chosen trial (``is_deflated_sharpe``), each
+null with the reason beside it (``is_pbo_reason``, ``is_deflated_sharpe_reason``) when that
+sweep had too few days or trials (see :func:`tradegraph.batch.sweep.overfitting_odds`). The
+summary's ``pbo`` and ``deflated_sharpe`` are their means over the folds where they are
+defined, and ``oos_loss_share`` is the share of folds whose chosen parameters lost money out
+of sample (``oos_total_return < 0``), see :func:`overfitting_summary`.
+
+Digest: ``results_digest`` hashes the canonical fold rows sorted by fold, the way a sweep
+hashes its trials (:func:`tradegraph.batch.montecarlo.results_digest`), then the stitched
+curve, so it is the same for any worker count, chunk order or resumed run.
+
 Recovery: every finished fold is written under ``folds/<k>/`` (its train sweep resumes on its
 own chunks); a rerun into the same folder skips finished folds.
 """
@@ -50,7 +62,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tradegraph.batch.montecarlo import BatchProgress, ChunkRunner
+from tradegraph.batch.montecarlo import BatchProgress, ChunkRunner, results_digest
 from tradegraph.batch.sweep import MINIMISED, PARAM_PREFIX, Sweep
 from tradegraph.config.loader import load_config
 from tradegraph.config.models import GraphConfig
@@ -244,6 +256,53 @@ def stitch(curves: Sequence[tuple[np.ndarray, np.ndarray]], starting_cash: float
     )
 
 
+def _mean_of(rows: Sequence[dict[str, Any]], column: str) -> dict[str, Any]:
+    """The mean of ``column`` over the folds where it is defined; null with the reason when
+    no fold has it."""
+    values = [r[column] for r in rows if r.get(column) is not None]
+    entry: dict[str, Any] = {
+        "mean": statistics.fmean(values) if values else None,
+        "folds": len(values),
+    }
+    if not values:
+        first = rows[0] if rows else {}
+        why = first.get(f"{column}_reason") or "not recorded"
+        entry["reason"] = f"no fold's train sweep gave it (fold {first.get('fold', 0)}: {why})"
+    return entry
+
+
+def overfitting_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How likely the folds' chosen parameters are flukes, from the fold rows: the mean of the
+    train sweeps' ``is_pbo`` and ``is_deflated_sharpe`` over the folds where each is defined,
+    and ``oos_loss_share``, the share of folds (with an out-of-sample return) whose chosen
+    parameters lost money out of sample."""
+    returns = [r["oos_total_return"] for r in rows if r.get("oos_total_return") is not None]
+    lost = sum(1 for value in returns if value < 0.0)
+    loss: dict[str, Any] = {
+        "value": lost / len(returns) if returns else None,
+        "lost": lost,
+        "folds": len(returns),
+    }
+    if not returns:
+        loss["reason"] = "no fold has an out-of-sample return"
+    return {
+        "pbo": _mean_of(rows, "is_pbo"),
+        "deflated_sharpe": _mean_of(rows, "is_deflated_sharpe"),
+        "oos_loss_share": loss,
+    }
+
+
+def walkforward_digest(folds: pa.Table, oos_equity: pa.Table) -> str:
+    """sha256 over the canonical fold rows sorted by fold (as a sweep hashes its trials), then
+    the stitched curve's ``ts_ns`` and ``equity``: independent of worker count and order."""
+    digest = hashlib.sha256()
+    rows = results_digest(folds, key="fold", names=folds.column_names, excluded=frozenset())
+    digest.update(rows.encode())
+    for column in ("ts_ns", "equity"):
+        digest.update(np.ascontiguousarray(oos_equity.column(column).to_numpy()).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class WalkForwardResult:
     """What a walk-forward produced: ``folds`` (one row per fold), the stitched
@@ -386,6 +445,7 @@ class WalkForward:
                 f"{iso(fold.train_end_ns)} has a finite {self.objective}"
             )
         params: dict[str, Any] = best["params"]
+        odds = result.summary["overfitting"]
         sets, bars = self.oos_overrides(fold, params)
         oos = run_backtest(load_config(self.config_path, [*self.overrides, *sets]))
         oos_summary = oos.summary()
@@ -406,6 +466,10 @@ class WalkForward:
             "oos_fills_digest": oos.fills_digest,
             "oos_set": sets,
             "wfe": efficiency(best["metrics"]["total_return"], oos.metrics.total_return, fold),
+            "is_pbo": odds["pbo"]["value"],
+            "is_pbo_reason": odds["pbo"].get("reason"),
+            "is_deflated_sharpe": odds["deflated_sharpe"]["value"],
+            "is_deflated_sharpe_reason": odds["deflated_sharpe"].get("reason"),
         }
         curve = pa.table({"ts_ns": oos.ts_ns, "equity": oos.equity})
         return row, curve
@@ -468,11 +532,7 @@ class WalkForward:
         keys = [k.removeprefix(PARAM_PREFIX) for k in rows[0] if k.startswith(PARAM_PREFIX)]
         chosen = [{k: r[PARAM_PREFIX + k] for k in keys} for r in rows]
         wfes = [r["wfe"] for r in rows if r["wfe"] is not None]
-        digest = hashlib.sha256()
-        for row in rows:
-            digest.update(json.dumps(row, sort_keys=True, default=str).encode())
-        digest.update(np.ascontiguousarray(ts).tobytes())
-        digest.update(np.ascontiguousarray(equity).tobytes())
+        odds = overfitting_summary(rows)
         summary: dict[str, Any] = {
             "name": self.config.name,
             "search": self.search,
@@ -509,7 +569,11 @@ class WalkForward:
                     )
                 },
             },
-            "results_digest": digest.hexdigest(),
+            "pbo": odds["pbo"]["mean"],
+            "deflated_sharpe": odds["deflated_sharpe"]["mean"],
+            "oos_loss_share": odds["oos_loss_share"]["value"],
+            "overfitting": odds,
+            "results_digest": walkforward_digest(folds, oos_equity),
             "elapsed_s": elapsed_s,
         }
         result = WalkForwardResult(folds, oos_equity, summary)

@@ -55,6 +55,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.stress:
         config, stream = _stressed_history(config, args)
     if args.engine == "ray":
+        if config.data.trade_start is not None:
+            # Checked before Ray starts: the actor runtime does not replay a warm-up yet.
+            raise ConfigError("--engine ray does not support data.trade_start yet")
         from tradegraph.actors import ray_session, run_causal_session
 
         if args.metrics_port is not None:

@@ -86,6 +86,10 @@ def cmd_walkforward(args: argparse.Namespace) -> int:
         )
     wfe = s["walk_forward_efficiency"]
     print(f"walk-forward efficiency {'-' if wfe is None else f'{wfe:.3f}'}")
+    print(
+        f"overfitting odds: mean PBO {_num(s['pbo'])}, mean deflated sharpe "
+        f"{_num(s['deflated_sharpe'])}, OOS loss share {_num(s['oos_loss_share'])}"
+    )
     print(f"stitched OOS return {_pct(s['oos']['total_return'])}, sharpe {s['oos']['sharpe']:.3f}")
     print(f"results_digest {s['results_digest']}")
     print(f"outputs in {out.resolve()}:")
@@ -95,6 +99,10 @@ def cmd_walkforward(args: argparse.Namespace) -> int:
         print(json.dumps(s, default=str))
     failed = any(r["oos_status"] != "ok" for r in s["fold_rows"])
     return STRICT_EXIT_CODE if args.strict and failed else 0
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _pct(value: Any) -> str:

@@ -1,5 +1,5 @@
 """The HTML report of a walk-forward: the stitched out-of-sample equity with the fold
-boundaries, the folds table and the stability of the chosen parameters.
+boundaries, the folds table, the stability of the chosen parameters and the overfitting odds.
 
 One self-contained file (CSS embedded, the chart as inline SVG), like the other reports.
 """
@@ -70,6 +70,22 @@ def equity_svg(oos_equity: pa.Table) -> str:
     return "".join(parts)
 
 
+OVERFITTING_NOTE = (
+    "PBO: the chance that a train sweep's winner is at or below the median of its trials on "
+    "unseen halves of the train window (about 0.5 for pure noise); deflated Sharpe: the chance "
+    "that the chosen trial's Sharpe beats the best expected from that many unskilled trials "
+    "(below 0.95 it is not distinguishable from luck); OOS loss share: the share of folds "
+    "whose chosen parameters lost money on their test window."
+)
+
+
+def _with_reason(value: Any, entry: Mapping[str, Any]) -> str:
+    """A statistic, or ``-`` and why it is missing."""
+    if value is None:
+        return f"- ({entry.get('reason', 'undefined')})"
+    return _fmt(value)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], css: str) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(
@@ -90,7 +106,18 @@ def write_walkforward_report(
     short = [k.rsplit(".", 1)[-1] for k in keys]
     fold_rows = summary["fold_rows"]
     folds = _table(
-        ["fold", "train", "test", *short, "IS return", "OOS return", "OOS sharpe", "WFE"],
+        [
+            "fold",
+            "train",
+            "test",
+            *short,
+            "IS return",
+            "OOS return",
+            "OOS sharpe",
+            "WFE",
+            "IS PBO",
+            "IS deflated sharpe",
+        ],
         [
             [
                 r["fold"],
@@ -101,6 +128,8 @@ def write_walkforward_report(
                 r["oos_total_return"],
                 r["oos_sharpe"],
                 r["wfe"],
+                r.get("is_pbo"),
+                r.get("is_deflated_sharpe"),
             ]
             for r in fold_rows
         ],
@@ -121,6 +150,18 @@ def write_walkforward_report(
         [[summary["folds"], summary["walk_forward_efficiency"], *oos.values()]],
         "summary-table",
     )
+    odds = summary["overfitting"]
+    overfitting = _table(
+        ["mean PBO of the train sweeps", "mean deflated sharpe of the chosen", "OOS loss share"],
+        [
+            [
+                _with_reason(odds["pbo"]["mean"], odds["pbo"]),
+                _with_reason(odds["deflated_sharpe"]["mean"], odds["deflated_sharpe"]),
+                _with_reason(odds["oos_loss_share"]["value"], odds["oos_loss_share"]),
+            ]
+        ],
+        "overfitting-table",
+    )
     sections = [
         f"<h1>{escape(title)}</h1>",
         headline,
@@ -130,6 +171,9 @@ def write_walkforward_report(
         folds,
         "<h2>Parameter stability</h2>",
         stable,
+        "<h2>Overfitting odds</h2>",
+        f'<p class="overfitting-note">{escape(OVERFITTING_NOTE)}</p>',
+        overfitting,
         f"<p>results_digest {escape(str(summary['results_digest']))}</p>",
     ]
     return _write_page(path, title, sections)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from tradegraph.batch.walkforward import (
     Fold,
+    WalkForward,
     efficiency,
+    overfitting_summary,
     parameter_stability,
     parse_duration,
     plan_folds,
     stitch,
+    walkforward_digest,
 )
 from tradegraph.errors import ConfigError
 
@@ -98,3 +105,84 @@ def test_stitching_compounds_each_fold_from_the_previous_folds_growth() -> None:
 
     assert table.column("equity").to_pylist() == pytest.approx([100.0, 110.0, 110.0, 99.0])
     assert table.column("fold").to_pylist() == [0, 0, 1, 1]
+
+
+def _fold_row(fold: int, pbo: float | None, dsr: float | None, oos: float | None) -> dict[str, Any]:
+    return {
+        "fold": fold,
+        "oos_total_return": oos,
+        "is_pbo": pbo,
+        "is_pbo_reason": None if pbo is not None else "needs at least 4 days of returns",
+        "is_deflated_sharpe": dsr,
+        "is_deflated_sharpe_reason": None if dsr is not None else "no best trial",
+    }
+
+
+def test_overfitting_summary_averages_defined_folds_and_counts_out_of_sample_losers() -> None:
+    rows: list[dict[str, Any]] = [
+        _fold_row(0, 0.2, 0.9, -0.01),
+        _fold_row(1, None, 0.5, 0.02),
+        _fold_row(2, 0.6, 0.4, -0.03),
+        _fold_row(3, 0.4, None, 0.0),
+    ]
+
+    odds = overfitting_summary(rows)
+
+    assert odds["pbo"] == {"mean": pytest.approx(0.4), "folds": 3}
+    assert odds["deflated_sharpe"] == {"mean": pytest.approx(0.6), "folds": 3}
+    assert odds["oos_loss_share"] == {"value": 0.5, "lost": 2, "folds": 4}
+
+
+def test_overfitting_summary_is_null_with_the_reason_when_no_fold_has_it() -> None:
+    odds = overfitting_summary([_fold_row(0, None, 0.7, 0.01), _fold_row(1, None, 0.8, 0.02)])
+
+    assert odds["pbo"]["mean"] is None
+    assert odds["pbo"]["folds"] == 0
+    assert odds["pbo"]["reason"] == (
+        "no fold's train sweep gave it (fold 0: needs at least 4 days of returns)"
+    )
+    assert odds["oos_loss_share"]["value"] == 0.0
+
+
+def test_digest_hashes_canonical_fold_rows_whatever_their_order_or_json_round_trip() -> None:
+    rows: list[dict[str, Any]] = [
+        {"fold": 0, "param.fast": 10, "oos_total_return": 0.1 + 0.2, "is_pbo": None},
+        {"fold": 1, "param.fast": 20, "oos_total_return": -1 / 3, "is_pbo": 0.25},
+    ]
+    curve = stitch([(np.array([1, 2], np.int64), np.array([100.0, 101.5]))], 100.0)
+    reloaded = [json.loads(json.dumps(r)) for r in reversed(rows)]
+
+    digest = walkforward_digest(pa.Table.from_pylist(rows), curve)
+
+    assert walkforward_digest(pa.Table.from_pylist(reloaded), curve) == digest
+    changed = [{**rows[0], "param.fast": 11}, rows[1]]
+    assert walkforward_digest(pa.Table.from_pylist(changed), curve) != digest
+
+
+def test_a_fold_whose_train_sweep_has_too_few_days_has_a_null_pbo_with_the_reason() -> None:
+    wf = WalkForward(
+        None,
+        ["strategies.sma.params.fast_period=30,60"],
+        train="2d",
+        test="1d",
+        overrides=["data.bars.0.end='2025-07-05T00:00:00'"],
+        in_process=True,
+        html=False,
+    )
+
+    result = wf.run()
+
+    folds = result.folds.to_pylist()
+    assert len(folds) == 2
+    for row in folds:
+        assert row["is_pbo"] is None
+        assert row["is_pbo_reason"] == "needs at least 4 days of returns (2 blocks of 2), had 3"
+        assert 0.0 <= row["is_deflated_sharpe"] <= 1.0
+        assert row["is_deflated_sharpe_reason"] is None
+    summary = result.summary
+    assert summary["pbo"] is None
+    assert summary["overfitting"]["pbo"]["reason"].startswith("no fold's train sweep gave it")
+    dsrs = [row["is_deflated_sharpe"] for row in folds]
+    assert summary["deflated_sharpe"] == pytest.approx(sum(dsrs) / len(dsrs))
+    losers = [row["oos_total_return"] < 0 for row in folds]
+    assert summary["oos_loss_share"] == sum(losers) / len(losers)
