@@ -4,7 +4,8 @@ N trials of the default config (real BTC/USDT 1-minute bars, July 2025; SMA cros
 ``fast_period`` 10, 20, ... and ``slow_period`` 240) run over the same loaded bars, in this
 process, as N ``run_backtest`` calls and as one ``run_shared_backtests`` pass, alternating over
 ``--repeat`` rounds; the line gives the median trial-bars/s of each (trials x bars / wall time,
-building the graphs and collecting the results included) and checks that both give the same
+building the graphs and collecting the results included), the same per second of this
+process's CPU time (less moved by other processes on a loaded machine), and checks that both give the same
 fills. With ``--reference`` it also runs ``benchmarks/backtest_throughput.py --bars 100000``
 for the single-backtest bars/s of the standard workload.
 
@@ -45,15 +46,17 @@ def main() -> None:
         base.append(f"data.bars.0.limit={args.limit}")
     configs = [load_config(None, [*base, f"{FAST}={10 * (i + 1)}"]) for i in range(args.trials)]
     stream = load_bar_stream(configs[0])
-    separate_s, shared_s = [], []
+    separate_s, shared_s, separate_cpu, shared_cpu = [], [], [], []
     digests: tuple[list[str], list[str]] = ([], [])
     for _ in range(max(1, args.repeat)):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         alone = [run_backtest(config, stream) for config in configs]
         separate_s.append(time.perf_counter() - started)
-        started = time.perf_counter()
+        separate_cpu.append(time.process_time() - cpu)
+        started, cpu = time.perf_counter(), time.process_time()
         shared = run_shared_backtests(configs, stream)
         shared_s.append(time.perf_counter() - started)
+        shared_cpu.append(time.process_time() - cpu)
         digests = (
             [r.fills_digest for r in alone],
             [r.fills_digest for r in shared if isinstance(r, BacktestResult)],
@@ -61,6 +64,8 @@ def main() -> None:
     trial_bars = args.trials * len(stream)
     separate = trial_bars / statistics.median(separate_s)
     together = trial_bars / statistics.median(shared_s)
+    separate_per_cpu = trial_bars / statistics.median(separate_cpu)
+    together_per_cpu = trial_bars / statistics.median(shared_cpu)
     out: dict[str, object] = {
         "benchmark": "sweep_shared_pass",
         "data": "sample:BTCUSDT_1m (default config)",
@@ -70,6 +75,9 @@ def main() -> None:
         "separate_trial_bars_per_s": round(separate, 1),
         "shared_trial_bars_per_s": round(together, 1),
         "shared_gain": round(together / separate, 3),
+        "separate_trial_bars_per_cpu_s": round(separate_per_cpu, 1),
+        "shared_trial_bars_per_cpu_s": round(together_per_cpu, 1),
+        "shared_gain_cpu": round(together_per_cpu / separate_per_cpu, 3),
         "separate_s_median": round(statistics.median(separate_s), 4),
         "shared_s_median": round(statistics.median(shared_s), 4),
         "same_fills": digests[0] == digests[1],
