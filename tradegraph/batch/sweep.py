@@ -48,6 +48,7 @@ from tradegraph.batch.montecarlo import (
     BatchProgress,
     ChunkRunner,
     chunk_indices,
+    describe_error,
     load_chunks,
     merge_results,
     results_digest,
@@ -65,6 +66,7 @@ from tradegraph.engine.backtest import (
     load_trade_stream,
     run_backtest,
 )
+from tradegraph.engine.shared import run_shared_backtests
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import ConfigError
 from tradegraph.report.sweep import write_sweep_report
@@ -661,16 +663,87 @@ def failed_trial_row(plan: SweepPlan, index: int, error: str, attempts: int) -> 
     return {**_identity(plan, index), "status": "failed", "error": error, "attempts": attempts}
 
 
+SHARED_PASS_TRIALS = 16
+"""At most this many trials share one pass over the market data (each keeps its own graph,
+equity curve and ledger in memory until the pass ends)."""
+
+
 def run_trial_chunk(plan: SweepPlan, indices: Sequence[int]) -> pa.Table:
     """Run trials ``indices``: an invalid config fails its trial at once, any other error
-    after a second try; the chunk always comes back."""
-    rows = run_each(
+    after a second try; the chunk always comes back.
+
+    When the sweep loaded its market data once (no swept key changes it), the trials replay
+    it in shared passes (:func:`run_shared_trials`); otherwise each runs its own backtest.
+    """
+    if (plan.stream is None and plan.trades is None) or len(indices) < 2:
+        rows = _run_each_trial(plan, indices)
+    else:
+        rows = run_shared_trials(plan, indices)
+    return pa.Table.from_pylist(rows, schema=plan.schema)
+
+
+def _run_each_trial(plan: SweepPlan, indices: Sequence[int]) -> list[dict[str, Any]]:
+    return run_each(
         indices,
         lambda index: run_trial(plan, index),
         lambda index, error, attempts: failed_trial_row(plan, index, error, attempts),
         final=(ConfigError,),
     )
-    return pa.Table.from_pylist(rows, schema=plan.schema)
+
+
+def run_shared_trials(plan: SweepPlan, indices: Sequence[int]) -> list[dict[str, Any]]:
+    """The rows of trials ``indices``, run in passes of up to :data:`SHARED_PASS_TRIALS` that
+    share one replay of the sweep's market data (``engine.shared``).
+
+    Each row is the row :func:`run_trial` gives, with the same retry rule as
+    :func:`run_trial_chunk`: a trial whose config is refused runs the unshared way (and fails
+    at once); a trial that raises in the pass counts that as its first attempt and is tried
+    once more alone, unless the error is a ``ConfigError`` (a second try would raise it again).
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    configs: dict[int, GraphConfig] = {}
+    alone: list[int] = []
+    for index in indices:
+        try:
+            configs[index] = plan.trial_config(index)
+        except Exception:
+            alone.append(index)
+    for index, row in zip(alone, _run_each_trial(plan, alone), strict=True):
+        rows[index] = row
+    groups: dict[str, list[int]] = {}
+    for index, config in configs.items():
+        key = config.data.model_dump_json() + repr(config.instruments)
+        groups.setdefault(key, []).append(index)
+    passes = [
+        group[lo : lo + SHARED_PASS_TRIALS]
+        for group in groups.values()
+        for lo in range(0, len(group), SHARED_PASS_TRIALS)
+    ]
+    for batch in passes:
+        started = time.perf_counter()
+        results = run_shared_backtests(
+            [configs[i] for i in batch], plan.stream or BarStream.empty(), plan.trades
+        )
+        share_s = (time.perf_counter() - started) / len(batch)
+        for index, outcome in zip(batch, results, strict=True):
+            if isinstance(outcome, Exception):
+                rows[index] = _after_shared_failure(plan, index, outcome)
+            else:
+                rows[index] = trial_row(plan, index, outcome, share_s)
+    return [rows[index] for index in indices]
+
+
+def _after_shared_failure(plan: SweepPlan, index: int, error: Exception) -> dict[str, Any]:
+    """A trial that raised in a shared pass (its first attempt): as :func:`run_each` would
+    have it after that first attempt."""
+    if isinstance(error, ConfigError):
+        return failed_trial_row(plan, index, f"{type(error).__name__}: {error}", attempts=1)
+    try:
+        row = run_trial(plan, index)
+    except Exception as exc:  # one trial's failure must never sink its chunk
+        return failed_trial_row(plan, index, describe_error(exc), attempts=2)
+    row["attempts"] = 2
+    return row
 
 
 # -- the batch -------------------------------------------------------------------------------
