@@ -42,8 +42,9 @@ def test_submitted_paper_session_succeeds(tmp_path: Path) -> None:
 def _submit(client: JobSubmissionClient, entrypoint: str) -> str:
     """Submit, waiting while the job server has no agent yet: on a loaded machine the node's
     agent registers with the dashboard some seconds after Ray starts, and until then the
-    server answers "No available agent to submit job, please try again later"."""
-    deadline = time.monotonic() + 60
+    server answers "No available agent to submit job, please try again later". On a machine
+    busy with other work that took over a minute once, so the wait is generous."""
+    deadline = time.monotonic() + 180
     while True:
         try:
             return client.submit_job(
