@@ -57,6 +57,7 @@ def test_two_node_cluster_gives_the_single_process_digest(two_nodes: Cluster) ->
     assert alive_nodes() == 2
     assert result.summary["scenarios_failed"] == 0
     assert result.results_digest == expected.results_digest
+    assert 0.0 < result.summary["startup_s"] < result.summary["elapsed_s"]
 
 
 def test_sweep_on_two_node_cluster_gives_the_single_process_digest(two_nodes: Cluster) -> None:
@@ -77,3 +78,5 @@ def test_sweep_on_two_node_cluster_gives_the_single_process_digest(two_nodes: Cl
     assert result.summary["trials_failed"] == 0
     assert result.summary["results_digest"] == expected.summary["results_digest"]
     assert result.summary["best"] == expected.summary["best"]
+    assert 0.0 < result.summary["startup_s"] < result.summary["elapsed_s"]
+    assert expected.summary["startup_s"] == 0.0
