@@ -16,6 +16,9 @@ scenario (which grows when other processes share the cores), per-scenario overhe
 transport ((1-worker time - in-process time) / scenarios), and whether every run gave the
 same results digest.
 
+``machine_speedup_2`` (at the start and at the end) says what two processes got from the
+machine at the time: two idle cores give 2.0, and efficiency cannot beat half of it.
+
     python benchmarks/montecarlo_scaling.py --paths 1000 --bars 1440
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import time
 from typing import Any
@@ -47,6 +51,27 @@ def _batch_s(result: MonteCarloResult) -> float:
     return float(result.summary["elapsed_s"] - result.summary["startup_s"])
 
 
+def _spin(loops: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(loops):
+        total += i
+    return time.perf_counter() - started
+
+
+def machine_speedup_2(loops: int = 5_000_000) -> float:
+    """What two processes get out of this machine now: the time of two pure-Python loops one
+    after the other over the time of the same two at once in two processes (2.0 on two idle
+    cores; less when other work shares them). Parallel efficiency cannot beat half of it."""
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [loops // 10] * 2)  # start both processes
+        one_by_one = sum(pool.apply(_spin, (loops,)) for _ in range(2))
+        started = time.perf_counter()
+        pool.map(_spin, [loops] * 2)
+        at_once = time.perf_counter() - started
+    return one_by_one / at_once
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--paths", type=int, default=400)
@@ -55,6 +80,7 @@ def main() -> None:
     parser.add_argument("--model", default="gbm")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    capacity = [machine_speedup_2()]
 
     config = load_config(None)
 
@@ -118,6 +144,8 @@ def main() -> None:
     out["per_scenario_overhead_ms"] = round(
         1_000 * (statistics.median(runs[1]) - in_process) / args.paths, 3
     )
+    capacity.append(machine_speedup_2())
+    out["machine_speedup_2"] = [round(c, 3) for c in capacity]  # at the start, at the end
     out["same_digest"] = len(digests) == 1
     print(json.dumps(out))
 

@@ -19,6 +19,9 @@ Measured, each ``--rounds`` times (the median is reported; the machine may be sh
   workers times batch time) and mean time inside one trial (which grows when other
   processes share the cores), and whether every run gave the in-process digest.
 
+``machine_speedup_2`` (at the start and at the end) says what two processes got from the
+machine at the time: two idle cores give 2.0, and efficiency cannot beat half of it.
+
     python benchmarks/sweep_scaling.py --trials 16 --rounds 3
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import time
 from typing import Any
@@ -40,12 +44,34 @@ FAST = "strategies.sma.params.fast_period"
 BASE = ["strategies.sma.params.slow_period=240"]
 
 
+def _spin(loops: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(loops):
+        total += i
+    return time.perf_counter() - started
+
+
+def machine_speedup_2(loops: int = 5_000_000) -> float:
+    """What two processes get out of this machine now: the time of two pure-Python loops one
+    after the other over the time of the same two at once in two processes (2.0 on two idle
+    cores; less when other work shares them). Parallel efficiency cannot beat half of it."""
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [loops // 10] * 2)  # start both processes
+        one_by_one = sum(pool.apply(_spin, (loops,)) for _ in range(2))
+        started = time.perf_counter()
+        pool.map(_spin, [loops] * 2)
+        at_once = time.perf_counter() - started
+    return one_by_one / at_once
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cpus", type=int, default=2)
     args = parser.parse_args()
+    capacity = [machine_speedup_2()]
     values = [5 * (i + 2) for i in range(args.trials)]
     grid = [f"{FAST}=" + ",".join(map(str, values))]
 
@@ -119,6 +145,8 @@ def main() -> None:
     speedup = statistics.median(batch_s[1]) / statistics.median(batch_s[2])
     out["speedup_2_vs_1"] = round(speedup, 3)
     out["parallel_efficiency"] = round(speedup / 2, 3)
+    capacity.append(machine_speedup_2())
+    out["machine_speedup_2"] = [round(c, 3) for c in capacity]  # at the start, at the end
     out["same_digest"] = len(digests) == 1
     print(json.dumps(out))
 
