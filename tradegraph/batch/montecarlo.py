@@ -488,26 +488,12 @@ def check_engine(
 
 
 def chunk_indices(indices: Sequence[int], workers: int, chunk_size: int | None) -> list[list[int]]:
-    """Split ``indices`` into chunks that shrink towards the end (guided scheduling).
-
-    Each chunk takes half a worker's share of what is left, but no less than a sixteenth of a
-    worker's share of the whole, and at most ``MAX_CHUNK``: the first chunks amortise the
-    per-task overhead, and the last ones are small, so no worker is left running a long chunk
-    while the others are idle. ``chunk_size`` fixes the size instead.
-    """
+    """Split ``indices`` into chunks: about four per worker, at most ``MAX_CHUNK`` each, so that
+    task overhead is amortised and the last chunks still balance across workers."""
     if not indices:
         return []
-    if chunk_size is not None:
-        return [list(indices[i : i + chunk_size]) for i in range(0, len(indices), chunk_size)]
-    smallest = min(MAX_CHUNK, math.ceil(len(indices) / (16 * workers)))
-    chunks = []
-    start = 0
-    while start < len(indices):
-        left = len(indices) - start
-        size = max(smallest, min(MAX_CHUNK, math.ceil(left / (2 * workers))))
-        chunks.append(list(indices[start : start + size]))
-        start += size
-    return chunks
+    size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(indices) / (4 * workers))))
+    return [list(indices[i : i + size]) for i in range(0, len(indices), size)]
 
 
 Plan = TypeVar("Plan")

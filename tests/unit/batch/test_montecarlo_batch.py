@@ -277,26 +277,6 @@ def test_engine_check_without_an_injected_runner_is_refused(config: GraphConfig)
     assert batch.ray_engine is run_backtest
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3, 8])
-@pytest.mark.parametrize("count", [1, 7, 64, 400, 5_000])
-def test_chunks_cover_every_index_once_and_shrink_towards_the_end(count: int, workers: int) -> None:
-    indices = list(range(100, 100 + count))
-
-    chunks = montecarlo.chunk_indices(indices, workers, None)
-
-    assert [i for chunk in chunks for i in chunk] == indices
-    sizes = [len(chunk) for chunk in chunks]
-    assert max(sizes) <= montecarlo.MAX_CHUNK
-    assert sizes == sorted(sizes, reverse=True)[:-1] + sizes[-1:]
-    # The last chunk is at most an eighth of a worker's share: a worker that starts it when
-    # the others have nothing left keeps them waiting for little.
-    assert sizes[-1] <= max(1, -(-count // (8 * workers)))
-
-
-def test_a_fixed_chunk_size_is_kept(config: GraphConfig) -> None:
-    assert montecarlo.chunk_indices(list(range(7)), 2, 3) == [[0, 1, 2], [3, 4, 5], [6]]
-
-
 def test_a_batch_in_this_process_reports_no_start_up(config: GraphConfig) -> None:
     result = MonteCarlo(config, paths=3, bars_per_path=120, in_process=True).run_batch()
 
