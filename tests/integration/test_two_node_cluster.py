@@ -1,4 +1,4 @@
-"""A batch on a two-node Ray cluster started on this machine gives the one-node digest."""
+"""Batches on a two-node Ray cluster started on this machine give the one-node digests."""
 
 from __future__ import annotations
 
@@ -10,16 +10,20 @@ from ray.cluster_utils import Cluster
 
 from tradegraph.actors.batch import RayChunkRunner
 from tradegraph.batch.montecarlo import MonteCarlo
+from tradegraph.batch.sweep import Sweep
 from tradegraph.config import load_config
 
 pytestmark = pytest.mark.ray
 
 FAST = ["strategies.sma.params.fast_period=5", "strategies.sma.params.slow_period=20"]
+GRID = ["strategies.sma.params.fast_period=5,10,15", "strategies.sma.params.slow_period=20,40"]
+SHORT_DATA = ["data.bars.0.limit=400"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_nodes() -> Iterator[Cluster]:
-    # This test needs its own cluster: leave any session connection first.
+    # These tests need their own cluster, started once for the module: leave any session
+    # connection first.
     ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
@@ -28,6 +32,10 @@ def two_nodes() -> Iterator[Cluster]:
     yield cluster
     ray.shutdown()
     cluster.shutdown()  # type: ignore[no-untyped-call]
+
+
+def alive_nodes() -> int:
+    return len([n for n in ray.nodes() if n["Alive"]])  # type: ignore[no-untyped-call]
 
 
 def test_two_node_cluster_gives_the_single_process_digest(two_nodes: Cluster) -> None:
@@ -46,7 +54,29 @@ def test_two_node_cluster_gives_the_single_process_digest(two_nodes: Cluster) ->
         runner=RayChunkRunner(),
     ).run_batch()
 
-    nodes = [n for n in ray.nodes() if n["Alive"]]  # type: ignore[no-untyped-call]
-    assert len(nodes) == 2
+    assert alive_nodes() == 2
     assert result.summary["scenarios_failed"] == 0
     assert result.results_digest == expected.results_digest
+    assert 0.0 < result.summary["startup_s"] < result.summary["elapsed_s"]
+
+
+def test_sweep_on_two_node_cluster_gives_the_single_process_digest(two_nodes: Cluster) -> None:
+    expected = Sweep(None, GRID, overrides=SHORT_DATA, in_process=True, html=False).run()
+
+    result = Sweep(
+        None,
+        GRID,
+        overrides=SHORT_DATA,
+        workers=2,
+        chunk_size=1,
+        html=False,
+        runner=RayChunkRunner(),
+    ).run()
+
+    assert alive_nodes() == 2
+    assert result.summary["trials"] == 6
+    assert result.summary["trials_failed"] == 0
+    assert result.summary["results_digest"] == expected.summary["results_digest"]
+    assert result.summary["best"] == expected.summary["best"]
+    assert 0.0 < result.summary["startup_s"] < result.summary["elapsed_s"]
+    assert expected.summary["startup_s"] == 0.0

@@ -12,6 +12,8 @@ in flight are cancelled and the interrupt propagates after the finished chunks w
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -65,11 +67,27 @@ def run_chunks_on_ray(
         raise
 
 
+def _import_module(name: str) -> int:
+    importlib.import_module(name)
+    return os.getpid()
+
+
+def warm_workers(module: str, count: int) -> int:
+    """Run ``count`` tasks at once that import ``module``, so that many workers are started
+    and hold it before the batch's first chunk; return how many distinct workers answered."""
+    remote_import: Any = ray.remote(num_cpus=1)(_import_module)
+    pids: list[int] = ray.get([remote_import.remote(module) for _ in range(count)])
+    return len(set(pids))
+
+
 class RayChunkRunner:
     """Runs a Monte Carlo or stress batch's chunks as Ray tasks (the batch's ``runner``)."""
 
     def pool(self, address: str | None, workers: int | None) -> AbstractContextManager[int]:
         return ray_pool(address, workers)
+
+    def prepare(self, task: Callable[[Plan, Sequence[int]], pa.Table], concurrency: int) -> None:
+        warm_workers(task.__module__, concurrency)
 
     def run(
         self,

@@ -508,6 +508,11 @@ class ChunkRunner(Protocol):
         """Join or start the cluster for the block; yield how many chunks may run at once."""
         ...
 
+    def prepare(self, task: Callable[[Plan, Sequence[int]], pa.Table], concurrency: int) -> None:
+        """Have ``concurrency`` workers started and ``task``'s module imported in each, so
+        the batch's first chunks do not wait for them (this time counts as start-up)."""
+        ...
+
     def run(
         self,
         task: Callable[[Plan, Sequence[int]], pa.Table],
@@ -535,16 +540,21 @@ def run_chunks(
     on_done: Callable[[list[int], pa.Table], None],
     on_lost: Callable[[list[int], str], None],
     on_ray: Callable[[], None] | None = None,
-) -> None:
+) -> float:
     """Run ``task(plan, chunk)`` over the chunks of ``pending``, in this process or through
     ``runner``, handing each chunk's table to ``on_done`` as it ends (``on_lost`` when its Ray
     task was lost). ``on_ray`` is called inside the runner's pool after the chunks (for work
     that needs the cluster, such as an engine check), which then starts even with nothing
     pending.
 
+    Returns:
+        The start-up time in seconds: starting or joining Ray and readying its workers
+        (0.0 in this process).
+
     Raises:
         ConfigError: Ray is needed and no runner was given.
     """
+    startup_s = 0.0
     if pending and in_process:
         for chunk in chunk_indices(pending, 1, chunk_size):
             on_done(chunk, task(plan, chunk))
@@ -554,7 +564,11 @@ def run_chunks(
                 "a batch on Ray needs runner=RayChunkRunner() (tradegraph.actors.batch); "
                 "pass in_process=True to run it in this process"
             )
+        started = time.perf_counter()
         with runner.pool(address, workers) as concurrency:
+            if pending and not in_process:
+                runner.prepare(task, min(concurrency, len(pending)))
+            startup_s = time.perf_counter() - started
             if pending and not in_process:
                 runner.run(
                     task,
@@ -566,6 +580,7 @@ def run_chunks(
                 )
             if on_ray is not None:
                 on_ray()
+    return startup_s
 
 
 def load_chunks(out_dir: Path, fingerprint: Mapping[str, Any], what: str) -> list[pa.Table]:
@@ -874,7 +889,7 @@ class MonteCarlo:
             nonlocal check
             check = self._check_ray_engine(merge_results(tables, self.paths))
 
-        run_chunks(
+        startup_s = run_chunks(
             run_chunk,
             plan,
             pending,
@@ -888,7 +903,8 @@ class MonteCarlo:
             on_ray=engine_check if self.check_ray_engine else None,
         )
         table = merge_results(tables, self.paths)
-        return self._finish(table, time.perf_counter() - started, len(pending), check)
+        elapsed_s = time.perf_counter() - started
+        return self._finish(table, elapsed_s, len(pending), check, startup_s)
 
     def _check_ray_engine(self, table: pa.Table) -> EngineCheck:
         assert self.ray_engine is not None
@@ -905,7 +921,12 @@ class MonteCarlo:
         return load_chunks(self.out_dir, self.fingerprint(), "config, model, stress, seed or data")
 
     def _finish(
-        self, table: pa.Table, elapsed_s: float, ran: int, check: EngineCheck | None = None
+        self,
+        table: pa.Table,
+        elapsed_s: float,
+        ran: int,
+        check: EngineCheck | None = None,
+        startup_s: float = 0.0,
     ) -> MonteCarloResult:
         plan = self.plan()
         ok = _successful(table)
@@ -933,7 +954,8 @@ class MonteCarlo:
             "calibration": [m.describe() for m in plan.models],
             "correlation": None if plan.joint is None else plan.joint.correlation.tolist(),
             "elapsed_s": elapsed_s,
-            "scenarios_per_s": ran / elapsed_s if elapsed_s > 0 else 0.0,
+            "startup_s": startup_s,
+            "scenarios_per_s": ran / (elapsed_s - startup_s) if elapsed_s > startup_s else 0.0,
             "results_digest": digest,
         }
         strategy_rows = strategies_table(ok)

@@ -1106,7 +1106,7 @@ class Sweep:
             rows = [failed_trial_row(self.plan, i, error, attempts=2) for i in indices]
             on_chunk(indices, pa.Table.from_pylist(rows, schema=self.schema))
 
-        run_chunks(
+        startup_s = run_chunks(
             run_trial_chunk,
             self.plan,
             pending,
@@ -1119,7 +1119,7 @@ class Sweep:
             on_lost=on_lost,
         )
         table = merge_results(tables, total, schema=self.schema, key="trial")
-        return self._finish(table, time.perf_counter() - started, len(pending))
+        return self._finish(table, time.perf_counter() - started, len(pending), startup_s)
 
     def _run_optuna(self) -> SweepResult:
         """Ask ``round_size`` trials of the TPE sampler, run them as one set of chunks, tell
@@ -1165,6 +1165,7 @@ class Sweep:
             on_chunk(indices, pa.Table.from_pylist(failed, schema=self.schema))
 
         pool: contextlib.AbstractContextManager[int] = contextlib.nullcontext(self.round_size)
+        startup_s = 0.0
         if not self.in_process:
             if self.runner is None:
                 raise ConfigError(
@@ -1172,7 +1173,12 @@ class Sweep:
                     "pass in_process=True to run it in this process"
                 )
             pool = self.runner.pool(self.address, self.workers)
+        pool_started = time.perf_counter()
         with pool as concurrency:
+            if not self.in_process:
+                assert self.runner is not None
+                self.runner.prepare(run_trial_chunk, concurrency)
+                startup_s = time.perf_counter() - pool_started
             while len(params) < total:
                 asked = search.ask(min(self.round_size, total - len(params)))
                 indices = list(range(len(params), len(params) + len(asked)))
@@ -1206,9 +1212,11 @@ class Sweep:
                     search.tell(trial, rows[index], self.objective)
         self.trials_pruned = search.pruned
         table = pa.Table.from_pylist([rows[i] for i in sorted(rows)], schema=self.schema)
-        return self._finish(table, time.perf_counter() - started, ran)
+        return self._finish(table, time.perf_counter() - started, ran, startup_s)
 
-    def _finish(self, table: pa.Table, elapsed_s: float, ran: int) -> SweepResult:
+    def _finish(
+        self, table: pa.Table, elapsed_s: float, ran: int, startup_s: float = 0.0
+    ) -> SweepResult:
         digest = results_digest(
             table, key="trial", names=self.schema.names, excluded=DIGEST_EXCLUDED
         )
@@ -1239,7 +1247,8 @@ class Sweep:
             },
             "results_digest": digest,
             "elapsed_s": elapsed_s,
-            "trials_per_s": ran / elapsed_s if elapsed_s > 0 else 0.0,
+            "startup_s": startup_s,
+            "trials_per_s": ran / (elapsed_s - startup_s) if elapsed_s > startup_s else 0.0,
         }
         odds = overfitting_odds(table, None if best is None else best["trial"])
         summary["pbo"] = odds["pbo"]["value"]

@@ -121,7 +121,7 @@ def _run_batch(
     print(
         f"{headline}: {s['scenarios']:,} scenarios ({s['scenarios_run']:,} run now, "
         f"{s['scenarios_failed']} failed) in {s['elapsed_s']:.1f} s "
-        f"({s['scenarios_per_s']:,.1f} scenarios/s)"
+        f"({s['startup_s']:.1f} s of it starting Ray; {s['scenarios_per_s']:,.1f} scenarios/s after)"
     )
     if s.get("scenarios_ok"):
         print(

@@ -135,7 +135,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(
         f"sweep {sweep.config.name} ({s['search']}): {s['trials']:,} trials "
         f"({s['trials_run']:,} run now, {s['trials_failed']} failed) in {s['elapsed_s']:.1f} s "
-        f"({s['trials_per_s']:,.1f} trials/s)"
+        f"({s['startup_s']:.1f} s of it starting Ray; {s['trials_per_s']:,.1f} trials/s after)"
     )
     rows = result.table.to_pylist()
     minimise = s["objective_direction"] == "min"

@@ -275,3 +275,11 @@ def test_engine_check_without_an_injected_runner_is_refused(config: GraphConfig)
     batch = _batch(config, check_ray_engine=1, ray_engine=run_backtest)
 
     assert batch.ray_engine is run_backtest
+
+
+def test_a_batch_in_this_process_reports_no_start_up(config: GraphConfig) -> None:
+    result = MonteCarlo(config, paths=3, bars_per_path=120, in_process=True).run_batch()
+
+    summary = result.summary
+    assert summary["startup_s"] == 0.0
+    assert summary["scenarios_per_s"] == pytest.approx(3 / summary["elapsed_s"])
