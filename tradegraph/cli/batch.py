@@ -26,7 +26,7 @@ from tradegraph.cli.args import (
     positive_int,
     stress_catalog,
 )
-from tradegraph.cli.progress import ProgressLine
+from tradegraph.cli.progress import ProgressLine, run_timing
 from tradegraph.cli.run_folder import run_folder
 from tradegraph.config import GraphConfig
 from tradegraph.engine.streams import BarStream
@@ -120,8 +120,8 @@ def _run_batch(
     s = result.summary
     print(
         f"{headline}: {s['scenarios']:,} scenarios ({s['scenarios_run']:,} run now, "
-        f"{s['scenarios_failed']} failed) in {s['elapsed_s']:.1f} s "
-        f"({s['startup_s']:.1f} s of it starting Ray; {s['scenarios_per_s']:,.1f} scenarios/s after)"
+        f"{s['scenarios_failed']} failed) "
+        + run_timing(s["elapsed_s"], s["startup_s"], s["scenarios_per_s"], "scenarios")
     )
     if s.get("scenarios_ok"):
         print(

@@ -18,6 +18,7 @@ from tradegraph.cli.args import (
     positive_int,
 )
 from tradegraph.cli.batch import IN_PROCESS_BARS_PER_S, RAY_START_S, _batch_out, _progress_line
+from tradegraph.cli.progress import run_timing
 from tradegraph.report.sweep import rank_trials
 
 TOP_TRIALS = 10
@@ -134,8 +135,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     s = result.summary
     print(
         f"sweep {sweep.config.name} ({s['search']}): {s['trials']:,} trials "
-        f"({s['trials_run']:,} run now, {s['trials_failed']} failed) in {s['elapsed_s']:.1f} s "
-        f"({s['startup_s']:.1f} s of it starting Ray; {s['trials_per_s']:,.1f} trials/s after)"
+        f"({s['trials_run']:,} run now, {s['trials_failed']} failed) "
+        + run_timing(s["elapsed_s"], s["startup_s"], s["trials_per_s"], "trials")
     )
     rows = result.table.to_pylist()
     minimise = s["objective_direction"] == "min"

@@ -66,3 +66,12 @@ def test_without_a_terminal_and_without_plain_nothing_is_shown() -> None:
 
     assert not line.shown
     assert stream.getvalue() == ""
+
+
+def test_run_timing_names_ray_start_up_only_when_there_was_one() -> None:
+    from tradegraph.cli.progress import run_timing
+
+    assert run_timing(9.62, 5.41, 12.0, "trials") == (
+        "in 9.6 s (5.4 s of it starting Ray; 12.0 trials/s after)"
+    )
+    assert run_timing(1.24, 0.0, 5.2, "trials") == "in 1.2 s (5.2 trials/s)"
