@@ -17,7 +17,6 @@ import numpy.typing as npt
 from tradegraph.report.html import (
     _CHART_HEIGHT,
     _CHART_WIDTH,
-    _CSS,
     _MARGIN_BOTTOM,
     _MARGIN_LEFT,
     _MARGIN_RIGHT,
@@ -26,6 +25,7 @@ from tradegraph.report.html import (
     _time_format,
     _utc,
     downsample_min_max,
+    write_page,
 )
 
 # One colour per run, in order; more runs than colours reuse them.
@@ -164,23 +164,4 @@ def write_compare_report(
             f"<tbody>{interval_rows}</tbody></table>",
             f'<p class="note">{escape(method)}</p>',
         ]
-    document = "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
-            f"<title>{escape(title)}</title>",
-            f"<style>{_CSS}</style>",
-            "</head>",
-            "<body>",
-            *sections,
-            "</body>",
-            "</html>",
-            "",
-        ]
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(document, encoding="utf-8")
-    return path
+    return write_page(path, title, sections)

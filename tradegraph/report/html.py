@@ -254,19 +254,21 @@ def write_html_report(
     if config_summary:
         sections += ["<h2>Configuration</h2>", _config_table(config_summary)]
 
+    return write_page(path, title, sections)
+
+
+def write_page(path: str | Path, title: str, sections: Sequence[str]) -> Path:
+    """Write ``sections`` (HTML fragments) as one self-contained page with the report CSS."""
     document = "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
+            '<head><meta charset="utf-8">',
             f"<title>{escape(title)}</title>",
-            f"<style>{_CSS}</style>",
-            "</head>",
+            f"<style>{_CSS}</style></head>",
             "<body>",
             *sections,
-            "</body>",
-            "</html>",
+            "</body></html>",
             "",
         ]
     )

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradegraph.report.html import _CSS, _config_table, _format_axis_value, _nice_ticks
+from tradegraph.report.html import _config_table, _format_axis_value, _nice_ticks, write_page
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -229,7 +229,7 @@ def write_montecarlo_report(
     histograms; ``summary["calibration"]`` is shown as the calibrated model's parameters.
     """
     if scenarios is not None:
-        return _write_page(
+        return write_page(
             path,
             title,
             [
@@ -338,27 +338,7 @@ def write_montecarlo_report(
         ]
     if config_summary:
         sections += ["<h2>Configuration</h2>", _config_table(config_summary)]
-    return _write_page(path, title, sections)
-
-
-def _write_page(path: Path, title: str, sections: Sequence[str]) -> Path:
-    document = "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            '<head><meta charset="utf-8">',
-            f"<title>{escape(title)}</title>",
-            f"<style>{_CSS}</style></head>",
-            "<body>",
-            *sections,
-            "</body></html>",
-            "",
-        ]
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(document, encoding="utf-8")
-    return path
+    return write_page(path, title, sections)
 
 
 def _scenario_table(scenarios: Sequence[Mapping[str, Any]]) -> str:

@@ -13,7 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from tradegraph.report.montecarlo import _write_page, histogram_svg
+from tradegraph.report.html import write_page
+from tradegraph.report.montecarlo import histogram_svg
 
 TOP_TRIALS = 20
 """Trials the report's table lists, best first."""
@@ -211,4 +212,4 @@ def write_sweep_report(
             f"<li>trial {r['trial']}: {escape(str(r.get('error')))}</li>" for r in failed[:50]
         )
         sections.append(f'<div class="failed"><h2>Failed trials</h2><ul>{items}</ul></div>')
-    return _write_page(path, title, sections)
+    return write_page(path, title, sections)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tradegraph.report.montecarlo import _write_page
+from tradegraph.report.html import write_page
 
 _WIDTH, _HEIGHT, _PAD = 900, 300, 40
 
@@ -176,4 +176,4 @@ def write_walkforward_report(
         overfitting,
         f"<p>results_digest {escape(str(summary['results_digest']))}</p>",
     ]
-    return _write_page(path, title, sections)
+    return write_page(path, title, sections)
