@@ -302,10 +302,6 @@ class ReplaySource:
         return [self._bars.rows(run) if run[0] >= 0 else trades.rows(-1 - run) for run in runs]
 
     @property
-    def has_trades(self) -> bool:
-        return self._trades is not None
-
-    @property
     def next_ts_ns(self) -> int | None:
         return None if self.finished else int(self._ts[self.published])
 

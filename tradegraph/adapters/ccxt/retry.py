@@ -184,10 +184,6 @@ class CircuitBreaker:
         return self._state
 
     @property
-    def consecutive_failures(self) -> int:
-        return self._failures
-
-    @property
     def bans_in_a_row(self) -> int:
         """Rate-limit refusals since the venue last answered."""
         return self._bans_in_a_row
