@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import ray
 
+from tests.support.ray_head import free_port
 from tradegraph.actors.session import LiveSession
 from tradegraph.config.models import GraphConfig
 
@@ -28,8 +29,10 @@ def ray_session() -> Iterator[None]:
     if started:
         context = ray.init(
             num_cpus=2,
-            # The dashboard hosts the job server the job-submission test talks to.
+            # The dashboard hosts the job server the job-submission test talks to; on a port
+            # of its own, so another Ray on the machine (8265 by default) is never in the way.
             include_dashboard=True,
+            dashboard_port=free_port(),
             log_to_driver=False,
             namespace="tradegraph-tests",
             # Metrics reach the node's exporter within a second (default 10 s), so tests can
