@@ -102,6 +102,7 @@ from tradegraph.contracts import (
 from tradegraph.contracts.state import ComponentState
 from tradegraph.engine.assembly import build_component, build_router, component_ids
 from tradegraph.engine.market_data import MarketDataFeed
+from tradegraph.engine.recording import MarketRecorder
 from tradegraph.engine.schedule import log_for_operator
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.observability import get_logger
@@ -391,6 +392,16 @@ class LiveHost:
             if isinstance(self.component, MarketDataFeed)
             else self.component.handle
         )
+        # What md publishes, written to the session's recording folder (``tradegraph twin``).
+        self._recorder = (
+            MarketRecorder(
+                self.session.record_dir,
+                writer=str(self.incarnation),
+                flush_interval_s=self.session.snapshot_interval_s,
+            )
+            if component_id == MARKET_DATA and self.session.record_dir is not None
+            else None
+        )
         # md's live sources (one per venue); the replay publishes from the host's own loop.
         self._sources: list[MarketDataSource] = []
         # The longest ban met per venue, kept for sources that do not exist yet.
@@ -485,6 +496,8 @@ class LiveHost:
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         self.recovery.maybe_snapshot(self._state, force)
+        if self._recorder is not None:
+            self._recorder.maybe_flush(force)
 
     # ---- delivery -------------------------------------------------------------------------
 
@@ -644,6 +657,8 @@ class LiveHost:
         """The outbox's ``publish``: queue ``msg`` for its destinations, flushed after the batch."""
         if self._suppress_output:
             return
+        if self._recorder is not None:
+            self._recorder.record(msg)
         self.metrics.observe(msg)
         if type(msg) not in _UNLEDGERED_TYPES and msg not in self._ledger_kept:
             self.order_log.append(msg)
@@ -659,6 +674,8 @@ class LiveHost:
         """Queue a block of market data: each receiver gets the rows it subscribes to."""
         if self._suppress_output:
             return
+        if self._recorder is not None:
+            self._recorder.record_block(block)
         ids = block.instrument_ids
         kind = BLOCK_KINDS[type(block)]
         for k, count in enumerate(np.bincount(block.instrument_index, minlength=len(ids)).tolist()):

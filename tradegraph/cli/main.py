@@ -27,6 +27,7 @@ from tradegraph.cli.data import add_data_commands
 from tradegraph.cli.sessions import add_session_commands
 from tradegraph.cli.starter import add_init_command
 from tradegraph.cli.sweep import add_sweep_command
+from tradegraph.cli.twin import add_twin_command
 from tradegraph.cli.walkforward import add_walkforward_command
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import configure_logging
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_commands(sub, add_config_args, add_metrics_args)
     add_data_commands(sub)
     add_compare_command(sub)
+    add_twin_command(sub)
     # Global flags are taken after the subcommand too: `tradegraph backtest --log-level INFO`.
     add_everywhere(parser, "--log-level", help=LOG_LEVEL_HELP)
     add_everywhere(parser, "--debug", action="store_true", help=DEBUG_HELP)

@@ -47,6 +47,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.actors.ray_runtime import ray_session
     from tradegraph.actors.session import LiveSession
     from tradegraph.engine.backtest import rejection_reasons
+    from tradegraph.engine.recording import prepare_session_folder
     from tradegraph.report.html import format_run_outcome
     from tradegraph.report.outputs import session_description, write_outputs
 
@@ -77,6 +78,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         except OSError as exc:  # a full disk must not stop the trading session
             print(f"outputs not written to {out_dir}: {exc}", file=sys.stderr, flush=True)
 
+    config = prepare_session_folder(config, out_dir, path)
     session = LiveSession(
         config,
         state_dir=_state_dir(config, out_dir, live=live),

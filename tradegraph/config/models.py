@@ -638,6 +638,12 @@ class SessionConfig(_Config):
     )
     snapshot_interval_s: float = Field(default=2.0, gt=0.0)
     """How often each actor snapshots its state to ``state_dir``."""
+    record_dir: str | None = Field(
+        default=None,
+        description="folder where md records the market data it publishes, as a Parquet "
+        "catalog `tradegraph twin` replays; `tradegraph paper` and `live` record under the "
+        "run's folder (`recorded/`) unless the config sets this; null there: no recording",
+    )
     max_restarts: int = Field(default=3, ge=-1, description="restarts per actor; -1: forever")
     hang_timeout_s: float = Field(
         default=5.0, gt=0.0, description="an order-path actor silent this long halts trading"
