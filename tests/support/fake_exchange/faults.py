@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["status", "disconnect", "delay"]
+FaultKind = Literal["status", "disconnect", "delay", "latency"]
 
 
 @dataclass
@@ -20,6 +20,9 @@ class RequestFault:
     - ``disconnect``: close the connection without an answer, before processing.
     - ``delay``: process the request (an order is accepted), then hold the answer ``delay_s``
       seconds, so that a client with a shorter timeout never learns the outcome.
+    - ``latency``: hold the request ``delay_s`` seconds *before* processing it, as a slow
+      network does: the market may move meanwhile, and the order meets the market as it is
+      then.
     """
 
     kind: FaultKind

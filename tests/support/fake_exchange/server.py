@@ -230,6 +230,8 @@ class FakeExchange:
         )
         self.klines = KlineStore(bundled_bars() if bars is None else bars)
         self._faults = FaultPlan()
+        self.held_requests = 0
+        """Requests held back by :meth:`slow_next` so far."""
         self._ban = AddressBan()
         self._records: list[RecordedRequest] = []
         self._sockets: set[_Socket] = set()
@@ -510,6 +512,19 @@ class FakeExchange:
         fault = RequestFault("delay", count, after=after, path=path, method=method, delay_s=delay_s)
         self._call(lambda: self._faults.arm(fault))
 
+    def slow_next(
+        self,
+        count: int = 1,
+        *,
+        delay_s: float,
+        path: str | None = "/api/v3/order",
+        method: str | None = "POST",
+    ) -> None:
+        """Hold the next ``count`` matching requests ``delay_s`` seconds before processing
+        them (network latency): ``held_requests`` counts those held so far."""
+        fault = RequestFault("latency", count, path=path, method=method, delay_s=delay_s)
+        self._call(lambda: self._faults.arm(fault))
+
     def ban(self, seconds: float, *, escalate: bool = True) -> None:
         """Ban the client's address for ``seconds``, as Binance does after too many requests:
         every REST request answers 418 with ``Retry-After`` (the seconds left, rounded up).
@@ -732,6 +747,12 @@ class FakeExchange:
             return self._fault_response(
                 RequestFault("status", 1, status=418, retry_after_s=retry_after_s)
             )
+        slow = self._faults.take(method, path, ("latency",))
+        if slow is not None:
+            self.held_requests += 1
+            assert self._closing is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=slow.delay_s)
         fault = self._faults.take(method, path, ("status", "disconnect"))
         if fault is not None and fault.kind == "disconnect":
             record(0, None)
