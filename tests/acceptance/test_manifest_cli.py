@@ -169,3 +169,46 @@ def test_an_edited_configuration_or_extra_flags_are_refused(
     proc = _cli("backtest", "--manifest", str(manifest_path), "--set", "seed=3")
     assert proc.returncode == 2
     assert "drop --set" in proc.stderr
+
+
+FAST = "strategies.sma.params.fast_period"
+SLOW = "strategies.sma.params.slow_period"
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "seed_key"),
+    [
+        ("sweep", ["--grid", f"{FAST}=5,10", "--grid", f"{SLOW}=20", "--in-process"], "search_seed"),
+        (
+            "montecarlo",
+            ["--paths", "2", "--bars-per-path", "200", "--model", "bootstrap", "--seed", "11",
+             "--in-process"],
+            "root_seed",
+        ),
+        (
+            "walkforward",
+            ["--grid", f"{FAST}=5,10", "--grid", f"{SLOW}=20", "--train", "3h", "--test", "1h",
+             "--in-process"],
+            "search_seed",
+        ),
+    ],
+)  # fmt: skip
+def test_batches_write_their_manifest_with_seeds_and_results_digest(
+    kind: str, args: list[str], seed_key: str, tmp_path: Path
+) -> None:
+    out = tmp_path / kind
+    proc = _cli(kind, "--set", "data.bars.0.limit=400", *args, "--no-html", "--out", str(out))
+
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == kind
+    assert manifest["command"][:2] == ["tradegraph", kind]
+    assert manifest["config"]["data"]["bars"][0]["limit"] == 400
+    (entry,) = manifest["data_files"]
+    assert entry["path"] == "sample:BTCUSDT_1m"
+    assert entry["sha256"] == hashlib.sha256(Path(entry["file"]).read_bytes()).hexdigest()
+    assert seed_key in manifest["seeds"]
+    if kind == "montecarlo":
+        assert manifest["seeds"]["root_seed"] == 11
+    printed = proc.stdout.split("results_digest ")[1].split()[0]
+    assert manifest["results"] == {"results_digest": printed}

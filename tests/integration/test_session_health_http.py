@@ -150,3 +150,10 @@ def test_ready_after_start_and_not_ready_naming_halted_after_kill(
             _, stderr = paper.communicate()
     assert paper.returncode == 0, stderr
     assert f"health at {base}/healthz and {base}/readyz" in stderr
+    # The session's provenance, with the fills it made.
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    session = json.loads((tmp_path / "out" / "session.json").read_text())
+    assert manifest["kind"] == "paper"
+    assert manifest["run"]["session_id"] == session["session_id"]
+    assert manifest["results"]["fills_digest"] == session["fills_digest"]
+    assert {e["path"] for e in manifest["data_files"]} == {"sample:BTCUSDT_1m", "sample:ETHUSDT_1m"}
