@@ -71,12 +71,13 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
     return found
 
 
-def git_state(folder: Path | None = None) -> dict[str, Any] | None:
+def git_state() -> dict[str, Any] | None:
     """Commit and dirty flag of the git checkout tradegraph runs from; None when it is not
     run from a checkout (an installed wheel) or git is not there."""
     import tradegraph
 
-    where = folder or Path(tradegraph.__file__).resolve().parent.parent
+    package = Path(tradegraph.__file__).resolve().parent
+    where = package.parent
 
     def git(*args: str) -> str | None:
         try:
@@ -93,7 +94,9 @@ def git_state(folder: Path | None = None) -> dict[str, Any] | None:
 
     top = git("rev-parse", "--show-toplevel")
     commit = git("rev-parse", "HEAD")
-    if not top or not commit or not (Path(top) / "tradegraph" / "__init__.py").exists():
+    # The package must be the checkout's own: an installed copy in a virtualenv kept inside
+    # some checkout is not that checkout's code.
+    if not top or not commit or (Path(top) / "tradegraph").resolve() != package:
         return None
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status), "root": top}
