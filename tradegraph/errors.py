@@ -27,3 +27,9 @@ class OrderPathError(TradegraphError):
     """Something failed between a strategy and a venue. Trading halts and says why."""
 
     exit_code = 4
+
+
+class RerunMismatchError(TradegraphError):
+    """A rerun from a manifest did not give the results the manifest recorded."""
+
+    exit_code = 6

@@ -190,6 +190,7 @@ class LiveSession:
         self._log = get_logger("session", session_id=self.session_id)
         self._started_at = 0.0
         self._lock: IO[str] | None = None
+        self.running = False
 
     def _last_session_id(self) -> str | None:
         if self.base_dir is None:
@@ -327,6 +328,7 @@ class LiveSession:
         strategies = [c for c in self.hosts if c.startswith("strategy:")]
         ray.get([self.hosts[cid].start.remote() for cid in strategies])
         ray.get(self.hosts[MARKET_DATA].start.remote())
+        self.running = True
         self._log.info(
             "session_started",
             actors=list(self.hosts),
@@ -486,6 +488,7 @@ class LiveSession:
 
     def stop(self, stopped_by: str = "request") -> SessionOutcome:
         """Stop cleanly within ``session.stop_timeout_s`` and remove the actors."""
+        self.running = False
         started = time.monotonic()
         deadline = started + self.settings.stop_timeout_s
         elapsed = started - self._started_at
@@ -593,6 +596,7 @@ class LiveSession:
 
     def kill(self) -> None:
         """Remove every actor at once (no restart) and let go of the state directory."""
+        self.running = False
         for host in self.hosts.values():
             _quietly(lambda h=host: ray.kill(h, no_restart=True))
         self.hosts.clear()

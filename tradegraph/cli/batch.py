@@ -19,6 +19,7 @@ from tradegraph.cli.args import (
     STRICT_EXIT_CODE,
     add_config_args,
     add_metrics_args,
+    config_path,
     fraction,
     load_graph_config,
     metrics_endpoint,
@@ -31,6 +32,7 @@ from tradegraph.cli.run_folder import run_folder
 from tradegraph.config import GraphConfig
 from tradegraph.engine.streams import BarStream
 from tradegraph.observability.metrics import BatchMetrics, MetricsSink
+from tradegraph.report.manifest import build_manifest, write_manifest
 
 if TYPE_CHECKING:
     from tradegraph.engine.backtest import BacktestResult
@@ -106,8 +108,15 @@ TOP_FAILED_RUNS = 5
 
 
 def _run_batch(
-    batch: MonteCarlo, out: Path, as_json: bool, headline: str, strict: bool = False
+    batch: MonteCarlo,
+    out: Path,
+    as_json: bool,
+    headline: str,
+    strict: bool = False,
+    manifest: dict[str, Any] | None = None,
 ) -> int:
+    if manifest is not None:
+        write_manifest(out, manifest)  # before the run: a batch that dies leaves it too
     try:
         result = batch.run_batch()
     except KeyboardInterrupt:
@@ -165,6 +174,9 @@ def _run_batch(
                         f"({row['overlays']}) differs in {', '.join(row['differences'])}"
                     )
     print(f"results_digest {result.results_digest}")
+    if manifest is not None:
+        manifest["results"] = {"results_digest": result.results_digest}
+        result.paths["manifest"] = write_manifest(out, manifest)
     print(f"outputs in {out.resolve()}:")
     for name, path in result.paths.items():
         print(f"  {name:10s} {path}")
@@ -209,8 +221,27 @@ def cmd_montecarlo(args: argparse.Namespace) -> int:
             ray_engine=_ray_engine(args.check_ray_engine),
         )
         _choose_execution(batch, args, "montecarlo")
+        manifest = build_manifest(
+            "montecarlo",
+            config,
+            config_path=config_path(args),
+            seeds={"root_seed": args.seed if args.seed is not None else config.seed},
+            run={
+                "paths": args.paths,
+                "model": args.model,
+                "stress": args.stress,
+                "bars_per_path": args.bars_per_path,
+                "calibrate_from": args.calibrate_from,
+            },
+            extra_files={"stress_file": args.stress_file} if args.stress_file else None,
+        )
         return _run_batch(
-            batch, out, args.json, f"montecarlo {config.name} ({args.model})", args.strict
+            batch,
+            out,
+            args.json,
+            f"montecarlo {config.name} ({args.model})",
+            args.strict,
+            manifest=manifest,
         )
 
 
@@ -247,7 +278,16 @@ def cmd_stress(args: argparse.Namespace) -> int:
             ray_engine=_ray_engine(args.check_ray_engine),
         )
         _choose_execution(batch, args, "stress")
-        code = _run_batch(batch, out, False, f"stress {config.name}", args.strict)
+        manifest = build_manifest(
+            "stress",
+            config,
+            config_path=config_path(args),
+            run={"scenarios": names},
+            extra_files={"stress_file": args.stress_file} if args.stress_file else None,
+        )
+        code = _run_batch(
+            batch, out, False, f"stress {config.name}", args.strict, manifest=manifest
+        )
     if code == 130:
         return code
     table = pq.read_table(out / "results.parquet").to_pylist()

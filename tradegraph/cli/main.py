@@ -3,7 +3,8 @@ module per command family, and the turning of errors into exit codes.
 
 Errors a user can fix (configuration, data) print one clear line and exit non-zero, with no
 traceback: 2 for configuration, 3 for data, 1 for anything else tradegraph raised on purpose.
-With ``--strict``, a run that failed (see :data:`STRICT_EXIT_CODE`) exits 5.
+With ``--strict``, a run that failed (see :data:`STRICT_EXIT_CODE`) exits 5; a rerun from a
+manifest whose fills differ from the recorded ones exits 6.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.engine.backtest import rejection_reasons
     from tradegraph.engine.recording import prepare_session_folder
     from tradegraph.report.html import format_run_outcome
+    from tradegraph.report.manifest import build_manifest, write_manifest
     from tradegraph.report.outputs import session_description, write_outputs
 
     overrides = list(args.overrides)
@@ -86,6 +87,13 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         secrets=secrets,
     )
     session.claim_state_dir()  # refuse before starting Ray: another session, or old state
+    manifest = build_manifest(
+        "live" if live else "paper",
+        config,
+        config_path=path,
+        run={"session_id": session.session_id, "resume": resume},
+    )
+    write_manifest(out_dir, manifest)  # at the start: a driver that dies leaves it too
     with ray_session(args.address), ExitStack() as endpoint:
         if args.metrics_port is not None:
             endpoint.enter_context(_serve_session_metrics(session, args))
@@ -139,6 +147,12 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         summary["fills_digest"] = outcome.result.fills_digest
         summary["orders"] = outcome.result.orders
         summary["pnl"] = outcome.result.final_equity - outcome.result.starting_cash
+        manifest["results"] = {
+            "fills_digest": outcome.result.fills_digest,
+            "fills": summary["fills"],
+            "orders": summary["orders"],
+        }
+        write_manifest(out_dir, manifest)
     (out_dir / "session.json").parent.mkdir(parents=True, exist_ok=True)
     (out_dir / "session.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(
@@ -296,15 +310,23 @@ def _add_cluster_args(p: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _serve_session_metrics(session: Any, args: argparse.Namespace) -> Iterator[None]:
-    """Serve the graph's metrics, as its actors last reported them, at the driver's /metrics."""
+    """Serve the graph's metrics, as its actors last reported them, at the driver's /metrics,
+    and its liveness and readiness at /healthz and /readyz."""
     from prometheus_client import CollectorRegistry
 
+    from tradegraph.actors.session_health import SessionHealth
     from tradegraph.observability.prometheus import TotalsCollector, serve_metrics
 
     registry = CollectorRegistry()
     registry.register(TotalsCollector(session.metric_totals))
-    with serve_metrics(registry, args.metrics_host, args.metrics_port) as server:
+    probe = SessionHealth(session)
+    with serve_metrics(registry, args.metrics_host, args.metrics_port, health=probe) as server:
         print(f"metrics at {server.url}", file=sys.stderr, flush=True)
+        print(
+            f"health at {server.base_url}/healthz and {server.base_url}/readyz",
+            file=sys.stderr,
+            flush=True,
+        )
         yield
 
 

@@ -19,6 +19,7 @@ from tradegraph.cli.args import (
 )
 from tradegraph.cli.batch import IN_PROCESS_BARS_PER_S, RAY_START_S, _batch_out, _progress_line
 from tradegraph.cli.progress import run_timing
+from tradegraph.report.manifest import build_manifest, write_manifest
 from tradegraph.report.sweep import rank_trials
 
 TOP_TRIALS = 10
@@ -123,6 +124,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = _batch_out(args, "out/sweep", sweep.config.name)
     sweep.out_dir = out
     _choose_execution(sweep, args)
+    manifest = build_manifest(
+        "sweep",
+        sweep.config,
+        config_path=config_path(args),
+        seeds={"search_seed": args.seed if args.seed is not None else sweep.config.seed},
+        run={
+            "grid": args.grid,
+            "where": args.where,
+            "search": args.search,
+            "trials": args.trials,
+            "objective": args.objective,
+        },
+    )
+    write_manifest(out, manifest)  # before the run: a sweep that dies leaves it too
     try:
         result = sweep.run()
     except KeyboardInterrupt:
@@ -152,6 +167,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if runs_failed:
         print(f"RUNS FAILED: {runs_failed} of {s['trials']:,} trials (see results.parquet)")
     print(f"results_digest {s['results_digest']}")
+    manifest["results"] = {"results_digest": s["results_digest"]}
+    result.paths["manifest"] = write_manifest(out, manifest)
     print(f"outputs in {out.resolve()}:")
     for name, path in result.paths.items():
         print(f"  {name:13s} {path}")

@@ -20,6 +20,7 @@ from tradegraph.cli.args import (
     positive_int,
 )
 from tradegraph.cli.run_folder import run_folder
+from tradegraph.report.manifest import build_manifest, write_manifest
 
 
 def _progress(done: int, total: int, _batch: BatchProgress | None) -> None:
@@ -56,6 +57,24 @@ def cmd_walkforward(args: argparse.Namespace) -> int:
             else:
                 target.unlink(missing_ok=True)
     wf.out_dir = out
+    manifest = build_manifest(
+        "walkforward",
+        wf.config,
+        config_path=config_path(args),
+        seeds={"search_seed": args.seed if args.seed is not None else wf.config.seed},
+        run={
+            "grid": args.grid,
+            "train": args.train,
+            "test": args.test,
+            "step": args.step,
+            "embargo": args.embargo,
+            "anchored": args.anchored,
+            "search": args.search,
+            "trials": args.trials,
+            "objective": args.objective,
+        },
+    )
+    write_manifest(out, manifest)  # before the run: a walk-forward that dies leaves it too
     where = "in this process" if wf.in_process else "on Ray"
     print(f"walkforward: {len(wf.folds)} folds, sweeps {where}", file=sys.stderr, flush=True)
     if not wf.in_process:
@@ -92,6 +111,8 @@ def cmd_walkforward(args: argparse.Namespace) -> int:
     )
     print(f"stitched OOS return {_pct(s['oos']['total_return'])}, sharpe {s['oos']['sharpe']:.3f}")
     print(f"results_digest {s['results_digest']}")
+    manifest["results"] = {"results_digest": s["results_digest"]}
+    result.paths["manifest"] = write_manifest(out, manifest)
     print(f"outputs in {out.resolve()}:")
     for name, path in result.paths.items():
         print(f"  {name:11s} {path}")

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 
 from tradegraph.contracts import (
     Bar,
+    FeedStatus,
     KillSwitchChanged,
     Message,
     OrderBookSnapshot,
@@ -34,6 +35,7 @@ from tradegraph.contracts import (
     StrategyError,
     SubmitOrder,
     TradeTick,
+    VenueStatus,
 )
 
 
@@ -78,6 +80,8 @@ DRAWDOWN: Final = "tradegraph_drawdown"
 POSITION: Final = "tradegraph_position"
 QUEUE_DEPTH: Final = "tradegraph_queue_depth"
 TICK_TO_ORDER: Final = "tradegraph_tick_to_order_seconds"
+FEED_STALE: Final = "tradegraph_feed_stale"
+VENUE_AVAILABLE: Final = "tradegraph_venue_available"
 SCENARIOS_PLANNED: Final = "tradegraph_scenarios_planned"
 SCENARIOS_DONE: Final = "tradegraph_scenarios_done"
 SCENARIOS_FAILED: Final = "tradegraph_scenarios_failed"
@@ -122,6 +126,15 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         _H,
         "wall time from a market event to the order it caused",
         buckets=TICK_TO_ORDER_BUCKETS_S,
+    ),
+    MetricSpec(
+        FEED_STALE, _G, "1 while an instrument's live feed is stale, else 0", ("instrument",)
+    ),
+    MetricSpec(
+        VENUE_AVAILABLE,
+        _G,
+        "1 while a live venue is reachable, 0 while its circuit is open",
+        ("venue",),
     ),
     MetricSpec(SCENARIOS_PLANNED, _G, "scenarios in the batch"),
     MetricSpec(SCENARIOS_DONE, _C, "scenarios finished (ok or failed)"),
@@ -359,6 +372,8 @@ class GraphMetrics:
             PortfolioSnapshot: self._on_portfolio,
             KillSwitchChanged: self._on_kill_switch,
             StrategyError: self._on_strategy_error,
+            FeedStatus: self._on_feed_status,
+            VenueStatus: self._on_venue_status,
         }
 
     # -- the message stream -----------------------------------------------------------------
@@ -454,6 +469,12 @@ class GraphMetrics:
 
     def _on_strategy_error(self, msg: StrategyError) -> None:
         self._count((STRATEGY_ERRORS, (msg.strategy_id,)))
+
+    def _on_feed_status(self, msg: FeedStatus) -> None:
+        self._gauges[(FEED_STALE, (msg.instrument_id,))] = 1.0 if msg.stale else 0.0
+
+    def _on_venue_status(self, msg: VenueStatus) -> None:
+        self._gauges[(VENUE_AVAILABLE, (msg.venue,))] = 1.0 if msg.available else 0.0
 
     # -- what the transport knows -----------------------------------------------------------
 

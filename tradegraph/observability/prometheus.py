@@ -1,13 +1,17 @@
-"""Prometheus exposition for in-process runs and drivers: a sink and an HTTP ``/metrics`` server."""
+"""Prometheus exposition for in-process runs and drivers: a sink and an HTTP server of
+``/metrics``, ``/healthz`` and ``/readyz``."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from socketserver import ThreadingMixIn
 from types import TracebackType
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -16,6 +20,7 @@ from prometheus_client.core import (
 )
 
 from tradegraph.errors import ConfigError
+from tradegraph.observability.health import AlwaysUp, HealthProbe, HealthReport
 from tradegraph.observability.metrics import (
     METRICS,
     MetricKind,
@@ -79,7 +84,8 @@ def _declare(spec: MetricSpec, registry: CollectorRegistry) -> Any:
 
 
 class MetricsServer:
-    """A running ``/metrics`` endpoint; :meth:`stop` (or leaving a ``with`` block) ends it.
+    """A running ``/metrics``, ``/healthz`` and ``/readyz`` endpoint; :meth:`stop` (or leaving
+    a ``with`` block) ends it.
 
     Attributes:
         host: The address it listens on.
@@ -96,6 +102,11 @@ class MetricsServer:
     def url(self) -> str:
         """``http://HOST:PORT/metrics``."""
         return f"http://{self.host}:{self.port}/metrics"
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT``."""
+        return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
         """Stop serving and release the port; safe to call twice."""
@@ -116,26 +127,91 @@ class MetricsServer:
         self.stop()
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """Logs no line per request (probes come every few seconds)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per request, so a slow probe never holds up a scrape."""
+
+    daemon_threads = True
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+PROBES: Mapping[str, str] = {"/healthz": "liveness", "/readyz": "readiness"}
+"""The health paths and the probe method each one asks."""
+
+
+def health_app(metrics: WsgiApp, probe: HealthProbe) -> WsgiApp:
+    """A WSGI app that answers ``/healthz`` and ``/readyz`` from ``probe`` and everything else
+    from ``metrics``.
+
+    A probe that raises answers 503 with the error named, never a traceback page.
+    """
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = PROBES.get(environ.get("PATH_INFO", ""))
+        if method is None:
+            return metrics(environ, start_response)
+        try:
+            report: HealthReport = getattr(probe, method)()
+        except Exception as exc:  # a probe must answer, whatever went wrong behind it
+            report = HealthReport(False, {"probe": f"{type(exc).__name__}: {exc}"})
+        body = report.json_bytes()
+        status = "200 OK" if report.ok else "503 Service Unavailable"
+        start_response(
+            status,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+
+    return app
+
+
 def serve_metrics(
-    registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0
+    registry: CollectorRegistry,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    health: HealthProbe | None = None,
 ) -> MetricsServer:
-    """Serve ``registry`` over HTTP at ``/metrics`` from a daemon thread.
+    """Serve ``registry`` at ``/metrics``, and ``health`` at ``/healthz`` and ``/readyz``, over
+    HTTP from a daemon thread.
 
     Args:
         registry: What to expose (``PrometheusSink.registry``).
         host: Address to listen on; ``0.0.0.0`` for every interface.
         port: Port to listen on; 0 picks a free one (read it from ``.port``).
+        health: What the health paths answer (default: 200 while the process answers, for
+            runs with no session behind them).
 
     Raises:
         ConfigError: if the address cannot be bound (port in use, unknown host).
     """
+    app = health_app(make_wsgi_app(registry), health if health is not None else AlwaysUp())
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+
+        class _Server(_ThreadingServer):
+            address_family = family
+
+        server = make_server(str(address[0]), port, app, _Server, handler_class=_QuietHandler)
     except OSError as exc:
         raise ConfigError(
             f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} "
             f"(choose another --metrics-port, or 0 for any free port)"
         ) from exc
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
     return MetricsServer(server, thread, host)
 
 

@@ -340,3 +340,21 @@ def test_after_a_final_flush_every_observed_message_is_counted_once(
     for kind_type, kind in MARKET_KINDS.items():
         expected = sum(1 for m in messages if type(m) is kind_type)
         assert sink.total(MARKET_EVENTS, kind=kind) == expected
+
+
+def test_feed_staleness_and_venue_reachability_are_gauges_per_instrument_and_venue() -> None:
+    from tradegraph.contracts import FeedStatus, VenueStatus
+    from tradegraph.observability.metrics import FEED_STALE, VENUE_AVAILABLE
+
+    metrics, sink = _metrics()
+    metrics.observe(FeedStatus(instrument_id="BTC.X", stale=True, ts_event_ns=1, ts_init_ns=1))
+    metrics.observe(VenueStatus(venue="X", available=False, ts_event_ns=1, ts_init_ns=1))
+    metrics.flush()
+    stale, down = sink.value(FEED_STALE, instrument="BTC.X"), sink.value(VENUE_AVAILABLE, venue="X")
+    metrics.observe(FeedStatus(instrument_id="BTC.X", stale=False, ts_event_ns=2, ts_init_ns=2))
+    metrics.observe(VenueStatus(venue="X", available=True, ts_event_ns=2, ts_init_ns=2))
+    metrics.flush()
+
+    assert (stale, down) == (1.0, 0.0)
+    assert sink.value(FEED_STALE, instrument="BTC.X") == 0.0
+    assert sink.value(VENUE_AVAILABLE, venue="X") == 1.0
