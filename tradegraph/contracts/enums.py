@@ -78,7 +78,11 @@ class KillSwitchMode(StrEnum):
         return _KILL_SWITCH_RANK[self]
 
 
-_KILL_SWITCH_RANK = {KillSwitchMode.REDUCE_ONLY: 0, KillSwitchMode.HALT: 1, KillSwitchMode.FLATTEN: 2}
+_KILL_SWITCH_RANK = {
+    KillSwitchMode.REDUCE_ONLY: 0,
+    KillSwitchMode.HALT: 1,
+    KillSwitchMode.FLATTEN: 2,
+}
 
 
 class KillSwitchSource(StrEnum):

@@ -951,7 +951,9 @@ class RiskEngine:
 
     def _on_trip_kill_switch(self, command: TripKillSwitch) -> None:
         mode = command.mode
-        self._trip(command.reason, self._mode_for(KillSwitchSource.OPERATOR) if mode is None else mode)
+        self._trip(
+            command.reason, self._mode_for(KillSwitchSource.OPERATOR) if mode is None else mode
+        )
 
     def _mode_for(self, source: KillSwitchSource) -> KillSwitchMode:
         config = self._config
