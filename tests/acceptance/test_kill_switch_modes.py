@@ -50,7 +50,7 @@ def backtest(out: Path, mode: str | None) -> tuple[dict[str, Any], list[dict[str
 
 def net_position(fills: list[dict[str, Any]], until_ns: int | None = None) -> float:
     return sum(
-        f["quantity"] if f["side"] == "buy" else -f["quantity"]
+        float(f["quantity"]) if f["side"] == "buy" else -float(f["quantity"])
         for f in fills
         if until_ns is None or f["ts_event_ns"] <= until_ns
     )
@@ -96,9 +96,10 @@ def test_a_drawdown_trip_in_flatten_mode_leaves_every_position_flat_by_the_next_
         "avg_price": closing["price"],
     }
     assert summary["per_strategy"]["sma"]["fills"] == len(fills)
-    assert "kill switch tripped in flatten mode (max_drawdown breached" in summary[
-        "failure_reasons"
-    ][0]
+    assert (
+        "kill switch tripped in flatten mode (max_drawdown breached"
+        in summary["failure_reasons"][0]
+    )
     assert "closed by the kill switch (flatten):" in stdout
     assert f"sma  sell 0.4 BTCUSDT.BINANCE at {closing['price']:,.2f}" in stdout
     report = (tmp_path / "flatten" / "report.html").read_text()
