@@ -104,3 +104,24 @@ def test_a_drawdown_trip_in_flatten_mode_leaves_every_position_flat_by_the_next_
     assert f"sma  sell 0.4 BTCUSDT.BINANCE at {closing['price']:,.2f}" in stdout
     report = (tmp_path / "flatten" / "report.html").read_text()
     assert "Closed by the kill switch (flatten)" in report
+
+
+def test_an_unknown_mode_is_refused_in_one_line_naming_the_field(tmp_path: Path) -> None:
+    for override, field in (
+        ("risk.kill_switch_mode=stop", "risk.kill_switch_mode"),
+        ("risk.kill_switch_modes.margin=flatten", "risk.kill_switch_modes.margin"),
+    ):
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "tradegraph", "backtest", "--out", str(tmp_path)),
+                *("--no-html", "--set", override),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.startswith(f"error: <default backtest.yaml>: {field}")
+        assert proc.stderr.count("\n") == 1, proc.stderr
