@@ -517,7 +517,8 @@ class RiskEngine:
                     f"kill switch is tripped ({self._kill_switch_reason}); "
                     "no new orders until it is reset",
                 )
-            self._check_shrinks(intent)
+            if not intent.reduce_only:  # a reduce-only intent is clipped to shrink below
+                self._check_shrinks(intent)
         if inst_id in self._stale_feeds:
             why = self._stale_feeds[inst_id]
             raise _RefusedError(

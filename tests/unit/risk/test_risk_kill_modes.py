@@ -85,6 +85,16 @@ def test_reduce_only_passes_orders_that_shrink_a_position_and_refuses_the_rest()
     assert h.engine.rejection_counts[RiskReason.REDUCE_ONLY_MODE] == 5
 
 
+def test_reduce_only_mode_clips_a_reduce_only_intent_as_it_always_does() -> None:
+    h = priced()
+    h.hold(OrderSide.BUY, 0.5, 100.0)
+    trip(h, KillSwitchMode.REDUCE_ONLY)
+
+    clipped = h.submit(h.intent(OrderSide.SELL, 0.8, reduce_only=True))
+
+    assert clipped.quantity == 0.5
+
+
 def test_reduce_only_trip_cancels_the_open_orders_that_would_grow_positions() -> None:
     h = priced()
     h.hold(OrderSide.BUY, 0.5, 100.0)
