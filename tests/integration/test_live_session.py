@@ -33,6 +33,7 @@ from tradegraph.config.models import (
     RetryConfig,
     SessionConfig,
 )
+from tradegraph.contracts import KillSwitchMode
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
@@ -357,6 +358,45 @@ def test_restarted_live_session_resumes_its_ids_open_orders_and_positions(
     assert [o.status for o in fake.orders()][:4] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
     assert outcome.result is not None
     assert outcome.result.orders == 3
+
+
+def test_a_flatten_kill_cancels_at_the_venue_then_sells_the_position_there(
+    fake: FakeExchange,
+    tmp_path: Path,
+    credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    started: Callable[[GraphConfig], LiveSession],
+) -> None:
+    monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
+    btc0 = float(sum(fake.balances()["BTC"]))
+    config = bidder_config(fake, tmp_path, "live-flatten", buy_on_trades=(2,), bid_on_trades=(4,))
+    session = started(config)
+    trade_until(fake, lambda: fills_of(session) >= 1 and len(open_at_venue(fake)) == 1)
+
+    killed = operator_command(
+        "kill", "flatten test", mode=KillSwitchMode.FLATTEN, namespace="live-flatten"
+    )
+    trade_until(fake, lambda: fills_of(session) >= 2 and open_at_venue(fake) == [])
+    risk = session.status("risk").details
+    bidder = session.status("strategy:bidder").details
+    outcome = session.stop("test")
+
+    assert killed.details["kill_switch_mode"] == "flatten"
+    bought, bid, sold = fake.orders()
+    assert (bought.side, bought.status) == ("BUY", "FILLED")
+    assert (bid.side, bid.status) == ("BUY", "CANCELED")
+    assert (sold.side, sold.type, sold.status) == ("SELL", "MARKET", "FILLED")
+    assert sold.client_order_id.endswith("bidder-flat0001")
+    # The buy's fee was paid in BTC: the strategy held (and now sold) what it received.
+    held = bought.executed_qty - sum(f.commission for f in bought.fills)
+    assert sold.orig_qty == sold.executed_qty == held == Decimal("0.00999")
+    assert risk["positions"] == {"BTCUSDT.BINANCE": pytest.approx(btc0)}
+    assert bidder["positions"] == {}
+    assert risk["open_orders"] == 0
+    assert outcome.result is not None
+    [closed] = outcome.result.kill_switch_closed()
+    assert (closed["strategy_id"], closed["side"]) == ("bidder", "sell")
+    assert closed["quantity"] == pytest.approx(float(held))
 
 
 def test_new_session_refuses_open_orders_of_an_earlier_one(

@@ -178,6 +178,59 @@ def test_kill_refuses_new_orders_and_resume_allows_them_again(
     assert (out / "state" / "paper-demo" / "risk").is_dir()
 
 
+def test_kill_in_flatten_mode_closes_the_positions_of_a_running_session(
+    cluster: HeadCluster, tmp_path: Path
+) -> None:
+    namespace = "operator-flatten"
+    out = tmp_path / "out"
+    paper = start_paper(
+        cluster, PAPER_YAML, namespace, out, "--speed", "120", "--duration", "900", "--json"
+    )
+    try:
+        # Two bars a second: the strategies hold their positions for many seconds.
+        holding = wait_for(
+            cluster,
+            namespace,
+            paper,
+            lambda s: bool(answered(s, "risk")["details"].get("positions")),
+            timeout_s=400,
+        )
+        assert holding["risk"]["details"]["kill_switch_mode"] == "halt"
+
+        killed = tradegraph(
+            cluster,
+            *("kill", "--address", cluster.address, "--namespace", namespace),
+            *("--mode", "flatten", "--reason", "flatten now"),
+        )
+        assert killed.returncode == 0, killed.stderr
+        assert "kill switch tripped (flatten now) in flatten mode" in killed.stdout
+
+        flat = wait_for(
+            cluster,
+            namespace,
+            paper,
+            lambda s: (
+                answered(s, "risk")["details"].get("kill_switch_mode") == "flatten"
+                and answered(s, "risk")["details"].get("positions") == {}
+                and answered(s, "risk")["details"].get("open_orders") == 0
+                and answered(s, "portfolio")["details"].get("positions") == {}
+            ),
+        )
+        assert flat["risk"]["details"]["kill_switch_tripped"] is True
+    finally:
+        code, stdout, stderr = stop_paper(paper)
+    assert code == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["positions"] == {}
+    [trip] = summary["kill_switch_halts"]
+    assert (trip["mode"], trip["reason"]) == ("flatten", "flatten now")
+    closed = summary["kill_switch_closed"]
+    assert closed, summary
+    assert {row["strategy_id"] for row in closed} <= {"sma_btc", "meanrev_eth"}
+    assert all(row["quantity"] > 0 for row in closed)
+    assert "closed by the kill switch (flatten):" in stdout
+
+
 def test_status_without_a_session_says_so_in_one_line(cluster: HeadCluster) -> None:
     done = tradegraph(cluster, "status", "--address", cluster.address, "--namespace", "nobody")
 

@@ -88,6 +88,7 @@ from tradegraph.contracts import (
     AccountBalances,
     Bar,
     Component,
+    KillSwitchMode,
     Message,
     OrderBookSnapshot,
     Outbox,
@@ -773,6 +774,7 @@ class LiveHost:
         self._log.error("trading_halted", reason=reason)
         trip = TripKillSwitch(
             reason=f"halted by {self.component_id}: {reason}",
+            mode=KillSwitchMode.HALT,
             ts_event_ns=self._clock.now_ns(),
             ts_init_ns=self._clock.now_ns(),
         )

@@ -36,6 +36,7 @@ def describe_risk(component: Any) -> dict[str, Any]:
     return {
         "kill_switch_tripped": risk.kill_switch_tripped,
         "kill_switch_reason": risk.kill_switch_reason,
+        "kill_switch_mode": risk.kill_switch_mode.value,
         "open_orders": len(risk.open_orders),
         "positions": {k: v for k, v in risk.positions.items() if v},
         "gross_exposure": risk.gross_exposure(),

@@ -42,6 +42,7 @@ from tradegraph.contracts import (
     MARKET_DATA,
     PORTFOLIO,
     RISK,
+    KillSwitchMode,
     Message,
     ResetKillSwitch,
     TripKillSwitch,
@@ -428,7 +429,9 @@ class LiveSession:
         """Trip Risk's kill switch (if Risk can hear it) and remember why trading stopped."""
         self.halted = reason
         self._log.error("trading_halted", reason=reason)
-        trip = _stamped(TripKillSwitch, reason=f"halted by the session: {reason}")
+        trip = _stamped(
+            TripKillSwitch, reason=f"halted by the session: {reason}", mode=KillSwitchMode.HALT
+        )
         for cid in (RISK, CONTROL):
             try:
                 ray.get(self.hosts[cid].request.remote(trip), timeout=2.0)
@@ -499,7 +502,7 @@ class LiveSession:
         md = self.hosts.get(MARKET_DATA)
         if md is not None:
             _quietly(lambda: ray.get(md.stop_feed.remote(), timeout=left()))
-        trip = _stamped(TripKillSwitch, reason=STOP_REASON)
+        trip = _stamped(TripKillSwitch, reason=STOP_REASON, mode=KillSwitchMode.HALT)
         _quietly(lambda: ray.get(self.hosts[RISK].request.remote(trip), timeout=left()))
         while time.monotonic() < deadline - 0.5 * self.settings.stop_timeout_s:
             if self._all_idle():
@@ -627,18 +630,30 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _stamped(kind: type[TripKillSwitch] | type[ResetKillSwitch], reason: str) -> Message:
+def _stamped(
+    kind: type[TripKillSwitch] | type[ResetKillSwitch],
+    reason: str,
+    mode: KillSwitchMode | None = None,
+) -> Message:
     now = time.time_ns()
+    if kind is TripKillSwitch:
+        return TripKillSwitch(reason=reason, mode=mode, ts_event_ns=now, ts_init_ns=now)
     return kind(reason=reason, ts_event_ns=now, ts_init_ns=now)
 
 
 def operator_command(
-    command: str, reason: str, *, namespace: str = DEFAULT_NAMESPACE, timeout_s: float = 5.0
+    command: str,
+    reason: str,
+    *,
+    mode: KillSwitchMode | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    timeout_s: float = 5.0,
 ) -> HostStatus:
     """``kill`` or ``resume`` the session running in ``namespace``, through its Risk actor.
 
+    ``mode`` (``kill`` only) overrides the configured kill-switch mode for this trip.
     Returns Risk's status once it has handled the command (its kill switch has tripped and its
-    cancels are on their way, or it is reset).
+    cancels, and a ``flatten`` trip's closing orders, are on their way, or it is reset).
 
     Raises:
         ActorGraphError: no session runs in ``namespace`` or Risk did not answer.
@@ -646,7 +661,9 @@ def operator_command(
     kind = TripKillSwitch if command == "kill" else ResetKillSwitch
     risk = _actor(RISK, namespace)
     try:
-        status: HostStatus = ray.get(risk.request.remote(_stamped(kind, reason)), timeout=timeout_s)
+        status: HostStatus = ray.get(
+            risk.request.remote(_stamped(kind, reason, mode)), timeout=timeout_s
+        )
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
         raise ActorGraphError(f"risk did not take the command: {_first_line(exc)}") from exc
     return status

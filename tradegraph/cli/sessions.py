@@ -26,6 +26,7 @@ from tradegraph.cli.progress import ProgressLine
 from tradegraph.cli.run_folder import LATEST, run_folder
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.config.models import DEFAULT_NAMESPACE
+from tradegraph.contracts import KillSwitchMode
 from tradegraph.strategies.registry import use_strategy_modules
 
 PROGRESS_HELP = (
@@ -147,6 +148,8 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         summary["fills_digest"] = outcome.result.fills_digest
         summary["orders"] = outcome.result.orders
         summary["pnl"] = outcome.result.final_equity - outcome.result.starting_cash
+        summary["kill_switch_halts"] = outcome.result.kill_switch_halts()
+        summary["kill_switch_closed"] = outcome.result.kill_switch_closed()
         manifest["results"] = {
             "fills_digest": outcome.result.fills_digest,
             "fills": summary["fills"],
@@ -162,7 +165,11 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         f"positions {summary['positions']}"
     )
     report = format_run_outcome(
-        {"rejection_reasons": rejections, "failure_reasons": summary["failure_reasons"]}
+        {
+            "rejection_reasons": rejections,
+            "failure_reasons": summary["failure_reasons"],
+            "kill_switch_closed": summary.get("kill_switch_closed", []),
+        }
     )
     if report:
         print(report)
@@ -261,12 +268,19 @@ def _connect(args: argparse.Namespace) -> Any:
 def cmd_operator(args: argparse.Namespace) -> int:
     from tradegraph.actors.session import operator_command
 
+    mode = getattr(args, "mode", None)
     with _connect(args):
-        status = operator_command(args.command, args.reason, namespace=args.namespace)
+        status = operator_command(
+            args.command,
+            args.reason,
+            mode=None if mode is None else KillSwitchMode(mode),
+            namespace=args.namespace,
+        )
     d = status.details
     state = "tripped" if d.get("kill_switch_tripped") else "reset"
+    shown_mode = f" in {d['kill_switch_mode']} mode" if d.get("kill_switch_tripped") else ""
     print(
-        f"kill switch {state} ({d.get('kill_switch_reason') or args.reason}); "
+        f"kill switch {state} ({d.get('kill_switch_reason') or args.reason}){shown_mode}; "
         f"open orders at risk: {d.get('open_orders')}"
     )
     return 0
@@ -384,12 +398,24 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
     live.set_defaults(func=cmd_live, speed=None)
 
     for name, text in (
-        ("kill", "trip the kill switch of a running session: no new orders, open ones cancelled"),
+        (
+            "kill",
+            "trip the kill switch of a running session: by default no new orders and open ones "
+            "cancelled (--mode)",
+        ),
         ("resume", "reset the kill switch of a running session"),
     ):
         p = sub.add_parser(name, help=text)
         _add_cluster_args(p)
         p.add_argument("--reason", default=f"operator {name}", help="why (logged and reported)")
+        if name == "kill":
+            p.add_argument(
+                "--mode",
+                choices=[m.value for m in KillSwitchMode],
+                help="halt: refuse every order; reduce_only: pass only orders that shrink a "
+                "position; flatten: cancel open orders, close every position at market, then "
+                "halt (default: risk.kill_switch_modes.operator, else risk.kill_switch_mode)",
+            )
         p.set_defaults(func=cmd_operator)
 
     st = sub.add_parser("status", help="positions, PnL, open orders and health of a session")

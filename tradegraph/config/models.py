@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tradegraph.contracts import AccountKind, Instrument
+from tradegraph.contracts import AccountKind, Instrument, KillSwitchMode, KillSwitchSource
 
 # Fees are fractions of notional, as the Instrument contract bounds them.
 MIN_MAKER_FEE = -0.01
@@ -465,6 +465,14 @@ class RiskConfig(_Config):
     trip_on_limit_breach: bool = Field(
         default=True, description="trip the kill switch when daily loss or drawdown is breached"
     )
+    kill_switch_mode: KillSwitchMode = KillSwitchMode.HALT
+    """What a kill-switch trip does: ``halt`` refuses every new order; ``reduce_only`` passes
+    only orders that shrink a strategy's position and cancels open orders that would grow it;
+    ``flatten`` cancels every open order, closes every strategy's position at market, then
+    halts."""
+    kill_switch_modes: dict[KillSwitchSource, KillSwitchMode] = Field(default_factory=dict)
+    """Mode per trip source (``drawdown``, ``daily_loss``, ``operator``), in place of
+    ``kill_switch_mode``; ``tradegraph kill --mode`` overrides both for its trip."""
 
 
 class PortfolioConfig(_Config):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from tradegraph.contracts.account import AccountBalances
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
+    FLATTEN_TAG,
     FeedStatus,
     KillSwitchChanged,
     ResetKillSwitch,
@@ -19,6 +20,8 @@ from tradegraph.contracts.control import (
 )
 from tradegraph.contracts.enums import (
     AccountKind,
+    KillSwitchMode,
+    KillSwitchSource,
     LiquiditySide,
     OrderSide,
     OrderType,
@@ -58,6 +61,7 @@ from tradegraph.contracts.routing import (
 __all__ = [
     "ALLOCATOR",
     "CONTROL",
+    "FLATTEN_TAG",
     "MARKET_DATA",
     "PORTFOLIO",
     "RISK",
@@ -74,6 +78,8 @@ __all__ = [
     "IdGenerator",
     "Instrument",
     "KillSwitchChanged",
+    "KillSwitchMode",
+    "KillSwitchSource",
     "LiquiditySide",
     "MarketData",
     "Message",

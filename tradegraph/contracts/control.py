@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from tradegraph.contracts.base import Message
+from tradegraph.contracts.enums import KillSwitchMode
+
+FLATTEN_TAG = "kill_switch_flatten"
+"""The tag of the market orders with which a ``flatten`` kill switch closes positions (and so
+of their fills: the run's outputs tell what the kill switch closed)."""
 
 
 class TripKillSwitch(Message):
-    """Stop all trading: Risk refuses every new order and cancels open ones."""
+    """Stop trading: Risk trips its kill switch in ``mode``.
+
+    ``mode=None`` is an operator's trip: the mode ``risk.kill_switch_modes`` gives the
+    ``operator`` source, else ``risk.kill_switch_mode``. A trip while the switch is already
+    tripped changes its mode only to one that goes further (``reduce_only`` < ``halt`` <
+    ``flatten``).
+    """
 
     reason: str
+    mode: KillSwitchMode | None = None
 
 
 class ResetKillSwitch(Message):
@@ -18,10 +30,14 @@ class ResetKillSwitch(Message):
 
 
 class KillSwitchChanged(Message):
-    """Risk tripped or reset its kill switch."""
+    """Risk tripped or reset its kill switch, or a later trip moved it to a further mode.
+
+    ``mode`` is the mode in force (on a reset: the mode of the trip that ended).
+    """
 
     tripped: bool
     reason: str
+    mode: KillSwitchMode = KillSwitchMode.HALT
 
 
 class StrategyError(Message):

@@ -54,6 +54,46 @@ class RiskReason(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     STRATEGY_STOPPED = "strategy_stopped"
     INSUFFICIENT_BALANCE = "insufficient_balance"
+    REDUCE_ONLY_MODE = "reduce_only_mode"
+    """The kill switch is tripped in ``reduce_only`` mode and the order would not shrink the
+    strategy's position."""
+
+
+class KillSwitchMode(StrEnum):
+    """What Risk does while its kill switch is tripped.
+
+    ``halt``: refuse every new order and cancel the open ones. ``reduce_only``: pass only
+    orders that shrink the strategy's position and cancel the open orders that would grow it.
+    ``flatten``: cancel every open order, then close every strategy's position at market, then
+    behave as ``halt``.
+    """
+
+    HALT = "halt"
+    REDUCE_ONLY = "reduce_only"
+    FLATTEN = "flatten"
+
+    @property
+    def rank(self) -> int:
+        """How far the mode goes: a later trip only ever moves to a higher rank."""
+        return _KILL_SWITCH_RANK[self]
+
+
+_KILL_SWITCH_RANK = {
+    KillSwitchMode.REDUCE_ONLY: 0,
+    KillSwitchMode.HALT: 1,
+    KillSwitchMode.FLATTEN: 2,
+}
+
+
+class KillSwitchSource(StrEnum):
+    """What tripped the kill switch, for choosing its mode (``risk.kill_switch_modes``)."""
+
+    OPERATOR = "operator"
+    """``tradegraph kill`` (or any ``TripKillSwitch`` that names no mode)."""
+    DAILY_LOSS = "daily_loss"
+    """``risk.daily_loss_limit`` breached."""
+    DRAWDOWN = "drawdown"
+    """``risk.max_drawdown_pct`` breached."""
 
 
 class VenueReason(StrEnum):

@@ -15,10 +15,12 @@ import numpy.typing as npt
 
 from tradegraph.config.models import GraphConfig
 from tradegraph.contracts import (
+    FLATTEN_TAG,
     PORTFOLIO,
     CapitalAllocated,
     ExecutionReport,
     KillSwitchChanged,
+    KillSwitchMode,
     Message,
     OrderFilled,
     StrategyError,
@@ -198,11 +200,53 @@ class BacktestResult:
             f"strategy {e.strategy_id} stopped: {e.error_type}: {e.error}"
             for e in self.strategy_errors
         ]
-        reasons.extend(f"trading halted: kill switch tripped ({e.reason})" for e in self.halts)
+        reasons.extend(
+            f"trading halted: kill switch tripped ({e.reason})"
+            if e.mode is KillSwitchMode.HALT
+            else f"trading halted: kill switch tripped in {e.mode.value} mode ({e.reason})"
+            for e in self.halts
+        )
         refused = self.risk_rejections + self.venue_rejections
         if self.intents > 0 and not self.fills and refused >= self.intents:
             reasons.append(f"every order refused: {refused} of {self.intents} intents, no fill")
         return reasons
+
+    def kill_switch_halts(self) -> list[dict[str, Any]]:
+        """Each halting trip (or move to a further mode): its mode, reason and time."""
+        return [
+            {"mode": e.mode.value, "reason": e.reason, "ts_ns": e.ts_event_ns} for e in self.halts
+        ]
+
+    def kill_switch_closed(self) -> list[dict[str, Any]]:
+        """What ``flatten`` kill-switch trips closed: one row per strategy, instrument and side
+        with the quantity, average price and fees of the closing fills."""
+        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for fill in self.fills:
+            if fill.tag != FLATTEN_TAG:
+                continue
+            key = (fill.strategy_id, fill.instrument_id, fill.side.value)
+            row = rows.setdefault(
+                key,
+                {
+                    "strategy_id": key[0],
+                    "instrument_id": key[1],
+                    "side": key[2],
+                    "quantity": 0.0,
+                    "notional": 0.0,
+                    "fees": 0.0,
+                    "fills": 0,
+                },
+            )
+            row["quantity"] += fill.last_qty
+            row["notional"] += fill.notional
+            row["fees"] += fill.fee
+            row["fills"] += 1
+        closed = []
+        for row in rows.values():
+            notional = row.pop("notional")
+            row["avg_price"] = notional / row["quantity"] if row["quantity"] else 0.0
+            closed.append(row)
+        return closed
 
     def allocation_series(self) -> dict[str, tuple[list[int], list[float]]]:
         """Allocated capital over time per strategy: ``(ts_ns, capital)`` of each allocation."""
@@ -267,6 +311,8 @@ class BacktestResult:
             "venue_rejections": self.venue_rejections,
             "rejection_reasons": rejection_reasons(self.ledger),
             "kill_switch_trips": len(self.halts),
+            "kill_switch_halts": self.kill_switch_halts(),
+            "kill_switch_closed": self.kill_switch_closed(),
             "fills": len(self.fills),
             "starting_cash": self.starting_cash,
             "final_equity": self.final_equity,

@@ -112,4 +112,6 @@ def log_for_operator(log: Any, msg: Message, **context: Any) -> None:
             **context,
         )
     elif isinstance(msg, KillSwitchChanged):
-        log.warning("kill_switch", tripped=msg.tripped, reason=msg.reason, **context)
+        log.warning(
+            "kill_switch", tripped=msg.tripped, mode=msg.mode.value, reason=msg.reason, **context
+        )

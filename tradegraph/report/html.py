@@ -108,6 +108,15 @@ def format_run_outcome(summary: Mapping[str, object], top: int = 5) -> str:
         if len(reasons) > top:
             rest = sum(int(r["count"]) for r in reasons[top:])
             lines.append(f"  {rest:>{width},}  other reasons ({len(reasons) - top})")
+    closed = summary.get("kill_switch_closed") or []
+    assert isinstance(closed, list)
+    if closed:
+        lines.append("closed by the kill switch (flatten):")
+        lines.extend(
+            f"  {r['strategy_id']}  {r['side']} {r['quantity']:g} {r['instrument_id']} "
+            f"at {r['avg_price']:,.2f}"
+            for r in closed
+        )
     failures = summary.get("failure_reasons") or []
     assert isinstance(failures, list)
     if failures:
@@ -328,6 +337,13 @@ def _outcome_section(outcome: Mapping[str, object]) -> str:
             "<p>These results do not show the strategy as configured:</p>"
             f"<ul>{items}</ul></div>"
         )
+    closed = outcome.get("kill_switch_closed") or []
+    assert isinstance(closed, list)
+    if closed:
+        parts += [
+            "<h2>Closed by the kill switch (flatten)</h2>",
+            _rows_table(closed, css_class="kill-switch-closed"),
+        ]
     reasons = outcome.get("rejection_reasons") or []
     assert isinstance(reasons, list)
     if reasons:

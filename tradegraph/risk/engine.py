@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
+    FLATTEN_TAG,
     RISK,
     AccountBalances,
     Bar,
@@ -31,6 +32,8 @@ from tradegraph.contracts import (
     FeedStatus,
     Instrument,
     KillSwitchChanged,
+    KillSwitchMode,
+    KillSwitchSource,
     Message,
     OrderAccepted,
     OrderBookSnapshot,
@@ -96,6 +99,11 @@ class RiskState(ComponentState):
     unavailable_venues: dict[str, str] = {}
     kill_switch_tripped: bool
     kill_switch_reason: str
+    kill_switch_mode: KillSwitchMode = KillSwitchMode.HALT
+    flatten_pending: bool = False
+    """A ``flatten`` trip has cancelled open orders and closes positions once they are gone."""
+    flatten_orders: int = 0
+    """Closing orders a ``flatten`` trip has sent (numbers their ids)."""
     account_limit_breached: bool
     stopped_strategies: dict[str, str]
     open_orders: list[OpenOrderState]
@@ -233,6 +241,12 @@ class RiskEngine:
     price raised by the account's ``market_buy_buffer_pct``), a sell its quantity free in the
     base asset, after what Risk's open orders already reserve (``INSUFFICIENT_BALANCE``).
 
+    The kill switch trips in a mode (``risk.kill_switch_mode``, per source in
+    ``risk.kill_switch_modes``, or the ``TripKillSwitch``'s own): ``halt`` refuses every
+    intent (``KILL_SWITCH``); ``reduce_only`` refuses those that would not shrink their
+    strategy's position (``REDUCE_ONLY_MODE``); ``flatten`` cancels every open order, then
+    closes every strategy's position with reduce-only market orders, then refuses as ``halt``.
+
     Args:
         config: Limits; a ``None`` limit is off.
         instruments: Tradable instruments keyed by ``instrument_id``.
@@ -276,6 +290,9 @@ class RiskEngine:
         self._unavailable_venues: dict[str, str] = {}
         self._kill_switch_tripped = False
         self._kill_switch_reason = ""
+        self._kill_switch_mode = KillSwitchMode.HALT
+        self._flatten_pending = False
+        self._flatten_orders = 0
         self._account_limit_breached = False
         self._stopped_strategies: dict[str, str] = {}
         self._open_orders: dict[str, OpenOrder] = {}
@@ -341,6 +358,11 @@ class RiskEngine:
     def kill_switch_reason(self) -> str:
         """Why the kill switch was last tripped or reset."""
         return self._kill_switch_reason
+
+    @property
+    def kill_switch_mode(self) -> KillSwitchMode:
+        """The mode of the kill switch's last trip."""
+        return self._kill_switch_mode
 
     @property
     def open_orders(self) -> Mapping[str, OpenOrder]:
@@ -415,8 +437,17 @@ class RiskEngine:
         if intent_id in self._submitted_ids or intent_id in self._open_orders:
             # A redelivered intent: its order already exists, and a second one must never be sent.
             return
+        self._submit(intent)
+
+    def _submit(self, intent: OrderIntent, *, closing: bool = False) -> None:
+        """Check ``intent`` and send its order, or refuse it.
+
+        ``closing``: an order of a ``flatten`` trip, which no stopped strategy, kill switch,
+        order rate or exposure limit holds back (every other check applies).
+        """
+        intent_id = intent.intent_id
         try:
-            venue, quantity, limit_price = self._check_intent(intent)
+            venue, quantity, limit_price = self._check_intent(intent, closing=closing)
             reservation = self._check_balance(intent, venue, quantity, limit_price)
         except _RefusedError as refusal:
             self._reject(intent_id, intent.strategy_id, intent.instrument_id, refusal)
@@ -424,7 +455,7 @@ class RiskEngine:
         if reservation is not None:
             account, asset, unit_amount = reservation
             account.reserve(intent_id, asset, unit_amount, quantity)
-        if self._order_rate is not None:
+        if self._order_rate is not None and not closing:
             self._order_rate.take()
         self._submitted_ids.add(intent_id)
         self._open_orders[intent_id] = OpenOrder(
@@ -461,7 +492,9 @@ class RiskEngine:
             )
         )
 
-    def _check_intent(self, intent: OrderIntent) -> tuple[str, float, float | None]:
+    def _check_intent(
+        self, intent: OrderIntent, *, closing: bool = False
+    ) -> tuple[str, float, float | None]:
         """Run every check on ``intent``; raise ``_RefusedError`` on the first that fails.
 
         Returns:
@@ -470,19 +503,22 @@ class RiskEngine:
         """
         strategy_id = intent.strategy_id
         inst_id = intent.instrument_id
-        stopped_error = self._stopped_strategies.get(strategy_id)
+        stopped_error = None if closing else self._stopped_strategies.get(strategy_id)
         if stopped_error is not None:
             raise _RefusedError(
                 RiskReason.STRATEGY_STOPPED,
                 f"strategy {strategy_id} was stopped after {stopped_error}; "
                 "it places no more orders",
             )
-        if self._kill_switch_tripped:
-            raise _RefusedError(
-                RiskReason.KILL_SWITCH,
-                f"kill switch is tripped ({self._kill_switch_reason}); "
-                "no new orders until it is reset",
-            )
+        if self._kill_switch_tripped and not closing:
+            if self._kill_switch_mode is not KillSwitchMode.REDUCE_ONLY:
+                raise _RefusedError(
+                    RiskReason.KILL_SWITCH,
+                    f"kill switch is tripped ({self._kill_switch_reason}); "
+                    "no new orders until it is reset",
+                )
+            if not intent.reduce_only:  # a reduce-only intent is clipped to shrink below
+                self._check_shrinks(intent)
         if inst_id in self._stale_feeds:
             why = self._stale_feeds[inst_id]
             raise _RefusedError(
@@ -509,7 +545,7 @@ class RiskEngine:
                 RiskReason.NO_PRICE,
                 f"no market price for {inst_id} yet; orders wait for its first bar, trade or quote",
             )
-        if self._order_rate is not None:
+        if self._order_rate is not None and not closing:
             available = self._order_rate.refill(self._clock.now_ns())
             if available < 1.0 - _REL_TOL:
                 raise _RefusedError(
@@ -556,8 +592,39 @@ class RiskEngine:
                 f"order notional {notional:.2f} {quote} exceeds risk.max_order_notional "
                 f"{max_order_notional:.2f}",
             )
-        self._check_exposure(intent.side, inst_id, instrument, rounded_qty, notional, last_price)
+        if not closing:
+            # Closing every strategy's position flattens the net one, whatever one order does.
+            self._check_exposure(
+                intent.side, inst_id, instrument, rounded_qty, notional, last_price
+            )
         return instrument.venue, rounded_qty, limit_price
+
+    def _check_shrinks(self, intent: OrderIntent) -> None:
+        """In ``reduce_only`` mode: refuse ``intent`` unless it shrinks its strategy's position.
+
+        It must be on the other side of the position, and it plus the strategy's open orders
+        on its side must not exceed the position's size.
+        """
+        strategy_id = intent.strategy_id
+        inst_id = intent.instrument_id
+        instrument = self._instruments.get(inst_id)
+        if instrument is None:
+            return  # refused as an unknown instrument next
+        position = self._strategy_positions.get(strategy_id, {}).get(inst_id, 0.0)
+        side = intent.side
+        pending = sum(
+            o.leaves_qty
+            for o in self._open_orders.values()
+            if o.strategy_id == strategy_id and o.instrument_id == inst_id and o.side is side
+        )
+        if not self._only_reduces(position, side, pending + intent.quantity, instrument):
+            raise _RefusedError(
+                RiskReason.REDUCE_ONLY_MODE,
+                f"kill switch is tripped in reduce_only mode ({self._kill_switch_reason}): "
+                f"{side.value} {_num(intent.quantity)} {inst_id} would not shrink strategy "
+                f"{strategy_id}'s position {_num(position)} (open {side.value} orders "
+                f"{_num(pending)})",
+            )
 
     def _check_balance(
         self, intent: OrderIntent, venue: str, quantity: float, limit_price: float | None
@@ -804,6 +871,8 @@ class RiskEngine:
             account = self._accounts.get(order.venue)
             if account is not None:
                 account.release(order.client_order_id)
+            if self._flatten_pending and not self._open_orders:
+                self._flatten()
 
     def _on_order_filled(self, fill: OrderFilled) -> None:
         fill_key = f"{fill.venue}:{fill.fill_id}"
@@ -840,6 +909,8 @@ class RiskEngine:
             return
         if done:
             del self._open_orders[fill.client_order_id]
+            if self._flatten_pending and not self._open_orders:
+                self._flatten()
         else:
             order.leaves_qty = fill.leaves_qty
 
@@ -872,30 +943,114 @@ class RiskEngine:
         # switch mid-breach can then flatten, while the per-order checks still refuse new risk.
         if newly_breached and self._config.trip_on_limit_breach and breach is not None:
             reason, detail = breach
-            self._trip(f"{reason.value} breached: {detail}")
+            source = (
+                KillSwitchSource.DAILY_LOSS
+                if reason is RiskReason.DAILY_LOSS_LIMIT
+                else KillSwitchSource.DRAWDOWN
+            )
+            self._trip(f"{reason.value} breached: {detail}", self._mode_for(source))
 
     def _on_trip_kill_switch(self, command: TripKillSwitch) -> None:
-        self._trip(command.reason)
+        mode = command.mode
+        self._trip(
+            command.reason, self._mode_for(KillSwitchSource.OPERATOR) if mode is None else mode
+        )
 
-    def _trip(self, reason: str) -> None:
-        if not self._kill_switch_tripped:
+    def _mode_for(self, source: KillSwitchSource) -> KillSwitchMode:
+        config = self._config
+        return config.kill_switch_modes.get(source, config.kill_switch_mode)
+
+    def _trip(self, reason: str, mode: KillSwitchMode) -> None:
+        """Trip the kill switch in ``mode``, or move a tripped one to a mode that goes further.
+
+        ``halt`` and ``flatten`` cancel every open order; ``reduce_only`` those that would
+        grow a position. ``flatten`` then closes every strategy's position (:meth:`_flatten`)
+        once no order is open, also when a ``flatten`` trip comes again.
+        """
+        if not self._kill_switch_tripped or mode.rank > self._kill_switch_mode.rank:
             self._kill_switch_tripped = True
             self._kill_switch_reason = reason
+            self._kill_switch_mode = mode
             now = self._clock.now_ns()
             self._outbox.publish(
-                KillSwitchChanged(tripped=True, reason=reason, ts_event_ns=now, ts_init_ns=now)
+                KillSwitchChanged(
+                    tripped=True, reason=reason, mode=mode, ts_event_ns=now, ts_init_ns=now
+                )
             )
+        current = self._kill_switch_mode
+        if current is KillSwitchMode.REDUCE_ONLY:
+            self._cancel_growing_orders(f"reduce-only mode: {self._kill_switch_reason}")
+            return
         self._cancel_open_orders(f"kill switch: {self._kill_switch_reason}")
+        if mode is KillSwitchMode.FLATTEN and current is KillSwitchMode.FLATTEN:
+            self._flatten_pending = True
+            if not self._open_orders:
+                self._flatten()
+
+    def _cancel_growing_orders(self, reason: str) -> None:
+        """Cancel every open order that would not shrink its strategy's position.
+
+        Orders on the closing side count in the order they were sent until they add up to more
+        than the position: that one and later ones are cancelled.
+        """
+        claimed: dict[tuple[str, str, OrderSide], float] = {}
+        for order in list(self._open_orders.values()):
+            if order.cancel_pending:
+                continue
+            key = (order.strategy_id, order.instrument_id, order.side)
+            total = claimed.get(key, 0.0) + order.leaves_qty
+            position = self._strategy_positions.get(order.strategy_id, {}).get(
+                order.instrument_id, 0.0
+            )
+            instrument = self._instruments[order.instrument_id]
+            if self._only_reduces(position, order.side, total, instrument):
+                claimed[key] = total
+            else:
+                self._send_cancel(order, reason)
+
+    def _flatten(self) -> None:
+        """Close every strategy's position with a reduce-only market order through the checks.
+
+        The orders carry ``FLATTEN_TAG`` and the strategy's id, so their fills are booked to
+        it. An order the checks refuse (a stale feed, say) is refused to its strategy as any
+        other: the position stays open, and another ``flatten`` trip tries again.
+        """
+        self._flatten_pending = False
+        now = self._clock.now_ns()
+        for strategy_id in sorted(self._strategy_positions):
+            by_instrument = self._strategy_positions[strategy_id]
+            for inst_id in sorted(by_instrument):
+                position = by_instrument[inst_id]
+                if position == 0.0:
+                    continue
+                self._flatten_orders += 1
+                intent = OrderIntent(
+                    intent_id=f"{strategy_id}-flat{self._flatten_orders:04d}",
+                    strategy_id=strategy_id,
+                    instrument_id=inst_id,
+                    side=OrderSide.SELL if position > 0.0 else OrderSide.BUY,
+                    quantity=abs(position),
+                    reduce_only=True,
+                    tag=FLATTEN_TAG,
+                    ts_event_ns=now,
+                    ts_init_ns=now,
+                )
+                self._submit(intent, closing=True)
 
     def _on_reset_kill_switch(self, command: ResetKillSwitch) -> None:
         if not self._kill_switch_tripped:
             return
         self._kill_switch_tripped = False
+        self._flatten_pending = False
         self._kill_switch_reason = command.reason or "reset"
         now = self._clock.now_ns()
         self._outbox.publish(
             KillSwitchChanged(
-                tripped=False, reason=self._kill_switch_reason, ts_event_ns=now, ts_init_ns=now
+                tripped=False,
+                reason=self._kill_switch_reason,
+                mode=self._kill_switch_mode,
+                ts_event_ns=now,
+                ts_init_ns=now,
             )
         )
 
@@ -913,6 +1068,9 @@ class RiskEngine:
             unavailable_venues=dict(self._unavailable_venues),
             kill_switch_tripped=self._kill_switch_tripped,
             kill_switch_reason=self._kill_switch_reason,
+            kill_switch_mode=self._kill_switch_mode,
+            flatten_pending=self._flatten_pending,
+            flatten_orders=self._flatten_orders,
             account_limit_breached=self._account_limit_breached,
             stopped_strategies=dict(self._stopped_strategies),
             open_orders=[order.to_state() for order in self._open_orders.values()],
@@ -934,6 +1092,9 @@ class RiskEngine:
         self._unavailable_venues = dict(state.unavailable_venues)
         self._kill_switch_tripped = state.kill_switch_tripped
         self._kill_switch_reason = state.kill_switch_reason
+        self._kill_switch_mode = state.kill_switch_mode
+        self._flatten_pending = state.flatten_pending
+        self._flatten_orders = state.flatten_orders
         self._account_limit_breached = state.account_limit_breached
         self._stopped_strategies = dict(state.stopped_strategies)
         orders = (OpenOrder.from_state(o) for o in state.open_orders)

@@ -555,11 +555,13 @@ class Strategy:
     def on_kill_switch(self, event: KillSwitchChanged) -> None:
         """Risk tripped or reset the kill switch (``kill_switch_tripped`` is already updated).
 
-        While it is tripped Risk refuses every new order; working algorithmic orders have
-        already been cancelled.
+        While it is tripped Risk refuses every new order (in ``reduce_only`` mode, every one
+        that would not shrink the strategy's position; in ``flatten`` mode Risk closes the
+        strategy's positions itself, with orders whose fills reach ``on_fill`` tagged
+        ``kill_switch_flatten``); working algorithmic orders have already been cancelled.
 
         Args:
-            event: Whether it is tripped, and why.
+            event: Whether it is tripped, in which mode, and why.
         """
 
     def on_feed_status(self, status: FeedStatus) -> None:
