@@ -377,6 +377,8 @@ class LiveHost:
                     str(Path(state_dir).parent / "orders" / f"{venue}.jsonl") if state_dir else None
                 ),
                 outbox=self._outbox,
+                clock=self._clock,
+                halt=self.halt,
             )
         else:
             self.component = build_component(config, component_id, self._clock, self._outbox)

@@ -61,6 +61,8 @@ def describe_gateway(component: Any) -> dict[str, Any]:
         "mode_reason": broker.mode_reason,
         "open_orders": broker.open_orders,
         "reconciliation": broker.reconciliation,
+        "reconciliations": broker.reconciliations,
+        "drift": broker.drift,
         "failure": broker.failure,
         "circuit": str(broker.gateway.breaker.state.value)
         if hasattr(broker.gateway, "breaker")
