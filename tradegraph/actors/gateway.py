@@ -277,6 +277,10 @@ class GatewayBroker:
         if self._halt is not None:
             self._halt(reason)
 
+    async def clock_offset_ms(self) -> float | None:
+        """Our clock minus the exchange's, in ms (``None``: dry-run, or no clock to read)."""
+        return await self.gateway.venue_clock_offset_ms()
+
     def _refuse_waiting(self, on_published: Callable[[], object]) -> None:
         """Reject the orders that waited for a connection that failed (Risk and the strategy
         learn why); cancels of orders that never left need nothing."""

@@ -42,6 +42,8 @@ def describe_risk(component: Any) -> dict[str, Any]:
         "rejections": {str(k): v for k, v in risk.rejection_counts.items()},
         "stale_feeds": dict(risk.stale_feeds),
         "unavailable_venues": dict(risk.unavailable_venues),
+        "limits": risk.limits.model_dump(mode="json"),
+        "limits_refused": risk.limits_refused,
     }
 
 
