@@ -28,6 +28,8 @@ from tradegraph.config.models import (
     BarSourceConfig,
     DataConfig,
     GraphConfig,
+    GuardLevelsConfig,
+    GuardsConfig,
     RetryConfig,
     RiskConfig,
     StrategyConfig,
@@ -42,6 +44,7 @@ from tradegraph.contracts import (
     TimerFired,
 )
 from tradegraph.observability import configure_logging
+from tradegraph.observability.guards import CLOCK_DRIFT, GuardSet
 from tradegraph.testing import RecordingOutbox
 
 API_KEY = "recon-key-7a1b2c"
@@ -222,3 +225,29 @@ def test_a_fill_the_session_missed_is_applied_by_the_next_pass_and_trading_goes_
     # The balances the fill moved are explained by it: no drift, no halt.
     assert run.halts == []
     assert run.of(ReconciliationDrift) == []
+
+
+def test_clock_drift_from_the_exchange_is_measured_and_judged_by_its_guard(
+    fake: FakeExchange, tmp_path: Path
+) -> None:
+    offsets: list[float | None] = []
+
+    async def scenario(run: Running) -> None:
+        offsets.append(await run.gateway.clock_offset_ms())
+        fake.set_clock_skew(-3_000)  # the exchange's clock runs 3 s behind ours
+        offsets.append(await run.gateway.clock_offset_ms())
+
+    asyncio.run(run_with(graph(fake), tmp_path / "BINANCE.jsonl", scenario))
+    level, skewed = offsets
+    assert level is not None
+    assert skewed is not None
+    assert abs(level) < 500.0
+    assert skewed == pytest.approx(3_000.0, abs=500.0)
+
+    guards = GuardSet(
+        GuardsConfig(clock_drift_ms=GuardLevelsConfig(warn=250, halt=1_000)), "broker:BINANCE"
+    )
+    [breached], halt = guards.judge({CLOCK_DRIFT: abs(skewed)}, time.time_ns())
+    assert breached.level == "halt"
+    assert halt.startswith("guard clock_drift_ms on broker:BINANCE: clock drift from the exchange")
+    assert "reached its halt level 1000 ms" in halt

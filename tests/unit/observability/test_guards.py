@@ -30,8 +30,11 @@ def test_a_guard_warns_once_then_halts_once_and_names_itself_and_the_values() ->
     halted = guard.judge(812.5, 4)
     after = guard.judge(900.0, 5)
 
-    assert quiet is None and again is None and after is None
-    assert warned is not None and halted is not None
+    assert quiet is None
+    assert again is None
+    assert after is None
+    assert warned is not None
+    assert halted is not None
     assert (warned.guard, warned.level, warned.value, warned.limit) == (MEMORY, "warn", 600.0, 500)
     assert (halted.level, halted.value, halted.limit) == ("halt", 812.5, 800)
     assert halted.component == "strategy:alpha"
@@ -48,7 +51,8 @@ def test_a_guard_warns_again_after_the_value_came_back_below_its_warning() -> No
     guard.judge(20.0, 2)
     second = guard.judge(120.0, 3)
 
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert "clock drift from the exchange 120.0 ms" in second.detail
 
 
