@@ -75,9 +75,9 @@ class VenueBanned(Message):
 
 
 class ReconciliationRepaired(Message):
-    """A periodic reconciliation found what the venue did and the session had missed, and
-    applied it: fills the venue reported that no update had brought (``recovered_fills``),
-    orders that ended at the venue unseen. Published by ``broker:<venue>``; trading goes on.
+    """A periodic reconciliation found fills the venue reported that no update had brought,
+    and booked them (``recovered_fills``; a fill a stream brought during the pass is counted
+    too). Published by ``broker:<venue>``; trading goes on.
     """
 
     venue: str
