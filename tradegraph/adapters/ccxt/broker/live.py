@@ -488,29 +488,39 @@ class CcxtBroker(BrokerCore):
         return now_ns - changed < grace_ns
 
     async def _check_orders(self, problems: list[str], now_ns: int, grace_ns: int) -> None:
-        for order in list(self.journal.active_orders()):
-            if self._settling(order, now_ns, grace_ns):
-                continue
-            outcome = await self._refresh(order)
-            if outcome is _Lookup.NOT_FOUND and order.status is JournalStatus.OPEN:
-                problems.append(
-                    f"order {order.client_order_id} (venue client id {order.venue_client_id}) "
-                    "is open in the journal but unknown at the venue"
-                )
-            # A pending order the venue does not know: poll() settles it (never received).
+        """One open-orders read per symbol: an order open there is brought up to date from
+        it (a partial fill no update brought); one the journal holds active that is no longer
+        listed is looked up (filled or cancelled unseen); one the journal cannot explain is a
+        problem. Settling orders are left for the next pass."""
         exchange = self._exchange
         for symbol in self._symbols():
             infos = await self._call(
                 "fetch_open_orders", partial(exchange.fetch_open_orders, symbol)
             )
+            listed: set[str] = set()
             for info in infos or []:
                 client_id = info.get("clientOrderId")
                 known = self.journal.by_venue_client_id(str(client_id)) if client_id else None
-                if known is not None and self._settling(known, now_ns, grace_ns):
-                    continue
+                if known is not None:
+                    listed.add(known.client_order_id)
+                    if self._settling(known, now_ns, grace_ns):
+                        continue
+                    if not known.status.terminal:
+                        await self._absorb(known, info)
+                        continue
                 problem = open_order_problem(symbol, info, known, self._ids.is_ours)
                 if problem is not None:
                     problems.append(problem)
+            for order in [o for o in self.journal.active_orders() if o.symbol == symbol]:
+                if order.client_order_id in listed or self._settling(order, now_ns, grace_ns):
+                    continue
+                outcome = await self._refresh(order)
+                if outcome is _Lookup.NOT_FOUND and order.status is JournalStatus.OPEN:
+                    problems.append(
+                        f"order {order.client_order_id} (venue client id "
+                        f"{order.venue_client_id}) is open in the journal but unknown at the venue"
+                    )
+                # A pending order the venue does not know: poll() settles it (never received).
 
     async def _check_fills(self, problems: list[str], now_ns: int, grace_ns: int) -> None:
         now_ms = now_ns // NS_PER_MS
