@@ -13,6 +13,12 @@ kill switch's cancels (Risk's reason starts with :data:`KILL_SWITCH_REASON`) bec
 unsent. A cancel for an order whose submit is still queued goes behind that submit. During a
 rate-limit ban the cancel lane waits for the ban to end and then sends at once (a request sent
 into a ban lengthens it); Risk refuses every new order meanwhile.
+
+A live broker reconciles with its exchange at start and then every
+``live.reconcile_interval_s``: a timer on the host's clock queues the pass in the submit lane,
+so it never runs beside a submit (see ``CcxtBroker.check`` for what it leaves alone). Fills it
+finds are published (``ReconciliationRepaired`` says how many); anything it cannot explain
+publishes ``ReconciliationDrift`` and halts trading with the reason.
 """
 
 from __future__ import annotations
