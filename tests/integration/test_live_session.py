@@ -243,6 +243,41 @@ def test_unexplained_venue_state_stops_the_session_before_strategies_start(
     assert len(fake.orders()) == 1
 
 
+def test_a_balance_changed_mid_session_is_caught_by_the_periodic_reconciliation_and_halts(
+    fake: FakeExchange,
+    tmp_path: Path,
+    credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    started: Callable[[GraphConfig], LiveSession],
+) -> None:
+    monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
+    config = live_config(fake, tmp_path, "live-drift", LiveMode.LIVE, 10_000)
+    venue = config.venues[0]
+    assert venue.live is not None
+    live = venue.live.model_copy(update={"reconcile_interval_s": 0.5, "reconcile_grace_s": 0.2})
+    config = config.model_copy(update={"venues": (venue.model_copy(update={"live": live}),)})
+    session = started(config)
+    deadline = time.monotonic() + 30.0
+    while int(session.status("broker:BINANCE").details["reconciliations"]) < 2:
+        assert time.monotonic() < deadline, "no periodic reconciliation ran"
+        time.sleep(0.2)
+    assert session.status("risk").details["kill_switch_tripped"] is False
+
+    fake.set_balance("USDT", "123")  # a withdrawal the session never made
+    ended_by = session.run(30.0)
+    outcome = session.stop(ended_by)
+
+    assert ended_by == "halted"
+    risk = outcome.statuses["risk"].details
+    assert risk["kill_switch_tripped"] is True
+    assert (
+        "reconciliation drift at BINANCE: USDT balance at the venue is 123"
+        in (risk["kill_switch_reason"])
+    )
+    assert "reconciliation drift at BINANCE" in outcome.halted
+    assert outcome.statuses["control"].details["counts"].get("ReconciliationDrift") == 1
+
+
 def test_wrong_live_trades_never_reach_the_strategy_and_later_good_ones_still_do(
     fake: FakeExchange,
     tmp_path: Path,

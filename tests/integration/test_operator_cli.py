@@ -334,3 +334,66 @@ def test_a_strategy_module_found_nowhere_fails_the_session_in_one_line(
             "'nowhere_mod'"
         )
     ), stderr
+
+
+def test_limits_lowered_at_runtime_refuse_the_next_order_with_that_limit(
+    cluster: HeadCluster, tmp_path: Path
+) -> None:
+    namespace = "operator-limits"
+    out = tmp_path / "out"
+    paper = start_paper(cluster, PAPER_YAML, namespace, out, "--speed", "600", "--duration", "300")
+    try:
+        wait_for(
+            cluster,
+            namespace,
+            paper,
+            lambda s: "risk" in s and answered(s, "strategy:meanrev_eth")["messages_out"] > 0,
+        )
+        bad = tradegraph(
+            cluster,
+            "limits",
+            "--address",
+            cluster.address,
+            "--session",
+            namespace,
+            "--set",
+            "risk.max_order_notional=-5",
+        )
+        assert bad.returncode == 2
+        assert "Traceback" not in bad.stderr
+        assert bad.stderr.strip().splitlines()[-1] == (
+            "error: risk.max_order_notional: Input should be greater than 0 (got -5)"
+        )
+        unchanged = status(cluster, namespace)["risk"]["details"]
+        assert unchanged["rejections"].get("max_order_notional", 0) == 0
+
+        lowered = tradegraph(
+            cluster,
+            "limits",
+            "--address",
+            cluster.address,
+            "--session",
+            namespace,
+            "--set",
+            "risk.max_order_notional=1",
+            "--reason",
+            "desk cuts size",
+        )
+        assert lowered.returncode == 0, lowered.stderr
+        assert lowered.stdout.strip() == "risk.max_order_notional = 1.0"
+
+        refused = wait_for(
+            cluster,
+            namespace,
+            paper,
+            lambda s: (
+                answered(s, "risk")["details"].get("rejections", {}).get("max_order_notional", 0)
+                > 0
+            ),
+        )
+        assert refused["risk"]["details"]["limits"]["max_order_notional"] == 1.0
+        # Recorded for the operator's trail: the control actor got the LimitsChanged.
+        assert refused["control"]["details"]["counts"].get("LimitsChanged") == 1
+    finally:
+        code, _stdout, stderr = stop_paper(paper)
+    assert code == 0, stderr

@@ -13,6 +13,12 @@ kill switch's cancels (Risk's reason starts with :data:`KILL_SWITCH_REASON`) bec
 unsent. A cancel for an order whose submit is still queued goes behind that submit. During a
 rate-limit ban the cancel lane waits for the ban to end and then sends at once (a request sent
 into a ban lengthens it); Risk refuses every new order meanwhile.
+
+A live broker reconciles with its exchange at start and then every
+``live.reconcile_interval_s``: a timer on the host's clock queues the pass in the submit lane,
+so it never runs beside a submit (see ``CcxtBroker.check`` for what it leaves alone). Fills it
+finds are published (``ReconciliationRepaired`` says how many); anything it cannot explain
+publishes ``ReconciliationDrift`` and halts trading with the reason.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     AccountBalances,
     CancelOrder,
+    Clock,
     MarketData,
     Message,
     OrderRejected,
     Outbox,
+    ReconciliationDrift,
+    ReconciliationRepaired,
     SubmitOrder,
+    TimerFired,
     VenueBanned,
     VenueReason,
 )
@@ -98,6 +108,15 @@ def take_broker_environment(config: GraphConfig, environ: MutableMapping[str, st
     return secrets
 
 
+class _Reconcile:
+    """The periodic reconciliation's turn in the submit lane (never beside a submit)."""
+
+
+_RECONCILE = _Reconcile()
+RECONCILE_TIMER = "reconcile"
+"""Name of the broker's timer that starts each periodic reconciliation."""
+
+
 class GatewayState(ComponentState):
     """What a :class:`GatewayBroker` keeps in a host snapshot: nothing but its version.
 
@@ -120,7 +139,11 @@ class GatewayBroker:
         session_id: Names the session's order journal and client order ids.
         environ: The live gate and the credentials (see :func:`broker_environment`).
         journal_path: The gateway's order journal, kept across actor restarts.
-        publish: Where order events go (the host's outbox).
+        outbox: Where order events go (the host's outbox).
+        clock: The host's clock; a live broker sets its reconciliation timer on it
+            (``live.reconcile_interval_s``). ``None``: reconciliation only at start.
+        halt: Halts trading with a reason (the host's halt: Risk trips its kill switch and
+            the driver is told); a periodic reconciliation that finds drift calls it.
     """
 
     State = GatewayState
@@ -135,11 +158,17 @@ class GatewayBroker:
         journal_path: str | None,
         outbox: Outbox,
         exchange: Any | None = None,
+        clock: Clock | None = None,
+        halt: Callable[[str], None] | None = None,
     ) -> None:
         from tradegraph.adapters.ccxt.broker import build_broker
 
         self.component_id = f"broker:{venue}"
         self._outbox = outbox
+        self._clock = clock
+        self._halt = halt
+        live = config.venue(venue).live
+        self._reconcile_interval_s = None if live is None else live.reconcile_interval_s
         gateway, self.mode, self.mode_reason = build_broker(
             config.venue(venue),
             config.instrument_map(),
@@ -151,7 +180,7 @@ class GatewayBroker:
         self.gateway: BrokerGateway = gateway
         # Commands wait here until the gateway is connected and reconciled (an order may
         # arrive while a restarted broker is still reconnecting).
-        self._commands: asyncio.Queue[SubmitOrder | CancelOrder] = asyncio.Queue()
+        self._commands: asyncio.Queue[SubmitOrder | CancelOrder | _Reconcile] = asyncio.Queue()
         self._cancels: asyncio.Queue[CancelOrder] = asyncio.Queue()
         # Submits queued and not yet started; those the kill switch refused, with why.
         self._queued: set[str] = set()
@@ -160,6 +189,8 @@ class GatewayBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciliation = ""
         self.failure = ""
+        self.reconciliations = 0
+        self.drift = ""
         self._log = get_logger(self.component_id, session_id=session_id)
 
     @property
@@ -203,11 +234,59 @@ class GatewayBroker:
             )
         on_published()
         self.connected = True
+        self._arm_reconcile()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._work_commands(on_published)))
         self._tasks.append(loop.create_task(self._work_cancels(on_published)))
         self._tasks.append(loop.create_task(self._watch(on_published)))
         return ""
+
+    def _arm_reconcile(self) -> None:
+        """Set the timer of the next periodic reconciliation (live brokers with an interval)."""
+        interval = self._reconcile_interval_s
+        if self._clock is None or interval is None or not self.live or self.drift:
+            return
+        self._clock.set_timer(RECONCILE_TIMER, self._clock.now_ns() + round(interval * 1e9))
+
+    async def reconcile_now(self) -> None:
+        """One periodic reconciliation: publish what it repaired; on drift, publish
+        ``ReconciliationDrift`` and halt trading with its reason."""
+        report = await self.gateway.check()
+        self.reconciliations += 1
+        now = time.time_ns()
+        self._publish_all(list(report.events))
+        if report.recovered_fills:
+            # (A fill a stream brought while the pass ran counts too: the pass cannot tell.)
+            self._outbox.publish(
+                ReconciliationRepaired(
+                    venue=self.gateway.venue,
+                    recovered_fills=report.recovered_fills,
+                    detail=f"{report.recovered_fills} fill(s) booked while reconciling",
+                    ts_event_ns=now,
+                    ts_init_ns=now,
+                )
+            )
+        if report.ok:
+            self.reconciliation = report.skipped or report.summary()
+            return
+        reason = f"reconciliation drift at {self.gateway.venue}: " + "; ".join(report.problems)
+        self.drift = reason
+        self.reconciliation = report.summary()
+        self._outbox.publish(
+            ReconciliationDrift(
+                venue=self.gateway.venue,
+                problems=report.problems,
+                reason=reason,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+        if self._halt is not None:
+            self._halt(reason)
+
+    async def clock_offset_ms(self) -> float | None:
+        """Our clock minus the exchange's, in ms (``None``: dry-run, or no clock to read)."""
+        return await self.gateway.venue_clock_offset_ms()
 
     def _refuse_waiting(self, on_published: Callable[[], object]) -> None:
         """Reject the orders that waited for a connection that failed (Risk and the strategy
@@ -233,6 +312,16 @@ class GatewayBroker:
     async def _work_commands(self, on_published: Callable[[], object]) -> None:
         while True:
             cmd = await self._commands.get()
+            if isinstance(cmd, _Reconcile):
+                try:
+                    await self.reconcile_now()
+                except Exception as exc:  # a broken check must not stop the submit lane
+                    self._log.error("reconcile_failed", error=f"{type(exc).__name__}: {exc}")
+                    if self._halt is not None:
+                        self._halt(f"periodic reconciliation failed: {type(exc).__name__}: {exc}")
+                on_published()
+                self._arm_reconcile()
+                continue
             if isinstance(cmd, SubmitOrder):
                 self._queued.discard(cmd.client_order_id)
                 refused = self._refused.pop(cmd.client_order_id, None)
@@ -293,6 +382,9 @@ class GatewayBroker:
                 self._cancels.put_nowait(msg)
         elif isinstance(msg, MarketData):
             self.gateway.observe(msg)
+        elif isinstance(msg, TimerFired) and msg.name == RECONCILE_TIMER:
+            if self.connected:
+                self._commands.put_nowait(_RECONCILE)
         elif isinstance(msg, VenueBanned):
             self.gateway.honour_ban(msg)
 

@@ -107,6 +107,14 @@ from tradegraph.engine.recording import MarketRecorder
 from tradegraph.engine.schedule import log_for_operator
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.observability import get_logger
+from tradegraph.observability.guards import (
+    CLOCK_DRIFT,
+    MEMORY,
+    TICK_TO_ORDER,
+    GuardSet,
+    MemoryReader,
+    resident_memory_mb,
+)
 from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink, TotalsSink
 
 T = TypeVar("T")
@@ -336,6 +344,7 @@ class LiveHost:
         replay: tuple[BarStream | None, TradeStream | None] | None = None,
         transport: PeerTransport | None = None,
         md_sources: SourceFactory | None = None,
+        memory_mb: MemoryReader = resident_memory_mb,
     ) -> None:
         self.config = config
         self._md_sources = md_sources or _ccxt_sources
@@ -379,6 +388,8 @@ class LiveHost:
                     str(Path(state_dir).parent / "orders" / f"{venue}.jsonl") if state_dir else None
                 ),
                 outbox=self._outbox,
+                clock=self._clock,
+                halt=self.halt,
             )
         else:
             self.component = build_component(config, component_id, self._clock, self._outbox)
@@ -428,6 +439,11 @@ class LiveHost:
         self._peer_rank = {cid: i for i, cid in enumerate(component_ids(config))}
         self._measure_orders = component_id.startswith("broker:")
         self.tick_to_order_us: deque[float] = deque(maxlen=100_000)
+        # Runtime guards (``guards:``), checked by the link watcher every guards.interval_s.
+        self.guards = GuardSet(config.guards, component_id)
+        self._memory_mb = memory_mb
+        self._guards_due = 0.0
+        self._drift_check: asyncio.Task[None] | None = None
         self._out: list[tuple[tuple[str, ...], Item]] = []
         self._flush_scheduled = False
         self._suppress_output = False
@@ -616,8 +632,10 @@ class LiveHost:
         if origin_ns:
             self._origin_ns = origin_ns
             if self._measure_orders and any(type(m) is SubmitOrder for m in batch.messages):
-                latency_us = (time.time_ns() - origin_ns) / 1e3
+                now_ns = time.time_ns()
+                latency_us = (now_ns - origin_ns) / 1e3
                 self.tick_to_order_us.append(latency_us)
+                self.guards.latency.add(now_ns, latency_us / 1e3)
                 self.metrics.observe_tick_to_order(latency_us / 1e6)
         if self._store is not None:
             self._store.append(batch.sender, batch.incarnation, batch.seq, batch.messages)
@@ -755,10 +773,60 @@ class LiveHost:
             await asyncio.sleep(0.02)
             self.links.check()
             self._maybe_snapshot()
+            self._maybe_check_guards()
             ticks += 1
             if ticks % 25 == 0:
                 self.metrics.set_queue_depth(self.component_id, self.in_flight())
                 self.metrics.flush()
+
+    # ---- guards -------------------------------------------------------------------------
+
+    def _maybe_check_guards(self) -> None:
+        """Measure and judge this actor's guards when ``guards.interval_s`` has passed."""
+        guards = self.guards
+        if not guards.any_enabled or time.monotonic() < self._guards_due:
+            return
+        self._guards_due = time.monotonic() + guards.config.interval_s
+        values: dict[str, float | None] = {}
+        if guards.enabled(MEMORY):
+            values[MEMORY] = self._memory_mb()
+        if guards.enabled(TICK_TO_ORDER) and self._measure_orders:
+            values[TICK_TO_ORDER] = guards.latency.p99(time.time_ns())
+        self.judge_guards(values)
+        component = self.component
+        if (
+            guards.enabled(CLOCK_DRIFT)
+            and isinstance(component, GatewayBroker)
+            and component.connected
+            and (self._drift_check is None or self._drift_check.done())
+        ):
+            self._drift_check = asyncio.get_running_loop().create_task(self._check_clock_drift())
+
+    async def _check_clock_drift(self) -> None:
+        assert isinstance(self.component, GatewayBroker)
+        try:
+            offset_ms = await self.component.clock_offset_ms()
+        except Exception as exc:  # the venue unreachable: its circuit breaker reports that
+            self._log.warning("clock_drift_unmeasured", error=f"{type(exc).__name__}: {exc}")
+            return
+        if offset_ms is not None:
+            self.judge_guards({CLOCK_DRIFT: abs(offset_ms)})
+
+    def judge_guards(self, values: Mapping[str, float | None]) -> None:
+        """Judge measured guard values: publish each ``GuardBreached`` to the driver, and halt
+        trading with the guard's reason when one reached its halting level."""
+        breaches, halt = self.guards.judge(values, time.time_ns())
+        for breached in breaches:
+            log = self._log.error if breached.level == "halt" else self._log.warning
+            log(
+                "guard_breached", guard=breached.guard, level=breached.level, detail=breached.detail
+            )
+            if self.component_id == CONTROL:
+                self._handle(breached)
+            else:
+                self.send_direct(CONTROL, breached)
+        if halt:
+            self.halt(halt)
 
     def _on_link_lost(self, destination: str, reason: str) -> None:
         if on_order_path(destination):

@@ -43,6 +43,8 @@ def describe_risk(component: Any) -> dict[str, Any]:
         "rejections": {str(k): v for k, v in risk.rejection_counts.items()},
         "stale_feeds": dict(risk.stale_feeds),
         "unavailable_venues": dict(risk.unavailable_venues),
+        "limits": risk.limits.model_dump(mode="json"),
+        "limits_refused": risk.limits_refused,
     }
 
 
@@ -62,6 +64,8 @@ def describe_gateway(component: Any) -> dict[str, Any]:
         "mode_reason": broker.mode_reason,
         "open_orders": broker.open_orders,
         "reconciliation": broker.reconciliation,
+        "reconciliations": broker.reconciliations,
+        "drift": broker.drift,
         "failure": broker.failure,
         "circuit": str(broker.gateway.breaker.state.value)
         if hasattr(broker.gateway, "breaker")

@@ -42,7 +42,9 @@ from tradegraph.contracts import (
     MARKET_DATA,
     PORTFOLIO,
     RISK,
+    ChangeLimits,
     KillSwitchMode,
+    LimitChange,
     Message,
     ResetKillSwitch,
     TripKillSwitch,
@@ -666,6 +668,38 @@ def operator_command(
         )
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
         raise ActorGraphError(f"risk did not take the command: {_first_line(exc)}") from exc
+    return status
+
+
+def change_limits(
+    changes: tuple[LimitChange, ...],
+    reason: str,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    timeout_s: float = 5.0,
+) -> HostStatus:
+    """Set risk limits of the session running in ``namespace``, through its Risk actor.
+
+    Risk validates the changes over the limits in force with the configuration's model and
+    applies them to the next order (publishing ``LimitsChanged``), or changes nothing.
+
+    Returns:
+        Risk's status once it has handled the command (``details["limits"]`` in force).
+
+    Raises:
+        ConfigError: Risk refused the changes (the message names the field); nothing changed.
+        ActorGraphError: no session runs in ``namespace`` or Risk did not answer.
+    """
+    now = time.time_ns()
+    command = ChangeLimits(changes=changes, reason=reason, ts_event_ns=now, ts_init_ns=now)
+    risk = _actor(RISK, namespace)
+    try:
+        status: HostStatus = ray.get(risk.request.remote(command), timeout=timeout_s)
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+        raise ActorGraphError(f"risk did not take the limits: {_first_line(exc)}") from exc
+    refused = status.details.get("limits_refused")
+    if refused:
+        raise errors.ConfigError(f"{refused}; no limit changed")
     return status
 
 

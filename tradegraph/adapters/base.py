@@ -39,6 +39,7 @@ class ReconciliationReport:
         expected_balances: What the journal says they should be.
         mode: How the broker trades.
         ts_ns: When the venue was read (0: not known).
+        skipped: Why nothing was judged (the venue could not be read), or ``""``.
     """
 
     ok: bool
@@ -50,6 +51,7 @@ class ReconciliationReport:
     expected_balances: Mapping[str, float] = field(default_factory=dict)
     mode: LiveMode = LiveMode.LIVE
     ts_ns: int = 0
+    skipped: str = ""
 
     def summary(self) -> str:
         """A few lines for the operator."""
@@ -112,6 +114,15 @@ class BrokerGateway(Protocol):
 
     async def reconcile(self) -> ReconciliationReport:
         """Compare what the broker remembers with the venue."""
+        ...
+
+    async def check(self) -> ReconciliationReport:
+        """Compare again while trading (periodic reconciliation), never judging what the
+        session's own orders in flight may still change."""
+        ...
+
+    async def venue_clock_offset_ms(self) -> float | None:
+        """Our clock minus the venue's, in ms (``None``: the venue has no clock to read)."""
         ...
 
     def observe(self, msg: Message) -> None:

@@ -286,6 +286,21 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_limits(args: argparse.Namespace) -> int:
+    from tradegraph.config.limits import parse_limit_settings
+
+    # Checked here first, field by field, so a typo never reaches the session.
+    changes = parse_limit_settings(args.settings)
+    from tradegraph.actors.session import change_limits
+
+    with _connect(args):
+        status = change_limits(changes, args.reason, namespace=args.namespace)
+    limits = status.details.get("limits", {})
+    for change in changes:
+        print(f"risk.{change.field} = {limits.get(change.field, change.value)}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from tradegraph.actors.session import graph_status
 
@@ -417,6 +432,28 @@ def add_session_commands(sub: Any, add_config_args: Any, add_metrics_args: Any) 
                 "halt (default: risk.kill_switch_modes.operator, else risk.kill_switch_mode)",
             )
         p.set_defaults(func=cmd_operator)
+
+    lim = sub.add_parser(
+        "limits",
+        help="change risk limits of a running session (validated, applied to the next order, "
+        "recorded as LimitsChanged, kept across restarts)",
+    )
+    _add_cluster_args(lim)
+    lim.add_argument(
+        "--session",
+        dest="namespace",
+        help="the session's Ray namespace (same as --namespace)",
+    )
+    lim.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        required=True,
+        metavar="risk.KEY=VALUE",
+        help="a risk limit and its new value (null turns it off); may be repeated",
+    )
+    lim.add_argument("--reason", default="operator limits", help="why (logged and recorded)")
+    lim.set_defaults(func=cmd_limits)
 
     st = sub.add_parser("status", help="positions, PnL, open orders and health of a session")
     _add_cluster_args(st)

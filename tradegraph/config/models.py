@@ -183,6 +183,19 @@ class LiveVenueConfig(_Config):
     balance_tolerance: float = Field(
         default=1e-8, ge=0.0, description="absolute slack when balances are reconciled"
     )
+    reconcile_interval_s: float | None = Field(
+        default=60.0,
+        gt=0.0,
+        description="live: compare open orders, recent fills and balances with the venue this "
+        "often while the session runs (missed fills are applied; anything unexplained halts "
+        "trading); null: only at start",
+    )
+    reconcile_grace_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="a periodic reconciliation leaves alone orders sent or changed less than "
+        "this long ago (the venue's answer may still be on its way) and judges them next time",
+    )
     journal_retention_s: float = Field(
         default=7 * 86_400.0,
         gt=0.0,
@@ -475,6 +488,50 @@ class RiskConfig(_Config):
     ``kill_switch_mode``; ``tradegraph kill --mode`` overrides both for its trip."""
 
 
+class GuardLevelsConfig(_Config):
+    """A guard's two levels: at ``warn`` it is logged and published, at ``halt`` trading halts
+    with the guard's name and values as the reason. ``None`` turns a level off."""
+
+    warn: float | None = Field(default=None, gt=0.0)
+    """Level at which the guard warns; null: no warning."""
+    halt: float | None = Field(default=None, gt=0.0)
+    """Level at which the guard halts trading; null: it never halts."""
+
+    @model_validator(mode="after")
+    def _warn_below_halt(self) -> Self:
+        if self.warn is not None and self.halt is not None and self.warn >= self.halt:
+            raise ValueError(f"warn ({self.warn:g}) must be below halt ({self.halt:g})")
+        return self
+
+
+class LatencyGuardConfig(GuardLevelsConfig):
+    """Tick-to-order latency p99, in milliseconds, over the last ``window_s`` at the broker."""
+
+    window_s: float = Field(default=60.0, gt=0.0)
+    """Orders of the last this many seconds count."""
+    min_samples: int = Field(default=20, ge=1)
+    """Fewer orders in the window than this: no judgement (a p99 of a handful means little)."""
+
+
+class GuardsConfig(_Config):
+    """Runtime guards of a paper or live session, each checked every ``interval_s``.
+
+    ``memory_mb``: resident memory of each actor's process (MB), measured by the actor itself.
+    ``tick_to_order_p99_ms``: p99 of the time from a market event entering the graph to the
+    order it caused reaching the broker. ``clock_drift_ms``: difference between this machine's
+    clock and the exchange's (ccxt ``fetch_time``), live brokers only.
+    """
+
+    interval_s: float = Field(default=10.0, gt=0.0)
+    """How often each actor checks its guards."""
+    memory_mb: GuardLevelsConfig = GuardLevelsConfig()
+    """An actor's resident memory (RSS), MB."""
+    tick_to_order_p99_ms: LatencyGuardConfig = LatencyGuardConfig()
+    """Tick-to-order latency p99 at a broker, ms."""
+    clock_drift_ms: GuardLevelsConfig = GuardLevelsConfig()
+    """Absolute difference between our clock and the exchange's, ms (live brokers)."""
+
+
 class PortfolioConfig(_Config):
     """The account: starting cash, currency, and when Risk hears of the portfolio."""
 
@@ -698,6 +755,8 @@ class GraphConfig(_Config):
     """Capital allocation across strategies; null: every strategy sizes from the account."""
     session: SessionConfig = SessionConfig()
     """How paper and live sessions run the graph as Ray actors."""
+    guards: GuardsConfig = GuardsConfig()
+    """Runtime guards of sessions (memory, tick-to-order latency, clock drift): warn, then halt."""
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.enums import KillSwitchMode
 
@@ -86,3 +88,73 @@ class VenueBanned(Message):
     until_ns: int
     source: str
     detail: str = ""
+
+
+class ReconciliationRepaired(Message):
+    """A periodic reconciliation found fills the venue reported that no update had brought,
+    and booked them (``recovered_fills``; a fill a stream brought during the pass is counted
+    too). Published by ``broker:<venue>``; trading goes on.
+    """
+
+    venue: str
+    recovered_fills: int
+    detail: str = ""
+
+
+class ReconciliationDrift(Message):
+    """A periodic reconciliation found a difference with the venue that nothing explains: a
+    balance, an open order or a fill changed behind the session's back. Published by
+    ``broker:<venue>`` as it halts trading (``TripKillSwitch`` with the same reason).
+    """
+
+    venue: str
+    problems: tuple[str, ...]
+    reason: str
+
+
+class GuardBreached(Message):
+    """A runtime guard crossed its warning or halting level.
+
+    Attributes:
+        guard: Which guard: ``memory`` (an actor's resident memory, MB), ``tick_to_order_p99``
+            (ms, over the guard's window) or ``clock_drift`` (ms between our clock and the
+            exchange's).
+        level: ``warn`` (logged and published, trading goes on) or ``halt`` (trading halts
+            with ``detail`` as the reason).
+        value: What was measured.
+        limit: The level it reached.
+        component: The component that measured it (``broker:BINANCE``, ``risk``...).
+        detail: One sentence for the operator naming the guard and the values.
+    """
+
+    guard: str
+    level: str
+    value: float
+    limit: float
+    component: str
+    detail: str
+
+
+class LimitChange(BaseModel):
+    """One risk limit set to a new value: ``field`` of ``RiskConfig`` (``max_order_notional``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    field: str
+    value: bool | int | float | None
+
+
+class ChangeLimits(Message):
+    """Set risk limits of a running session (``tradegraph limits --set``); validated by Risk
+    with the configuration's own model, applied without a restart, and kept in its state."""
+
+    changes: tuple[LimitChange, ...]
+    reason: str = ""
+
+
+class LimitsChanged(Message):
+    """Risk applied a :class:`ChangeLimits`: the new values and the ones they replaced."""
+
+    changes: tuple[LimitChange, ...]
+    previous: tuple[LimitChange, ...]
+    reason: str = ""

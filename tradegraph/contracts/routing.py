@@ -13,8 +13,13 @@ from typing import Any
 from tradegraph.contracts.account import AccountBalances
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
+    ChangeLimits,
     FeedStatus,
+    GuardBreached,
     KillSwitchChanged,
+    LimitsChanged,
+    ReconciliationDrift,
+    ReconciliationRepaired,
     ResetKillSwitch,
     StrategyError,
     TripKillSwitch,
@@ -126,6 +131,11 @@ class Router:
             (CancelIntent, lambda m: to_risk),
             (TripKillSwitch, lambda m: to_risk),
             (ResetKillSwitch, lambda m: to_risk),
+            (ChangeLimits, lambda m: to_risk),
+            (LimitsChanged, lambda m: (CONTROL,)),
+            (ReconciliationRepaired, lambda m: (CONTROL,)),
+            (ReconciliationDrift, lambda m: (CONTROL,)),
+            (GuardBreached, lambda m: (CONTROL,)),
             (SubmitOrder, lambda m: (broker_id(m.venue),)),
             (CancelOrder, lambda m: (broker_id(m.venue),)),
             (OrderFilled, lambda m: (*self._fill_to, strategy_component_id(m.strategy_id))),

@@ -15,9 +15,12 @@ from typing import Any
 
 from tradegraph.contracts import (
     CONTROL,
+    GuardBreached,
     KillSwitchChanged,
+    LimitsChanged,
     Message,
     PortfolioSnapshot,
+    ReconciliationDrift,
     Router,
     StrategyError,
     TimerFired,
@@ -102,7 +105,7 @@ class EventSchedule:
 
 def log_for_operator(log: Any, msg: Message, **context: Any) -> None:
     """Log a message addressed to the operator that needs their eye: a stopped strategy, a
-    kill-switch change."""
+    kill-switch change, reconciliation drift, a guard breached, limits changed."""
     if isinstance(msg, StrategyError):
         log.error(
             "strategy_stopped",
@@ -114,4 +117,25 @@ def log_for_operator(log: Any, msg: Message, **context: Any) -> None:
     elif isinstance(msg, KillSwitchChanged):
         log.warning(
             "kill_switch", tripped=msg.tripped, mode=msg.mode.value, reason=msg.reason, **context
+        )
+    elif isinstance(msg, ReconciliationDrift):
+        log.error("reconciliation_drift", venue=msg.venue, problems=list(msg.problems), **context)
+    elif isinstance(msg, GuardBreached):
+        (log.error if msg.level == "halt" else log.warning)(
+            "guard_breached",
+            guard=msg.guard,
+            level=msg.level,
+            value=msg.value,
+            limit=msg.limit,
+            component=msg.component,
+            detail=msg.detail,
+            **context,
+        )
+    elif isinstance(msg, LimitsChanged):
+        log.warning(
+            "limits_changed",
+            changes={c.field: c.value for c in msg.changes},
+            previous={c.field: c.value for c in msg.previous},
+            reason=msg.reason,
+            **context,
         )

@@ -20,6 +20,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from tradegraph.config.limits import apply_limit_changes, limit_values
 from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
     FLATTEN_TAG,
@@ -28,12 +29,15 @@ from tradegraph.contracts import (
     Bar,
     CancelIntent,
     CancelOrder,
+    ChangeLimits,
     Clock,
     FeedStatus,
     Instrument,
     KillSwitchChanged,
     KillSwitchMode,
     KillSwitchSource,
+    LimitChange,
+    LimitsChanged,
     Message,
     OrderAccepted,
     OrderBookSnapshot,
@@ -117,6 +121,9 @@ class RiskState(ComponentState):
     accounts: dict[str, CashAccountState]
     adopted_venues: list[str] | None = None
     """``None`` in a state written before balances were adopted: every venue counts as adopted."""
+    limit_changes: list[LimitChange] = []
+    """Limits changed while running (``ChangeLimits``), laid over the configured ones."""
+    limits_refused: str = ""
 
 
 @dataclass(slots=True)
@@ -278,7 +285,11 @@ class RiskEngine:
         *,
         accounts: Mapping[str, CashAccount] | None = None,
     ) -> None:
+        self._configured = config
         self._config = config
+        # Limits changed while running, by field, over the configured ones (kept in the state).
+        self._limit_changes: dict[str, LimitChange] = {}
+        self._limits_refused = ""
         self._accounts: dict[str, CashAccount] = {} if accounts is None else dict(accounts)
         self._instruments: dict[str, Instrument] = dict(instruments)
         self._clock = clock
@@ -323,6 +334,7 @@ class RiskEngine:
             PortfolioSnapshot: self._on_portfolio_snapshot,
             TripKillSwitch: self._on_trip_kill_switch,
             ResetKillSwitch: self._on_reset_kill_switch,
+            ChangeLimits: self._on_change_limits,
             StrategyError: self._on_strategy_error,
             FeedStatus: self._on_feed_status,
             VenueStatus: self._on_venue_status,
@@ -1054,6 +1066,56 @@ class RiskEngine:
             )
         )
 
+    @property
+    def limits(self) -> RiskConfig:
+        """The limits in force: the configured ones with the changes made while running."""
+        return self._config
+
+    @property
+    def limits_refused(self) -> str:
+        """Why the last ``ChangeLimits`` was refused (nothing changed then), or ``""``."""
+        return self._limits_refused
+
+    def _on_change_limits(self, command: ChangeLimits) -> None:
+        """Apply new limits from the next order on; a change the configuration's own model
+        refuses changes nothing (``limits_refused`` says why)."""
+        changes = {**self._limit_changes, **{c.field: c for c in command.changes}}
+        try:
+            config = apply_limit_changes(self._configured, changes.values())
+        except ConfigError as exc:
+            self._limits_refused = str(exc)
+            return
+        previous = limit_values(self._config, (c.field for c in command.changes))
+        self._limits_refused = ""
+        self._limit_changes = changes
+        self._set_limits(config)
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            LimitsChanged(
+                changes=command.changes,
+                previous=previous,
+                reason=command.reason,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+
+    def _set_limits(self, config: RiskConfig) -> None:
+        rate_changed = (config.max_orders_per_s, config.order_burst) != (
+            self._config.max_orders_per_s,
+            self._config.order_burst,
+        )
+        self._config = config
+        if rate_changed:
+            # A new rate starts with a full bucket of the new size.
+            self._order_rate = (
+                None
+                if config.max_orders_per_s is None
+                else TokenBucket(
+                    config.max_orders_per_s, float(config.order_burst), self._clock.now_ns()
+                )
+            )
+
     def _on_strategy_error(self, error: StrategyError) -> None:
         self._stopped_strategies.setdefault(error.strategy_id, f"{error.error_type}: {error.error}")
         self._cancel_open_orders(f"strategy {error.strategy_id} stopped", error.strategy_id)
@@ -1083,6 +1145,8 @@ class RiskEngine:
             order_rate=None if self._order_rate is None else self._order_rate.snapshot(),
             accounts={venue: a.snapshot() for venue, a in self._accounts.items()},
             adopted_venues=sorted(self._adopted_venues),
+            limit_changes=list(self._limit_changes.values()),
+            limits_refused=self._limits_refused,
         )
 
     def restore(self, state: RiskState) -> None:
@@ -1105,6 +1169,15 @@ class RiskEngine:
         self._fill_keys = RecentIds(ids=state.fill_keys)
         self._rejection_counts = dict(state.rejection_counts)
         self._portfolio = state.portfolio
+        self._limits_refused = state.limits_refused
+        self._limit_changes = {c.field: c for c in state.limit_changes}
+        try:
+            self._set_limits(apply_limit_changes(self._configured, state.limit_changes))
+        except ConfigError as exc:
+            # The configuration changed under the stored state: its limits stand.
+            self._limits_refused = f"stored limit changes no longer valid: {exc}"
+            self._limit_changes = {}
+            self._set_limits(self._configured)
         if self._order_rate is not None and state.order_rate is not None:
             self._order_rate.restore(state.order_rate)
         for venue, account_state in state.accounts.items():

@@ -139,6 +139,21 @@ class DryRunBroker(BrokerCore):
             mode=self.mode,
         )
 
+    async def check(self) -> ReconciliationReport:
+        """Nothing to compare with: the venue never saw these orders."""
+        return ReconciliationReport(
+            ok=True,
+            problems=(),
+            events=tuple(self._take()),
+            open_orders=self.open_orders,
+            recovered_fills=0,
+            mode=self.mode,
+        )
+
+    async def venue_clock_offset_ms(self) -> float | None:
+        """Dry-run reads no venue clock."""
+        return None
+
     async def close(self) -> None:
         self._closed = True
         self._wakeup.set()

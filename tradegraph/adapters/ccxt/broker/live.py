@@ -175,6 +175,11 @@ class CcxtBroker(BrokerCore):
             component=self.component_id,
         )
         self._in_submit: set[str] = set()
+        # When each order last changed through us (a fill booked, a cancel sent), wall ns:
+        # a periodic reconciliation leaves recently changed orders for its next pass.
+        self._changed_ns: dict[str, int] = {}
+        # Fills at the venue from this time on (ms) are compared at the next periodic pass.
+        self._fills_checked_ms: int | None = None
         self._orphan_trades: dict[str, list[Mapping[str, Any]]] = {}
         self._poll_now = asyncio.Event()
         self._ws_healthy = False
@@ -411,11 +416,151 @@ class CcxtBroker(BrokerCore):
             mode=self.mode,
             ts_ns=self._now_ns(),
         )
+        self._fills_checked_ms = report.ts_ns // NS_PER_MS
         log = self._log.info if report.ok else self._log.error
         log("reconciled", ok=report.ok, problems=list(report.problems), summary=report.summary())
         if report.ok and self.journal.baseline_balances is not None:
             self._fold_history()
         return report
+
+    async def check(self) -> ReconciliationReport:
+        """A periodic reconciliation while the session trades (``live.reconcile_interval_s``).
+
+        The same comparison as :meth:`reconcile`, made safe against the session's own traffic
+        (the race rule): an order whose submit is in flight, or that was sent, filled or
+        cancelled through us less than ``live.reconcile_grace_s`` ago, is *settling* and not
+        judged this pass (the venue's answer may be on its way); a venue fill on an order the
+        journal does not know is not judged while a submit is in flight, nor within the grace
+        window of its time (its order's id may not be known yet); and a balance difference is
+        judged only after every active order has been brought up to date once more and the
+        balances read again. The gateway runs this pass in its submit lane, between submits.
+
+        What the venue explains is applied (a fill no update brought, an order that ended
+        unseen) and comes back in ``events``; anything else is a problem (``ok=False``), and
+        the caller halts trading. A venue that cannot be read is no verdict: ``skipped`` says
+        why (the circuit breaker reports a venue that stays down).
+        """
+        problems: list[str] = []
+        fills_before = len(self.journal.fills)
+        now = self._now_ns()
+        grace_ns = round(self.live.reconcile_grace_s * NS_PER_S)
+        try:
+            await self._check_orders(problems, now, grace_ns)
+            await self._check_fills(problems, now, grace_ns)
+            balances, expected = await self._check_balances(problems)
+        except (VenueError, CircuitOpenError) as exc:
+            self._log.warning("reconcile_skipped", error=str(exc))
+            return ReconciliationReport(
+                ok=True,
+                problems=(),
+                events=tuple(self._take()),
+                open_orders=self.open_orders,
+                recovered_fills=len(self.journal.fills) - fills_before,
+                mode=self.mode,
+                ts_ns=self._now_ns(),
+                skipped=f"the venue could not be read: {exc}",
+            )
+        report = ReconciliationReport(
+            ok=not problems,
+            problems=tuple(problems),
+            events=tuple(self._take()),
+            open_orders=self.open_orders,
+            recovered_fills=len(self.journal.fills) - fills_before,
+            balances=balances,
+            expected_balances=expected,
+            mode=self.mode,
+            ts_ns=self._now_ns(),
+        )
+        log = self._log.info if report.ok else self._log.error
+        log(
+            "reconciled_while_running",
+            ok=report.ok,
+            problems=list(report.problems),
+            recovered_fills=report.recovered_fills,
+        )
+        return report
+
+    def _settling(self, order: JournalOrder, now_ns: int, grace_ns: int) -> bool:
+        """Whether ``order`` may still change by the session's own doing (the race rule)."""
+        if order.client_order_id in self._in_submit:
+            return True
+        changed = max(order.last_sent_ns, self._changed_ns.get(order.client_order_id, 0))
+        return now_ns - changed < grace_ns
+
+    async def _check_orders(self, problems: list[str], now_ns: int, grace_ns: int) -> None:
+        """One open-orders read per symbol: an order open there is brought up to date from
+        it (a partial fill no update brought); one the journal holds active that is no longer
+        listed is looked up (filled or cancelled unseen); one the journal cannot explain is a
+        problem. Settling orders are left for the next pass."""
+        exchange = self._exchange
+        for symbol in self._symbols():
+            infos = await self._call(
+                "fetch_open_orders", partial(exchange.fetch_open_orders, symbol)
+            )
+            listed: set[str] = set()
+            for info in infos or []:
+                client_id = info.get("clientOrderId")
+                known = self.journal.by_venue_client_id(str(client_id)) if client_id else None
+                if known is not None:
+                    listed.add(known.client_order_id)
+                    if self._settling(known, now_ns, grace_ns):
+                        continue
+                    if not known.status.terminal:
+                        await self._absorb(known, info)
+                        continue
+                problem = open_order_problem(symbol, info, known, self._ids.is_ours)
+                if problem is not None:
+                    problems.append(problem)
+            for order in [o for o in self.journal.active_orders() if o.symbol == symbol]:
+                if order.client_order_id in listed or self._settling(order, now_ns, grace_ns):
+                    continue
+                outcome = await self._refresh(order)
+                if outcome is _Lookup.NOT_FOUND and order.status is JournalStatus.OPEN:
+                    problems.append(
+                        f"order {order.client_order_id} (venue client id "
+                        f"{order.venue_client_id}) is open in the journal but unknown at the venue"
+                    )
+                # A pending order the venue does not know: poll() settles it (never received).
+
+    async def _check_fills(self, problems: list[str], now_ns: int, grace_ns: int) -> None:
+        now_ms = now_ns // NS_PER_MS
+        grace_ms = grace_ns // NS_PER_MS
+        since_ms = self._fills_checked_ms
+        if since_ms is None:
+            since_ms = now_ms - round(self.live.reconcile_interval_s or 0.0) * 1_000
+        # Venue timestamps may lag ours: a minute of overlap (fills are deduplicated).
+        since_ms -= 60_000
+        if self.journal.baseline_balances is not None:
+            since_ms = max(since_ms, self.journal.baseline_ns // NS_PER_MS)
+        deferred: list[int] = []
+        for symbol in self._symbols():
+            for trade in await self._fetch_trades(symbol, since_ms):
+                order = self.journal.by_venue_order_id(str(trade.get("order") or ""))
+                if order is not None:
+                    self._apply_trade(order, trade)
+                    continue
+                at_ms = int(finite_number(trade.get("timestamp")) or now_ms)
+                if self._in_submit or now_ms - at_ms < grace_ms:
+                    deferred.append(at_ms)
+                    continue
+                problems.append(foreign_fill_problem(symbol, trade))
+        self._fills_checked_ms = min(deferred, default=now_ms - grace_ms)
+
+    async def _check_balances(
+        self, problems: list[str]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        if self.journal.baseline_balances is None:
+            return {}, {}
+        found: list[str] = []
+        balances, expected = await self._reconcile_balances(found)
+        if found:
+            # The venue may be ahead of us: an order filled after we looked at it. Bring
+            # every active order up to date and look again; what stays is unexplained.
+            await self._poll_once()
+            found = []
+            balances, expected = await self._reconcile_balances(found)
+        problems.extend(found)
+        return balances, expected
 
     async def _reconcile_orders(self, problems: list[str]) -> None:
         for order in list(self.journal.active_orders()):
@@ -644,6 +789,7 @@ class CcxtBroker(BrokerCore):
 
     async def _send_cancel(self, order: JournalOrder) -> None:
         reason = order.cancel_reason or CANCEL_REQUESTED
+        self._changed_ns[order.client_order_id] = self._now_ns()
         try:
             info = await self._order_call("cancel_order", order)
         except ccxt.OrderNotFound:
@@ -794,6 +940,7 @@ class CcxtBroker(BrokerCore):
             )
         )
         self.journal.record_order(order)
+        self._changed_ns[order.client_order_id] = self._now_ns()
         liquidity = (
             LiquiditySide.MAKER if trade.get("takerOrMaker") == "maker" else LiquiditySide.TAKER
         )
@@ -1017,6 +1164,24 @@ class CcxtBroker(BrokerCore):
             self._log.warning("clock_sync_failed", error=self._scrubber.describe(exc))
             return
         self._log.info("clock_synced", offset_ms=offset_ms)
+
+    async def venue_clock_offset_ms(self) -> float | None:
+        """Our clock minus the venue's (ccxt ``fetch_time``), in ms, taken at the middle of
+        the round trip; ``None`` when the venue has no clock to read.
+
+        Raises:
+            VenueError: The venue could not be read.
+        """
+        exchange = self._exchange
+        if not (getattr(exchange, "has", {}) or {}).get("fetchTime"):
+            return None
+        sent_ns = self._now_ns()
+        venue_ms = await self._call("fetch_time", lambda: exchange.fetch_time())
+        back_ns = self._now_ns()
+        value = finite_number(venue_ms)
+        if value is None:
+            return None
+        return (sent_ns + back_ns) / 2 / NS_PER_MS - value
 
     def _retry_after(self, exc: BaseException) -> float | None:
         headers = getattr(self._exchange, "last_response_headers", None)
