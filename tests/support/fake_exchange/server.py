@@ -49,6 +49,16 @@ from .book import (
     TradeEvent,
 )
 from .faults import AddressBan, FaultPlan, RequestFault
+from .futures import (
+    FundingEvent,
+    FuturesAccount,
+    funding_rows,
+    futures_exchange_info,
+    income_rows,
+    premium_index,
+    set_leverage,
+    set_margin_type,
+)
 from .klines import INTERVALS_MS, KlineStore, bundled_bars
 
 T = TypeVar("T")
@@ -197,6 +207,9 @@ class FakeExchange:
             BTCUSDT and ETHUSDT bars).
         exchange_info: a raw Binance ``exchangeInfo`` JSON file (default: the bundled one);
             it fixes the symbols, their filters and so ccxt's precision and limits.
+        futures_wallet: starting USDT wallet balance of the USDⓈ-M futures account, whose
+            perpetuals (``BTCUSDT``, ``ETHUSDT``) are served under ``/fapi`` (see
+            :mod:`.futures`).
     """
 
     def __init__(
@@ -210,6 +223,7 @@ class FakeExchange:
         taker_fee: str | Decimal = "0.001",
         bars: Mapping[str, BarArrays] | None = None,
         exchange_info: str | Path = "sample:exchangeinfo",
+        futures_wallet: str | float | Decimal = "10000",
     ) -> None:
         self.host = "127.0.0.1"
         self._requested_port = port
@@ -229,6 +243,7 @@ class FakeExchange:
             clock_ms=self.now_ms,
         )
         self.klines = KlineStore(bundled_bars() if bars is None else bars)
+        self.futures = FuturesAccount(clock_ms=self.now_ms, wallet=_to_decimal(futures_wallet))
         self._faults = FaultPlan()
         self._ban = AddressBan()
         self._records: list[RecordedRequest] = []
@@ -347,9 +362,11 @@ class FakeExchange:
         secret: str | None = None,
         timeout_ms: int = 5_000,
         enable_rate_limit: bool = False,
+        futures: bool = False,
     ) -> dict[str, Any]:
         """Constructor config for ``ccxt.binance``, ``ccxt.async_support.binance`` or
-        ``ccxt.pro.binance`` that points every URL at this fake. See
+        ``ccxt.pro.binance`` that points every URL at this fake; with ``futures``, for
+        ``binanceusdm`` (USDⓈ-M perpetuals). See
         :func:`tests.support.fake_exchange.ccxt_urls.ccxt_binance_config`."""
         from .ccxt_urls import ccxt_binance_config
 
@@ -359,6 +376,7 @@ class FakeExchange:
             secret=self._secret.decode() if secret is None else secret,
             timeout_ms=timeout_ms,
             enable_rate_limit=enable_rate_limit,
+            futures=futures,
         )
 
     # -- cross-thread plumbing ----------------------------------------------------------------
@@ -444,6 +462,97 @@ class FakeExchange:
             self.engine.locked.setdefault(asset, ZERO)
 
         self._call(work)
+
+    # -- futures control ----------------------------------------------------------------------
+
+    def set_futures_price(
+        self,
+        symbol: str,
+        price: str | float | Decimal,
+        *,
+        levels: int = 5,
+        qty_per_level: str | float | Decimal = "1",
+    ) -> None:
+        """Move the perpetual ``symbol``'s book to ``price`` (as :meth:`set_price` does for
+        spot); resting futures orders it reaches fill. The mark price follows it."""
+
+        def work() -> None:
+            self.futures.engine.set_price(
+                symbol,
+                _to_decimal(price),
+                levels=levels,
+                qty_per_level=_to_decimal(qty_per_level),
+                spread_ticks=1,
+            )
+            self.futures.mark_prices[symbol] = _to_decimal(price)
+            self.futures.settle()
+
+        self._call(work)
+
+    def futures_trade(
+        self, symbol: str, price: str | float | Decimal, qty: str | float | Decimal
+    ) -> None:
+        """An outside trade on the perpetual ``symbol``: resting futures orders it reaches fill."""
+
+        def work() -> None:
+            self.futures.engine.trade(symbol, _to_decimal(price), _to_decimal(qty))
+            self.futures.settle()
+
+        self._call(work)
+
+    def pay_funding(self, symbol: str, rate: str | float | Decimal) -> Decimal:
+        """A funding event now on ``symbol`` at ``rate``: it joins the funding-rate history and
+        the open position pays (longs, when positive) or gets ``rate`` of its mark-price
+        notional. Returns what the account got (negative: paid)."""
+        return self._call(
+            lambda: self.futures.pay_funding(symbol, _to_decimal(rate), self.now_ms())
+        )
+
+    def set_funding_history(
+        self, symbol: str, rows: Iterable[tuple[int, str | float | Decimal, str | float | Decimal]]
+    ) -> None:
+        """Replace ``symbol``'s funding-rate history by ``(time_ms, rate, mark_price)`` rows."""
+        events = [FundingEvent(t, _to_decimal(r), _to_decimal(m)) for t, r, m in rows]
+
+        def work() -> None:
+            self.futures.engine.rules_for(symbol)
+            self.futures.funding[symbol] = sorted(events, key=lambda e: e.time_ms)
+
+        self._call(work)
+
+    def set_futures_position(
+        self, symbol: str, amount: str | float | Decimal, entry_price: str | float | Decimal
+    ) -> None:
+        """Make the futures account hold ``amount`` (signed) of ``symbol`` without any fill:
+        a position changed outside the session (another client, a liquidation)."""
+
+        def work() -> None:
+            pos = self.futures.positions[symbol]
+            pos.amount = _to_decimal(amount)
+            pos.entry_price = _to_decimal(entry_price)
+            pos.update_ms = self.now_ms()
+
+        self._call(work)
+
+    def futures_positions(self) -> dict[str, Decimal]:
+        """Net position (signed, in base units) by perpetual symbol, zeros omitted."""
+        return self._call(
+            lambda: {s: p.amount for s, p in sorted(self.futures.positions.items()) if p.amount}
+        )
+
+    def futures_wallet(self) -> Decimal:
+        """The futures account's USDT wallet balance (fees, realized profit and funding in)."""
+        return self._call(lambda: self.futures.wallet)
+
+    def futures_settings(self, symbol: str) -> tuple[int, str]:
+        """``(leverage, margin type)`` of ``symbol``: margin type ``CROSSED`` or ``ISOLATED``."""
+        return self._call(
+            lambda: (self.futures.leverage[symbol], self.futures.margin_type[symbol])
+        )
+
+    def futures_orders(self) -> list[Order]:
+        """Every futures order ever accepted (copies), oldest first."""
+        return self._call(lambda: [copy.deepcopy(o) for o in self.futures.engine.orders.values()])
 
     def corrupt_kline(self, symbol: str, open_time_ms: int, **values: float) -> None:
         """Serve bad values in one one-minute kline, e.g. ``close=float("nan")``."""
@@ -694,9 +803,15 @@ class FakeExchange:
             ("GET", "/api/v3/ticker/bookTicker"): self._get_book_ticker,
             ("GET", "/api/v3/ticker/price"): self._get_ticker_price,
             ("GET", "/api/v3/ticker/24hr"): self._get_ticker_24hr,
-            # ccxt's default load_markets also asks the futures venues; the fake has none.
-            ("GET", "/fapi/v1/exchangeInfo"): lambda p: {"symbols": []},
+            # ccxt's default load_markets also asks the coin-margined venue; the fake has none.
             ("GET", "/dapi/v1/exchangeInfo"): lambda p: {"symbols": []},
+            ("GET", "/fapi/v1/ping"): lambda p: {},
+            ("GET", "/fapi/v1/time"): lambda p: {"serverTime": self.now_ms()},
+            ("GET", "/fapi/v1/exchangeInfo"): self._get_futures_exchange_info,
+            ("GET", "/fapi/v1/depth"): self._get_futures_depth,
+            ("GET", "/fapi/v1/premiumIndex"): self._get_premium_index,
+            ("GET", "/fapi/v1/fundingRate"): self._get_funding_rate,
+            ("GET", "/fapi/v1/fundingInfo"): lambda p: [],
         }
         signed: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
             ("GET", "/api/v3/account"): self._get_account,
@@ -708,6 +823,20 @@ class FakeExchange:
             ("DELETE", "/api/v3/openOrders"): self._delete_open_orders,
             ("GET", "/api/v3/allOrders"): self._get_all_orders,
             ("GET", "/api/v3/myTrades"): self._get_my_trades,
+            ("POST", "/fapi/v1/order"): self._post_futures_order,
+            ("GET", "/fapi/v1/order"): self._get_futures_order,
+            ("DELETE", "/fapi/v1/order"): self._delete_futures_order,
+            ("GET", "/fapi/v1/openOrders"): self._get_futures_open_orders,
+            ("DELETE", "/fapi/v1/allOpenOrders"): self._delete_futures_open_orders,
+            ("GET", "/fapi/v1/userTrades"): self._get_futures_trades,
+            ("GET", "/fapi/v1/leverageBracket"): self._get_leverage_bracket,
+            ("POST", "/fapi/v1/leverage"): self._post_leverage,
+            ("POST", "/fapi/v1/marginType"): self._post_margin_type,
+            ("GET", "/fapi/v1/income"): self._get_income,
+            ("GET", "/fapi/v2/account"): self._get_futures_account,
+            ("GET", "/fapi/v3/account"): self._get_futures_account,
+            ("GET", "/fapi/v2/positionRisk"): self._get_position_risk,
+            ("GET", "/fapi/v3/positionRisk"): self._get_position_risk,
         }
         routes = {k: _Route(v, signed=False) for k, v in public.items()}
         routes.update({k: _Route(v, signed=True) for k, v in signed.items()})
@@ -1132,6 +1261,155 @@ class FakeExchange:
         limit = _limit(params, 500, 1000)
         rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
         return [_my_trade_json(f) for f in rows]
+
+    # -- futures (USDⓈ-M, /fapi) ---------------------------------------------------------------
+
+    def _futures_symbol(self, params: Mapping[str, str]) -> str:
+        symbol = _need(params, "symbol")
+        self.futures.engine.rules_for(symbol)
+        return symbol
+
+    def _get_futures_exchange_info(self, params: dict[str, str]) -> Any:
+        info = futures_exchange_info()
+        info["serverTime"] = self.now_ms()
+        return info
+
+    def _get_futures_depth(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        update_id, bids, asks = self.futures.engine.depth(symbol, _limit(params, 100, 1000))
+        now = self.now_ms()
+        return {
+            "lastUpdateId": update_id,
+            "E": now,
+            "T": now,
+            "bids": [[_fmt(p), _fmt(q)] for p, q in bids],
+            "asks": [[_fmt(p), _fmt(q)] for p, q in asks],
+        }
+
+    def _get_premium_index(self, params: dict[str, str]) -> Any:
+        if "symbol" in params:
+            return premium_index(self.futures, self._futures_symbol(params), self.now_ms())
+        return [premium_index(self.futures, s, self.now_ms()) for s in sorted(self.futures.funding)]
+
+    def _get_funding_rate(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        return funding_rows(
+            self.futures,
+            symbol,
+            _int(params, "startTime"),
+            _int(params, "endTime"),
+            _limit(params, 100, 1000),
+        )
+
+    def _post_futures_order(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        order_type = _need(params, "type")
+        tif = params.get("timeInForce")
+        if order_type == "LIMIT" and tif == "GTX":
+            order_type, tif = "LIMIT_MAKER", None
+        if params.get("reduceOnly") == "true":
+            self._check_reduce_only(symbol, _need(params, "side"), _decimal(params, "quantity"))
+        client_order_id = params.get("newClientOrderId")
+        if client_order_id is not None and not CLIENT_ORDER_ID.match(client_order_id):
+            raise BinanceError(-1100, "Illegal characters found in parameter 'newClientOrderId'.")
+        if client_order_id is not None and any(
+            o.client_order_id == client_order_id and o.is_live
+            for o in self.futures.engine.orders.values()
+        ):
+            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+        order = self.futures.engine.place_order(
+            symbol=symbol,
+            side=_need(params, "side"),
+            order_type=order_type,
+            client_order_id=client_order_id,
+            quantity=_decimal(params, "quantity"),
+            price=_decimal(params, "price"),
+            time_in_force=tif,
+        )
+        self.futures.settle()
+        return self.futures.order_json(order)
+
+    def _check_reduce_only(self, symbol: str, side: str, quantity: Decimal | None) -> None:
+        amount = self.futures.positions[symbol].amount
+        reduces = (side == "SELL" and amount > ZERO) or (side == "BUY" and amount < ZERO)
+        if not reduces or (quantity is not None and quantity > abs(amount)):
+            raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+
+    def _futures_lookup(self, params: Mapping[str, str]) -> tuple[str, int | None, str | None]:
+        symbol = self._futures_symbol(params)
+        order_id = _int(params, "orderId")
+        client_id = params.get("origClientOrderId")
+        if order_id is None and client_id is None:
+            raise BinanceError(
+                -1102,
+                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+            )
+        return symbol, order_id, client_id
+
+    def _get_futures_order(self, params: dict[str, str]) -> Any:
+        return self.futures.order_json(self.futures.engine.find_order(*self._futures_lookup(params)))
+
+    def _delete_futures_order(self, params: dict[str, str]) -> Any:
+        symbol, order_id, client_id = self._futures_lookup(params)
+        order, _ = self.futures.engine.cancel_order(symbol, order_id, client_id)
+        self.futures.settle()
+        return self.futures.order_json(order)
+
+    def _get_futures_open_orders(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        return [self.futures.order_json(o) for o in self.futures.engine.open_orders(symbol)]
+
+    def _delete_futures_open_orders(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        for order in self.futures.engine.open_orders(symbol):
+            self.futures.engine.cancel_order(symbol, order.order_id, None)
+        self.futures.settle()
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def _get_futures_trades(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        order_id, from_id, start, end = (
+            _int(params, "orderId"),
+            _int(params, "fromId"),
+            _int(params, "startTime"),
+            _int(params, "endTime"),
+        )
+        rows = [
+            f
+            for f in self.futures.fills
+            if f.fill.symbol == symbol
+            and (order_id is None or f.fill.order_id == order_id)
+            and (from_id is None or f.fill.trade_id >= from_id)
+            and (start is None or f.fill.time_ms >= start)
+            and (end is None or f.fill.time_ms <= end)
+        ]
+        limit = _limit(params, 500, 1000)
+        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return [self.futures.trade_json(f) for f in rows]
+
+    def _get_leverage_bracket(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        rows = self.futures.brackets_json(symbol)
+        return rows[0] if symbol is not None else rows
+
+    def _post_leverage(self, params: dict[str, str]) -> Any:
+        return set_leverage(self.futures, self._futures_symbol(params), params.get("leverage"))
+
+    def _post_margin_type(self, params: dict[str, str]) -> Any:
+        return set_margin_type(self.futures, self._futures_symbol(params), params.get("marginType"))
+
+    def _get_income(self, params: dict[str, str]) -> Any:
+        return income_rows(self.futures, params, _limit(params, 100, 1000))
+
+    def _get_futures_account(self, params: dict[str, str]) -> Any:
+        return self.futures.account_json(self.now_ms())
+
+    def _get_position_risk(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        names = [symbol] if symbol is not None else sorted(self.futures.positions)
+        return [self.futures.position_json(s) for s in names]
 
     # -- websockets ---------------------------------------------------------------------------
 
