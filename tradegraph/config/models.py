@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tradegraph.contracts import AccountKind, Instrument
+from tradegraph.contracts import AccountKind, Instrument, InstrumentKind, MarginTier
 
 # Fees are fractions of notional, as the Instrument contract bounds them.
 MIN_MAKER_FEE = -0.01
@@ -321,6 +321,20 @@ class InstrumentConfig(_Config):
     """Fee on fills that add liquidity, as a fraction of notional (0.001 = 0.1 %)."""
     taker_fee: float = Field(default=0.001, ge=0.0, le=MAX_FEE)
     """Fee on fills that take liquidity, as a fraction of notional (0.001 = 0.1 %)."""
+    kind: InstrumentKind = InstrumentKind.SPOT
+    """``spot``, or ``perpetual`` (a linear swap; symbols like ``BTCUSDT-PERP``)."""
+    contract_size: float = Field(default=1.0, gt=0.0)
+    """Perpetual: units of ``base`` in one contract."""
+    settle: str = ""
+    """Perpetual: the settlement (margin) asset; empty means ``quote``."""
+    max_leverage: float = Field(default=1.0, ge=1.0)
+    """Perpetual: the highest leverage the venue allows."""
+    margin_tiers: tuple[MarginTier, ...] = ()
+    """Perpetual: notional brackets with their initial and maintenance margin rates."""
+    funding_interval_h: float = Field(default=8.0, gt=0.0)
+    """Perpetual: hours between two funding payments."""
+    liquidation_fee: float = Field(default=0.0, ge=0.0, le=MAX_FEE)
+    """Perpetual: fee on a liquidated position's notional."""
 
     @model_validator(mode="after")
     def _builds(self) -> Self:

@@ -19,6 +19,7 @@ from tradegraph.contracts.control import (
 )
 from tradegraph.contracts.enums import (
     AccountKind,
+    InstrumentKind,
     LiquiditySide,
     OrderSide,
     OrderType,
@@ -28,7 +29,7 @@ from tradegraph.contracts.enums import (
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
 from tradegraph.contracts.ids import IdGenerator
-from tradegraph.contracts.instrument import Instrument, instrument_id
+from tradegraph.contracts.instrument import Instrument, MarginTier, instrument_id
 from tradegraph.contracts.market import Bar, MarketData, OrderBookSnapshot, QuoteTick, TradeTick
 from tradegraph.contracts.orders import (
     CancelIntent,
@@ -73,6 +74,8 @@ __all__ = [
     "FeedStatus",
     "IdGenerator",
     "Instrument",
+    "InstrumentKind",
+    "MarginTier",
     "KillSwitchChanged",
     "LiquiditySide",
     "MarketData",
