@@ -189,10 +189,30 @@ class LiveVenueConfig(_Config):
         description="finished orders older than this leave the order journal, their fills "
         "folded into the balance baseline, at each reconciliation that finds nothing wrong",
     )
+    margin_mode: Literal["cross", "isolated"] = Field(
+        default="isolated",
+        description="perpetuals: margin mode set for each perpetual instrument at start "
+        "(isolated: a position can lose at most its own margin)",
+    )
+    leverage: dict[str, int] = Field(
+        default_factory=dict,
+        description="perpetuals: leverage set at start, by instrument symbol (BTCUSDT-PERP); "
+        "a perpetual not named gets default_leverage",
+    )
+    default_leverage: int = Field(
+        default=1, ge=1, le=125, description="perpetuals: leverage of a perpetual not in leverage"
+    )
     retry: RetryConfig = RetryConfig()
     """Backoff for venue calls that failed for a reason that may pass."""
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     """When to stop calling a venue that keeps failing."""
+
+    @model_validator(mode="after")
+    def _check_leverage(self) -> Self:
+        for symbol, leverage in self.leverage.items():
+            if not 1 <= leverage <= 125:
+                raise ValueError(f"leverage[{symbol}] must be in [1, 125], was {leverage}")
+        return self
 
 
 def resolve_mode(config: LiveVenueConfig, environ: Mapping[str, str]) -> tuple[LiveMode, str]:

@@ -544,6 +544,14 @@ class FakeExchange:
         """The futures account's USDT wallet balance (fees, realized profit and funding in)."""
         return self._call(lambda: self.futures.wallet)
 
+    def futures_margin_balance(self) -> Decimal:
+        """The wallet plus the unrealized profit of open positions at the mark price (what
+        ccxt's ``fetch_balance`` reports as the USDT total)."""
+        return self._call(
+            lambda: self.futures.wallet
+            + sum((self.futures.unrealized(s) for s in self.futures.positions), ZERO)
+        )
+
     def futures_settings(self, symbol: str) -> tuple[int, str]:
         """``(leverage, margin type)`` of ``symbol``: margin type ``CROSSED`` or ``ISOLATED``."""
         return self._call(
