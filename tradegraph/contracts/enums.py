@@ -88,7 +88,6 @@ class AccountKind(StrEnum):
     """
 
     CASH = "cash"
-    MARGIN = "margin"
 
 
 class InstrumentKind(StrEnum):

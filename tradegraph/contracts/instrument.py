@@ -24,12 +24,18 @@ class MarginTier(BaseModel):
     value, ``initial_rate`` and ``maintenance_rate`` of notional are required (less
     ``maintenance_amount``, the exchange's cumulative deduction)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     max_notional: float
+    """Upper bound of the bracket's position notional (quote currency)."""
     initial_rate: float
+    """Initial margin as a fraction of notional (1 / the bracket's highest leverage)."""
     maintenance_rate: float
+    """Maintenance margin as a fraction of notional."""
     maintenance_amount: float = 0.0
+    """Amount deducted from the maintenance margin (the exchange's cumulative deduction)."""
 
 
 class Instrument(BaseModel):
