@@ -177,4 +177,3 @@ def test_a_spot_market_has_no_funding_exit_2(fake: FakeExchange, tmp_path: Path)
     assert result.stderr.startswith("error: --symbol 'BTC/USDT' is BTC/USDT, not a perpetual swap")
     assert result.stderr.count("\n") == 1
     assert not (tmp_path / "funding").exists()
-

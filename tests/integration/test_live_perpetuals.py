@@ -226,9 +226,7 @@ def test_a_position_changed_outside_the_session_halts_the_restart(
     failure, published = asyncio.run(scenario())
 
     assert failure.startswith("reconciliation failed:")
-    assert (
-        f"{IID} position at the venue is 0.05 but the journal expects 0.01" in failure
-    ), failure
+    assert f"{IID} position at the venue is 0.05 but the journal expects 0.01" in failure, failure
     assert "OrderFilled" not in published
 
 

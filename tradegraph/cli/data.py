@@ -188,7 +188,9 @@ def add_data_commands(subparsers: Any) -> None:
     )
     dl.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
     dl.add_argument(
-        "--symbol", required=True, help="market, e.g. BTC/USDT or BTCUSDT; a perpetual: BTC/USDT:USDT"
+        "--symbol",
+        required=True,
+        help="market, e.g. BTC/USDT or BTCUSDT; a perpetual: BTC/USDT:USDT",
     )
     dl.add_argument("--timeframe", default="1m", help="bar length, e.g. 1m, 1h (default 1m)")
     dl.add_argument("--since", required=True, help="first bar, ISO date or date-time (UTC)")

@@ -107,7 +107,9 @@ def futures_exchange_info() -> dict[str, Any]:
     }
 
 
-def default_funding(symbol: str, start_ms: int = JULY_2025_MS, events: int = 93) -> list[FundingEvent]:
+def default_funding(
+    symbol: str, start_ms: int = JULY_2025_MS, events: int = 93
+) -> list[FundingEvent]:
     """A deterministic funding history every 8 hours from ``start_ms``: rates around 1 bp,
     some negative, and a mark price that drifts."""
     base = Decimal(_PERPETUALS[symbol][6])
@@ -178,9 +180,7 @@ class FuturesAccount:
         for raw in futures_exchange_info()["symbols"]:
             r = SymbolRules.from_exchange_info(raw)
             # GTX (post-only) orders are matched as the spot engine's LIMIT_MAKER.
-            rules[r.symbol] = dataclasses.replace(
-                r, order_types=("LIMIT", "MARKET", "LIMIT_MAKER")
-            )
+            rules[r.symbol] = dataclasses.replace(r, order_types=("LIMIT", "MARKET", "LIMIT_MAKER"))
         assets = {a for r in rules.values() for a in (r.base, r.quote)}
         self.engine = MatchingEngine(
             rules,
@@ -348,7 +348,10 @@ class FuturesAccount:
     def account_json(self, now_ms: int) -> dict[str, Any]:
         unrealized = sum((self.unrealized(s) for s in self.positions), ZERO)
         initial = sum(
-            (abs(p.amount * self.mark_price(s)) / self.leverage[s] for s, p in self.positions.items()),
+            (
+                abs(p.amount * self.mark_price(s)) / self.leverage[s]
+                for s, p in self.positions.items()
+            ),
             ZERO,
         )
         margin_balance = self.wallet + unrealized
@@ -440,7 +443,9 @@ def set_leverage(account: FuturesAccount, symbol: str, raw: str | None) -> dict[
     try:
         leverage = int(raw or "")
     except ValueError:
-        raise BinanceError(-1102, "Mandatory parameter 'leverage' was not sent, was empty/null, or malformed.") from None
+        raise BinanceError(
+            -1102, "Mandatory parameter 'leverage' was not sent, was empty/null, or malformed."
+        ) from None
     if not 1 <= leverage <= MAX_LEVERAGE:
         raise BinanceError(-4028, f"Leverage {leverage} is not valid")
     account.leverage[symbol] = leverage

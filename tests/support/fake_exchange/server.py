@@ -548,15 +548,15 @@ class FakeExchange:
         """The wallet plus the unrealized profit of open positions at the mark price (what
         ccxt's ``fetch_balance`` reports as the USDT total)."""
         return self._call(
-            lambda: self.futures.wallet
-            + sum((self.futures.unrealized(s) for s in self.futures.positions), ZERO)
+            lambda: (
+                self.futures.wallet
+                + sum((self.futures.unrealized(s) for s in self.futures.positions), ZERO)
+            )
         )
 
     def futures_settings(self, symbol: str) -> tuple[int, str]:
         """``(leverage, margin type)`` of ``symbol``: margin type ``CROSSED`` or ``ISOLATED``."""
-        return self._call(
-            lambda: (self.futures.leverage[symbol], self.futures.margin_type[symbol])
-        )
+        return self._call(lambda: (self.futures.leverage[symbol], self.futures.margin_type[symbol]))
 
     def futures_orders(self) -> list[Order]:
         """Every futures order ever accepted (copies), oldest first."""
@@ -1357,7 +1357,9 @@ class FakeExchange:
         return symbol, order_id, client_id
 
     def _get_futures_order(self, params: dict[str, str]) -> Any:
-        return self.futures.order_json(self.futures.engine.find_order(*self._futures_lookup(params)))
+        return self.futures.order_json(
+            self.futures.engine.find_order(*self._futures_lookup(params))
+        )
 
     def _delete_futures_order(self, params: dict[str, str]) -> Any:
         symbol, order_id, client_id = self._futures_lookup(params)

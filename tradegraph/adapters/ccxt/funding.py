@@ -50,9 +50,7 @@ class FundingReport:
     new_events: int = 0
     duplicates: int = 0
     already_stored: int = 0
-    dropped: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(FUNDING_DROP_REASONS, 0)
-    )
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FUNDING_DROP_REASONS, 0))
     first_ts_ns: int | None = None
     last_ts_ns: int | None = None
     events: int = 0

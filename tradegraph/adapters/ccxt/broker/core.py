@@ -151,9 +151,7 @@ class BrokerCore:
 
     def _perpetuals(self) -> dict[str, Instrument]:
         """The perpetual instruments of this venue, by instrument id."""
-        return {
-            iid: i for iid, i in self._listings.items() if i.kind is InstrumentKind.PERPETUAL
-        }
+        return {iid: i for iid, i in self._listings.items() if i.kind is InstrumentKind.PERPETUAL}
 
     def _ledger_keys(self) -> list[str]:
         """What the journal's baseline keeps: the currencies of spot instruments, and the net

@@ -241,9 +241,7 @@ class CcxtBroker(BrokerCore):
                 )
             mode = self.live.margin_mode
             try:
-                await self._call(
-                    "set_margin_mode", partial(exchange.set_margin_mode, mode, symbol)
-                )
+                await self._call("set_margin_mode", partial(exchange.set_margin_mode, mode, symbol))
             except VenueError as exc:
                 if exc.kind != "MarginModeAlreadySet":
                     raise
