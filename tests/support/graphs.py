@@ -51,7 +51,7 @@ def btc_perpetual(**overrides: Any) -> InstrumentConfig:
         "min_quantity": 0.001,
         "min_notional": 100.0,
         "maker_fee": 0.0002,
-        "taker_fee": 0.0004,
+        "taker_fee": 0.0005,
         "max_leverage": 125.0,
     }
     fields.update(overrides)

@@ -164,7 +164,7 @@ class FuturesAccount:
     clock_ms: Callable[[], int]
     wallet: Decimal = Decimal("10000")
     maker_fee: Decimal = Decimal("0.0002")
-    taker_fee: Decimal = Decimal("0.0004")
+    taker_fee: Decimal = Decimal("0.0005")
     engine: MatchingEngine = field(init=False)
     positions: dict[str, Position] = field(default_factory=dict)
     leverage: dict[str, int] = field(default_factory=dict)
@@ -173,6 +173,7 @@ class FuturesAccount:
     funding: dict[str, list[FundingEvent]] = field(default_factory=dict)
     income: list[Income] = field(default_factory=list)
     mark_prices: dict[str, Decimal] = field(default_factory=dict)
+    funding_hours: dict[str, int] = field(default_factory=dict)
     _seen_fills: int = 0
 
     def __post_init__(self) -> None:
@@ -194,6 +195,7 @@ class FuturesAccount:
             self.leverage[name] = DEFAULT_LEVERAGE
             self.margin_type[name] = "CROSSED"
             self.funding[name] = default_funding(name)
+            self.funding_hours[name] = 8
 
     # -- bookkeeping --------------------------------------------------------------------------
 
@@ -509,6 +511,22 @@ def premium_index(account: FuturesAccount, symbol: str, now_ms: int) -> dict[str
         "nextFundingTime": next_ms,
         "time": now_ms,
     }
+
+
+def funding_info(account: FuturesAccount) -> list[dict[str, Any]]:
+    """``GET /fapi/v1/fundingInfo``: as on Binance, only the symbols whose funding interval or
+    caps were adjusted from the 8-hour default."""
+    return [
+        {
+            "symbol": name,
+            "adjustedFundingRateCap": "0.02000000",
+            "adjustedFundingRateFloor": "-0.02000000",
+            "fundingIntervalHours": hours,
+            "disclaimer": False,
+        }
+        for name, hours in sorted(account.funding_hours.items())
+        if hours != 8
+    ]
 
 
 def income_rows(

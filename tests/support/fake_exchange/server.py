@@ -52,6 +52,7 @@ from .faults import AddressBan, FaultPlan, RequestFault
 from .futures import (
     FundingEvent,
     FuturesAccount,
+    funding_info,
     funding_rows,
     futures_exchange_info,
     income_rows,
@@ -520,6 +521,16 @@ class FakeExchange:
 
         self._call(work)
 
+    def set_funding_interval(self, symbol: str, hours: int) -> None:
+        """Pay ``symbol``'s funding every ``hours`` hours (Binance's default is 8); it is then
+        listed in ``/fapi/v1/fundingInfo``."""
+
+        def work() -> None:
+            self.futures.engine.rules_for(symbol)
+            self.futures.funding_hours[symbol] = hours
+
+        self._call(work)
+
     def set_futures_position(
         self, symbol: str, amount: str | float | Decimal, entry_price: str | float | Decimal
     ) -> None:
@@ -819,7 +830,7 @@ class FakeExchange:
             ("GET", "/fapi/v1/depth"): self._get_futures_depth,
             ("GET", "/fapi/v1/premiumIndex"): self._get_premium_index,
             ("GET", "/fapi/v1/fundingRate"): self._get_funding_rate,
-            ("GET", "/fapi/v1/fundingInfo"): lambda p: [],
+            ("GET", "/fapi/v1/fundingInfo"): lambda p: funding_info(self.futures),
         }
         signed: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
             ("GET", "/api/v3/account"): self._get_account,
