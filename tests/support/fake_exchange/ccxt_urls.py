@@ -23,7 +23,7 @@ SERVED_REST = {
     "fapiPrivateV3": "/fapi/v3",
     "dapiPublic": "/dapi/v1",
 }
-SERVED_WS = {"spot": "/ws", "margin": "/ws"}
+SERVED_WS = {"spot": "/ws", "margin": "/ws", "linear": "/fws"}
 SERVED_WS_API = {"spot": "/ws-api/v3"}
 
 # ccxt options for a spot-only venue without the wallet (sapi) endpoints.

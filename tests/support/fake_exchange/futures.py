@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .book import ZERO, BinanceError, Fill, MatchingEngine, Order, SymbolRules
+from .book import ZERO, BinanceError, Event, Fill, MatchingEngine, Order, SymbolRules
 
 UNLIMITED = Decimal("1e15")
 HOUR_MS = 3_600_000
@@ -199,14 +199,14 @@ class FuturesAccount:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def settle(self) -> None:
-        """Book fills the engine made since the last call, and drop its events (the futures
-        side has no user-data stream)."""
-        self.engine.drain_events()
+    def settle(self) -> list[Event]:
+        """Book fills the engine made since the last call; returns the engine's events."""
+        events = self.engine.drain_events()
         new = self.engine.fills[self._seen_fills :]
         self._seen_fills = len(self.engine.fills)
         for fill in new:
             self._book(fill)
+        return events
 
     def _book(self, fill: Fill) -> None:
         pos = self.positions[fill.symbol]

@@ -102,7 +102,7 @@ class _Route:
 @dataclass(eq=False)
 class _Socket:
     ws: web.WebSocketResponse
-    kind: str  # "market" or "user"
+    kind: str  # "market", "futures" (USDⓈ-M market streams) or "user"
     transport: asyncio.Transport | None
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     streams: set[str] = field(default_factory=set)
@@ -250,7 +250,7 @@ class FakeExchange:
         self._records: list[RecordedRequest] = []
         self._sockets: set[_Socket] = set()
         self._waiters: list[tuple[str, concurrent.futures.Future[None]]] = []
-        self._live_klines: dict[tuple[str, str], _LiveKline] = {}
+        self._live_klines: dict[tuple[str, str, str], _LiveKline] = {}
         self._next_subscription_id = 0
         self._routes = self._build_routes()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -316,6 +316,8 @@ class FakeExchange:
         app = web.Application()
         app.router.add_get("/ws", self._serve_market_socket)
         app.router.add_get("/ws/{stream}", self._serve_market_socket)
+        app.router.add_get("/fws", self._serve_futures_socket)
+        app.router.add_get("/fws/{stream}", self._serve_futures_socket)
         app.router.add_get("/ws-api/v3", self._serve_user_socket)
         app.router.add_route("*", "/{tail:.*}", self._serve_rest)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -486,7 +488,7 @@ class FakeExchange:
                 spread_ticks=1,
             )
             self.futures.mark_prices[symbol] = _to_decimal(price)
-            self.futures.settle()
+            self._publish_events()
 
         self._call(work)
 
@@ -497,7 +499,7 @@ class FakeExchange:
 
         def work() -> None:
             self.futures.engine.trade(symbol, _to_decimal(price), _to_decimal(qty))
-            self.futures.settle()
+            self._publish_events()
 
         self._call(work)
 
@@ -828,6 +830,12 @@ class FakeExchange:
             ("GET", "/fapi/v1/time"): lambda p: {"serverTime": self.now_ms()},
             ("GET", "/fapi/v1/exchangeInfo"): self._get_futures_exchange_info,
             ("GET", "/fapi/v1/depth"): self._get_futures_depth,
+            ("GET", "/fapi/v1/trades"): lambda p: self._trades_of(
+                self.futures.engine, self._futures_symbol(p), p
+            ),
+            ("GET", "/fapi/v1/aggTrades"): lambda p: self._agg_trades_of(
+                self.futures.engine, self._futures_symbol(p), p
+            ),
             ("GET", "/fapi/v1/premiumIndex"): self._get_premium_index,
             ("GET", "/fapi/v1/fundingRate"): self._get_funding_rate,
             ("GET", "/fapi/v1/fundingInfo"): lambda p: funding_info(self.futures),
@@ -1023,8 +1031,10 @@ class FakeExchange:
         )
 
     def _get_trades(self, params: dict[str, str]) -> Any:
-        symbol = self._symbol(params)
-        tape = [t for t in self.engine.tape if t.symbol == symbol]
+        return self._trades_of(self.engine, self._symbol(params), params)
+
+    def _trades_of(self, engine: MatchingEngine, symbol: str, params: dict[str, str]) -> Any:
+        tape = [t for t in engine.tape if t.symbol == symbol]
         return [
             {
                 "id": t.trade_id,
@@ -1039,8 +1049,10 @@ class FakeExchange:
         ]
 
     def _get_agg_trades(self, params: dict[str, str]) -> Any:
-        symbol = self._symbol(params)
-        tape = [t for t in self.engine.tape if t.symbol == symbol]
+        return self._agg_trades_of(self.engine, self._symbol(params), params)
+
+    def _agg_trades_of(self, engine: MatchingEngine, symbol: str, params: dict[str, str]) -> Any:
+        tape = [t for t in engine.tape if t.symbol == symbol]
         from_id, start, end = (
             _int(params, "fromId"),
             _int(params, "startTime"),
@@ -1071,8 +1083,8 @@ class FakeExchange:
             for t in tape
         ]
 
-    def _book_ticker(self, symbol: str) -> dict[str, Any]:
-        _, bids, asks = self.engine.depth(symbol, 1)
+    def _book_ticker(self, symbol: str, engine: MatchingEngine | None = None) -> dict[str, Any]:
+        _, bids, asks = (engine or self.engine).depth(symbol, 1)
         bid = bids[0] if bids else (ZERO, ZERO)
         ask = asks[0] if asks else (ZERO, ZERO)
         return {
@@ -1347,7 +1359,7 @@ class FakeExchange:
             price=_decimal(params, "price"),
             time_in_force=tif,
         )
-        self.futures.settle()
+        self._publish_events()
         return self.futures.order_json(order)
 
     def _check_reduce_only(self, symbol: str, side: str, quantity: Decimal | None) -> None:
@@ -1375,7 +1387,7 @@ class FakeExchange:
     def _delete_futures_order(self, params: dict[str, str]) -> Any:
         symbol, order_id, client_id = self._futures_lookup(params)
         order, _ = self.futures.engine.cancel_order(symbol, order_id, client_id)
-        self.futures.settle()
+        self._publish_events()
         return self.futures.order_json(order)
 
     def _get_futures_open_orders(self, params: dict[str, str]) -> Any:
@@ -1386,7 +1398,7 @@ class FakeExchange:
         symbol = self._futures_symbol(params)
         for order in self.futures.engine.open_orders(symbol):
             self.futures.engine.cancel_order(symbol, order.order_id, None)
-        self.futures.settle()
+        self._publish_events()
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     def _get_futures_trades(self, params: dict[str, str]) -> Any:
@@ -1453,8 +1465,13 @@ class FakeExchange:
             except (ConnectionError, RuntimeError):
                 return
 
-    async def _serve_market_socket(self, request: web.Request) -> web.StreamResponse:
-        ws, sock = await self._attach(request, "market")
+    async def _serve_futures_socket(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_market_socket(request, kind="futures")
+
+    async def _serve_market_socket(
+        self, request: web.Request, kind: str = "market"
+    ) -> web.StreamResponse:
+        ws, sock = await self._attach(request, kind)
         raw_stream = request.match_info.get("stream", "")
         if "@" in raw_stream:
             # Binance's raw-stream form: /ws/<stream> is subscribed from the start.
@@ -1568,16 +1585,14 @@ class FakeExchange:
             raise BinanceError(-1022, "Signature for this request is not valid.")
         self._check_timestamp({k: str(v) for k, v in params.items()})
 
-    def _targets(self, stream: str | None, user: bool) -> list[_Socket]:
+    def _targets(self, stream: str | None, user: bool, kind: str = "market") -> list[_Socket]:
         if user:
             return [s for s in self._sockets if s.user_subscription_id is not None]
         key = None if stream is None else _normalize_stream(stream)
-        return [
-            s for s in self._sockets if s.kind == "market" and (key is None or key in s.streams)
-        ]
+        return [s for s in self._sockets if s.kind == kind and (key is None or key in s.streams)]
 
-    def _publish(self, stream: str, payload: Mapping[str, Any]) -> None:
-        targets = self._targets(stream, user=False)
+    def _publish(self, stream: str, payload: Mapping[str, Any], kind: str = "market") -> None:
+        targets = self._targets(stream, user=False, kind=kind)
         if targets:
             text = _dumps(payload)
             for sock in targets:
@@ -1592,6 +1607,10 @@ class FakeExchange:
     def _publish_events(self) -> None:
         for event in self.engine.drain_events():
             self._publish_event(event)
+        # The futures side has market streams only (no user-data stream).
+        for event in self.futures.settle():
+            if isinstance(event, TradeEvent):
+                self._publish_trade(event, kind="futures")
 
     def _publish_event(self, event: Event) -> None:
         if isinstance(event, OrderEvent):
@@ -1634,7 +1653,7 @@ class FakeExchange:
         else:
             self._publish_trade(event)
 
-    def _publish_trade(self, event: TradeEvent) -> None:
+    def _publish_trade(self, event: TradeEvent, kind: str = "market") -> None:
         t = event.trade
         lower = t.symbol.lower()
         self._publish(
@@ -1650,6 +1669,7 @@ class FakeExchange:
                 "m": t.buyer_is_maker,
                 "M": True,
             },
+            kind,
         )
         self._publish(
             f"{lower}@aggTrade",
@@ -1666,24 +1686,26 @@ class FakeExchange:
                 "m": t.buyer_is_maker,
                 "M": True,
             },
+            kind,
         )
         prefix = f"{lower}@kline_"
         intervals = {
             s.removeprefix(prefix)
             for sock in self._sockets
+            if sock.kind == kind
             for s in sock.streams
             if s.startswith(prefix)
         }
         for interval in sorted(intervals & INTERVALS_MS.keys()):
-            self._update_live_kline(t, interval)
+            self._update_live_kline(t, interval, kind)
 
-    def _update_live_kline(self, t: PublicTrade, interval: str) -> None:
+    def _update_live_kline(self, t: PublicTrade, interval: str, kind: str = "market") -> None:
         interval_ms = INTERVALS_MS[interval]
         open_ms = t.time_ms - t.time_ms % interval_ms
-        key = (t.symbol, interval)
+        key = (kind, t.symbol, interval)
         live = self._live_klines.get(key)
         if live is not None and live.open_ms < open_ms:
-            self._publish_kline(t.symbol, interval, live, closed=True, time_ms=t.time_ms)
+            self._publish_kline(t.symbol, interval, live, closed=True, time_ms=t.time_ms, kind=kind)
             live = None
         if live is None:
             live = _LiveKline(
@@ -1697,10 +1719,17 @@ class FakeExchange:
         live.quote_volume += t.qty * t.price
         live.last_trade_id = t.trade_id
         live.trades += 1
-        self._publish_kline(t.symbol, interval, live, closed=False, time_ms=t.time_ms)
+        self._publish_kline(t.symbol, interval, live, closed=False, time_ms=t.time_ms, kind=kind)
 
     def _publish_kline(
-        self, symbol: str, interval: str, live: _LiveKline, *, closed: bool, time_ms: int
+        self,
+        symbol: str,
+        interval: str,
+        live: _LiveKline,
+        *,
+        closed: bool,
+        time_ms: int,
+        kind: str = "market",
     ) -> None:
         self._publish(
             f"{symbol.lower()}@kline_{interval}",
@@ -1728,6 +1757,7 @@ class FakeExchange:
                     "B": "0",
                 },
             },
+            kind,
         )
 
 
