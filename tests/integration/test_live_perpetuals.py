@@ -27,7 +27,7 @@ from tradegraph.config import (
     StrategyConfig,
     VenueConfig,
 )
-from tradegraph.config.models import RetryConfig, SessionConfig
+from tradegraph.config.models import InstrumentConfig, RetryConfig, SessionConfig
 from tradegraph.contracts import (
     AccountBalances,
     OrderFilled,
@@ -60,7 +60,9 @@ def fake() -> Iterator[FakeExchange]:
         yield exchange
 
 
-def graph(fake: FakeExchange, **overrides: Any) -> GraphConfig:
+def graph(
+    fake: FakeExchange, instrument: InstrumentConfig | None = None, **overrides: Any
+) -> GraphConfig:
     values: dict[str, Any] = {
         "max_order_notional": 5_000.0,
         "request_timeout_s": 3.0,
@@ -78,7 +80,7 @@ def graph(fake: FakeExchange, **overrides: Any) -> GraphConfig:
     )
     return GraphConfig(
         name="live-perpetual",
-        instruments=(btc_perpetual(),),
+        instruments=(instrument or btc_perpetual(),),
         venues=(VenueConfig(name="BINANCE", live=live),),
         data=DataConfig(
             bars=(BarSourceConfig(path="sample:BTCUSDT_1m", symbol="BTCUSDT-PERP", limit=10),)
@@ -131,10 +133,16 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
 class Session:
     """One start of the broker component on a journal file, as a restarted session."""
 
-    def __init__(self, fake: FakeExchange, journal: Path, **overrides: Any) -> None:
+    def __init__(
+        self,
+        fake: FakeExchange,
+        journal: Path,
+        instrument: InstrumentConfig | None = None,
+        **overrides: Any,
+    ) -> None:
         self.outbox = RecordingOutbox()
         self.gateway = GatewayBroker(
-            graph(fake, **overrides),
+            graph(fake, instrument, **overrides),
             "BINANCE",
             session_id="perp-session",
             environ=ENV,
@@ -301,3 +309,42 @@ def test_a_ban_on_the_futures_order_endpoint_is_waited_out_as_on_spot(
     assert [r.status for r in fake.requests(ORDER_PATH, "POST")] == [418, 200]
     assert published == ["OrderAccepted", "OrderFilled"]
     assert fake.futures_positions() == {"BTCUSDT": Decimal("0.01000000")}
+
+
+@pytest.mark.parametrize(
+    ("instrument", "overrides", "reason"),
+    [
+        (
+            btc_perpetual(contract_size=0.001),
+            {},
+            f"{IID}: contract_size is 0.001 but one BTC/USDT:USDT contract at binanceusdm is 1",
+        ),
+        (
+            btc_perpetual(),
+            {"leverage": {"ETHUSDT-PERP": 2}},
+            "live.leverage names ETHUSDT-PERP, which is no perpetual instrument of venue BINANCE",
+        ),
+        (
+            btc_perpetual(kind="spot"),
+            {},
+            "not listed at binanceusdm: BTCUSDT-PERP.BINANCE (BTC/USDT)",
+        ),
+    ],
+    ids=["contract-size", "leverage-key", "spot-on-a-futures-venue"],
+)
+def test_a_perpetual_the_venue_does_not_match_refuses_the_start_before_any_setting(
+    fake: FakeExchange,
+    tmp_path: Path,
+    instrument: InstrumentConfig,
+    overrides: dict[str, Any],
+    reason: str,
+) -> None:
+    async def scenario() -> str:
+        async with Session(fake, tmp_path / "BINANCE.jsonl", instrument, **overrides) as session:
+            return session.failure
+
+    failure = asyncio.run(scenario())
+
+    assert failure == f"broker:BINANCE could not start: ConfigError: {reason}"
+    assert fake.requests(LEVERAGE_PATH) == []
+    assert fake.requests("/fapi/v1/marginType") == []
