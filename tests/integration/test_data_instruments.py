@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ccxt
 import pytest
 import yaml
 
 from tests.support.fake_exchange import FakeExchange
+from tradegraph.adapters.ccxt.instruments import fetch_instruments
 from tradegraph.config.loader import default_config_text
+from tradegraph.config.models import InstrumentConfig
 from tradegraph.data.catalog import resolve_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,3 +122,56 @@ def test_unknown_symbol_exits_2_with_one_line(fake: FakeExchange, tmp_path: Path
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown symbol 'DOGE/BTC' on binance")
     assert result.stderr.count("\n") == 1
+
+
+def test_perpetual_definitions_carry_contract_size_and_funding_interval(
+    fake: FakeExchange, tmp_path: Path
+) -> None:
+    fake.set_funding_interval("ETHUSDT", 4)
+    ccxt_config = tmp_path / "usdm.json"
+    ccxt_config.write_text(json.dumps(fake.ccxt_config(futures=True)))
+    out = tmp_path / "perps.yaml"
+
+    result = _tradegraph(
+        "data",
+        "instruments",
+        "--exchange",
+        "binanceusdm",
+        "--ccxt-config",
+        str(ccxt_config),
+        "--symbols",
+        "BTC/USDT:USDT,ETHUSDT-PERP",
+        "--out",
+        str(out),
+    )
+
+    assert result.returncode == 0, result.stderr
+    btc, eth = yaml.safe_load(out.read_text())["instruments"]
+    assert (btc["symbol"], btc["kind"], btc["base"], btc["quote"], btc["settle"]) == (
+        "BTCUSDT-PERP",
+        "perpetual",
+        "BTC",
+        "USDT",
+        "",
+    )
+    assert (btc["contract_size"], btc["tick_size"], btc["lot_size"]) == (1.0, 0.1, 0.001)
+    assert (btc["min_notional"], btc["maker_fee"], btc["taker_fee"]) == (100.0, 0.0002, 0.0005)
+    assert (btc["funding_interval_h"], eth["funding_interval_h"]) == (8.0, 4.0)
+    # Binance gives margin tiers to an authenticated client only; this one has no keys.
+    assert btc["margin_tiers"] == []
+    assert eth["symbol"] == "ETHUSDT-PERP"
+    assert "/fapi/v1/leverageBracket" not in {r.path for r in fake.requests()}
+    loaded = InstrumentConfig.model_validate(btc).build()
+    assert loaded.ccxt_symbol == "BTC/USDT:USDT"
+
+
+def test_an_authenticated_client_adds_the_margin_tiers(fake: FakeExchange) -> None:
+    exchange = ccxt.binanceusdm(fake.ccxt_config(futures=True))
+
+    [btc] = fetch_instruments(exchange, ["BTC/USDT:USDT"], "BINANCE")
+
+    tiers = btc.margin_tiers
+    assert [t.max_notional for t in tiers] == [50_000, 600_000, 3_000_000, 12_000_000]
+    assert tiers[0].initial_rate == pytest.approx(1 / 125)
+    assert (tiers[1].maintenance_rate, tiers[1].maintenance_amount) == (0.005, 50.0)
+    assert btc.max_leverage == 125.0

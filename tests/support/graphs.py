@@ -38,6 +38,26 @@ MINUTE_NS = 60_000_000_000
 T0 = 1_750_000_000_000_000_000 - (1_750_000_000_000_000_000 % MINUTE_NS)
 
 
+def btc_perpetual(**overrides: Any) -> InstrumentConfig:
+    """The fake exchange's USDⓈ-M ``BTCUSDT`` perpetual as an instrument (``BTCUSDT-PERP``)."""
+    fields: dict[str, Any] = {
+        "symbol": "BTCUSDT-PERP",
+        "venue": "BINANCE",
+        "base": "BTC",
+        "quote": "USDT",
+        "kind": "perpetual",
+        "tick_size": 0.1,
+        "lot_size": 0.001,
+        "min_quantity": 0.001,
+        "min_notional": 100.0,
+        "maker_fee": 0.0002,
+        "taker_fee": 0.0005,
+        "max_leverage": 125.0,
+    }
+    fields.update(overrides)
+    return InstrumentConfig(**fields)
+
+
 def btc_instrument(**overrides: Any) -> InstrumentConfig:
     fields: dict[str, Any] = {
         "symbol": "BTCUSDT",

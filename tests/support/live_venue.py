@@ -9,15 +9,21 @@ from tradegraph.config.models import CircuitBreakerConfig, LiveMode, LiveVenueCo
 
 
 def fake_live_venue(
-    fake: FakeExchange, *, key_env: str, secret_env: str, **fields: Any
+    fake: FakeExchange,
+    *,
+    key_env: str,
+    secret_env: str,
+    futures: bool = False,
+    **fields: Any,
 ) -> LiveVenueConfig:
-    """A ``binance`` live venue whose every URL is the fake's, keys read from ``key_env`` and
-    ``secret_env``, ccxt's own rate limiter off (tests meet the fake's limits instead) and a
-    circuit that opens only after 10 failures; ``fields`` set or override the rest."""
-    ccxt_config = fake.ccxt_config()
+    """A ``binance`` live venue (with ``futures``: ``binanceusdm``, USDⓈ-M perpetuals) whose
+    every URL is the fake's, keys read from ``key_env`` and ``secret_env``, ccxt's own rate
+    limiter off (tests meet the fake's limits instead) and a circuit that opens only after 10
+    failures; ``fields`` set or override the rest."""
+    ccxt_config = fake.ccxt_config(futures=futures)
     values: dict[str, Any] = {
         "mode": LiveMode.LIVE,
-        "exchange": "binance",
+        "exchange": "binanceusdm" if futures else "binance",
         "api_key_env": key_env,
         "api_secret_env": secret_env,
         "urls": ccxt_config["urls"],

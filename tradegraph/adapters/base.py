@@ -37,6 +37,11 @@ class ReconciliationReport:
         recovered_fills: Fills found at the venue that the journal missed.
         balances: Venue balances (total) of the currencies this session trades.
         expected_balances: What the journal says they should be.
+        positions: Net positions at the venue (base units, negative: short) of the perpetual
+            instruments this session trades, by instrument id.
+        expected_positions: What the journal says they should be.
+        funding: Funding the account got (negative: paid) per perpetual instrument since the
+            journal's baseline (or over ``live.reconcile_lookback_s`` on a first start).
         mode: How the broker trades.
         ts_ns: When the venue was read (0: not known).
         skipped: Why nothing was judged (the venue could not be read), or ``""``.
@@ -49,6 +54,9 @@ class ReconciliationReport:
     recovered_fills: int
     balances: Mapping[str, float] = field(default_factory=dict)
     expected_balances: Mapping[str, float] = field(default_factory=dict)
+    positions: Mapping[str, float] = field(default_factory=dict)
+    expected_positions: Mapping[str, float] = field(default_factory=dict)
+    funding: Mapping[str, float] = field(default_factory=dict)
     mode: LiveMode = LiveMode.LIVE
     ts_ns: int = 0
     skipped: str = ""
@@ -66,6 +74,12 @@ class ReconciliationReport:
             expected = self.expected_balances.get(ccy)
             shown = "" if expected is None else f" (journal expects {expected:.10g})"
             lines.append(f"  {ccy}: {self.balances[ccy]:.10g}{shown}")
+        for iid in sorted(self.positions):
+            expected = self.expected_positions.get(iid)
+            shown = "" if expected is None else f" (journal expects {expected:.10g})"
+            paid = self.funding.get(iid)
+            funding = "" if paid is None else f", funding {paid:+.10g}"
+            lines.append(f"  {iid} position: {self.positions[iid]:.10g}{shown}{funding}")
         return "\n".join(lines)
 
 

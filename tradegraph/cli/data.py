@@ -19,6 +19,7 @@ from tradegraph.adapters.ccxt.download import (
     download_ohlcv,
     exchange_config,
 )
+from tradegraph.adapters.ccxt.funding import FundingReport, download_funding
 from tradegraph.adapters.ccxt.instruments import fetch_instruments, instruments_yaml
 from tradegraph.cli.progress import ProgressLine
 from tradegraph.data.catalog import parse_time_ns
@@ -26,6 +27,8 @@ from tradegraph.errors import ConfigError, TradegraphError
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    if args.kind == "funding":
+        return _download_funding(args)
     since_ns = parse_time_ns(args.since, "--since")
     until_ns = parse_time_ns(args.until, "--until") if args.until else time.time_ns()
     if args.page_limit < 1:
@@ -34,7 +37,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         config_file=args.ccxt_config, url_overrides=args.url_override, options=args.ccxt_option
     )
     exchange = build_exchange(args.exchange, config)
-    out_dir = Path(args.out)
+    out_dir = Path(args.out or "data/bars")
     line = ProgressLine(plain=False)
 
     def progress(report: DownloadReport) -> None:
@@ -64,6 +67,52 @@ def cmd_download(args: argparse.Namespace) -> int:
     except ccxt.BaseError as exc:
         raise TradegraphError(
             f"{args.exchange}: {type(exc).__name__}: {exc}; bars stored so far in "
+            f"{out_dir.resolve()} are kept"
+        ) from exc
+    finally:
+        line.close()
+    print(report.summary())
+    return 0
+
+
+def _download_funding(args: argparse.Namespace) -> int:
+    since_ns = parse_time_ns(args.since, "--since")
+    until_ns = parse_time_ns(args.until, "--until") if args.until else time.time_ns()
+    if args.page_limit < 1:
+        raise ConfigError(f"--page-limit must be >= 1, was {args.page_limit}")
+    config = exchange_config(
+        config_file=args.ccxt_config, url_overrides=args.url_override, options=args.ccxt_option
+    )
+    exchange = build_exchange(args.exchange, config)
+    out_dir = Path(args.out or "data/funding")
+    line = ProgressLine(plain=False)
+
+    def progress(report: FundingReport) -> None:
+        line.update(
+            lambda: (
+                f"{report.symbol} funding: {report.new_events:,} new events, "
+                f"{report.requests} requests"
+            )
+        )
+
+    import ccxt
+
+    try:
+        report = download_funding(
+            exchange,
+            symbol=args.symbol,
+            since_ns=since_ns,
+            until_ns=until_ns,
+            out_dir=out_dir,
+            page_limit=args.page_limit,
+            retries=args.retries,
+            progress=progress if line.shown else None,
+        )
+    except ccxt.BadRequest as exc:
+        raise ConfigError(f"{args.exchange} refused the request: {exc}") from exc
+    except ccxt.BaseError as exc:
+        raise TradegraphError(
+            f"{args.exchange}: {type(exc).__name__}: {exc}; funding events stored so far in "
             f"{out_dir.resolve()} are kept"
         ) from exc
     finally:
@@ -125,15 +174,30 @@ def add_data_commands(subparsers: Any) -> None:
     data_sub = data.add_subparsers(dest="data_command", required=True)
     dl = data_sub.add_parser(
         "download",
-        help="page an exchange's OHLCV bars (ccxt fetch_ohlcv) into a Parquet dataset",
-        description="Historical bars from an exchange, through ccxt, into a Parquet dataset.",
+        help="page an exchange's OHLCV bars (ccxt fetch_ohlcv) or a perpetual's funding rates "
+        "(fetch_funding_rate_history) into Parquet",
+        description="Historical bars, or a perpetual's funding-rate history, from an exchange "
+        "through ccxt into Parquet.",
+    )
+    dl.add_argument(
+        "--kind",
+        choices=("bars", "funding"),
+        default="bars",
+        help="bars (default): a dataset of one file per day; funding: one file per perpetual, "
+        "OUT/<SYMBOL>-PERP.parquet (ts, funding_rate, mark_price)",
     )
     dl.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
-    dl.add_argument("--symbol", required=True, help="market, e.g. BTC/USDT or BTCUSDT")
+    dl.add_argument(
+        "--symbol",
+        required=True,
+        help="market, e.g. BTC/USDT or BTCUSDT; a perpetual: BTC/USDT:USDT",
+    )
     dl.add_argument("--timeframe", default="1m", help="bar length, e.g. 1m, 1h (default 1m)")
     dl.add_argument("--since", required=True, help="first bar, ISO date or date-time (UTC)")
     dl.add_argument("--until", help="stop before this ISO date/time (default: now)")
-    dl.add_argument("--out", default="data/bars", help="dataset folder (default data/bars)")
+    dl.add_argument(
+        "--out", help="dataset folder (default data/bars, or data/funding with --kind funding)"
+    )
     _add_exchange_args(
         dl,
         "set a ccxt option, VALUE read as --set reads it (YAML, so JSON too), e.g. "
@@ -144,7 +208,9 @@ def add_data_commands(subparsers: Any) -> None:
         metavar="FILE",
         help="YAML/JSON ccxt constructor config (urls, options, timeout); keys are ignored",
     )
-    dl.add_argument("--page-limit", type=int, default=1000, help="bars per request (default 1000)")
+    dl.add_argument(
+        "--page-limit", type=int, default=1000, help="bars or events per request (default 1000)"
+    )
     dl.add_argument(
         "--retries", type=int, default=3, help="retries after a network error (default 3)"
     )

@@ -8,7 +8,14 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tradegraph.contracts import AccountKind, Instrument, KillSwitchMode, KillSwitchSource
+from tradegraph.contracts import (
+    AccountKind,
+    Instrument,
+    InstrumentKind,
+    KillSwitchMode,
+    KillSwitchSource,
+    MarginTier,
+)
 
 # Fees are fractions of notional, as the Instrument contract bounds them.
 MIN_MAKER_FEE = -0.01
@@ -202,10 +209,30 @@ class LiveVenueConfig(_Config):
         description="finished orders older than this leave the order journal, their fills "
         "folded into the balance baseline, at each reconciliation that finds nothing wrong",
     )
+    margin_mode: Literal["cross", "isolated"] = Field(
+        default="isolated",
+        description="perpetuals: margin mode set for each perpetual instrument at start "
+        "(isolated: a position can lose at most its own margin)",
+    )
+    leverage: dict[str, int] = Field(
+        default_factory=dict,
+        description="perpetuals: leverage set at start, by instrument symbol (BTCUSDT-PERP); "
+        "a perpetual not named gets default_leverage",
+    )
+    default_leverage: int = Field(
+        default=1, ge=1, le=125, description="perpetuals: leverage of a perpetual not in leverage"
+    )
     retry: RetryConfig = RetryConfig()
     """Backoff for venue calls that failed for a reason that may pass."""
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     """When to stop calling a venue that keeps failing."""
+
+    @model_validator(mode="after")
+    def _check_leverage(self) -> Self:
+        for symbol, leverage in self.leverage.items():
+            if not 1 <= leverage <= 125:
+                raise ValueError(f"leverage[{symbol}] must be in [1, 125], was {leverage}")
+        return self
 
 
 def resolve_mode(config: LiveVenueConfig, environ: Mapping[str, str]) -> tuple[LiveMode, str]:
@@ -334,6 +361,20 @@ class InstrumentConfig(_Config):
     """Fee on fills that add liquidity, as a fraction of notional (0.001 = 0.1 %)."""
     taker_fee: float = Field(default=0.001, ge=0.0, le=MAX_FEE)
     """Fee on fills that take liquidity, as a fraction of notional (0.001 = 0.1 %)."""
+    kind: InstrumentKind = InstrumentKind.SPOT
+    """``spot``, or ``perpetual`` (a linear swap; symbols like ``BTCUSDT-PERP``)."""
+    contract_size: float = Field(default=1.0, gt=0.0)
+    """Perpetual: units of ``base`` in one contract."""
+    settle: str = ""
+    """Perpetual: the settlement (margin) asset; empty means ``quote``."""
+    max_leverage: float = Field(default=1.0, ge=1.0)
+    """Perpetual: the highest leverage the venue allows."""
+    margin_tiers: tuple[MarginTier, ...] = ()
+    """Perpetual: notional brackets with their initial and maintenance margin rates."""
+    funding_interval_h: float = Field(default=8.0, gt=0.0)
+    """Perpetual: hours between two funding payments."""
+    liquidation_fee: float = Field(default=0.0, ge=0.0, le=MAX_FEE)
+    """Perpetual: fee on a liquidated position's notional."""
 
     @model_validator(mode="after")
     def _builds(self) -> Self:

@@ -26,6 +26,7 @@ from tradegraph.contracts.control import (
 )
 from tradegraph.contracts.enums import (
     AccountKind,
+    InstrumentKind,
     KillSwitchMode,
     KillSwitchSource,
     LiquiditySide,
@@ -37,7 +38,7 @@ from tradegraph.contracts.enums import (
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
 from tradegraph.contracts.ids import IdGenerator
-from tradegraph.contracts.instrument import Instrument, instrument_id
+from tradegraph.contracts.instrument import Instrument, MarginTier, instrument_id
 from tradegraph.contracts.market import Bar, MarketData, OrderBookSnapshot, QuoteTick, TradeTick
 from tradegraph.contracts.orders import (
     CancelIntent,
@@ -85,12 +86,14 @@ __all__ = [
     "GuardBreached",
     "IdGenerator",
     "Instrument",
+    "InstrumentKind",
     "KillSwitchChanged",
     "KillSwitchMode",
     "KillSwitchSource",
     "LimitChange",
     "LimitsChanged",
     "LiquiditySide",
+    "MarginTier",
     "MarketData",
     "Message",
     "OrderAccepted",

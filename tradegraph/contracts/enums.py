@@ -128,3 +128,11 @@ class AccountKind(StrEnum):
     """
 
     CASH = "cash"
+
+
+class InstrumentKind(StrEnum):
+    """What an instrument is: ``spot`` (the asset itself) or ``perpetual`` (a linear swap
+    with no expiry, settled in ``settle``, kept near spot by funding payments)."""
+
+    SPOT = "spot"
+    PERPETUAL = "perpetual"

@@ -9,6 +9,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from tradegraph.contracts.enums import InstrumentKind
+
 
 @lru_cache(maxsize=256)
 def _decimals(step: float) -> int:
@@ -17,11 +19,33 @@ def _decimals(step: float) -> int:
     return max(0, -int(exponent))
 
 
+class MarginTier(BaseModel):
+    """One notional bracket of a perpetual's margin rules: up to ``max_notional`` of position
+    value, ``initial_rate`` and ``maintenance_rate`` of notional are required (less
+    ``maintenance_amount``, the exchange's cumulative deduction)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
+    )
+
+    max_notional: float
+    """Upper bound of the bracket's position notional (quote currency)."""
+    initial_rate: float
+    """Initial margin as a fraction of notional (1 / the bracket's highest leverage)."""
+    maintenance_rate: float
+    """Maintenance margin as a fraction of notional."""
+    maintenance_amount: float = 0.0
+    """Amount deducted from the maintenance margin (the exchange's cumulative deduction)."""
+
+
 class Instrument(BaseModel):
-    """A tradable spot instrument on one venue.
+    """A tradable instrument on one venue: spot (the default) or a linear perpetual swap.
 
     ``instrument_id`` is ``"{symbol}.{venue}"``, e.g. ``BTCUSDT.BINANCE``. Fees are fractions of
-    notional (0.001 is 10 bps).
+    notional (0.001 is 10 bps). A perpetual (``kind: perpetual``, symbols like
+    ``BTCUSDT-PERP``) is quoted in ``quote``, settled in ``settle`` (empty: the quote asset),
+    one contract is ``contract_size`` units of ``base``, and funding is paid every
+    ``funding_interval_h`` hours.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -36,6 +60,13 @@ class Instrument(BaseModel):
     min_notional: float = 0.0
     maker_fee: float = 0.001
     taker_fee: float = 0.001
+    kind: InstrumentKind = InstrumentKind.SPOT
+    contract_size: float = 1.0
+    settle: str = ""
+    max_leverage: float = 1.0
+    margin_tiers: tuple[MarginTier, ...] = ()
+    funding_interval_h: float = 8.0
+    liquidation_fee: float = 0.0
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -55,6 +86,9 @@ class Instrument(BaseModel):
 
     @property
     def ccxt_symbol(self) -> str:
+        """ccxt's market symbol: ``BTC/USDT``, or ``BTC/USDT:USDT`` for a perpetual."""
+        if self.kind is InstrumentKind.PERPETUAL:
+            return f"{self.base}/{self.quote}:{self.settle or self.quote}"
         return f"{self.base}/{self.quote}"
 
     @property

@@ -18,7 +18,7 @@ from .server import DEFAULT_API_KEY, DEFAULT_SECRET, FakeExchange
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.support.fake_exchange",
-        description="A fake Binance-compatible spot exchange on 127.0.0.1.",
+        description="A fake Binance-compatible exchange (spot, and USDⓈ-M futures under /fapi) on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the API key it accepts")

@@ -16,15 +16,28 @@ SERVED_REST = {
     "private": "/api/v3",
     "v1": "/api/v1",
     "fapiPublic": "/fapi/v1",
+    "fapiPublicV2": "/fapi/v2",
+    "fapiPublicV3": "/fapi/v3",
+    "fapiPrivate": "/fapi/v1",
+    "fapiPrivateV2": "/fapi/v2",
+    "fapiPrivateV3": "/fapi/v3",
     "dapiPublic": "/dapi/v1",
 }
-SERVED_WS = {"spot": "/ws", "margin": "/ws"}
+SERVED_WS = {"spot": "/ws", "margin": "/ws", "linear": "/fws"}
 SERVED_WS_API = {"spot": "/ws-api/v3"}
 
 # ccxt options for a spot-only venue without the wallet (sapi) endpoints.
 SPOT_OPTIONS: dict[str, Any] = {
     "defaultType": "spot",
     "fetchMarkets": {"types": ["spot"]},
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+}
+
+# ccxt options for a ``binanceusdm`` venue: USDⓈ-M (linear) perpetuals only, no wallet calls.
+FUTURES_OPTIONS: dict[str, Any] = {
+    "defaultType": "swap",
+    "fetchMarkets": {"types": ["linear"]},
     "fetchCurrencies": False,
     "fetchMargins": False,
 }
@@ -56,12 +69,14 @@ def ccxt_binance_config(
     secret: str | None,
     timeout_ms: int = 5_000,
     enable_rate_limit: bool = False,
+    futures: bool = False,
 ) -> dict[str, Any]:
     """Constructor config for ``ccxt.binance`` / ``ccxt.async_support.binance`` /
     ``ccxt.pro.binance`` against the fake at ``http_base`` (``http://127.0.0.1:PORT``).
 
     The ``urls`` part can be given as is to a venue config's URL overrides; the ``options``
-    part keeps ccxt to spot markets and away from the wallet endpoints.
+    part keeps ccxt to spot markets (with ``futures``: to USDⓈ-M perpetuals, for
+    ``ccxt.binanceusdm``) and away from the wallet endpoints.
     """
     ws_base = "ws" + http_base.removeprefix("http")
     tree = _binance_urls()
@@ -72,7 +87,7 @@ def ccxt_binance_config(
     api["ws"] = ws
     config: dict[str, Any] = {
         "urls": {"api": api},
-        "options": {**SPOT_OPTIONS},
+        "options": {**(FUTURES_OPTIONS if futures else SPOT_OPTIONS)},
         "timeout": timeout_ms,
         "enableRateLimit": enable_rate_limit,
     }

@@ -49,6 +49,17 @@ from .book import (
     TradeEvent,
 )
 from .faults import AddressBan, FaultPlan, RequestFault
+from .futures import (
+    FundingEvent,
+    FuturesAccount,
+    funding_info,
+    funding_rows,
+    futures_exchange_info,
+    income_rows,
+    premium_index,
+    set_leverage,
+    set_margin_type,
+)
 from .klines import INTERVALS_MS, KlineStore, bundled_bars
 
 T = TypeVar("T")
@@ -91,7 +102,7 @@ class _Route:
 @dataclass(eq=False)
 class _Socket:
     ws: web.WebSocketResponse
-    kind: str  # "market" or "user"
+    kind: str  # "market", "futures" (USDⓈ-M market streams) or "user"
     transport: asyncio.Transport | None
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     streams: set[str] = field(default_factory=set)
@@ -197,6 +208,9 @@ class FakeExchange:
             BTCUSDT and ETHUSDT bars).
         exchange_info: a raw Binance ``exchangeInfo`` JSON file (default: the bundled one);
             it fixes the symbols, their filters and so ccxt's precision and limits.
+        futures_wallet: starting USDT wallet balance of the USDⓈ-M futures account, whose
+            perpetuals (``BTCUSDT``, ``ETHUSDT``) are served under ``/fapi`` (see
+            :mod:`.futures`).
     """
 
     def __init__(
@@ -210,6 +224,7 @@ class FakeExchange:
         taker_fee: str | Decimal = "0.001",
         bars: Mapping[str, BarArrays] | None = None,
         exchange_info: str | Path = "sample:exchangeinfo",
+        futures_wallet: str | float | Decimal = "10000",
     ) -> None:
         self.host = "127.0.0.1"
         self._requested_port = port
@@ -229,6 +244,7 @@ class FakeExchange:
             clock_ms=self.now_ms,
         )
         self.klines = KlineStore(bundled_bars() if bars is None else bars)
+        self.futures = FuturesAccount(clock_ms=self.now_ms, wallet=_to_decimal(futures_wallet))
         self._faults = FaultPlan()
         self.held_requests = 0
         """Requests held back by :meth:`slow_next` so far."""
@@ -236,7 +252,7 @@ class FakeExchange:
         self._records: list[RecordedRequest] = []
         self._sockets: set[_Socket] = set()
         self._waiters: list[tuple[str, concurrent.futures.Future[None]]] = []
-        self._live_klines: dict[tuple[str, str], _LiveKline] = {}
+        self._live_klines: dict[tuple[str, str, str], _LiveKline] = {}
         self._next_subscription_id = 0
         self._routes = self._build_routes()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -302,6 +318,8 @@ class FakeExchange:
         app = web.Application()
         app.router.add_get("/ws", self._serve_market_socket)
         app.router.add_get("/ws/{stream}", self._serve_market_socket)
+        app.router.add_get("/fws", self._serve_futures_socket)
+        app.router.add_get("/fws/{stream}", self._serve_futures_socket)
         app.router.add_get("/ws-api/v3", self._serve_user_socket)
         app.router.add_route("*", "/{tail:.*}", self._serve_rest)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -349,9 +367,11 @@ class FakeExchange:
         secret: str | None = None,
         timeout_ms: int = 5_000,
         enable_rate_limit: bool = False,
+        futures: bool = False,
     ) -> dict[str, Any]:
         """Constructor config for ``ccxt.binance``, ``ccxt.async_support.binance`` or
-        ``ccxt.pro.binance`` that points every URL at this fake. See
+        ``ccxt.pro.binance`` that points every URL at this fake; with ``futures``, for
+        ``binanceusdm`` (USDⓈ-M perpetuals). See
         :func:`tests.support.fake_exchange.ccxt_urls.ccxt_binance_config`."""
         from .ccxt_urls import ccxt_binance_config
 
@@ -361,6 +381,7 @@ class FakeExchange:
             secret=self._secret.decode() if secret is None else secret,
             timeout_ms=timeout_ms,
             enable_rate_limit=enable_rate_limit,
+            futures=futures,
         )
 
     # -- cross-thread plumbing ----------------------------------------------------------------
@@ -446,6 +467,115 @@ class FakeExchange:
             self.engine.locked.setdefault(asset, ZERO)
 
         self._call(work)
+
+    # -- futures control ----------------------------------------------------------------------
+
+    def set_futures_price(
+        self,
+        symbol: str,
+        price: str | float | Decimal,
+        *,
+        levels: int = 5,
+        qty_per_level: str | float | Decimal = "1",
+    ) -> None:
+        """Move the perpetual ``symbol``'s book to ``price`` (as :meth:`set_price` does for
+        spot); resting futures orders it reaches fill. The mark price follows it."""
+
+        def work() -> None:
+            self.futures.engine.set_price(
+                symbol,
+                _to_decimal(price),
+                levels=levels,
+                qty_per_level=_to_decimal(qty_per_level),
+                spread_ticks=1,
+            )
+            self.futures.mark_prices[symbol] = _to_decimal(price)
+            self._publish_events()
+
+        self._call(work)
+
+    def futures_trade(
+        self, symbol: str, price: str | float | Decimal, qty: str | float | Decimal
+    ) -> None:
+        """An outside trade on the perpetual ``symbol``: resting futures orders it reaches fill."""
+
+        def work() -> None:
+            self.futures.engine.trade(symbol, _to_decimal(price), _to_decimal(qty))
+            self._publish_events()
+
+        self._call(work)
+
+    def pay_funding(self, symbol: str, rate: str | float | Decimal) -> Decimal:
+        """A funding event now on ``symbol`` at ``rate``: it joins the funding-rate history and
+        the open position pays (longs, when positive) or gets ``rate`` of its mark-price
+        notional. Returns what the account got (negative: paid)."""
+        return self._call(
+            lambda: self.futures.pay_funding(symbol, _to_decimal(rate), self.now_ms())
+        )
+
+    def set_funding_history(
+        self, symbol: str, rows: Iterable[tuple[int, str | float | Decimal, str | float | Decimal]]
+    ) -> None:
+        """Replace ``symbol``'s funding-rate history by ``(time_ms, rate, mark_price)`` rows."""
+        events = [FundingEvent(t, _to_decimal(r), _to_decimal(m)) for t, r, m in rows]
+
+        def work() -> None:
+            self.futures.engine.rules_for(symbol)
+            self.futures.funding[symbol] = sorted(events, key=lambda e: e.time_ms)
+
+        self._call(work)
+
+    def set_funding_interval(self, symbol: str, hours: int) -> None:
+        """Pay ``symbol``'s funding every ``hours`` hours (Binance's default is 8); it is then
+        listed in ``/fapi/v1/fundingInfo``."""
+
+        def work() -> None:
+            self.futures.engine.rules_for(symbol)
+            self.futures.funding_hours[symbol] = hours
+
+        self._call(work)
+
+    def set_futures_position(
+        self, symbol: str, amount: str | float | Decimal, entry_price: str | float | Decimal
+    ) -> None:
+        """Make the futures account hold ``amount`` (signed) of ``symbol`` without any fill:
+        a position changed outside the session (another client, a liquidation)."""
+
+        def work() -> None:
+            pos = self.futures.positions[symbol]
+            pos.amount = _to_decimal(amount)
+            pos.entry_price = _to_decimal(entry_price)
+            pos.update_ms = self.now_ms()
+
+        self._call(work)
+
+    def futures_positions(self) -> dict[str, Decimal]:
+        """Net position (signed, in base units) by perpetual symbol, zeros omitted."""
+        return self._call(
+            lambda: {s: p.amount for s, p in sorted(self.futures.positions.items()) if p.amount}
+        )
+
+    def futures_wallet(self) -> Decimal:
+        """The futures account's USDT wallet balance (fees, realized profit and funding in)."""
+        return self._call(lambda: self.futures.wallet)
+
+    def futures_margin_balance(self) -> Decimal:
+        """The wallet plus the unrealized profit of open positions at the mark price (what
+        ccxt's ``fetch_balance`` reports as the USDT total)."""
+        return self._call(
+            lambda: (
+                self.futures.wallet
+                + sum((self.futures.unrealized(s) for s in self.futures.positions), ZERO)
+            )
+        )
+
+    def futures_settings(self, symbol: str) -> tuple[int, str]:
+        """``(leverage, margin type)`` of ``symbol``: margin type ``CROSSED`` or ``ISOLATED``."""
+        return self._call(lambda: (self.futures.leverage[symbol], self.futures.margin_type[symbol]))
+
+    def futures_orders(self) -> list[Order]:
+        """Every futures order ever accepted (copies), oldest first."""
+        return self._call(lambda: [copy.deepcopy(o) for o in self.futures.engine.orders.values()])
 
     def corrupt_kline(self, symbol: str, open_time_ms: int, **values: float) -> None:
         """Serve bad values in one one-minute kline, e.g. ``close=float("nan")``."""
@@ -709,9 +839,21 @@ class FakeExchange:
             ("GET", "/api/v3/ticker/bookTicker"): self._get_book_ticker,
             ("GET", "/api/v3/ticker/price"): self._get_ticker_price,
             ("GET", "/api/v3/ticker/24hr"): self._get_ticker_24hr,
-            # ccxt's default load_markets also asks the futures venues; the fake has none.
-            ("GET", "/fapi/v1/exchangeInfo"): lambda p: {"symbols": []},
+            # ccxt's default load_markets also asks the coin-margined venue; the fake has none.
             ("GET", "/dapi/v1/exchangeInfo"): lambda p: {"symbols": []},
+            ("GET", "/fapi/v1/ping"): lambda p: {},
+            ("GET", "/fapi/v1/time"): lambda p: {"serverTime": self.now_ms()},
+            ("GET", "/fapi/v1/exchangeInfo"): self._get_futures_exchange_info,
+            ("GET", "/fapi/v1/depth"): self._get_futures_depth,
+            ("GET", "/fapi/v1/trades"): lambda p: self._trades_of(
+                self.futures.engine, self._futures_symbol(p), p
+            ),
+            ("GET", "/fapi/v1/aggTrades"): lambda p: self._agg_trades_of(
+                self.futures.engine, self._futures_symbol(p), p
+            ),
+            ("GET", "/fapi/v1/premiumIndex"): self._get_premium_index,
+            ("GET", "/fapi/v1/fundingRate"): self._get_funding_rate,
+            ("GET", "/fapi/v1/fundingInfo"): lambda p: funding_info(self.futures),
         }
         signed: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
             ("GET", "/api/v3/account"): self._get_account,
@@ -723,6 +865,20 @@ class FakeExchange:
             ("DELETE", "/api/v3/openOrders"): self._delete_open_orders,
             ("GET", "/api/v3/allOrders"): self._get_all_orders,
             ("GET", "/api/v3/myTrades"): self._get_my_trades,
+            ("POST", "/fapi/v1/order"): self._post_futures_order,
+            ("GET", "/fapi/v1/order"): self._get_futures_order,
+            ("DELETE", "/fapi/v1/order"): self._delete_futures_order,
+            ("GET", "/fapi/v1/openOrders"): self._get_futures_open_orders,
+            ("DELETE", "/fapi/v1/allOpenOrders"): self._delete_futures_open_orders,
+            ("GET", "/fapi/v1/userTrades"): self._get_futures_trades,
+            ("GET", "/fapi/v1/leverageBracket"): self._get_leverage_bracket,
+            ("POST", "/fapi/v1/leverage"): self._post_leverage,
+            ("POST", "/fapi/v1/marginType"): self._post_margin_type,
+            ("GET", "/fapi/v1/income"): self._get_income,
+            ("GET", "/fapi/v2/account"): self._get_futures_account,
+            ("GET", "/fapi/v3/account"): self._get_futures_account,
+            ("GET", "/fapi/v2/positionRisk"): self._get_position_risk,
+            ("GET", "/fapi/v3/positionRisk"): self._get_position_risk,
         }
         routes = {k: _Route(v, signed=False) for k, v in public.items()}
         routes.update({k: _Route(v, signed=True) for k, v in signed.items()})
@@ -896,8 +1052,10 @@ class FakeExchange:
         )
 
     def _get_trades(self, params: dict[str, str]) -> Any:
-        symbol = self._symbol(params)
-        tape = [t for t in self.engine.tape if t.symbol == symbol]
+        return self._trades_of(self.engine, self._symbol(params), params)
+
+    def _trades_of(self, engine: MatchingEngine, symbol: str, params: dict[str, str]) -> Any:
+        tape = [t for t in engine.tape if t.symbol == symbol]
         return [
             {
                 "id": t.trade_id,
@@ -912,8 +1070,10 @@ class FakeExchange:
         ]
 
     def _get_agg_trades(self, params: dict[str, str]) -> Any:
-        symbol = self._symbol(params)
-        tape = [t for t in self.engine.tape if t.symbol == symbol]
+        return self._agg_trades_of(self.engine, self._symbol(params), params)
+
+    def _agg_trades_of(self, engine: MatchingEngine, symbol: str, params: dict[str, str]) -> Any:
+        tape = [t for t in engine.tape if t.symbol == symbol]
         from_id, start, end = (
             _int(params, "fromId"),
             _int(params, "startTime"),
@@ -944,8 +1104,8 @@ class FakeExchange:
             for t in tape
         ]
 
-    def _book_ticker(self, symbol: str) -> dict[str, Any]:
-        _, bids, asks = self.engine.depth(symbol, 1)
+    def _book_ticker(self, symbol: str, engine: MatchingEngine | None = None) -> dict[str, Any]:
+        _, bids, asks = (engine or self.engine).depth(symbol, 1)
         bid = bids[0] if bids else (ZERO, ZERO)
         ask = asks[0] if asks else (ZERO, ZERO)
         return {
@@ -1154,6 +1314,157 @@ class FakeExchange:
         rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
         return [_my_trade_json(f) for f in rows]
 
+    # -- futures (USDⓈ-M, /fapi) ---------------------------------------------------------------
+
+    def _futures_symbol(self, params: Mapping[str, str]) -> str:
+        symbol = _need(params, "symbol")
+        self.futures.engine.rules_for(symbol)
+        return symbol
+
+    def _get_futures_exchange_info(self, params: dict[str, str]) -> Any:
+        info = futures_exchange_info()
+        info["serverTime"] = self.now_ms()
+        return info
+
+    def _get_futures_depth(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        update_id, bids, asks = self.futures.engine.depth(symbol, _limit(params, 100, 1000))
+        now = self.now_ms()
+        return {
+            "lastUpdateId": update_id,
+            "E": now,
+            "T": now,
+            "bids": [[_fmt(p), _fmt(q)] for p, q in bids],
+            "asks": [[_fmt(p), _fmt(q)] for p, q in asks],
+        }
+
+    def _get_premium_index(self, params: dict[str, str]) -> Any:
+        if "symbol" in params:
+            return premium_index(self.futures, self._futures_symbol(params), self.now_ms())
+        return [premium_index(self.futures, s, self.now_ms()) for s in sorted(self.futures.funding)]
+
+    def _get_funding_rate(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        return funding_rows(
+            self.futures,
+            symbol,
+            _int(params, "startTime"),
+            _int(params, "endTime"),
+            _limit(params, 100, 1000),
+        )
+
+    def _post_futures_order(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        order_type = _need(params, "type")
+        tif = params.get("timeInForce")
+        if order_type == "LIMIT" and tif == "GTX":
+            order_type, tif = "LIMIT_MAKER", None
+        if params.get("reduceOnly") == "true":
+            self._check_reduce_only(symbol, _need(params, "side"), _decimal(params, "quantity"))
+        client_order_id = params.get("newClientOrderId")
+        if client_order_id is not None and not CLIENT_ORDER_ID.match(client_order_id):
+            raise BinanceError(-1100, "Illegal characters found in parameter 'newClientOrderId'.")
+        if client_order_id is not None and any(
+            o.client_order_id == client_order_id and o.is_live
+            for o in self.futures.engine.orders.values()
+        ):
+            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+        order = self.futures.engine.place_order(
+            symbol=symbol,
+            side=_need(params, "side"),
+            order_type=order_type,
+            client_order_id=client_order_id,
+            quantity=_decimal(params, "quantity"),
+            price=_decimal(params, "price"),
+            time_in_force=tif,
+        )
+        self._publish_events()
+        return self.futures.order_json(order)
+
+    def _check_reduce_only(self, symbol: str, side: str, quantity: Decimal | None) -> None:
+        amount = self.futures.positions[symbol].amount
+        reduces = (side == "SELL" and amount > ZERO) or (side == "BUY" and amount < ZERO)
+        if not reduces or (quantity is not None and quantity > abs(amount)):
+            raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+
+    def _futures_lookup(self, params: Mapping[str, str]) -> tuple[str, int | None, str | None]:
+        symbol = self._futures_symbol(params)
+        order_id = _int(params, "orderId")
+        client_id = params.get("origClientOrderId")
+        if order_id is None and client_id is None:
+            raise BinanceError(
+                -1102,
+                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+            )
+        return symbol, order_id, client_id
+
+    def _get_futures_order(self, params: dict[str, str]) -> Any:
+        return self.futures.order_json(
+            self.futures.engine.find_order(*self._futures_lookup(params))
+        )
+
+    def _delete_futures_order(self, params: dict[str, str]) -> Any:
+        symbol, order_id, client_id = self._futures_lookup(params)
+        order, _ = self.futures.engine.cancel_order(symbol, order_id, client_id)
+        self._publish_events()
+        return self.futures.order_json(order)
+
+    def _get_futures_open_orders(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        return [self.futures.order_json(o) for o in self.futures.engine.open_orders(symbol)]
+
+    def _delete_futures_open_orders(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        for order in self.futures.engine.open_orders(symbol):
+            self.futures.engine.cancel_order(symbol, order.order_id, None)
+        self._publish_events()
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def _get_futures_trades(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params)
+        order_id, from_id, start, end = (
+            _int(params, "orderId"),
+            _int(params, "fromId"),
+            _int(params, "startTime"),
+            _int(params, "endTime"),
+        )
+        rows = [
+            f
+            for f in self.futures.fills
+            if f.fill.symbol == symbol
+            and (order_id is None or f.fill.order_id == order_id)
+            and (from_id is None or f.fill.trade_id >= from_id)
+            and (start is None or f.fill.time_ms >= start)
+            and (end is None or f.fill.time_ms <= end)
+        ]
+        limit = _limit(params, 500, 1000)
+        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return [self.futures.trade_json(f) for f in rows]
+
+    def _get_leverage_bracket(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        rows = self.futures.brackets_json(symbol)
+        return rows[0] if symbol is not None else rows
+
+    def _post_leverage(self, params: dict[str, str]) -> Any:
+        return set_leverage(self.futures, self._futures_symbol(params), params.get("leverage"))
+
+    def _post_margin_type(self, params: dict[str, str]) -> Any:
+        return set_margin_type(self.futures, self._futures_symbol(params), params.get("marginType"))
+
+    def _get_income(self, params: dict[str, str]) -> Any:
+        return income_rows(self.futures, params, _limit(params, 100, 1000))
+
+    def _get_futures_account(self, params: dict[str, str]) -> Any:
+        return self.futures.account_json(self.now_ms())
+
+    def _get_position_risk(self, params: dict[str, str]) -> Any:
+        symbol = self._futures_symbol(params) if "symbol" in params else None
+        names = [symbol] if symbol is not None else sorted(self.futures.positions)
+        return [self.futures.position_json(s) for s in names]
+
     # -- websockets ---------------------------------------------------------------------------
 
     async def _attach(
@@ -1175,8 +1486,13 @@ class FakeExchange:
             except (ConnectionError, RuntimeError):
                 return
 
-    async def _serve_market_socket(self, request: web.Request) -> web.StreamResponse:
-        ws, sock = await self._attach(request, "market")
+    async def _serve_futures_socket(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve_market_socket(request, kind="futures")
+
+    async def _serve_market_socket(
+        self, request: web.Request, kind: str = "market"
+    ) -> web.StreamResponse:
+        ws, sock = await self._attach(request, kind)
         raw_stream = request.match_info.get("stream", "")
         if "@" in raw_stream:
             # Binance's raw-stream form: /ws/<stream> is subscribed from the start.
@@ -1290,16 +1606,14 @@ class FakeExchange:
             raise BinanceError(-1022, "Signature for this request is not valid.")
         self._check_timestamp({k: str(v) for k, v in params.items()})
 
-    def _targets(self, stream: str | None, user: bool) -> list[_Socket]:
+    def _targets(self, stream: str | None, user: bool, kind: str = "market") -> list[_Socket]:
         if user:
             return [s for s in self._sockets if s.user_subscription_id is not None]
         key = None if stream is None else _normalize_stream(stream)
-        return [
-            s for s in self._sockets if s.kind == "market" and (key is None or key in s.streams)
-        ]
+        return [s for s in self._sockets if s.kind == kind and (key is None or key in s.streams)]
 
-    def _publish(self, stream: str, payload: Mapping[str, Any]) -> None:
-        targets = self._targets(stream, user=False)
+    def _publish(self, stream: str, payload: Mapping[str, Any], kind: str = "market") -> None:
+        targets = self._targets(stream, user=False, kind=kind)
         if targets:
             text = _dumps(payload)
             for sock in targets:
@@ -1314,6 +1628,10 @@ class FakeExchange:
     def _publish_events(self) -> None:
         for event in self.engine.drain_events():
             self._publish_event(event)
+        # The futures side has market streams only (no user-data stream).
+        for event in self.futures.settle():
+            if isinstance(event, TradeEvent):
+                self._publish_trade(event, kind="futures")
 
     def _publish_event(self, event: Event) -> None:
         if isinstance(event, OrderEvent):
@@ -1356,7 +1674,7 @@ class FakeExchange:
         else:
             self._publish_trade(event)
 
-    def _publish_trade(self, event: TradeEvent) -> None:
+    def _publish_trade(self, event: TradeEvent, kind: str = "market") -> None:
         t = event.trade
         lower = t.symbol.lower()
         self._publish(
@@ -1372,6 +1690,7 @@ class FakeExchange:
                 "m": t.buyer_is_maker,
                 "M": True,
             },
+            kind,
         )
         self._publish(
             f"{lower}@aggTrade",
@@ -1388,24 +1707,26 @@ class FakeExchange:
                 "m": t.buyer_is_maker,
                 "M": True,
             },
+            kind,
         )
         prefix = f"{lower}@kline_"
         intervals = {
             s.removeprefix(prefix)
             for sock in self._sockets
+            if sock.kind == kind
             for s in sock.streams
             if s.startswith(prefix)
         }
         for interval in sorted(intervals & INTERVALS_MS.keys()):
-            self._update_live_kline(t, interval)
+            self._update_live_kline(t, interval, kind)
 
-    def _update_live_kline(self, t: PublicTrade, interval: str) -> None:
+    def _update_live_kline(self, t: PublicTrade, interval: str, kind: str = "market") -> None:
         interval_ms = INTERVALS_MS[interval]
         open_ms = t.time_ms - t.time_ms % interval_ms
-        key = (t.symbol, interval)
+        key = (kind, t.symbol, interval)
         live = self._live_klines.get(key)
         if live is not None and live.open_ms < open_ms:
-            self._publish_kline(t.symbol, interval, live, closed=True, time_ms=t.time_ms)
+            self._publish_kline(t.symbol, interval, live, closed=True, time_ms=t.time_ms, kind=kind)
             live = None
         if live is None:
             live = _LiveKline(
@@ -1419,10 +1740,17 @@ class FakeExchange:
         live.quote_volume += t.qty * t.price
         live.last_trade_id = t.trade_id
         live.trades += 1
-        self._publish_kline(t.symbol, interval, live, closed=False, time_ms=t.time_ms)
+        self._publish_kline(t.symbol, interval, live, closed=False, time_ms=t.time_ms, kind=kind)
 
     def _publish_kline(
-        self, symbol: str, interval: str, live: _LiveKline, *, closed: bool, time_ms: int
+        self,
+        symbol: str,
+        interval: str,
+        live: _LiveKline,
+        *,
+        closed: bool,
+        time_ms: int,
+        kind: str = "market",
     ) -> None:
         self._publish(
             f"{symbol.lower()}@kline_{interval}",
@@ -1450,6 +1778,7 @@ class FakeExchange:
                     "B": "0",
                 },
             },
+            kind,
         )
 
 

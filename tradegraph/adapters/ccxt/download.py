@@ -215,6 +215,49 @@ _MAX_WAIT_S = 60.0
 """Longest wait between two attempts, a venue's ``Retry-After`` included."""
 
 
+def retrying_call(
+    exchange: Any,
+    what: str,
+    fn: Callable[[], Any],
+    *,
+    retries: int,
+    retry_delay_s: float,
+    sleep: Callable[[float], None],
+    rand: Callable[[], float] | None,
+    kept: Callable[[], str],
+) -> Any:
+    """``fn()``, tried again after a network error (rate limits included) up to ``retries``
+    times with full-jitter backoff, never sooner than the venue's ``Retry-After`` (at most
+    60 s either way).
+
+    Raises:
+        TradegraphError: still failing after the last try; says what ``kept()`` says was stored.
+    """
+    # ccxt loads on first use only: the rest of the command line starts without it.
+    from tradegraph.adapters.ccxt.retry import Backoff, is_retryable, retry_after_from_headers
+    from tradegraph.config.models import RetryConfig
+
+    # Only its delays are used: the download waits with the synchronous ``sleep``.
+    backoff = Backoff(RetryConfig(base_delay_s=retry_delay_s, max_delay_s=_MAX_WAIT_S), rand=rand)
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            if attempt == retries:
+                raise TradegraphError(
+                    f"network failure talking to {exchange.id} ({what}) after "
+                    f"{attempt + 1} attempt{'s' if attempt else ''}: "
+                    f"{type(exc).__name__}: {exc}; "
+                    f"{kept()} and are kept; rerun the same command to resume"
+                ) from exc
+            headers = getattr(exchange, "last_response_headers", None)
+            retry_after_s = retry_after_from_headers(headers, time.time())
+            sleep(min(backoff.delay_s(attempt, retry_after_s), _MAX_WAIT_S))
+    raise AssertionError("unreachable")
+
+
 def download_ohlcv(
     exchange: Any,
     *,
@@ -252,12 +295,6 @@ def download_ohlcv(
         ConfigError: the symbol or timeframe is unknown to the exchange.
         TradegraphError: the exchange stayed unreachable; what was fetched is kept.
     """
-    # ccxt loads on first use only: the rest of the command line starts without it.
-    from tradegraph.adapters.ccxt.retry import Backoff, is_retryable, retry_after_from_headers
-    from tradegraph.config.models import RetryConfig
-
-    # Only its delays are used: the download waits with the synchronous ``sleep``.
-    backoff = Backoff(RetryConfig(base_delay_s=retry_delay_s, max_delay_s=_MAX_WAIT_S), rand=rand)
     report = DownloadReport(
         exchange=exchange.id,
         symbol=symbol,
@@ -265,26 +302,15 @@ def download_ohlcv(
         timeframe=timeframe,
         out_dir=out_dir,
     )
-
-    def call(what: str, fn: Callable[[], Any]) -> Any:
-        for attempt in range(retries + 1):
-            try:
-                return fn()
-            except Exception as exc:
-                if not is_retryable(exc):
-                    raise
-                if attempt == retries:
-                    raise TradegraphError(
-                        f"network failure talking to {exchange.id} ({what}) after "
-                        f"{attempt + 1} attempt{'s' if attempt else ''}: "
-                        f"{type(exc).__name__}: {exc}; "
-                        f"{report.new_bars:,} new bars were stored in {out_dir.resolve()} and "
-                        "are kept; rerun the same command to resume"
-                    ) from exc
-                headers = getattr(exchange, "last_response_headers", None)
-                retry_after_s = retry_after_from_headers(headers, time.time())
-                sleep(min(backoff.delay_s(attempt, retry_after_s), _MAX_WAIT_S))
-        raise AssertionError("unreachable")
+    call = functools.partial(
+        retrying_call,
+        exchange,
+        retries=retries,
+        retry_delay_s=retry_delay_s,
+        sleep=sleep,
+        rand=rand,
+        kept=lambda: f"{report.new_bars:,} new bars were stored in {out_dir.resolve()}",
+    )
 
     call("load_markets", exchange.load_markets)
     market = resolve_market(exchange, symbol)
@@ -346,18 +372,22 @@ def download_ohlcv(
     return report
 
 
-def resolve_market(exchange: Any, symbol: str) -> dict[str, Any]:
-    """The ccxt market for ``BTC/USDT``, ``BTCUSDT`` (an id) or ``btc-usdt``; spot first."""
+def resolve_market(exchange: Any, symbol: str, *, prefer: str = "spot") -> dict[str, Any]:
+    """The ccxt market for ``BTC/USDT``, ``BTC/USDT:USDT``, ``BTCUSDT`` (an id),
+    ``BTCUSDT-PERP`` or ``btc-usdt``; of markets with the same name, those of type ``prefer``
+    (``spot`` or ``swap``) first."""
     markets: Mapping[str, dict[str, Any]] = exchange.markets or {}
     if symbol in markets:
         return markets[symbol]
-    compact = "".join(ch for ch in symbol.upper() if ch.isalnum())
+    compact = "".join(ch for ch in symbol.upper().removesuffix("-PERP") if ch.isalnum())
     candidates = [
         m
         for m in markets.values()
         if m.get("id") == symbol or f"{m.get('base')}{m.get('quote')}" == compact
     ]
-    candidates.sort(key=lambda m: (not m.get("spot"), m.get("symbol", "")))
+    if symbol.upper().endswith("-PERP"):
+        prefer = "swap"
+    candidates.sort(key=lambda m: (not m.get(prefer), m.get("symbol", "")))
     if candidates:
         return candidates[0]
     examples = ", ".join(sorted(markets)[:3])

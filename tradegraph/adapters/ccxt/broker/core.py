@@ -27,6 +27,7 @@ from tradegraph.config.models import LiveMode, LiveVenueConfig, VenueConfig
 from tradegraph.contracts import (
     Bar,
     Instrument,
+    InstrumentKind,
     Message,
     OrderAccepted,
     OrderBookSnapshot,
@@ -144,21 +145,43 @@ class BrokerCore:
             return 0
         ids = {o.client_order_id for o in old}
         fills = [f for f in self.journal.fills.values() if f.client_order_id in ids]
-        currencies = sorted({c for i in self._listings.values() for c in (i.base, i.quote)})
-        self.journal.fold(ids, self._balance_moves(currencies, fills), cutoff)
+        self.journal.fold(ids, self._balance_moves(self._ledger_keys(), fills), cutoff)
         self._log.info("journal_folded", orders=len(ids), fills=len(fills), baseline_ns=cutoff)
         return len(ids)
+
+    def _perpetuals(self) -> dict[str, Instrument]:
+        """The perpetual instruments of this venue, by instrument id."""
+        return {iid: i for iid, i in self._listings.items() if i.kind is InstrumentKind.PERPETUAL}
+
+    def _ledger_keys(self) -> list[str]:
+        """What the journal's baseline keeps: the currencies of spot instruments, and the net
+        position of each perpetual (keyed by instrument id)."""
+        spot = {
+            c
+            for i in self._listings.values()
+            if i.kind is InstrumentKind.SPOT
+            for c in (i.base, i.quote)
+        }
+        return sorted(spot) + sorted(self._perpetuals())
 
     def _balance_moves(
         self, currencies: Iterable[str], fills: Iterable[JournalFill]
     ) -> dict[str, float]:
-        """How ``fills`` moved each currency's balance (fees included)."""
+        """How ``fills`` moved each currency's balance (fees included) and, for a perpetual,
+        its net position (keyed by instrument id, in base units: contracts times the
+        contract size; no notional changes hands)."""
         moved = dict.fromkeys(currencies, 0.0)
         for fill in fills:
             listing = self._listings.get(fill.instrument_id)
             if listing is None:
                 continue
             sign = fill.side.sign
+            if listing.kind is InstrumentKind.PERPETUAL:
+                key = listing.instrument_id
+                moved[key] = moved.get(key, 0.0) + sign * fill.quantity * listing.contract_size
+                if fill.fee_currency:
+                    moved[fill.fee_currency] = moved.get(fill.fee_currency, 0.0) - fill.fee_cost
+                continue
             moved[listing.base] = moved.get(listing.base, 0.0) + sign * fill.quantity
             moved[listing.quote] = moved.get(listing.quote, 0.0) - sign * fill.quantity * fill.price
             if fill.fee_currency:

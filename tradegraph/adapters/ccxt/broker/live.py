@@ -207,10 +207,54 @@ class CcxtBroker(BrokerCore):
         if missing:
             raise ConfigError(f"not listed at {self.live.exchange}: {', '.join(missing)}")
         await self._sync_clock()
+        await self._set_up_perpetuals()
         self._log.info(
             "broker_started", exchange=self.live.exchange, instruments=len(self._listings)
         )
         return self._take()
+
+    async def _set_up_perpetuals(self) -> None:
+        """Set the margin mode (``live.margin_mode``) and the leverage (``live.leverage``, else
+        ``live.default_leverage``) of every perpetual instrument, before anything trades.
+
+        Raises:
+            ConfigError: A perpetual is not a swap market at the venue, its contract size
+                differs from the instrument's, or ``live.leverage`` names no perpetual here.
+            VenueError: The venue refused a setting or could not be reached.
+        """
+        perpetuals = self._perpetuals()
+        unknown = sorted(set(self.live.leverage) - {i.symbol for i in perpetuals.values()})
+        if unknown:
+            raise ConfigError(
+                f"live.leverage names {', '.join(unknown)}, which is no perpetual instrument of "
+                f"venue {self.venue}"
+            )
+        exchange = self._exchange
+        for iid, inst in sorted(perpetuals.items()):
+            symbol = inst.ccxt_symbol
+            market = exchange.markets[symbol]
+            if not market.get("swap"):
+                raise ConfigError(
+                    f"{iid} is a perpetual but {symbol} at {self.live.exchange} is not a swap "
+                    "market (a USDⓈ-M venue is ccxt's binanceusdm)"
+                )
+            size = finite_number(market.get("contractSize")) or 1.0
+            if abs(size - inst.contract_size) > REL_TOL * max(size, inst.contract_size):
+                raise ConfigError(
+                    f"{iid}: contract_size is {inst.contract_size:g} but one {symbol} contract "
+                    f"at {self.live.exchange} is {size:g}"
+                )
+            mode = self.live.margin_mode
+            try:
+                await self._call("set_margin_mode", partial(exchange.set_margin_mode, mode, symbol))
+            except VenueError as exc:
+                if exc.kind != "MarginModeAlreadySet":
+                    raise
+            leverage = self.live.leverage.get(inst.symbol, self.live.default_leverage)
+            await self._call("set_leverage", partial(exchange.set_leverage, leverage, symbol))
+            self._log.info(
+                "perpetual_set_up", instrument_id=iid, margin_mode=mode, leverage=leverage
+            )
 
     async def close(self) -> None:
         """Stop :meth:`watch` and close the client. Open orders stay at the venue."""
@@ -396,14 +440,19 @@ class CcxtBroker(BrokerCore):
             self.journal.restore(journal_state)
         problems: list[str] = []
         fills_before = len(self.journal.fills)
+        funding: dict[str, float] = {}
         try:
             await self._reconcile_orders(problems)
             if self.journal.baseline_balances is not None:
                 await self._reconcile_fills(problems)
             balances, expected = await self._reconcile_balances(problems)
+            funding = await self._recent_funding()
         except (VenueError, CircuitOpenError) as exc:
             problems.append(f"the venue could not be read: {exc}")
             balances, expected = {}, {}
+        perpetuals = self._perpetuals()
+        positions = {k: balances.pop(k) for k in list(balances) if k in perpetuals}
+        expected_positions = {k: expected.pop(k) for k in list(expected) if k in perpetuals}
         open_orders = sum(1 for o in self.journal.orders.values() if o.status is JournalStatus.OPEN)
         report = ReconciliationReport(
             ok=not problems,
@@ -413,6 +462,9 @@ class CcxtBroker(BrokerCore):
             recovered_fills=len(self.journal.fills) - fills_before,
             balances=balances,
             expected_balances=expected,
+            positions=positions,
+            expected_positions=expected_positions,
+            funding=funding,
             mode=self.mode,
             ts_ns=self._now_ns(),
         )
@@ -610,9 +662,12 @@ class CcxtBroker(BrokerCore):
         exchange = self._exchange
         balance = await self._call("fetch_balance", lambda: exchange.fetch_balance())
         totals = balance.get("total") or {}
-        currencies = sorted({c for i in self._listings.values() for c in (i.base, i.quote)})
-        actual = {ccy: finite_number(totals.get(ccy)) or 0.0 for ccy in currencies}
-        moved = self._balance_moves(currencies, self.journal.fills.values())
+        keys = self._ledger_keys()
+        perpetuals = self._perpetuals()
+        actual = {k: finite_number(totals.get(k)) or 0.0 for k in keys if k not in perpetuals}
+        if perpetuals:
+            actual.update(await self._venue_positions())
+        moved = self._balance_moves(keys, self.journal.fills.values())
         expected = check_balances(
             self.journal,
             actual,
@@ -620,8 +675,55 @@ class CcxtBroker(BrokerCore):
             tolerance=self.live.balance_tolerance,
             problems=problems,
             now_ns=self._now_ns,
+            positions=perpetuals,
         )
+        # The settlement asset of perpetuals is reported, not reconciled: realized profit and
+        # funding move it, which the journal's fills alone do not say.
+        for settle in sorted({i.settle or i.quote for i in perpetuals.values()} - set(actual)):
+            actual[settle] = finite_number(totals.get(settle)) or 0.0
         return actual, expected
+
+    async def _venue_positions(self) -> dict[str, float]:
+        """Net position (base units; short negative) of each perpetual, by instrument id."""
+        exchange = self._exchange
+        perpetuals = self._perpetuals()
+        by_symbol = {i.ccxt_symbol: iid for iid, i in perpetuals.items()}
+        rows = await self._call(
+            "fetch_positions", partial(exchange.fetch_positions, sorted(by_symbol))
+        )
+        net = dict.fromkeys(perpetuals, 0.0)
+        for row in rows or ():
+            iid = by_symbol.get(str(row.get("symbol")))
+            if iid is None:
+                continue
+            contracts = finite_number(row.get("contracts")) or 0.0
+            size = finite_number(row.get("contractSize")) or perpetuals[iid].contract_size
+            sign = -1.0 if row.get("side") == "short" else 1.0
+            net[iid] += sign * contracts * size
+        return net
+
+    async def _recent_funding(self) -> dict[str, float]:
+        """Funding the account got (negative: paid) per perpetual since the journal's baseline,
+        or over ``live.reconcile_lookback_s``; empty when the venue does not say."""
+        exchange = self._exchange
+        has = getattr(exchange, "has", {}) or {}
+        perpetuals = self._perpetuals()
+        if not perpetuals or not has.get("fetchFundingHistory"):
+            return {}
+        since_ns = self.journal.baseline_ns or (
+            self._now_ns() - int(self.live.reconcile_lookback_s * NS_PER_S)
+        )
+        out: dict[str, float] = {}
+        for iid, inst in sorted(perpetuals.items()):
+            rows = await self._call(
+                "fetch_funding_history",
+                partial(exchange.fetch_funding_history, inst.ccxt_symbol, since_ns // NS_PER_MS),
+            )
+            out[iid] = sum(finite_number(r.get("amount")) or 0.0 for r in rows or ())
+            self._log.info(
+                "funding_reconciled", instrument_id=iid, events=len(rows or ()), amount=out[iid]
+            )
+        return out
 
     # ------------------------------------------------------------------ placing
 

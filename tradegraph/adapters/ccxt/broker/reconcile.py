@@ -89,6 +89,7 @@ def check_balances(
     tolerance: float,
     problems: list[str],
     now_ns: Callable[[], int],
+    positions: Iterable[str] = (),
 ) -> dict[str, float]:
     """The balances the journal expects, appending a problem per unexplained difference.
 
@@ -102,6 +103,8 @@ def check_balances(
         tolerance: Absolute slack per currency (``live.balance_tolerance``).
         problems: Problems found so far; new ones are appended.
         now_ns: The clock, read for the baseline time when the journal has no orders.
+        positions: Keys of ``actual`` that are net positions of perpetuals (instrument ids),
+            not currencies: they are reconciled the same way and named as positions.
     """
     currencies: Iterable[str] = list(actual)
     baseline = journal.baseline_balances
@@ -113,12 +116,14 @@ def check_balances(
             journal.set_baseline(start, min(created, default=now_ns()))
         return dict(actual)
     expected = {ccy: float(baseline.get(ccy, 0.0)) + moved[ccy] for ccy in currencies}
+    held = set(positions)
     for ccy in currencies:
         diff = actual[ccy] - expected[ccy]
         slack = tolerance + REL_TOL * max(abs(actual[ccy]), abs(expected[ccy]))
         if abs(diff) > slack:
+            what = "position" if ccy in held else "balance"
             problems.append(
-                f"{ccy} balance at the venue is {actual[ccy]:.10g} but the journal expects "
+                f"{ccy} {what} at the venue is {actual[ccy]:.10g} but the journal expects "
                 f"{expected[ccy]:.10g} (baseline {baseline.get(ccy, 0.0):.10g} plus its "
                 f"fills); the difference {diff:+.10g} is not explained by any fill"
             )
