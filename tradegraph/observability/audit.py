@@ -102,11 +102,25 @@ def config_digest(config: Any) -> tuple[str, dict[str, Any]]:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest(), data
 
 
-def _seal(body: dict[str, Any]) -> bytes:
-    """``body`` as one line, with its own ``sha`` appended as the last key."""
-    text = json.dumps(body, separators=(",", ":"), allow_nan=False)
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return (text[:-1] + _SHA_KEY + sha + '"}').encode("utf-8")
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def _seal(text: str) -> bytes:
+    """The JSON object ``text`` as one line, with its own ``sha`` appended as the last key."""
+    data = text.encode("utf-8")
+    sha = hashlib.sha256(data).hexdigest()
+    return data[:-1] + b',"sha":"' + sha.encode() + b'"}'
+
+
+def _record_text(head: dict[str, Any], msg: Message | None, fields: Mapping[str, Any]) -> str:
+    """One record's JSON: ``head``, then the message (serialised by pydantic, the cheapest
+    way), then ``fields``."""
+    text = _ENCODER.encode(head)
+    if msg is not None:
+        text = text[:-1] + ',"msg":' + msg.model_dump_json() + "}"
+    if fields:
+        text = text[:-1] + "," + _ENCODER.encode(fields)[1:]
+    return text
 
 
 def _self_hash_ok(line: bytes) -> bool:
@@ -118,11 +132,6 @@ def _self_hash_ok(line: bytes) -> bool:
         return False
     body = line[:-_SHA_TAIL_LEN] + b"}"
     return hashlib.sha256(body).hexdigest().encode() == tail[len(_SHA_KEY) : -2]
-
-
-def _message_fields(msg: Message) -> dict[str, Any]:
-    fields: dict[str, Any] = msg.model_dump(mode="json")
-    return fields
 
 
 @dataclass(frozen=True)
@@ -270,25 +279,23 @@ class AuditChain:
         out: list[bytes] = []
         for ts_ns, event, fields in pending:
             n += 1
-            body: dict[str, Any] = {
+            head: dict[str, Any] = {
                 "n": n,
                 "prev": prev,
                 "ts_ns": ts_ns,
                 "writer": self.writer,
                 "event": event,
             }
-            msg = fields.get("msg")
+            msg = fields.pop("msg", None)
             if isinstance(msg, Message):
-                body["type"] = type(msg).__name__
-                body["msg"] = _message_fields(msg)
+                head["type"] = type(msg).__name__
                 if isinstance(msg, SubmitOrder):
-                    body["decision"] = "accepted"
+                    fields["decision"] = "accepted"
                 elif isinstance(msg, RiskRejected):
-                    body["decision"] = "refused"
-                body.update((k, v) for k, v in fields.items() if k != "msg")
+                    fields["decision"] = "refused"
             else:
-                body.update(fields)
-            line = _seal(body)
+                msg = None
+            line = _seal(_record_text(head, msg, fields))
             prev = line_hash(line)
             out.append(line)
         self._write(b"\n".join(out) + b"\n")
