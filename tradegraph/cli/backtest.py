@@ -54,6 +54,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     stream = None
     if args.stress:
         config, stream = _stressed_history(config, args)
+    # With --audit the folder is chosen first: the trail is written while the run goes.
+    out_dir = run_folder(args.out, config.report.out_dir, config.name) if args.audit else None
+    audit_dir = out_dir / "audit" if out_dir is not None else None
     if args.engine == "ray":
         if config.data.trade_start is not None:
             # Checked before Ray starts: the actor runtime does not replay a warm-up yet.
@@ -66,12 +69,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 "actors report through Ray's metrics (see the README, Observation)"
             )
         with ray_session(args.address, session_id=config.name, log_level=args.log_level):
-            result = run_causal_session(config, stream)
+            result = run_causal_session(config, stream, audit_dir=audit_dir)
     else:
         with metrics_endpoint(args) as sink:
             metrics = GraphMetrics(sink) if sink is not None else None
-            result = run_backtest(config, stream, metrics=metrics)
-    out_dir = run_folder(args.out, config.report.out_dir, config.name)
+            result = run_backtest(config, stream, metrics=metrics, audit_dir=audit_dir)
+    if out_dir is None:
+        out_dir = run_folder(args.out, config.report.out_dir, config.name)
     paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
     s = result.summary()
     print(
@@ -90,6 +94,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(f"outputs in {out_dir.resolve()}:")
     for name, path in paths.items():
         print(f"  {name:8s} {path}")
+    if audit_dir is not None:
+        print(f"  {'audit':8s} {audit_dir} (tradegraph audit verify {audit_dir})")
     if s["status"] == "failed":
         print(f"run failed: {'; '.join(s['failure_reasons'])}", file=sys.stderr)
     if args.json:
@@ -130,5 +136,11 @@ def add_backtest_command(sub: Any) -> None:
         help="bend the history and the venues by these stress scenarios, in order",
     )
     bt.add_argument("--stress-file", help="YAML file of custom stress scenarios")
+    bt.add_argument(
+        "--audit",
+        action="store_true",
+        help="write the run's hash-chained audit trail (intents, Risk's decisions, venue "
+        "events, fills, kill switch) to audit/ in the output folder, as a session does",
+    )
     _add_strict_arg(bt)
     bt.set_defaults(func=cmd_backtest)

@@ -63,7 +63,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tradegraph.contracts import Message, RiskRejected, SubmitOrder
+from tradegraph.contracts import (
+    AccountBalances,
+    Bar,
+    Message,
+    OrderBookSnapshot,
+    PortfolioSnapshot,
+    QuoteTick,
+    RiskRejected,
+    SubmitOrder,
+    TimerFired,
+    TradeTick,
+)
 from tradegraph.errors import OrderPathError, TradegraphError
 
 GENESIS = "0" * 64
@@ -71,6 +82,12 @@ GENESIS = "0" * 64
 SUFFIX = ".audit.ndjson"
 SESSION_WRITER = "session"
 _SHA_KEY = ',"sha":"'
+UNAUDITED_TYPES: frozenset[type[Message]] = frozenset(
+    {Bar, TradeTick, QuoteTick, OrderBookSnapshot, PortfolioSnapshot, AccountBalances, TimerFired}
+)
+"""What a writer does not record of what it publishes: market data, portfolio snapshots, a
+venue's balances and timers (the stream, not decisions). Every other message is recorded, so a
+new control message is audited without further work."""
 _SHA_TAIL_LEN = len(_SHA_KEY) + 64 + 2  # ,"sha":"<64 hex>"}
 
 
@@ -323,6 +340,75 @@ class AuditChain:
             self.closed = True
             os.close(self._fd)
         return self.head
+
+
+class AuditFolder:
+    """The chains of every writer of one run, written by one process (the in-process backtest,
+    where all components share a process: one chain per component all the same, so its trail
+    reads like a session's).
+
+    Args:
+        folder: The audit folder.
+        config: The run's configuration, recorded with its SHA-256 in ``session.audit.ndjson``.
+        run_id: Names the run in the records.
+        flush_every: Buffered records per writer that trigger a write.
+    """
+
+    def __init__(self, folder: Path, config: Any, run_id: str, flush_every: int = 1024) -> None:
+        self.folder = folder
+        self.run_id = run_id
+        self._flush_every = flush_every
+        self._chains: dict[str, AuditChain] = {}
+        self._buffered = 0
+        sha, resolved = config_digest(config)
+        self.config_sha256 = sha
+        session = self._chain(SESSION_WRITER)
+        session.record(
+            "session_started",
+            session_id=run_id,
+            engine="local",
+            config_sha256=sha,
+            config=resolved,
+        )
+        session.flush()
+
+    def _chain(self, writer: str) -> AuditChain:
+        chain = self._chains.get(writer)
+        if chain is None:
+            chain = AuditChain(
+                self.folder / chain_file_name(writer),
+                writer,
+                opened={"session_id": self.run_id, "config_sha256": self.config_sha256}
+                if writer != SESSION_WRITER
+                else {"session_id": self.run_id},
+            )
+            self._chains[writer] = chain
+        return chain
+
+    def publish(self, writer: str, msg: Message) -> None:
+        """Record ``msg`` as published by ``writer`` (unless it is of an unaudited type)."""
+        if type(msg) in UNAUDITED_TYPES:
+            return
+        self._chain(writer).record_message("published", msg)
+        self._buffered += 1
+        if self._buffered >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        for chain in self._chains.values():
+            chain.flush()
+        self._buffered = 0
+
+    def close(self, **fields: Any) -> None:
+        """Close every chain, then seal their heads in the session chain."""
+        heads = {
+            chain.path.name: list(chain.close())
+            for writer, chain in self._chains.items()
+            if writer != SESSION_WRITER
+        }
+        session = self._chains[SESSION_WRITER]
+        session.record("session_stopped", heads=heads, **fields)
+        session.close()
 
 
 def _fsync_dir(path: Path) -> None:

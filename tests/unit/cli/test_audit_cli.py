@@ -134,3 +134,26 @@ def test_export_writes_a_csv_blotter(trail: Path, tmp_path: Path) -> None:
     assert [float(r["last_px"]) for r in fills] == [101.0, 102.0, 103.0]
     assert rows[1]["type"] == "SubmitOrder"
     assert rows[1]["decision"] == "accepted"
+
+
+def test_a_backtest_with_audit_writes_a_trail_that_verifies_and_holds_its_fills(
+    tmp_path: Path,
+) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "run"
+    ran = tradegraph(
+        "backtest", "--set", "data.bars.0.limit=20000", "--out", str(out), "--no-html", "--audit"
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    fills = pq.read_table(out / "fills.parquet").column("fill_id").to_pylist()
+    assert fills
+    verified = tradegraph("audit", "verify", str(out / "audit"))
+    assert verified.returncode == 0, verified.stdout
+    export = tmp_path / "blotter.csv"
+    assert tradegraph("audit", "export", str(out), "--out", str(export)).returncode == 0
+    with export.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["fill_id"] for r in rows if r["type"] == "OrderFilled") == sorted(fills)
+    assert {r["writer"] for r in rows} >= {"strategy:sma", "risk", "broker:BINANCE"}
