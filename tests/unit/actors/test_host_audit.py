@@ -4,7 +4,9 @@ before what it publishes is sent on (no Ray: a transport whose peers take everyt
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from tests.support.transports import TakingTransport
 from tradegraph.actors.live_host import LiveHost
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.contracts import RISK, OrderIntent, OrderSide, TripKillSwitch
+from tradegraph.observability import configure_logging
 from tradegraph.observability.audit import verify_chain
 
 PAPER = Path(__file__).resolve().parents[3] / "examples" / "paper.yaml"
@@ -89,3 +92,59 @@ def test_a_host_without_an_audit_dir_writes_nothing(config: GraphConfig, tmp_pat
     asyncio.run(scenario())
 
     assert not list(tmp_path.iterdir())
+
+
+def test_a_host_reports_and_acknowledges_a_torn_last_line_left_by_a_crash(
+    config: GraphConfig, tmp_path: Path
+) -> None:
+    audit_file = tmp_path / "risk.audit.ndjson"
+    logged = io.StringIO()
+    configure_logging("INFO", logged)
+
+    async def run_once(reason: str) -> None:
+        host = LiveHost(config, RISK, "unit", transport=TakingTransport(), audit_dir=str(tmp_path))
+        await host.request(TripKillSwitch(reason=reason, ts_event_ns=6, ts_init_ns=6))
+        await host.stop()
+
+    asyncio.run(run_once("first"))
+    lines_before = len(audit_file.read_bytes().splitlines())
+    with audit_file.open("ab") as fh:
+        fh.write(b'{"n":99,"prev":"dead')  # the machine died mid-line
+
+    asyncio.run(run_once("second"))
+
+    torn_events = [
+        e
+        for e in map(json.loads, logged.getvalue().splitlines())
+        if e["event"] == "audit_torn_line"
+    ]
+    assert [(e["component"], e["line"]) for e in torn_events] == [("risk", lines_before + 1)]
+    found = [json.loads(line) for line in audit_file.read_bytes().splitlines()[lines_before + 1 :]]
+    assert found[0]["event"] == "torn_line"
+    assert found[0]["torn_line"] == lines_before + 1
+    report = verify_chain(audit_file)
+    assert report.ok, report.failure
+    assert any("torn by a crash" in note for note in report.notes)
+
+
+def test_an_audit_trail_that_cannot_be_written_halts_trading_with_the_reason(
+    config: GraphConfig, tmp_path: Path
+) -> None:
+    transport = TakingTransport()
+    wish = intent(OrderSide.BUY, 1000.0, intent_id="sma_btc-000001", strategy_id="sma_btc")
+
+    async def scenario() -> LiveHost:
+        host = LiveHost(config, RISK, "unit", transport=transport, audit_dir=str(tmp_path))
+        chain = host._audit
+        assert chain is not None
+        os.close(chain._fd)
+        chain._fd = os.open(chain.path, os.O_RDONLY)  # as good as a full disk
+        await host.push("strategy:sma_btc", 1, 1, [wish])
+        return host
+
+    host = asyncio.run(scenario())
+
+    status = host.status()
+    assert "audit trail" in status.halted
+    assert "not written" in status.halted
+    assert status.details["kill_switch_tripped"] is True
