@@ -432,6 +432,8 @@ class ChainReport:
         head: Hash of the last line, the value to keep elsewhere to pin the file.
         failure: ``(line number, why)`` of the first line that fails, or ``None``.
         notes: Things that are not failures: acknowledged torn lines, a file not closed.
+        seals: In the driver's file: ``(line, chain file, its line number, its hash)`` of
+            every chain head a ``session_stopped`` record sealed.
     """
 
     path: Path
@@ -457,30 +459,42 @@ def verify_chain(
             (``session_stopped`` records of the driver's file).
     """
     report = ChainReport(path)
-    expected = expected or {}
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            _verify_lines(report, _lines_with_ends(fh), expected or {})
     except OSError as exc:
-        report.failure = (0, f"cannot be read: {exc}")
-        return report
-    if not data:
-        report.notes.append("empty")
-        return report
-    raw_lines = data.split(b"\n")
-    complete = data.endswith(b"\n")
-    if complete:
-        raw_lines.pop()
+        report.failure = (report.lines, f"cannot be read: {exc}")
+    return report
+
+
+def _lines_with_ends(fh: IO[bytes]) -> Iterator[tuple[bytes, bool, bool]]:
+    """``(line without its newline, whether it had one, whether it is the last)``, streamed."""
+    previous: bytes | None = None
+    for raw in fh:
+        if previous is not None:
+            yield previous.rstrip(b"\n"), previous.endswith(b"\n"), False
+        previous = raw
+    if previous is not None:
+        yield previous.rstrip(b"\n"), previous.endswith(b"\n"), True
+
+
+def _verify_lines(
+    report: ChainReport,
+    lines: Iterator[tuple[bytes, bool, bool]],
+    expected: Mapping[int, list[tuple[str, str]]],
+) -> None:
     prev = GENESIS
     torn: tuple[int, str] | None = None
     last_event = ""
-    for i, raw in enumerate(raw_lines, start=1):
+    empty = True
+    for i, (raw, complete, is_last) in enumerate(lines, start=1):
+        empty = False
         report.lines = i
         record = _parse(raw)
-        is_last = i == len(raw_lines)
         if record is None:
             if torn is not None:
                 report.failure = (torn[0], "not a JSON record")
-                return report
+                return
             if is_last:
                 why = (
                     "torn last line: an incomplete record (the writer died while writing it)"
@@ -488,7 +502,7 @@ def verify_chain(
                     else "not a JSON record"
                 )
                 report.failure = (i, why)
-                return report
+                return
             torn = (i, line_hash(raw))
             continue
         if torn is not None:
@@ -498,7 +512,7 @@ def verify_chain(
                 or record.get("torn_sha256") != torn[1]
             ):
                 report.failure = (torn[0], "not a JSON record")
-                return report
+                return
             report.notes.append(
                 f"line {torn[0]}: torn by a crash, acknowledged by the writer at line {i}"
             )
@@ -508,22 +522,22 @@ def verify_chain(
                 i,
                 f"numbered {record['n']}, expected {i}: a line before it was deleted or inserted",
             )
-            return report
+            return
         if record.get("prev") != prev:
             report.failure = (
                 i,
                 f"prev does not match the SHA-256 of line {i - 1}: line {i - 1} was changed, "
                 "or a line was deleted, inserted or moved",
             )
-            return report
+            return
         if not _self_hash_ok(raw):
             report.failure = (i, "its sha does not match its content: the line was changed")
-            return report
+            return
         prev = line_hash(raw)
         for sealer, want in expected.get(i, []):
             if want != prev:
                 report.failure = (i, f"does not match the hash {sealer} sealed it with")
-                return report
+                return
         if record.get("event") == "session_stopped":
             for name, head in (record.get("heads") or {}).items():
                 report.seals.append((i, name, int(head[0]), str(head[1])))
@@ -537,12 +551,13 @@ def verify_chain(
                 f"missing: {who} sealed the file at line {n}, but it ends at line "
                 f"{report.lines} (lines were cut from its end)",
             )
-            return report
-    if last_event != "closed":
+            return
+    if empty:
+        report.notes.append("empty")
+    elif last_event != "closed":
         report.notes.append(
             "not closed: its writer is still running or died (or its last lines were cut)"
         )
-    return report
 
 
 def chain_files(root: Path) -> list[Path]:

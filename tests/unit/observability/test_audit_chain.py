@@ -273,3 +273,16 @@ def test_an_orders_life_and_the_blotter_come_from_every_file_in_time_order(
     assert len(text) == 5
     assert ",OrderFilled,a-1," in text[4]
     assert ",100.0," in text[4]
+
+
+def test_a_sealed_file_emptied_is_caught(tmp_path: Path) -> None:
+    risk = tmp_path / chain_file_name("risk")
+    head = written_chain(risk).close()
+    session = AuditChain(tmp_path / chain_file_name("session"), "session")
+    session.record("session_stopped", heads={risk.name: list(head)})
+    session.close()
+
+    risk.write_bytes(b"")
+
+    failed = [r for r in verify_tree(tmp_path) if not r.ok]
+    assert [r.path.name for r in failed] == [risk.name]
