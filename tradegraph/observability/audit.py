@@ -609,11 +609,34 @@ def order_key(record: Mapping[str, Any]) -> str | None:
     return str(key) if key else None
 
 
+# Within one event time, an order's messages in causal order (writers' clocks may differ).
+_CAUSAL_RANK = {
+    "OrderIntent": 0,
+    "CancelIntent": 0,
+    "SubmitOrder": 1,
+    "RiskRejected": 1,
+    "CancelOrder": 1,
+    "OrderAccepted": 2,
+    "OrderRejected": 2,
+    "OrderFilled": 3,
+    "OrderCancelled": 4,
+}
+
+
+def _time_order(record: Mapping[str, Any]) -> tuple[int, int, int]:
+    """The message's event time, its place in an order's life, then when it was recorded."""
+    msg = record.get("msg") or {}
+    return (
+        int(msg.get("ts_event_ns") or 0),
+        _CAUSAL_RANK.get(str(record.get("type")), 5),
+        int(record.get("ts_ns") or 0),
+    )
+
+
 def order_life(root: Path, client_order_id: str) -> list[tuple[Path, dict[str, Any]]]:
-    """Every record about one order across the chains under ``root``, in time order: the
-    message's event time, then the record's own time."""
+    """Every record about one order across the chains under ``root``, in time order."""
     found = [(p, r) for p, r in read_records(root) if order_key(r) == client_order_id]
-    found.sort(key=lambda pr: (int(pr[1]["msg"].get("ts_event_ns", 0)), int(pr[1]["ts_ns"])))
+    found.sort(key=lambda pr: _time_order(pr[1]))
     return found
 
 
@@ -643,28 +666,18 @@ BLOTTER_COLUMNS = (
     "line",
 )
 
-_ORDER_TYPES = frozenset(
-    {
-        "OrderIntent",
-        "CancelIntent",
-        "SubmitOrder",
-        "CancelOrder",
-        "RiskRejected",
-        "OrderAccepted",
-        "OrderRejected",
-        "OrderCancelled",
-        "OrderFilled",
-    }
-)
+_ORDER_TYPES = frozenset(_CAUSAL_RANK)
 
 
 def blotter_rows(records: Iterable[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     """One row per order event and fill, in time order."""
     rows: list[dict[str, Any]] = []
-    for path, record in records:
+    ordered = sorted(
+        ((p, r) for p, r in records if r.get("type") in _ORDER_TYPES),
+        key=lambda pr: _time_order(pr[1]),
+    )
+    for path, record in ordered:
         kind = record.get("type")
-        if kind not in _ORDER_TYPES:
-            continue
         msg = record["msg"]
         reason = msg.get("reason", "")
         if msg.get("detail"):
@@ -696,7 +709,6 @@ def blotter_rows(records: Iterable[tuple[Path, dict[str, Any]]]) -> list[dict[st
                 "line": record.get("n"),
             }
         )
-    rows.sort(key=lambda r: (int(r["ts_event_ns"] or 0), int(r["ts_recorded_ns"] or 0)))
     return rows
 
 

@@ -286,3 +286,19 @@ def test_a_sealed_file_emptied_is_caught(tmp_path: Path) -> None:
 
     failed = [r for r in verify_tree(tmp_path) if not r.ok]
     assert [r.path.name for r in failed] == [risk.name]
+
+
+def test_an_orders_life_at_one_event_time_is_in_causal_order_whatever_the_writers_clocks(
+    tmp_path: Path,
+) -> None:
+    risk = AuditChain(tmp_path / chain_file_name("risk"), "risk")
+    strategy = AuditChain(tmp_path / chain_file_name("strategy:alpha"), "strategy:alpha")
+    risk.record_message("published", submit(client_order_id="a-1", ts_ns=10))
+    strategy.record_message("published", intent(intent_id="a-1", ts_ns=10))
+    for chain in (risk, strategy):
+        chain.close()
+
+    life = order_life(tmp_path, "a-1")
+
+    assert [r["type"] for _, r in life] == ["OrderIntent", "SubmitOrder"]
+    assert life[0][1]["ts_ns"] > life[1][1]["ts_ns"]
