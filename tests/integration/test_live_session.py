@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -33,6 +34,7 @@ from tradegraph.config.models import (
     RetryConfig,
     SessionConfig,
 )
+from tradegraph.observability.audit import verify_tree
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
@@ -151,6 +153,22 @@ def test_live_session_trades_through_ccxt_and_books_match_the_venue(
     assert outcome.halted == ""
     assert len(fake.orders()) == 2
     assert_position_matches_the_venue(outcome.statuses["portfolio"], fake)
+    # The audit trail: the venue's events as the broker met them, across its restart.
+    assert all(report.ok for report in verify_tree(tmp_path / "state" / "audit"))
+    broker_chain = [
+        json.loads(line)
+        for line in (Path(session.audit_dir or "") / "broker-BINANCE.audit.ndjson")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    ]
+    assert sum(r["event"] == "opened" for r in broker_chain) == 2
+    audited_fills = {
+        r["msg"]["client_order_id"] for r in broker_chain if r.get("type") == "OrderFilled"
+    }
+    # The exchange knows each order by our id behind the session's tag.
+    venue_ids = [o.client_order_id for o in fake.orders()]
+    assert len(audited_fills) == len(venue_ids)
+    assert all(any(v.endswith(ours) for v in venue_ids) for ours in audited_fills)
     node: Any = ray._private.worker._global_node  # the Ray this test session started
     logs = Path(node.get_logs_dir_path())
     written = [*(tmp_path / "state").rglob("*"), *logs.rglob("*")]
