@@ -375,6 +375,21 @@ def test_restarted_live_session_resumes_its_ids_open_orders_and_positions(
     assert [o.status for o in fake.orders()][:4] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
     assert outcome.result is not None
     assert outcome.result.orders == 3
+    # The resumed session chained on its audit trail; the fresh one began its own.
+    assert second.audit_dir == first.audit_dir != third.audit_dir
+    assert all(report.ok for report in verify_tree(tmp_path / "state" / "audit"))
+    resumed = Path(first.audit_dir or "")
+    session_events = [
+        json.loads(line)["event"]
+        for line in (resumed / "session.audit.ndjson").read_text(encoding="utf-8").splitlines()
+    ]
+    assert session_events.count("session_started") == 2
+    assert session_events[-2:] == ["session_stopped", "closed"]
+    risk_records = [
+        json.loads(line)
+        for line in (resumed / "risk.audit.ndjson").read_text(encoding="utf-8").splitlines()
+    ]
+    assert any(r["event"] == "operator" and r["msg"]["reason"] == "test" for r in risk_records)
 
 
 def test_new_session_refuses_open_orders_of_an_earlier_one(
