@@ -16,7 +16,7 @@ from tests.support.stubs import intent
 from tests.support.transports import TakingTransport
 from tradegraph.actors.live_host import LiveHost
 from tradegraph.config import GraphConfig, load_config
-from tradegraph.contracts import RISK, OrderIntent, OrderSide, TripKillSwitch
+from tradegraph.contracts import RISK, Message, OrderIntent, OrderSide, TripKillSwitch
 from tradegraph.observability import configure_logging
 from tradegraph.observability.audit import verify_chain
 
@@ -148,3 +148,29 @@ def test_an_audit_trail_that_cannot_be_written_halts_trading_with_the_reason(
     assert "audit trail" in status.halted
     assert "not written" in status.halted
     assert status.details["kill_switch_tripped"] is True
+
+
+class ReconciliationDrifted(Message):
+    """A control message this module has never heard of (as a new one would be)."""
+
+    venue: str
+    detail: str
+
+
+def test_any_control_message_a_host_publishes_is_audited_without_being_named(
+    config: GraphConfig, tmp_path: Path
+) -> None:
+    drift = ReconciliationDrifted(venue="BINANCE", detail="0.1 BTC", ts_event_ns=1, ts_init_ns=1)
+
+    async def scenario() -> None:
+        host = LiveHost(config, RISK, "unit", transport=TakingTransport(), audit_dir=str(tmp_path))
+        host.emit(drift)
+        host.flush()
+        await host.stop()
+
+    asyncio.run(scenario())
+
+    found = records(tmp_path / "risk.audit.ndjson")
+    drifted = [r for r in found if r.get("type") == "ReconciliationDrifted"]
+    assert [r["msg"]["detail"] for r in drifted] == ["0.1 BTC"]
+    assert drifted[0]["event"] == "published"
