@@ -59,6 +59,7 @@ from tradegraph.observability import get_logger
 from tradegraph.observability.audit import (
     SESSION_WRITER,
     AuditChain,
+    AuditWriteError,
     chain_file_name,
     config_digest,
 )
@@ -297,14 +298,25 @@ class LiveSession:
         self._audit.flush()
 
     def _audit_event(self, event: str, **fields: Any) -> None:
-        if self._audit is not None:
+        """Record a driver's event. A failure is logged, never raised: it must not keep a halt
+        from reaching Risk or a stop from finishing (the actors' chains still hold both)."""
+        if self._audit is None:
+            return
+        try:
             self._audit.record(event, **fields)
             self._audit.flush()
+        except AuditWriteError as exc:
+            self._audit = None
+            self._log.error("audit_not_written", event=event, error=str(exc))
 
     def _close_audit(self, **fields: Any) -> None:
         audit, self._audit = self._audit, None
-        if audit is not None:
+        if audit is None:
+            return
+        try:
             audit.close(**fields)
+        except AuditWriteError as exc:
+            self._log.error("audit_not_written", event="closed", error=str(exc))
 
     def _release_state_dir(self) -> None:
         if self._lock is not None:
