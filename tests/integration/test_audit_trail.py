@@ -103,7 +103,9 @@ def test_a_paper_sessions_audit_trail_verifies_and_tells_each_orders_life(
     trips = [r for r in every if r.get("type") == "KillSwitchChanged" and r["msg"]["tripped"]]
     assert any(r["msg"]["reason"] == "audit drill" for r in trips)
     decisions = {r["decision"] for r in every if "decision" in r}
-    assert "accepted" in decisions
+    assert decisions == {"accepted", "refused"}
+    refusals = {r["msg"]["reason"] for r in every if r.get("decision") == "refused"}
+    assert "kill_switch" in refusals
     started_record = next(
         r for r in trail["session.audit.ndjson"] if r["event"] == "session_started"
     )
