@@ -18,13 +18,16 @@ UTF-8, ending in ``\\n``; keys in this order:
     What happened: ``published`` (the writer sent ``msg`` on: an intent, Risk's decision, a
     venue event, a fill, a kill-switch change, any control message), ``operator`` (an
     operator's command reached the writer), ``halted`` (the writer halted trading), ``opened``
-    (a writer process started on the file), ``torn_line`` (see below), ``closed`` (the writer
-    stopped cleanly), ``session_started`` / ``session_stopped`` (the driver's, with the
-    configuration and its SHA-256, and the head of every chain at the stop).
-``type``, ``msg``
+    (a writer process started on the file, with the session id and the configuration's
+    SHA-256), ``recovered`` (a restarted actor restored its state), ``torn_line`` (see below),
+    ``closed`` (the writer stopped cleanly), ``session_started`` / ``session_stopped`` (the
+    driver's: the configuration and its SHA-256; the head of every chain at the stop).
+    Market data, portfolio snapshots, balances and timers are not recorded
+    (:data:`UNAUDITED_TYPES`); every other message is, whatever its type.
+``type``, ``msg``, then the event's own fields
     For message events: the message's type and its fields. Risk's decisions are its messages:
-    ``SubmitOrder`` (accepted; ``decision: accepted``) and ``RiskRejected`` (refused, with
-    ``decision: refused`` and the reason code and detail in ``msg``).
+    ``SubmitOrder`` (``decision: accepted``) and ``RiskRejected`` (``decision: refused``, the
+    reason code and detail in ``msg``).
 ``sha``
     Always last: SHA-256 of the line up to this key (the line without ``,"sha":"..."}`` and
     with ``}`` in its place), so a changed byte is caught on its own line, the last one too.
@@ -35,7 +38,10 @@ whole record (the process or machine died in the middle of writing it) is never 
 silently: the writer ends it with a newline, and its first record is ``torn_line``, naming the
 torn line's number, length and SHA-256 and chaining from the last whole line, and it logs an
 error. :func:`verify_chain` accepts a torn line only when it is acknowledged that way, reports
-it as a note, and fails on a torn line nobody acknowledged.
+it as a note, and fails on a torn line nobody acknowledged. An actor killed while it handled a
+batch handles that batch again once restarted (see ``actors/recovery.py``); what it publishes
+again is recorded again, after its ``opened`` and ``recovered`` records: the trail tells what
+was sent, as often as it was sent.
 
 Durability (``durable``): records are buffered in memory and written with one ``write`` per
 flush, which the actor host does once per batch of messages it handled, before what the batch
