@@ -746,11 +746,13 @@ class LiveHost:
         Returns, per batch sent, a future that resolves when the receiver has taken it.
         """
         self._flush_scheduled = False
+        # The audit first: recovery does not record again a message the ledger holds, so
+        # whatever is in the ledger must be in the audit trail already.
+        self._flush_audit()
         if self._ledger_unsaved:
             if self._store is not None:
                 self._store.append_ledger(self._ledger_unsaved)
             self._ledger_unsaved = []
-        self._flush_audit()
         out = self._out
         if not out:
             return []

@@ -39,9 +39,9 @@ silently: the writer ends it with a newline, and its first record is ``torn_line
 torn line's number, length and SHA-256 and chaining from the last whole line, and it logs an
 error. :func:`verify_chain` accepts a torn line only when it is acknowledged that way, reports
 it as a note, and fails on a torn line nobody acknowledged. An actor killed while it handled a
-batch handles that batch again once restarted (see ``actors/recovery.py``); what it publishes
-again is recorded again, after its ``opened`` and ``recovered`` records: the trail tells what
-was sent, as often as it was sent.
+batch handles that batch again once restarted (see ``actors/recovery.py``): a message it had
+recorded just before it died may be recorded once more, after its ``opened`` and
+``recovered`` records; a message it sent is never missing.
 
 Durability (``durable``): records are buffered in memory and written with one ``write`` per
 flush, which the actor host does once per batch of messages it handled, before what the batch
