@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -34,6 +35,7 @@ from tradegraph.config.models import (
     SessionConfig,
 )
 from tradegraph.contracts import KillSwitchMode
+from tradegraph.observability.audit import verify_tree
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
@@ -152,6 +154,22 @@ def test_live_session_trades_through_ccxt_and_books_match_the_venue(
     assert outcome.halted == ""
     assert len(fake.orders()) == 2
     assert_position_matches_the_venue(outcome.statuses["portfolio"], fake)
+    # The audit trail: the venue's events as the broker met them, across its restart.
+    assert all(report.ok for report in verify_tree(tmp_path / "state" / "audit"))
+    broker_chain = [
+        json.loads(line)
+        for line in (Path(session.audit_dir or "") / "broker-BINANCE.audit.ndjson")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    ]
+    assert sum(r["event"] == "opened" for r in broker_chain) == 2
+    audited_fills = {
+        r["msg"]["client_order_id"] for r in broker_chain if r.get("type") == "OrderFilled"
+    }
+    # The exchange knows each order by our id behind the session's tag.
+    venue_ids = [o.client_order_id for o in fake.orders()]
+    assert len(audited_fills) == len(venue_ids)
+    assert all(any(v.endswith(ours) for v in venue_ids) for ours in audited_fills)
     node: Any = ray._private.worker._global_node  # the Ray this test session started
     logs = Path(node.get_logs_dir_path())
     written = [*(tmp_path / "state").rglob("*"), *logs.rglob("*")]
@@ -393,6 +411,21 @@ def test_restarted_live_session_resumes_its_ids_open_orders_and_positions(
     assert [o.status for o in fake.orders()][:4] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
     assert outcome.result is not None
     assert outcome.result.orders == 3
+    # The resumed session chained on its audit trail; the fresh one began its own.
+    assert second.audit_dir == first.audit_dir != third.audit_dir
+    assert all(report.ok for report in verify_tree(tmp_path / "state" / "audit"))
+    resumed = Path(first.audit_dir or "")
+    session_events = [
+        json.loads(line)["event"]
+        for line in (resumed / "session.audit.ndjson").read_text(encoding="utf-8").splitlines()
+    ]
+    assert session_events.count("session_started") == 2
+    assert session_events[-2:] == ["session_stopped", "closed"]
+    risk_records = [
+        json.loads(line)
+        for line in (resumed / "risk.audit.ndjson").read_text(encoding="utf-8").splitlines()
+    ]
+    assert any(r["event"] == "operator" and r["msg"]["reason"] == "test" for r in risk_records)
 
 
 def test_a_flatten_kill_cancels_at_the_venue_then_sells_the_position_there(

@@ -9,6 +9,8 @@ kernel's, so the path that is proven is the path that trades.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tradegraph.actors.ray_runtime import ActorGraphError
 from tradegraph.actors.session import LiveSession
 from tradegraph.config.models import GraphConfig
@@ -37,9 +39,11 @@ def run_causal_session(
     config: GraphConfig,
     stream: BarStream | None = None,
     trades: TradeStream | None = None,
+    audit_dir: Path | None = None,
 ) -> BacktestResult:
     """Run ``config`` over its data (or over ``stream`` and ``trades``) as a causal data-clock
-    session, every component in its own named actor in ``config.session.namespace``.
+    session, every component in its own named actor in ``config.session.namespace`` (with
+    ``audit_dir``, keeping the session's audit trail there).
 
     Same arguments and result as ``engine.backtest.run_backtest``; Ray must be initialised
     (see :func:`tradegraph.actors.ray_runtime.ray_session`). ``elapsed_s`` covers the replay,
@@ -57,7 +61,10 @@ def run_causal_session(
         stream = load_bar_stream(config)
         trades = load_trade_stream(config)
     session = LiveSession(
-        causal_session_config(config), session_id=config.name, replay=(stream, trades)
+        causal_session_config(config),
+        session_id=config.name,
+        replay=(stream, trades),
+        audit_dir=audit_dir,
     )
     session.start()
     try:

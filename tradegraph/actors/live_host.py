@@ -107,6 +107,13 @@ from tradegraph.engine.recording import MarketRecorder
 from tradegraph.engine.schedule import log_for_operator
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.observability import get_logger
+from tradegraph.observability.audit import (
+    AuditChain,
+    AuditWriteError,
+    TornLine,
+    chain_file_name,
+    config_digest,
+)
 from tradegraph.observability.guards import (
     CLOCK_DRIFT,
     MEMORY,
@@ -230,6 +237,8 @@ class HostStatus:
     halted: str
     details: dict[str, Any]
     metrics: MetricTotals = field(default_factory=dict)
+    # ``(file name, line number, line hash)`` of the host's audit chain once it is closed.
+    audit_head: tuple[str, int, str] | None = None
 
 
 class ReplaySource:
@@ -332,6 +341,15 @@ class LiveHost:
         transport: How batches reach the peers (Ray actor handles unless given).
         md_sources: For ``md`` of a live session: builds its market-data sources from the feed
             and the outbox (one ccxt client per live venue unless given).
+        audit_dir: The session's audit folder: the host appends what it publishes (all but
+            market data, portfolio snapshots, balances and timers), the operator commands it
+            takes and its halts to its own chain there (``None``: no audit trail).
+
+    Audit: every host writes its own chain file rather than sending records to one writer, so
+    auditing adds no remote call to the order path. Records are buffered as messages are
+    published and written in one go when the host flushes what a batch caused, *before* it
+    is sent (``fsync`` too in a live session): whatever a peer received is on disk first. A
+    chain that cannot be written halts trading.
     """
 
     def __init__(
@@ -345,6 +363,7 @@ class LiveHost:
         transport: PeerTransport | None = None,
         md_sources: SourceFactory | None = None,
         memory_mb: MemoryReader = resident_memory_mb,
+        audit_dir: str | None = None,
     ) -> None:
         self.config = config
         self._md_sources = md_sources or _ccxt_sources
@@ -364,6 +383,8 @@ class LiveHost:
         # status report, for the driver's own /metrics port.
         self._metric_totals = TotalsSink()
         self.metrics = GraphMetrics(TeeSink(RayMetricsSink(), self._metric_totals))
+        self._audit = self._open_audit(audit_dir)
+        self._audit_head: tuple[str, int, str] | None = None
         self.component: Component | ControlSink | MarketDataFeed | GatewayBroker
         venue = self._gateway_venue(component_id)
         if component_id == CONTROL:
@@ -462,6 +483,8 @@ class LiveHost:
         self.recovery = Recovery(state_dir, component_id, self.session.snapshot_interval_s)
         self._store = self.recovery.store
         self.recovered = self._recover()
+        if self.recovered and self._audit is not None:
+            self._audit.record("recovered", clock_ns=self._clock.now_ns())
         # md's replay goes on under the incarnation it had (see _resume_replay).
         self.links.incarnation = self.incarnation
         if component_id == MARKET_DATA and not self.recovered and _restarted():
@@ -470,6 +493,43 @@ class LiveHost:
             self.recovered = True
         if not self.recovered and state_dir is not None:
             continue_order_ids(self.component, Path(state_dir).parent / "orders")
+
+    def _open_audit(self, audit_dir: str | None) -> AuditChain | None:
+        if audit_dir is None:
+            return None
+        sha, _ = config_digest(self.config)
+
+        def report_torn(torn: TornLine) -> None:
+            self._log.error(
+                "audit_torn_line",
+                file=chain_file_name(self.component_id),
+                line=torn.line,
+                bytes=torn.size,
+                detail="the last line was cut short by a crash; acknowledged and chained past",
+            )
+
+        return AuditChain(
+            Path(audit_dir) / chain_file_name(self.component_id),
+            self.component_id,
+            durable=self.session.market_data == "ccxt",
+            opened={
+                "session_id": self.session_id,
+                "incarnation": self.incarnation,
+                "config_sha256": sha,
+            },
+            on_torn=report_torn,
+        )
+
+    def _flush_audit(self) -> None:
+        """Write the audit records of what was just handled; halt if they cannot be."""
+        audit = self._audit
+        if audit is None:
+            return
+        try:
+            audit.flush()
+        except AuditWriteError as exc:
+            self._audit = None
+            self.halt(str(exc))
 
     def _gateway_venue(self, component_id: str) -> str | None:
         """The venue whose broker goes through the ccxt gateway here (dry-run or live)."""
@@ -650,6 +710,8 @@ class LiveHost:
         self._resume()
         if self._store is not None:
             self._store.append(OPERATOR, 0, 0, [msg])
+        if self._audit is not None:
+            self._audit.record_message(OPERATOR, msg)
         self._handle(msg)
         self._messages_in += 1
         self._flush_and_mark()
@@ -682,6 +744,8 @@ class LiveHost:
         if type(msg) not in _UNLEDGERED_TYPES and msg not in self._ledger_kept:
             self.order_log.append(msg)
             self._ledger_unsaved.append(msg)
+            if self._audit is not None:
+                self._audit.record_message("published", msg)
         dests = self.router.destinations(msg)
         if not dests:
             return
@@ -718,6 +782,9 @@ class LiveHost:
         Returns, per batch sent, a future that resolves when the receiver has taken it.
         """
         self._flush_scheduled = False
+        # The audit first: recovery does not record again a message the ledger holds, so
+        # whatever is in the ledger must be in the audit trail already.
+        self._flush_audit()
         if self._ledger_unsaved:
             if self._store is not None:
                 self._store.append_ledger(self._ledger_unsaved)
@@ -840,6 +907,8 @@ class LiveHost:
             return
         self._halted = reason
         self._log.error("trading_halted", reason=reason)
+        if self._audit is not None:
+            self._audit.record("halted", reason=reason)
         trip = TripKillSwitch(
             reason=f"halted by {self.component_id}: {reason}",
             mode=KillSwitchMode.HALT,
@@ -1131,7 +1200,19 @@ class LiveHost:
         self._maybe_snapshot(force=True)
         if self._store is not None:
             self._store.close()
+        self._close_audit()
         return self.status()
+
+    def _close_audit(self) -> None:
+        audit, self._audit = self._audit, None
+        if audit is None:
+            return
+        try:
+            n, sha = audit.close(halted=self._halted)
+        except AuditWriteError as exc:
+            self._log.error("audit_not_closed", error=str(exc))
+            return
+        self._audit_head = (audit.path.name, n, sha)
 
     @_untracked
     async def idle(self) -> bool:
@@ -1182,6 +1263,7 @@ class LiveHost:
             halted=self._halted,
             details=self._describe(self.component),
             metrics=self._metric_totals.totals(),
+            audit_head=self._audit_head,
         )
 
 

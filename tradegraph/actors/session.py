@@ -59,6 +59,13 @@ from tradegraph.engine.ledger import OrderLedger
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import get_logger
+from tradegraph.observability.audit import (
+    SESSION_WRITER,
+    AuditChain,
+    AuditWriteError,
+    chain_file_name,
+    config_digest,
+)
 from tradegraph.observability.metrics import (
     FILLS,
     MARKET_EVENTS,
@@ -156,6 +163,12 @@ class LiveSession:
         replay: The bar and trade streams ``md`` replays instead of the config's data
             section (a stressed history, a Monte Carlo path); they also make the result's
             prices and its bar and trade counts.
+        audit_dir: The session's audit folder (default ``<state_dir>/audit/<session id>``,
+            none without a state directory). It is never cleared, not even by ``resume=False``:
+            a new run of the same session id chains on. Each actor appends to its own chain
+            there (see :class:`~tradegraph.actors.live_host.LiveHost`); the driver's
+            ``session.audit.ndjson`` holds the configuration loaded and its SHA-256, halts,
+            and at a clean stop the last line and hash of every actor's chain.
     """
 
     def __init__(
@@ -167,6 +180,7 @@ class LiveSession:
         secrets: Secrets | None = None,
         resume: bool | None = None,
         replay: tuple[BarStream | None, TradeStream | None] | None = None,
+        audit_dir: str | Path | None = None,
     ) -> None:
         self.config = config
         self._replay = replay
@@ -184,6 +198,10 @@ class LiveSession:
             session_id = f"{config.name}-{time.time_ns() // 1_000_000}"
         self.session_id = session_id or config.name
         self.state_dir = str(self.base_dir / self.session_id) if self.base_dir is not None else None
+        if audit_dir is None and self.base_dir is not None:
+            audit_dir = self.base_dir / "audit" / self.session_id
+        self.audit_dir = str(Path(audit_dir).resolve()) if audit_dir is not None else None
+        self._audit: AuditChain | None = None
         self.hosts: dict[str, Any] = {}
         self.halted = ""
         self._unhealthy_since: dict[str, float] = {}
@@ -260,6 +278,50 @@ class LiveSession:
                 clear_state(str(path))
         (self.base_dir / LAST_SESSION_FILE).write_text(self.session_id + "\n", encoding="utf-8")
 
+    def _open_audit(self) -> None:
+        """Start the driver's chain with the configuration this session runs."""
+        if self.audit_dir is None or self._audit is not None:
+            return
+        sha, resolved = config_digest(self.config)
+        self._audit = AuditChain(
+            Path(self.audit_dir) / chain_file_name(SESSION_WRITER),
+            SESSION_WRITER,
+            durable=self.settings.market_data == "ccxt",
+            opened={"session_id": self.session_id},
+        )
+        self._audit.record(
+            "session_started",
+            session_id=self.session_id,
+            resume=self.resume,
+            namespace=self.settings.namespace,
+            market_data=self.settings.market_data,
+            clock=self.settings.clock,
+            config_sha256=sha,
+            config=resolved,
+        )
+        self._audit.flush()
+
+    def _audit_event(self, event: str, **fields: Any) -> None:
+        """Record a driver's event. A failure is logged, never raised: it must not keep a halt
+        from reaching Risk or a stop from finishing (the actors' chains still hold both)."""
+        if self._audit is None:
+            return
+        try:
+            self._audit.record(event, **fields)
+            self._audit.flush()
+        except AuditWriteError as exc:
+            self._audit = None
+            self._log.error("audit_not_written", event=event, error=str(exc))
+
+    def _close_audit(self, **fields: Any) -> None:
+        audit, self._audit = self._audit, None
+        if audit is None:
+            return
+        try:
+            audit.close(**fields)
+        except AuditWriteError as exc:
+            self._log.error("audit_not_written", event="closed", error=str(exc))
+
     def _release_state_dir(self) -> None:
         if self._lock is not None:
             with contextlib.suppress(OSError):
@@ -285,6 +347,7 @@ class LiveSession:
         if not ray.is_initialized():
             raise ActorGraphError("Ray is not initialised: call ray.init() before starting")
         self.claim_state_dir()
+        self._open_audit()
         remote_host = ray.remote(LiveHost)
         secrets = (
             (
@@ -300,7 +363,13 @@ class LiveSession:
                 environ = secrets if cid.startswith("broker:") else None
                 replay = self._replay if cid == MARKET_DATA else None
                 self.hosts[cid] = remote_host.options(**self.actor_options(cid)).remote(
-                    self.config, cid, self.session_id, self.state_dir, environ, replay
+                    self.config,
+                    cid,
+                    self.session_id,
+                    self.state_dir,
+                    environ,
+                    replay,
+                    audit_dir=self.audit_dir,
                 )
         except ValueError as exc:
             self.kill()
@@ -326,6 +395,7 @@ class LiveSession:
         if failures:
             self.halted = failures[0]
             self._log.error("session_refused", reason=self.halted)
+            self._audit_event("session_refused", reason=self.halted)
             self.kill()
             raise ActorGraphError(f"session {self.session_id!r} not started: {self.halted}")
         strategies = [c for c in self.hosts if c.startswith("strategy:")]
@@ -431,6 +501,7 @@ class LiveSession:
         """Trip Risk's kill switch (if Risk can hear it) and remember why trading stopped."""
         self.halted = reason
         self._log.error("trading_halted", reason=reason)
+        self._audit_event("halted", reason=reason)
         trip = _stamped(
             TripKillSwitch, reason=f"halted by the session: {reason}", mode=KillSwitchMode.HALT
         )
@@ -522,6 +593,19 @@ class LiveSession:
         md_status = statuses.get(MARKET_DATA)
         events = int(md_status.details.get("published", 0)) if md_status else 0
         outcome, result = self._result(events, elapsed, left)
+        heads = {
+            status.audit_head[0]: list(status.audit_head[1:])
+            for status in statuses.values()
+            if status.audit_head is not None
+        }
+        self._audit_event(
+            "session_stopped",
+            stopped_by=stopped_by,
+            halted=self.halted,
+            not_stopped=sorted(set(self.hosts) - set(statuses)),
+            heads=heads,
+        )
+        self._close_audit()
         self.kill()
         session_outcome = SessionOutcome(
             session_id=self.session_id,
@@ -605,6 +689,7 @@ class LiveSession:
         for host in self.hosts.values():
             _quietly(lambda h=host: ray.kill(h, no_restart=True))
         self.hosts.clear()
+        self._close_audit(detail="actors removed without a clean stop")
         self._release_state_dir()
 
 

@@ -117,6 +117,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     stream = None
     if stress:
         config, stream = _stressed_history(config, stress, stress_file)
+    # With --audit the folder is chosen first: the trail is written while the run goes.
+    out_dir = run_folder(args.out, config.report.out_dir, config.name) if args.audit else None
+    audit_dir = out_dir / "audit" if out_dir is not None else None
     if args.engine == "ray":
         if config.data.trade_start is not None:
             # Checked before Ray starts: the actor runtime does not replay a warm-up yet.
@@ -129,12 +132,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 "actors report through Ray's metrics (see the README, Observation)"
             )
         with ray_session(args.address, session_id=config.name, log_level=args.log_level):
-            result = run_causal_session(config, stream)
+            result = run_causal_session(config, stream, audit_dir=audit_dir)
     else:
         with metrics_endpoint(args) as sink:
             metrics = GraphMetrics(sink) if sink is not None else None
-            result = run_backtest(config, stream, metrics=metrics)
-    out_dir = run_folder(args.out, config.report.out_dir, config.name)
+            result = run_backtest(config, stream, metrics=metrics, audit_dir=audit_dir)
+    if out_dir is None:
+        out_dir = run_folder(args.out, config.report.out_dir, config.name)
     paths = write_outputs(result, out_dir, html=config.report.html and not args.no_html)
     s = result.summary()
     results = {
@@ -174,6 +178,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(f"outputs in {out_dir.resolve()}:")
     for name, path in paths.items():
         print(f"  {name:8s} {path}")
+    if audit_dir is not None:
+        print(f"  {'audit':8s} {audit_dir} (tradegraph audit verify {audit_dir})")
     if s["status"] == "failed":
         print(f"run failed: {'; '.join(s['failure_reasons'])}", file=sys.stderr)
     if args.json:
@@ -221,6 +227,12 @@ def add_backtest_command(sub: Any) -> None:
         metavar="FILE",
         help="rerun the backtest a manifest.json records (its configuration and data, refused "
         "if a data file changed) and check its fills digest is the recorded one (exit 6 if not)",
+    )
+    bt.add_argument(
+        "--audit",
+        action="store_true",
+        help="write the run's hash-chained audit trail (intents, Risk's decisions, venue "
+        "events, fills, kill switch) to audit/ in the output folder, as a session does",
     )
     _add_strict_arg(bt)
     bt.set_defaults(func=cmd_backtest)

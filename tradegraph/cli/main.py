@@ -21,6 +21,7 @@ from tradegraph.cli.args import (
     add_everywhere,
     add_metrics_args,
 )
+from tradegraph.cli.audit import add_audit_commands
 from tradegraph.cli.backtest import add_backtest_command
 from tradegraph.cli.batch import add_batch_commands
 from tradegraph.cli.compare import add_compare_command
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_compare_command(sub)
     add_twin_command(sub)
+    add_audit_commands(sub)
     # Global flags are taken after the subcommand too: `tradegraph backtest --log-level INFO`.
     add_everywhere(parser, "--log-level", help=LOG_LEVEL_HELP)
     add_everywhere(parser, "--debug", action="store_true", help=DEBUG_HELP)

@@ -81,11 +81,14 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             print(f"outputs not written to {out_dir}: {exc}", file=sys.stderr, flush=True)
 
     config = prepare_session_folder(config, out_dir, path)
+    state_dir = _state_dir(config, out_dir, live=live)
     session = LiveSession(
         config,
-        state_dir=_state_dir(config, out_dir, live=live),
+        state_dir=state_dir,
         resume=resume,
         secrets=secrets,
+        # Without a state directory the audit trail still has a home: the run's folder.
+        audit_dir=None if state_dir is not None else out_dir / "audit",
     )
     session.claim_state_dir()  # refuse before starting Ray: another session, or old state
     manifest = build_manifest(
@@ -117,6 +120,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
             )
             for venue, mode, reason in session.venue_modes():
                 print(f"venue {venue}: {mode} ({reason})", flush=True)
+            print(f"audit trail in {session.audit_dir}", flush=True)
             line, show_status = _status_line(
                 "live" if live else "paper", session, forced=args.progress
             )

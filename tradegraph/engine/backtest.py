@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from tradegraph.engine.streams import (
     prepare_trade_stream,
 )
 from tradegraph.errors import DataError
+from tradegraph.observability.audit import AuditFolder
 from tradegraph.observability.metrics import GraphMetrics
 from tradegraph.portfolio import Portfolio
 from tradegraph.report.performance import (
@@ -344,13 +346,17 @@ def run_backtest(
     trades: TradeStream | None = None,
     *,
     metrics: GraphMetrics | None = None,
+    audit_dir: Path | None = None,
 ) -> BacktestResult:
     """Run ``config`` over its data (or over ``stream`` and ``trades``) in one process.
 
     With ``metrics``, the run's messages are observed as they are published (see
-    ``LocalKernel``); serve its sink's registry to watch the run.
+    ``LocalKernel``); serve its sink's registry to watch the run. With ``audit_dir``, the run
+    writes an audit trail there, one chain per component, as a session does.
     """
-    result, _ = run_backtest_with_kernel(config, stream, trades, metrics=metrics)
+    result, _ = run_backtest_with_kernel(
+        config, stream, trades, metrics=metrics, audit_dir=audit_dir
+    )
     return result
 
 
@@ -360,6 +366,7 @@ def run_backtest_with_kernel(
     trades: TradeStream | None = None,
     *,
     metrics: GraphMetrics | None = None,
+    audit_dir: Path | None = None,
 ) -> tuple[BacktestResult, LocalKernel]:
     """Like :func:`run_backtest`, and also hand back the finished kernel (its control messages,
     such as kill-switch changes, and its components)."""
@@ -371,11 +378,15 @@ def run_backtest_with_kernel(
     if config.data.trade_start is not None:
         trade_start_ns = parse_time_ns(config.data.trade_start, "data.trade_start")
         warmup, stream, trades = split_warmup(stream, trades, trade_start_ns)
-    kernel = LocalKernel(config, stream, trades=trades, metrics=metrics)
+    audit = AuditFolder(audit_dir, config, config.name) if audit_dir is not None else None
+    kernel = LocalKernel(config, stream, trades=trades, metrics=metrics, audit=audit)
     started = time.perf_counter()
     kernel.run(warmup)
     elapsed = time.perf_counter() - started
-    return collect_result(config, kernel, kernel.stream, elapsed), kernel
+    result = collect_result(config, kernel, kernel.stream, elapsed)
+    if audit is not None:
+        audit.close(fills=len(result.fills), fills_digest=result.fills_digest)
+    return result, kernel
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from tradegraph.engine.schedule import EventSchedule
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import ConfigError
 from tradegraph.observability import get_logger
+from tradegraph.observability.audit import AuditFolder
 from tradegraph.observability.metrics import GraphMetrics
 
 _new = object.__new__
@@ -126,6 +127,8 @@ class LocalKernel:
             risk rejections).
         metrics: when given, observes every published message; market events are counted in
             bulk per replay chunk (not per event) and flushed to its sink after each chunk.
+        audit: when given, every message a component publishes (market data, portfolio
+            snapshots and timers aside) is recorded in the component's audit chain.
     """
 
     def __init__(
@@ -137,9 +140,11 @@ class LocalKernel:
         on_control: Callable[[Message], None] | None = None,
         keep_journal: bool = False,
         metrics: GraphMetrics | None = None,
+        audit: AuditFolder | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
+        self.audit = audit
         self.stream = stream
         self.trades = trades if trades is not None and len(trades) else None
         self.router = build_router(config)
@@ -173,6 +178,8 @@ class LocalKernel:
         self.schedule.publish(msg, self.now_ns)
         if self.metrics is not None:
             self.metrics.observe(msg)
+        if self.audit is not None:
+            self.audit.publish(source, msg)
 
     def schedule_timer(self, owner: str, name: str, at_ns: int) -> None:
         self.schedule.set_timer(owner, name, at_ns, self.now_ns)
