@@ -8,6 +8,7 @@ from __future__ import annotations
 from tradegraph.contracts.account import AccountBalances
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
+    ActorRestarted,
     FeedStatus,
     KillSwitchChanged,
     ResetKillSwitch,
@@ -63,6 +64,7 @@ __all__ = [
     "RISK",
     "AccountBalances",
     "AccountKind",
+    "ActorRestarted",
     "Bar",
     "CancelIntent",
     "CancelOrder",

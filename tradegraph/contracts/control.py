@@ -70,3 +70,15 @@ class VenueBanned(Message):
     until_ns: int
     source: str
     detail: str = ""
+
+
+class ActorRestarted(Message):
+    """The actor hosting ``component_id`` died and was built again (a live session).
+
+    Published by the restarted host to ``control`` once it runs again, from its recovered
+    state (``recovered``) or without any.
+    """
+
+    component_id: str
+    recovered: bool
+    detail: str = ""
