@@ -19,7 +19,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -56,6 +56,7 @@ from tradegraph.engine.ledger import OrderLedger
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import get_logger
+from tradegraph.observability.alert_sender import alert_environment, resolve_channel_urls
 from tradegraph.observability.metrics import (
     FILLS,
     MARKET_EVENTS,
@@ -153,6 +154,12 @@ class LiveSession:
         replay: The bar and trade streams ``md`` replays instead of the config's data
             section (a stressed history, a Monte Carlo path); they also make the result's
             prices and its bar and trade counts.
+        alert_secrets: The environment values the alert channels' URLs name (see
+            :func:`~tradegraph.observability.alert_sender.alert_environment`); default: read
+            from this process's environment.
+
+    Raises:
+        ConfigError: an alert channel's URL names an environment variable that is not set.
     """
 
     def __init__(
@@ -164,8 +171,18 @@ class LiveSession:
         secrets: Secrets | None = None,
         resume: bool | None = None,
         replay: tuple[BarStream | None, TradeStream | None] | None = None,
+        alert_secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
+        # Only the control actor, which sends the alerts, gets the values the channel URLs
+        # name; a missing one stops the session here, before anything starts.
+        self._alert_secrets = Secrets(
+            alert_secrets
+            if alert_secrets is not None
+            else alert_environment(config.alerts, os.environ)
+        )
+        if config.alerts.rules:
+            resolve_channel_urls(config.alerts, self._alert_secrets)
         self._replay = replay
         self._secrets = secrets
         self.settings = config.session
@@ -293,7 +310,13 @@ class LiveSession:
         )
         try:
             for cid in live_component_ids(self.config):
-                environ = secrets if cid.startswith("broker:") else None
+                environ = (
+                    secrets
+                    if cid.startswith("broker:")
+                    else self._alert_secrets
+                    if cid == CONTROL
+                    else None
+                )
                 replay = self._replay if cid == MARKET_DATA else None
                 self.hosts[cid] = remote_host.options(**self.actor_options(cid)).remote(
                     self.config, cid, self.session_id, self.state_dir, environ, replay

@@ -47,6 +47,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.actors.ray_runtime import ray_session
     from tradegraph.actors.session import LiveSession
     from tradegraph.engine.backtest import rejection_reasons
+    from tradegraph.observability.alert_sender import take_alert_environment
     from tradegraph.report.html import format_run_outcome
     from tradegraph.report.outputs import session_description, write_outputs
 
@@ -64,6 +65,8 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     # The keys go to the broker actors alone: out of this environment before a local Ray
     # starts, so no other process of the session inherits them.
     secrets = take_broker_environment(config, os.environ) if live else None
+    # The same for the alert channels' secrets: only the control actor, which sends, gets them.
+    alert_secrets = take_alert_environment(config.alerts, os.environ)
     stop = threading.Event()
     resume = True if args.resume else False if args.fresh else None
 
@@ -82,6 +85,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         state_dir=_state_dir(config, out_dir, live=live),
         resume=resume,
         secrets=secrets,
+        alert_secrets=alert_secrets,
     )
     session.claim_state_dir()  # refuse before starting Ray: another session, or old state
     with ray_session(args.address), ExitStack() as endpoint:
