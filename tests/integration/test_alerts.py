@@ -202,6 +202,5 @@ def test_alerts_test_without_the_secret_in_the_environment_names_the_variable(
 
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        f"error: alerts.channels.0.url: environment variable {TOKEN_ENV} is not set "
-        "(channel 'ops')"
+        f"error: alerts.channels.0.url: environment variable {TOKEN_ENV} is not set (channel 'ops')"
     )
