@@ -35,7 +35,7 @@ from tradegraph.observability.alert_sender import AlertSender
 from tradegraph.observability.alerts import Alert
 
 PAPER = Path(__file__).resolve().parents[1] / "examples" / "paper.yaml"
-RULES = [
+RULES: list[dict[str, object]] = [
     {"event": "kill_switch_tripped", "severity": "critical"},
     {"event": "fill", "max_alerts": 10},
     {"event": "drawdown", "above": 5.0},

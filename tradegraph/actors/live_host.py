@@ -892,8 +892,6 @@ class LiveHost:
             return
         self._running = True
         loop = asyncio.get_running_loop()
-        if not from_start:
-            self._announce_restart()
         if isinstance(self._clock, WallClock) and self.recovery.pending_wall_timers is not None:
             self._clock.restore(self.recovery.pending_wall_timers)
             self.recovery.pending_wall_timers = None
@@ -909,6 +907,9 @@ class LiveHost:
             self._tasks.append(loop.create_task(self._connect_gateway()))
         if self._out:
             self._flush_and_mark()
+        if not from_start:
+            # Last: a restarted md has taken up its links' sequence numbers by now.
+            self._announce_restart()
 
     def _announce_restart(self) -> None:
         """Tell ``control`` that this actor died and runs again (an alert rule may read it)."""
