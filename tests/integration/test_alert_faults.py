@@ -12,14 +12,18 @@ from typing import Any
 
 import pytest
 
+from tests.integration.test_live_session import API_KEY, PRICE, SECRET, live_config
 from tests.integration.test_paper_session import paper_config, resting_config, wait_until
+from tests.support.fake_exchange import FakeExchange
 from tests.support.webhook import WebhookReceiver, webhook_receiver
+from tradegraph.actors.ray_runtime import ActorGraphError
 from tradegraph.actors.session import LiveSession
 from tradegraph.config.models import (
     AlertChannelConfig,
     AlertRuleConfig,
     AlertsConfig,
     GraphConfig,
+    LiveMode,
 )
 from tradegraph.errors import ConfigError
 
@@ -100,3 +104,34 @@ def test_a_secret_missing_from_the_environment_stops_the_session_before_it_start
 
     with pytest.raises(ConfigError, match="TG_TEST_UNSET_TOKEN is not set"):
         LiveSession(config)
+
+
+def test_a_live_session_refused_by_reconciliation_still_sends_its_alert(
+    hook: WebhookReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TG_TEST_BINANCE_KEY", API_KEY)
+    monkeypatch.setenv("TG_TEST_BINANCE_SECRET", SECRET)
+    monkeypatch.setenv("TRADEGRAPH_ENABLE_LIVE", "1")
+    with FakeExchange(api_key=API_KEY, secret=SECRET) as fake:
+        fake.set_price("BTCUSDT", str(PRICE))
+        config = with_alerts(
+            live_config(fake, tmp_path, "alert-refused", LiveMode.LIVE, 3),
+            hook,
+            {"event": "reconciliation_failed", "severity": "critical"},
+        )
+        # The account holds BTC the order journal of the last session cannot explain.
+        fake.set_balance("BTC", "123")
+        journal = tmp_path / "state" / "orders" / "BINANCE.jsonl"
+        journal.parent.mkdir(parents=True)
+        journal.write_text('{"kind":"baseline","balances":{"BTC":1.0,"USDT":100000.0},"ts_ns":1}\n')
+        session = LiveSession(config, resume=False)
+
+        with pytest.raises(ActorGraphError, match="reconciliation failed"):
+            session.start()
+
+    alert = hook.wait_for("reconciliation failed", timeout_s=10)
+    assert (
+        alert.body["title"] == f"[CRITICAL] tradegraph {session.session_id}: reconciliation failed"
+    )
+    assert "BTC" in alert.body["message"]
+    assert session.hosts == {}

@@ -345,6 +345,7 @@ class LiveSession:
         if failures:
             self.halted = failures[0]
             self._log.error("session_refused", reason=self.halted)
+            self._stop_control()
             self.kill()
             raise ActorGraphError(f"session {self.session_id!r} not started: {self.halted}")
         strategies = [c for c in self.hosts if c.startswith("strategy:")]
@@ -358,6 +359,18 @@ class LiveSession:
             speed=self.settings.speed,
             state_dir=self.state_dir,
         )
+
+    def _stop_control(self) -> None:
+        """Stop ``control`` cleanly (its queued alerts are sent, within
+        ``alerts.stop_timeout_s``) once what the actors published has reached it, for a
+        session about to be removed at once."""
+        if not self.config.alerts.rules or CONTROL not in self.hosts:
+            return
+        deadline = time.monotonic() + self.settings.stop_timeout_s
+        while time.monotonic() < deadline and not self._all_idle():
+            time.sleep(0.02)
+        stop_timeout = max(0.05, deadline - time.monotonic()) + self.config.alerts.stop_timeout_s
+        _quietly(lambda: ray.get(self.hosts[CONTROL].stop.remote(), timeout=stop_timeout))
 
     def status(self, component_id: str, timeout_s: float = 10.0) -> HostStatus:
         """One actor's status (raises if it cannot answer in time)."""
@@ -527,11 +540,14 @@ class LiveSession:
             time.sleep(0.02)
         order = [c for c in self.hosts if c not in (MARKET_DATA, CONTROL)]
         statuses: dict[str, HostStatus] = {}
+        # control sends its queued alerts as it stops: it may take that much longer.
+        alerts_s = self.config.alerts.stop_timeout_s if self.config.alerts.rules else 0.0
         for group in ([MARKET_DATA], order, [CONTROL]):
             refs = {cid: self.hosts[cid].stop.remote() for cid in group if cid in self.hosts}
+            extra = alerts_s if group == [CONTROL] else 0.0
             for cid, ref in refs.items():
                 try:
-                    statuses[cid] = ray.get(ref, timeout=left())
+                    statuses[cid] = ray.get(ref, timeout=left() + extra)
                 except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
                     self._log.error("actor_not_stopped", component=cid, error=_first_line(exc))
         md_status = statuses.get(MARKET_DATA)
