@@ -16,6 +16,7 @@ from tradegraph.errors import ConfigError
 from tradegraph.observability import configure_logging
 from tradegraph.observability.alert_sender import (
     AlertSender,
+    Redactor,
     alert_environment,
     redact_url,
     resolve_channel_urls,
@@ -169,3 +170,13 @@ def test_a_channel_that_raises_is_counted_as_failed() -> None:
 
     assert sender.close(10.0)
     assert sender.counts() == {"sent": 0, "failed": 1, "dropped": 0}
+
+
+def test_a_library_message_quoting_a_url_or_its_secret_is_masked() -> None:
+    url = f"tgram://{SECRET}/12345"
+    redact = Redactor({"chat": url}, {"TOKEN": SECRET, "SHORT": "ab"})
+
+    assert redact(f"cannot post to {url}: 404") == "cannot post to ***: 404"
+    assert redact(f"bot {SECRET} unknown") == "bot *** unknown"
+    # Values too short to be secrets would mask ordinary words.
+    assert redact("about") == "about"
