@@ -80,12 +80,14 @@ from tradegraph.actors.wire import (
     message_count,
 )
 from tradegraph.adapters.base import MarketDataSource
+from tradegraph.config.alert_events import message_types
 from tradegraph.config.models import GraphConfig, LiveMode
 from tradegraph.contracts import (
     CONTROL,
     MARKET_DATA,
     RISK,
     AccountBalances,
+    ActorRestarted,
     Bar,
     Component,
     KillSwitchMode,
@@ -107,6 +109,8 @@ from tradegraph.engine.recording import MarketRecorder
 from tradegraph.engine.schedule import log_for_operator
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.observability import get_logger
+from tradegraph.observability.alert_sender import AlertSender
+from tradegraph.observability.alerts import AlertRules, AlertRulesState, rule_message_types
 from tradegraph.observability.audit import (
     AuditChain,
     AuditWriteError,
@@ -174,35 +178,82 @@ class ControlState(ComponentState):
     Attributes:
         counts: Messages received, by message type name.
         halt_reason: Why trading was halted (the last ``TripKillSwitch``), or ``""``.
+        alerts: What the alert rules remember (deduplication, rate limits, counts).
     """
 
+    schema_version: int = 2
     counts: dict[str, int]
     halt_reason: str
+    alerts: AlertRulesState = AlertRulesState()
 
 
 class ControlSink:
-    """The ``control`` component of a session: keeps what is addressed to the driver.
+    """The ``control`` component of a session: keeps what is addressed to the driver, and
+    raises the alerts of ``config.alerts``.
 
     Strategy errors, kill-switch changes, risk rejections and halts are logged as they come;
-    the last ``keep`` messages are kept for ``tradegraph status``.
+    the last ``keep`` messages are kept for ``tradegraph status``. Every message is also
+    handed to the alert rules; what they raise is queued for a background sender, so
+    handling a message never waits for a notification service. Hosts also send ``control``
+    the messages some rule reads that nothing else addresses to it (fills, rejections,
+    portfolio snapshots...): those are read by the rules alone, neither counted nor kept.
+
+    Args:
+        session_id: Names the session in logs and alerts.
+        keep: How many messages to keep.
+        config: The graph (its ``alerts`` section and routing); none: no alerts.
+        environ: The environment values the alert channels' URLs name.
+        sender: Sends the alerts (built from ``config.alerts`` and ``environ`` unless given).
     """
 
     component_id = CONTROL
     State = ControlState
 
-    def __init__(self, session_id: str, keep: int = 1000) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        keep: int = 1000,
+        *,
+        config: GraphConfig | None = None,
+        environ: Mapping[str, str] | None = None,
+        sender: AlertSender | None = None,
+    ) -> None:
         self.messages: deque[Message] = deque(maxlen=keep)
         self.counts: dict[str, int] = {}
         self.halt_reason = ""
         self._log = get_logger(CONTROL, session_id=session_id)
+        alerts = config.alerts if config is not None else None
+        self.alert_rules = (
+            AlertRules(alerts, session_id) if alerts is not None and alerts.rules else None
+        )
+        self._router = build_router(config) if config is not None else None
+        self._taps = alert_taps(config) if config is not None else frozenset()
+        self.sender = sender
+        if self.alert_rules is not None and sender is None and alerts is not None:
+            self.sender = AlertSender.from_config(alerts, environ or {}, session_id)
+        self._stop_timeout_s = alerts.stop_timeout_s if alerts is not None else 0.0
 
     def start(self) -> None:
         return None
 
     def stop(self) -> None:
-        return None
+        if self.sender is not None:
+            self.sender.close(self._stop_timeout_s)
 
     def handle(self, msg: Message) -> None:
+        if self.alert_rules is not None:
+            for alert in self.alert_rules.observe(msg):
+                self._log.warning(
+                    "alert_raised",
+                    rule=alert.rule_id,
+                    severity=alert.severity,
+                    key=alert.key,
+                    title=alert.title,
+                )
+                if self.sender is not None:
+                    self.sender.submit(alert)
+        if self._tapped(msg):
+            return
         name = type(msg).__name__
         self.counts[name] = self.counts.get(name, 0) + 1
         self.messages.append(msg)
@@ -212,12 +263,46 @@ class ControlSink:
         else:
             log_for_operator(self._log, msg)
 
+    def _tapped(self, msg: Message) -> bool:
+        """Whether ``msg`` came only because an alert rule reads it."""
+        return (
+            type(msg) in self._taps
+            and type(msg) is not TripKillSwitch  # halts are sent here directly
+            and self._router is not None
+            and CONTROL not in self._router.destinations(msg)
+        )
+
+    def alert_counts(self) -> dict[str, int]:
+        """Alerts held back by deduplication and rate limits, and sent, failed and dropped."""
+        counts: dict[str, int] = {}
+        if self.alert_rules is not None:
+            counts["duplicates"] = self.alert_rules.duplicates
+            counts["rate_limited"] = self.alert_rules.rate_limited
+        if self.sender is not None:
+            counts.update(self.sender.counts())
+        return counts
+
     def snapshot(self) -> ControlState:
-        return ControlState(counts=dict(self.counts), halt_reason=self.halt_reason)
+        return ControlState(
+            counts=dict(self.counts),
+            halt_reason=self.halt_reason,
+            alerts=(
+                self.alert_rules.snapshot() if self.alert_rules is not None else AlertRulesState()
+            ),
+        )
 
     def restore(self, state: ControlState) -> None:
         self.counts = dict(state.counts)
         self.halt_reason = state.halt_reason
+        if self.alert_rules is not None:
+            self.alert_rules.restore(state.alerts)
+
+
+def alert_taps(config: GraphConfig) -> frozenset[type[Message]]:
+    """The message types the alert rules of ``config`` read: a host sends ``control`` every
+    one of them it publishes, whether or not the routing table addresses it there."""
+    kinds = message_types()
+    return frozenset(kinds[name] for name in rule_message_types(config.alerts) if name in kinds)
 
 
 @dataclass
@@ -335,7 +420,8 @@ class LiveHost:
         session_id: Names the session in logs and in the state directory.
         state_dir: Where snapshots and journals go (``None``: no recovery state).
         environ: For a broker of a dry-run or live session: the live gate and credentials
-            (:func:`tradegraph.actors.gateway.broker_environment`).
+            (:func:`tradegraph.actors.gateway.broker_environment`); for ``control``, the
+            environment values the alert channels' URLs name.
         replay: For ``md`` of a replay: the bar and trade streams to replay instead of the
             config's data section.
         transport: How batches reach the peers (Ray actor handles unless given).
@@ -372,6 +458,8 @@ class LiveHost:
         self.component_id = component_id
         self.session_id = session_id
         self.router = build_router(config)
+        # What alert rules read goes to control too (nothing, without rules).
+        self._alert_taps = alert_taps(config) if component_id != CONTROL else frozenset()
         self._blocks = BlockRouter(self.router)
         self.incarnation = time.time_ns()
         self._log = get_logger(component_id, session_id=session_id)
@@ -388,7 +476,7 @@ class LiveHost:
         self.component: Component | ControlSink | MarketDataFeed | GatewayBroker
         venue = self._gateway_venue(component_id)
         if component_id == CONTROL:
-            self.component = ControlSink(session_id)
+            self.component = ControlSink(session_id, config=config, environ=environ)
         elif component_id == MARKET_DATA:
             self.component = MarketDataFeed(
                 config.instrument_map(),
@@ -747,6 +835,8 @@ class LiveHost:
             if self._audit is not None:
                 self._audit.record_message("published", msg)
         dests = self.router.destinations(msg)
+        if type(msg) in self._alert_taps and CONTROL not in dests:
+            dests = (*dests, CONTROL)
         if not dests:
             return
         self._messages_out += 1
@@ -973,6 +1063,25 @@ class LiveHost:
             self._tasks.append(loop.create_task(self._connect_gateway()))
         if self._out:
             self._flush_and_mark()
+        if not from_start:
+            # Last: a restarted md has taken up its links' sequence numbers by now.
+            self._announce_restart()
+
+    def _announce_restart(self) -> None:
+        """Tell ``control`` that this actor died and runs again (an alert rule may read it)."""
+        now = self._clock.now_ns()
+        restarted = ActorRestarted(
+            component_id=self.component_id,
+            recovered=self.recovered,
+            detail=f"incarnation {self.incarnation}",
+            ts_event_ns=now,
+            ts_init_ns=now,
+        )
+        self._log.warning("actor_restarted", recovered=self.recovered)
+        if self.component_id == CONTROL:
+            self._handle(restarted)
+        else:
+            self.send_direct(CONTROL, restarted)
 
     def _resume_replay(self, replay: ReplaySource) -> None:
         """After a restart: go on where the replay stood, sending again every batch not known

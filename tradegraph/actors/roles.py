@@ -86,7 +86,11 @@ def describe_strategy(component: Any) -> dict[str, Any]:
 
 
 def describe_control(component: Any) -> dict[str, Any]:
-    return {"counts": dict(component.counts), "halt_reason": component.halt_reason}
+    return {
+        "counts": dict(component.counts),
+        "halt_reason": component.halt_reason,
+        "alerts": component.alert_counts(),
+    }
 
 
 def describe_market_data(component: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -59,6 +59,7 @@ from tradegraph.engine.ledger import OrderLedger
 from tradegraph.engine.streams import BarStream, TradeStream
 from tradegraph.errors import TradegraphError
 from tradegraph.observability import get_logger
+from tradegraph.observability.alert_sender import alert_environment, resolve_channel_urls
 from tradegraph.observability.audit import (
     SESSION_WRITER,
     AuditChain,
@@ -169,6 +170,12 @@ class LiveSession:
             there (see :class:`~tradegraph.actors.live_host.LiveHost`); the driver's
             ``session.audit.ndjson`` holds the configuration loaded and its SHA-256, halts,
             and at a clean stop the last line and hash of every actor's chain.
+        alert_secrets: The environment values the alert channels' URLs name (see
+            :func:`~tradegraph.observability.alert_sender.alert_environment`); default: read
+            from this process's environment.
+
+    Raises:
+        ConfigError: an alert channel's URL names an environment variable that is not set.
     """
 
     def __init__(
@@ -181,8 +188,18 @@ class LiveSession:
         resume: bool | None = None,
         replay: tuple[BarStream | None, TradeStream | None] | None = None,
         audit_dir: str | Path | None = None,
+        alert_secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
+        # Only the control actor, which sends the alerts, gets the values the channel URLs
+        # name; a missing one stops the session here, before anything starts.
+        self._alert_secrets = Secrets(
+            alert_secrets
+            if alert_secrets is not None
+            else alert_environment(config.alerts, os.environ)
+        )
+        if config.alerts.rules:
+            resolve_channel_urls(config.alerts, self._alert_secrets)
         self._replay = replay
         self._secrets = secrets
         self.settings = config.session
@@ -360,7 +377,13 @@ class LiveSession:
         )
         try:
             for cid in live_component_ids(self.config):
-                environ = secrets if cid.startswith("broker:") else None
+                environ = (
+                    secrets
+                    if cid.startswith("broker:")
+                    else self._alert_secrets
+                    if cid == CONTROL
+                    else None
+                )
                 replay = self._replay if cid == MARKET_DATA else None
                 self.hosts[cid] = remote_host.options(**self.actor_options(cid)).remote(
                     self.config,
@@ -396,6 +419,7 @@ class LiveSession:
             self.halted = failures[0]
             self._log.error("session_refused", reason=self.halted)
             self._audit_event("session_refused", reason=self.halted)
+            self._stop_control()
             self.kill()
             raise ActorGraphError(f"session {self.session_id!r} not started: {self.halted}")
         strategies = [c for c in self.hosts if c.startswith("strategy:")]
@@ -410,6 +434,18 @@ class LiveSession:
             speed=self.settings.speed,
             state_dir=self.state_dir,
         )
+
+    def _stop_control(self) -> None:
+        """Stop ``control`` cleanly (its queued alerts are sent, within
+        ``alerts.stop_timeout_s``) once what the actors published has reached it, for a
+        session about to be removed at once."""
+        if not self.config.alerts.rules or CONTROL not in self.hosts:
+            return
+        deadline = time.monotonic() + self.settings.stop_timeout_s
+        while time.monotonic() < deadline and not self._all_idle():
+            time.sleep(0.02)
+        stop_timeout = max(0.05, deadline - time.monotonic()) + self.config.alerts.stop_timeout_s
+        _quietly(lambda: ray.get(self.hosts[CONTROL].stop.remote(), timeout=stop_timeout))
 
     def status(self, component_id: str, timeout_s: float = 10.0) -> HostStatus:
         """One actor's status (raises if it cannot answer in time)."""
@@ -583,11 +619,14 @@ class LiveSession:
             time.sleep(0.02)
         order = [c for c in self.hosts if c not in (MARKET_DATA, CONTROL)]
         statuses: dict[str, HostStatus] = {}
+        # control sends its queued alerts as it stops: it may take that much longer.
+        alerts_s = self.config.alerts.stop_timeout_s if self.config.alerts.rules else 0.0
         for group in ([MARKET_DATA], order, [CONTROL]):
             refs = {cid: self.hosts[cid].stop.remote() for cid in group if cid in self.hosts}
+            extra = alerts_s if group == [CONTROL] else 0.0
             for cid, ref in refs.items():
                 try:
-                    statuses[cid] = ray.get(ref, timeout=left())
+                    statuses[cid] = ray.get(ref, timeout=left() + extra)
                 except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
                     self._log.error("actor_not_stopped", component=cid, error=_first_line(exc))
         md_status = statuses.get(MARKET_DATA)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import tradegraph
+from tradegraph.cli.alerts import add_alerts_commands
 from tradegraph.cli.args import (
     STRICT_EXIT_CODE,
     OneLineParser,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_walkforward_command(sub)
     add_init_command(sub)
     add_session_commands(sub, add_config_args, add_metrics_args)
+    add_alerts_commands(sub, add_config_args)
     add_data_commands(sub)
     add_compare_command(sub)
     add_twin_command(sub)

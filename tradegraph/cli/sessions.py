@@ -49,6 +49,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     from tradegraph.actors.session import LiveSession
     from tradegraph.engine.backtest import rejection_reasons
     from tradegraph.engine.recording import prepare_session_folder
+    from tradegraph.observability.alert_sender import take_alert_environment
     from tradegraph.report.html import format_run_outcome
     from tradegraph.report.manifest import build_manifest, write_manifest
     from tradegraph.report.outputs import session_description, write_outputs
@@ -67,6 +68,8 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
     # The keys go to the broker actors alone: out of this environment before a local Ray
     # starts, so no other process of the session inherits them.
     secrets = take_broker_environment(config, os.environ) if live else None
+    # The same for the alert channels' secrets: only the control actor, which sends, gets them.
+    alert_secrets = take_alert_environment(config.alerts, os.environ)
     stop = threading.Event()
     resume = True if args.resume else False if args.fresh else None
 
@@ -89,6 +92,7 @@ def _run_session(args: argparse.Namespace, *, live: bool) -> int:
         secrets=secrets,
         # Without a state directory the audit trail still has a home: the run's folder.
         audit_dir=None if state_dir is not None else out_dir / "audit",
+        alert_secrets=alert_secrets,
     )
     session.claim_state_dir()  # refuse before starting Ray: another session, or old state
     manifest = build_manifest(

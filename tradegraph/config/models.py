@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tradegraph.config.alert_events import (
+    ALERT_EVENTS,
+    AlertEvent,
+    message_types,
+    readable_fields,
+)
 from tradegraph.contracts import (
     AccountKind,
     Instrument,
@@ -768,6 +776,195 @@ class SessionConfig(_Config):
         return self
 
 
+AlertSeverity = Literal["info", "warning", "error", "critical"]
+_ENV_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = r"^[A-Za-z0-9_\-]{1,64}$"
+
+
+def env_references(url: str) -> list[str]:
+    """The environment variables a channel URL names as ``${NAME}``, in order."""
+    return _ENV_REFERENCE.findall(url)
+
+
+class AlertChannelConfig(_Config):
+    """Where alerts go: one Apprise URL (``json://host/path``, ``slack://...``, ``tgram://...``,
+    ``discord://...``, ``mailtos://...``; see the Apprise documentation for every service).
+
+    Write secrets as ``${ENV_VAR}``: they are read from the environment of the process that
+    sends (never stored in the config, its dumps or a log), and a URL is shown in logs and
+    errors as its scheme only (``json://***``).
+    """
+
+    name: str = Field(pattern=_NAME)
+    """Names the channel in rules, logs and ``tradegraph alerts test``."""
+    url: str
+    """Apprise URL; ``${NAME}`` is replaced by the environment variable ``NAME``."""
+
+    # Checked on the whole section, not the field: an error then names the field without
+    # echoing its value, which may hold a secret.
+    @model_validator(mode="after")
+    def _check_url(self) -> Self:
+        url = self.url
+        scheme, sep, _ = url.partition("://")
+        if not sep or not scheme or not scheme.replace("+", "").isalnum():
+            raise ValueError(
+                "url: not an Apprise URL: expected scheme://... (json://, slack://...)"
+            )
+        for name in env_references(url):
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"url: ${{{name}}} is not an environment variable name")
+        if "${" in _ENV_REFERENCE.sub("", url):
+            raise ValueError("url: an unclosed ${ in the URL: write ${ENV_VAR}")
+        return self
+
+
+class AlertRuleConfig(_Config):
+    """One alert rule: an event, how severe it is, and how often it may be sent.
+
+    ``event`` is a built-in event (``kill_switch_tripped``, ``kill_switch_reset``,
+    ``trading_halted``, ``reconciliation_failed``, ``feed_stale``, ``venue_unavailable`` (a
+    venue's circuit breaker opened), ``venue_banned``, ``venue_rejections``, ``drawdown``,
+    ``actor_restarted``, ``strategy_error``, ``fill``) or the name of any message type
+    (``VenueStatus``, ``ExecutionReport``, a message a newer component publishes), narrowed
+    with ``where`` and ``contains``.
+
+    An alert is raised when ``count`` matching events fall within ``window_s`` (seconds of the
+    graph's clock). Alerts with the same ``dedup_key`` (a template of the message's fields,
+    ``{venue}``) within ``dedup_window_s`` are sent once; past ``max_alerts`` per
+    ``rate_window_s`` the rule is quiet, and its next alert says how many were held back.
+    """
+
+    event: str
+    """A built-in event or a message type name (see above)."""
+    id: str | None = Field(default=None, pattern=_NAME)
+    """Names the rule in alerts and logs; default: the event."""
+    severity: AlertSeverity = "warning"
+    """``info``, ``warning``, ``error`` or ``critical``."""
+    where: dict[str, str | bool | int | float] = {}
+    """Message fields that must equal these values (on top of the event's own)."""
+    contains: dict[str, str] = {}
+    """Text fields of the message that must contain these texts."""
+    field: str | None = None
+    """A numeric field (or property) compared with ``above``; ``drawdown`` reads
+    ``drawdown_pct`` (percent of peak equity)."""
+    above: float | None = None
+    """Raise the alert only while ``field`` is above this level."""
+    count: int | None = Field(default=None, ge=1)
+    """Matching events within ``window_s`` that make one alert; default: the event's own
+    (``venue_rejections``: 5), else 1."""
+    window_s: float | None = Field(default=None, gt=0.0)
+    """Window of ``count``; default: the event's own (``venue_rejections``: 300), else 60."""
+    dedup_key: str | None = None
+    """Template of message fields naming what an alert is about (``{venue}``); default: the
+    event's own (``{reason}``, ``{instrument_id}``, ``{venue}``...), else the rule alone."""
+    dedup_window_s: float = Field(default=300.0, ge=0.0)
+    """An alert with the same key within this window is not sent again (0: always sent)."""
+    max_alerts: int = Field(default=10, ge=1)
+    """Most alerts the rule sends per ``rate_window_s``."""
+    rate_window_s: float = Field(default=3600.0, gt=0.0)
+    """Window of ``max_alerts``."""
+    channels: tuple[str, ...] = ()
+    """Channel names to send to; empty: every channel."""
+
+    @property
+    def rule_id(self) -> str:
+        return self.id or self.event
+
+    def resolved(self) -> AlertEvent:
+        """The rule as one event: the built-in event's mapping with the rule's on top."""
+        base = ALERT_EVENTS.get(self.event) or AlertEvent(self.event, self.event)
+        return AlertEvent(
+            message=base.message,
+            title=base.title,
+            where={**base.where, **self.where},
+            unless=base.unless,
+            contains={**base.contains, **self.contains},
+            key=self.dedup_key if self.dedup_key is not None else base.key,
+            field=self.field or base.field,
+            count=self.count or base.count,
+            window_s=self.window_s or base.window_s,
+        )
+
+    @model_validator(mode="after")
+    def _check_event(self) -> Self:
+        kinds = message_types()
+        event = self.resolved()
+        kind = kinds.get(event.message)
+        if kind is None:
+            raise ValueError(
+                f"event: unknown event {self.event!r}; built-in events: "
+                f"{', '.join(ALERT_EVENTS)}; or a message type such as VenueStatus"
+            )
+        readable = readable_fields(kind)
+        for label, names in (
+            ("where", self.where),
+            ("contains", self.contains),
+            ("field", [self.field] if self.field else []),
+        ):
+            for name in names:
+                if name not in readable:
+                    raise ValueError(
+                        f"{label}: {event.message} has no field {name!r}; "
+                        f"it has {', '.join(sorted(readable - {'model_fields_set'}))}"
+                    )
+        if (self.above is None) != (event.field is None):
+            raise ValueError(
+                f"above: event {self.event!r} needs a level (above: ...)"
+                if self.above is None
+                else "above: set field: to the message field compared with it"
+            )
+        try:
+            placeholders = [
+                name for _, name, _, _ in string.Formatter().parse(event.key) if name is not None
+            ]
+        except ValueError as exc:
+            raise ValueError(f"dedup_key: {exc}") from None
+        for name in placeholders:
+            if name not in readable:
+                raise ValueError(f"dedup_key: {event.message} has no field {name!r}")
+        return self
+
+
+class AlertsConfig(_Config):
+    """Alerts of paper and live sessions: rules on the session's events, sent to channels.
+
+    Rules are evaluated as the events reach the session's ``control`` actor; sending is done
+    by a background thread from a bounded queue, so a slow or failing channel never holds up
+    trading (what cannot be queued or sent is logged and counted).
+    ``tradegraph alerts test`` sends a test message to every channel.
+    """
+
+    channels: tuple[AlertChannelConfig, ...] = ()
+    """Where alerts go."""
+    rules: tuple[AlertRuleConfig, ...] = ()
+    """What raises an alert."""
+    queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    """Alerts waiting to be sent; when full, new alerts are dropped and counted."""
+    send_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+    """Longest a channel may take to accept one alert."""
+    stop_timeout_s: float = Field(default=1.0, ge=0.0, le=60.0)
+    """When the session stops: the longest it waits for queued alerts to be sent."""
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Self:
+        names = [c.name for c in self.channels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"channels: duplicate channel name in {names}")
+        ids = [r.rule_id for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"rules: duplicate rule id in {ids} (set id: on one of them)")
+        if self.rules and not self.channels:
+            raise ValueError("rules: there are rules but no channels to send to")
+        for index, rule in enumerate(self.rules):
+            for name in rule.channels:
+                if name not in names:
+                    raise ValueError(
+                        f"rules.{index}.channels: unknown channel {name!r}; known: {names}"
+                    )
+        return self
+
+
 class GraphConfig(_Config):
     """Everything needed to build one trading graph, in either transport and either clock."""
 
@@ -798,6 +995,8 @@ class GraphConfig(_Config):
     """How paper and live sessions run the graph as Ray actors."""
     guards: GuardsConfig = GuardsConfig()
     """Runtime guards of sessions (memory, tick-to-order latency, clock drift): warn, then halt."""
+    alerts: AlertsConfig = AlertsConfig()
+    """Alerts of paper and live sessions (none by default)."""
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:

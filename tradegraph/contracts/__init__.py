@@ -9,6 +9,7 @@ from tradegraph.contracts.account import AccountBalances
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
     FLATTEN_TAG,
+    ActorRestarted,
     ChangeLimits,
     FeedStatus,
     GuardBreached,
@@ -74,6 +75,7 @@ __all__ = [
     "RISK",
     "AccountBalances",
     "AccountKind",
+    "ActorRestarted",
     "Bar",
     "CancelIntent",
     "CancelOrder",

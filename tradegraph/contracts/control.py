@@ -158,3 +158,15 @@ class LimitsChanged(Message):
     changes: tuple[LimitChange, ...]
     previous: tuple[LimitChange, ...]
     reason: str = ""
+
+
+class ActorRestarted(Message):
+    """The actor hosting ``component_id`` died and was built again (a live session).
+
+    Published by the restarted host to ``control`` once it runs again, from its recovered
+    state (``recovered``) or without any.
+    """
+
+    component_id: str
+    recovered: bool
+    detail: str = ""

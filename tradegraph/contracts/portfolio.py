@@ -30,5 +30,10 @@ class PortfolioSnapshot(Message):
     positions: tuple[PositionSnapshot, ...]
 
     @property
+    def drawdown_pct(self) -> float:
+        """``drawdown`` as a percentage of ``peak_equity`` (0 without a positive peak)."""
+        return 100.0 * self.drawdown / self.peak_equity if self.peak_equity > 0.0 else 0.0
+
+    @property
     def daily_pnl(self) -> float:
         return self.equity - self.day_start_equity

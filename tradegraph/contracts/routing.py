@@ -13,6 +13,7 @@ from typing import Any
 from tradegraph.contracts.account import AccountBalances
 from tradegraph.contracts.base import Message
 from tradegraph.contracts.control import (
+    ActorRestarted,
     ChangeLimits,
     FeedStatus,
     GuardBreached,
@@ -149,6 +150,7 @@ class Router:
             (VenueBanned, self._ban_shared_with),
             (AccountBalances, lambda m: (RISK, PORTFOLIO)),
             (StrategyError, lambda m: (RISK, CONTROL)),
+            (ActorRestarted, lambda m: (CONTROL,)),
             (ExecutionReport, lambda m: (CONTROL,)),
             (CapitalAllocated, lambda m: (strategy_component_id(m.strategy_id), CONTROL)),
         )
