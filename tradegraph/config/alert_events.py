@@ -64,6 +64,25 @@ ALERT_EVENTS: dict[str, AlertEvent] = {
         contains={"reason": "reconciliation failed"},
         key="{reason}",
     ),
+    "reconciliation_drift": AlertEvent(
+        "ReconciliationDrift", "reconciliation drift: trading halted", key="{venue}"
+    ),
+    "reconciliation_repaired": AlertEvent(
+        "ReconciliationRepaired", "reconciliation repaired missed fills", key="{venue}"
+    ),
+    "guard_warning": AlertEvent(
+        "GuardBreached", "guard warning", where={"level": "warn"}, key="{guard}:{component}"
+    ),
+    "guard_halt": AlertEvent(
+        "GuardBreached",
+        "guard halted trading",
+        where={"level": "halt"},
+        key="{guard}:{component}",
+    ),
+    "memory": AlertEvent(
+        "GuardBreached", "memory above its limit", where={"guard": "memory"}, key="{component}"
+    ),
+    "limits_changed": AlertEvent("LimitsChanged", "risk limits changed", key="{reason}"),
     "feed_stale": AlertEvent(
         "FeedStatus", "market data stale", where={"stale": True}, key="{instrument_id}"
     ),

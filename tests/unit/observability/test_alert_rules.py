@@ -10,10 +10,14 @@ from tradegraph.config.models import AlertRuleConfig, AlertsConfig
 from tradegraph.contracts import (
     ActorRestarted,
     FeedStatus,
+    GuardBreached,
     KillSwitchChanged,
+    LimitChange,
+    LimitsChanged,
     Message,
     OrderRejected,
     PortfolioSnapshot,
+    ReconciliationDrift,
     TripKillSwitch,
     VenueStatus,
 )
@@ -212,6 +216,59 @@ def test_built_in_events_read_feed_halts_and_restarts() -> None:
     ]
     assert alerts[0].key == "feed_stale/BTCUSDT.X"
     assert alerts[3].key == "actor_restarted/risk"
+
+
+def test_built_in_events_read_reconciliation_drift_guards_and_limit_changes() -> None:
+    engine = rules(
+        {"event": "reconciliation_drift", "severity": "critical"},
+        {"event": "guard_warning"},
+        {"event": "guard_halt", "severity": "critical"},
+        {"event": "memory"},
+        {"event": "limits_changed"},
+    )
+
+    def guard(name: str, level: str) -> GuardBreached:
+        return GuardBreached(
+            guard=name,
+            level=level,
+            value=900.0,
+            limit=800.0,
+            component="risk",
+            detail=f"{name} {level}",
+            ts_event_ns=T0,
+            ts_init_ns=T0,
+        )
+
+    messages: list[Message] = [
+        ReconciliationDrift(
+            venue="X",
+            problems=("USDT balance differs",),
+            reason="reconciliation drift at X",
+            ts_event_ns=T0,
+            ts_init_ns=T0,
+        ),
+        guard("tick_to_order_p99", "warn"),
+        guard("memory", "halt"),
+        LimitsChanged(
+            changes=(LimitChange(field="max_order_notional", value=1.0),),
+            previous=(LimitChange(field="max_order_notional", value=25_000.0),),
+            reason="desk",
+            ts_event_ns=T0,
+            ts_init_ns=T0,
+        ),
+    ]
+
+    alerts = observe_all(engine, messages)
+
+    assert [a.rule_id for a in alerts] == [
+        "reconciliation_drift",
+        "guard_warning",
+        "guard_halt",
+        "memory",
+        "limits_changed",
+    ]
+    assert alerts[0].key == "reconciliation_drift/X"
+    assert alerts[2].key == "guard_halt/memory:risk"
 
 
 def test_a_rule_sends_to_its_own_channels_or_to_every_channel() -> None:
