@@ -24,6 +24,7 @@ from tradegraph.contracts.enums import (
     OrderType,
     RiskReason,
     TimeInForce,
+    TrailingOffsetType,
     VenueReason,
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
@@ -99,6 +100,7 @@ __all__ = [
     "TimeInForce",
     "TimerFired",
     "TradeTick",
+    "TrailingOffsetType",
     "TripKillSwitch",
     "VenueBanned",
     "VenueReason",

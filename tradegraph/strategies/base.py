@@ -46,6 +46,7 @@ from tradegraph.contracts import (
     TimeInForce,
     TimerFired,
     TradeTick,
+    TrailingOffsetType,
     strategy_component_id,
 )
 from tradegraph.contracts.marks import mark_price
@@ -693,6 +694,12 @@ class Strategy:
             post_only=False,
             reduce_only=False,
             tag=parent_id,
+            trigger_price=None,
+            trailing_offset=None,
+            trailing_offset_type=TrailingOffsetType.PRICE,
+            expire_at_ns=None,
+            oco_group="",
+            parent_id="",
             ts_event_ns=now,
             ts_init_ns=now,
         )
