@@ -1113,8 +1113,9 @@ class RiskEngine:
         if state.emulator is not None:
             self._emulator.restore(state.emulator)
             # Setting a timer replaces one of the same name: harmless if the clock kept it.
+            now = self._clock.now_ns()
             for cid, expire_at_ns in state.emulator.expiries.items():
-                self._clock.set_timer(GTD_TIMER_PREFIX + cid, expire_at_ns)
+                self._clock.set_timer(GTD_TIMER_PREFIX + cid, max(expire_at_ns, now))
 
     def _check_config(self) -> None:
         for inst_id, limit in self._config.max_position_quantity.items():

@@ -76,6 +76,11 @@ def _released(actions: list[Any]) -> list[str]:
     return [a.order.client_order_id for a in actions if isinstance(a, Release)]
 
 
+def _child(action: Release | Cancellation) -> OrderIntent:
+    assert isinstance(action, Release)
+    return action.intent
+
+
 def _cancelled(actions: list[Any]) -> list[str]:
     return [a.order.client_order_id for a in actions if isinstance(a, Cancellation)]
 
@@ -87,7 +92,7 @@ def test_sell_stop_market_triggers_when_the_low_reaches_it_and_becomes_a_market_
     actions = emulator.on_bar(_bar(100, 101, 95.0, 99, n=2))
 
     assert _released(actions) == ["alpha-000001"]
-    child = actions[0].intent
+    child = _child(actions[0])
     assert child.order_type is OrderType.MARKET
     assert child.limit_price is None
     assert child.trigger_price is None
@@ -105,8 +110,8 @@ def test_buy_stop_limit_triggers_on_the_high_and_becomes_a_limit_order() -> None
     actions = emulator.on_bar(_bar(100, 105.0, 99, 104))
 
     assert _released(actions) == ["alpha-000001"]
-    assert actions[0].intent.order_type is OrderType.LIMIT
-    assert actions[0].intent.limit_price == 106.0
+    assert _child(actions[0]).order_type is OrderType.LIMIT
+    assert _child(actions[0]).limit_price == 106.0
 
 
 def test_take_profit_triggers_on_a_favourable_move_only() -> None:
@@ -124,7 +129,7 @@ def test_take_profit_triggers_on_a_favourable_move_only() -> None:
     actions = emulator.on_bar(_bar(100, 110.0, 90.0, 100, n=2))
 
     assert sorted(_released(actions)) == ["alpha-000001", "alpha-000002"]
-    by_id = {a.order.client_order_id: a.intent for a in actions}
+    by_id = {a.order.client_order_id: _child(a) for a in actions}
     assert by_id["alpha-000001"].order_type is OrderType.MARKET
     assert by_id["alpha-000002"].order_type is OrderType.LIMIT
     assert by_id["alpha-000002"].limit_price == 90.5
@@ -152,6 +157,7 @@ def test_oco_takes_the_stop_when_one_bar_touches_both_the_stop_and_the_target() 
 
     assert _released(actions) == ["alpha-000001"]
     assert _cancelled(actions) == ["alpha-000002"]
+    assert isinstance(actions[1], Cancellation)
     assert actions[1].reason == "oco: alpha-000001 triggered"
     assert emulator.orders == {}
 
@@ -181,7 +187,7 @@ def test_oco_target_alone_cancels_the_stop() -> None:
     actions = emulator.on_bar(_bar(100, 105.5, 96, 104, n=2))
 
     assert _released(actions) == ["alpha-000002"]
-    assert actions[0].intent.order_type is OrderType.LIMIT
+    assert _child(actions[0]).order_type is OrderType.LIMIT
     assert _cancelled(actions) == ["alpha-000001"]
 
 
@@ -361,8 +367,8 @@ def test_no_emulated_order_fires_before_its_trigger_on_bars(
     trigger: float,
     path: list[tuple[float, float, float, float]],
 ) -> None:
-    limit = {"limit_price": trigger} if order_type.has_limit else {}
-    emulator = _held(_intent(side, order_type, trigger_price=trigger, **limit))
+    limit = trigger if order_type.has_limit else None
+    emulator = _held(_intent(side, order_type, trigger_price=trigger, limit_price=limit))
     is_stop = order_type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
     wants_up = (side is OrderSide.BUY) == is_stop  # buy stop / sell target: price must rise
     for n, (a, b, c, d) in enumerate(path, start=1):
