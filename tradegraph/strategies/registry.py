@@ -32,6 +32,7 @@ _registry: dict[str, str | type[Strategy]] = {
     "trendline_breakout": "tradegraph.strategies.trendline_breakout:TrendlineBreakout",
     "resting_bid": "tradegraph.strategies.resting_bid:RestingBid",
     "trend_filter": "tradegraph.strategies.trend_filter:TrendFilter",
+    "bracket_breakout": "tradegraph.strategies.bracket_breakout:BracketBreakout",
 }
 
 
