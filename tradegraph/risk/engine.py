@@ -245,6 +245,15 @@ class RiskEngine:
     price raised by the account's ``market_buy_buffer_pct``), a sell its quantity free in the
     base asset, after what Risk's open orders already reserve (``INSUFFICIENT_BALANCE``).
 
+    Conditional and contingent intents (stops, take-profits, trailing stops, OCO groups,
+    children of another order; see :mod:`tradegraph.execution.emulator`) are held by Risk's
+    order emulator after a first check (strategy stopped, kill switch, unknown instrument, a
+    parent that has already ended) and released on the market data Risk sees; a released order
+    passes every check above as a fresh market or limit intent of the same id. Held orders
+    reserve nothing. A cancel, the kill switch or a strategy's stop ends them with an
+    ``OrderCancelled`` from Risk. Good-till-date orders, held or at a venue, end at their
+    ``expire_at_ns`` through a clock timer (``gtd:<id>``).
+
     Args:
         config: Limits; a ``None`` limit is off.
         instruments: Tradable instruments keyed by ``instrument_id``.

@@ -20,6 +20,7 @@ from tradegraph.contracts import (
     OrderType,
     RiskReason,
     RiskRejected,
+    StrategyError,
     SubmitOrder,
     TimeInForce,
     TripKillSwitch,
@@ -397,3 +398,31 @@ def test_held_orders_and_their_expiry_survive_snapshot_and_restore() -> None:
     assert restored.engine.snapshot() == h.engine.snapshot()
     assert restored.clock.pending_timers == {"gtd:alpha-000001": expiry}
     assert _only(restored.bar(107, 107, 104, 104), SubmitOrder).client_order_id == "alpha-000001"
+
+
+def test_a_stopped_strategy_loses_its_held_orders_and_only_its_own() -> None:
+    h = Harness()
+    h.bar(100, 100, 100, 100)
+    h.send(
+        h.intent(
+            "alpha-000001", OrderSide.SELL, order_type=OrderType.TAKE_PROFIT, trigger_price=110.0
+        )
+    )
+    beta = h.intent(
+        "alpha-000001", OrderSide.SELL, order_type=OrderType.TAKE_PROFIT, trigger_price=110.0
+    )
+    h.send(beta.model_copy(update={"intent_id": "beta-000001", "strategy_id": "beta"}))
+    now = h.clock.now_ns()
+
+    out = h.send(
+        StrategyError(
+            strategy_id="alpha",
+            error_type="ValueError",
+            error="boom",
+            ts_event_ns=now,
+            ts_init_ns=now,
+        )
+    )
+
+    assert [m.client_order_id for m in out if isinstance(m, OrderCancelled)] == ["alpha-000001"]
+    assert set(h.engine.emulator.orders) == {"beta-000001"}
