@@ -10,11 +10,15 @@ reaches both), which fills at the next bar's open. The graph must reproduce it f
 
 from __future__ import annotations
 
-from collections import deque
+import json
+import subprocess
+import sys
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from tradegraph.config import load_config
@@ -128,3 +132,32 @@ def test_gtd_limit_entries_expire_and_take_their_exits_with_them() -> None:
     entries = [r for r in rows if r.order_type == "limit" and r.status == "filled"]
     assert len(run.fills) == 2 * len(entries)
     assert run.strategy_errors == []
+
+
+def test_the_example_runs_from_the_command_line_with_the_pinned_fills(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tradegraph",
+            "backtest",
+            str(EXAMPLE),
+            "--no-html",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fills_digest"] == GOLDEN_DIGEST
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    by_type = Counter((row["order_type"], row["status"]) for row in orders)
+    assert by_type[("market", "filled")] == 211
+    assert by_type[("stop_market", "filled")] + by_type[("take_profit", "filled")] == 211
+    assert by_type[("stop_market", "cancelled")] + by_type[("take_profit", "cancelled")] == 211
