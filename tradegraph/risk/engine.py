@@ -562,6 +562,8 @@ class RiskEngine:
                 )
 
     def _publish_emulated_cancel(self, intent: OrderIntent, venue: str, reason: str) -> None:
+        # Remembered like a finished order, so a redelivered intent is not held again.
+        self._submitted_ids.add(intent.intent_id)
         now = self._clock.now_ns()
         self._outbox.publish(
             OrderCancelled(

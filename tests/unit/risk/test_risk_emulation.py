@@ -175,6 +175,19 @@ def test_cancelling_a_held_order_ends_it_without_a_venue() -> None:
     assert cancelled.venue == "BINANCE"
     assert cancelled.reason == "requested by strategy alpha"
     assert h.bar(100, 120, 100, 115) == []
+    # A redelivery of the intent is recognised: the order is not held again.
+    assert (
+        h.send(
+            h.intent(
+                "alpha-000001",
+                OrderSide.SELL,
+                order_type=OrderType.TAKE_PROFIT,
+                trigger_price=110.0,
+            )
+        )
+        == []
+    )
+    assert h.engine.emulator.orders == {}
 
 
 def test_the_kill_switch_cancels_held_orders_too() -> None:
