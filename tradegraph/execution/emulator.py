@@ -261,8 +261,12 @@ class OrderEmulator:
     Attributes:
         watched: Armed orders by instrument, then by client order id. An instrument with no
             armed order has no entry, so a caller can skip the emulator for it with one
-            lookup. The dict object itself never changes (a caller may keep a reference).
+            lookup.
         expiries: Expiry time of every good-till-date order, held or at a venue.
+        parents: Ids of the orders held children wait for.
+
+    The dicts behind ``watched``, ``expiries``, ``parents`` and ``orders`` are never replaced
+    (a restore refills them), so a caller on a hot path may keep references to them.
     """
 
     def __init__(self) -> None:
@@ -271,6 +275,7 @@ class OrderEmulator:
         self._orders: dict[str, EmulatedOrder] = {}
         # Children waiting for their parent, by parent id; and what each parent has filled.
         self._waiting: dict[str, list[str]] = {}
+        self.parents: Mapping[str, list[str]] = self._waiting
         self._parent_fills: dict[str, float] = {}
         self._seq = 0
 
@@ -517,10 +522,11 @@ class OrderEmulator:
     def restore(self, state: EmulatorState) -> None:
         """Replace all state with a :meth:`snapshot`'s (``watched`` stays the same object)."""
         self.watched.clear()
-        self._orders = {}
-        self._waiting = {}
+        self._orders.clear()
+        self._waiting.clear()
         self._parent_fills = dict(state.parent_fills)
-        self.expiries = dict(state.expiries)
+        self.expiries.clear()
+        self.expiries.update(state.expiries)
         self._seq = state.seq
         for stored in state.orders:
             order = EmulatedOrder.from_state(stored)

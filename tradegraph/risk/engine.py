@@ -314,6 +314,9 @@ class RiskEngine:
         # a graph without such orders costs one truth test.
         self._emulator = OrderEmulator()
         self._watched = self._emulator.watched
+        self._held = self._emulator.orders
+        self._parents = self._emulator.parents
+        self._expiries = self._emulator.expiries
         if config.max_orders_per_s is not None:
             self._order_rate = TokenBucket(
                 config.max_orders_per_s, float(config.order_burst), clock.now_ns()
@@ -449,7 +452,7 @@ class RiskEngine:
         if (
             intent_id in self._submitted_ids
             or intent_id in self._open_orders
-            or intent_id in self._emulator.orders
+            or intent_id in self._held
         ):
             # A redelivered intent: its order already exists, and a second one must never be sent.
             return
@@ -466,11 +469,11 @@ class RiskEngine:
             reservation = self._check_balance(intent, venue, quantity, limit_price)
         except _RefusedError as refusal:
             self._reject(intent_id, intent.strategy_id, intent.instrument_id, refusal)
-            if self._emulator.is_parent(intent_id):
+            if intent_id in self._parents:
                 self._parent_ended(intent_id, f"refused by risk ({refusal.reason.value})")
             return
-        self._emulator.track_expiry(intent)
         if intent.expire_at_ns is not None:
+            self._emulator.track_expiry(intent)
             self._clock.set_timer(GTD_TIMER_PREFIX + intent_id, intent.expire_at_ns)
         if reservation is not None:
             account, asset, unit_amount = reservation
@@ -546,8 +549,8 @@ class RiskEngine:
             return
         now = self._clock.now_ns()
         self._emulator.hold(intent, instrument.venue, now, self._last_prices)
-        self._emulator.track_expiry(intent)
         if intent.expire_at_ns is not None:
+            self._emulator.track_expiry(intent)
             self._clock.set_timer(GTD_TIMER_PREFIX + intent.intent_id, intent.expire_at_ns)
 
     def _apply(self, actions: list[Action]) -> None:
@@ -576,7 +579,7 @@ class RiskEngine:
                 ts_init_ns=now,
             )
         )
-        if self._emulator.is_parent(intent.intent_id):
+        if intent.intent_id in self._parents:
             self._parent_ended(intent.intent_id, reason)
 
     def _parent_ended(self, parent_id: str, reason: str) -> None:
@@ -588,7 +591,7 @@ class RiskEngine:
         if not timer.name.startswith(GTD_TIMER_PREFIX):
             return
         cid = timer.name[len(GTD_TIMER_PREFIX) :]
-        if self._emulator.expiries.get(cid) is None:
+        if cid not in self._expiries:
             return
         reason = "expired: good till date"
         held = self._emulator.expire(cid)
@@ -956,9 +959,9 @@ class RiskEngine:
             account = self._accounts.get(order.venue)
             if account is not None:
                 account.release(order.client_order_id)
-            if self._emulator.expiries:
-                self._emulator.expiries.pop(event.client_order_id, None)
-            if self._emulator.is_parent(event.client_order_id):
+            if self._expiries:
+                self._expiries.pop(event.client_order_id, None)
+            if event.client_order_id in self._parents:
                 self._parent_ended(event.client_order_id, event.reason)
 
     def _on_order_filled(self, fill: OrderFilled) -> None:
@@ -996,11 +999,11 @@ class RiskEngine:
             return
         if done:
             del self._open_orders[fill.client_order_id]
-            if self._emulator.expiries:
-                self._emulator.expiries.pop(fill.client_order_id, None)
+            if self._expiries:
+                self._expiries.pop(fill.client_order_id, None)
         else:
             order.leaves_qty = fill.leaves_qty
-        if self._emulator.is_parent(fill.client_order_id):
+        if self._parents and fill.client_order_id in self._parents:
             self._emulator.parent_filled(
                 fill.client_order_id,
                 fill.last_qty,

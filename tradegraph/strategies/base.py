@@ -677,7 +677,11 @@ class Strategy:
             tag=tag,
             trigger_price=trigger_price,
             trailing_offset=trailing_offset,
-            trailing_offset_type=TrailingOffsetType(trailing_offset_type),
+            trailing_offset_type=(
+                trailing_offset_type
+                if type(trailing_offset_type) is TrailingOffsetType
+                else TrailingOffsetType(trailing_offset_type)
+            ),
             expire_at_ns=expire_at_ns,
             oco_group=oco_group,
             parent_id=parent_id,
