@@ -76,6 +76,26 @@ class OrderIntent(Message):
     def _check(self) -> Self:
         require_finite_positive("quantity", self.quantity)
         kind = self.order_type
+        if (
+            (kind is OrderType.MARKET or kind is OrderType.LIMIT)
+            and self.trigger_price is None
+            and self.trailing_offset is None
+            and self.expire_at_ns is None
+            and not self.oco_group
+            and not self.parent_id
+        ):
+            # The plain orders most intents are, checked without the conditional fields' rules.
+            if kind is OrderType.LIMIT:
+                if self.limit_price is None:
+                    raise ValueError("a limit order needs limit_price")
+                require_finite_positive("limit_price", self.limit_price)
+            elif self.limit_price is not None:
+                raise ValueError("a market order takes no limit_price")
+            if self.post_only:
+                self._check_post_only()
+            if self.time_in_force is TimeInForce.GTD:
+                raise ValueError("expire_at_ns is required with time_in_force gtd")
+            return self
         if kind.has_limit:
             if self.limit_price is None:
                 raise ValueError(f"a {kind.value.replace('_', '-')} order needs limit_price")
@@ -83,12 +103,8 @@ class OrderIntent(Message):
         elif self.limit_price is not None:
             raise ValueError(f"a {kind.value.replace('_', '-')} order takes no limit_price")
         self._check_trigger()
-        if self.post_only and not kind.has_limit:
-            raise ValueError("post_only applies to limit orders only")
-        if self.post_only and self.time_in_force is TimeInForce.IOC:
-            raise ValueError("post_only and IOC contradict each other")
-        if self.post_only and self.time_in_force is TimeInForce.FOK:
-            raise ValueError("post_only and FOK contradict each other")
+        if self.post_only:
+            self._check_post_only()
         if self.time_in_force is TimeInForce.GTD:
             if self.expire_at_ns is None:
                 raise ValueError("expire_at_ns is required with time_in_force gtd")
@@ -107,9 +123,17 @@ class OrderIntent(Message):
             raise ValueError(f"parent_id: order {self.intent_id} cannot be its own parent")
         return self
 
+    def _check_post_only(self) -> None:
+        if not self.order_type.has_limit:
+            raise ValueError("post_only applies to limit orders only")
+        if self.time_in_force is TimeInForce.IOC:
+            raise ValueError("post_only and IOC contradict each other")
+        if self.time_in_force is TimeInForce.FOK:
+            raise ValueError("post_only and FOK contradict each other")
+
     def _check_trigger(self) -> None:
         kind = self.order_type
-        name = kind.value.replace("_", "-")
+        name = kind.value.replace("_", "-")  # only conditional or contingent orders get here
         if kind is OrderType.TRAILING_STOP:
             if self.trailing_offset is None:
                 raise ValueError("a trailing-stop order needs trailing_offset")
