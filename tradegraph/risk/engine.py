@@ -473,8 +473,7 @@ class RiskEngine:
                 self._parent_ended(intent_id, f"refused by risk ({refusal.reason.value})")
             return
         if intent.expire_at_ns is not None:
-            self._emulator.track_expiry(intent)
-            self._clock.set_timer(GTD_TIMER_PREFIX + intent_id, intent.expire_at_ns)
+            self._track_expiry(intent)
         if reservation is not None:
             account, asset, unit_amount = reservation
             account.reserve(intent_id, asset, unit_amount, quantity)
@@ -550,8 +549,15 @@ class RiskEngine:
         now = self._clock.now_ns()
         self._emulator.hold(intent, instrument.venue, now, self._last_prices)
         if intent.expire_at_ns is not None:
-            self._emulator.track_expiry(intent)
-            self._clock.set_timer(GTD_TIMER_PREFIX + intent.intent_id, intent.expire_at_ns)
+            self._track_expiry(intent)
+
+    def _track_expiry(self, intent: OrderIntent) -> None:
+        """End a good-till-date order at its expiry, through a timer of the graph's clock."""
+        assert intent.expire_at_ns is not None
+        self._emulator.track_expiry(intent)
+        # Never in the past: a timer due now fires next, before any later market data.
+        due_ns = max(intent.expire_at_ns, self._clock.now_ns())
+        self._clock.set_timer(GTD_TIMER_PREFIX + intent.intent_id, due_ns)
 
     def _apply(self, actions: list[Action]) -> None:
         """Send what triggered through the checks; report held orders that ended."""
