@@ -146,3 +146,35 @@ def test_causal_session_reproduces_the_kernel_in_venue_outage_and_latency_window
     assert len(local.fills) >= 5
     assert any(row["source"] == "venue" for row in local.summary()["rejection_reasons"])
     _assert_same_run(actors, local)
+
+
+@pytest.mark.parametrize(
+    ("variant", "bars"),
+    [
+        ({"entry_expire_s": 300.0, "entry_pullback_pct": 0.02}, 1_500),
+        ({"trailing": True}, 800),
+    ],
+    ids=["brackets-with-gtd-entries", "trailing-stops"],
+)
+def test_causal_session_reproduces_the_kernel_with_emulated_orders(
+    variant: dict[str, object], bars: int
+) -> None:
+    # Brackets with GTD limit entries (Risk's expiry timers), or trailing stops: every held
+    # order triggers in Risk's actor exactly where it triggers in the kernel. One strategy
+    # per run: two strategies' orders caused by the same bar reach Risk in arrival order.
+    params = {"lookback": 20, "quantity": 0.01, "take_profit_pct": 0.2, "stop_pct": 0.15}
+    strategy = StrategyConfig(
+        id="breakout", class_path="bracket_breakout", instruments=(BTC,), params=params | variant
+    )
+    config = _on_bars(graph_config((strategy,)), bars)
+    local = run_backtest(config)
+
+    actors = run_causal_session(config)
+
+    reasons = [row.reason for row in local.ledger.rows.values()]
+    if "trailing" in variant:
+        assert sum(f.side.value == "sell" for f in local.fills) >= 5
+    else:
+        assert sum(r == "expired: good till date" for r in reasons) >= 3
+        assert sum(r.startswith("oco: ") for r in reasons) >= 3
+    _assert_same_run(actors, local)

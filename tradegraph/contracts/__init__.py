@@ -35,6 +35,7 @@ from tradegraph.contracts.enums import (
     OrderType,
     RiskReason,
     TimeInForce,
+    TrailingOffsetType,
     VenueReason,
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
@@ -122,6 +123,7 @@ __all__ = [
     "TimeInForce",
     "TimerFired",
     "TradeTick",
+    "TrailingOffsetType",
     "TripKillSwitch",
     "VenueBanned",
     "VenueReason",

@@ -19,13 +19,50 @@ class OrderSide(StrEnum):
 
 
 class OrderType(StrEnum):
+    """What an order does once it is working.
+
+    ``market`` and ``limit`` go to a venue as they are. The conditional types wait for a
+    trigger and then become a market order (``stop_market``, ``take_profit``,
+    ``trailing_stop``) or a limit order (``stop_limit``, ``take_profit_limit``); see
+    :mod:`tradegraph.execution.emulator` for when each triggers.
+    """
+
     MARKET = "market"
     LIMIT = "limit"
+    STOP_MARKET = "stop_market"
+    STOP_LIMIT = "stop_limit"
+    TAKE_PROFIT = "take_profit"
+    TAKE_PROFIT_LIMIT = "take_profit_limit"
+    TRAILING_STOP = "trailing_stop"
+
+    @property
+    def is_conditional(self) -> bool:
+        """Whether the order waits for a trigger price before it works."""
+        return self not in (OrderType.MARKET, OrderType.LIMIT)
+
+    @property
+    def has_limit(self) -> bool:
+        """Whether the order (or the order it becomes on its trigger) needs a limit price."""
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 
 
 class TimeInForce(StrEnum):
+    """How long an order works: ``gtc`` until cancelled; ``ioc`` one chance, the rest is
+    cancelled; ``fok`` all at once or nothing; ``gtd`` until ``expire_at_ns`` on the graph's
+    clock."""
+
     GTC = "gtc"
     IOC = "ioc"
+    FOK = "fok"
+    GTD = "gtd"
+
+
+class TrailingOffsetType(StrEnum):
+    """How a trailing stop's distance from the best price is given: in price units or in
+    basis points of that price."""
+
+    PRICE = "price"
+    BPS = "bps"
 
 
 class LiquiditySide(StrEnum):

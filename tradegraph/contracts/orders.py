@@ -18,8 +18,11 @@ from tradegraph.contracts.enums import (
     OrderType,
     RiskReason,
     TimeInForce,
+    TrailingOffsetType,
     VenueReason,
 )
+
+_MAX_BPS = 10_000.0
 
 
 class OrderIntent(Message):
@@ -27,6 +30,22 @@ class OrderIntent(Message):
 
     ``intent_id`` is unique per strategy and becomes the venue's client order id, so a retried
     intent can never create a second order.
+
+    Conditional and contingent orders (see :mod:`tradegraph.execution.emulator`) are held by
+    Risk until they trigger; they then go to the venue, under the same id, as the market or
+    limit order they become, after passing every check a fresh intent passes.
+
+    Attributes:
+        trigger_price: Price that triggers a stop or take-profit; for a trailing stop, an
+            optional initial stop level.
+        trailing_offset: A trailing stop's distance from the best price since it was placed,
+            in price units or basis points (``trailing_offset_type``).
+        expire_at_ns: With ``time_in_force=gtd``: when the order expires on the graph's clock.
+        oco_group: Orders of a strategy sharing a non-empty group cancel each other: when one
+            triggers, the others are cancelled.
+        parent_id: The order waits until the order ``parent_id`` (of the same strategy) has
+            filled, then works for the quantity the parent filled; it is cancelled if the
+            parent ends without a fill. A bracket's take-profit and stop-loss use it.
     """
 
     intent_id: str
@@ -40,21 +59,102 @@ class OrderIntent(Message):
     post_only: bool = False
     reduce_only: bool = False
     tag: str = ""
+    trigger_price: float | None = None
+    trailing_offset: float | None = None
+    trailing_offset_type: TrailingOffsetType = TrailingOffsetType.PRICE
+    expire_at_ns: int | None = None
+    oco_group: str = ""
+    parent_id: str = ""
+
+    @property
+    def is_emulated(self) -> bool:
+        """Whether Risk holds the order before it reaches a venue (a conditional type, a
+        member of an OCO group or a child of another order)."""
+        return self.order_type.is_conditional or bool(self.oco_group) or bool(self.parent_id)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         require_finite_positive("quantity", self.quantity)
-        if self.order_type is OrderType.LIMIT:
+        kind = self.order_type
+        if (
+            (kind is OrderType.MARKET or kind is OrderType.LIMIT)
+            and self.trigger_price is None
+            and self.trailing_offset is None
+            and self.expire_at_ns is None
+            and not self.oco_group
+            and not self.parent_id
+        ):
+            # The plain orders most intents are, checked without the conditional fields' rules.
+            if kind is OrderType.LIMIT:
+                if self.limit_price is None:
+                    raise ValueError("a limit order needs limit_price")
+                require_finite_positive("limit_price", self.limit_price)
+            elif self.limit_price is not None:
+                raise ValueError("a market order takes no limit_price")
+            if self.post_only:
+                self._check_post_only()
+            if self.time_in_force is TimeInForce.GTD:
+                raise ValueError("expire_at_ns is required with time_in_force gtd")
+            return self
+        if kind.has_limit:
             if self.limit_price is None:
-                raise ValueError("a limit order needs limit_price")
+                raise ValueError(f"a {kind.value.replace('_', '-')} order needs limit_price")
             require_finite_positive("limit_price", self.limit_price)
         elif self.limit_price is not None:
-            raise ValueError("a market order takes no limit_price")
-        if self.post_only and self.order_type is not OrderType.LIMIT:
-            raise ValueError("post_only applies to limit orders only")
-        if self.post_only and self.time_in_force is TimeInForce.IOC:
-            raise ValueError("post_only and IOC contradict each other")
+            raise ValueError(f"a {kind.value.replace('_', '-')} order takes no limit_price")
+        self._check_trigger()
+        if self.post_only:
+            self._check_post_only()
+        if self.time_in_force is TimeInForce.GTD:
+            if self.expire_at_ns is None:
+                raise ValueError("expire_at_ns is required with time_in_force gtd")
+            if self.expire_at_ns <= self.ts_event_ns:
+                raise ValueError(
+                    f"expire_at_ns ({self.expire_at_ns}) must be after the order's time "
+                    f"({self.ts_event_ns})"
+                )
+        elif self.expire_at_ns is not None:
+            raise ValueError(
+                f"expire_at_ns applies to time_in_force gtd only, not {self.time_in_force.value}"
+            )
+        if self.oco_group and kind is OrderType.MARKET:
+            raise ValueError("oco_group: a market order cannot wait in an OCO group")
+        if self.parent_id and self.parent_id == self.intent_id:
+            raise ValueError(f"parent_id: order {self.intent_id} cannot be its own parent")
         return self
+
+    def _check_post_only(self) -> None:
+        if not self.order_type.has_limit:
+            raise ValueError("post_only applies to limit orders only")
+        if self.time_in_force is TimeInForce.IOC:
+            raise ValueError("post_only and IOC contradict each other")
+        if self.time_in_force is TimeInForce.FOK:
+            raise ValueError("post_only and FOK contradict each other")
+
+    def _check_trigger(self) -> None:
+        kind = self.order_type
+        name = kind.value.replace("_", "-")  # only conditional or contingent orders get here
+        if kind is OrderType.TRAILING_STOP:
+            if self.trailing_offset is None:
+                raise ValueError("a trailing-stop order needs trailing_offset")
+            require_finite_positive("trailing_offset", self.trailing_offset)
+            if (
+                self.trailing_offset_type is TrailingOffsetType.BPS
+                and self.trailing_offset >= _MAX_BPS
+            ):
+                raise ValueError(
+                    f"trailing_offset in bps must be below {_MAX_BPS:g}, "
+                    f"was {self.trailing_offset!r}"
+                )
+        elif self.trailing_offset is not None:
+            raise ValueError(f"a {name} order takes no trailing_offset")
+        if kind.is_conditional and kind is not OrderType.TRAILING_STOP:
+            if self.trigger_price is None:
+                raise ValueError(f"a {name} order needs trigger_price")
+        elif not kind.is_conditional and self.trigger_price is not None:
+            raise ValueError(f"a {name} order takes no trigger_price")
+        if self.trigger_price is not None:
+            require_finite_positive("trigger_price", self.trigger_price)
 
 
 class CancelIntent(Message):

@@ -1,6 +1,7 @@
 """Order execution: the simulated venue (also under windows of stress), its fill, slippage and
-fee models, and the execution algorithms (TWAP, VWAP, iceberg, POV) strategies work parent
-orders with."""
+fee models, the order emulator (stops, take-profits, trailing stops, OCO and contingent orders,
+held by Risk until they trigger), and the execution algorithms (TWAP, VWAP, iceberg, POV)
+strategies work parent orders with."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tradegraph.execution.algorithms import (
     choose_algorithm,
     volume_profile_from_bars,
 )
+from tradegraph.execution.emulator import EmulatorState, OrderEmulator
 from tradegraph.execution.fill_models import (
     FixedSlippage,
     LinearImpactSlippage,
@@ -28,7 +30,9 @@ from tradegraph.execution.fill_models import (
 )
 from tradegraph.execution.venue import (
     CANCEL_REQUESTED,
+    FOK_UNFILLED,
     IOC_REMAINDER,
+    NATIVE_ORDER_TYPES,
     POST_ONLY_WOULD_TAKE,
     SimulatedVenue,
     VenueState,
@@ -44,15 +48,19 @@ from tradegraph.execution.venue_stress import (
 
 __all__ = [
     "CANCEL_REQUESTED",
+    "FOK_UNFILLED",
     "IOC_REMAINDER",
+    "NATIVE_ORDER_TYPES",
     "POST_ONLY_WOULD_TAKE",
     "AlgoChoice",
     "AlgoName",
+    "EmulatorState",
     "ExecutionAlgorithm",
     "FixedSlippage",
     "LinearImpactSlippage",
     "NoSlippage",
     "OnlineVolumeProfile",
+    "OrderEmulator",
     "ParentOrderBook",
     "ParentStatus",
     "SimulatedVenue",

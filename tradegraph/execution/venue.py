@@ -25,8 +25,15 @@ One order fills at most ``max_volume_share`` of an update's volume (bar volume, 
 size at the touch); the rest keeps working on later updates. Fill quantities are floored to the
 instrument's lot. Taker fills pay slippage (see :mod:`tradegraph.execution.fill_models`); maker
 fills never do. IOC orders get one chance to fill (on arrival for a limit order, at the first
-fill opportunity for a market order) and the rest is cancelled. Remainders of marketable GTC
-limit orders rest in the book and from then on fill as maker.
+fill opportunity for a market order) and the rest is cancelled. FOK orders get the same one
+chance but fill only in full: if the volume cap or the account would cut the fill, the whole
+order is cancelled unfilled. Remainders of marketable GTC limit orders rest in the book and
+from then on fill as maker. A GTD order rests like a GTC one; Risk cancels it when it expires.
+
+The venue trades market and limit orders only; stops, take-profits, trailing stops and
+contingent orders are held by Risk until they trigger (:mod:`tradegraph.execution.emulator`)
+and reach the venue as the plain order they become. A conditional type that arrives anyway is
+rejected as an invalid order.
 
 With ``latency_ms > 0`` submits and cancels reach the venue that much later: they are held
 under a clock timer and acted on when it fires. Validation happens when a command reaches the
@@ -84,7 +91,9 @@ from tradegraph.portfolio.account import CashAccount, CashAccountState
 
 __all__ = [
     "CANCEL_REQUESTED",
+    "FOK_UNFILLED",
     "IOC_REMAINDER",
+    "NATIVE_ORDER_TYPES",
     "POST_ONLY_WOULD_TAKE",
     "SimulatedVenue",
     "WorkingOrder",
@@ -92,6 +101,14 @@ __all__ = [
 
 IOC_REMAINDER = "ioc remainder"
 """``OrderCancelled.reason`` for the unfilled part of an IOC order."""
+
+FOK_UNFILLED = "fok could not fill in full"
+"""``OrderCancelled.reason`` for a fill-or-kill order that could not fill entirely at once."""
+
+NATIVE_ORDER_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
+"""Order types the simulated venue trades itself; Risk emulates every other type."""
+
+_IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
 
 POST_ONLY_WOULD_TAKE = "post-only order would take liquidity"
 """``OrderRejected.reason`` for a post-only order that is marketable on arrival."""
@@ -122,7 +139,7 @@ class WorkingOrder:
         quantity: Original quantity.
         order_type: Market or limit.
         limit_price: Limit price, ``None`` for a market order.
-        time_in_force: GTC or IOC.
+        time_in_force: GTC, IOC, FOK or GTD.
         post_only: Whether the order may only add liquidity.
         tag: Free text carried onto fills.
         accepted_ns: Sim time of acceptance.
@@ -483,6 +500,10 @@ class SimulatedVenue:
                 f"unknown instrument {cmd.instrument_id!r} on venue {self.venue!r}",
             )
         invalid = VenueReason.INVALID_ORDER
+        if cmd.order_type not in NATIVE_ORDER_TYPES:
+            return invalid, (
+                f"the simulated venue trades market and limit orders, not {cmd.order_type.value}"
+            )
         if not (math.isfinite(cmd.quantity) and cmd.quantity > 0.0):
             return invalid, f"quantity must be a finite number > 0, was {cmd.quantity!r}"
         if cmd.order_type is OrderType.LIMIT:
@@ -496,6 +517,8 @@ class SimulatedVenue:
                 return invalid, "post_only applies to limit orders only"
         if cmd.post_only and cmd.time_in_force is TimeInForce.IOC:
             return invalid, "post_only and IOC contradict each other"
+        if cmd.post_only and cmd.time_in_force is TimeInForce.FOK:
+            return invalid, "post_only and FOK contradict each other"
         return None
 
     def _arrive_limit(
@@ -513,8 +536,8 @@ class SimulatedVenue:
         if touch is not None and marketable:
             price = min(limit, touch[0]) if is_buy else max(limit, touch[0])
             self._fill(order, listing, price, touch[1], LiquiditySide.TAKER)
-        if order.leaves_qty > 0.0 and order.time_in_force is TimeInForce.IOC:
-            self._cancel(order, IOC_REMAINDER)
+        if order.leaves_qty > 0.0 and order.time_in_force in _IMMEDIATE:
+            self._end_immediate(order)
 
     def _arrive_market(
         self, cmd: SubmitOrder, listing: _Listing, reference: _Reference | None
@@ -598,10 +621,16 @@ class SimulatedVenue:
     def _fill_market(
         self, order: WorkingOrder, listing: _Listing, price: float, volume: float
     ) -> None:
-        """One fill opportunity for a market order; an IOC order gets no other."""
+        """One fill opportunity for a market order; an IOC or FOK order gets no other."""
         self._fill(order, listing, price, volume, LiquiditySide.TAKER)
-        if order.leaves_qty > 0.0 and order.time_in_force is TimeInForce.IOC:
-            self._cancel(order, IOC_REMAINDER)
+        if order.leaves_qty > 0.0 and order.time_in_force in _IMMEDIATE:
+            self._end_immediate(order)
+
+    def _end_immediate(self, order: WorkingOrder) -> None:
+        """Cancel what an IOC or FOK order left after its one chance (unless already ended)."""
+        if order.client_order_id in self._orders:
+            fok = order.time_in_force is TimeInForce.FOK
+            self._cancel(order, FOK_UNFILLED if fok else IOC_REMAINDER)
 
     def _fill(
         self,
@@ -617,6 +646,9 @@ class SimulatedVenue:
         if capacity >= leaves:
             quantity = leaves
         else:
+            if order.time_in_force is TimeInForce.FOK:
+                self._cancel(order, FOK_UNFILLED)
+                return
             quantity = min(listing.instrument.round_quantity(capacity), leaves)
             if quantity <= 0.0:
                 return
@@ -635,6 +667,9 @@ class SimulatedVenue:
         if account is not None:
             affordable = self._affordable(account, order, listing, quantity, price, rate)
             if affordable < quantity:
+                if order.time_in_force is TimeInForce.FOK:
+                    self._cancel(order, FOK_UNFILLED)
+                    return
                 short_of_balance = True
                 quantity = affordable
                 if quantity <= 0.0:

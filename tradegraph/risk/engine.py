@@ -55,6 +55,7 @@ from tradegraph.contracts import (
     RiskRejected,
     StrategyError,
     SubmitOrder,
+    TimerFired,
     TradeTick,
     TripKillSwitch,
     VenueStatus,
@@ -62,6 +63,13 @@ from tradegraph.contracts import (
 from tradegraph.contracts.marks import mark_price
 from tradegraph.contracts.state import ComponentState, StateRecord
 from tradegraph.errors import ConfigError
+from tradegraph.execution.emulator import (
+    Action,
+    Cancellation,
+    EmulatorState,
+    OrderEmulator,
+    Release,
+)
 from tradegraph.portfolio.account import CashAccount, CashAccountState
 from tradegraph.risk.token_bucket import TokenBucket, TokenBucketState
 
@@ -70,6 +78,8 @@ from tradegraph.risk.token_bucket import TokenBucket, TokenBucketState
 _REL_TOL = 1e-9
 # A position smaller than this share of a lot is float residue from netting fills, not a holding.
 _FLAT_LOTS = 1e-6
+# Timers Risk sets to end good-till-date orders are named this prefix plus the order id.
+GTD_TIMER_PREFIX = "gtd:"
 
 
 class OpenOrderStatus(StrEnum):
@@ -124,6 +134,8 @@ class RiskState(ComponentState):
     limit_changes: list[LimitChange] = []
     """Limits changed while running (``ChangeLimits``), laid over the configured ones."""
     limits_refused: str = ""
+    emulator: EmulatorState | None = None
+    """Held conditional and contingent orders; ``None`` in a state written before emulation."""
 
 
 @dataclass(slots=True)
@@ -254,6 +266,15 @@ class RiskEngine:
     strategy's position (``REDUCE_ONLY_MODE``); ``flatten`` cancels every open order, then
     closes every strategy's position with reduce-only market orders, then refuses as ``halt``.
 
+    Conditional and contingent intents (stops, take-profits, trailing stops, OCO groups,
+    children of another order; see :mod:`tradegraph.execution.emulator`) are held by Risk's
+    order emulator after a first check (strategy stopped, kill switch, unknown instrument, a
+    parent that has already ended) and released on the market data Risk sees; a released order
+    passes every check above as a fresh market or limit intent of the same id. Held orders
+    reserve nothing. A cancel, the kill switch or a strategy's stop ends them with an
+    ``OrderCancelled`` from Risk. Good-till-date orders, held or at a venue, end at their
+    ``expire_at_ns`` through a clock timer (``gtd:<id>``).
+
     Args:
         config: Limits; a ``None`` limit is off.
         instruments: Tradable instruments keyed by ``instrument_id``.
@@ -316,6 +337,14 @@ class RiskEngine:
         self._rejection_counts: dict[RiskReason, int] = {}
         self._portfolio: PortfolioSnapshot | None = None
         self._order_rate: TokenBucket | None = None
+        # Conditional and contingent orders (tradegraph.execution.emulator); `_watched` is the
+        # emulator's own per-instrument dict, empty when nothing is armed, so market data for
+        # a graph without such orders costs one truth test.
+        self._emulator = OrderEmulator()
+        self._watched = self._emulator.watched
+        self._held = self._emulator.orders
+        self._parents = self._emulator.parents
+        self._expiries = self._emulator.expiries
         if config.max_orders_per_s is not None:
             self._order_rate = TokenBucket(
                 config.max_orders_per_s, float(config.order_burst), clock.now_ns()
@@ -339,6 +368,7 @@ class RiskEngine:
             FeedStatus: self._on_feed_status,
             VenueStatus: self._on_venue_status,
             AccountBalances: self._on_account_balances,
+            TimerFired: self._on_timer,
         }
 
     # ------------------------------------------------------------------ component interface
@@ -348,6 +378,8 @@ class RiskEngine:
         if type(msg) is Bar:
             # The mark rule (contracts/marks.py), inline for the hot path: a bar marks at its close.
             self._last_prices[msg.instrument_id] = msg.close
+            if self._watched and msg.instrument_id in self._watched:
+                self._apply(self._emulator.on_bar(msg))
             return
         handler = self._handlers.get(type(msg))
         if handler is not None:
@@ -429,6 +461,11 @@ class RiskEngine:
         price = mark_price(msg)
         if price is not None:
             self._last_prices[msg.instrument_id] = price
+        if self._watched and msg.instrument_id in self._watched:
+            if type(msg) is TradeTick:
+                self._apply(self._emulator.on_trade(msg))
+            elif type(msg) is QuoteTick:
+                self._apply(self._emulator.on_quote(msg))
 
     def _on_feed_status(self, status: FeedStatus) -> None:
         if status.stale:
@@ -446,13 +483,20 @@ class RiskEngine:
 
     def _on_order_intent(self, intent: OrderIntent) -> None:
         intent_id = intent.intent_id
-        if intent_id in self._submitted_ids or intent_id in self._open_orders:
+        if (
+            intent_id in self._submitted_ids
+            or intent_id in self._open_orders
+            or intent_id in self._held
+        ):
             # A redelivered intent: its order already exists, and a second one must never be sent.
             return
-        self._submit(intent)
+        if intent.is_emulated:
+            self._hold(intent)
+        else:
+            self._submit(intent)
 
     def _submit(self, intent: OrderIntent, *, closing: bool = False) -> None:
-        """Check ``intent`` and send its order, or refuse it.
+        """Check ``intent`` (a market or limit order) and send it, or refuse it.
 
         ``closing``: an order of a ``flatten`` trip, which no stopped strategy, kill switch,
         order rate or exposure limit holds back (every other check applies).
@@ -463,7 +507,11 @@ class RiskEngine:
             reservation = self._check_balance(intent, venue, quantity, limit_price)
         except _RefusedError as refusal:
             self._reject(intent_id, intent.strategy_id, intent.instrument_id, refusal)
+            if intent_id in self._parents:
+                self._parent_ended(intent_id, f"refused by risk ({refusal.reason.value})")
             return
+        if intent.expire_at_ns is not None:
+            self._track_expiry(intent)
         if reservation is not None:
             account, asset, unit_amount = reservation
             account.reserve(intent_id, asset, unit_amount, quantity)
@@ -503,6 +551,105 @@ class RiskEngine:
                 tag=intent.tag,
             )
         )
+
+    # ------------------------------------------------------------------ emulated orders
+
+    def _hold(self, intent: OrderIntent) -> None:
+        """Hold a conditional or contingent order until it triggers (see the emulator)."""
+        strategy_id = intent.strategy_id
+        try:
+            if strategy_id in self._stopped_strategies:
+                raise _RefusedError(
+                    RiskReason.STRATEGY_STOPPED, f"strategy {strategy_id} was stopped"
+                )
+            if self._kill_switch_tripped:
+                raise _RefusedError(
+                    RiskReason.KILL_SWITCH,
+                    f"kill switch is tripped ({self._kill_switch_reason}); "
+                    "no new orders until it is reset",
+                )
+            instrument = self._instruments.get(intent.instrument_id)
+            if instrument is None:
+                raise _RefusedError(
+                    RiskReason.UNKNOWN_INSTRUMENT,
+                    f"unknown instrument {intent.instrument_id}; known: {sorted(self._instruments)}",
+                )
+            parent = intent.parent_id
+            if parent and parent in self._submitted_ids and parent not in self._open_orders:
+                raise _RefusedError(
+                    RiskReason.UNKNOWN_ORDER,
+                    f"parent order {parent} of {intent.intent_id} has already ended; "
+                    "send children before their parent",
+                )
+        except _RefusedError as refusal:
+            self._reject(intent.intent_id, strategy_id, intent.instrument_id, refusal)
+            return
+        now = self._clock.now_ns()
+        self._emulator.hold(intent, instrument.venue, now, self._last_prices)
+        if intent.expire_at_ns is not None:
+            self._track_expiry(intent)
+
+    def _track_expiry(self, intent: OrderIntent) -> None:
+        """End a good-till-date order at its expiry, through a timer of the graph's clock."""
+        assert intent.expire_at_ns is not None
+        self._emulator.track_expiry(intent)
+        # Never in the past: a timer due now fires next, before any later market data.
+        due_ns = max(intent.expire_at_ns, self._clock.now_ns())
+        self._clock.set_timer(GTD_TIMER_PREFIX + intent.intent_id, due_ns)
+
+    def _apply(self, actions: list[Action]) -> None:
+        """Send what triggered through the checks; report held orders that ended."""
+        for action in actions:
+            if type(action) is Release:
+                self._submit(action.intent)
+            else:
+                assert isinstance(action, Cancellation)
+                self._publish_emulated_cancel(
+                    action.order.intent, action.order.venue, action.reason
+                )
+
+    def _publish_emulated_cancel(self, intent: OrderIntent, venue: str, reason: str) -> None:
+        # Remembered like a finished order, so a redelivered intent is not held again.
+        self._submitted_ids.add(intent.intent_id)
+        now = self._clock.now_ns()
+        self._outbox.publish(
+            OrderCancelled(
+                client_order_id=intent.intent_id,
+                strategy_id=intent.strategy_id,
+                instrument_id=intent.instrument_id,
+                venue=venue,
+                reason=reason,
+                ts_event_ns=now,
+                ts_init_ns=now,
+            )
+        )
+        if intent.intent_id in self._parents:
+            self._parent_ended(intent.intent_id, reason)
+
+    def _parent_ended(self, parent_id: str, reason: str) -> None:
+        now = self._clock.now_ns()
+        ended = self._emulator.parent_ended(parent_id, reason, now, self._last_prices)
+        self._apply(list(ended))
+
+    def _on_timer(self, timer: TimerFired) -> None:
+        if not timer.name.startswith(GTD_TIMER_PREFIX):
+            return
+        cid = timer.name[len(GTD_TIMER_PREFIX) :]
+        if cid not in self._expiries:
+            return
+        reason = "expired: good till date"
+        held = self._emulator.expire(cid)
+        if held is not None:
+            self._publish_emulated_cancel(held.intent, held.venue, reason)
+            return
+        order = self._open_orders.get(cid)
+        if order is not None and not order.cancel_pending:
+            self._send_cancel(order, reason)
+
+    @property
+    def emulator(self) -> OrderEmulator:
+        """Conditional and contingent orders held until they trigger (read-only; do not modify)."""
+        return self._emulator
 
     def _check_intent(
         self, intent: OrderIntent, *, closing: bool = False
@@ -814,6 +961,13 @@ class RiskEngine:
         return None
 
     def _on_cancel_intent(self, intent: CancelIntent) -> None:
+        held = self._emulator.orders.get(intent.client_order_id)
+        if held is not None and held.intent.strategy_id == intent.strategy_id:
+            self._emulator.cancel(intent.client_order_id)
+            self._publish_emulated_cancel(
+                held.intent, held.venue, f"requested by strategy {intent.strategy_id}"
+            )
+            return
         order = self._open_orders.get(intent.client_order_id)
         if order is None or order.strategy_id != intent.strategy_id:
             self._reject(
@@ -869,6 +1023,8 @@ class RiskEngine:
             if strategy_id is not None and order.strategy_id != strategy_id:
                 continue
             self._send_cancel(order, reason)
+        for held in self._emulator.cancel_all(strategy_id):
+            self._publish_emulated_cancel(held.intent, held.venue, reason)
 
     # ------------------------------------------------------------------ order events
 
@@ -883,6 +1039,10 @@ class RiskEngine:
             account = self._accounts.get(order.venue)
             if account is not None:
                 account.release(order.client_order_id)
+            if self._expiries:
+                self._expiries.pop(event.client_order_id, None)
+            if event.client_order_id in self._parents:
+                self._parent_ended(event.client_order_id, event.reason)
             if self._flatten_pending and not self._open_orders:
                 self._flatten()
 
@@ -921,10 +1081,20 @@ class RiskEngine:
             return
         if done:
             del self._open_orders[fill.client_order_id]
+            if self._expiries:
+                self._expiries.pop(fill.client_order_id, None)
             if self._flatten_pending and not self._open_orders:
                 self._flatten()
         else:
             order.leaves_qty = fill.leaves_qty
+        if self._parents and fill.client_order_id in self._parents:
+            self._emulator.parent_filled(
+                fill.client_order_id,
+                fill.last_qty,
+                done,
+                self._clock.now_ns(),
+                self._last_prices,
+            )
 
     def _on_account_balances(self, report: AccountBalances) -> None:
         account = self._accounts.get(report.venue)
@@ -1147,6 +1317,7 @@ class RiskEngine:
             adopted_venues=sorted(self._adopted_venues),
             limit_changes=list(self._limit_changes.values()),
             limits_refused=self._limits_refused,
+            emulator=self._emulator.snapshot(),
         )
 
     def restore(self, state: RiskState) -> None:
@@ -1188,6 +1359,12 @@ class RiskEngine:
         every_venue = sorted({i.venue for i in self._instruments.values()})
         adopted = state.adopted_venues
         self._adopted_venues = set(every_venue if adopted is None else adopted)
+        if state.emulator is not None:
+            self._emulator.restore(state.emulator)
+            # Setting a timer replaces one of the same name: harmless if the clock kept it.
+            now = self._clock.now_ns()
+            for cid, expire_at_ns in state.emulator.expiries.items():
+                self._clock.set_timer(GTD_TIMER_PREFIX + cid, max(expire_at_ns, now))
 
     def _check_config(self) -> None:
         for inst_id, limit in self._config.max_position_quantity.items():

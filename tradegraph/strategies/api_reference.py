@@ -54,6 +54,15 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("submit_order", "buy", "sell", "cancel_order"),
     ),
     (
+        "Conditional and contingent orders",
+        "Stops, take-profits, trailing stops, OCO pairs and brackets are held by Risk and "
+        "triggered on the trades, quotes or bars it sees (when one bar reaches both the stop "
+        "and the target of a pair, the stop is taken); once triggered, each goes through "
+        "every check as a market or limit order under its own id. Time in force `gtd` ends an "
+        "order at `expire_at_ns` on the strategy's clock.",
+        ("stop_market", "stop_limit", "take_profit", "trailing_stop", "oco", "bracket"),
+    ),
+    (
         "Algorithmic orders",
         "A parent order worked by an execution algorithm (TWAP, VWAP, iceberg, POV); each "
         "child is an ordinary intent through Risk, tagged with the parent id.",

@@ -46,6 +46,7 @@ from tradegraph.contracts import (
     TimeInForce,
     TimerFired,
     TradeTick,
+    TrailingOffsetType,
     strategy_component_id,
 )
 from tradegraph.contracts.marks import mark_price
@@ -109,6 +110,23 @@ class OpenOrder:
     def leaves_quantity(self) -> float:
         """Quantity still to be filled."""
         return max(0.0, self.intent.quantity - self.filled_quantity)
+
+
+@dataclass(frozen=True, slots=True)
+class OcoOrderIds:
+    """The client order ids of an OCO pair (see :meth:`Strategy.oco`)."""
+
+    take_profit: str
+    stop_loss: str
+
+
+@dataclass(frozen=True, slots=True)
+class BracketOrderIds:
+    """The client order ids of a bracket (see :meth:`Strategy.bracket`)."""
+
+    entry: str
+    take_profit: str
+    stop_loss: str
 
 
 class StrategyOrderState(StateRecord):
@@ -608,19 +626,38 @@ class Strategy:
         post_only: bool = False,
         reduce_only: bool = False,
         tag: str = "",
+        *,
+        trigger_price: float | None = None,
+        trailing_offset: float | None = None,
+        trailing_offset_type: TrailingOffsetType | str = TrailingOffsetType.PRICE,
+        expire_at_ns: int | None = None,
+        oco_group: str = "",
+        parent_id: str = "",
     ) -> str:
         """Send an order intent to Risk and track it as open.
+
+        Conditional orders (stops, take-profits, trailing stops) and contingent ones (OCO
+        groups, children of another order) are held by Risk until they trigger; the helpers
+        ``stop_market``, ``stop_limit``, ``take_profit``, ``trailing_stop``, ``oco`` and
+        ``bracket`` build them. See :mod:`tradegraph.execution.emulator` for the rules.
 
         Args:
             instrument_id: One of the strategy's instruments.
             side: Buy or sell.
             quantity: Base-currency quantity, > 0; Risk rounds it down to the lot size.
-            order_type: Market or limit.
-            limit_price: Required for a limit order, forbidden for a market order.
-            time_in_force: GTC or IOC.
-            post_only: Limit orders only: refuse to take liquidity.
+            order_type: ``market``, ``limit``, ``stop_market``, ``stop_limit``,
+                ``take_profit``, ``take_profit_limit`` or ``trailing_stop``.
+            limit_price: Required for the limit types, forbidden for the others.
+            time_in_force: GTC, IOC, FOK, or GTD (with ``expire_at_ns``).
+            post_only: Limit types only: refuse to take liquidity.
             reduce_only: Only ever reduce the position.
             tag: Free text carried to the fills.
+            trigger_price: The price a stop or take-profit triggers at.
+            trailing_offset: A trailing stop's distance from the best price.
+            trailing_offset_type: ``price`` or ``bps``.
+            expire_at_ns: With GTD: when the order expires, on the strategy's clock.
+            oco_group: Orders sharing a group cancel each other when one triggers.
+            parent_id: Hold this order until the order ``parent_id`` fills (send it first).
 
         Returns:
             The client order id, ``"<strategy_id>-<n:06d>"``; it is deterministic.
@@ -628,6 +665,44 @@ class Strategy:
         Raises:
             OrderPathError: The strategy is stopped.
             ValueError: The instrument is not the strategy's or the order is malformed.
+        """
+        intent = self._intent(
+            1,
+            instrument_id,
+            side,
+            quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            time_in_force=time_in_force,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            tag=tag,
+            trigger_price=trigger_price,
+            trailing_offset=trailing_offset,
+            trailing_offset_type=(
+                trailing_offset_type
+                if type(trailing_offset_type) is TrailingOffsetType
+                else TrailingOffsetType(trailing_offset_type)
+            ),
+            expire_at_ns=expire_at_ns,
+            oco_group=oco_group,
+            parent_id=parent_id,
+        )
+        self._send(intent)
+        return intent.intent_id
+
+    def _intent(
+        self,
+        ahead: int,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        **fields: Any,
+    ) -> OrderIntent:
+        """A validated intent numbered ``ahead`` ids after the last one handed out.
+
+        Nothing is counted yet: :meth:`_send` takes the number, so a malformed order (or a
+        malformed leg of a bracket) leaves no gap.
         """
         if self.stopped:
             raise OrderPathError(
@@ -640,26 +715,337 @@ class Strategy:
                 f"instruments {list(self.instruments)}"
             )
         now = self.clock.now_ns()
-        intent = OrderIntent(
-            intent_id=f"{self.strategy_id}-{self._ids.count + 1:06d}",
+        return OrderIntent(
+            intent_id=f"{self.strategy_id}-{self._ids.count + ahead:06d}",
             strategy_id=self.strategy_id,
             instrument_id=instrument_id,
             side=side,
             quantity=quantity,
-            order_type=order_type,
-            limit_price=limit_price,
-            time_in_force=time_in_force,
-            post_only=post_only,
-            reduce_only=reduce_only,
-            tag=tag,
             ts_event_ns=now,
             ts_init_ns=now,
+            **fields,
         )
-        # The counter advances only once the intent is valid, so a malformed order leaves no gap.
-        client_order_id = self._ids.next()
-        self._open_orders[client_order_id] = OpenOrder(intent)
+
+    def _send(self, intent: OrderIntent) -> None:
+        """Track ``intent`` as open and send it to Risk (its id is taken from the counter)."""
+        self._ids.count = max(self._ids.count, int(intent.intent_id.rsplit("-", 1)[1]))
+        self._open_orders[intent.intent_id] = OpenOrder(intent)
         self.outbox.publish(intent)
-        return client_order_id
+
+    def stop_market(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        trigger_price: float,
+        *,
+        reduce_only: bool = False,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_at_ns: int | None = None,
+        tag: str = "",
+    ) -> str:
+        """A stop that becomes a market order when the price reaches ``trigger_price``
+        (a buy when it rises to it, a sell when it falls to it).
+
+        Returns:
+            The client order id.
+        """
+        return self.submit_order(
+            instrument_id,
+            side,
+            quantity,
+            OrderType.STOP_MARKET,
+            time_in_force=time_in_force,
+            reduce_only=reduce_only,
+            tag=tag,
+            trigger_price=trigger_price,
+            expire_at_ns=expire_at_ns,
+        )
+
+    def stop_limit(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        trigger_price: float,
+        limit_price: float,
+        *,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_at_ns: int | None = None,
+        tag: str = "",
+    ) -> str:
+        """A stop that becomes a limit order at ``limit_price`` when the price reaches
+        ``trigger_price``.
+
+        Returns:
+            The client order id.
+        """
+        return self.submit_order(
+            instrument_id,
+            side,
+            quantity,
+            OrderType.STOP_LIMIT,
+            limit_price,
+            time_in_force,
+            post_only,
+            reduce_only,
+            tag,
+            trigger_price=trigger_price,
+            expire_at_ns=expire_at_ns,
+        )
+
+    def take_profit(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        trigger_price: float,
+        *,
+        limit_price: float | None = None,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_at_ns: int | None = None,
+        tag: str = "",
+    ) -> str:
+        """A take-profit: when the price reaches ``trigger_price`` in the order's favour (a
+        sell when it rises to it, a buy when it falls to it) it becomes a market order, or a
+        limit order at ``limit_price`` if one is given.
+
+        Returns:
+            The client order id.
+        """
+        return self.submit_order(
+            instrument_id,
+            side,
+            quantity,
+            OrderType.TAKE_PROFIT if limit_price is None else OrderType.TAKE_PROFIT_LIMIT,
+            limit_price,
+            time_in_force,
+            post_only,
+            reduce_only,
+            tag,
+            trigger_price=trigger_price,
+            expire_at_ns=expire_at_ns,
+        )
+
+    def trailing_stop(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        offset: float,
+        *,
+        offset_type: TrailingOffsetType | str = TrailingOffsetType.PRICE,
+        trigger_price: float | None = None,
+        reduce_only: bool = False,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_at_ns: int | None = None,
+        tag: str = "",
+    ) -> str:
+        """A stop that follows the best price since it was placed at ``offset`` (price units,
+        or basis points with ``offset_type="bps"``) and becomes a market order when the price
+        comes back to it; ``trigger_price`` is an optional initial level.
+
+        Returns:
+            The client order id.
+        """
+        return self.submit_order(
+            instrument_id,
+            side,
+            quantity,
+            OrderType.TRAILING_STOP,
+            time_in_force=time_in_force,
+            reduce_only=reduce_only,
+            tag=tag,
+            trigger_price=trigger_price,
+            trailing_offset=offset,
+            trailing_offset_type=offset_type,
+            expire_at_ns=expire_at_ns,
+        )
+
+    def oco(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        *,
+        take_profit_price: float,
+        stop_price: float,
+        take_profit_limit_price: float | None = None,
+        stop_limit_price: float | None = None,
+        reduce_only: bool = True,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_at_ns: int | None = None,
+        tag: str = "",
+    ) -> OcoOrderIds:
+        """A take-profit and a stop-loss that cancel each other: when one triggers, the other
+        is cancelled. Made to close a position (``side`` is the closing side; reduce-only by
+        default). When one bar reaches both, the stop is taken.
+
+        Args:
+            instrument_id: One of the strategy's instruments.
+            side: The side of both orders (sell to close a long).
+            quantity: Quantity of each order.
+            take_profit_price: Trigger of the take-profit.
+            stop_price: Trigger of the stop-loss.
+            take_profit_limit_price: Make the take-profit a limit order at this price.
+            stop_limit_price: Make the stop-loss a stop-limit at this price.
+            reduce_only: Both orders only reduce the position.
+            time_in_force: Of both orders.
+            expire_at_ns: With GTD, when both expire.
+            tag: Free text carried to the fills.
+
+        Returns:
+            The ids of the take-profit and the stop-loss.
+        """
+        legs = self._exit_legs(
+            0,
+            "",
+            instrument_id,
+            side,
+            quantity,
+            take_profit_price,
+            stop_price,
+            take_profit_limit_price,
+            stop_limit_price,
+            reduce_only=reduce_only,
+            time_in_force=time_in_force,
+            expire_at_ns=expire_at_ns,
+            tag=tag,
+        )
+        for leg in legs:
+            self._send(leg)
+        return OcoOrderIds(take_profit=legs[0].intent_id, stop_loss=legs[1].intent_id)
+
+    def bracket(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        *,
+        take_profit_price: float,
+        stop_price: float,
+        entry_price: float | None = None,
+        take_profit_limit_price: float | None = None,
+        stop_limit_price: float | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_at_ns: int | None = None,
+        tag: str = "",
+    ) -> BracketOrderIds:
+        """An entry with a take-profit and a stop-loss that work once the entry has filled
+        and cancel each other (an OCO pair of reduce-only orders on the other side).
+
+        The exits are sent first, then the entry; they work for the quantity the entry
+        filled, and are cancelled if it ends unfilled.
+
+        Args:
+            instrument_id: One of the strategy's instruments.
+            side: The entry's side.
+            quantity: The entry's quantity.
+            take_profit_price: Trigger of the take-profit.
+            stop_price: Trigger of the stop-loss.
+            entry_price: A limit entry at this price; ``None``: a market entry.
+            take_profit_limit_price: Make the take-profit a limit order at this price.
+            stop_limit_price: Make the stop-loss a stop-limit at this price.
+            time_in_force: The entry's time in force (GTD: with ``expire_at_ns``).
+            expire_at_ns: With GTD, when the entry expires.
+            tag: Free text carried to the fills of all three.
+
+        Returns:
+            The ids of the entry, the take-profit and the stop-loss.
+
+        Raises:
+            ValueError: The prices are on the wrong side of each other (a long's take-profit
+                must be above its stop, a short's below), or an order is malformed.
+        """
+        is_buy = side is OrderSide.BUY
+        if (take_profit_price <= stop_price) if is_buy else (take_profit_price >= stop_price):
+            raise ValueError(
+                f"bracket take_profit_price {take_profit_price:g} must be "
+                f"{'above' if is_buy else 'below'} stop_price {stop_price:g} for a "
+                f"{side.value} entry"
+            )
+        entry = self._intent(
+            1,
+            instrument_id,
+            side,
+            quantity,
+            order_type=OrderType.MARKET if entry_price is None else OrderType.LIMIT,
+            limit_price=entry_price,
+            time_in_force=time_in_force,
+            expire_at_ns=expire_at_ns,
+            tag=tag,
+        )
+        legs = self._exit_legs(
+            1,
+            entry.intent_id,
+            instrument_id,
+            side.opposite(),
+            quantity,
+            take_profit_price,
+            stop_price,
+            take_profit_limit_price,
+            stop_limit_price,
+            reduce_only=True,
+            time_in_force=TimeInForce.GTC,
+            expire_at_ns=None,
+            tag=tag,
+        )
+        for leg in legs:
+            self._send(leg)
+        self._send(entry)
+        return BracketOrderIds(
+            entry=entry.intent_id, take_profit=legs[0].intent_id, stop_loss=legs[1].intent_id
+        )
+
+    def _exit_legs(
+        self,
+        ahead: int,
+        parent_id: str,
+        instrument_id: str,
+        side: OrderSide,
+        quantity: float,
+        take_profit_price: float,
+        stop_price: float,
+        take_profit_limit_price: float | None,
+        stop_limit_price: float | None,
+        **common: Any,
+    ) -> tuple[OrderIntent, OrderIntent]:
+        """A take-profit and a stop-loss in one OCO group (named after the first of them, or
+        after the parent), numbered after ``ahead`` ids."""
+        group = parent_id or f"{self.strategy_id}-{self._ids.count + ahead + 1:06d}"
+        take_profit = self._intent(
+            ahead + 1,
+            instrument_id,
+            side,
+            quantity,
+            order_type=(
+                OrderType.TAKE_PROFIT
+                if take_profit_limit_price is None
+                else OrderType.TAKE_PROFIT_LIMIT
+            ),
+            limit_price=take_profit_limit_price,
+            trigger_price=take_profit_price,
+            oco_group=group,
+            parent_id=parent_id,
+            **common,
+        )
+        stop_loss = self._intent(
+            ahead + 2,
+            instrument_id,
+            side,
+            quantity,
+            order_type=OrderType.STOP_MARKET if stop_limit_price is None else OrderType.STOP_LIMIT,
+            limit_price=stop_limit_price,
+            trigger_price=stop_price,
+            oco_group=group,
+            parent_id=parent_id,
+            **common,
+        )
+        return take_profit, stop_loss
 
     def _submit_child(
         self,
@@ -695,6 +1081,12 @@ class Strategy:
             post_only=False,
             reduce_only=False,
             tag=parent_id,
+            trigger_price=None,
+            trailing_offset=None,
+            trailing_offset_type=TrailingOffsetType.PRICE,
+            expire_at_ns=None,
+            oco_group="",
+            parent_id="",
             ts_event_ns=now,
             ts_init_ns=now,
         )
@@ -712,6 +1104,8 @@ class Strategy:
         post_only: bool = False,
         reduce_only: bool = False,
         tag: str = "",
+        *,
+        expire_at_ns: int | None = None,
     ) -> str:
         """``submit_order`` with ``side=BUY``; the arguments are ``submit_order``'s.
 
@@ -728,6 +1122,7 @@ class Strategy:
             post_only,
             reduce_only,
             tag,
+            expire_at_ns=expire_at_ns,
         )
 
     def sell(
@@ -740,6 +1135,8 @@ class Strategy:
         post_only: bool = False,
         reduce_only: bool = False,
         tag: str = "",
+        *,
+        expire_at_ns: int | None = None,
     ) -> str:
         """``submit_order`` with ``side=SELL``; the arguments are ``submit_order``'s.
 
@@ -756,6 +1153,7 @@ class Strategy:
             post_only,
             reduce_only,
             tag,
+            expire_at_ns=expire_at_ns,
         )
 
     def submit_algo_order(

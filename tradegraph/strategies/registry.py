@@ -2,7 +2,8 @@
 
 A configuration names its strategy class as ``"package.module:ClassName"`` or as a short name
 registered with :func:`register_strategy`; the samples are registered as ``sma_cross``,
-``mean_reversion`` and ``trendline_breakout``.
+``mean_reversion``, ``trendline_breakout``, ``resting_bid``, ``trend_filter`` and
+``bracket_breakout``.
 
 A strategy module the user wrote (``mymodule:Breakout``) is looked up in the config file's
 folder first, then in the working directory (:func:`use_strategy_modules`), and the modules
@@ -32,6 +33,7 @@ _registry: dict[str, str | type[Strategy]] = {
     "trendline_breakout": "tradegraph.strategies.trendline_breakout:TrendlineBreakout",
     "resting_bid": "tradegraph.strategies.resting_bid:RestingBid",
     "trend_filter": "tradegraph.strategies.trend_filter:TrendFilter",
+    "bracket_breakout": "tradegraph.strategies.bracket_breakout:BracketBreakout",
 }
 
 

@@ -154,7 +154,7 @@ intent_step = st.tuples(
     st.sampled_from(STRATEGIES),
     st.sampled_from(list(OrderSide)),
     st.floats(min_value=0.0005, max_value=1.2),
-    st.sampled_from(list(OrderType)),
+    st.sampled_from([OrderType.MARKET, OrderType.LIMIT]),
     st.floats(min_value=0.92, max_value=1.08),
     st.sampled_from([False, False, False, False, True]),
 )

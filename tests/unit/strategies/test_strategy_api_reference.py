@@ -47,7 +47,7 @@ def test_reference_renders_google_sections_as_markdown() -> None:
 
     submit = page.split("### `submit_order(", 1)[1].split("\n### ", 1)[0]
     assert "**Args:**" in submit
-    assert "- `limit_price`: Required for a limit order, forbidden for a market order." in submit
+    assert "- `limit_price`: Required for the limit types, forbidden for the others." in submit
     assert "- `OrderPathError`: The strategy is stopped." in submit
     assert "order_type: OrderType = OrderType.MARKET" in submit
 

@@ -82,6 +82,13 @@ from tradegraph.contracts import (
 from tradegraph.errors import ConfigError
 from tradegraph.execution.venue import CANCEL_REQUESTED, IOC_REMAINDER
 
+_CCXT_TIME_IN_FORCE = {
+    TimeInForce.GTC: "GTC",
+    TimeInForce.IOC: "IOC",
+    TimeInForce.FOK: "FOK",
+    TimeInForce.GTD: "GTC",
+}
+
 __all__ = ["CcxtBroker"]
 
 T = TypeVar("T")
@@ -790,7 +797,8 @@ class CcxtBroker(BrokerCore):
                 # A maker-only order takes no time in force (Binance: LIMIT_MAKER).
                 params["postOnly"] = True
             else:
-                params["timeInForce"] = "IOC" if order.time_in_force is TimeInForce.IOC else "GTC"
+                # GTD rests as GTC: Risk cancels it when it expires.
+                params["timeInForce"] = _CCXT_TIME_IN_FORCE[order.time_in_force]
         return params
 
     async def _place(self, order: JournalOrder) -> None:
@@ -985,7 +993,9 @@ class CcxtBroker(BrokerCore):
     def _cancel_reason(self, order: JournalOrder, status: str, given: str | None) -> str:
         if given is not None or order.cancel_reason is not None:
             return given or order.cancel_reason or CANCEL_REQUESTED
-        if order.time_in_force is TimeInForce.IOC or order.order_type is OrderType.MARKET:
+        if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK) or (
+            order.order_type is OrderType.MARKET
+        ):
             return IOC_REMAINDER
         return f"{status} at the venue"
 
