@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tradegraph.contracts import AccountKind, Instrument
+from tradegraph.contracts import AccountKind, Instrument, InstrumentKind, MarginTier
 
 # Fees are fractions of notional, as the Instrument contract bounds them.
 MIN_MAKER_FEE = -0.01
@@ -321,6 +321,21 @@ class InstrumentConfig(_Config):
     """Fee on fills that add liquidity, as a fraction of notional (0.001 = 0.1 %)."""
     taker_fee: float = Field(default=0.001, ge=0.0, le=MAX_FEE)
     """Fee on fills that take liquidity, as a fraction of notional (0.001 = 0.1 %)."""
+    kind: InstrumentKind = InstrumentKind.SPOT
+    """``spot`` or ``perpetual`` (a linear perpetual swap, symbol like ``BTCUSDT-PERP``)."""
+    contract_size: float = Field(default=1.0, gt=0.0)
+    """Base units per contract (perpetuals); quantities count contracts."""
+    settle: str = ""
+    """Asset a perpetual is margined and settled in; empty: the quote asset."""
+    max_leverage: float = Field(default=1.0, ge=1.0)
+    """Highest leverage the venue allows on the instrument."""
+    margin_tiers: tuple[MarginTier, ...] = ()
+    """Margin schedule by position notional, ascending ``max_notional``; empty: initial margin
+    is notional over leverage, maintenance ``venues[].account.maintenance_margin_rate``."""
+    funding_interval_h: float = Field(default=8.0, gt=0.0)
+    """Hours between funding events (perpetuals)."""
+    liquidation_fee: float = Field(default=0.0, ge=0.0, le=0.1)
+    """Fraction of notional charged when the venue liquidates a position."""
 
     @model_validator(mode="after")
     def _builds(self) -> Self:

@@ -19,6 +19,7 @@ from tradegraph.contracts.control import (
 )
 from tradegraph.contracts.enums import (
     AccountKind,
+    InstrumentKind,
     LiquiditySide,
     OrderSide,
     OrderType,
@@ -28,8 +29,16 @@ from tradegraph.contracts.enums import (
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
 from tradegraph.contracts.ids import IdGenerator
-from tradegraph.contracts.instrument import Instrument, instrument_id
-from tradegraph.contracts.market import Bar, MarketData, OrderBookSnapshot, QuoteTick, TradeTick
+from tradegraph.contracts.instrument import Instrument, MarginTier, instrument_id
+from tradegraph.contracts.margin import FundingPaid, PositionLiquidated
+from tradegraph.contracts.market import (
+    Bar,
+    FundingRate,
+    MarketData,
+    OrderBookSnapshot,
+    QuoteTick,
+    TradeTick,
+)
 from tradegraph.contracts.orders import (
     CancelIntent,
     CancelOrder,
@@ -71,10 +80,14 @@ __all__ = [
     "Component",
     "ExecutionReport",
     "FeedStatus",
+    "FundingPaid",
+    "FundingRate",
     "IdGenerator",
     "Instrument",
+    "InstrumentKind",
     "KillSwitchChanged",
     "LiquiditySide",
+    "MarginTier",
     "MarketData",
     "Message",
     "OrderAccepted",
@@ -88,6 +101,7 @@ __all__ = [
     "OrderType",
     "Outbox",
     "PortfolioSnapshot",
+    "PositionLiquidated",
     "PositionSnapshot",
     "QuoteTick",
     "ResetKillSwitch",
