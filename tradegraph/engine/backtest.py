@@ -182,6 +182,10 @@ class BacktestResult:
         default_factory=dict
     )
     """Bar closes per instrument, ``(ts_ns, close)``, as the run saw them (for the report)."""
+    funding: float = 0.0
+    """Net funding received on perpetual positions (negative: paid)."""
+    liquidations: int = 0
+    """Positions the simulated venues liquidated."""
 
     @property
     def halts(self) -> list[KillSwitchChanged]:
@@ -272,6 +276,8 @@ class BacktestResult:
             "final_equity": self.final_equity,
             "pnl": self.pnl,
             "fees": self.fees,
+            "funding": self.funding,
+            "liquidations": self.liquidations,
             "total_return": m.total_return,
             "sharpe": m.sharpe,
             "sortino": m.sortino,
@@ -342,6 +348,8 @@ class PortfolioOutcome:
     final_equity: float
     fees: float
     per_strategy: dict[str, dict[str, float]]
+    funding: float = 0.0
+    liquidations: int = 0
 
 
 def portfolio_outcome(portfolio: Portfolio) -> PortfolioOutcome:
@@ -360,9 +368,14 @@ def portfolio_outcome(portfolio: Portfolio) -> PortfolioOutcome:
                 "fees": a.fees,
                 "fills": float(a.fill_count),
                 "net_pnl": a.net_pnl,
+                # Only where it happened, so spot results read exactly as before.
+                **({"funding": a.funding} if a.funding else {}),
+                **({"liquidations": float(a.liquidations)} if a.liquidations else {}),
             }
             for sid, a in portfolio.strategy_attribution().items()
         },
+        funding=portfolio.funding,
+        liquidations=portfolio.liquidations,
     )
 
 
@@ -428,6 +441,8 @@ def assemble_result(
         starting_cash=config.portfolio.starting_cash,
         final_equity=outcome.final_equity,
         fees=outcome.fees,
+        funding=outcome.funding,
+        liquidations=outcome.liquidations,
         metrics=metrics,
         ts_ns=outcome.ts_ns,
         equity=outcome.equity,

@@ -24,11 +24,13 @@ from tradegraph.config.models import RiskConfig
 from tradegraph.contracts import (
     RISK,
     AccountBalances,
+    AccountKind,
     Bar,
     CancelIntent,
     CancelOrder,
     Clock,
     FeedStatus,
+    FundingPaid,
     Instrument,
     KillSwitchChanged,
     Message,
@@ -42,6 +44,7 @@ from tradegraph.contracts import (
     OrderType,
     Outbox,
     PortfolioSnapshot,
+    PositionLiquidated,
     QuoteTick,
     ResetKillSwitch,
     RiskReason,
@@ -55,7 +58,7 @@ from tradegraph.contracts import (
 from tradegraph.contracts.marks import mark_price
 from tradegraph.contracts.state import ComponentState, StateRecord
 from tradegraph.errors import ConfigError
-from tradegraph.portfolio.account import CashAccount, CashAccountState
+from tradegraph.portfolio.margin import Account, AccountState, MarginAccount, restore_account
 from tradegraph.risk.token_bucket import TokenBucket, TokenBucketState
 
 # Limits are compared with a relative slack so that float noise (0.1 * 3) on an order sized
@@ -106,9 +109,10 @@ class RiskState(ComponentState):
     rejection_counts: dict[RiskReason, int]
     portfolio: PortfolioSnapshot | None
     order_rate: TokenBucketState | None
-    accounts: dict[str, CashAccountState]
+    accounts: dict[str, AccountState]
     adopted_venues: list[str] | None = None
     """``None`` in a state written before balances were adopted: every venue counts as adopted."""
+    liquidations: int = 0
 
 
 @dataclass(slots=True)
@@ -262,16 +266,20 @@ class RiskEngine:
         clock: Clock,
         outbox: Outbox,
         *,
-        accounts: Mapping[str, CashAccount] | None = None,
+        accounts: Mapping[str, Account] | None = None,
     ) -> None:
         self._config = config
-        self._accounts: dict[str, CashAccount] = {} if accounts is None else dict(accounts)
+        self._accounts: dict[str, Account] = {} if accounts is None else dict(accounts)
         self._instruments: dict[str, Instrument] = dict(instruments)
         self._clock = clock
         self._outbox = outbox
         self._check_config()
 
         self._last_prices: dict[str, float] = {}
+        for account in self._accounts.values():
+            if isinstance(account, MarginAccount):
+                account.use_marks(self._last_prices)
+        self._liquidations = 0
         self._stale_feeds: dict[str, str] = {}
         self._unavailable_venues: dict[str, str] = {}
         self._kill_switch_tripped = False
@@ -310,6 +318,8 @@ class RiskEngine:
             FeedStatus: self._on_feed_status,
             VenueStatus: self._on_venue_status,
             AccountBalances: self._on_account_balances,
+            FundingPaid: self._on_funding_paid,
+            PositionLiquidated: self._on_position_liquidated,
         }
 
     # ------------------------------------------------------------------ component interface
@@ -380,9 +390,14 @@ class RiskEngine:
         return MappingProxyType(self._stale_feeds)
 
     @property
-    def accounts(self) -> Mapping[str, CashAccount]:
-        """The cash account of each venue Risk checks balances at (read-only; do not modify)."""
+    def accounts(self) -> Mapping[str, Account]:
+        """The account of each venue Risk checks balances at (read-only; do not modify)."""
         return MappingProxyType(self._accounts)
+
+    @property
+    def liquidations(self) -> int:
+        """Positions the venues have liquidated."""
+        return self._liquidations
 
     @property
     def unavailable_venues(self) -> Mapping[str, str]:
@@ -561,7 +576,7 @@ class RiskEngine:
 
     def _check_balance(
         self, intent: OrderIntent, venue: str, quantity: float, limit_price: float | None
-    ) -> tuple[CashAccount, str, float] | None:
+    ) -> tuple[Account, str, float] | None:
         """The reservation the order needs, if its venue has an account; refuse if unpaid.
 
         Returns:
@@ -572,14 +587,18 @@ class RiskEngine:
             return None
         market = limit_price is None
         price = self._last_prices[intent.instrument_id] if limit_price is None else limit_price
-        asset, unit_amount = account.unit_cost(
-            intent.instrument_id, intent.side, price, market=market
+        asset, unit_amount = account.order_cost(
+            intent.instrument_id, intent.side, price, quantity, market=market
         )
         shortfall = account.shortfall(asset, unit_amount * quantity)
         if shortfall is not None:
-            priced = " (market buy valued with the account's buffer)" if market else ""
+            margin = account.kind is AccountKind.MARGIN
+            if margin:
+                priced = " (market order valued with the account's buffer)" if market else ""
+            else:
+                priced = " (market buy valued with the account's buffer)" if market else ""
             raise _RefusedError(
-                RiskReason.INSUFFICIENT_BALANCE,
+                RiskReason.INSUFFICIENT_MARGIN if margin else RiskReason.INSUFFICIENT_BALANCE,
                 f"{intent.side.value} {_num(quantity)} {intent.instrument_id}{priced} "
                 + shortfall.describe(venue),
             )
@@ -861,6 +880,15 @@ class RiskEngine:
             flat_below = instrument.lot_size * _FLAT_LOTS
             self._positions[inst_id] = _net(0.0, held, flat_below)
 
+    def _on_funding_paid(self, event: FundingPaid) -> None:
+        account = self._accounts.get(event.venue)
+        if isinstance(account, MarginAccount):
+            account.apply_funding(event.instrument_id, event.amount)
+
+    def _on_position_liquidated(self, event: PositionLiquidated) -> None:
+        # The closing fill came first and moved positions and the account; this counts it.
+        self._liquidations += 1
+
     # ------------------------------------------------------------------ control
 
     def _on_portfolio_snapshot(self, snapshot: PortfolioSnapshot) -> None:
@@ -925,11 +953,16 @@ class RiskEngine:
             order_rate=None if self._order_rate is None else self._order_rate.snapshot(),
             accounts={venue: a.snapshot() for venue, a in self._accounts.items()},
             adopted_venues=sorted(self._adopted_venues),
+            liquidations=self._liquidations,
         )
 
     def restore(self, state: RiskState) -> None:
         """Replace all state with that of a :meth:`snapshot`."""
         self._last_prices = dict(state.last_prices)
+        for account in self._accounts.values():
+            if isinstance(account, MarginAccount):
+                account.use_marks(self._last_prices)
+        self._liquidations = state.liquidations
         self._stale_feeds = dict(state.stale_feeds)
         self._unavailable_venues = dict(state.unavailable_venues)
         self._kill_switch_tripped = state.kill_switch_tripped
@@ -947,9 +980,9 @@ class RiskEngine:
         if self._order_rate is not None and state.order_rate is not None:
             self._order_rate.restore(state.order_rate)
         for venue, account_state in state.accounts.items():
-            account = self._accounts.get(venue)
-            if account is not None:
-                account.restore(account_state)
+            found = self._accounts.get(venue)
+            if found is not None:
+                restore_account(found, account_state)
         # A state written before balances were adopted is authoritative at every venue.
         every_venue = sorted({i.venue for i in self._instruments.values()})
         adopted = state.adopted_venues
