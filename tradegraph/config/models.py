@@ -403,6 +403,9 @@ class BarSourceConfig(_Config):
         default=None, description="ISO date/time (UTC); bars at or after are skipped"
     )
     limit: int | None = Field(default=None, gt=0, description="at most this many bars per symbol")
+    as_symbol: str | None = None
+    """Replay these bars as the bars of this symbol, whatever the file calls them (e.g. spot
+    bars standing in for a perpetual's, ``BTCUSDT-PERP``); the source must hold one symbol."""
 
 
 class TradeSourceConfig(_Config):

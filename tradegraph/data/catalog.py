@@ -33,6 +33,7 @@ SAMPLES: dict[str, str] = {
     "ETHUSDT_1m": "binance_spot_ETHUSDT_1m_202507.parquet",
     "BTCUSDT_trades": "binance_spot_BTCUSDT_trades_20240808T2354_20240809T0005.parquet",
     "exchangeinfo": "binance_spot_exchangeinfo_BTCUSDT_ETHUSDT_20211022.json",
+    "BTCUSDT-PERP_funding": "synthetic_BTCUSDT-PERP_funding_8h_202507.parquet",
 }
 
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")

@@ -52,17 +52,23 @@ def load_datasets(config: GraphConfig) -> list[BarArrays]:
     out: list[BarArrays] = []
     for i, src in enumerate(config.data.bars):
         where = f"data.bars.{i}"
-        out.extend(
-            read_bars(
-                src.path,
-                symbol=src.symbol,
-                venue=src.venue,
-                interval_ns=src.interval_s * 1_000_000_000,
-                start_ns=parse_time_ns(src.start, f"{where}.start") if src.start else None,
-                end_ns=parse_time_ns(src.end, f"{where}.end") if src.end else None,
-                limit=src.limit,
-            )
+        found = read_bars(
+            src.path,
+            symbol=src.symbol,
+            venue=src.venue,
+            interval_ns=src.interval_s * 1_000_000_000,
+            start_ns=parse_time_ns(src.start, f"{where}.start") if src.start else None,
+            end_ns=parse_time_ns(src.end, f"{where}.end") if src.end else None,
+            limit=src.limit,
         )
+        if src.as_symbol is not None:
+            if len(found) != 1:
+                raise DataError(
+                    f"{where}.as_symbol: the source holds {len(found)} symbols "
+                    f"({[b.symbol for b in found]}); give symbol to pick one"
+                )
+            found = [dataclasses.replace(found[0], symbol=src.as_symbol)]
+        out.extend(found)
     return out
 
 

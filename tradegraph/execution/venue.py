@@ -54,7 +54,8 @@ instrument and, on every bar, trade or quote of an instrument held:
   extreme for the net position (a bar's low for a long, its high for a short; a trade's price;
   a quote's bid for a long, ask for a short). If equity is then below maintenance margin, the
   venue cancels the instrument's open orders and closes every strategy's position in it at
-  that adverse price, charging ``liquidation_fee`` of the notional: an ``OrderFilled`` tagged
+  that adverse price, charging ``liquidation_fee`` of the notional (at most what the account's
+  equity still holds, as an exchange takes it from the remaining margin): an ``OrderFilled`` tagged
   ``liquidation`` (client order id ``{venue}-L########``) then a ``PositionLiquidated`` for each.
   Closing at the adverse extreme rather than at the bankruptcy price is deliberately
   conservative: the loss is never smaller than an exchange would book.
@@ -940,7 +941,13 @@ class SimulatedVenue:
         for strategy_id, quantity in list(self._strategy_positions.get(instrument_id, {}).items()):
             side = OrderSide.SELL if quantity > 0.0 else OrderSide.BUY
             size = abs(quantity)
-            fee = size * instrument.contract_size * price * instrument.liquidation_fee
+            # The fee comes out of what the closed position leaves of the account's equity,
+            # as on an exchange, and never makes a loss larger than the account.
+            left = account.equity(asset, (instrument_id, price))
+            fee = min(
+                size * instrument.contract_size * price * instrument.liquidation_fee,
+                max(0.0, left),
+            )
             self._fill_count += 1
             self._liquidation_count += 1
             order_id = f"{self.venue}-L{self._liquidation_count:08d}"

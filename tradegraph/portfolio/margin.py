@@ -20,8 +20,8 @@ refuse an order whose initial margin the account cannot post:
 * **Margin ratio** = maintenance margin / equity; at 1 or above the account is liquidated.
 
 An order reserves, in the settle asset, the initial margin of the part that opens or adds to
-the net position (the part that closes it needs none) plus its fee at the higher of the maker
-and taker rates; a market order is valued at the last price raised by
+the net position, less the initial margin the part that closes it frees (a flip from long to
+short needs only the difference), plus its fee at the higher of the maker and taker rates; a market order is valued at the last price raised by
 ``market_buy_buffer_pct`` whichever its side, since a short is as exposed to a rise as a buy.
 Reservations shrink with fills and go on cancel, as in :mod:`tradegraph.portfolio.account`.
 """
@@ -260,14 +260,21 @@ class MarginAccount:
             price *= self._market_factor
         unit_notional = price * instrument.contract_size
         held = self.position(instrument_id)
-        closes = abs(held) if (held > 0.0) != (side is OrderSide.BUY) and held != 0.0 else 0.0
-        opening = max(0.0, quantity - closes)
-        after = abs(held) + opening if closes == 0.0 else opening
+        reduces = held != 0.0 and (held > 0.0) != (side is OrderSide.BUY)
+        closes = min(quantity, abs(held)) if reduces else 0.0
+        opening = quantity - closes
+        after = opening if reduces else abs(held) + opening
         rate = self.initial_rate(instrument_id, after * unit_notional)
-        needed = (
-            opening * unit_notional * rate
-            + quantity * unit_notional * (self._fee_rates[instrument_id])
-        )
+        released = 0.0
+        if closes > 0.0:
+            # The part that closes frees its share of the position's initial margin.
+            mark = self._mark(instrument_id, None)
+            held_notional = abs(held) * instrument.contract_size * mark
+            released = (
+                held_notional * self.initial_rate(instrument_id, held_notional) * closes / abs(held)
+            )
+        fee = quantity * unit_notional * self._fee_rates[instrument_id]
+        needed = fee + max(0.0, opening * unit_notional * rate - released)
         return instrument.settle_asset, (needed / quantity if quantity > 0.0 else 0.0)
 
     def shortfall(self, asset: str, needed: float) -> Shortfall | None:

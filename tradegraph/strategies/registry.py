@@ -32,6 +32,7 @@ _registry: dict[str, str | type[Strategy]] = {
     "trendline_breakout": "tradegraph.strategies.trendline_breakout:TrendlineBreakout",
     "resting_bid": "tradegraph.strategies.resting_bid:RestingBid",
     "trend_filter": "tradegraph.strategies.trend_filter:TrendFilter",
+    "long_short": "tradegraph.strategies.long_short:LongShort",
 }
 
 
