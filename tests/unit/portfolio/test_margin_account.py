@@ -85,7 +85,7 @@ def test_tiers_raise_initial_margin_and_set_maintenance() -> None:
         ),
     )
     perp = PERP.model_copy(update={"margin_tiers": tiers})
-    account, marks = _account(usdt=10_000.0, leverage=10.0, instrument=perp)
+    account, _ = _account(usdt=10_000.0, leverage=10.0, instrument=perp)
     assert account.initial_rate(IID, 500.0) == pytest.approx(0.1)  # 1/leverage is above 5 %
     assert account.initial_rate(IID, 5_000.0) == pytest.approx(0.2)
     assert account.maintenance_margin_of(IID, 500.0) == pytest.approx(5.0)
@@ -114,7 +114,7 @@ def test_below_maintenance_is_the_liquidation_rule() -> None:
 
 
 def test_snapshot_restores_positions_and_reservations() -> None:
-    account, marks = _account()
+    account, _ = _account()
     account.apply_fill("o1", IID, OrderSide.SELL, 1.5, 100.0, 0.1, 0.0)
     account.reserve("o2", "USDT", 10.0, 2.0)
     copy, _ = _account()
