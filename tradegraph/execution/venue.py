@@ -317,6 +317,8 @@ class SimulatedVenue:
         self._funding: dict[str, FundingSeries] = dict(funding or {})
         self._funding_next: dict[str, int] = {}
         self._liquidation_count = 0
+        # (client order id, asset, amount per unit) of the submit the balance check just priced.
+        self._priced: tuple[str, str, float] | None = None
         if self._margin is not None:
             self._margin.use_marks(self._marks)
         self.venue = config.name
@@ -360,8 +362,19 @@ class SimulatedVenue:
             book = self._books.get(iid)
             if book is not None:
                 self._match_bar(book, msg)
-            if self._margin is not None:
-                self._margin_update(self._margin, iid, msg, msg.close)
+            margin = self._margin
+            if margin is not None:
+                if self._funding and iid in self._funding:
+                    self._margin_update(margin, iid, msg, msg.close)
+                else:
+                    # The per-bar path of a margin venue, inline: a new mark, and the
+                    # liquidation test only when a wick leaves the account's safe band.
+                    self._marks[iid] = msg.close
+                    band = margin.bands.get(iid)
+                    if band is None:
+                        band = margin.safe_band(iid)
+                    if not band[0] < msg.low <= msg.high < band[1]:
+                        self._margin_check(margin, iid, msg)
             self._last_data[iid] = msg
             return
         if type(msg) is TradeTick:
@@ -535,7 +548,8 @@ class SimulatedVenue:
     ) -> str | None:
         """Why the account cannot pay for ``cmd`` (as an ``OrderRejected.reason``), or ``None``.
 
-        Nothing is reserved here: :meth:`_accept` reserves once the order is on the book.
+        Nothing is reserved here: :meth:`_accept` reserves what this priced once the order is
+        on the book.
         """
         code = (
             VenueReason.INSUFFICIENT_MARGIN
@@ -556,6 +570,8 @@ class SimulatedVenue:
         )
         shortfall = account.shortfall(asset, unit_amount * cmd.quantity)
         if shortfall is None:
+            # Priced now, against the same reference and account: _accept reserves this.
+            self._priced = (cmd.client_order_id, asset, unit_amount)
             return None
         return (
             f"{code.value}: {cmd.side.value} {cmd.quantity:.10g} "
@@ -869,10 +885,17 @@ class SimulatedVenue:
         series = self._funding.get(instrument_id)
         if series is not None:
             self._apply_funding(account, instrument_id, series, msg.ts_event_ns, before, mark)
+        self._margin_check(account, instrument_id, msg)
+
+    def _margin_check(self, account: MarginAccount, instrument_id: str, msg: _Reference) -> None:
+        """Liquidate the instrument's positions if the maintenance rule says so."""
         held = account.position(instrument_id)
         if held == 0.0:
             return
         adverse = _adverse_price(msg, held > 0.0)
+        low, high = account.bands.get(instrument_id) or account.safe_band(instrument_id)
+        if low < adverse < high:
+            return
         breach = account.below_maintenance(instrument_id, adverse)
         if breach is not None:
             self._liquidate(account, instrument_id, adverse, *breach)
@@ -1010,14 +1033,21 @@ class SimulatedVenue:
         self._add_working(order)
         account = self._account
         if account is not None:
-            price = cmd.limit_price
-            if price is None:
-                touch = _touch(self._last_data.get(cmd.instrument_id), cmd.side is OrderSide.BUY)
-                assert touch is not None  # a market order without a price was rejected
-                price = touch[0]
-            asset, unit_amount = account.order_cost(
-                cmd.instrument_id, cmd.side, price, cmd.quantity, market=cmd.limit_price is None
-            )
+            priced = self._priced
+            self._priced = None
+            if priced is not None and priced[0] == cmd.client_order_id:
+                _, asset, unit_amount = priced
+            else:
+                price = cmd.limit_price
+                if price is None:
+                    touch = _touch(
+                        self._last_data.get(cmd.instrument_id), cmd.side is OrderSide.BUY
+                    )
+                    assert touch is not None  # a market order without a price was rejected
+                    price = touch[0]
+                asset, unit_amount = account.order_cost(
+                    cmd.instrument_id, cmd.side, price, cmd.quantity, market=cmd.limit_price is None
+                )
             account.reserve(cmd.client_order_id, asset, unit_amount, cmd.quantity)
         self._outbox.publish(
             OrderAccepted.trusted(

@@ -114,6 +114,9 @@ class MarginAccount:
         # Net position per instrument: [signed quantity, average entry price].
         self._positions: dict[str, list[float]] = {}
         self._reservations: dict[str, Reservation] = {}
+        # Per instrument: the band of prices inside which the account is surely above
+        # maintenance (see safe_band); cleared whenever the wallet or a position changes.
+        self.bands: dict[str, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------ read
 
@@ -226,6 +229,37 @@ class MarginAccount:
             return math.inf if maintenance > 0.0 or equity < 0.0 else 0.0
         return maintenance / equity
 
+    def safe_band(self, instrument_id: str) -> tuple[float, float]:
+        """``(low, high)``: while the instrument's adverse price stays strictly inside, the
+        account is surely not below maintenance; outside, :meth:`below_maintenance` decides.
+
+        Flat in the instrument: the whole line. One open position in the account, without
+        margin tiers: the liquidation price has a closed form, ``(q cs e - W) / (q cs (1 - m))``
+        below a long, ``(W + |q| cs e) / (|q| cs (1 + m))`` above a short (wallet ``W``, entry
+        ``e``, maintenance rate ``m``), widened by a hair so that rounding can only send a
+        price to the exact test, never skip one. Otherwise an empty band: every price gets the
+        exact test. Cached in :attr:`bands` until the wallet or a position changes; this is
+        what keeps the per-bar test cheap.
+        """
+        band = (-math.inf, math.inf)
+        position = self._positions.get(instrument_id)
+        instrument = self._instruments.get(instrument_id)
+        if position is not None and instrument is not None:
+            band = (math.inf, -math.inf)
+            if len(self._positions) == 1 and not instrument.margin_tiers:
+                qty, entry = position
+                size = abs(qty) * instrument.contract_size
+                wallet = self.total(instrument.settle_asset)
+                rate = self._maintenance_rate
+                if qty > 0.0:
+                    price = (size * entry - wallet) / (size * (1.0 - rate))
+                    band = (price + 1e-9 * abs(price) + 1e-12, math.inf)
+                else:
+                    price = (wallet + size * entry) / (size * (1.0 + rate))
+                    band = (-math.inf, price - 1e-9 * abs(price) - 1e-12)
+        self.bands[instrument_id] = band
+        return band
+
     def below_maintenance(self, instrument_id: str, price: float) -> tuple[float, float] | None:
         """``(equity, maintenance margin)`` when, with ``instrument_id`` marked at ``price``,
         the account's equity in its settle asset is below its maintenance margin (the
@@ -321,6 +355,7 @@ class MarginAccount:
         signed = quantity if side is OrderSide.BUY else -quantity
         found = self._positions.get(instrument_id)
         held, entry = (0.0, 0.0) if found is None else (found[0], found[1])
+        self.bands.clear()
         new_qty, new_entry, realized_per_cs = _net_position(held, entry, signed, price)
         realized = realized_per_cs * instrument.contract_size
         if new_qty == 0.0:
@@ -340,10 +375,12 @@ class MarginAccount:
         """Pay ``amount`` of funding on ``instrument_id`` (negative: receive it)."""
         instrument = self._instruments.get(instrument_id)
         if instrument is not None:
+            self.bands.clear()
             self._move(instrument.settle_asset, -amount)
 
     def set_balances(self, balances: Mapping[str, float]) -> None:
         """Replace the wallet balances of the assets named; keep the rest."""
+        self.bands.clear()
         for asset, amount in balances.items():
             self._totals[asset] = float(amount)
 
@@ -369,6 +406,7 @@ class MarginAccount:
 
     def restore(self, state: MarginAccountState) -> None:
         """Replace everything with a :meth:`snapshot`."""
+        self.bands.clear()
         self._totals = dict(state.balances)
         self._positions = {iid: [qty, entry] for iid, (qty, entry) in state.positions.items()}
         self._reservations = {

@@ -122,3 +122,16 @@ def test_snapshot_restores_positions_and_reservations() -> None:
     assert copy.snapshot() == account.snapshot()
     assert copy.position(IID) == -1.5
     assert copy.reserved("USDT") == pytest.approx(20.0)
+
+
+def test_safe_band_ends_at_the_closed_form_liquidation_price() -> None:
+    account, marks = _account(usdt=100.0)
+    assert account.safe_band(IID) == (-math.inf, math.inf)
+    account.apply_fill("o1", IID, OrderSide.BUY, 9.0, 100.0, 0.45, 0.0)
+    marks[IID] = 100.0
+    low, high = account.safe_band(IID)
+    assert (low, high) == (pytest.approx(800.45 / 8.955), math.inf)
+    assert account.below_maintenance(IID, low) is None
+    account.apply_funding(IID, 10.0)  # the wallet changed: the band moves up
+    assert account.bands == {}
+    assert account.safe_band(IID)[0] == pytest.approx(810.45 / 8.955)
