@@ -25,7 +25,7 @@ def _perp(**kw: object) -> Instrument:
         "max_leverage": 20.0,
     }
     fields.update(kw)
-    return Instrument(**fields)  # type: ignore[arg-type]
+    return Instrument(**fields)
 
 
 def test_spot_defaults_are_unchanged() -> None:
