@@ -17,6 +17,10 @@ in bars/s) and the order counts of both. ``--slices 1`` keeps the order flow of 
 and so measures the algorithm layer alone; more slices also multiply the orders every part
 of the graph must handle. ``--repeat N`` keeps the fastest of N runs of each.
 
+With ``--account margin`` the instrument is a linear perpetual traded through a margin account
+(leverage 1, maintenance 0.5 %; the venue tests every bar for liquidation), instead of spot
+through a cash account; the long-only workload makes the same fills either way.
+
 With ``--metrics`` the same data also runs with a ``GraphMetrics`` on a ``PrometheusSink``
 observing the run, and the line adds ``metrics_bars_per_s`` and ``metrics_overhead_pct``.
 """
@@ -40,7 +44,8 @@ from tradegraph.config import (
     StrategyConfig,
     VenueConfig,
 )
-from tradegraph.config.models import FillAt, ReportConfig
+from tradegraph.config.models import AccountConfig, FillAt, ReportConfig
+from tradegraph.contracts import AccountKind, InstrumentKind
 from tradegraph.data.catalog import BarArrays, read_bars
 from tradegraph.engine.backtest import run_backtest
 from tradegraph.engine.streams import prepare_bar_stream
@@ -82,7 +87,9 @@ def algo_params(algo: str, slices: int) -> dict[str, object]:
     return {"duration_s": 60 * slices, "slices": slices}
 
 
-def workload_config(fill_at: FillAt, algo: str | None = None, slices: int = 5) -> GraphConfig:
+def workload_config(
+    fill_at: FillAt, algo: str | None = None, slices: int = 5, account: str = "cash"
+) -> GraphConfig:
     params: dict[str, object] = {"fast_period": 10, "slow_period": 30, "quantity": 0.01}
     if algo is not None:
         params["execution_algo"] = algo
@@ -100,9 +107,14 @@ def workload_config(fill_at: FillAt, algo: str | None = None, slices: int = 5) -
                 min_notional=0.0,
                 maker_fee=0.001,
                 taker_fee=0.001,
+                kind=InstrumentKind.PERPETUAL if account == "margin" else InstrumentKind.SPOT,
             ),
         ),
-        venues=(VenueConfig(name="BINANCE", fill_at=fill_at),),
+        venues=(
+            VenueConfig(
+                name="BINANCE", fill_at=fill_at, account=AccountConfig(kind=AccountKind(account))
+            ),
+        ),
         data=DataConfig(bars=(BarSourceConfig(path="<generated>"),)),
         strategies=(
             StrategyConfig(
@@ -127,11 +139,17 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=5, help="TWAP/VWAP slices, one a minute")
     parser.add_argument("--repeat", type=int, default=1, help="keep the fastest of N runs")
     parser.add_argument(
+        "--account",
+        choices=[k.value for k in AccountKind],
+        default="cash",
+        help="cash (spot, the default) or margin (a perpetual on a margin account)",
+    )
+    parser.add_argument(
         "--metrics", action="store_true", help="also run with graph metrics on and compare"
     )
     args = parser.parse_args()
 
-    config = workload_config(FillAt(args.fill_at), args.algo, args.slices)
+    config = workload_config(FillAt(args.fill_at), args.algo, args.slices, args.account)
     if args.data:
         datasets = read_bars(args.data, symbol="BTCUSDT", venue="BINANCE", limit=args.bars)[:1]
         source = args.data
@@ -179,6 +197,7 @@ def main() -> None:
                 "data": source,
                 "fill_at": args.fill_at,
                 "algo": args.algo,
+                "account": args.account,
                 "bars": result.bars,
                 "fills": len(result.fills),
                 "pnl": result.pnl,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Mapping
@@ -276,9 +277,15 @@ def resolve_mode(config: LiveVenueConfig, environ: Mapping[str, str]) -> tuple[L
 class AccountConfig(_Config):
     """The account the graph trades through at one venue.
 
-    ``kind: cash`` (the only kind so far) is a spot account: a balance per asset, and an order
-    is refused, by Risk and by the simulated venue alike, unless the free balance pays for it
-    (buys: notional plus the highest fee in the quote asset; sells: the base quantity).
+    ``kind: cash`` is a spot account: a balance per asset, and an order is refused, by Risk and
+    by the simulated venue alike, unless the free balance pays for it (buys: notional plus the
+    highest fee in the quote asset; sells: the base quantity).
+
+    ``kind: margin`` holds collateral in each instrument's settle asset and one net position
+    per instrument, short or long; an order is refused (``insufficient_margin``) unless free
+    margin posts its initial margin, notional over ``leverage`` (or the instrument's margin
+    tier), plus its fee; a position whose account equity falls below maintenance margin is
+    liquidated by the simulated venue (see :mod:`tradegraph.portfolio.margin`).
 
     The venue's balance of ``portfolio.currency`` starts at ``portfolio.starting_cash`` unless
     ``starting_balances`` names it; every other asset starts at what ``starting_balances``
@@ -287,7 +294,20 @@ class AccountConfig(_Config):
     """
 
     kind: AccountKind = AccountKind.CASH
-    """``cash`` (spot): balances per asset, no borrowing."""
+    """``cash`` (spot): balances per asset, no borrowing; ``margin``: collateral, leverage,
+    net positions that may be short, funding and liquidation."""
+    leverage: dict[str, float] = Field(
+        default_factory=dict,
+        description="margin accounts: instrument id -> leverage (1 when not named), at most the "
+        "instrument's max_leverage",
+    )
+    maintenance_margin_rate: float = Field(
+        default=0.005,
+        gt=0.0,
+        lt=1.0,
+        description="margin accounts: maintenance margin as a fraction of notional for "
+        "instruments without margin_tiers",
+    )
     starting_balances: dict[str, float] = Field(
         default_factory=dict,
         description="asset -> amount held at the start, e.g. {BTC: 0.5}; overrides "
@@ -306,6 +326,17 @@ class AccountConfig(_Config):
         for asset, amount in self.starting_balances.items():
             if not amount >= 0.0:
                 raise ValueError(f"starting_balances[{asset}] must be >= 0, was {amount!r}")
+        if self.leverage and self.kind is not AccountKind.MARGIN:
+            raise ValueError("leverage applies to margin accounts only (kind: margin)")
+        for inst_id, value in self.leverage.items():
+            if not 1.0 <= value < math.inf:
+                raise ValueError(f"leverage[{inst_id}] must be a number >= 1, was {value!r}")
+            if 1.0 / value <= self.maintenance_margin_rate:
+                raise ValueError(
+                    f"leverage[{inst_id}] {value:g} leaves initial margin (1/leverage) at or "
+                    f"below maintenance_margin_rate {self.maintenance_margin_rate:g}: every "
+                    "position would be liquidated at once"
+                )
         return self
 
 
@@ -370,19 +401,20 @@ class InstrumentConfig(_Config):
     taker_fee: float = Field(default=0.001, ge=0.0, le=MAX_FEE)
     """Fee on fills that take liquidity, as a fraction of notional (0.001 = 0.1 %)."""
     kind: InstrumentKind = InstrumentKind.SPOT
-    """``spot``, or ``perpetual`` (a linear swap; symbols like ``BTCUSDT-PERP``)."""
+    """``spot`` or ``perpetual`` (a linear perpetual swap, symbol like ``BTCUSDT-PERP``)."""
     contract_size: float = Field(default=1.0, gt=0.0)
-    """Perpetual: units of ``base`` in one contract."""
+    """Base units per contract (perpetuals); quantities count contracts."""
     settle: str = ""
-    """Perpetual: the settlement (margin) asset; empty means ``quote``."""
+    """Asset a perpetual is margined and settled in; empty: the quote asset."""
     max_leverage: float = Field(default=1.0, ge=1.0)
-    """Perpetual: the highest leverage the venue allows."""
+    """Highest leverage the venue allows on the instrument."""
     margin_tiers: tuple[MarginTier, ...] = ()
-    """Perpetual: notional brackets with their initial and maintenance margin rates."""
+    """Margin schedule by position notional, ascending ``max_notional``; empty: initial margin
+    is notional over leverage, maintenance ``venues[].account.maintenance_margin_rate``."""
     funding_interval_h: float = Field(default=8.0, gt=0.0)
-    """Perpetual: hours between two funding payments."""
-    liquidation_fee: float = Field(default=0.0, ge=0.0, le=MAX_FEE)
-    """Perpetual: fee on a liquidated position's notional."""
+    """Hours between funding events (perpetuals)."""
+    liquidation_fee: float = Field(default=0.0, ge=0.0, le=0.1)
+    """Fraction of notional charged when the venue liquidates a position."""
 
     @model_validator(mode="after")
     def _builds(self) -> Self:
@@ -419,6 +451,9 @@ class BarSourceConfig(_Config):
         default=None, description="ISO date/time (UTC); bars at or after are skipped"
     )
     limit: int | None = Field(default=None, gt=0, description="at most this many bars per symbol")
+    as_symbol: str | None = None
+    """Replay these bars as the bars of this symbol, whatever the file calls them (e.g. spot
+    bars standing in for a perpetual's, ``BTCUSDT-PERP``); the source must hold one symbol."""
 
 
 class TradeSourceConfig(_Config):
@@ -438,6 +473,17 @@ class TradeSourceConfig(_Config):
     """At most this many trades."""
 
 
+class FundingSourceConfig(_Config):
+    """A perpetual's funding-rate series: a Parquet (or ``.csv``) file with ``ts`` (time of
+    each funding event), ``funding_rate`` (fraction of notional; positive: longs pay shorts)
+    and optionally ``mark_price`` (else the last bar close or trade is the mark)."""
+
+    instrument: str
+    """Instrument id (``SYMBOL.VENUE``) of a ``kind: perpetual`` instrument."""
+    path: str
+    """Funding file, or ``sample:NAME`` for bundled data."""
+
+
 class DataConfig(_Config):
     """Historical data to replay: bars, trade ticks, or both (merged by time)."""
 
@@ -445,6 +491,9 @@ class DataConfig(_Config):
     """Bar sources, merged by time."""
     trades: tuple[TradeSourceConfig, ...] = ()
     """Trade-tick sources, merged by time with the bars."""
+    funding: tuple[FundingSourceConfig, ...] = ()
+    """Funding-rate series of perpetuals, applied by the simulated venue at each funding time
+    (at the first bar or trade of the instrument that closes at or after it)."""
     trade_start: str | None = None
     """ISO date/time (UTC): bars that open before it only warm the strategies up (they reach
     the strategies alone; no order may be sent, no equity or fill is counted; trade ticks
@@ -1028,6 +1077,40 @@ class GraphConfig(_Config):
                     problem = self._bar_interval_problem(s, interval_seconds(interval), inst_id)
                     if problem:
                         raise ValueError(f"strategies.{s.id}.bars: {interval!r}: {problem}")
+        by_id = {f"{i.symbol}.{i.venue}": i for i in self.instruments}
+        for venue_cfg in self.venues:
+            for inst_id, value in venue_cfg.account.leverage.items():
+                leveraged = by_id.get(inst_id)
+                if leveraged is None or leveraged.venue != venue_cfg.name:
+                    raise ValueError(
+                        f"venues.{venue_cfg.name}.account.leverage: unknown instrument "
+                        f"{inst_id!r} at this venue; known: {ids}"
+                    )
+                if value > leveraged.max_leverage:
+                    raise ValueError(
+                        f"venues.{venue_cfg.name}.account.leverage[{inst_id}] {value:g} is above "
+                        f"the instrument's max_leverage {leveraged.max_leverage:g}"
+                    )
+        for source in self.data.funding:
+            funded = by_id.get(source.instrument)
+            if funded is None or funded.kind is not InstrumentKind.PERPETUAL:
+                raise ValueError(
+                    f"data.funding: {source.instrument!r} is not a kind: perpetual instrument"
+                )
+            if self.venue(funded.venue).account.kind is not AccountKind.MARGIN:
+                raise ValueError(
+                    f"data.funding: {source.instrument} trades at venue {funded.venue}, whose "
+                    "account is not kind: margin"
+                )
+        for inst in self.instruments:
+            if (
+                inst.kind is InstrumentKind.PERPETUAL
+                and self.venue(inst.venue).account.kind is not AccountKind.MARGIN
+            ):
+                raise ValueError(
+                    f"instruments: {inst.symbol} is a perpetual; venue {inst.venue} needs "
+                    "account: margin to trade it"
+                )
         if self.allocation is not None:
             for target in self.allocation.targets:
                 if target.strategy not in strategy_ids:

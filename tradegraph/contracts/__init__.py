@@ -41,7 +41,15 @@ from tradegraph.contracts.enums import (
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
 from tradegraph.contracts.ids import IdGenerator
 from tradegraph.contracts.instrument import Instrument, MarginTier, instrument_id
-from tradegraph.contracts.market import Bar, MarketData, OrderBookSnapshot, QuoteTick, TradeTick
+from tradegraph.contracts.margin import FundingPaid, PositionLiquidated
+from tradegraph.contracts.market import (
+    Bar,
+    FundingRate,
+    MarketData,
+    OrderBookSnapshot,
+    QuoteTick,
+    TradeTick,
+)
 from tradegraph.contracts.orders import (
     CancelIntent,
     CancelOrder,
@@ -86,6 +94,8 @@ __all__ = [
     "Component",
     "ExecutionReport",
     "FeedStatus",
+    "FundingPaid",
+    "FundingRate",
     "GuardBreached",
     "IdGenerator",
     "Instrument",
@@ -110,6 +120,7 @@ __all__ = [
     "OrderType",
     "Outbox",
     "PortfolioSnapshot",
+    "PositionLiquidated",
     "PositionSnapshot",
     "QuoteTick",
     "ReconciliationDrift",

@@ -91,6 +91,8 @@ class RiskReason(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     STRATEGY_STOPPED = "strategy_stopped"
     INSUFFICIENT_BALANCE = "insufficient_balance"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    """The order's initial margin (plus fee) is above the margin account's free margin."""
     REDUCE_ONLY_MODE = "reduce_only_mode"
     """The kill switch is tripped in ``reduce_only`` mode and the order would not shrink the
     strategy's position."""
@@ -143,6 +145,7 @@ class VenueReason(StrEnum):
     """
 
     INSUFFICIENT_BALANCE = "insufficient_balance"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
     DUPLICATE_ORDER = "duplicate_order"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
     INVALID_ORDER = "invalid_order"
@@ -162,14 +165,24 @@ class AccountKind(StrEnum):
 
     ``cash``: a spot account. It holds a balance per asset and can only spend what it has:
     a buy needs the quote asset (notional plus fee), a sell needs the base asset.
+
+    ``margin``: a margin account. It holds collateral in the settle asset; positions are net per
+    instrument and may be short; an order needs initial margin (notional over leverage, or the
+    instrument's margin tier) out of free margin, and a position whose equity falls below
+    maintenance margin is liquidated.
     """
 
     CASH = "cash"
+    MARGIN = "margin"
 
 
 class InstrumentKind(StrEnum):
-    """What an instrument is: ``spot`` (the asset itself) or ``perpetual`` (a linear swap
-    with no expiry, settled in ``settle``, kept near spot by funding payments)."""
+    """What an instrument is.
+
+    ``spot``: the asset itself, bought with the quote asset. ``perpetual``: a linear perpetual
+    swap, margined and settled in ``settle`` (the quote asset unless given), with periodic
+    funding and no expiry.
+    """
 
     SPOT = "spot"
     PERPETUAL = "perpetual"

@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradegraph.contracts.enums import InstrumentKind
 
@@ -20,32 +20,48 @@ def _decimals(step: float) -> int:
 
 
 class MarginTier(BaseModel):
-    """One notional bracket of a perpetual's margin rules: up to ``max_notional`` of position
-    value, ``initial_rate`` and ``maintenance_rate`` of notional are required (less
-    ``maintenance_amount``, the exchange's cumulative deduction)."""
+    """One step of a venue's margin schedule for a position up to ``max_notional``.
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
+    Initial margin is ``notional * initial_rate``; maintenance margin is
+    ``notional * maintenance_rate - maintenance_amount`` (the amount makes the schedule
+    continuous across tiers, as Binance's ``cum`` does).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=True)
+
+    max_notional: float = Field(
+        description="largest position notional (settle asset) the tier covers; the last tier "
+        "covers all"
+    )
+    initial_rate: float = Field(description="initial margin as a fraction of notional")
+    maintenance_rate: float = Field(description="maintenance margin as a fraction of notional")
+    maintenance_amount: float = Field(
+        default=0.0, description="subtracted from notional * maintenance_rate (Binance's cum)"
     )
 
-    max_notional: float
-    """Upper bound of the bracket's position notional (quote currency)."""
-    initial_rate: float
-    """Initial margin as a fraction of notional (1 / the bracket's highest leverage)."""
-    maintenance_rate: float
-    """Maintenance margin as a fraction of notional."""
-    maintenance_amount: float = 0.0
-    """Amount deducted from the maintenance margin (the exchange's cumulative deduction)."""
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.max_notional > 0:
+            raise ValueError("max_notional must be > 0")
+        if not (0 < self.initial_rate <= 1 and 0 < self.maintenance_rate <= self.initial_rate):
+            raise ValueError(
+                "rates are fractions of notional: 0 < maintenance_rate <= initial_rate <= 1"
+            )
+        return self
 
 
 class Instrument(BaseModel):
-    """A tradable instrument on one venue: spot (the default) or a linear perpetual swap.
+    """A tradable instrument on one venue: spot, or a linear perpetual swap.
 
     ``instrument_id`` is ``"{symbol}.{venue}"``, e.g. ``BTCUSDT.BINANCE``. Fees are fractions of
-    notional (0.001 is 10 bps). A perpetual (``kind: perpetual``, symbols like
-    ``BTCUSDT-PERP``) is quoted in ``quote``, settled in ``settle`` (empty: the quote asset),
-    one contract is ``contract_size`` units of ``base``, and funding is paid every
-    ``funding_interval_h`` hours.
+    notional (0.001 is 10 bps).
+
+    A perpetual (``kind: perpetual``, symbols like ``BTCUSDT-PERP``) is margined and settled in
+    ``settle`` (the quote asset when empty); quantities are in contracts of ``contract_size``
+    base units; funding falls due every ``funding_interval_h`` hours; ``margin_tiers`` (sorted
+    by ``max_notional``) give initial and maintenance rates by position size, and
+    ``liquidation_fee`` is the fraction of notional the venue charges when it liquidates.
+    Defaults leave a spot instrument exactly as before.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -70,6 +86,19 @@ class Instrument(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.contract_size <= 0:
+            raise ValueError("contract_size must be > 0")
+        if self.max_leverage < 1:
+            raise ValueError("max_leverage must be >= 1")
+        if self.funding_interval_h <= 0:
+            raise ValueError("funding_interval_h must be > 0")
+        if not 0 <= self.liquidation_fee <= 0.1:
+            raise ValueError("liquidation_fee is a fraction of notional in [0, 0.1]")
+        if any(
+            b.max_notional <= a.max_notional
+            for a, b in zip(self.margin_tiers, self.margin_tiers[1:], strict=False)
+        ):
+            raise ValueError("margin_tiers must be sorted by max_notional, ascending")
         if self.tick_size <= 0 or self.lot_size <= 0:
             raise ValueError("tick_size and lot_size must be > 0")
         if self.min_quantity < 0 or self.min_notional < 0:
@@ -88,8 +117,28 @@ class Instrument(BaseModel):
     def ccxt_symbol(self) -> str:
         """ccxt's market symbol: ``BTC/USDT``, or ``BTC/USDT:USDT`` for a perpetual."""
         if self.kind is InstrumentKind.PERPETUAL:
-            return f"{self.base}/{self.quote}:{self.settle or self.quote}"
+            return f"{self.base}/{self.quote}:{self.settle_asset}"
         return f"{self.base}/{self.quote}"
+
+    @property
+    def settle_asset(self) -> str:
+        """The asset margin and profit are held in: ``settle``, else the quote asset."""
+        return self.settle or self.quote
+
+    @property
+    def is_perpetual(self) -> bool:
+        return self.kind is InstrumentKind.PERPETUAL
+
+    def margin_tier(self, notional: float) -> MarginTier | None:
+        """The tier whose ``max_notional`` first covers ``notional`` (the last one above all);
+        ``None`` when the instrument has no tiers."""
+        tiers = self.margin_tiers
+        if not tiers:
+            return None
+        for tier in tiers:
+            if notional <= tier.max_notional:
+                return tier
+        return tiers[-1]
 
     @property
     def price_decimals(self) -> int:

@@ -133,4 +133,31 @@ class OrderBookSnapshot(Message):
         return f"book:{self.instrument_id}#{self.sequence}@{self.ts_event_ns}"
 
 
+class FundingRate(Message):
+    """A perpetual's funding event: at ``ts_event_ns`` every open position pays
+    ``quantity * contract_size * mark_price * rate`` (a long pays when ``rate`` is positive,
+    a short receives it).
+
+    ``mark_price`` is the venue's mark at the funding time when the data has one; ``None``
+    means the receiver uses its own mark (the last trade or bar close, see
+    :mod:`tradegraph.contracts.marks`).
+    """
+
+    instrument_id: str
+    rate: float
+    mark_price: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not -1.0 < self.rate < 1.0:
+            raise ValueError(f"funding rate must be a fraction in (-1, 1), was {self.rate!r}")
+        if self.mark_price is not None:
+            require_finite_positive("mark_price", self.mark_price)
+        return self
+
+    @property
+    def msg_id(self) -> str:
+        return f"funding:{self.instrument_id}@{self.ts_event_ns}"
+
+
 MarketData = Bar | TradeTick | QuoteTick | OrderBookSnapshot

@@ -28,7 +28,8 @@ from tradegraph.contracts.control import (
     VenueStatus,
 )
 from tradegraph.contracts.execution import CapitalAllocated, ExecutionReport
-from tradegraph.contracts.market import Bar, OrderBookSnapshot, QuoteTick, TradeTick
+from tradegraph.contracts.margin import FundingPaid, PositionLiquidated
+from tradegraph.contracts.market import Bar, FundingRate, OrderBookSnapshot, QuoteTick, TradeTick
 from tradegraph.contracts.orders import (
     CancelIntent,
     CancelOrder,
@@ -127,6 +128,7 @@ class Router:
             (TradeTick, lambda m: market.get(m.instrument_id, ())),
             (QuoteTick, lambda m: market.get(m.instrument_id, ())),
             (OrderBookSnapshot, lambda m: market.get(m.instrument_id, ())),
+            (FundingRate, lambda m: market.get(m.instrument_id, ())),
             (PortfolioSnapshot, lambda m: self._snapshot_to),
             (OrderIntent, lambda m: to_risk),
             (CancelIntent, lambda m: to_risk),
@@ -140,6 +142,11 @@ class Router:
             (SubmitOrder, lambda m: (broker_id(m.venue),)),
             (CancelOrder, lambda m: (broker_id(m.venue),)),
             (OrderFilled, lambda m: (*self._fill_to, strategy_component_id(m.strategy_id))),
+            (FundingPaid, lambda m: (RISK, PORTFOLIO, strategy_component_id(m.strategy_id))),
+            (
+                PositionLiquidated,
+                lambda m: (RISK, PORTFOLIO, strategy_component_id(m.strategy_id), CONTROL),
+            ),
             (OrderAccepted, self._order_event),
             (OrderRejected, self._order_event),
             (OrderCancelled, self._order_event),

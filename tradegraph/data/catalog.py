@@ -33,6 +33,7 @@ SAMPLES: dict[str, str] = {
     "ETHUSDT_1m": "binance_spot_ETHUSDT_1m_202507.parquet",
     "BTCUSDT_trades": "binance_spot_BTCUSDT_trades_20240808T2354_20240809T0005.parquet",
     "exchangeinfo": "binance_spot_exchangeinfo_BTCUSDT_ETHUSDT_20211022.json",
+    "BTCUSDT-PERP_funding": "synthetic_BTCUSDT-PERP_funding_8h_202507.parquet",
 }
 
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
@@ -448,6 +449,85 @@ def read_trades(
         aggressor_buy=np.asarray(side == "buy", dtype=bool)[idx],
         trade_id=trade_id[idx],
         dropped=dropped,
+    )
+
+
+FUNDING_COLUMNS = ("ts", "funding_rate")
+
+
+@dataclass(frozen=True)
+class FundingArrays:
+    """A perpetual's funding events as columns, in time order.
+
+    ``mark_price`` is NaN where the file gives none (or has no ``mark_price`` column): the
+    receiver then uses its own mark.
+    """
+
+    ts_ns: I64
+    rate: F64
+    mark_price: F64
+
+    def __len__(self) -> int:
+        return int(self.ts_ns.shape[0])
+
+
+def read_funding(
+    path: str | Path, start_ns: int | None = None, end_ns: int | None = None
+) -> FundingArrays:
+    """Read a funding-rate series (Parquet, or ``.csv``) for one perpetual.
+
+    Columns ``ts`` (time of the funding event, int64 ns preferred; s, ms or us and Arrow
+    timestamps are converted as :func:`read_bars` does), ``funding_rate`` (fraction of position
+    notional per interval; positive means longs pay shorts) and optionally ``mark_price``.
+    Only events with ``start_ns <= ts < end_ns`` are kept. Rows are sorted by time; a repeated
+    time keeps its first row. Rates must be finite and inside (-1, 1), marks finite and > 0:
+    anything else is a ``DataError`` naming the column, since a wrong funding payment cannot be
+    dropped quietly the way a bad bar can.
+    """
+    resolved = resolve_path(path)
+    if not resolved.exists():
+        raise DataError(f"funding file not found: {resolved}")
+    if resolved.is_dir():
+        raise DataError(f"{resolved}: a funding source must be one Parquet or CSV file")
+    table = _read_file(resolved, "funding")
+    missing = [c for c in FUNDING_COLUMNS if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{resolved}: missing funding columns {missing}; need {list(FUNDING_COLUMNS)} "
+            "and optionally 'mark_price'"
+        )
+    if table.num_rows == 0:
+        raise DataError(f"{resolved}: the funding file is empty (0 rows)")
+    table = _in_window(_times_ns(table, resolved, None), start_ns, end_ns)
+    ts = _column(table, "ts", np.int64, resolved)
+    rate = _column(table, "funding_rate", np.float64, resolved)
+    if "mark_price" in table.column_names:
+        mark = _column(table, "mark_price", np.float64, resolved)
+    else:
+        mark = np.full(ts.shape[0], np.nan)
+    bad_rate = ~(np.isfinite(rate) & (np.abs(rate) < 1.0))
+    if bool(bad_rate.any()):
+        row = int(np.flatnonzero(bad_rate)[0])
+        raise DataError(
+            f"{resolved}: column 'funding_rate' must hold finite fractions in (-1, 1); "
+            f"row {row} holds {rate[row]!r}"
+        )
+    bad_mark = ~(np.isnan(mark) | (np.isfinite(mark) & (mark > 0)))
+    if bool(bad_mark.any()):
+        row = int(np.flatnonzero(bad_mark)[0])
+        raise DataError(
+            f"{resolved}: column 'mark_price' must be > 0 where given; row {row} holds "
+            f"{mark[row]!r}"
+        )
+    order = np.argsort(ts, kind="stable")
+    ts, rate, mark = ts[order], rate[order], mark[order]
+    if ts.shape[0]:
+        first = np.concatenate(([True], ts[1:] != ts[:-1]))
+        ts, rate, mark = ts[first], rate[first], mark[first]
+    return FundingArrays(
+        ts_ns=np.ascontiguousarray(ts),
+        rate=np.ascontiguousarray(rate),
+        mark_price=np.ascontiguousarray(mark),
     )
 
 

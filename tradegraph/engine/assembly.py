@@ -13,6 +13,7 @@ from tradegraph.contracts import (
     ALLOCATOR,
     PORTFOLIO,
     RISK,
+    AccountKind,
     Clock,
     Component,
     Instrument,
@@ -22,9 +23,11 @@ from tradegraph.contracts import (
     broker_id,
     strategy_component_id,
 )
+from tradegraph.data.catalog import parse_time_ns, read_funding
 from tradegraph.errors import ConfigError
 from tradegraph.execution import SimulatedVenue, StressedVenue, StressedVenueConfig, fee_rate
-from tradegraph.portfolio import CapitalAllocator, CashAccount, Portfolio
+from tradegraph.execution.funding import FundingSeries
+from tradegraph.portfolio import Account, CapitalAllocator, CashAccount, MarginAccount, Portfolio
 from tradegraph.risk import RiskEngine
 from tradegraph.strategies.registry import build_strategy
 
@@ -60,8 +63,9 @@ def starting_balances(config: GraphConfig, venue: VenueConfig) -> dict[str, floa
 
 def build_account(
     config: GraphConfig, venue: VenueConfig, instruments: Mapping[str, Instrument]
-) -> CashAccount:
-    """A fresh cash account for ``venue``, as configured; every component gets its own."""
+) -> Account:
+    """A fresh account for ``venue``, cash or margin as configured; every component gets its
+    own."""
     fee_rates = {
         iid: max(
             fee_rate(inst, LiquiditySide.MAKER, venue), fee_rate(inst, LiquiditySide.TAKER, venue)
@@ -69,6 +73,16 @@ def build_account(
         for iid, inst in instruments.items()
         if inst.venue == venue.name
     }
+    if venue.account.kind is AccountKind.MARGIN:
+        return MarginAccount(
+            venue.name,
+            starting_balances(config, venue),
+            instruments,
+            fee_rates=fee_rates,
+            market_buy_buffer_pct=venue.account.market_buy_buffer_pct,
+            leverage=venue.account.leverage,
+            maintenance_margin_rate=venue.account.maintenance_margin_rate,
+        )
     return CashAccount(
         venue.name,
         starting_balances(config, venue),
@@ -76,6 +90,35 @@ def build_account(
         fee_rates=fee_rates,
         market_buy_buffer_pct=venue.account.market_buy_buffer_pct,
     )
+
+
+def load_funding(config: GraphConfig, venue: VenueConfig) -> dict[str, FundingSeries]:
+    """The funding series of ``venue``'s perpetuals (``data.funding``), within the bars'
+    configured start and end when every bar source gives them."""
+    instruments = config.instrument_map()
+    starts = [b.start for b in config.data.bars]
+    ends = [b.end for b in config.data.bars]
+    start_ns = (
+        min(parse_time_ns(t, "data.bars.start") for t in starts if t is not None)
+        if starts and all(t is not None for t in starts)
+        else None
+    )
+    end_ns = (
+        max(parse_time_ns(t, "data.bars.end") for t in ends if t is not None)
+        if ends and all(t is not None for t in ends)
+        else None
+    )
+    out: dict[str, FundingSeries] = {}
+    for source in config.data.funding:
+        if instruments[source.instrument].venue != venue.name:
+            continue
+        found = read_funding(source.path, start_ns, end_ns)
+        out[source.instrument] = FundingSeries(
+            ts_ns=tuple(int(t) for t in found.ts_ns),
+            rate=tuple(float(r) for r in found.rate),
+            mark_price=tuple(float(m) for m in found.mark_price),
+        )
+    return out
 
 
 def build_component(
@@ -108,9 +151,14 @@ def build_component(
     for venue_cfg in config.venues:
         if component_id == broker_id(venue_cfg.name):
             account = build_account(config, venue_cfg, instruments)
+            funding = load_funding(config, venue_cfg) if config.data.funding else None
             if isinstance(venue_cfg, StressedVenueConfig):
-                return StressedVenue(venue_cfg, instruments, clock, outbox, account=account)
-            return SimulatedVenue(venue_cfg, instruments, clock, outbox, account=account)
+                return StressedVenue(
+                    venue_cfg, instruments, clock, outbox, account=account, funding=funding
+                )
+            return SimulatedVenue(
+                venue_cfg, instruments, clock, outbox, account=account, funding=funding
+            )
     for strat_cfg in config.strategies:
         if component_id == strategy_component_id(strat_cfg.id):
             return build_strategy(strat_cfg, instruments, clock, outbox)

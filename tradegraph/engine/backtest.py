@@ -56,17 +56,23 @@ def load_datasets(config: GraphConfig) -> list[BarArrays]:
     out: list[BarArrays] = []
     for i, src in enumerate(config.data.bars):
         where = f"data.bars.{i}"
-        out.extend(
-            read_bars(
-                src.path,
-                symbol=src.symbol,
-                venue=src.venue,
-                interval_ns=src.interval_s * 1_000_000_000,
-                start_ns=parse_time_ns(src.start, f"{where}.start") if src.start else None,
-                end_ns=parse_time_ns(src.end, f"{where}.end") if src.end else None,
-                limit=src.limit,
-            )
+        found = read_bars(
+            src.path,
+            symbol=src.symbol,
+            venue=src.venue,
+            interval_ns=src.interval_s * 1_000_000_000,
+            start_ns=parse_time_ns(src.start, f"{where}.start") if src.start else None,
+            end_ns=parse_time_ns(src.end, f"{where}.end") if src.end else None,
+            limit=src.limit,
         )
+        if src.as_symbol is not None:
+            if len(found) != 1:
+                raise DataError(
+                    f"{where}.as_symbol: the source holds {len(found)} symbols "
+                    f"({[b.symbol for b in found]}); give symbol to pick one"
+                )
+            found = [dataclasses.replace(found[0], symbol=src.as_symbol)]
+        out.extend(found)
     return out
 
 
@@ -186,6 +192,10 @@ class BacktestResult:
         default_factory=dict
     )
     """Bar closes per instrument, ``(ts_ns, close)``, as the run saw them (for the report)."""
+    funding: float = 0.0
+    """Net funding received on perpetual positions (negative: paid)."""
+    liquidations: int = 0
+    """Positions the simulated venues liquidated."""
 
     @property
     def halts(self) -> list[KillSwitchChanged]:
@@ -320,6 +330,8 @@ class BacktestResult:
             "final_equity": self.final_equity,
             "pnl": self.pnl,
             "fees": self.fees,
+            "funding": self.funding,
+            "liquidations": self.liquidations,
             "total_return": m.total_return,
             "sharpe": m.sharpe,
             "sortino": m.sortino,
@@ -399,6 +411,8 @@ class PortfolioOutcome:
     final_equity: float
     fees: float
     per_strategy: dict[str, dict[str, float]]
+    funding: float = 0.0
+    liquidations: int = 0
 
 
 def portfolio_outcome(portfolio: Portfolio) -> PortfolioOutcome:
@@ -417,9 +431,14 @@ def portfolio_outcome(portfolio: Portfolio) -> PortfolioOutcome:
                 "fees": a.fees,
                 "fills": float(a.fill_count),
                 "net_pnl": a.net_pnl,
+                # Only where it happened, so spot results read exactly as before.
+                **({"funding": a.funding} if a.funding else {}),
+                **({"liquidations": float(a.liquidations)} if a.liquidations else {}),
             }
             for sid, a in portfolio.strategy_attribution().items()
         },
+        funding=portfolio.funding,
+        liquidations=portfolio.liquidations,
     )
 
 
@@ -485,6 +504,8 @@ def assemble_result(
         starting_cash=config.portfolio.starting_cash,
         final_equity=outcome.final_equity,
         fees=outcome.fees,
+        funding=outcome.funding,
+        liquidations=outcome.liquidations,
         metrics=metrics,
         ts_ns=outcome.ts_ns,
         equity=outcome.equity,

@@ -46,6 +46,26 @@ with ``insufficient_balance: ...``. A fill that would cost more than the order's
 plus the free balance (a market buy filling far above its valuation) is cut to the lots the
 account can pay, and the rest of the order is cancelled with the same code; so is the rest of
 an order whose fill left the open orders reserving more than the account holds.
+
+With a margin account (:class:`~tradegraph.portfolio.margin.MarginAccount`), a submit whose
+initial margin plus fee exceeds free margin is rejected with ``insufficient_margin: ...``; a
+sell with no position opens a short. The venue keeps each strategy's net position per
+instrument and, on every bar, trade or quote of an instrument held:
+
+* **Funding.** Each funding event of the instrument's series (``data.funding``) due at or before
+  the update's time is applied to the positions held then, at the event's ``mark_price``, or,
+  without one, at the mark proxy: the last close, trade price or quote mid known at the funding
+  time (the update's own when it closes exactly then, else the one before it). Each strategy
+  pays ``quantity * contract_size * mark * rate`` (``FundingPaid``; negative: it receives).
+* **Liquidation.** The account is tested with the instrument marked at the update's adverse
+  extreme for the net position (a bar's low for a long, its high for a short; a trade's price;
+  a quote's bid for a long, ask for a short). If equity is then below maintenance margin, the
+  venue cancels the instrument's open orders and closes every strategy's position in it at
+  that adverse price, charging ``liquidation_fee`` of the notional (at most what the account's
+  equity still holds, as an exchange takes it from the remaining margin): an ``OrderFilled`` tagged
+  ``liquidation`` (client order id ``{venue}-L########``) then a ``PositionLiquidated`` for each.
+  Closing at the adverse extreme rather than at the bankruptcy price is deliberately
+  conservative: the loss is never smaller than an exchange would book.
 """
 
 from __future__ import annotations
@@ -58,9 +78,11 @@ from typing import Any, ClassVar
 
 from tradegraph.config.models import FillAt, VenueConfig
 from tradegraph.contracts import (
+    AccountKind,
     Bar,
     CancelOrder,
     Clock,
+    FundingPaid,
     Instrument,
     LiquiditySide,
     Message,
@@ -71,6 +93,7 @@ from tradegraph.contracts import (
     OrderSide,
     OrderType,
     Outbox,
+    PositionLiquidated,
     QuoteTick,
     SubmitOrder,
     TimeInForce,
@@ -87,12 +110,15 @@ from tradegraph.execution.fill_models import (
     fee_rate,
     fill_fee,
 )
-from tradegraph.portfolio.account import CashAccount, CashAccountState
+from tradegraph.execution.funding import FundingSeries
+from tradegraph.portfolio.account import CashAccount
+from tradegraph.portfolio.margin import Account, AccountState, MarginAccount, restore_account
 
 __all__ = [
     "CANCEL_REQUESTED",
     "FOK_UNFILLED",
     "IOC_REMAINDER",
+    "LIQUIDATION_TAG",
     "NATIVE_ORDER_TYPES",
     "POST_ONLY_WOULD_TAKE",
     "SimulatedVenue",
@@ -115,6 +141,9 @@ POST_ONLY_WOULD_TAKE = "post-only order would take liquidity"
 
 CANCEL_REQUESTED = "cancel requested"
 """``OrderCancelled.reason`` when the ``CancelOrder`` gave none."""
+
+LIQUIDATION_TAG = "liquidation"
+"""``OrderFilled.tag`` of the fills that close a liquidated position."""
 
 _ACCEPT_TIMER = "accept:"
 _CANCEL_TIMER = "cancel:"
@@ -226,7 +255,11 @@ class VenueState(ComponentState):
         fill_count: Fills made (numbers fill ids).
         timer_count: Timers set for repeated commands of one order.
         ignored_cancels: Cancels of unknown or finished orders.
-        account: The cash account, if the venue keeps one.
+        account: The account, if the venue keeps one.
+        marks: Latest mark per instrument (margin accounts only).
+        strategy_positions: Each strategy's net position per instrument (margin accounts).
+        funding_next: Index of the next funding event due, per instrument.
+        liquidations: Positions liquidated so far.
     """
 
     orders: list[WorkingOrderState]
@@ -237,7 +270,11 @@ class VenueState(ComponentState):
     fill_count: int
     timer_count: int
     ignored_cancels: int
-    account: CashAccountState | None
+    account: AccountState | None
+    marks: dict[str, float] = {}
+    strategy_positions: dict[str, dict[str, float]] = {}
+    funding_next: dict[str, int] = {}
+    liquidations: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +299,10 @@ class SimulatedVenue:
         instruments: Instruments keyed by ``instrument_id``; those of other venues are ignored.
         clock: Source of time and timers.
         outbox: Where events go.
-        account: The cash account orders are paid from; ``None``: balances are not checked.
+        account: The account orders are paid from (cash or margin); ``None``: balances are
+            not checked.
+        funding: Funding events per perpetual instrument id, as ``(ts_ns, rate, mark_price)``
+            columns (NaN mark: use the venue's own); only used with a margin account.
 
     Attributes:
         component_id: ``"broker:{venue}"``.
@@ -280,10 +320,24 @@ class SimulatedVenue:
         clock: Clock,
         outbox: Outbox,
         *,
-        account: CashAccount | None = None,
+        account: Account | None = None,
+        funding: Mapping[str, FundingSeries] | None = None,
     ) -> None:
         self.component_id = broker_id(config.name)
         self._account = account
+        # The kind-specific paths test one attribute each; a cash venue never enters the margin
+        # code and pays one failed test per market-data message for it.
+        self._cash: CashAccount | None = account if isinstance(account, CashAccount) else None
+        self._margin: MarginAccount | None = account if isinstance(account, MarginAccount) else None
+        self._marks: dict[str, float] = {}
+        self._strategy_positions: dict[str, dict[str, float]] = {}
+        self._funding: dict[str, FundingSeries] = dict(funding or {})
+        self._funding_next: dict[str, int] = {}
+        self._liquidation_count = 0
+        # (client order id, asset, amount per unit) of the submit the balance check just priced.
+        self._priced: tuple[str, str, float] | None = None
+        if self._margin is not None:
+            self._margin.use_marks(self._marks)
         self.venue = config.name
         self._config = config
         self._clock = clock
@@ -325,6 +379,19 @@ class SimulatedVenue:
             book = self._books.get(iid)
             if book is not None:
                 self._match_bar(book, msg)
+            margin = self._margin
+            if margin is not None:
+                if self._funding and iid in self._funding:
+                    self._margin_update(margin, iid, msg, msg.close)
+                else:
+                    # The per-bar path of a margin venue, inline: a new mark, and the
+                    # liquidation test only when a wick leaves the account's safe band.
+                    self._marks[iid] = msg.close
+                    band = margin.bands.get(iid)
+                    if band is None:
+                        band = margin.safe_band(iid)
+                    if not band[0] < msg.low <= msg.high < band[1]:
+                        self._margin_check(margin, iid, msg)
             self._last_data[iid] = msg
             return
         if type(msg) is TradeTick:
@@ -332,6 +399,8 @@ class SimulatedVenue:
             book = self._books.get(iid)
             if book is not None:
                 self._match_trade(book, msg)
+            if self._margin is not None:
+                self._margin_update(self._margin, iid, msg, msg.price)
             self._last_data[iid] = msg
             return
         if type(msg) is QuoteTick:
@@ -339,6 +408,8 @@ class SimulatedVenue:
             book = self._books.get(iid)
             if book is not None:
                 self._match_quote(book, msg)
+            if self._margin is not None:
+                self._margin_update(self._margin, iid, msg, msg.mid)
             self._last_data[iid] = msg
             return
         if type(msg) is SubmitOrder:
@@ -366,9 +437,19 @@ class SimulatedVenue:
         return MappingProxyType(self._orders)
 
     @property
-    def account(self) -> CashAccount | None:
-        """The cash account orders are paid from, if balances are checked (do not modify)."""
+    def account(self) -> Account | None:
+        """The account orders are paid from, if balances are checked (do not modify)."""
         return self._account
+
+    @property
+    def liquidation_count(self) -> int:
+        """Strategy positions this venue has liquidated."""
+        return self._liquidation_count
+
+    @property
+    def strategy_positions(self) -> Mapping[str, Mapping[str, float]]:
+        """Each strategy's net position per instrument (margin accounts only; read-only)."""
+        return MappingProxyType(self._strategy_positions)
 
     @property
     def in_flight_count(self) -> int:
@@ -393,6 +474,10 @@ class SimulatedVenue:
             "timer_count": self._timer_count,
             "ignored_cancels": self.ignored_cancels,
             "account": None if self._account is None else self._account.snapshot(),
+            "marks": dict(self._marks),
+            "strategy_positions": {k: dict(v) for k, v in self._strategy_positions.items()},
+            "funding_next": dict(self._funding_next),
+            "liquidations": self._liquidation_count,
         }
 
     def restore(self, state: VenueState) -> None:
@@ -417,7 +502,12 @@ class SimulatedVenue:
         self._timer_count = state.timer_count
         self.ignored_cancels = state.ignored_cancels
         if self._account is not None and state.account is not None:
-            self._account.restore(state.account)
+            restore_account(self._account, state.account)
+        self._marks.clear()
+        self._marks.update(state.marks)
+        self._strategy_positions = {k: dict(v) for k, v in state.strategy_positions.items()}
+        self._funding_next = dict(state.funding_next)
+        self._liquidation_count = state.liquidations
 
     # ----------------------------------------------------------------------------- commands
 
@@ -458,7 +548,12 @@ class SimulatedVenue:
         if self._account is not None:
             problem = self._check_balance(self._account, cmd, reference)
             if problem is not None:
-                self._reject(cmd, VenueReason.INSUFFICIENT_BALANCE, problem)
+                code = (
+                    VenueReason.INSUFFICIENT_MARGIN
+                    if self._account.kind is AccountKind.MARGIN
+                    else VenueReason.INSUFFICIENT_BALANCE
+                )
+                self._reject(cmd, code, problem)
                 return
         if cmd.order_type is OrderType.LIMIT:
             self._arrive_limit(cmd, listing, reference)
@@ -466,29 +561,37 @@ class SimulatedVenue:
             self._arrive_market(cmd, listing, reference)
 
     def _check_balance(
-        self, account: CashAccount, cmd: SubmitOrder, reference: _Reference | None
+        self, account: Account, cmd: SubmitOrder, reference: _Reference | None
     ) -> str | None:
         """Why the account cannot pay for ``cmd`` (as an ``OrderRejected.reason``), or ``None``.
 
-        Nothing is reserved here: :meth:`_accept` reserves once the order is on the book.
+        Nothing is reserved here: :meth:`_accept` reserves what this priced once the order is
+        on the book.
         """
+        code = (
+            VenueReason.INSUFFICIENT_MARGIN
+            if account.kind is AccountKind.MARGIN
+            else VenueReason.INSUFFICIENT_BALANCE
+        )
         price = cmd.limit_price
         if price is None:
             touch = _touch(reference, cmd.side is OrderSide.BUY)
             if touch is None:
                 return (
-                    f"{VenueReason.INSUFFICIENT_BALANCE.value}: no market price yet to value "
+                    f"{code.value}: no market price yet to value "
                     f"a market {cmd.side.value} of {cmd.instrument_id} against the account"
                 )
             price = touch[0]
-        asset, unit_amount = account.unit_cost(
-            cmd.instrument_id, cmd.side, price, market=cmd.limit_price is None
+        asset, unit_amount = account.order_cost(
+            cmd.instrument_id, cmd.side, price, cmd.quantity, market=cmd.limit_price is None
         )
         shortfall = account.shortfall(asset, unit_amount * cmd.quantity)
         if shortfall is None:
+            # Priced now, against the same reference and account: _accept reserves this.
+            self._priced = (cmd.client_order_id, asset, unit_amount)
             return None
         return (
-            f"{VenueReason.INSUFFICIENT_BALANCE.value}: {cmd.side.value} {cmd.quantity:.10g} "
+            f"{code.value}: {cmd.side.value} {cmd.quantity:.10g} "
             f"{cmd.instrument_id} {shortfall.describe(self.venue)}"
         )
 
@@ -663,7 +766,7 @@ class SimulatedVenue:
         else:
             rate = listing.maker_rate
         short_of_balance = False
-        account = self._account
+        account = self._cash
         if account is not None:
             affordable = self._affordable(account, order, listing, quantity, price, rate)
             if affordable < quantity:
@@ -712,6 +815,22 @@ class SimulatedVenue:
                 price,
                 fill_fee(quantity, price, rate),
                 leaves,
+            )
+        elif self._margin is not None:
+            self._margin.apply_fill(
+                order.client_order_id,
+                order.instrument_id,
+                order.side,
+                quantity,
+                price,
+                fill_fee(quantity, price, rate),
+                leaves,
+            )
+            self._move_position(
+                order.strategy_id,
+                order.instrument_id,
+                quantity if order.side is OrderSide.BUY else -quantity,
+                listing.instrument,
             )
         if leaves <= 0.0:
             self._remove_working(order)
@@ -776,6 +895,155 @@ class SimulatedVenue:
             f"{order.instrument_id}; {free:.10g} {asset} available"
         )
 
+    # ----------------------------------------------------------------------------- margin
+
+    def _move_position(
+        self, strategy_id: str, instrument_id: str, signed_qty: float, instrument: Instrument
+    ) -> None:
+        held = self._strategy_positions.get(instrument_id)
+        if held is None:
+            held = self._strategy_positions[instrument_id] = {}
+        after = round(held.get(strategy_id, 0.0) + signed_qty, _QTY_DECIMALS)
+        if abs(after) < instrument.lot_size * 1e-6:
+            held.pop(strategy_id, None)
+            if not held:
+                del self._strategy_positions[instrument_id]
+        else:
+            held[strategy_id] = after
+
+    def _margin_update(
+        self, account: MarginAccount, instrument_id: str, msg: _Reference, mark: float
+    ) -> None:
+        """A new mark for ``instrument_id``: funding that fell due, then the liquidation test."""
+        before = self._marks.get(instrument_id)
+        self._marks[instrument_id] = mark
+        series = self._funding.get(instrument_id)
+        if series is not None:
+            self._apply_funding(account, instrument_id, series, msg.ts_event_ns, before, mark)
+        self._margin_check(account, instrument_id, msg)
+
+    def _margin_check(self, account: MarginAccount, instrument_id: str, msg: _Reference) -> None:
+        """Liquidate the instrument's positions if the maintenance rule says so."""
+        held = account.position(instrument_id)
+        if held == 0.0:
+            return
+        adverse = _adverse_price(msg, held > 0.0)
+        low, high = account.bands.get(instrument_id) or account.safe_band(instrument_id)
+        if low < adverse < high:
+            return
+        breach = account.below_maintenance(instrument_id, adverse)
+        if breach is not None:
+            self._liquidate(account, instrument_id, adverse, *breach)
+
+    def _apply_funding(
+        self,
+        account: MarginAccount,
+        instrument_id: str,
+        series: FundingSeries,
+        now_ns: int,
+        before: float | None,
+        mark: float,
+    ) -> None:
+        index = self._funding_next.get(instrument_id, 0)
+        end = len(series)
+        if index >= end or series.ts_ns[index] > now_ns:
+            return
+        instrument = self._listings[instrument_id].instrument
+        while index < end and series.ts_ns[index] <= now_ns:
+            at_ns = series.ts_ns[index]
+            price = series.mark_at(index)
+            if price is None:
+                # The mark proxy: the latest price known at the funding time.
+                price = mark if at_ns == now_ns or before is None else before
+            rate = series.rate[index]
+            held = self._strategy_positions.get(instrument_id, {})
+            for strategy_id, quantity in list(held.items()):
+                amount = quantity * instrument.contract_size * price * rate
+                account.apply_funding(instrument_id, amount)
+                self._outbox.publish(
+                    FundingPaid(
+                        ts_event_ns=now_ns,
+                        ts_init_ns=now_ns,
+                        strategy_id=strategy_id,
+                        instrument_id=instrument_id,
+                        venue=self.venue,
+                        amount=amount,
+                        rate=rate,
+                        mark_price=price,
+                        position=quantity,
+                    )
+                )
+            index += 1
+        self._funding_next[instrument_id] = index
+
+    def _liquidate(
+        self,
+        account: MarginAccount,
+        instrument_id: str,
+        price: float,
+        equity: float,
+        maintenance: float,
+    ) -> None:
+        """Cancel the instrument's open orders and close every strategy's position in it."""
+        instrument = self._listings[instrument_id].instrument
+        asset = instrument.settle_asset
+        reason = (
+            f"equity {equity:.10g} {asset} below maintenance margin {maintenance:.10g} {asset} "
+            f"with {instrument_id} at {price:.10g}"
+        )
+        book = self._books.get(instrument_id)
+        if book is not None:
+            for order in list(book.values()):
+                self._cancel(order, f"position liquidated: {reason}")
+        now = self._clock.now_ns()
+        for strategy_id, quantity in list(self._strategy_positions.get(instrument_id, {}).items()):
+            side = OrderSide.SELL if quantity > 0.0 else OrderSide.BUY
+            size = abs(quantity)
+            # The fee comes out of what the closed position leaves of the account's equity,
+            # as on an exchange, and never makes a loss larger than the account.
+            left = account.equity(asset, (instrument_id, price))
+            fee = min(
+                size * instrument.contract_size * price * instrument.liquidation_fee,
+                max(0.0, left),
+            )
+            self._fill_count += 1
+            self._liquidation_count += 1
+            order_id = f"{self.venue}-L{self._liquidation_count:08d}"
+            self._outbox.publish(
+                OrderFilled.trusted(
+                    ts_event_ns=now,
+                    ts_init_ns=now,
+                    fill_id=f"{self.venue}-F{self._fill_count:08d}",
+                    client_order_id=order_id,
+                    venue_order_id=order_id,
+                    strategy_id=strategy_id,
+                    instrument_id=instrument_id,
+                    venue=self.venue,
+                    side=side,
+                    last_qty=size,
+                    last_px=price,
+                    fee=fee,
+                    liquidity=LiquiditySide.TAKER,
+                    leaves_qty=0.0,
+                    tag=LIQUIDATION_TAG,
+                )
+            )
+            account.apply_fill(order_id, instrument_id, side, size, price, fee, 0.0)
+            self._move_position(strategy_id, instrument_id, -quantity, instrument)
+            self._outbox.publish(
+                PositionLiquidated(
+                    ts_event_ns=now,
+                    ts_init_ns=now,
+                    strategy_id=strategy_id,
+                    instrument_id=instrument_id,
+                    venue=self.venue,
+                    quantity=quantity,
+                    price=price,
+                    fee=fee,
+                    reason=reason,
+                )
+            )
+
     # ----------------------------------------------------------------------------- state
 
     def _accept(self, cmd: SubmitOrder) -> WorkingOrder:
@@ -800,14 +1068,21 @@ class SimulatedVenue:
         self._add_working(order)
         account = self._account
         if account is not None:
-            price = cmd.limit_price
-            if price is None:
-                touch = _touch(self._last_data.get(cmd.instrument_id), cmd.side is OrderSide.BUY)
-                assert touch is not None  # a market order without a price was rejected
-                price = touch[0]
-            asset, unit_amount = account.unit_cost(
-                cmd.instrument_id, cmd.side, price, market=cmd.limit_price is None
-            )
+            priced = self._priced
+            self._priced = None
+            if priced is not None and priced[0] == cmd.client_order_id:
+                _, asset, unit_amount = priced
+            else:
+                price = cmd.limit_price
+                if price is None:
+                    touch = _touch(
+                        self._last_data.get(cmd.instrument_id), cmd.side is OrderSide.BUY
+                    )
+                    assert touch is not None  # a market order without a price was rejected
+                    price = touch[0]
+                asset, unit_amount = account.order_cost(
+                    cmd.instrument_id, cmd.side, price, cmd.quantity, market=cmd.limit_price is None
+                )
             account.reserve(cmd.client_order_id, asset, unit_amount, cmd.quantity)
         self._outbox.publish(
             OrderAccepted.trusted(
@@ -895,3 +1170,14 @@ def _touch(reference: _Reference | None, is_buy: bool) -> tuple[float, float] | 
     if is_buy:
         return reference.ask_price, reference.ask_size
     return reference.bid_price, reference.bid_size
+
+
+def _adverse_price(reference: _Reference, is_long: bool) -> float:
+    """The worst price ``reference`` shows for a position: a bar's low (long) or high (short),
+    a trade's price, a quote's bid (long) or ask (short)."""
+    if type(reference) is Bar:
+        return reference.low if is_long else reference.high
+    if type(reference) is TradeTick:
+        return reference.price
+    assert type(reference) is QuoteTick
+    return reference.bid_price if is_long else reference.ask_price

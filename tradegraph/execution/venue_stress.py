@@ -45,8 +45,9 @@ from tradegraph.contracts import (
     VenueReason,
 )
 from tradegraph.execution.fill_models import build_slippage_model
+from tradegraph.execution.funding import FundingSeries
 from tradegraph.execution.venue import SimulatedVenue, VenueState, _Listing
-from tradegraph.portfolio.account import CashAccount
+from tradegraph.portfolio.margin import Account
 
 __all__ = ["StressedVenue", "StressedVenueConfig", "VenueConditions", "VenueWindow"]
 
@@ -184,9 +185,10 @@ class StressedVenue(SimulatedVenue):
         clock: Clock,
         outbox: Outbox,
         *,
-        account: CashAccount | None = None,
+        account: Account | None = None,
+        funding: Mapping[str, FundingSeries] | None = None,
     ) -> None:
-        super().__init__(config, instruments, clock, outbox, account=account)
+        super().__init__(config, instruments, clock, outbox, account=account, funding=funding)
         self._windows = config.windows
         self._boundaries = sorted(
             {t for w in config.windows for t in (w.start_ns, w.end_ns) if t is not None}

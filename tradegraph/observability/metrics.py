@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol
 from tradegraph.contracts import (
     Bar,
     FeedStatus,
+    FundingPaid,
     KillSwitchChanged,
     Message,
     OrderBookSnapshot,
@@ -30,6 +31,7 @@ from tradegraph.contracts import (
     OrderIntent,
     OrderRejected,
     PortfolioSnapshot,
+    PositionLiquidated,
     QuoteTick,
     RiskRejected,
     StrategyError,
@@ -85,6 +87,8 @@ VENUE_AVAILABLE: Final = "tradegraph_venue_available"
 SCENARIOS_PLANNED: Final = "tradegraph_scenarios_planned"
 SCENARIOS_DONE: Final = "tradegraph_scenarios_done"
 SCENARIOS_FAILED: Final = "tradegraph_scenarios_failed"
+LIQUIDATIONS: Final = "tradegraph_liquidations"
+FUNDING_PAID: Final = "tradegraph_funding_paid"
 
 TICK_TO_ORDER_BUCKETS_S: Final = (
     0.0001,
@@ -139,6 +143,15 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(SCENARIOS_PLANNED, _G, "scenarios in the batch"),
     MetricSpec(SCENARIOS_DONE, _C, "scenarios finished (ok or failed)"),
     MetricSpec(SCENARIOS_FAILED, _C, "scenarios failed"),
+    MetricSpec(
+        LIQUIDATIONS, _C, "positions liquidated by a venue", ("strategy", "instrument", "venue")
+    ),
+    MetricSpec(
+        FUNDING_PAID,
+        _G,
+        "net funding paid on perpetual positions, settle asset (negative: received)",
+        ("strategy", "instrument"),
+    ),
 )
 """Every metric tradegraph writes. Sinks declare all of them up front."""
 
@@ -374,7 +387,10 @@ class GraphMetrics:
             StrategyError: self._on_strategy_error,
             FeedStatus: self._on_feed_status,
             VenueStatus: self._on_venue_status,
+            PositionLiquidated: self._on_liquidation,
+            FundingPaid: self._on_funding,
         }
+        self._funding_paid: dict[tuple[str, str], float] = {}
 
     # -- the message stream -----------------------------------------------------------------
 
@@ -475,6 +491,16 @@ class GraphMetrics:
 
     def _on_venue_status(self, msg: VenueStatus) -> None:
         self._gauges[(VENUE_AVAILABLE, (msg.venue,))] = 1.0 if msg.available else 0.0
+
+    def _on_liquidation(self, msg: PositionLiquidated) -> None:
+        self._count((LIQUIDATIONS, (msg.strategy_id, msg.instrument_id, msg.venue)))
+
+    def _on_funding(self, msg: FundingPaid) -> None:
+        # A gauge of the running total: funding may be received, and counters only rise.
+        key = (msg.strategy_id, msg.instrument_id)
+        total = self._funding_paid.get(key, 0.0) + msg.amount
+        self._funding_paid[key] = total
+        self._gauges[(FUNDING_PAID, key)] = total
 
     # -- what the transport knows -----------------------------------------------------------
 

@@ -9,6 +9,7 @@ from tradegraph.portfolio.allocation import (
     capital_split,
     trailing_stats,
 )
+from tradegraph.portfolio.margin import Account, AccountState, MarginAccount, MarginAccountState
 from tradegraph.portfolio.portfolio import (
     Portfolio,
     PositionAttribution,
@@ -17,9 +18,13 @@ from tradegraph.portfolio.portfolio import (
 )
 
 __all__ = [
+    "Account",
+    "AccountState",
     "CapitalAllocator",
     "CashAccount",
     "CashAccountState",
+    "MarginAccount",
+    "MarginAccountState",
     "Portfolio",
     "PositionAttribution",
     "Reservation",

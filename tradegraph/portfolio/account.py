@@ -14,8 +14,9 @@ free. A fill moves the balances (buy: quote down by notional plus fee, base up b
 sell the other way) and shrinks the order's reservation to what its open quantity still needs;
 a cancel, a rejection or the last fill releases the rest.
 
-The account kind is part of the type so that a margin account (borrowing, shorts) can be added
-beside this one; a cash account never lends, so a balance cannot go below zero.
+The account kind is part of the type; the margin account (collateral, net positions, shorts)
+is :class:`tradegraph.portfolio.margin.MarginAccount`. A cash account never lends, so a balance
+cannot go below zero.
 """
 
 from __future__ import annotations
@@ -75,12 +76,14 @@ class Shortfall:
     asset: str
     needed: float
     free: float
+    account: str = "cash"
 
     def describe(self, venue: str) -> str:
         """One sentence naming the asset, the amount needed and the amount free."""
+        what = " of margin" if self.account == "margin" else ""
         return (
-            f"needs {self.needed:.10g} {self.asset} but only {self.free:.10g} {self.asset} "
-            f"is free in the cash account at {venue}"
+            f"needs {self.needed:.10g} {self.asset}{what} but only {self.free:.10g} "
+            f"{self.asset}{what} is free in the {self.account} account at {venue}"
         )
 
 
@@ -165,6 +168,19 @@ class CashAccount:
         if market:
             price *= self._market_factor
         return instrument.quote, price * (1.0 + self._fee_rates[instrument_id])
+
+    def order_cost(
+        self,
+        instrument_id: str,
+        side: OrderSide,
+        price: float,
+        quantity: float,
+        *,
+        market: bool,
+    ) -> tuple[str, float]:
+        """:meth:`unit_cost` (a cash account's cost per unit does not depend on the quantity);
+        the signature :class:`~tradegraph.portfolio.margin.MarginAccount` shares."""
+        return self.unit_cost(instrument_id, side, price, market=market)
 
     def shortfall(self, asset: str, needed: float) -> Shortfall | None:
         """Why ``needed`` of ``asset`` cannot be reserved now, or ``None`` if it can."""

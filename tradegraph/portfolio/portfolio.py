@@ -29,12 +29,14 @@ from tradegraph.contracts import (
     AccountBalances,
     Bar,
     Clock,
+    FundingPaid,
     Instrument,
     Message,
     OrderBookSnapshot,
     OrderFilled,
     Outbox,
     PortfolioSnapshot,
+    PositionLiquidated,
     PositionSnapshot,
     QuoteTick,
     TradeTick,
@@ -112,6 +114,7 @@ class PositionAttribution:
         unrealized_pnl: ``quantity * (mark_price - avg_price)``.
         fees: Fees paid (negative for net rebates).
         fill_count: Number of fills.
+        funding: Net funding received on perpetual positions (negative: paid).
     """
 
     strategy_id: str
@@ -123,11 +126,12 @@ class PositionAttribution:
     unrealized_pnl: float
     fees: float
     fill_count: int
+    funding: float = 0.0
 
     @property
     def net_pnl(self) -> float:
-        """Realized plus unrealized PnL, less fees."""
-        return self.realized_pnl + self.unrealized_pnl - self.fees
+        """Realized plus unrealized PnL plus funding received, less fees."""
+        return self.realized_pnl + self.unrealized_pnl + self.funding - self.fees
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,8 @@ class StrategyAttribution:
         fees: Fees paid.
         fill_count: Number of fills.
         positions: Per-instrument detail, keyed by instrument id.
+        funding: Net funding received (negative: paid).
+        liquidations: Positions of the strategy the venue liquidated.
     """
 
     strategy_id: str
@@ -149,17 +155,27 @@ class StrategyAttribution:
     fees: float
     fill_count: int
     positions: Mapping[str, PositionAttribution]
+    funding: float = 0.0
+    liquidations: int = 0
 
     @property
     def net_pnl(self) -> float:
-        """Realized plus unrealized PnL, less fees."""
-        return self.realized_pnl + self.unrealized_pnl - self.fees
+        """Realized plus unrealized PnL plus funding received, less fees."""
+        return self.realized_pnl + self.unrealized_pnl + self.funding - self.fees
 
 
 class _StrategyPosition:
     """Mutable average-cost position of one strategy in one instrument."""
 
-    __slots__ = ("avg_price", "fees", "fill_count", "quantity", "realized_pnl")
+    __slots__ = (
+        "avg_price",
+        "fees",
+        "fill_count",
+        "funding",
+        "liquidations",
+        "quantity",
+        "realized_pnl",
+    )
 
     def __init__(self) -> None:
         self.quantity = 0.0
@@ -167,6 +183,8 @@ class _StrategyPosition:
         self.realized_pnl = 0.0
         self.fees = 0.0
         self.fill_count = 0
+        self.funding = 0.0
+        self.liquidations = 0
 
 
 class _InstrumentBook:
@@ -210,6 +228,8 @@ class StrategyPositionState(StateRecord):
     realized_pnl: float
     fees: float
     fill_count: int
+    funding: float = 0.0
+    liquidations: int = 0
 
 
 class PortfolioState(ComponentState):
@@ -234,6 +254,8 @@ class PortfolioState(ComponentState):
     fills: list[OrderFilled]
     adopted_venues: list[str] | None = None
     """``None`` in a state written before balances were adopted: every venue counts as adopted."""
+    funding: float = 0.0
+    liquidations: int = 0
 
 
 class Portfolio:
@@ -272,6 +294,12 @@ class Portfolio:
                     f"instruments: key {key!r} does not match instrument id "
                     f"{instrument.instrument_id!r}"
                 )
+            if instrument.contract_size != 1.0:
+                raise ConfigError(
+                    f"instruments: {instrument.symbol} has contract_size "
+                    f"{instrument.contract_size:g}; the portfolio counts quantities in base "
+                    "units, so give quantities per base unit (contract_size 1)"
+                )
             if instrument.quote != config.currency:
                 raise ConfigError(
                     f"portfolio.currency is {config.currency!r} but instrument {key} quotes in "
@@ -292,6 +320,8 @@ class Portfolio:
         self._cash = starting_cash
         self._equity = starting_cash
         self._fees = 0.0
+        self._funding = 0.0
+        self._liquidations = 0
         self._realized_pnl = 0.0
         self._peak_equity = starting_cash
         self._day_start_equity = starting_cash
@@ -343,6 +373,12 @@ class Portfolio:
             return
         elif type(msg) is AccountBalances:
             self._adopt_balances(msg)
+            return
+        elif type(msg) is FundingPaid:
+            self._apply_funding(msg)
+            return
+        elif type(msg) is PositionLiquidated:
+            self._count_liquidation(msg)
             return
         else:
             mark = mark_price(msg)
@@ -465,6 +501,42 @@ class Portfolio:
         self._next_snapshot_ns = now_ns + self._snapshot_interval_ns
         self._next_due_ns = min(self._next_day_ns, self._next_snapshot_ns)
 
+    def _apply_funding(self, event: FundingPaid) -> None:
+        """Book a funding payment: cash (and so equity) moves by it, attributed to the
+        strategy whose position paid or received it."""
+        amount = event.amount
+        if not math.isfinite(amount):
+            raise OrderPathError(f"funding payment on {event.instrument_id} is {amount!r}")
+        key = (event.strategy_id, event.instrument_id)
+        position = self._strategy_positions.get(key)
+        if position is None:
+            # Funding is only paid on a position, which a fill opened: nothing to attribute to.
+            raise OrderPathError(
+                f"funding of {amount:.10g} for strategy {event.strategy_id} on "
+                f"{event.instrument_id}, where the portfolio holds no position of it"
+            )
+        position.funding -= amount
+        self._funding -= amount
+        self._cash -= amount
+        equity = self._equity - amount
+        self._equity = equity
+        if equity > self._peak_equity:
+            self._peak_equity = equity
+        ts_ns = event.ts_event_ns
+        if ts_ns > self._last_curve_ts_ns:
+            self._curve_ts.append(ts_ns)
+            self._curve_equity.append(equity)
+            self._last_curve_ts_ns = ts_ns
+        else:
+            self._curve_equity[-1] = equity
+
+    def _count_liquidation(self, event: PositionLiquidated) -> None:
+        # The closing fill, booked before this event, moved positions and cash.
+        self._liquidations += 1
+        position = self._strategy_positions.get((event.strategy_id, event.instrument_id))
+        if position is not None:
+            position.liquidations += 1
+
     # ------------------------------------------------------------------ adopted inventory
 
     def _adopt_balances(self, report: AccountBalances) -> None:
@@ -576,6 +648,16 @@ class Portfolio:
         return self._fees
 
     @property
+    def funding(self) -> float:
+        """Net funding received on perpetual positions (negative: paid)."""
+        return self._funding
+
+    @property
+    def liquidations(self) -> int:
+        """Positions the venues liquidated."""
+        return self._liquidations
+
+    @property
     def realized_pnl(self) -> float:
         """PnL realized by closing trades, before fees."""
         return self._realized_pnl
@@ -680,7 +762,11 @@ class Portfolio:
                 unrealized_pnl=position.quantity * (mark - position.avg_price),
                 fees=position.fees,
                 fill_count=position.fill_count,
+                funding=position.funding,
             )
+        liquidations: dict[str, int] = {}
+        for (strategy_id, _), position in self._strategy_positions.items():
+            liquidations[strategy_id] = liquidations.get(strategy_id, 0) + position.liquidations
         return {
             strategy_id: StrategyAttribution(
                 strategy_id=strategy_id,
@@ -689,6 +775,8 @@ class Portfolio:
                 fees=math.fsum(p.fees for p in positions.values()),
                 fill_count=sum(p.fill_count for p in positions.values()),
                 positions=positions,
+                funding=math.fsum(p.funding for p in positions.values()),
+                liquidations=liquidations.get(strategy_id, 0),
             )
             for strategy_id, positions in details.items()
         }
@@ -749,11 +837,15 @@ class Portfolio:
                     realized_pnl=p.realized_pnl,
                     fees=p.fees,
                     fill_count=p.fill_count,
+                    funding=p.funding,
+                    liquidations=p.liquidations,
                 )
                 for (strategy_id, instrument_id), p in self._strategy_positions.items()
             ],
             fills=list(self._fills),
             adopted_venues=sorted(self._adopted_venues),
+            funding=self._funding,
+            liquidations=self._liquidations,
         )
 
     def restore(self, state: PortfolioState) -> None:
@@ -774,6 +866,8 @@ class Portfolio:
         self._cash = state.cash
         self._equity = state.equity
         self._fees = state.fees
+        self._funding = state.funding
+        self._liquidations = state.liquidations
         self._realized_pnl = state.realized_pnl
         self._peak_equity = state.peak_equity
         self._day_start_equity = state.day_start_equity
@@ -794,6 +888,8 @@ class Portfolio:
             position.realized_pnl = item.realized_pnl
             position.fees = item.fees
             position.fill_count = item.fill_count
+            position.funding = item.funding
+            position.liquidations = item.liquidations
             self._strategy_positions[(item.strategy_id, item.instrument_id)] = position
             self._books[item.instrument_id].strategy_positions[item.strategy_id] = position
         for book in self._books.values():

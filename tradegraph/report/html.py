@@ -71,6 +71,8 @@ _HEADERS = {
     "unrealized_pnl": "Unrealized PnL",
     "net_pnl": "Net PnL",
     "fees": "Fees",
+    "funding": "Funding",
+    "liquidations": "Liquidations",
     "fills": "Fills",
     "intents": "Orders asked",
     "allocated_capital": "Allocated capital",
@@ -78,7 +80,9 @@ _HEADERS = {
     "vs_vwap_bps": "vs VWAP (bps)",
 }
 
-_COUNT_COLUMNS = frozenset({"fills", "intents", "orders", "child_orders", "rejections", "count"})
+_COUNT_COLUMNS = frozenset(
+    {"fills", "intents", "orders", "child_orders", "rejections", "count", "liquidations"}
+)
 
 
 def format_metrics_table(metrics: PerformanceMetrics) -> str:
@@ -348,6 +352,16 @@ def _outcome_section(outcome: Mapping[str, object]) -> str:
     assert isinstance(reasons, list)
     if reasons:
         parts += ["<h2>Rejections by reason</h2>", _rows_table(reasons, css_class="rejections")]
+    funding = outcome.get("funding") or 0.0
+    liquidations = outcome.get("liquidations") or 0
+    assert isinstance(funding, int | float)
+    assert isinstance(liquidations, int)
+    if funding or liquidations:
+        margin = {
+            "Funding (net received)": f"{funding:,.2f}",
+            "Liquidations": f"{liquidations:,d}",
+        }
+        parts += ['<h2 id="margin">Margin</h2>', _config_table(margin, css_class="margin-table")]
     return "\n".join(parts)
 
 

@@ -26,12 +26,14 @@ from tradegraph.contracts import (
     FLATTEN_TAG,
     RISK,
     AccountBalances,
+    AccountKind,
     Bar,
     CancelIntent,
     CancelOrder,
     ChangeLimits,
     Clock,
     FeedStatus,
+    FundingPaid,
     Instrument,
     KillSwitchChanged,
     KillSwitchMode,
@@ -49,6 +51,7 @@ from tradegraph.contracts import (
     OrderType,
     Outbox,
     PortfolioSnapshot,
+    PositionLiquidated,
     QuoteTick,
     ResetKillSwitch,
     RiskReason,
@@ -70,7 +73,7 @@ from tradegraph.execution.emulator import (
     OrderEmulator,
     Release,
 )
-from tradegraph.portfolio.account import CashAccount, CashAccountState
+from tradegraph.portfolio.margin import Account, AccountState, MarginAccount, restore_account
 from tradegraph.risk.token_bucket import TokenBucket, TokenBucketState
 
 # Limits are compared with a relative slack so that float noise (0.1 * 3) on an order sized
@@ -128,7 +131,7 @@ class RiskState(ComponentState):
     rejection_counts: dict[RiskReason, int]
     portfolio: PortfolioSnapshot | None
     order_rate: TokenBucketState | None
-    accounts: dict[str, CashAccountState]
+    accounts: dict[str, AccountState]
     adopted_venues: list[str] | None = None
     """``None`` in a state written before balances were adopted: every venue counts as adopted."""
     limit_changes: list[LimitChange] = []
@@ -136,6 +139,7 @@ class RiskState(ComponentState):
     limits_refused: str = ""
     emulator: EmulatorState | None = None
     """Held conditional and contingent orders; ``None`` in a state written before emulation."""
+    liquidations: int = 0
 
 
 @dataclass(slots=True)
@@ -304,20 +308,24 @@ class RiskEngine:
         clock: Clock,
         outbox: Outbox,
         *,
-        accounts: Mapping[str, CashAccount] | None = None,
+        accounts: Mapping[str, Account] | None = None,
     ) -> None:
         self._configured = config
         self._config = config
         # Limits changed while running, by field, over the configured ones (kept in the state).
         self._limit_changes: dict[str, LimitChange] = {}
         self._limits_refused = ""
-        self._accounts: dict[str, CashAccount] = {} if accounts is None else dict(accounts)
+        self._accounts: dict[str, Account] = {} if accounts is None else dict(accounts)
         self._instruments: dict[str, Instrument] = dict(instruments)
         self._clock = clock
         self._outbox = outbox
         self._check_config()
 
         self._last_prices: dict[str, float] = {}
+        for account in self._accounts.values():
+            if isinstance(account, MarginAccount):
+                account.use_marks(self._last_prices)
+        self._liquidations = 0
         self._stale_feeds: dict[str, str] = {}
         self._unavailable_venues: dict[str, str] = {}
         self._kill_switch_tripped = False
@@ -369,6 +377,8 @@ class RiskEngine:
             VenueStatus: self._on_venue_status,
             AccountBalances: self._on_account_balances,
             TimerFired: self._on_timer,
+            FundingPaid: self._on_funding_paid,
+            PositionLiquidated: self._on_position_liquidated,
         }
 
     # ------------------------------------------------------------------ component interface
@@ -446,9 +456,14 @@ class RiskEngine:
         return MappingProxyType(self._stale_feeds)
 
     @property
-    def accounts(self) -> Mapping[str, CashAccount]:
-        """The cash account of each venue Risk checks balances at (read-only; do not modify)."""
+    def accounts(self) -> Mapping[str, Account]:
+        """The account of each venue Risk checks balances at (read-only; do not modify)."""
         return MappingProxyType(self._accounts)
+
+    @property
+    def liquidations(self) -> int:
+        """Positions the venues have liquidated."""
+        return self._liquidations
 
     @property
     def unavailable_venues(self) -> Mapping[str, str]:
@@ -787,7 +802,7 @@ class RiskEngine:
 
     def _check_balance(
         self, intent: OrderIntent, venue: str, quantity: float, limit_price: float | None
-    ) -> tuple[CashAccount, str, float] | None:
+    ) -> tuple[Account, str, float] | None:
         """The reservation the order needs, if its venue has an account; refuse if unpaid.
 
         Returns:
@@ -798,14 +813,18 @@ class RiskEngine:
             return None
         market = limit_price is None
         price = self._last_prices[intent.instrument_id] if limit_price is None else limit_price
-        asset, unit_amount = account.unit_cost(
-            intent.instrument_id, intent.side, price, market=market
+        asset, unit_amount = account.order_cost(
+            intent.instrument_id, intent.side, price, quantity, market=market
         )
         shortfall = account.shortfall(asset, unit_amount * quantity)
         if shortfall is not None:
-            priced = " (market buy valued with the account's buffer)" if market else ""
+            margin = account.kind is AccountKind.MARGIN
+            if margin:
+                priced = " (market order valued with the account's buffer)" if market else ""
+            else:
+                priced = " (market buy valued with the account's buffer)" if market else ""
             raise _RefusedError(
-                RiskReason.INSUFFICIENT_BALANCE,
+                RiskReason.INSUFFICIENT_MARGIN if margin else RiskReason.INSUFFICIENT_BALANCE,
                 f"{intent.side.value} {_num(quantity)} {intent.instrument_id}{priced} "
                 + shortfall.describe(venue),
             )
@@ -1114,6 +1133,15 @@ class RiskEngine:
             flat_below = instrument.lot_size * _FLAT_LOTS
             self._positions[inst_id] = _net(0.0, held, flat_below)
 
+    def _on_funding_paid(self, event: FundingPaid) -> None:
+        account = self._accounts.get(event.venue)
+        if isinstance(account, MarginAccount):
+            account.apply_funding(event.instrument_id, event.amount)
+
+    def _on_position_liquidated(self, event: PositionLiquidated) -> None:
+        # The closing fill came first and moved positions and the account; this counts it.
+        self._liquidations += 1
+
     # ------------------------------------------------------------------ control
 
     def _on_portfolio_snapshot(self, snapshot: PortfolioSnapshot) -> None:
@@ -1318,11 +1346,16 @@ class RiskEngine:
             limit_changes=list(self._limit_changes.values()),
             limits_refused=self._limits_refused,
             emulator=self._emulator.snapshot(),
+            liquidations=self._liquidations,
         )
 
     def restore(self, state: RiskState) -> None:
         """Replace all state with that of a :meth:`snapshot`."""
         self._last_prices = dict(state.last_prices)
+        for account in self._accounts.values():
+            if isinstance(account, MarginAccount):
+                account.use_marks(self._last_prices)
+        self._liquidations = state.liquidations
         self._stale_feeds = dict(state.stale_feeds)
         self._unavailable_venues = dict(state.unavailable_venues)
         self._kill_switch_tripped = state.kill_switch_tripped
@@ -1352,9 +1385,9 @@ class RiskEngine:
         if self._order_rate is not None and state.order_rate is not None:
             self._order_rate.restore(state.order_rate)
         for venue, account_state in state.accounts.items():
-            account = self._accounts.get(venue)
-            if account is not None:
-                account.restore(account_state)
+            found = self._accounts.get(venue)
+            if found is not None:
+                restore_account(found, account_state)
         # A state written before balances were adopted is authoritative at every venue.
         every_venue = sorted({i.venue for i in self._instruments.values()})
         adopted = state.adopted_venues

@@ -34,6 +34,8 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "on_quote",
             "on_order_book",
             "on_fill",
+            "on_funding",
+            "on_liquidation",
             "on_order_accepted",
             "on_order_rejected",
             "on_order_cancelled",

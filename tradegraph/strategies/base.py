@@ -27,6 +27,7 @@ from tradegraph.contracts import (
     Clock,
     ExecutionReport,
     FeedStatus,
+    FundingPaid,
     IdGenerator,
     Instrument,
     KillSwitchChanged,
@@ -40,6 +41,7 @@ from tradegraph.contracts import (
     OrderSide,
     OrderType,
     Outbox,
+    PositionLiquidated,
     QuoteTick,
     RiskRejected,
     StrategyError,
@@ -416,6 +418,12 @@ class Strategy:
             self.on_kill_switch(msg)
         elif type(msg) is FeedStatus:
             self.on_feed_status(msg)
+        elif type(msg) is FundingPaid:
+            if msg.strategy_id == self.strategy_id:
+                self.on_funding(msg)
+        elif type(msg) is PositionLiquidated:
+            if msg.strategy_id == self.strategy_id:
+                self.on_liquidation(msg)
         elif isinstance(msg, CapitalAllocated) and msg.strategy_id == self.strategy_id:
             self._allocation = msg
             self.on_capital_allocated(msg)
@@ -532,6 +540,23 @@ class Strategy:
         Args:
             fill: Price, quantity, fee, liquidity side, the client order id and the quantity
                 still open (``leaves_qty``).
+        """
+
+    def on_funding(self, event: FundingPaid) -> None:
+        """A funding payment on one of the strategy's perpetual positions.
+
+        Args:
+            event: ``amount`` paid (negative: received), the rate, the mark and the position.
+        """
+
+    def on_liquidation(self, event: PositionLiquidated) -> None:
+        """The venue liquidated one of the strategy's positions (margin accounts).
+
+        ``position`` is already flat: the closing fill (tagged ``liquidation``) reached
+        ``on_fill`` first.
+
+        Args:
+            event: The position closed, the price, the liquidation fee and why.
         """
 
     def on_order_accepted(self, event: OrderAccepted) -> None:

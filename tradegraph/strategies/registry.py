@@ -34,6 +34,7 @@ _registry: dict[str, str | type[Strategy]] = {
     "resting_bid": "tradegraph.strategies.resting_bid:RestingBid",
     "trend_filter": "tradegraph.strategies.trend_filter:TrendFilter",
     "bracket_breakout": "tradegraph.strategies.bracket_breakout:BracketBreakout",
+    "long_short": "tradegraph.strategies.long_short:LongShort",
 }
 
 

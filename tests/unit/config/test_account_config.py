@@ -21,7 +21,7 @@ def test_account_cash_is_short_for_a_cash_account_section() -> None:
 
 def test_an_unknown_account_kind_is_refused() -> None:
     with pytest.raises(ValidationError, match=r"account\.kind"):
-        VenueConfig.model_validate({"account": "margin"})
+        VenueConfig.model_validate({"account": "portfolio_margin"})
 
 
 def test_a_negative_starting_balance_is_refused_naming_the_asset() -> None:
