@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_perpetual
-from tests.support.live_venue import fake_live_venue
+from tests.support.live_venue import fake_live_venue, margin_account
 from tradegraph.actors.session import LiveSession
 from tradegraph.config import (
     BarSourceConfig,
@@ -68,7 +68,11 @@ def perpetual_config(fake: FakeExchange, tmp_path: Path, namespace: str) -> Grap
     return GraphConfig(
         name="live-perpetual-session",
         instruments=(btc_perpetual(),),
-        venues=(VenueConfig(name="BINANCE", live=live),),
+        venues=(
+            VenueConfig(
+                name="BINANCE", live=live, account=margin_account(live, (btc_perpetual(),))
+            ),
+        ),
         data=DataConfig(
             bars=(BarSourceConfig(path="sample:BTCUSDT_1m", symbol="BTCUSDT-PERP", limit=10),)
         ),

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.fake_exchange import FakeExchange
 from tests.support.graphs import btc_perpetual
-from tests.support.live_venue import fake_live_venue
+from tests.support.live_venue import fake_live_venue, margin_account
 from tradegraph.actors.gateway import GatewayBroker
 from tradegraph.config import (
     BarSourceConfig,
@@ -78,10 +78,11 @@ def graph(
     live = fake_live_venue(
         fake, key_env="PERP_KEY", secret_env="PERP_SECRET", futures=True, **values
     )
+    instruments = (instrument or btc_perpetual(),)
     return GraphConfig(
         name="live-perpetual",
-        instruments=(instrument or btc_perpetual(),),
-        venues=(VenueConfig(name="BINANCE", live=live),),
+        instruments=instruments,
+        venues=(VenueConfig(name="BINANCE", live=live, account=margin_account(live, instruments)),),
         data=DataConfig(
             bars=(BarSourceConfig(path="sample:BTCUSDT_1m", symbol="BTCUSDT-PERP", limit=10),)
         ),

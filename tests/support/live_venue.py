@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tests.support.fake_exchange import FakeExchange
-from tradegraph.config.models import CircuitBreakerConfig, LiveMode, LiveVenueConfig
+from tradegraph.config.models import (
+    AccountConfig,
+    CircuitBreakerConfig,
+    InstrumentConfig,
+    LiveMode,
+    LiveVenueConfig,
+)
+from tradegraph.contracts import AccountKind, InstrumentKind
 
 
 def fake_live_venue(
@@ -33,3 +41,18 @@ def fake_live_venue(
     }
     values.update(fields)
     return LiveVenueConfig(**values)
+
+
+def margin_account(
+    live: LiveVenueConfig, instruments: Sequence[InstrumentConfig], venue: str = "BINANCE"
+) -> AccountConfig:
+    """A margin account whose leverage per perpetual of ``instruments`` is what ``live`` sets
+    at the exchange."""
+    return AccountConfig(
+        kind=AccountKind.MARGIN,
+        leverage={
+            f"{i.symbol}.{venue}": float(live.leverage.get(i.symbol, live.default_leverage))
+            for i in instruments
+            if i.kind is InstrumentKind.PERPETUAL
+        },
+    )

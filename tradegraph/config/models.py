@@ -1091,6 +1091,22 @@ class GraphConfig(_Config):
                         f"venues.{venue_cfg.name}.account.leverage[{inst_id}] {value:g} is above "
                         f"the instrument's max_leverage {leveraged.max_leverage:g}"
                     )
+        for venue_cfg in self.venues:
+            live = venue_cfg.live
+            for inst_id, inst in by_id.items():
+                if live is None or inst.venue != venue_cfg.name:
+                    continue
+                if inst.kind is not InstrumentKind.PERPETUAL:
+                    continue
+                at_exchange = live.leverage.get(inst.symbol, live.default_leverage)
+                modelled = venue_cfg.account.leverage.get(inst_id, 1.0)
+                if at_exchange != modelled:
+                    raise ValueError(
+                        f"venues.{venue_cfg.name}: {inst_id} trades at leverage {at_exchange} "
+                        f"at the exchange (live.leverage / live.default_leverage) but "
+                        f"{modelled:g} in the account Risk checks margin with "
+                        f"(account.leverage); set both to the same value"
+                    )
         for source in self.data.funding:
             funded = by_id.get(source.instrument)
             if funded is None or funded.kind is not InstrumentKind.PERPETUAL:

@@ -67,3 +67,17 @@ def test_leverage_on_a_cash_account_is_refused() -> None:
 def test_leverage_that_maintenance_would_liquidate_at_once_is_refused() -> None:
     with pytest.raises(ValidationError, match="at or below maintenance_margin_rate"):
         AccountConfig(kind=AccountKind.MARGIN, leverage={"X.Y": 200.0})
+
+
+def test_live_and_account_leverage_must_agree() -> None:
+    """The exchange is set to ``live.leverage``; Risk checks margin with ``account.leverage``:
+    a config where they differ would trade at one leverage and check at another."""
+    raw = _example()
+    raw["venues"][0]["live"] = {"exchange": "binanceusdm", "leverage": {"BTCUSDT-PERP": 5}}
+    with pytest.raises(
+        ValidationError, match=r"leverage 5 at the exchange .* but 20 in the account"
+    ):
+        GraphConfig.model_validate(raw)
+
+    raw["venues"][0]["live"]["leverage"] = {"BTCUSDT-PERP": 20}
+    assert GraphConfig.model_validate(raw).venues[0].live is not None
