@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,9 @@ from tradegraph.research.overfitting import (
     probability_of_backtest_overfitting,
 )
 from tradegraph.strategies.registry import load_strategy_class, use_strategy_modules
+
+if TYPE_CHECKING:
+    from tradegraph.batch.optuna_search import OptunaSearch
 
 SEARCHES = ("grid", "random", "optuna")
 MAX_COMBINATIONS = 1_000_000
@@ -964,6 +967,9 @@ class Sweep:
         """Trials an optuna search asks for at a time (``workers``, else this machine's CPUs)."""
         self.trials_pruned = 0
         """Proposals of an optuna search that ``--where`` rejected, unrun."""
+        self.duplicates_skipped = 0
+        """Trials of an optuna search that repeated an earlier trial's values and took its
+        row instead of running again."""
         if search == "optuna":
             if trials is None:
                 raise ConfigError("--search optuna needs --trials N")
@@ -1075,6 +1081,28 @@ class Sweep:
         """Run every trial not yet done; the result carries the table and the summary."""
         if self.search == "optuna":
             return self._run_optuna()
+        batch = self.begin()
+        startup_s = run_chunks(
+            run_trial_chunk,
+            self.plan,
+            batch.pending,
+            in_process=self.in_process,
+            runner=self.runner,
+            address=self.address,
+            workers=self.workers,
+            chunk_size=self.chunk_size,
+            on_done=batch.on_chunk,
+            on_lost=batch.on_lost,
+        )
+        return batch.end(startup_s)
+
+    def begin(self) -> SweepBatch:
+        """The trials of a grid or random sweep still to run (earlier chunks in ``out_dir``
+        are read back), for a caller that runs them itself: hand every finished chunk to
+        :meth:`SweepBatch.on_chunk`, then call :meth:`SweepBatch.end`. :meth:`run` does this
+        with its own pool; a walk-forward runs many sweeps' chunks on one."""
+        if self.search == "optuna":
+            raise ConfigError("an optuna sweep runs in rounds: use begin_optuna()")
         started = time.perf_counter()
         total = self.trials
         previous = (
@@ -1089,81 +1117,12 @@ class Sweep:
             merged.filter(pc.equal(merged.column("status"), "ok")).column("trial").to_pylist()
         )
         pending = [i for i in range(total) if i not in finished]
-        tables = list(previous)
-        resumed = total - len(pending)
-        done = resumed
-
-        def on_chunk(indices: list[int], table: pa.Table) -> None:
-            nonlocal done
-            tables.append(table)
-            if self.out_dir is not None:
-                write_chunk(self.out_dir / "chunks", indices, table)
-            done += len(indices)
-            if self.progress is not None:
-                self.progress(BatchProgress(done, total, resumed, time.perf_counter() - started))
-
-        def on_lost(indices: list[int], error: str) -> None:
-            rows = [failed_trial_row(self.plan, i, error, attempts=2) for i in indices]
-            on_chunk(indices, pa.Table.from_pylist(rows, schema=self.schema))
-
-        startup_s = run_chunks(
-            run_trial_chunk,
-            self.plan,
-            pending,
-            in_process=self.in_process,
-            runner=self.runner,
-            address=self.address,
-            workers=self.workers,
-            chunk_size=self.chunk_size,
-            on_done=on_chunk,
-            on_lost=on_lost,
-        )
-        table = merge_results(tables, total, schema=self.schema, key="trial")
-        return self._finish(table, time.perf_counter() - started, len(pending), startup_s)
+        return SweepBatch(self, pending, list(previous), started)
 
     def _run_optuna(self) -> SweepResult:
         """Ask ``round_size`` trials of the TPE sampler, run them as one set of chunks, tell
         their results in trial order, repeat (see :mod:`tradegraph.batch.optuna_search`)."""
-        # Imported here: optuna is needed only by this search, and takes a while to import.
-        from tradegraph.batch.optuna_search import OptunaSearch
-
-        started = time.perf_counter()
-        total = self.trials
-        previous = (
-            []
-            if self.out_dir is None
-            else load_chunks(
-                self.out_dir,
-                self.fingerprint(),
-                "config, grid, constraints, objective, seed, workers or data",
-            )
-        )
-        recorded = {
-            row["trial"]: row
-            for row in merge_results(previous, total, schema=self.schema, key="trial").to_pylist()
-            if row["status"] == "ok"
-        }
-        search = OptunaSearch(
-            self.dims, self.constraints, minimise=self.objective in MINIMISED, seed=self.root_seed
-        )
-        rows: dict[int, dict[str, Any]] = {}
-        params: list[dict[str, Any]] = []
-        ran = 0
-        resumed = 0
-
-        def on_chunk(indices: list[int], table: pa.Table) -> None:
-            if self.out_dir is not None:
-                write_chunk(self.out_dir / "chunks", indices, table)
-            for row in table.to_pylist():
-                rows[row["trial"]] = row
-            if self.progress is not None:
-                elapsed = time.perf_counter() - started
-                self.progress(BatchProgress(len(rows), total, resumed, elapsed))
-
-        def on_lost(indices: list[int], error: str) -> None:
-            failed = [failed_trial_row(self.plan, i, error, attempts=2) for i in indices]
-            on_chunk(indices, pa.Table.from_pylist(failed, schema=self.schema))
-
+        rounds = self.begin_optuna()
         pool: contextlib.AbstractContextManager[int] = contextlib.nullcontext(self.round_size)
         startup_s = 0.0
         if not self.in_process:
@@ -1179,25 +1138,10 @@ class Sweep:
                 assert self.runner is not None
                 self.runner.prepare(run_trial_chunk, concurrency)
                 startup_s = time.perf_counter() - pool_started
-            while len(params) < total:
-                asked = search.ask(min(self.round_size, total - len(params)))
-                indices = list(range(len(params), len(params) + len(asked)))
-                params.extend(p for _, p in asked)
-                self.plan = dataclasses.replace(self.plan, trials=tuple(params))
-                pending = []
-                for index, (_, values) in zip(indices, asked, strict=True):
-                    row = recorded.get(index)
-                    if row is not None and all(
-                        row[PARAM_PREFIX + k] == v for k, v in values.items()
-                    ):
-                        rows[index] = row
-                        resumed += 1
-                    else:
-                        pending.append(index)
-                ran += len(pending)
+            while (pending := rounds.ask()) is not None:
                 if self.in_process:
                     for chunk in chunk_indices(pending, 1, self.chunk_size):
-                        on_chunk(chunk, run_trial_chunk(self.plan, chunk))
+                        rounds.on_chunk(chunk, run_trial_chunk(self.plan, chunk))
                 elif pending:
                     assert self.runner is not None
                     self.runner.run(
@@ -1205,14 +1149,39 @@ class Sweep:
                         self.plan,
                         chunk_indices(pending, concurrency, self.chunk_size),
                         concurrency=concurrency,
-                        on_done=on_chunk,
-                        on_lost=on_lost,
+                        on_done=rounds.on_chunk,
+                        on_lost=rounds.on_lost,
                     )
-                for index, (trial, _) in zip(indices, asked, strict=True):
-                    search.tell(trial, rows[index], self.objective)
-        self.trials_pruned = search.pruned
-        table = pa.Table.from_pylist([rows[i] for i in sorted(rows)], schema=self.schema)
-        return self._finish(table, time.perf_counter() - started, ran, startup_s)
+                rounds.tell()
+        return rounds.end(startup_s)
+
+    def begin_optuna(self) -> OptunaRounds:
+        """The rounds of an optuna search, for a caller that runs each round's trials itself
+        (see :class:`OptunaRounds`); earlier chunks in ``out_dir`` are read back."""
+        # Imported here: optuna is needed only by this search, and takes a while to import.
+        from tradegraph.batch.optuna_search import OptunaSearch
+
+        started = time.perf_counter()
+        previous = (
+            []
+            if self.out_dir is None
+            else load_chunks(
+                self.out_dir,
+                self.fingerprint(),
+                "config, grid, constraints, objective, seed, workers or data",
+            )
+        )
+        recorded = {
+            row["trial"]: row
+            for row in merge_results(
+                previous, self.trials, schema=self.schema, key="trial"
+            ).to_pylist()
+            if row["status"] == "ok"
+        }
+        search = OptunaSearch(
+            self.dims, self.constraints, minimise=self.objective in MINIMISED, seed=self.root_seed
+        )
+        return OptunaRounds(self, search, recorded, started)
 
     def _finish(
         self, table: pa.Table, elapsed_s: float, ran: int, startup_s: float = 0.0
@@ -1257,6 +1226,7 @@ class Sweep:
         if self.search == "optuna":
             summary["round_size"] = self.round_size
             summary["trials_pruned"] = self.trials_pruned
+            summary["duplicates_skipped"] = self.duplicates_skipped
         results = table.drop_columns(list(DAILY_COLUMNS))
         daily = daily_table(table)
         result = SweepResult(results, daily, summary)
@@ -1279,3 +1249,143 @@ class Sweep:
                     summary=summary,
                 )
         return result
+
+
+class SweepBatch:
+    """A grid or random sweep's trials under way (:meth:`Sweep.begin`): its caller runs
+    ``pending`` in chunks, hands each finished one to :meth:`on_chunk` (a lost one to
+    :meth:`on_lost`) and ends with :meth:`end`. Every chunk is written to the sweep's folder
+    as it arrives, so an interrupted batch resumes from it."""
+
+    def __init__(
+        self, sweep: Sweep, pending: list[int], tables: list[pa.Table], started: float
+    ) -> None:
+        self.sweep = sweep
+        self.pending = pending
+        """The trials not done yet, in trial order."""
+        self.tables = tables
+        self.started = started
+        self.resumed = sweep.trials - len(pending)
+        self.done = self.resumed
+
+    def on_chunk(self, indices: list[int], table: pa.Table) -> None:
+        sweep = self.sweep
+        self.tables.append(table)
+        if sweep.out_dir is not None:
+            write_chunk(sweep.out_dir / "chunks", indices, table)
+        self.done += len(indices)
+        if sweep.progress is not None:
+            elapsed = time.perf_counter() - self.started
+            sweep.progress(BatchProgress(self.done, sweep.trials, self.resumed, elapsed))
+
+    def on_lost(self, indices: list[int], error: str) -> None:
+        rows = [failed_trial_row(self.sweep.plan, i, error, attempts=2) for i in indices]
+        self.on_chunk(indices, pa.Table.from_pylist(rows, schema=self.sweep.schema))
+
+    def end(self, startup_s: float = 0.0) -> SweepResult:
+        """The sweep's result once every pending chunk was handed on; ``startup_s`` is the
+        pool's start-up inside the time since :meth:`Sweep.begin`."""
+        sweep = self.sweep
+        table = merge_results(self.tables, sweep.trials, schema=sweep.schema, key="trial")
+        elapsed = time.perf_counter() - self.started
+        return sweep._finish(table, elapsed, len(self.pending), startup_s)
+
+
+def _values_key(values: Mapping[str, Any]) -> str:
+    """A trial's values as text that tells ``1``, ``1.0`` and ``true`` apart."""
+    return json.dumps(list(values.items()), default=str)
+
+
+class OptunaRounds:
+    """An optuna sweep's rounds (:meth:`Sweep.begin_optuna`), for a caller that runs each
+    round's trials itself: :meth:`ask` proposes the next ``round_size`` trials and returns
+    those to run (None when the search is done); the caller runs them on ``sweep.plan`` in
+    chunks, hands each to :meth:`on_chunk` (or :meth:`on_lost`), then calls :meth:`tell`;
+    :meth:`end` gives the result. Several sweeps' rounds may run side by side on one pool
+    (a walk-forward does): each study still sees exactly its own asks and tells.
+
+    A proposal whose values an earlier trial of the search already had is not run again: it
+    takes that trial's row (``trial`` and ``elapsed_s`` its own) once the row is known, is told
+    to the study like any trial, and counts in ``duplicates_skipped``. A backtest is a
+    function of its config, so the row is the one a second run would give, and
+    ``results_digest`` is unchanged.
+    """
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        search: OptunaSearch,
+        recorded: dict[int, dict[str, Any]],
+        started: float,
+    ) -> None:
+        self.sweep = sweep
+        self.search = search
+        self.recorded = recorded
+        self.started = started
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.params: list[dict[str, Any]] = []
+        self.first_of: dict[str, int] = {}
+        """Values (:func:`_values_key`) -> the first trial that had them."""
+        self.asked: list[tuple[int, Any]] = []
+        self.copies: dict[int, int] = {}
+        """This round's duplicate trials -> the earlier trial whose row each takes."""
+        self.ran = 0
+        self.resumed = 0
+
+    def ask(self) -> list[int] | None:
+        """Propose the next round; the trials of it to run (None: the search is done)."""
+        sweep = self.sweep
+        if len(self.params) >= sweep.trials:
+            return None
+        asked = self.search.ask(min(sweep.round_size, sweep.trials - len(self.params)))
+        first = len(self.params)
+        self.params.extend(p for _, p in asked)
+        sweep.plan = dataclasses.replace(sweep.plan, trials=tuple(self.params))
+        self.asked = [(first + n, trial) for n, (trial, _) in enumerate(asked)]
+        self.copies = {}
+        pending = []
+        for n, (_, values) in enumerate(asked):
+            index = first + n
+            key = _values_key(values)
+            earlier = self.first_of.setdefault(key, index)
+            row = self.recorded.get(index)
+            if row is not None and all(row[PARAM_PREFIX + k] == v for k, v in values.items()):
+                self.rows[index] = row
+                self.resumed += 1
+            elif earlier != index:
+                self.copies[index] = earlier
+            else:
+                pending.append(index)
+        self.ran += len(pending)
+        return pending
+
+    def on_chunk(self, indices: list[int], table: pa.Table) -> None:
+        sweep = self.sweep
+        if sweep.out_dir is not None:
+            write_chunk(sweep.out_dir / "chunks", indices, table)
+        for row in table.to_pylist():
+            self.rows[row["trial"]] = row
+        if sweep.progress is not None:
+            elapsed = time.perf_counter() - self.started
+            sweep.progress(BatchProgress(len(self.rows), sweep.trials, self.resumed, elapsed))
+
+    def on_lost(self, indices: list[int], error: str) -> None:
+        failed = [failed_trial_row(self.sweep.plan, i, error, attempts=2) for i in indices]
+        self.on_chunk(indices, pa.Table.from_pylist(failed, schema=self.sweep.schema))
+
+    def tell(self) -> None:
+        """Fill this round's duplicates from their earlier trials' rows, then tell the study
+        every result of the round in trial order."""
+        for index, earlier in sorted(self.copies.items()):
+            self.rows[index] = {**self.rows[earlier], "trial": index, "elapsed_s": 0.0}
+            self.sweep.duplicates_skipped += 1
+        for index, trial in self.asked:
+            self.search.tell(trial, self.rows[index], self.sweep.objective)
+
+    def end(self, startup_s: float = 0.0) -> SweepResult:
+        sweep = self.sweep
+        sweep.trials_pruned = self.search.pruned
+        rows = [self.rows[i] for i in sorted(self.rows)]
+        table = pa.Table.from_pylist(rows, schema=sweep.schema)
+        elapsed = time.perf_counter() - self.started
+        return sweep._finish(table, elapsed, self.ran, startup_s)

@@ -41,10 +41,18 @@ curve, so it is the same for any worker count, chunk order or resumed run.
 
 Recovery: every finished fold is written under ``folds/<k>/`` (its train sweep resumes on its
 own chunks); a rerun into the same folder skips finished folds.
+
+Execution: the folds to run share one pool (this process, or Ray through a ``ChunkRunner``).
+Their train trials go to it as one batch of chunks (:class:`FoldTrialsPlan`; a chunk holds
+trials of one fold, and hands its rows to that fold's sweep), then their out-of-sample
+backtests as one task each (:class:`OosPlan`). An optuna search runs its folds' rounds side by
+side (:class:`tradegraph.batch.sweep.OptunaRounds`): each study sees exactly the asks and tells
+it would alone, so every fold chooses the same parameters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -52,7 +60,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,13 +70,29 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tradegraph.batch.montecarlo import BatchProgress, ChunkRunner, results_digest
-from tradegraph.batch.sweep import MINIMISED, PARAM_PREFIX, Sweep
+from tradegraph.batch.montecarlo import (
+    MAX_CHUNK,
+    BatchProgress,
+    ChunkRunner,
+    chunk_indices,
+    results_digest,
+)
+from tradegraph.batch.sweep import (
+    MINIMISED,
+    PARAM_PREFIX,
+    OptunaRounds,
+    Sweep,
+    SweepBatch,
+    SweepPlan,
+    SweepResult,
+    run_trial_chunk,
+)
 from tradegraph.config.loader import load_config
 from tradegraph.config.models import GraphConfig
 from tradegraph.data.catalog import write_parquet
-from tradegraph.engine.backtest import load_bar_stream, run_backtest
-from tradegraph.errors import ConfigError, DataError
+from tradegraph.engine.backtest import load_bar_stream, load_trade_stream, run_backtest
+from tradegraph.engine.streams import BarStream, TradeStream
+from tradegraph.errors import ConfigError, DataError, TradegraphError
 from tradegraph.report.performance import compute_metrics, infer_periods_per_year
 from tradegraph.report.walkforward import write_walkforward_report
 from tradegraph.strategies.registry import load_strategy_class
@@ -303,6 +327,132 @@ def walkforward_digest(folds: pa.Table, oos_equity: pa.Table) -> str:
     return digest.hexdigest()
 
 
+Executor = Callable[
+    [
+        Callable[[Any, Sequence[int]], pa.Table],
+        Any,
+        Sequence[list[int]],
+        Callable[[list[int], pa.Table], None],
+        Callable[[list[int], str], None],
+    ],
+    None,
+]
+"""Runs a task over chunks on the walk-forward's pool, handing each result on as it ends."""
+
+
+@dataclass(frozen=True)
+class FoldTrialsPlan:
+    """Several folds' train sweeps as one batch: ``units[g]`` is the (fold, trial) that batch
+    index ``g`` names; every chunk holds trials of one fold."""
+
+    sweeps: dict[int, SweepPlan]
+    units: tuple[tuple[int, int], ...]
+
+    def fold_of(self, chunk: Sequence[int]) -> int:
+        return self.units[chunk[0]][0]
+
+    def local(self, chunk: Sequence[int]) -> list[int]:
+        """The fold's own trial indices of a chunk (as its sweep writes them)."""
+        return [self.units[g][1] for g in chunk]
+
+
+def _fold_chunks(
+    parts: dict[int, tuple[SweepPlan, list[list[int]]]],
+) -> tuple[FoldTrialsPlan, list[list[int]]]:
+    """One plan and one list of chunks over every fold's chunks of trials, in fold order."""
+    units: list[tuple[int, int]] = []
+    chunks: list[list[int]] = []
+    for fold, (_, fold_chunks) in sorted(parts.items()):
+        for chunk in fold_chunks:
+            chunks.append(list(range(len(units), len(units) + len(chunk))))
+            units.extend((fold, trial) for trial in chunk)
+    plan = FoldTrialsPlan({k: p for k, (p, _) in parts.items()}, tuple(units))
+    return plan, chunks
+
+
+def _run_fold_chunks(
+    execute: Executor,
+    parts: dict[int, tuple[SweepPlan, list[list[int]]]],
+    targets: Mapping[int, SweepBatch | OptunaRounds],
+) -> None:
+    """Run several folds' chunks of trials as one batch, handing each finished chunk (with
+    the fold's own trial indices) to its fold's sweep."""
+    plan, chunks = _fold_chunks(parts)
+
+    def on_done(chunk: list[int], table: pa.Table) -> None:
+        targets[plan.fold_of(chunk)].on_chunk(plan.local(chunk), table)
+
+    def on_lost(chunk: list[int], error: str) -> None:
+        targets[plan.fold_of(chunk)].on_lost(plan.local(chunk), error)
+
+    execute(run_fold_trials, plan, chunks, on_done, on_lost)
+
+
+def run_fold_trials(plan: FoldTrialsPlan, indices: Sequence[int]) -> pa.Table:
+    """A chunk of one fold's train trials (their rows carry the fold's own trial indices)."""
+    return run_trial_chunk(plan.sweeps[plan.fold_of(indices)], plan.local(indices))
+
+
+@dataclass(frozen=True)
+class OosRun:
+    """A fold's out-of-sample backtest: its config (window, warm-up and chosen parameters
+    set) and the market data the driver read for it."""
+
+    fold: int
+    config: GraphConfig
+    stream: BarStream
+    trades: TradeStream | None
+
+
+@dataclass(frozen=True)
+class OosPlan:
+    """The out-of-sample backtests of a walk-forward, one task each."""
+
+    runs: tuple[OosRun, ...]
+
+
+OOS_SCHEMA = pa.schema(
+    [
+        ("fold", pa.int64()),
+        ("error", pa.string()),
+        ("error_type", pa.string()),
+        ("metrics", pa.string()),
+        ("bars", pa.int64()),
+        ("fills_digest", pa.string()),
+        ("ts_ns", pa.list_(pa.int64())),
+        ("equity", pa.list_(pa.float64())),
+    ]
+)
+
+
+def run_oos_chunk(plan: OosPlan, indices: Sequence[int]) -> pa.Table:
+    """Run out-of-sample backtests ``indices``: the numbers a fold row takes (as exact JSON)
+    and the equity curve; an error tradegraph raises on purpose comes back as text and type."""
+    rows = []
+    for index in indices:
+        run = plan.runs[index]
+        try:
+            result = run_backtest(run.config, run.stream, run.trades)
+        except TradegraphError as exc:
+            rows.append({"fold": run.fold, "error": str(exc), "error_type": type(exc).__name__})
+            continue
+        summary = result.summary()
+        metrics = {**result.metrics.model_dump(), **summary}
+        numbers = {m: metrics.get(m) for m in FOLD_METRICS}
+        numbers.update(status=summary["status"], metrics_total_return=result.metrics.total_return)
+        rows.append(
+            {
+                "fold": run.fold,
+                "metrics": json.dumps(numbers),
+                "bars": result.bars,
+                "fills_digest": result.fills_digest,
+                "ts_ns": result.ts_ns.tolist(),
+                "equity": result.equity.tolist(),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=OOS_SCHEMA)
+
+
 @dataclass
 class WalkForwardResult:
     """What a walk-forward produced: ``folds`` (one row per fold), the stitched
@@ -350,6 +500,7 @@ class WalkForward:
         html: bool = True,
         progress: Callable[[int, int, BatchProgress | None], None] | None = None,
         runner: ChunkRunner | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.config_path = config_path
         self.grid = list(grid)
@@ -366,6 +517,9 @@ class WalkForward:
         self.html = html
         self.progress = progress
         self.runner = runner
+        self.chunk_size = chunk_size
+        self.duplicates_skipped = 0
+        """Optuna trials that repeated an earlier trial of their fold's search (not run)."""
         self.anchored = anchored
         self.train_ns = parse_duration(train, "--train")
         self.test_ns = parse_duration(test, "--test")
@@ -435,47 +589,16 @@ class WalkForward:
         window = window_overrides(config, start, fold.test_end_ns)
         return [*chosen, *window, f"data.trade_start='{iso(fold.test_start_ns)}'"], bars
 
-    def _run_fold(self, fold: Fold, folder: Path | None) -> tuple[dict[str, Any], pa.Table]:
-        sweep = self._sweep(fold, None if folder is None else folder / "train")
-        result = sweep.run()
-        best = result.summary["best"]
-        if best is None:
-            raise ConfigError(
-                f"fold {fold.index}: no trial of the train window {iso(fold.train_start_ns)} to "
-                f"{iso(fold.train_end_ns)} has a finite {self.objective}"
-            )
-        params: dict[str, Any] = best["params"]
-        odds = result.summary["overfitting"]
-        sets, bars = self.oos_overrides(fold, params)
-        oos = run_backtest(load_config(self.config_path, [*self.overrides, *sets]))
-        oos_summary = oos.summary()
-        oos_metrics = {**oos.metrics.model_dump(), **oos_summary}
-        row: dict[str, Any] = {
-            "fold": fold.index,
-            "train_start": iso(fold.train_start_ns),
-            "train_end": iso(fold.train_end_ns),
-            "test_start": iso(fold.test_start_ns),
-            "test_end": iso(fold.test_end_ns),
-            "warmup_bars": bars,
-            "is_trial": best["trial"],
-            **{PARAM_PREFIX + k: v for k, v in params.items()},
-            **{f"is_{m}": best["metrics"].get(m) for m in FOLD_METRICS},
-            **{f"oos_{m}": oos_metrics.get(m) for m in FOLD_METRICS},
-            "oos_bars": oos.bars,
-            "oos_status": oos_summary["status"],
-            "oos_fills_digest": oos.fills_digest,
-            "oos_set": sets,
-            "wfe": efficiency(best["metrics"]["total_return"], oos.metrics.total_return, fold),
-            "is_pbo": odds["pbo"]["value"],
-            "is_pbo_reason": odds["pbo"].get("reason"),
-            "is_deflated_sharpe": odds["deflated_sharpe"]["value"],
-            "is_deflated_sharpe_reason": odds["deflated_sharpe"].get("reason"),
-        }
-        curve = pa.table({"ts_ns": oos.ts_ns, "equity": oos.equity})
-        return row, curve
+    def _folder(self, fold: Fold) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / "folds" / f"{fold.index:03d}"
 
     def run(self) -> WalkForwardResult:
-        """Run every fold not yet done; the result carries the tables and the summary."""
+        """Run every fold not yet done; the result carries the tables and the summary.
+
+        The train sweeps of every fold to run go to the pool as one batch of chunks (each
+        fold's chunks still written under its ``folds/<k>/train``), then their out-of-sample
+        backtests as tasks of the same pool; an optuna search runs its folds' rounds side by
+        side. Results do not depend on the worker count or the order chunks finish."""
         started = time.perf_counter()
         fingerprint = self.fingerprint()
         if self.out_dir is not None:
@@ -489,21 +612,20 @@ class WalkForward:
                     "windows differ); use --fresh or another --out"
                 )
             marker.write_text(json.dumps(fingerprint, default=str, indent=2) + "\n")
+        done: dict[int, tuple[dict[str, Any], pa.Table]] = {}
+        todo: list[Fold] = []
+        for fold in self.folds:
+            folder = self._folder(fold)
+            if folder is not None and (folder / "fold.json").exists():
+                row = json.loads((folder / "fold.json").read_text())
+                done[fold.index] = (row, pq.read_table(folder / "oos_equity.parquet"))
+            else:
+                todo.append(fold)
+        startup_s = self._run_folds(todo, done) if todo else 0.0
         rows: list[dict[str, Any]] = []
         curves: list[tuple[np.ndarray, np.ndarray]] = []
-        ran = 0
         for fold in self.folds:
-            folder = None if self.out_dir is None else self.out_dir / "folds" / f"{fold.index:03d}"
-            done = folder is not None and (folder / "fold.json").exists()
-            if folder is not None and done:
-                row = json.loads((folder / "fold.json").read_text())
-                curve = pq.read_table(folder / "oos_equity.parquet")
-            else:
-                row, curve = self._run_fold(fold, folder)
-                ran += 1
-                if folder is not None:
-                    write_parquet(curve, folder / "oos_equity.parquet")
-                    (folder / "fold.json").write_text(json.dumps(row, default=str) + "\n")
+            row, curve = done[fold.index]
             rows.append(row)
             curves.append(
                 (
@@ -511,9 +633,190 @@ class WalkForward:
                     curve.column("equity").to_numpy().astype(np.float64),
                 )
             )
-            if self.progress is not None:
-                self.progress(fold.index + 1, len(self.folds), None)
-        return self._finish(rows, curves, time.perf_counter() - started, ran)
+        elapsed = time.perf_counter() - started
+        return self._finish(rows, curves, elapsed, len(todo), startup_s)
+
+    def _run_folds(
+        self, todo: Sequence[Fold], done: dict[int, tuple[dict[str, Any], pa.Table]]
+    ) -> float:
+        """Run the folds ``todo`` on one pool (this process, or Ray through ``runner``) and
+        put each finished fold's row and curve into ``done``; return the pool's start-up."""
+        sweeps = {}
+        for fold in todo:
+            folder = self._folder(fold)
+            sweeps[fold.index] = self._sweep(fold, None if folder is None else folder / "train")
+        pool: contextlib.AbstractContextManager[int] = contextlib.nullcontext(self.workers or 1)
+        if not self.in_process:
+            if self.runner is None:
+                raise ConfigError(
+                    "a walk-forward on Ray needs runner=RayChunkRunner() "
+                    "(tradegraph.actors.batch); pass in_process=True to run it in this process"
+                )
+            pool = self.runner.pool(self.address, self.workers)
+        startup_s = 0.0
+        pool_started = time.perf_counter()
+        with pool as concurrency:
+            if not self.in_process:
+                assert self.runner is not None
+                self.runner.prepare(run_fold_trials, concurrency)
+                startup_s = time.perf_counter() - pool_started
+
+            def execute(
+                task: Callable[[Any, Sequence[int]], pa.Table],
+                plan: Any,
+                chunks: Sequence[list[int]],
+                on_done: Callable[[list[int], pa.Table], None],
+                on_lost: Callable[[list[int], str], None],
+            ) -> None:
+                if self.in_process:
+                    for chunk in chunks:
+                        on_done(chunk, task(plan, chunk))
+                elif chunks:
+                    assert self.runner is not None
+                    self.runner.run(
+                        task,
+                        plan,
+                        chunks,
+                        concurrency=concurrency,
+                        on_done=on_done,
+                        on_lost=on_lost,
+                    )
+
+            if self.search == "optuna":
+                results = self._optuna_sweeps(sweeps, execute, concurrency)
+            else:
+                results = self._grid_sweeps(sweeps, execute, concurrency)
+            self._out_of_sample(todo, results, execute, done)
+        return startup_s
+
+    def _grid_sweeps(
+        self, sweeps: dict[int, Sweep], execute: Executor, concurrency: int
+    ) -> dict[int, SweepResult]:
+        """Every fold's grid or random train sweep as one batch of chunks: each fold's pending
+        trials cut into chunks of one size (about four per worker over all folds), earlier
+        folds first."""
+        batches = {k: sweep.begin() for k, sweep in sweeps.items()}
+        total = sum(len(b.pending) for b in batches.values())
+        size = self.chunk_size or max(1, min(MAX_CHUNK, math.ceil(total / (4 * concurrency))))
+        parts = {k: (sweeps[k].plan, chunk_indices(b.pending, 1, size)) for k, b in batches.items()}
+        _run_fold_chunks(execute, parts, batches)
+        return {k: batch.end() for k, batch in batches.items()}
+
+    def _optuna_sweeps(
+        self, sweeps: dict[int, Sweep], execute: Executor, concurrency: int
+    ) -> dict[int, SweepResult]:
+        """Every fold's optuna train search, round by round side by side: each round asks
+        every unfinished fold's study, runs all their trials as one batch, and tells each
+        study its own results in trial order, as the fold's search alone would."""
+        rounds = {k: sweep.begin_optuna() for k, sweep in sweeps.items()}
+        active = dict(rounds)
+        while active:
+            asked = {k: r.ask() for k, r in active.items()}
+            active = {k: r for k, r in active.items() if asked[k] is not None}
+            parts = {
+                k: (sweeps[k].plan, chunk_indices(pending, concurrency, self.chunk_size))
+                for k, pending in asked.items()
+                if pending
+            }
+            if parts:
+                _run_fold_chunks(execute, parts, active)
+            for r in active.values():
+                r.tell()
+        return {k: r.end() for k, r in rounds.items()}
+
+    def _out_of_sample(
+        self,
+        todo: Sequence[Fold],
+        results: dict[int, SweepResult],
+        execute: Executor,
+        done: dict[int, tuple[dict[str, Any], pa.Table]],
+    ) -> None:
+        """Each fold's best parameters on its test window, one task per fold; a finished fold
+        is written under ``folds/<k>/`` at once."""
+        runs: list[OosRun] = []
+        chosen: dict[int, tuple[dict[str, Any], list[str], int]] = {}
+        for fold in todo:
+            best = results[fold.index].summary["best"]
+            if best is None:
+                raise ConfigError(
+                    f"fold {fold.index}: no trial of the train window {iso(fold.train_start_ns)} "
+                    f"to {iso(fold.train_end_ns)} has a finite {self.objective}"
+                )
+            sets, bars = self.oos_overrides(fold, best["params"])
+            config = load_config(self.config_path, [*self.overrides, *sets])
+            stream = load_bar_stream(config)
+            runs.append(OosRun(fold.index, config, stream, load_trade_stream(config)))
+            chosen[fold.index] = (best, sets, bars)
+        folds = {fold.index: fold for fold in todo}
+        plan = OosPlan(tuple(runs))
+
+        def on_done(chunk: list[int], table: pa.Table) -> None:
+            for entry in table.to_pylist():
+                fold = folds[entry["fold"]]
+                if entry["error"] is not None:
+                    kind = {"ConfigError": ConfigError, "DataError": DataError}.get(
+                        entry["error_type"], TradegraphError
+                    )
+                    raise kind(f"fold {fold.index}, out of sample: {entry['error']}")
+                best, sets, bars = chosen[fold.index]
+                row, curve = self._fold_row(fold, results[fold.index], best, sets, bars, entry)
+                folder = self._folder(fold)
+                if folder is not None:
+                    write_parquet(curve, folder / "oos_equity.parquet")
+                    (folder / "fold.json").write_text(json.dumps(row, default=str) + "\n")
+                done[fold.index] = (row, curve)
+                if self.progress is not None:
+                    self.progress(len(done), len(self.folds), None)
+
+        def on_lost(chunk: list[int], error: str) -> None:
+            fold = plan.runs[chunk[0]].fold
+            raise TradegraphError(f"fold {fold}: its out-of-sample run was lost: {error}")
+
+        execute(run_oos_chunk, plan, [[i] for i in range(len(runs))], on_done, on_lost)
+
+    def _fold_row(
+        self,
+        fold: Fold,
+        result: SweepResult,
+        best: dict[str, Any],
+        sets: list[str],
+        bars: int,
+        oos: dict[str, Any],
+    ) -> tuple[dict[str, Any], pa.Table]:
+        params: dict[str, Any] = best["params"]
+        odds = result.summary["overfitting"]
+        oos_metrics = json.loads(oos["metrics"])
+        row: dict[str, Any] = {
+            "fold": fold.index,
+            "train_start": iso(fold.train_start_ns),
+            "train_end": iso(fold.train_end_ns),
+            "test_start": iso(fold.test_start_ns),
+            "test_end": iso(fold.test_end_ns),
+            "warmup_bars": bars,
+            "is_trial": best["trial"],
+            **{PARAM_PREFIX + k: v for k, v in params.items()},
+            **{f"is_{m}": best["metrics"].get(m) for m in FOLD_METRICS},
+            **{f"oos_{m}": oos_metrics.get(m) for m in FOLD_METRICS},
+            "oos_bars": oos["bars"],
+            "oos_status": oos_metrics["status"],
+            "oos_fills_digest": oos["fills_digest"],
+            "oos_set": sets,
+            "wfe": efficiency(
+                best["metrics"]["total_return"], oos_metrics["metrics_total_return"], fold
+            ),
+            "is_pbo": odds["pbo"]["value"],
+            "is_pbo_reason": odds["pbo"].get("reason"),
+            "is_deflated_sharpe": odds["deflated_sharpe"]["value"],
+            "is_deflated_sharpe_reason": odds["deflated_sharpe"].get("reason"),
+        }
+        curve = pa.table(
+            {
+                "ts_ns": np.asarray(oos["ts_ns"], dtype=np.int64),
+                "equity": np.asarray(oos["equity"], dtype=np.float64),
+            }
+        )
+        self.duplicates_skipped += int(result.summary.get("duplicates_skipped", 0))
+        return row, curve
 
     def _finish(
         self,
@@ -521,6 +824,7 @@ class WalkForward:
         curves: list[tuple[np.ndarray, np.ndarray]],
         elapsed_s: float,
         ran: int,
+        startup_s: float = 0.0,
     ) -> WalkForwardResult:
         cash = self.config.portfolio.starting_cash
         folds = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "oos_set"} for r in rows])
@@ -575,7 +879,10 @@ class WalkForward:
             "overfitting": odds,
             "results_digest": walkforward_digest(folds, oos_equity),
             "elapsed_s": elapsed_s,
+            "startup_s": startup_s,
         }
+        if self.search == "optuna":
+            summary["duplicates_skipped"] = self.duplicates_skipped
         result = WalkForwardResult(folds, oos_equity, summary)
         if self.out_dir is not None:
             out = self.out_dir

@@ -19,6 +19,7 @@ from tradegraph.cli.args import (
     non_negative_int,
     positive_int,
 )
+from tradegraph.cli.progress import run_timing
 from tradegraph.cli.run_folder import run_folder
 from tradegraph.report.manifest import build_manifest, write_manifest
 
@@ -91,10 +92,14 @@ def cmd_walkforward(args: argparse.Namespace) -> int:
         )
         return 130
     s = result.summary
+    batch_s = s["elapsed_s"] - s["startup_s"]
+    rate = s["folds_run"] / batch_s if batch_s > 0 else 0.0
     print(
         f"walkforward {wf.config.name}: {s['folds']} folds ({s['folds_run']} run now) "
-        f"in {s['elapsed_s']:.1f} s"
+        + run_timing(s["elapsed_s"], s["startup_s"], rate, "folds")
     )
+    if "duplicates_skipped" in s:
+        print(f"optuna: {s['duplicates_skipped']} repeated parameter sets reused, not rerun")
     for row in s["fold_rows"]:
         params = " ".join(
             f"{k.rsplit('.', 1)[-1]}={v}" for k, v in row.items() if k.startswith("param.")

@@ -6,12 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from tradegraph.batch.montecarlo import BatchProgress
 from tradegraph.batch.optuna_search import distribution
-from tradegraph.batch.sweep import Sweep, parse_dimension, pbo_splits, plan_trials
+from tradegraph.batch.sweep import (
+    Sweep,
+    parse_dimension,
+    pbo_splits,
+    plan_trials,
+    run_trial_chunk,
+)
 from tradegraph.errors import ConfigError
 
 FAST = "strategies.sma.params.fast_period"
@@ -110,7 +117,9 @@ def test_where_proposals_are_pruned_unrun_and_every_trial_obeys(tmp_path: Path) 
     assert len(rows) == 12
     assert all(r[f"param.{FAST}"] * 3 < r[f"param.{SLOW}"] for r in rows)
     assert result.summary["trials_pruned"] > 0
-    assert result.summary["trials_run"] == 12
+    distinct = len({(r[f"param.{FAST}"], r[f"param.{SLOW}"]) for r in rows})
+    assert result.summary["duplicates_skipped"] == 12 - distinct
+    assert result.summary["trials_run"] == distinct
     assert json.loads((tmp_path / "summary.json").read_text())["where"] == [
         "fast_period * 3 < slow_period"
     ]
@@ -165,3 +174,72 @@ def test_a_one_day_sweep_has_no_pbo_and_says_why() -> None:
     assert summary["deflated_sharpe"] is None
     assert "had 1" in summary["overfitting"]["pbo"]["reason"]
     assert "had 1" in summary["overfitting"]["deflated_sharpe"]["reason"]
+
+
+def test_a_repeated_proposal_reuses_the_earlier_row_and_is_still_told(tmp_path: Path) -> None:
+    small = [f"{FAST}=5,10", f"{SLOW}=30,40"]  # four parameter sets, eight proposals
+    sweep = Sweep(
+        None,
+        small,
+        overrides=ONE_DAY,
+        search="optuna",
+        trials=8,
+        seed=2,
+        workers=2,
+        in_process=True,
+        out_dir=tmp_path / "s",
+    )
+
+    result = sweep.run()
+
+    rows = result.table.to_pylist()
+    keyed = [(r[f"param.{FAST}"], r[f"param.{SLOW}"]) for r in rows]
+    distinct = len(set(keyed))
+    assert [r["trial"] for r in rows] == list(range(8))
+    assert result.summary["duplicates_skipped"] == 8 - distinct >= 4
+    assert result.summary["trials_run"] == distinct
+    for trial, key in enumerate(keyed):
+        first = keyed.index(key)
+        if first == trial:
+            continue
+        # The reused row is the row a second run gives, so the digest does not change.
+        again = run_trial_chunk(sweep.plan, [trial]).to_pylist()[0]
+        for column, value in again.items():
+            if column in rows[trial] and column not in {"elapsed_s", "attempts"}:
+                assert rows[trial][column] == value, column
+        daily = result.daily.to_pylist()
+        assert {**daily[trial], "trial": first} == daily[first]
+        assert rows[trial]["elapsed_s"] == 0.0
+    written = sum(pq.read_table(p).num_rows for p in (tmp_path / "s" / "chunks").iterdir())
+    assert written == distinct
+    # Every proposal, repeats included, was told: the study holds eight finished trials.
+    rounds = Sweep(
+        None,
+        small,
+        overrides=ONE_DAY,
+        search="optuna",
+        trials=8,
+        seed=2,
+        workers=2,
+        in_process=True,
+    ).begin_optuna()
+    while (pending := rounds.ask()) is not None:
+        for index in pending:
+            rounds.on_chunk([index], run_trial_chunk(rounds.sweep.plan, [index]))
+        rounds.tell()
+    assert len(rounds.search.study.trials) == 8
+    assert rounds.end().results_digest == result.results_digest
+
+    resumed = Sweep(
+        None,
+        small,
+        overrides=ONE_DAY,
+        search="optuna",
+        trials=8,
+        seed=2,
+        workers=2,
+        in_process=True,
+        out_dir=tmp_path / "s",
+    ).run()
+    assert resumed.summary["trials_run"] == 0
+    assert resumed.results_digest == result.results_digest

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from tradegraph.batch.sweep import Sweep
 from tradegraph.batch.walkforward import (
     Fold,
     WalkForward,
@@ -19,6 +23,7 @@ from tradegraph.batch.walkforward import (
     plan_folds,
     stitch,
     walkforward_digest,
+    window_overrides,
 )
 from tradegraph.errors import ConfigError
 
@@ -186,3 +191,133 @@ def test_a_fold_whose_train_sweep_has_too_few_days_has_a_null_pbo_with_the_reaso
     assert summary["deflated_sharpe"] == pytest.approx(sum(dsrs) / len(dsrs))
     losers = [row["oos_total_return"] < 0 for row in folds]
     assert summary["oos_loss_share"] == sum(losers) / len(losers)
+
+
+# -- one pool for every fold ---------------------------------------------------------------
+
+SMALL_GRID = ["strategies.sma.params.fast_period=5,10", "strategies.sma.params.slow_period=20,40"]
+FOUR_DAYS = ["data.bars.0.end='2025-07-05T00:00:00'"]
+SMALL_DIGEST = "5a70ea88d64664c9af162e0c8db92211e4b5abe4ddf0d03e8dc8f2cc627f7c7b"
+"""The digest of the small walk-forward when its folds still ran one after another."""
+
+
+class ReversedRunner:
+    """Runs chunks in this process, last chunk first, and records what the walk-forward asked
+    of its pool (a stand-in for Ray's out-of-order completion)."""
+
+    def __init__(self) -> None:
+        self.pools = 0
+        self.runs: list[tuple[str, int, int]] = []
+
+    @contextlib.contextmanager
+    def pool(self, address: str | None, workers: int | None) -> Iterator[int]:
+        self.pools += 1
+        yield workers or 1
+
+    def prepare(self, task: Callable[..., pa.Table], concurrency: int) -> None:
+        pass
+
+    def run(
+        self,
+        task: Callable[..., pa.Table],
+        plan: Any,
+        chunks: Sequence[list[int]],
+        *,
+        concurrency: int,
+        on_done: Callable[[list[int], pa.Table], None],
+        on_lost: Callable[[list[int], str], None],
+    ) -> None:
+        self.runs.append((task.__name__, len(chunks), concurrency))
+        for chunk in reversed(chunks):
+            on_done(chunk, task(plan, chunk))
+
+
+def test_every_folds_train_sweep_is_one_batch_and_oos_runs_on_the_pool(tmp_path: Path) -> None:
+    in_process = WalkForward(
+        None, SMALL_GRID, train="2d", test="1d", overrides=FOUR_DAYS, in_process=True, html=False
+    ).run()
+    runner = ReversedRunner()
+    pooled = WalkForward(
+        None,
+        SMALL_GRID,
+        train="2d",
+        test="1d",
+        overrides=FOUR_DAYS,
+        workers=2,
+        runner=runner,
+        out_dir=tmp_path / "wf",
+        html=False,
+    ).run()
+
+    assert in_process.summary["results_digest"] == SMALL_DIGEST
+    assert pooled.summary["results_digest"] == SMALL_DIGEST
+    assert pooled.folds.equals(in_process.folds)
+    assert pooled.oos_equity.equals(in_process.oos_equity)
+    # One pool; both folds' 4 + 4 trials in one batch (chunks of 1: 8 trials, 2 workers);
+    # then both out-of-sample backtests as tasks of the same pool.
+    assert runner.pools == 1
+    assert runner.runs == [("run_fold_trials", 8, 2), ("run_oos_chunk", 2, 2)]
+    assert in_process.summary["startup_s"] == 0.0
+    for k in (0, 1):
+        chunks = sorted(
+            p.name for p in (tmp_path / "wf" / "folds" / f"{k:03d}" / "train" / "chunks").iterdir()
+        )
+        assert chunks == [f"chunk-{i:07d}-00001.parquet" for i in range(4)]
+
+    rerun_runner = ReversedRunner()
+    (tmp_path / "wf" / "folds" / "001" / "fold.json").unlink()
+    for chunk in list((tmp_path / "wf" / "folds" / "001" / "train" / "chunks").iterdir())[:2]:
+        chunk.unlink()
+    resumed = WalkForward(
+        None,
+        SMALL_GRID,
+        train="2d",
+        test="1d",
+        overrides=FOUR_DAYS,
+        workers=1,
+        runner=rerun_runner,
+        out_dir=tmp_path / "wf",
+        html=False,
+    ).run()
+
+    assert resumed.summary["results_digest"] == SMALL_DIGEST
+    assert resumed.summary["folds_run"] == 1
+    assert rerun_runner.runs == [("run_fold_trials", 2, 1), ("run_oos_chunk", 1, 1)]
+
+
+def test_optuna_folds_run_side_by_side_as_each_folds_search_alone() -> None:
+    days = ["data.bars.0.end='2025-07-06T00:00:00'"]
+    options: dict[str, Any] = {"search": "optuna", "trials": 6, "workers": 2, "seed": 1}
+    wf = WalkForward(
+        None,
+        SMALL_GRID,
+        train="2d",
+        test="1d",
+        overrides=days,
+        in_process=True,
+        html=False,
+        **options,
+    )
+
+    result = wf.run()
+
+    assert len(wf.folds) == 3
+    for fold, row in zip(wf.folds, result.folds.to_pylist(), strict=True):
+        alone = Sweep(
+            None,
+            SMALL_GRID,
+            overrides=[*days, *window_overrides(wf.config, fold.train_start_ns, fold.train_end_ns)],
+            in_process=True,
+            html=False,
+            **options,
+        ).run()
+        assert alone.summary["best"]["trial"] == row["is_trial"]
+        assert alone.summary["best"]["params"] == {
+            k.removeprefix("param."): v for k, v in row.items() if k.startswith("param.")
+        }
+        assert alone.summary["best"]["metrics"]["sharpe"] == row["is_sharpe"]
+    # Six proposals over four parameter sets: at least two repeat in every fold.
+    assert result.summary["duplicates_skipped"] >= 2 * len(wf.folds)
+    assert result.summary["results_digest"] == (
+        "cce85d1540ba78f5597ac4d23f625042880599125266e200ba4a00c5e9ddf66e"
+    )
