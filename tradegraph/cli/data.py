@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,33 @@ from tradegraph.errors import ConfigError, TradegraphError
 
 def cmd_download(args: argparse.Namespace) -> int:
     if args.kind == "funding":
-        return _download_funding(args)
+        return _download(
+            args,
+            "data/funding",
+            "funding events",
+            lambda r: f"{r.symbol} funding: {r.new_events:,} new events, {r.requests} requests",
+            lambda exchange, common: download_funding(exchange, symbol=args.symbol, **common),
+        )
+    return _download(
+        args,
+        "data/bars",
+        "bars",
+        lambda r: f"{r.symbol} {r.timeframe}: {r.new_bars:,} new bars, {r.requests} requests",
+        lambda exchange, common: download_ohlcv(
+            exchange, symbol=args.symbol, timeframe=args.timeframe, **common
+        ),
+    )
+
+
+def _download(
+    args: argparse.Namespace,
+    default_out: str,
+    what: str,
+    describe: Callable[[Any], str],
+    fetch: Callable[[Any, dict[str, Any]], DownloadReport | FundingReport],
+) -> int:
+    """Page ``what`` from the exchange into ``--out`` (``default_out``), with a progress line;
+    a refusal is a config error, any other exchange error keeps what was stored."""
     since_ns = parse_time_ns(args.since, "--since")
     until_ns = parse_time_ns(args.until, "--until") if args.until else time.time_ns()
     if args.page_limit < 1:
@@ -37,82 +64,31 @@ def cmd_download(args: argparse.Namespace) -> int:
         config_file=args.ccxt_config, url_overrides=args.url_override, options=args.ccxt_option
     )
     exchange = build_exchange(args.exchange, config)
-    out_dir = Path(args.out or "data/bars")
+    out_dir = Path(args.out or default_out)
     line = ProgressLine(plain=False)
 
-    def progress(report: DownloadReport) -> None:
-        line.update(
-            lambda: (
-                f"{report.symbol} {report.timeframe}: {report.new_bars:,} new bars, "
-                f"{report.requests} requests"
-            )
-        )
+    def progress(report: Any) -> None:
+        line.update(lambda: describe(report))
 
     import ccxt
 
     try:
-        report = download_ohlcv(
+        report = fetch(
             exchange,
-            symbol=args.symbol,
-            timeframe=args.timeframe,
-            since_ns=since_ns,
-            until_ns=until_ns,
-            out_dir=out_dir,
-            page_limit=args.page_limit,
-            retries=args.retries,
-            progress=progress if line.shown else None,
+            {
+                "since_ns": since_ns,
+                "until_ns": until_ns,
+                "out_dir": out_dir,
+                "page_limit": args.page_limit,
+                "retries": args.retries,
+                "progress": progress if line.shown else None,
+            },
         )
     except ccxt.BadRequest as exc:
         raise ConfigError(f"{args.exchange} refused the request: {exc}") from exc
     except ccxt.BaseError as exc:
         raise TradegraphError(
-            f"{args.exchange}: {type(exc).__name__}: {exc}; bars stored so far in "
-            f"{out_dir.resolve()} are kept"
-        ) from exc
-    finally:
-        line.close()
-    print(report.summary())
-    return 0
-
-
-def _download_funding(args: argparse.Namespace) -> int:
-    since_ns = parse_time_ns(args.since, "--since")
-    until_ns = parse_time_ns(args.until, "--until") if args.until else time.time_ns()
-    if args.page_limit < 1:
-        raise ConfigError(f"--page-limit must be >= 1, was {args.page_limit}")
-    config = exchange_config(
-        config_file=args.ccxt_config, url_overrides=args.url_override, options=args.ccxt_option
-    )
-    exchange = build_exchange(args.exchange, config)
-    out_dir = Path(args.out or "data/funding")
-    line = ProgressLine(plain=False)
-
-    def progress(report: FundingReport) -> None:
-        line.update(
-            lambda: (
-                f"{report.symbol} funding: {report.new_events:,} new events, "
-                f"{report.requests} requests"
-            )
-        )
-
-    import ccxt
-
-    try:
-        report = download_funding(
-            exchange,
-            symbol=args.symbol,
-            since_ns=since_ns,
-            until_ns=until_ns,
-            out_dir=out_dir,
-            page_limit=args.page_limit,
-            retries=args.retries,
-            progress=progress if line.shown else None,
-        )
-    except ccxt.BadRequest as exc:
-        raise ConfigError(f"{args.exchange} refused the request: {exc}") from exc
-    except ccxt.BaseError as exc:
-        raise TradegraphError(
-            f"{args.exchange}: {type(exc).__name__}: {exc}; funding events stored so far in "
+            f"{args.exchange}: {type(exc).__name__}: {exc}; {what} stored so far in "
             f"{out_dir.resolve()} are kept"
         ) from exc
     finally:
