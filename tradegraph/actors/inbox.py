@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tradegraph.actors.causal_order import CausalOrder
 from tradegraph.actors.wire import Item
 from tradegraph.contracts import MARKET_DATA
 
@@ -35,6 +36,8 @@ class Batch:
     messages: list[Item]
     origin_ns: int = 0
     fence: Fence | None = None
+    # In a causal session: the messages' causal keys and what to do with the batch.
+    order: CausalOrder | None = None
 
 
 @dataclass
