@@ -160,8 +160,7 @@ def test_causal_session_reproduces_the_kernel_with_emulated_orders(
     variant: dict[str, object], bars: int
 ) -> None:
     # Brackets with GTD limit entries (Risk's expiry timers), or trailing stops: every held
-    # order triggers in Risk's actor exactly where it triggers in the kernel. One strategy
-    # per run: two strategies' orders caused by the same bar reach Risk in arrival order.
+    # order triggers in Risk's actor exactly where it triggers in the kernel.
     params = {"lookback": 20, "quantity": 0.01, "take_profit_pct": 0.2, "stop_pct": 0.15}
     strategy = StrategyConfig(
         id="breakout", class_path="bracket_breakout", instruments=(BTC,), params=params | variant

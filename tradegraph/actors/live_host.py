@@ -27,6 +27,11 @@ Transport, per link (sender -> receiver):
   went out before the market data it handled. A receiver holds a batch from anyone but ``md``
   until it has taken that ``md`` batch itself, so a broker never sees an order before the bar
   that caused it, nor a strategy a fill before the bar it was filled on: the backtest's order.
+* Causal order (a causal data-clock session): what one market event causes reaches every
+  receiver in the kernel's breadth-first order, whoever sends it. Batches carry the causal key
+  of each message and a mode: a batch from a host that was alone in its generation is taken at
+  once; any other is held until ``md`` settles the generation, and the receiver then takes all
+  it holds merged by key (``settle``). See ``causal_order.py`` for the rule.
 * A receiver on the order path (risk, a broker, the portfolio) that stays dead, or leaves a
   batch unanswered for ``session.hang_timeout_s``, halts trading: Risk is told to trip its kill
   switch with the reason, and the driver is told too.
@@ -73,6 +78,7 @@ from tradegraph.actors.gateway import GatewayBroker
 from tradegraph.actors.inbox import Batch, Fence, Inbox
 from tradegraph.actors.links import (
     Links,
+    PeerFailure,
     PeerTransport,
     RayPeerTransport,
     split_by_destination,
@@ -1392,17 +1398,11 @@ class LiveHost:
         (see ``causal_order.py``); the timer reports of every step go into ``report``.
         ``False`` when a host failed to (trading halts)."""
         holding, report.holding = report.holding, {}
-        transport = self.links.transport
         while holding:
             alone = len(holding) == 1
-            calls = [
-                asyncio.wrap_future(transport.settle(cid, expected, alone))
-                for cid, expected in holding.items()
-            ]
+            calls = [self._settle_one(cid, expected, alone) for cid, expected in holding.items()]
             try:
-                answers = await asyncio.wait_for(
-                    asyncio.gather(*calls), self.session.hang_timeout_s
-                )
+                answers = await asyncio.gather(*calls)
             except Exception as exc:
                 self.halt(f"{sorted(holding)} did not settle what they hold: {exc!r}")
                 return False
@@ -1412,6 +1412,26 @@ class LiveHost:
                     merge_timer_reports(report.timers, answer.timers)
                     merge_holding(holding, answer.holding)
         return True
+
+    async def _settle_one(
+        self, cid: str, expected: dict[str, tuple[int, int]], alone: bool
+    ) -> CausalReport | None:
+        """Have ``cid`` settle what it holds; asked again while Ray restarts it (its senders
+        send the batches it held again, and it waits for them), for up to the hang timeout."""
+        transport = self.links.transport
+        deadline = time.monotonic() + self.session.hang_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                answer: CausalReport | None = await asyncio.wait_for(
+                    asyncio.wrap_future(transport.settle(cid, expected, alone)), max(left, 0.01)
+                )
+            except Exception as exc:
+                if transport.failure(exc) is not PeerFailure.RESTARTING or left <= 0:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            return answer
 
     async def _fire_peer_timers(self, timers: TimerReport, until_ns: int) -> bool:
         """Have the components fire their timers due by ``until_ns``: the earliest first (at

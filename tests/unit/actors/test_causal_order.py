@@ -78,7 +78,8 @@ def test_batches_held_for_the_settle_step_are_taken_in_key_order_not_arrival_ord
             broker.push("a", 7, 1, [_order(bar, 1)], 0, None, CausalOrder(Mode.HOLD, ((3, 0),)))
         )
         await asyncio.sleep(0)
-        assert not late.done() and not early.done()
+        assert not late.done()
+        assert not early.done()
         assert [type(m) for m in taken_in_order(state_dir, BROKER)] == [Bar]
         reports.append(await broker.settle({"a": (7, 1), "b": (7, 1)}, False))
         await asyncio.gather(late, early)

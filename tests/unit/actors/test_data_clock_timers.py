@@ -17,8 +17,8 @@ from tests.unit.actors.test_causal_fence import (
     md_fence,
     taken_in_order,
 )
+from tradegraph.actors.causal_order import CausalReport, TimerReport, merge_timer_reports
 from tradegraph.actors.live_clock import DataClock
-from tradegraph.actors.live_host import CausalReport, TimerReport, merge_timer_reports
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.contracts import Bar, OrderAccepted
 from tradegraph.engine.backtest import load_bar_stream
