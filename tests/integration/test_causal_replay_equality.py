@@ -8,7 +8,7 @@ import pytest
 from tests.support.graphs import graph_config
 from tradegraph.actors.causal import run_causal_session
 from tradegraph.batch.overlays import StressScenario, apply_stress
-from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, StrategyConfig
+from tradegraph.config import BarSourceConfig, DataConfig, GraphConfig, RiskConfig, StrategyConfig
 from tradegraph.config.models import FillAt, TradeSourceConfig
 from tradegraph.engine.backtest import BacktestResult, load_datasets, run_backtest
 from tradegraph.engine.streams import prepare_bar_stream
@@ -160,8 +160,7 @@ def test_causal_session_reproduces_the_kernel_with_emulated_orders(
     variant: dict[str, object], bars: int
 ) -> None:
     # Brackets with GTD limit entries (Risk's expiry timers), or trailing stops: every held
-    # order triggers in Risk's actor exactly where it triggers in the kernel. One strategy
-    # per run: two strategies' orders caused by the same bar reach Risk in arrival order.
+    # order triggers in Risk's actor exactly where it triggers in the kernel.
     params = {"lookback": 20, "quantity": 0.01, "take_profit_pct": 0.2, "stop_pct": 0.15}
     strategy = StrategyConfig(
         id="breakout", class_path="bracket_breakout", instruments=(BTC,), params=params | variant
@@ -177,4 +176,59 @@ def test_causal_session_reproduces_the_kernel_with_emulated_orders(
     else:
         assert sum(r == "expired: good till date" for r in reasons) >= 3
         assert sum(r.startswith("oco: ") for r in reasons) >= 3
+    _assert_same_run(actors, local)
+
+
+def _sma(strategy_id: str, quantity: float) -> StrategyConfig:
+    return StrategyConfig(
+        id=strategy_id,
+        class_path="sma_cross",
+        instruments=(BTC,),
+        params={"fast_period": 10, "slow_period": 30, "quantity": quantity},
+    )
+
+
+def _same_bar_orders(local: BacktestResult) -> int:
+    """Bars on which more than one strategy sent an order."""
+    senders: dict[int, set[str]] = {}
+    for row in local.ledger.rows.values():
+        senders.setdefault(row.ts_submit_ns, set()).add(row.strategy_id)
+    return sum(len(s) > 1 for s in senders.values())
+
+
+@pytest.mark.parametrize(
+    "quantities", [(0.05, 0.07), (0.05, 0.07, 0.03)], ids=["two-strategies", "three-strategies"]
+)
+def test_causal_session_reproduces_the_kernel_with_strategies_acting_on_the_same_bars(
+    quantities: tuple[float, ...],
+) -> None:
+    # Every strategy crosses on the same bars: Risk, the venue, the portfolio and each strategy
+    # take what one bar caused from several senders, in the kernel's order.
+    strategies = tuple(_sma(f"sma_{i}", q) for i, q in enumerate(quantities))
+    config = _on_bars(graph_config(strategies), 1_500)
+    local = run_backtest(config)
+
+    actors = run_causal_session(config)
+
+    assert len(local.fills) >= 30 * len(quantities)
+    assert _same_bar_orders(local) >= 30
+    _assert_same_run(actors, local)
+
+
+def test_causal_session_reproduces_the_kernel_when_a_limit_refuses_the_second_order() -> None:
+    # Both strategies buy on the same bar; the position limit lets the first through and refuses
+    # the second, so which reaches Risk first decides who trades.
+    risk = RiskConfig(price_band_pct=None, max_position_quantity={BTC: 0.1})
+    config = _on_bars(graph_config((_sma("first", 0.05), _sma("second", 0.07)), risk=risk), 1_500)
+    local = run_backtest(config)
+
+    actors = run_causal_session(config)
+
+    traded = {f.strategy_id for f in local.fills}
+    refused = {
+        row.strategy_id for row in local.ledger.rows.values() if row.status == "risk_rejected"
+    }
+    assert traded >= {"first"}
+    assert "second" in refused
+    assert local.risk_rejections >= 10
     _assert_same_run(actors, local)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any
 
+from tradegraph.actors.causal_order import CausalOrder
 from tradegraph.actors.inbox import Fence
 from tradegraph.actors.links import PeerFailure
 from tradegraph.actors.wire import Item
@@ -31,6 +32,7 @@ class TakingTransport:
         payload: Any,
         origin_ns: int,
         fence: Fence | None,
+        order: CausalOrder | None = None,
     ) -> Future[Any]:
         self.sent.append((destination, list(payload), fence))
         return _answered()
@@ -39,6 +41,11 @@ class TakingTransport:
         return messages
 
     def advance(self, destination: str, until_ns: int | None) -> Future[Any]:
+        return _answered()
+
+    def settle(
+        self, destination: str, expected: dict[str, tuple[int, int]], alone: bool
+    ) -> Future[Any]:
         return _answered()
 
     def failure(self, exc: BaseException) -> PeerFailure:

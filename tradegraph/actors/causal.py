@@ -3,7 +3,9 @@
 The session is the one paper and live trading run (one ``LiveHost`` actor per component,
 pushed batches over sequenced links, causal fences); only its market data is a replay, one
 event at a time, each after everything the previous one caused has gone through the graph,
-under clocks that follow the data, with timers fired at their own time between events. Its orders, fills and equity are then the in-process
+under clocks that follow the data, with timers fired at their own time between events, and what
+an event caused taken by every receiver in the kernel's breadth-first order however many
+senders it has (``causal_order.py``). Its orders, fills and equity are then the in-process
 kernel's, so the path that is proven is the path that trades.
 """
 

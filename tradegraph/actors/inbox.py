@@ -11,6 +11,9 @@ the market data that caused it. The inbox holds such a batch until it has handed
 batch, so a broker never sees an order before the bar that caused it, nor a strategy a fill
 before the bar it was filled on.
 
+A batch of a causal session sent ``HOLD`` (see ``causal_order.py``) is handed out like any
+other; the host keeps it until md's settle step merges it with what other senders sent.
+
 No Ray, no I/O, no clock: the host feeds it what arrives and delivers what it hands out.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tradegraph.actors.causal_order import CausalOrder
 from tradegraph.actors.wire import Item
 from tradegraph.contracts import MARKET_DATA
 
@@ -35,6 +39,8 @@ class Batch:
     messages: list[Item]
     origin_ns: int = 0
     fence: Fence | None = None
+    # In a causal session: the messages' causal keys and what to do with the batch.
+    order: CausalOrder | None = None
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import ray
 
+from tradegraph.actors.causal_order import CausalOrder
 from tradegraph.actors.inbox import Fence
 from tradegraph.actors.wire import Item
 from tradegraph.contracts import PORTFOLIO, RISK
@@ -59,6 +60,7 @@ class PeerTransport(Protocol):
         payload: Any,
         origin_ns: int,
         fence: Fence | None,
+        order: CausalOrder | None = None,
     ) -> Future[Any]:
         """Deliver batch ``seq`` to ``destination``; the future resolves when it is taken."""
         ...
@@ -70,6 +72,13 @@ class PeerTransport(Protocol):
     def advance(self, destination: str, until_ns: int | None) -> Future[Any]:
         """Have ``destination`` fire its data-clock timers due by ``until_ns`` (see
         ``LiveHost.advance``); the future resolves with its answer."""
+        ...
+
+    def settle(
+        self, destination: str, expected: dict[str, tuple[int, int]], alone: bool
+    ) -> Future[Any]:
+        """Have ``destination`` take the batches it holds up to ``expected`` (see
+        ``LiveHost.settle``); the future resolves with its answer."""
         ...
 
     def failure(self, exc: BaseException) -> PeerFailure:
@@ -93,10 +102,11 @@ class RayPeerTransport:
         payload: Any,
         origin_ns: int,
         fence: Fence | None,
+        order: CausalOrder | None = None,
     ) -> Future[Any]:
         answer: Future[Any] = (
             self._handle(destination)
-            .push.remote(sender, incarnation, seq, payload, origin_ns, fence)
+            .push.remote(sender, incarnation, seq, payload, origin_ns, fence, order)
             .future()
         )
         return answer
@@ -106,6 +116,12 @@ class RayPeerTransport:
 
     def advance(self, destination: str, until_ns: int | None) -> Future[Any]:
         answer: Future[Any] = self._handle(destination).advance.remote(until_ns).future()
+        return answer
+
+    def settle(
+        self, destination: str, expected: dict[str, tuple[int, int]], alone: bool
+    ) -> Future[Any]:
+        answer: Future[Any] = self._handle(destination).settle.remote(expected, alone).future()
         return answer
 
     def _handle(self, destination: str) -> Any:
@@ -135,6 +151,7 @@ class Pending:
     origin_ns: int = 0
     failed_at: float | None = None
     fence: Fence | None = None
+    order: CausalOrder | None = None
 
 
 @dataclass
@@ -221,6 +238,7 @@ class Links:
         fence: Fence | None = None,
         seq: int | None = None,
         origin_ns: int = 0,
+        order: CausalOrder | None = None,
     ) -> asyncio.Future[Any] | None:
         """Send ``payload`` as the link's next batch (or again as batch ``seq``).
 
@@ -235,7 +253,13 @@ class Links:
             seq = link.seq
         loop = asyncio.get_running_loop()
         pending = Pending(
-            payload, self._monotonic(), None, loop.create_future(), origin_ns, fence=fence
+            payload,
+            self._monotonic(),
+            None,
+            loop.create_future(),
+            origin_ns,
+            fence=fence,
+            order=order,
         )
         link.unacked[seq] = pending
         self._dispatch(link, seq, pending)
@@ -252,6 +276,7 @@ class Links:
             pending.payload,
             pending.origin_ns,
             pending.fence,
+            pending.order,
         )
         pending.answer = answer
         pending.sent_at = self._monotonic()

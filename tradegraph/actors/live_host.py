@@ -27,6 +27,11 @@ Transport, per link (sender -> receiver):
   went out before the market data it handled. A receiver holds a batch from anyone but ``md``
   until it has taken that ``md`` batch itself, so a broker never sees an order before the bar
   that caused it, nor a strategy a fill before the bar it was filled on: the backtest's order.
+* Causal order (a causal data-clock session): what one market event causes reaches every
+  receiver in the kernel's breadth-first order, whoever sends it. Batches carry the causal key
+  of each message and a mode: a batch from a host that was alone in its generation is taken at
+  once; any other is held until ``md`` settles the generation, and the receiver then takes all
+  it holds merged by key (``settle``). See ``causal_order.py`` for the rule.
 * A receiver on the order path (risk, a broker, the portfolio) that stays dead, or leaves a
   batch unanswered for ``session.hang_timeout_s``, halts trading: Risk is told to trip its kill
   switch with the reason, and the driver is told too.
@@ -58,10 +63,22 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
+from tradegraph.actors.causal_order import (
+    CausalOrder,
+    CausalReport,
+    Holding,
+    Key,
+    Mode,
+    causal_runs,
+    merge_holding,
+)
+from tradegraph.actors.causal_order import TimerReport as TimerReport
+from tradegraph.actors.causal_order import merge_timer_reports as merge_timer_reports
 from tradegraph.actors.gateway import GatewayBroker
 from tradegraph.actors.inbox import Batch, Fence, Inbox
 from tradegraph.actors.links import (
     Links,
+    PeerFailure,
     PeerTransport,
     RayPeerTransport,
     split_by_destination,
@@ -130,23 +147,6 @@ from tradegraph.observability.metrics import GraphMetrics, MetricTotals, TeeSink
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-TimerReport = dict[str, tuple[int, int | None]]
-"""What a host of a causal data-clock session answers ``push`` and ``advance`` with: for itself
-and every host its sends reached in turn, ``component id -> (report number, when its earliest
-pending timer comes due, or None)``. A host numbers its reports in order, so of two reports on
-one host the later is the one with the larger number."""
-
-
-def merge_timer_reports(into: TimerReport, answer: TimerReport | None) -> None:
-    """Add ``answer`` to ``into``, keeping each host's latest report."""
-    if not answer:
-        return
-    for component_id, report in answer.items():
-        known = into.get(component_id)
-        if known is None or report[0] > known[0]:
-            into[component_id] = report
-
 
 OPERATOR = "operator"
 # Market data moves a data clock by its event time; everything else by when it was created.
@@ -554,6 +554,18 @@ class LiveHost:
         self._guards_due = 0.0
         self._drift_check: asyncio.Task[None] | None = None
         self._out: list[tuple[tuple[str, ...], Item]] = []
+        # Causal order (see ``causal_order.py``), in a causal data-clock session only: the key
+        # of the message being handled and how many messages it published so far; the keys of
+        # what is queued in ``_out``; whether this host handles its generation alone (None: what
+        # it handles came from outside the causal order, and what it sends goes out without
+        # keys); the batches kept for md's settle step, and what it sent to be held.
+        self._parent: Key = ()
+        self._child = 0
+        self._out_keys: list[Key] = []
+        self._alone: bool | None = None
+        self._stash: list[Batch] = []
+        self._stash_grew: asyncio.Event | None = None
+        self._holding: Holding = {}
         self._flush_scheduled = False
         self._suppress_output = False
         self.order_log: list[Message] = []
@@ -660,6 +672,10 @@ class LiveHost:
         return self.recovery.capture(self.component, self.inbox, self._clock, replay)
 
     def _maybe_snapshot(self, force: bool = False) -> None:
+        if self._stash and not force:
+            # The inbox has handed out the batches kept for md's settle step, the component
+            # has not taken them yet: a snapshot now would lose them.
+            return
         self.recovery.maybe_snapshot(self._state, force)
         if self._recorder is not None:
             self._recorder.maybe_flush(force)
@@ -697,38 +713,98 @@ class LiveHost:
         messages: list[Item],
         origin_ns: int = 0,
         fence: Fence | None = None,
-    ) -> TimerReport | None:
+        order: CausalOrder | None = None,
+    ) -> CausalReport | None:
         """Take batch ``seq`` of ``sender``; handle it (and any held ones it unblocks) in order.
 
         Returns once what the batch caused has been taken by its receivers in turn, so a sender
         that waits for its answers knows the whole graph has seen the consequences; in a causal
-        data-clock session, with the timer report of every host it reached (held batches and
-        repeats answer ``None``: their consequences are reported to whoever unblocks them).
+        data-clock session, with the timer report of every host it reached and the batches held
+        for md's settle step (held batches and repeats answer ``None``: their consequences are
+        reported to whoever unblocks or settles them). A batch sent ``HOLD`` is kept until md's
+        :meth:`settle` takes it.
         """
         self._resume()
-        batch = Batch(sender, incarnation, seq, messages, origin_ns, fence)
+        batch = Batch(sender, incarnation, seq, messages, origin_ns, fence, order)
         arrival = self.inbox.offer(batch)
         for dropped in arrival.dropped:
             waiting = self._waiting.pop(dropped, None)
             if waiting is not None and not waiting.done():
                 waiting.set_result(None)
-        if arrival.held:
+        if arrival.held or (arrival.ready and _held_for_settle(batch)):
             handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting[batch] = handled
-            await handled
-            return None
-        for batch in arrival.ready:
-            self._take(batch)
-            waiting = self._waiting.pop(batch, None)
+        taken = False
+        for ready in arrival.ready:
+            if _held_for_settle(ready):
+                self._stash.append(ready)
+                continue
+            taken = True
+            self._alone = _handles_alone(ready)
+            self._take(ready)
+            waiting = self._waiting.pop(ready, None)
             if waiting is not None:
                 waiting.set_result(None)
-        if not arrival.ready:
+        if self._stash and self._stash_grew is not None:
+            self._stash_grew.set()
+        own = self._waiting.get(batch)
+        if own is not None:
+            await own
+            return None
+        if not taken:
             return None
         sent = self._flush_and_mark()
         return self._timer_report(await self._answers(sent))
 
     @_untracked
-    async def advance(self, until_ns: int | None) -> TimerReport | None:
+    async def settle(
+        self, expected: dict[str, tuple[int, int]], alone: bool
+    ) -> CausalReport | None:
+        """Take the batches held for md's settle step, up to ``expected`` (sender ->
+        ``(incarnation, seq)`` of its last one), merged in causal-key order.
+
+        ``md`` of a causal replay calls it on every host that holds batches of one generation at
+        once; ``alone`` says this host is the only one. Returns once what they caused has gone
+        through the graph or is held for the next settle step. Batches still on their way are
+        waited for (they were sent before the sender answered, but Ray may deliver this call
+        first).
+        """
+        self._resume()
+        marks = self.inbox.watermarks
+        deadline = time.monotonic() + self.session.hang_timeout_s
+        while any(marks.get(s, (0, 0)) < mark for s, mark in expected.items()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = {s: m for s, m in expected.items() if marks.get(s, (0, 0)) < m}
+                self.halt(f"batches to settle never arrived: {missing}")
+                return self._timer_report([])
+            if self._stash_grew is None:
+                self._stash_grew = asyncio.Event()
+            self._stash_grew.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stash_grew.wait(), min(left, 0.05))
+        due = [
+            b
+            for b in self._stash
+            if b.sender in expected and (b.incarnation, b.seq) <= expected[b.sender]
+        ]
+        if not due:
+            return self._timer_report([])
+        taken = set(due)
+        self._stash = [b for b in self._stash if b not in taken]
+        self._alone = alone
+        keyed = [(b, b.order.keys if b.order is not None else ()) for b in due]
+        for b, positions in causal_runs(keyed):
+            self._take(b, positions)
+        for b in due:
+            waiting = self._waiting.pop(b, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
+        sent = self._flush_and_mark()
+        return self._timer_report(await self._answers(sent))
+
+    @_untracked
+    async def advance(self, until_ns: int | None) -> CausalReport | None:
         """Fire the data-clock timers due by ``until_ns``, each at its own time, earliest first
         (none when ``None``); return once what they caused has gone through the graph, with
         the timer report of every host it reached.
@@ -739,6 +815,8 @@ class LiveHost:
         """
         self._resume()
         if until_ns is not None:
+            # md fires one host's timers at a time: this host is alone in their generation.
+            self._alone = True
             self._fire_timers_through(until_ns, journal=True)
         sent = self._flush_and_mark()
         return self._timer_report(await self._answers(sent))
@@ -751,7 +829,8 @@ class LiveHost:
             fired = clock.advance_to(max(due_ns, clock.now_ns()))
             if journal and self._store is not None:
                 self._store.append("timer", 0, 0, list(fired))
-            for msg in fired:
+            for i, msg in enumerate(fired):
+                self._parent, self._child = (i,), 0
                 handle(msg)
             self._messages_in += len(fired)
 
@@ -762,20 +841,23 @@ class LiveHost:
         done, _ = await asyncio.wait(sent, timeout=self.session.hang_timeout_s)
         return [f.result() for f in done]
 
-    def _timer_report(self, answers: list[Any]) -> TimerReport | None:
+    def _timer_report(self, answers: list[Any]) -> CausalReport | None:
         if not self._reports_timers:
             return None
-        report: TimerReport = {}
+        report = CausalReport()
         for answer in answers:
-            merge_timer_reports(report, answer)
+            report.merge(answer)
         clock = self._clock
         assert isinstance(clock, DataClock)
         self._timer_reports += 1
-        report[self.component_id] = (self._timer_reports, clock.next_timer_ns())
+        report.timers[self.component_id] = (self._timer_reports, clock.next_timer_ns())
+        holding, self._holding = self._holding, {}
+        merge_holding(report.holding, holding)
         return report
 
-    def _take(self, batch: Batch) -> None:
-        """Journal ``batch``, then deliver it to the component."""
+    def _take(self, batch: Batch, positions: list[int] | None = None) -> None:
+        """Journal ``batch`` (or its messages at ``positions``), then deliver it to the
+        component, each message under its causal key in a causal session."""
         origin_ns = batch.origin_ns
         if origin_ns:
             self._origin_ns = origin_ns
@@ -785,10 +867,38 @@ class LiveHost:
                 self.tick_to_order_us.append(latency_us)
                 self.guards.latency.add(now_ns, latency_us / 1e3)
                 self.metrics.observe_tick_to_order(latency_us / 1e6)
+        items = batch.messages if positions is None else [batch.messages[i] for i in positions]
         if self._store is not None:
-            self._store.append(batch.sender, batch.incarnation, batch.seq, batch.messages)
+            self._store.append(batch.sender, batch.incarnation, batch.seq, items)
         self._batches_in += 1
-        self._deliver_batch(batch.messages)
+        order = batch.order
+        if order is None or not self._reports_timers:
+            self._parent, self._child = (), 0
+            self._deliver_batch(items)
+        elif batch.sender == MARKET_DATA:
+            self._deliver_keyed(items, None)
+        else:
+            keys = order.keys
+            self._deliver_keyed(
+                items, [keys[i] for i in positions] if positions is not None else list(keys)
+            )
+
+    def _deliver_keyed(self, items: Sequence[Item], keys: Sequence[Key] | None) -> None:
+        """Deliver ``items`` one message at a time under its causal key; market data from
+        ``md`` (``keys`` None) under this host's position among the event's destinations."""
+        if keys is None:
+            messages = list(expand(items))
+            destinations = self.router.destinations
+            for msg in messages:
+                dests = destinations(msg)
+                me = self.component_id
+                self._parent = (dests.index(me) if me in dests else len(dests),)
+                self._child = 0
+                self._deliver_batch([msg])
+            return
+        for item, key in zip(items, keys, strict=True):
+            self._parent, self._child = key, 0
+            self._deliver_batch([item])
 
     async def request(self, msg: Message) -> HostStatus:
         """Handle an operator's command (kill switch, reset) now; return the host's status.
@@ -796,6 +906,7 @@ class LiveHost:
         Not idempotent and never retried; it does not move a data clock.
         """
         self._resume()
+        self._alone = None  # outside the causal order: what it causes is taken at once
         if self._store is not None:
             self._store.append(OPERATOR, 0, 0, [msg])
         if self._audit is not None:
@@ -841,6 +952,9 @@ class LiveHost:
             return
         self._messages_out += 1
         self._out.append((dests, msg))
+        if self._reports_timers:
+            self._out_keys.append((*self._parent, self._child))
+            self._child += 1
         self._schedule_flush()
 
     def emit_block(self, block: MarketBlock) -> None:
@@ -856,6 +970,8 @@ class LiveHost:
         self._messages_out += len(block)
         for dest, rows in self._blocks.split(block):
             self._out.append(((dest,), rows))
+            if self._reports_timers:
+                self._out_keys.append(())
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -883,7 +999,10 @@ class LiveHost:
         if not out:
             return []
         self._out = []
+        keys, self._out_keys = self._out_keys, []
         routes = {dests for dests, _ in out}
+        if self._reports_timers and (self._alone is not None or self.component_id == MARKET_DATA):
+            return self._flush_causal(out, keys, routes)
         if len(routes) == 1:
             (dests,) = routes
             messages = [m for _, m in out]
@@ -899,6 +1018,48 @@ class LiveHost:
             sends = [self._send(d, messages, fence) for d, messages in per_dest.items()]
         return [f for f in sends if f is not None]
 
+    def _flush_causal(
+        self,
+        out: list[tuple[tuple[str, ...], Item]],
+        keys: list[Key],
+        routes: set[tuple[str, ...]],
+    ) -> list[asyncio.Future[Any]]:
+        """Send ``out`` in a causal session, each batch with its messages' causal keys.
+
+        Returns the futures of the batches taken at once; those sent ``HOLD`` are noted in
+        ``_holding`` for the answer instead (they are taken at md's settle step, which waits
+        for this answer: waiting for them here would never end).
+        """
+        per_dest: dict[str, tuple[list[Item], list[Key]]] = {}
+        for (dests, item), key in zip(out, keys, strict=True):
+            for dest in dests:
+                items, item_keys = per_dest.setdefault(dest, ([], []))
+                items.append(item)
+                item_keys.append(key)
+        fence = self._outgoing_fence(per_dest)
+        md = self.component_id == MARKET_DATA
+        if md or self._alone:
+            mode = Mode.ALONE if len(per_dest) == 1 else Mode.HANDLE
+        else:
+            mode = Mode.HOLD
+        shared: Any = None
+        if len(routes) == 1 and len(per_dest) > 1:
+            messages = [m for _, m in out]
+            if message_count(messages) >= _SHARED_PAYLOAD_MIN:
+                shared = self.links.transport.share(messages)
+        sends: list[asyncio.Future[Any]] = []
+        for dest, (items, item_keys) in per_dest.items():
+            order = CausalOrder(mode, () if md else tuple(item_keys))
+            sent = self._send(dest, items if shared is None else shared, fence, order=order)
+            if sent is None:
+                continue
+            if mode is Mode.HOLD:
+                seq = self.links.link(dest).seq
+                self._holding.setdefault(dest, {})[self.component_id] = (self.incarnation, seq)
+            else:
+                sends.append(sent)
+        return sends
+
     def _outgoing_fence(self, destinations: Sequence[str] | Mapping[str, Any]) -> Fence:
         """The causal fence of a flush about to go to ``destinations``.
 
@@ -910,10 +1071,15 @@ class LiveHost:
         return self.links.next_fence(destinations)
 
     def _send(
-        self, destination: str, payload: Any, fence: Fence | None = None, seq: int | None = None
+        self,
+        destination: str,
+        payload: Any,
+        fence: Fence | None = None,
+        seq: int | None = None,
+        order: CausalOrder | None = None,
     ) -> asyncio.Future[Any] | None:
         """Send ``payload`` as the link's next batch (or again as batch ``seq``)."""
-        return self.links.send(destination, payload, fence, seq, self._origin_ns)
+        return self.links.send(destination, payload, fence, seq, self._origin_ns, order)
 
     def send_direct(self, destination: str, msg: Message) -> None:
         """Send ``msg`` to ``destination`` whatever the routing table says (halts, reports)."""
@@ -1194,11 +1360,14 @@ class LiveHost:
             if causal:
                 # After every batch, whichever receivers it went to (one instrument's bar may
                 # go to fewer receivers than md has links).
-                answers = await self._answers(list(in_flight))
+                report = CausalReport()
+                for answer in await self._answers(list(in_flight)):
+                    report.merge(answer)
                 in_flight = {f for f in in_flight if not f.done()}
+                if not await self._settle(report):
+                    return
                 if timers is not None:
-                    for answer in answers:
-                        merge_timer_reports(timers, answer)
+                    merge_timer_reports(timers, report.timers)
             elif len(in_flight) >= window * max(1, len(self.links)):
                 _, in_flight = await asyncio.wait(
                     in_flight,
@@ -1220,8 +1389,49 @@ class LiveHost:
         asked = [asyncio.wrap_future(transport.advance(cid, None)) for cid in self._peer_rank]
         timers: TimerReport = {}
         for answer in await asyncio.gather(*asked):
-            merge_timer_reports(timers, answer)
+            if answer is not None:
+                merge_timer_reports(timers, answer.timers)
         return timers
+
+    async def _settle(self, report: CausalReport) -> bool:
+        """Settle what ``report`` says is held, generation after generation, until nothing is
+        (see ``causal_order.py``); the timer reports of every step go into ``report``.
+        ``False`` when a host failed to (trading halts)."""
+        holding, report.holding = report.holding, {}
+        while holding:
+            alone = len(holding) == 1
+            calls = [self._settle_one(cid, expected, alone) for cid, expected in holding.items()]
+            try:
+                answers = await asyncio.gather(*calls)
+            except Exception as exc:
+                self.halt(f"{sorted(holding)} did not settle what they hold: {exc!r}")
+                return False
+            holding = {}
+            for answer in answers:
+                if answer is not None:
+                    merge_timer_reports(report.timers, answer.timers)
+                    merge_holding(holding, answer.holding)
+        return True
+
+    async def _settle_one(
+        self, cid: str, expected: dict[str, tuple[int, int]], alone: bool
+    ) -> CausalReport | None:
+        """Have ``cid`` settle what it holds; asked again while Ray restarts it (its senders
+        send the batches it held again, and it waits for them), for up to the hang timeout."""
+        transport = self.links.transport
+        deadline = time.monotonic() + self.session.hang_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                answer: CausalReport | None = await asyncio.wait_for(
+                    asyncio.wrap_future(transport.settle(cid, expected, alone)), max(left, 0.01)
+                )
+            except Exception as exc:
+                if transport.failure(exc) is not PeerFailure.RESTARTING or left <= 0:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            return answer
 
     async def _fire_peer_timers(self, timers: TimerReport, until_ns: int) -> bool:
         """Have the components fire their timers due by ``until_ns``: the earliest first (at
@@ -1245,7 +1455,10 @@ class LiveHost:
             except Exception as exc:
                 self.halt(f"{cid} did not fire its timers due at {at_ns}: {exc!r}")
                 return False
-            merge_timer_reports(timers, answer)
+            report = answer if answer is not None else CausalReport()
+            if not await self._settle(report):
+                return False
+            merge_timer_reports(timers, report.timers)
             left = timers[cid][1]
             if left is not None and left <= at_ns:
                 self.halt(f"{cid} still has a timer due at {left} after firing those by {at_ns}")
@@ -1328,7 +1541,12 @@ class LiveHost:
         """Nothing unsent, nothing unanswered, nothing held."""
         self._resume()
         self.links.check()
-        return not self._out and self.in_flight() == 0 and not self.inbox.held_count()
+        return (
+            not self._out
+            and self.in_flight() == 0
+            and not self.inbox.held_count()
+            and not self._stash
+        )
 
     async def tick_to_order(self) -> list[float]:
         """Microseconds from a market event entering the graph to the order it caused
@@ -1392,6 +1610,17 @@ def _ccxt_sources(
         for venue in config.venues
         if venue.live is not None
     ]
+
+
+def _held_for_settle(batch: Batch) -> bool:
+    """Whether ``batch`` waits for md's settle step (see ``causal_order.py``)."""
+    return batch.order is not None and batch.order.mode is Mode.HOLD
+
+
+def _handles_alone(batch: Batch) -> bool | None:
+    """Whether the host taking ``batch`` at once is alone in its generation (None: the batch
+    is outside the causal order)."""
+    return None if batch.order is None else batch.order.mode is Mode.ALONE
 
 
 def _restarted() -> bool:

@@ -2,8 +2,9 @@
 
 One event heap ordered by ``(ts, seq)``; a bar stream merged into it lazily. Before a bar at time
 ``t`` is delivered, every queued event with ``ts <= t`` runs; the bar then goes to its
-destinations in router order, and whatever they publish is queued at ``t`` behind it. This order
-is the determinism contract the Ray coordinator reproduces.
+destinations in router order, and whatever they publish is queued at ``t`` behind it: a
+breadth-first walk of what the bar caused. This order is the determinism contract the actor
+graph reproduces (``actors/causal_order.py``).
 """
 
 from __future__ import annotations

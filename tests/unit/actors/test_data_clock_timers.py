@@ -17,8 +17,8 @@ from tests.unit.actors.test_causal_fence import (
     md_fence,
     taken_in_order,
 )
+from tradegraph.actors.causal_order import CausalReport, TimerReport, merge_timer_reports
 from tradegraph.actors.live_clock import DataClock
-from tradegraph.actors.live_host import TimerReport, merge_timer_reports
 from tradegraph.config import GraphConfig, load_config
 from tradegraph.contracts import Bar, OrderAccepted
 from tradegraph.engine.backtest import load_bar_stream
@@ -50,7 +50,7 @@ def test_an_order_in_flight_reaches_the_venue_at_its_own_time_when_md_advances_t
     broker, _ = host_with_links(config, BROKER, tmp_path)
     first = btc_bars[0]
     due_ns = first.ts_event_ns + LATENCY_NS
-    reports: list[TimerReport | None] = []
+    reports: list[CausalReport | None] = []
 
     async def deliver() -> None:
         await broker.push("md", MD_INCARNATION, 1, [first], 0, md_fence(BROKER, 1))
@@ -64,10 +64,10 @@ def test_an_order_in_flight_reaches_the_venue_at_its_own_time_when_md_advances_t
     assert waiting is not None
     assert too_early is not None
     assert fired is not None
-    assert waiting[BROKER][1] == due_ns
-    assert too_early[BROKER][1] == due_ns
-    assert fired[BROKER][1] is None
-    assert waiting[BROKER][0] < too_early[BROKER][0] < fired[BROKER][0]
+    assert waiting.timers[BROKER][1] == due_ns
+    assert too_early.timers[BROKER][1] == due_ns
+    assert fired.timers[BROKER][1] is None
+    assert waiting.timers[BROKER][0] < too_early.timers[BROKER][0] < fired.timers[BROKER][0]
     accepted = [m for m in broker.order_log if type(m) is OrderAccepted]
     assert [(m.ts_event_ns, m.ts_init_ns) for m in accepted] == [(due_ns, due_ns)]
     assert broker.status().clock_ns == due_ns

@@ -6,6 +6,7 @@ import asyncio
 from concurrent.futures import Future
 from typing import Any
 
+from tradegraph.actors.causal_order import CausalOrder
 from tradegraph.actors.inbox import Fence
 from tradegraph.actors.links import Links, PeerFailure
 from tradegraph.actors.wire import Item
@@ -38,6 +39,7 @@ class FakeTransport:
         payload: Any,
         origin_ns: int,
         fence: Fence | None,
+        order: CausalOrder | None = None,
     ) -> Future[Any]:
         answer: Future[Any] = Future()
         self.calls.append((destination, seq, answer))
@@ -50,6 +52,13 @@ class FakeTransport:
         fired: Future[Any] = Future()
         fired.set_result(None)
         return fired
+
+    def settle(
+        self, destination: str, expected: dict[str, tuple[int, int]], alone: bool
+    ) -> Future[Any]:
+        settled: Future[Any] = Future()
+        settled.set_result(None)
+        return settled
 
     def failure(self, exc: BaseException) -> PeerFailure:
         if isinstance(exc, PeerRestartingError):
