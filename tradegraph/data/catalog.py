@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -121,6 +120,28 @@ def parse_time_ns(text: str, field: str) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
+def _numpy(col: pa.ChunkedArray | pa.Array) -> Any:
+    """``col`` as numpy: a view of Arrow's buffer for numbers without nulls (one chunk), else
+    Arrow's own conversion.
+
+    The views are taken by hand because Arrow's ``to_numpy`` imports pandas, which costs a
+    file read seconds and tens of MB when nothing else needs it.
+    """
+    kind = col.type
+    if col.null_count or not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return col.to_numpy(zero_copy_only=False)
+    dtype = np.dtype(kind.to_pandas_dtype())
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    views = [
+        np.frombuffer(c.buffers()[1], dtype=dtype)[c.offset : c.offset + len(c)]
+        for c in chunks
+        if len(c)
+    ]
+    if len(views) == 1:
+        return views[0]
+    return np.concatenate(views) if views else np.empty(0, dtype=dtype)
+
+
 def _column(col: pa.ChunkedArray, name: str, dtype: type[np.generic], path: Path) -> Any:
     """``col`` as a numpy array of ``dtype``, without a copy when it already is one."""
     if col.null_count:
@@ -129,7 +150,7 @@ def _column(col: pa.ChunkedArray, name: str, dtype: type[np.generic], path: Path
             raise DataError(f"{path}: column {name!r} has {col.null_count} null values")
         return col.to_numpy(zero_copy_only=False).astype(np.float64)
     try:
-        return np.ascontiguousarray(col.to_numpy(), dtype=dtype)
+        return np.ascontiguousarray(_numpy(col), dtype=dtype)
     except (TypeError, ValueError, pa.ArrowException) as exc:
         raise DataError(f"{path}: column {name!r} cannot be read as {dtype.__name__}") from exc
 
@@ -347,11 +368,11 @@ def _times_ns(source: _Source, chunks: list[pa.ChunkedArray], spacing_ns: int | 
     for col in chunks:
         if pa.types.is_timestamp(kind):
             try:
-                part = col.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64()).to_numpy()
+                part = _numpy(col.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64()))
             except pa.ArrowException as exc:
                 raise DataError(f"{where}: times out of the int64 ns range ({exc})") from exc
         else:
-            part = col.to_numpy()
+            part = _numpy(col)
             if pa.types.is_floating(kind) and not bool(
                 np.all(np.isfinite(part) & (part == np.round(part)) & (np.abs(part) < 2.0**63))
             ):
@@ -486,6 +507,20 @@ def _floats(piece: _Piece, table: pa.Table, name: str) -> Any:
     return _column(table.column(name), name, np.float64, piece.path)
 
 
+def _indices(encoded: pa.DictionaryArray, null: int) -> Any:
+    """The dictionary indices of ``encoded`` as numpy, ``null`` where a value is null.
+
+    Plain numpy on the index buffer, as in :func:`_numpy`.
+    """
+    indices = encoded.indices
+    if not indices.null_count:
+        return _numpy(indices)
+    valid = np.asarray(indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    raw = np.frombuffer(indices.buffers()[1], dtype=indices.type.to_pandas_dtype())
+    raw = raw[indices.offset : indices.offset + len(indices)]
+    return np.where(valid, raw, null)
+
+
 def _codes(index: dict[str, int]) -> Extractor:
     """Per row, the number of its string value in ``index`` (values added as first met)."""
 
@@ -499,7 +534,7 @@ def _codes(index: dict[str, int]) -> Extractor:
             encoded = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
             words = [str(w) for w in encoded.dictionary.to_pylist()] + ["None"]
             numbers = np.array([index.setdefault(w, len(index)) for w in words], dtype=np.int64)
-            positions = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
+            positions = _indices(encoded, len(words) - 1)
             out[at : at + len(chunk)] = numbers[positions]
             at += len(chunk)
         return out
@@ -737,10 +772,16 @@ def _nulls(piece: _Piece, table: pa.Table, name: str) -> Any:
 
 
 def _buys(piece: _Piece, table: pa.Table, name: str) -> Any:
-    side = table.column("side")
-    if pa.types.is_dictionary(side.type):
-        side = side.cast(side.type.value_type)
-    return pc.equal(side, "buy").fill_null(False).to_numpy(zero_copy_only=False)
+    """True where ``side`` is ``buy`` (False for sell, anything else or null)."""
+    out = np.empty(piece.rows, dtype=bool)
+    at = 0
+    for chunk in table.column("side").chunks:
+        encoded = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
+        words = encoded.dictionary.to_pylist()
+        is_buy = np.array([w == "buy" for w in words] + [False], dtype=bool)
+        out[at : at + len(chunk)] = is_buy[_indices(encoded, len(words))]
+        at += len(chunk)
+    return out
 
 
 def read_trades(
