@@ -189,7 +189,9 @@ class _Piece:
             return self.table.select(present)
         assert self.file is not None
         try:
-            return self.file.read_row_group(self.group, columns=present)
+            # One thread: the groups are small, and on a busy machine threads cost more
+            # (time and per-thread memory) than they give.
+            return self.file.read_row_group(self.group, columns=present, use_threads=False)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(f"{self.path}: not a readable Parquet file ({exc})") from exc
 
@@ -398,6 +400,16 @@ def _times_ns(source: _Source, chunks: list[pa.ChunkedArray], spacing_ns: int | 
     return values
 
 
+def _joined(parts: list[Any], rows: list[int]) -> Any:
+    """The pieces' values as one array, or one number when every piece gave that number."""
+    if parts and all(isinstance(p, int) for p in parts) and len(set(parts)) == 1:
+        return int(parts[0])
+    if not parts:
+        return np.empty(0)
+    arrays = [np.full(n, p) if isinstance(p, int) else p for p, n in zip(parts, rows, strict=True)]
+    return np.concatenate(arrays)
+
+
 def _scan(
     source: _Source,
     start_ns: int | None,
@@ -429,12 +441,12 @@ def _scan(
             parts[name].append(get(piece, table, name))
     ts = _times_ns(source, chunks, spacing_ns)
     del chunks
-    extra = {n: np.concatenate(p) if p else np.empty(0) for n, p in parts.items()}
+    extra = {n: _joined(p, [piece.rows for piece in pieces]) for n, p in parts.items()}
     origin: I64 | None = None
     if source.sort:
         origin = np.argsort(ts, kind="stable")
         ts = ts[origin]
-        extra = {n: a[origin] for n, a in extra.items()}
+        extra = {n: a if isinstance(a, int) else a[origin] for n, a in extra.items()}
     if window:
         keep = np.ones(ts.shape[0], dtype=bool)
         if start_ns is not None:
@@ -444,7 +456,7 @@ def _scan(
         rows = np.flatnonzero(keep)
         del keep
         ts = ts[rows]
-        extra = {n: a[rows] for n, a in extra.items()}
+        extra = {n: a if isinstance(a, int) else a[rows] for n, a in extra.items()}
         origin = rows if origin is None else origin[rows]
     return _Scan(tuple(pieces), ts, origin, extra)
 
@@ -522,22 +534,29 @@ def _indices(encoded: pa.DictionaryArray, null: int) -> Any:
 
 
 def _codes(index: dict[str, int]) -> Extractor:
-    """Per row, the number of its string value in ``index`` (values added as first met)."""
+    """Per row, the number of its string value in ``index`` (values added as first met);
+    one number for the whole piece when its rows all hold the same value."""
 
     def get(piece: _Piece, table: pa.Table, name: str) -> Any:
         if name not in table.column_names:
-            text = piece.constants.get(name, "None")
-            return np.full(piece.rows, index.setdefault(text, len(index)), dtype=np.int64)
-        out = np.empty(piece.rows, dtype=np.int64)
+            return index.setdefault(piece.constants.get(name, "None"), len(index))
+        out = np.empty(piece.rows, dtype=np.int32)
         at = 0
+        found: set[int] = set()
         for chunk in table.column(name).chunks:
             encoded = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
             words = [str(w) for w in encoded.dictionary.to_pylist()] + ["None"]
-            numbers = np.array([index.setdefault(w, len(index)) for w in words], dtype=np.int64)
+            numbers = np.array([index.setdefault(w, len(index)) for w in words], dtype=np.int32)
             positions = _indices(encoded, len(words) - 1)
-            out[at : at + len(chunk)] = numbers[positions]
+            if len(words) == 2 and not encoded.null_count:
+                out[at : at + len(chunk)] = numbers[0]
+                found.add(int(numbers[0]))
+            else:
+                out[at : at + len(chunk)] = numbers[positions]
+                found.update(np.unique(out[at : at + len(chunk)]).tolist())
             at += len(chunk)
-        return out
+        # One value for the whole piece (the usual file of one symbol) is kept as that value.
+        return found.pop() if len(found) == 1 else out
 
     return get
 
@@ -546,7 +565,7 @@ def _time_ordered(
     ts: I64, idx: npt.NDArray[np.intp], spacing_ns: int | None, now_ns: int, where: str, kind: str
 ) -> tuple[npt.NDArray[np.intp], dict[str, int]]:
     """``idx`` in time order, less the rows far out of line; logs what it sorted and dropped."""
-    found = time_order(ts[idx], spacing_ns, now_ns)
+    found = time_order(_take(ts, idx), spacing_ns, now_ns)
     log = get_logger("catalog")
     if found.out_of_order:
         log.warning(
@@ -620,16 +639,14 @@ def _symbol_groups(
 ) -> list[tuple[str, str, npt.NDArray[np.intp]]]:
     """(symbol, venue, scan rows) for each pair found, in first-seen order."""
     rows = int(scan.ts.shape[0])
-    sym_codes = scan.extra.get("symbol")
-    ven_codes = scan.extra.get("venue")
-    if sym_codes is None and ven_codes is None:
-        return [(symbols[0], venues[0], np.arange(rows))]
+    sym_codes = scan.extra.get("symbol", 0)
+    ven_codes = scan.extra.get("venue", 0)
+    if isinstance(sym_codes, int) and isinstance(ven_codes, int):
+        return [(symbols[sym_codes], venues[ven_codes], np.arange(rows))]
     width = max(len(venues), 1)
     keys = np.zeros(rows, dtype=np.int64)
-    if sym_codes is not None:
-        keys += sym_codes * width
-    if ven_codes is not None:
-        keys += ven_codes
+    keys += np.asarray(sym_codes, dtype=np.int64) * width
+    keys += ven_codes
     distinct, first = np.unique(keys, return_index=True)
     groups = []
     for key in distinct[np.argsort(first)].tolist():
