@@ -43,10 +43,25 @@ def _rss_mb() -> float:
 
 
 def write_file(path: Path, bars: int, row_group_rows: int) -> int:
-    """The benchmark file: ``bars`` one-minute GBM bars; returns its number of row groups."""
-    from backtest_throughput import gbm_bars
+    """The benchmark file: ``bars`` one-minute bars whose closes follow a GBM (seed 42, as
+    ``backtest_throughput.py`` makes them); returns its number of row groups."""
+    from tradegraph.data.catalog import BarArrays
 
-    table = gbm_bars(bars).to_table()
+    rng = np.random.default_rng(42)
+    log_returns = 0.001 * rng.standard_normal(bars) - 0.5 * 0.001 * 0.001
+    close = np.round(30_000.0 * np.exp(np.cumsum(log_returns)), 2)
+    open_ = np.concatenate(([30_000.0], close[:-1]))
+    table = BarArrays(
+        symbol="BTCUSDT",
+        venue="BINANCE",
+        interval_ns=MINUTE_NS,
+        ts_open_ns=FIRST_NS + np.arange(bars, dtype=np.int64) * MINUTE_NS,
+        open=open_,
+        high=np.maximum(open_, close),
+        low=np.minimum(open_, close),
+        close=close,
+        volume=np.full(bars, 10.0),
+    ).to_table()
     pq.write_table(table, path, compression="zstd", row_group_size=row_group_rows)
     return int(pq.ParquetFile(path).metadata.num_row_groups)
 
@@ -57,15 +72,12 @@ def child(case: str, path: str, bars: int, slice_bars: int) -> None:
 
     from tradegraph.data.catalog import read_bars
 
-    kwargs: dict[str, int] = {}
-    if case == "slice":
-        start = FIRST_NS + (bars // 2) * MINUTE_NS
-        kwargs = {"start_ns": start, "end_ns": start + slice_bars * MINUTE_NS}
-    elif case == "limit":
-        kwargs = {"limit": slice_bars}
+    start = FIRST_NS + (bars // 2) * MINUTE_NS if case == "slice" else None
+    end = start + slice_bars * MINUTE_NS if start is not None else None
+    limit = slice_bars if case == "limit" else None
     before = _rss_mb()
     started = time.perf_counter()
-    (out,) = read_bars(path, **kwargs)
+    (out,) = read_bars(path, start_ns=start, end_ns=end, limit=limit)
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(
