@@ -10,7 +10,7 @@ process so that its peak RSS is its own:
 - ``limit``: the first ``--slice`` bars, by ``limit``.
 
 Each case runs ``--runs`` times; the line gives the median of each figure. ``peak_rss_mb`` is
-the process's peak resident size (``getrusage``), ``read_rss_mb`` that peak less the resident
+the process's peak resident size (``VmHWM``), ``read_rss_mb`` that peak less the resident
 size just before the read (the imports), ``arrow_peak_mb`` the peak of Arrow's memory pool.
 
     python benchmarks/data_loading.py [--bars 1000000] [--slice 10000] [--runs 5]
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,9 +34,14 @@ MINUTE_NS = 60_000_000_000
 FIRST_NS = 1_700_000_000_000_000_000
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB.
+
+    Not ``getrusage``: its peak is inherited across fork and exec, so a child would report
+    the parent's peak when that was higher.
+    """
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024.0
     return 0.0
 
@@ -75,11 +79,11 @@ def child(case: str, path: str, bars: int, slice_bars: int) -> None:
     start = FIRST_NS + (bars // 2) * MINUTE_NS if case == "slice" else None
     end = start + slice_bars * MINUTE_NS if start is not None else None
     limit = slice_bars if case == "limit" else None
-    before = _rss_mb()
+    before = _status_mb("VmRSS")
     started = time.perf_counter()
     (out,) = read_bars(path, start_ns=start, end_ns=end, limit=limit)
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = _status_mb("VmHWM")
     print(
         json.dumps(
             {
