@@ -175,6 +175,8 @@ class _Piece:
     rows: int
     names: frozenset[str]
     file: pq.ParquetFile | None = None
+    # Without an open file (the many day files of a dataset): opened for each read.
+    metadata: pq.FileMetaData | None = None
     group: int = 0
     table: pa.Table | None = None
     # Columns the piece lacks but whose value its place tells (a dataset's symbol folder).
@@ -187,11 +189,13 @@ class _Piece:
         present = [c for c in columns if c in self.names]
         if self.table is not None:
             return self.table.select(present)
-        assert self.file is not None
         try:
             # One thread: the groups are small, and on a busy machine threads cost more
             # (time and per-thread memory) than they give.
-            return self.file.read_row_group(self.group, columns=present, use_threads=False)
+            if self.file is not None:
+                return self.file.read_row_group(self.group, columns=present, use_threads=False)
+            with pq.ParquetFile(self.path, metadata=self.metadata) as handle:
+                return handle.read_row_group(self.group, columns=present, use_threads=False)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(f"{self.path}: not a readable Parquet file ({exc})") from exc
 
@@ -248,12 +252,16 @@ def _ts_statistics(
 
 
 def _parquet_pieces(
-    path: Path, constants: Mapping[str, str] | None = None
+    path: Path, constants: Mapping[str, str] | None = None, *, keep_open: bool = True
 ) -> tuple[pa.Schema, list[_Piece]]:
-    """The schema of a Parquet file and its row groups as pieces."""
+    """The schema of a Parquet file and its row groups as pieces; without ``keep_open`` the
+    file is closed until a piece is read (a dataset may hold more day files than a process
+    may keep open)."""
     handle = _open_parquet(path)
     schema = handle.schema_arrow
     meta = handle.metadata
+    if not keep_open:
+        handle.close()
     names = frozenset(schema.names)
     leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
     ts_leaf = leaves.index("ts") if "ts" in leaves and "ts" in names else None
@@ -269,7 +277,8 @@ def _parquet_pieces(
                 path=path,
                 rows=meta.row_group(group).num_rows,
                 names=names,
-                file=handle,
+                file=handle if keep_open else None,
+                metadata=meta,
                 group=group,
                 constants=constants or {},
                 ts_nulls=nulls,
@@ -617,7 +626,7 @@ def _read_bar_dataset(
             ):
                 continue
             for part in sorted(day_dir.glob("*.parquet")):
-                schema, found = _parquet_pieces(part, {"symbol": name})
+                schema, found = _parquet_pieces(part, {"symbol": name}, keep_open=False)
                 if "symbol" not in schema.names:
                     schema = schema.append(pa.field("symbol", pa.string()))
                 schemas.append(schema.remove_metadata())

@@ -4,6 +4,7 @@ them fails."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,25 @@ def test_write_parquet_cuts_long_tables_into_row_groups(tmp_path: Path) -> None:
 
     meta = pq.ParquetFile(path).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [ROW_GROUP_ROWS, 1]
+
+
+def test_a_dataset_keeps_no_day_file_open_between_reads(tmp_path: Path) -> None:
+    from tradegraph.data.catalog import _read_bar_dataset
+
+    day_ns = 86_400_000_000_000
+    for day in range(40):
+        bars = _bars(3)
+        shifted = replace(bars, ts_open_ns=bars.ts_open_ns + day * day_ns)
+        name = f"2025-07-{day + 1:02d}" if day < 31 else f"2025-08-{day - 30:02d}"
+        write_parquet(
+            shifted.to_table(), tmp_path / "symbol=BTCUSDT" / f"date={name}" / "part.parquet"
+        )
+    fds = Path("/proc/self/fd")
+    before = len(list(fds.iterdir()))
+
+    source = _read_bar_dataset(tmp_path, "BTCUSDT", None, None)
+
+    assert len(source.pieces) == 40
+    assert len(list(fds.iterdir())) - before < 5
+    (bars,) = read_bars(tmp_path, symbol="BTCUSDT", now_ns=NOW_NS)
+    assert len(bars) == 120
