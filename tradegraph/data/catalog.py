@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -24,7 +24,13 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from tradegraph.contracts import Instrument
-from tradegraph.data.timestamps import UNIT_NS, describe_times, detect_time_unit, time_order
+from tradegraph.data.timestamps import (
+    UNIT_NS,
+    YEAR_2000_NS,
+    describe_times,
+    detect_time_unit,
+    time_order,
+)
 from tradegraph.errors import DataError
 from tradegraph.observability import get_logger
 
@@ -115,105 +121,461 @@ def parse_time_ns(text: str, field: str) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
-def _column(table: pa.Table, name: str, dtype: type[np.generic], path: Path) -> Any:
-    col = table.column(name)
+def _numpy(col: pa.ChunkedArray | pa.Array) -> Any:
+    """``col`` as numpy: a view of Arrow's buffer for numbers without nulls (one chunk), else
+    Arrow's own conversion.
+
+    The views are taken by hand because Arrow's ``to_numpy`` imports pandas, which costs a
+    file read seconds and tens of MB when nothing else needs it.
+    """
+    kind = col.type
+    if col.null_count or not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return col.to_numpy(zero_copy_only=False)
+    dtype = np.dtype(kind.to_pandas_dtype())
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    views = [
+        np.frombuffer(c.buffers()[1], dtype=dtype)[c.offset : c.offset + len(c)]
+        for c in chunks
+        if len(c)
+    ]
+    if len(views) == 1:
+        return views[0]
+    return np.concatenate(views) if views else np.empty(0, dtype=dtype)
+
+
+def _column(col: pa.ChunkedArray, name: str, dtype: type[np.generic], path: Path) -> Any:
+    """``col`` as a numpy array of ``dtype``, without a copy when it already is one."""
     if col.null_count:
         # Nulls become NaN (floats) so that validation drops and counts those rows.
         if dtype is np.int64:
             raise DataError(f"{path}: column {name!r} has {col.null_count} null values")
         return col.to_numpy(zero_copy_only=False).astype(np.float64)
     try:
-        return np.ascontiguousarray(col.to_numpy(), dtype=dtype)
-    except (TypeError, ValueError) as exc:
+        return np.ascontiguousarray(_numpy(col), dtype=dtype)
+    except (TypeError, ValueError, pa.ArrowException) as exc:
         raise DataError(f"{path}: column {name!r} cannot be read as {dtype.__name__}") from exc
 
 
-def _in_window(table: pa.Table, start_ns: int | None, end_ns: int | None) -> pa.Table:
-    """The rows of ``table`` with ``start_ns <= ts < end_ns`` (either bound may be open)."""
-    if start_ns is None and end_ns is None:
-        return table
-    ts_col = table.column("ts").to_numpy()
-    keep = np.ones(ts_col.shape[0], dtype=bool)
-    if start_ns is not None:
-        keep &= ts_col >= start_ns
-    if end_ns is not None:
-        keep &= ts_col < end_ns
-    return table.filter(pa.array(keep))
+# Rows per Parquet row group that write_parquet writes: small enough that a reader asking for a
+# window of a long file skips most of it, large enough that the groups cost nothing to index.
+ROW_GROUP_ROWS = 65_536
+INT64_MIN = int(np.iinfo(np.int64).min)
+INT64_MAX = int(np.iinfo(np.int64).max)
+_PARQUET_TIME_UNIT_NS = {"milliseconds": 1_000_000, "microseconds": 1_000, "nanoseconds": 1}
 
 
-def _read_parquet(path: Path) -> pa.Table:
+@dataclass(frozen=True)
+class _Piece:
+    """What a reader reads at once: one row group of a Parquet file, or a whole CSV table.
+
+    ``ts_nulls`` and ``ts_range`` (the bounds of ``ts`` in ns) come from the Parquet
+    statistics, when the file has them; they let a reader skip pieces without opening them.
+    """
+
+    path: Path
+    rows: int
+    names: frozenset[str]
+    file: pq.ParquetFile | None = None
+    # Without an open file (the many day files of a dataset): opened for each read.
+    metadata: pq.FileMetaData | None = None
+    group: int = 0
+    table: pa.Table | None = None
+    # Columns the piece lacks but whose value its place tells (a dataset's symbol folder).
+    constants: Mapping[str, str] = field(default_factory=dict)
+    ts_nulls: int | None = None
+    ts_range: tuple[int, int] | None = None
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The piece's ``columns`` that it holds (the others are left out)."""
+        present = [c for c in columns if c in self.names]
+        if self.table is not None:
+            return self.table.select(present)
+        try:
+            # One thread: the groups are small, and on a busy machine threads cost more
+            # (time and per-thread memory) than they give.
+            if self.file is not None:
+                return self.file.read_row_group(self.group, columns=present, use_threads=False)
+            with pq.ParquetFile(self.path, metadata=self.metadata) as handle:
+                return handle.read_row_group(self.group, columns=present, use_threads=False)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"{self.path}: not a readable Parquet file ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file or dataset folder as pieces, with the union of their columns."""
+
+    path: Path
+    types: Mapping[str, pa.DataType]
+    pieces: tuple[_Piece, ...]
+    # Rows are put in ts order before anything else (a dataset of day files).
+    sort: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.types)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.pieces)
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        return pq.read_table(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
 
 
-def _read_file(path: Path, kind: str) -> pa.Table:
-    """A Parquet file, or a CSV file when the name ends in ``.csv`` (or ``.csv.gz``)."""
+def _ts_statistics(
+    meta: pq.FileMetaData, group: int, leaf: int, ts_type: pa.DataType
+) -> tuple[int | None, tuple[int, int] | None]:
+    """Null count and ns bounds of ``ts`` in one row group, as far as its statistics tell."""
+    stats = meta.row_group(group).column(leaf).statistics
+    if stats is None or not stats.has_null_count:
+        return None, None
+    nulls = int(stats.null_count)
+    if not stats.has_min_max:
+        return nulls, None
+    if pa.types.is_timestamp(ts_type) and stats.physical_type == "INT64":
+        unit = json.loads(meta.schema.column(leaf).logical_type.to_json()).get("timeUnit")
+        factor = _PARQUET_TIME_UNIT_NS.get(str(unit))
+        if factor is None:
+            return nulls, None
+    elif pa.types.is_signed_integer(ts_type) and stats.physical_type in ("INT32", "INT64"):
+        factor = 1
+    else:
+        return nulls, None
+    low, high = int(stats.min_raw) * factor, int(stats.max_raw) * factor
+    if low < INT64_MIN or high > INT64_MAX:
+        return nulls, None
+    return nulls, (low, high)
+
+
+def _parquet_pieces(
+    path: Path, constants: Mapping[str, str] | None = None, *, keep_open: bool = True
+) -> tuple[pa.Schema, list[_Piece]]:
+    """The schema of a Parquet file and its row groups as pieces; without ``keep_open`` the
+    file is closed until a piece is read (a dataset may hold more day files than a process
+    may keep open)."""
+    handle = _open_parquet(path)
+    schema = handle.schema_arrow
+    meta = handle.metadata
+    if not keep_open:
+        handle.close()
+    names = frozenset(schema.names)
+    leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    ts_leaf = leaves.index("ts") if "ts" in leaves and "ts" in names else None
+    pieces: list[_Piece] = []
+    for group in range(meta.num_row_groups):
+        nulls, bounds = (
+            _ts_statistics(meta, group, ts_leaf, schema.field("ts").type)
+            if ts_leaf is not None
+            else (None, None)
+        )
+        pieces.append(
+            _Piece(
+                path=path,
+                rows=meta.row_group(group).num_rows,
+                names=names,
+                file=handle if keep_open else None,
+                metadata=meta,
+                group=group,
+                constants=constants or {},
+                ts_nulls=nulls,
+                ts_range=bounds,
+            )
+        )
+    return schema, pieces
+
+
+def _open_file(path: Path, kind: str, columns: Sequence[str]) -> _Source:
+    """A Parquet file, or a CSV file when the name ends in ``.csv`` (or ``.csv.gz``); of a CSV
+    file only ``columns`` are read."""
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the {kind} file is empty (0 bytes)")
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         try:
-            return pa_csv.read_csv(path)
+            header = pa_csv.open_csv(path).schema.names
+            table = pa_csv.read_csv(
+                path,
+                convert_options=pa_csv.ConvertOptions(
+                    include_columns=[c for c in header if c in columns]
+                ),
+            )
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
-    return _read_parquet(path)
+        piece = _Piece(path, table.num_rows, frozenset(table.column_names), table=table)
+        return _Source(
+            path, dict(zip(table.column_names, table.schema.types, strict=True)), (piece,)
+        )
+    schema, pieces = _parquet_pieces(path)
+    return _Source(path, dict(zip(schema.names, schema.types, strict=True)), tuple(pieces))
 
 
-def _times_ns(table: pa.Table, path: Path, spacing_ns: int | None) -> pa.Table:
-    """``table`` with its ``ts`` column as int64 ns since the epoch, whatever it held.
+def _ts_kind(source: _Source) -> pa.DataType:
+    kind = source.types["ts"]
+    if not (pa.types.is_timestamp(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        raise DataError(
+            f"{source.path}: column 'ts' must hold times since the epoch (int64 ns, or s/ms/us) "
+            f"or Arrow timestamps, not {kind}"
+        )
+    return kind
+
+
+def _pieces_for(
+    source: _Source, start_ns: int | None, end_ns: int | None
+) -> tuple[_Piece, ...] | None:
+    """The pieces that can hold rows with ``start_ns <= ts < end_ns``, when their statistics
+    tell it without changing what the reader finds; None when every piece must be read.
+
+    Integer times are taken as ns (and so comparable with the statistics) only when every
+    piece's smallest value is after 2000 in ns, which is what :func:`detect_time_unit` says of
+    such a column; other units are told from all the values, so all pieces are read.
+    """
+    ranges = [p.ts_range for p in source.pieces]
+    if not ranges or any(r is None for r in ranges):
+        return None
+    known = [r for r in ranges if r is not None]
+    if not pa.types.is_timestamp(source.types["ts"]) and min(r[0] for r in known) < YEAR_2000_NS:
+        return None
+    return tuple(
+        p
+        for p, (low, high) in zip(source.pieces, known, strict=True)
+        if (end_ns is None or low < end_ns) and (start_ns is None or high >= start_ns)
+    )
+
+
+Extractor = Callable[[_Piece, pa.Table, str], Any]
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """The ``ts`` (int64 ns) of the rows in the window, in file order (time order for a
+    dataset), with the other columns read so far; ``origin`` gives each row's position in the
+    concatenation of ``pieces`` (None: the positions are 0, 1, 2, ...)."""
+
+    pieces: tuple[_Piece, ...]
+    ts: I64
+    origin: I64 | None
+    extra: dict[str, Any]
+
+
+def _times_ns(source: _Source, chunks: list[pa.ChunkedArray], spacing_ns: int | None) -> I64:
+    """The ``ts`` chunks as one int64 ns array, whatever unit they held.
 
     Arrow timestamps (what pandas writes) are cast; integers in s, ms or us are scaled, with a
     warning naming the unit found (see :func:`detect_time_unit`).
     """
+    path = source.path
     where = f"{path}: column 'ts'"
-    col = table.column("ts")
-    kind = col.type
-    if col.null_count:
-        raise DataError(f"{where} has {col.null_count} null values")
-    log = get_logger("catalog")
+    nulls = sum(c.null_count for c in chunks)
+    if nulls:
+        raise DataError(f"{where} has {nulls} null values")
+    kind = _ts_kind(source)
+    rows = sum(len(c) for c in chunks)
+    values = np.empty(rows, dtype=np.int64)
+    at = 0
+    for col in chunks:
+        if pa.types.is_timestamp(kind):
+            try:
+                part = _numpy(col.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64()))
+            except pa.ArrowException as exc:
+                raise DataError(f"{where}: times out of the int64 ns range ({exc})") from exc
+        else:
+            part = _numpy(col)
+            if pa.types.is_floating(kind) and not bool(
+                np.all(np.isfinite(part) & (part == np.round(part)) & (np.abs(part) < 2.0**63))
+            ):
+                raise DataError(f"{where}: times must be whole numbers since the epoch")
+        values[at : at + len(col)] = part
+        at += len(col)
     if pa.types.is_timestamp(kind):
-        try:
-            ns = col.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64())
-        except pa.ArrowException as exc:
-            raise DataError(f"{where}: times out of the int64 ns range ({exc})") from exc
-        values = np.ascontiguousarray(ns.to_numpy(), dtype=np.int64)
-    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        raw = col.to_numpy()
-        if pa.types.is_floating(kind) and not bool(
-            np.all(np.isfinite(raw) & (raw == np.round(raw)) & (np.abs(raw) < 2.0**63))
-        ):
-            raise DataError(f"{where}: times must be whole numbers since the epoch")
-        values = np.ascontiguousarray(raw, dtype=np.int64)
-        unit = detect_time_unit(values, spacing_ns, where)
-        if unit != "ns":
-            factor = UNIT_NS[unit]
-            if int(np.abs(values).max()) > np.iinfo(np.int64).max // factor:
-                raise DataError(f"{where}: times in {unit} out of the int64 ns range")
-            values = values * factor
-            log.warning(
-                "ts_unit_converted",
-                file=str(path),
-                column="ts",
-                unit=unit,
-                first=describe_times((int(values[0]),))[0],
-                detail=f"times read as {unit} since the epoch and converted to ns",
-            )
-    else:
-        raise DataError(
-            f"{where} must hold times since the epoch (int64 ns, or s/ms/us) or Arrow "
-            f"timestamps, not {kind}"
+        return values
+    unit = detect_time_unit(values, spacing_ns, where)
+    if unit != "ns":
+        factor = UNIT_NS[unit]
+        if int(np.abs(values).max()) > INT64_MAX // factor:
+            raise DataError(f"{where}: times in {unit} out of the int64 ns range")
+        values *= factor
+        get_logger("catalog").warning(
+            "ts_unit_converted",
+            file=str(path),
+            column="ts",
+            unit=unit,
+            first=describe_times((int(values[0]),))[0],
+            detail=f"times read as {unit} since the epoch and converted to ns",
         )
-    index = table.column_names.index("ts")
-    return table.set_column(index, "ts", pa.array(values, pa.int64()))
+    return values
+
+
+def _joined(parts: list[Any], rows: list[int]) -> Any:
+    """The pieces' values as one array, or one number when every piece gave that number."""
+    if parts and all(isinstance(p, int) for p in parts) and len(set(parts)) == 1:
+        return int(parts[0])
+    if not parts:
+        return np.empty(0)
+    arrays = [np.full(n, p) if isinstance(p, int) else p for p, n in zip(parts, rows, strict=True)]
+    return np.concatenate(arrays)
+
+
+def _scan(
+    source: _Source,
+    start_ns: int | None,
+    end_ns: int | None,
+    spacing_ns: int | None,
+    extract: Mapping[str, Extractor],
+) -> _Scan:
+    """Read ``ts`` and the ``extract`` columns of the pieces that can hold the window; keep
+    the rows with ``start_ns <= ts < end_ns`` (either bound may be open)."""
+    window = start_ns is not None or end_ns is not None
+    chosen = _pieces_for(source, start_ns, end_ns) if window else None
+    pieces = source.pieces if chosen is None else chosen
+    known_nulls = [p.ts_nulls for p in source.pieces]
+    if chosen is not None and all(n is not None for n in known_nulls):
+        # The statistics count the nulls of the pieces left unread as well.
+        nulls = sum(n for n in known_nulls if n is not None)
+        if nulls:
+            raise DataError(f"{source.path}: column 'ts' has {nulls} null values")
+    chunks: list[pa.ChunkedArray] = []
+    parts: dict[str, list[Any]] = {name: [] for name in extract}
+    for piece in pieces:
+        table = piece.read(["ts", *extract])
+        chunks.append(
+            table.column("ts")
+            if "ts" in table.column_names
+            else pa.chunked_array([pa.nulls(piece.rows, pa.int64())])
+        )
+        for name, get in extract.items():
+            parts[name].append(get(piece, table, name))
+    ts = _times_ns(source, chunks, spacing_ns)
+    del chunks
+    extra = {n: _joined(p, [piece.rows for piece in pieces]) for n, p in parts.items()}
+    origin: I64 | None = None
+    if source.sort:
+        origin = np.argsort(ts, kind="stable")
+        ts = ts[origin]
+        extra = {n: a if isinstance(a, int) else a[origin] for n, a in extra.items()}
+    if window:
+        keep = np.ones(ts.shape[0], dtype=bool)
+        if start_ns is not None:
+            keep &= ts >= start_ns
+        if end_ns is not None:
+            keep &= ts < end_ns
+        rows = np.flatnonzero(keep)
+        del keep
+        ts = ts[rows]
+        extra = {n: a if isinstance(a, int) else a[rows] for n, a in extra.items()}
+        origin = rows if origin is None else origin[rows]
+    return _Scan(tuple(pieces), ts, origin, extra)
+
+
+def _gather(
+    scan: _Scan,
+    selections: Sequence[npt.NDArray[np.intp]],
+    columns: Mapping[str, tuple[Extractor, type[np.generic]]],
+    read: Sequence[str],
+) -> list[dict[str, Any]]:
+    """The ``columns`` (made by their extractors from the ``read`` columns) at each selection
+    of scan rows, reading only the pieces that hold them.
+
+    Each piece is read once, straight into the output arrays (one copy of the selected rows).
+    """
+    offsets = np.cumsum([0, *(p.rows for p in scan.pieces)])
+    plans = []
+    for chosen in selections:
+        rows = chosen if scan.origin is None else scan.origin[chosen]
+        ascending = bool(rows.shape[0] < 2 or np.all(rows[1:] > rows[:-1]))
+        order = None if ascending else np.argsort(rows, kind="stable")
+        ordered = rows if order is None else rows[order]
+        plans.append((ordered, order, np.searchsorted(ordered, offsets)))
+    out: list[dict[str, Any]] = [
+        {name: np.empty(ordered.shape[0], dtype=dtype) for name, (_, dtype) in columns.items()}
+        for ordered, _, _ in plans
+    ]
+    for at, piece in enumerate(scan.pieces):
+        spans = [(int(bounds[at]), int(bounds[at + 1])) for _, _, bounds in plans]
+        if all(lo == hi for lo, hi in spans):
+            continue
+        table = piece.read(read)
+        for name, (get, _) in columns.items():
+            values = get(piece, table, name)
+            for k, ((ordered, order, _), (lo, hi)) in enumerate(zip(plans, spans, strict=True)):
+                if lo == hi:
+                    continue
+                target = out[k][name]
+                src = ordered[lo:hi] - offsets[at]
+                if order is None and int(src[-1] - src[0]) == hi - lo - 1:
+                    target[lo:hi] = values[int(src[0]) : int(src[-1]) + 1]
+                else:
+                    target[order[lo:hi] if order is not None else slice(lo, hi)] = values[src]
+        del table
+    return out
+
+
+def _take(values: Any, idx: npt.NDArray[np.intp]) -> Any:
+    """``values[idx]``; ``values`` itself when ``idx`` takes every row in order."""
+    n = int(values.shape[0])
+    if idx.shape[0] == n and (n < 2 or bool(np.all(idx[1:] > idx[:-1]))):
+        return values
+    return values[idx]
+
+
+def _floats(piece: _Piece, table: pa.Table, name: str) -> Any:
+    if name not in table.column_names:
+        # A day file without the column (a dataset); its rows are dropped as invalid.
+        return np.full(piece.rows, np.nan)
+    return _column(table.column(name), name, np.float64, piece.path)
+
+
+def _indices(encoded: pa.DictionaryArray, null: int) -> Any:
+    """The dictionary indices of ``encoded`` as numpy, ``null`` where a value is null.
+
+    Plain numpy on the index buffer, as in :func:`_numpy`.
+    """
+    indices = encoded.indices
+    if not indices.null_count:
+        return _numpy(indices)
+    valid = np.asarray(indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    raw = np.frombuffer(indices.buffers()[1], dtype=indices.type.to_pandas_dtype())
+    raw = raw[indices.offset : indices.offset + len(indices)]
+    return np.where(valid, raw, null)
+
+
+def _codes(index: dict[str, int]) -> Extractor:
+    """Per row, the number of its string value in ``index`` (values added as first met);
+    one number for the whole piece when its rows all hold the same value."""
+
+    def get(piece: _Piece, table: pa.Table, name: str) -> Any:
+        if name not in table.column_names:
+            return index.setdefault(piece.constants.get(name, "None"), len(index))
+        out = np.empty(piece.rows, dtype=np.int32)
+        at = 0
+        found: set[int] = set()
+        for chunk in table.column(name).chunks:
+            encoded = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
+            words = [str(w) for w in encoded.dictionary.to_pylist()] + ["None"]
+            numbers = np.array([index.setdefault(w, len(index)) for w in words], dtype=np.int32)
+            positions = _indices(encoded, len(words) - 1)
+            if len(words) == 2 and not encoded.null_count:
+                out[at : at + len(chunk)] = numbers[0]
+                found.add(int(numbers[0]))
+            else:
+                out[at : at + len(chunk)] = numbers[positions]
+                found.update(np.unique(out[at : at + len(chunk)]).tolist())
+            at += len(chunk)
+        # One value for the whole piece (the usual file of one symbol) is kept as that value.
+        return found.pop() if len(found) == 1 else out
+
+    return get
 
 
 def _time_ordered(
     ts: I64, idx: npt.NDArray[np.intp], spacing_ns: int | None, now_ns: int, where: str, kind: str
 ) -> tuple[npt.NDArray[np.intp], dict[str, int]]:
     """``idx`` in time order, less the rows far out of line; logs what it sorted and dropped."""
-    found = time_order(ts[idx], spacing_ns, now_ns)
+    found = time_order(_take(ts, idx), spacing_ns, now_ns)
     log = get_logger("catalog")
     if found.out_of_order:
         log.warning(
@@ -237,8 +599,9 @@ DAY_NS = 86_400_000_000_000
 
 def _read_bar_dataset(
     root: Path, symbol: str | None, start_ns: int | None, end_ns: int | None
-) -> pa.Table:
-    """The bars of a hive-partitioned folder, ``symbol=S/date=YYYY-MM-DD/*.parquet``."""
+) -> _Source:
+    """The bars of a hive-partitioned folder, ``symbol=S/date=YYYY-MM-DD/*.parquet``: only
+    the day files that the window reaches are opened."""
     symbol_dirs = sorted(d for d in root.glob("symbol=*") if d.is_dir())
     known = [d.name.removeprefix("symbol=") for d in symbol_dirs]
     if symbol is not None:
@@ -249,7 +612,8 @@ def _read_bar_dataset(
             f"{root}: no bars for {wanted} (a dataset folder holds symbol=NAME/date=YYYY-MM-DD/"
             f"*.parquet; symbols here: {known or 'none'})"
         )
-    tables: list[pa.Table] = []
+    schemas: list[pa.Schema] = []
+    pieces: list[_Piece] = []
     for symbol_dir in symbol_dirs:
         name = symbol_dir.name.removeprefix("symbol=")
         for day_dir in sorted(d for d in symbol_dir.glob("date=*") if d.is_dir()):
@@ -263,21 +627,43 @@ def _read_bar_dataset(
             ):
                 continue
             for part in sorted(day_dir.glob("*.parquet")):
-                table = _read_parquet(part)
-                if "symbol" not in table.column_names:
-                    table = table.append_column(
-                        "symbol", pa.array([name] * table.num_rows, pa.string())
-                    )
-                tables.append(table)
-    if not tables:
-        return pa.table(
-            {c: pa.array([], pa.int64() if c == "ts" else pa.float64()) for c in BAR_COLUMNS}
-        )
+                schema, found = _parquet_pieces(part, {"symbol": name}, keep_open=False)
+                if "symbol" not in schema.names:
+                    schema = schema.append(pa.field("symbol", pa.string()))
+                schemas.append(schema.remove_metadata())
+                pieces.extend(found)
+    if not schemas:
+        types = {c: pa.int64() if c == "ts" else pa.float64() for c in BAR_COLUMNS}
+        return _Source(root, types, (), sort=True)
     try:
-        table = pa.concat_tables(tables, promote_options="default")
+        unified = pa.unify_schemas(schemas, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"{root}: day files with different columns ({exc})") from exc
-    return table.sort_by([("ts", "ascending")])
+    return _Source(
+        root, dict(zip(unified.names, unified.types, strict=True)), tuple(pieces), sort=True
+    )
+
+
+def _symbol_groups(
+    scan: _Scan, symbols: list[str], venues: list[str]
+) -> list[tuple[str, str, npt.NDArray[np.intp]]]:
+    """(symbol, venue, scan rows) for each pair found, in first-seen order."""
+    rows = int(scan.ts.shape[0])
+    sym_codes = scan.extra.get("symbol", 0)
+    ven_codes = scan.extra.get("venue", 0)
+    if isinstance(sym_codes, int) and isinstance(ven_codes, int):
+        return [(symbols[sym_codes], venues[ven_codes], np.arange(rows))]
+    width = max(len(venues), 1)
+    keys = np.zeros(rows, dtype=np.int64)
+    keys += np.asarray(sym_codes, dtype=np.int64) * width
+    keys += ven_codes
+    distinct, first = np.unique(keys, return_index=True)
+    groups = []
+    for key in distinct[np.argsort(first)].tolist():
+        code_sym, code_ven = divmod(int(key), width)
+        idx = np.arange(rows) if distinct.shape[0] == 1 else np.flatnonzero(keys == key)
+        groups.append((symbols[code_sym], venues[code_ven], idx))
+    return groups
 
 
 def read_bars(
@@ -303,6 +689,10 @@ def read_bars(
     dropped and counted in ``dropped``. Values are not validated here: the feed validates,
     drops and counts bad rows.
 
+    Only the columns named here are read. Of a Parquet file, ``ts`` (and ``symbol``,
+    ``venue``) are read from the row groups whose statistics reach ``start_ns``..``end_ns``,
+    and the prices only from the row groups that hold the bars kept (after ``limit``).
+
     ``path`` may also be a dataset folder as ``tradegraph data download`` writes it,
     ``symbol=BTCUSDT/date=2025-07-01/part.parquet``: then only ``symbol``'s bars are read when
     ``symbol`` is given (every symbol's otherwise), and only the days that ``start_ns`` and
@@ -312,61 +702,66 @@ def read_bars(
     if not resolved.exists():
         raise DataError(f"bar file not found: {resolved}")
     if resolved.is_dir():
-        table = _read_bar_dataset(resolved, symbol, start_ns, end_ns)
+        source = _read_bar_dataset(resolved, symbol, start_ns, end_ns)
     else:
-        table = _read_file(resolved, "bar")
-    missing = [c for c in BAR_COLUMNS if c not in table.column_names]
+        source = _open_file(resolved, "bar", (*BAR_COLUMNS, "symbol", "venue"))
+    missing = [c for c in BAR_COLUMNS if c not in source.names]
     if missing:
         raise DataError(
             f"{resolved}: missing bar columns {missing}; need {list(BAR_COLUMNS)} "
             "(ts = bar open time in int64 ns)"
         )
-    if table.num_rows == 0:
+    if source.rows == 0:
         what = "holds no bars for the days asked for" if resolved.is_dir() else "is empty"
         raise DataError(f"{resolved}: the bar file {what} (0 rows)")
-    table = _in_window(_times_ns(table, resolved, interval_ns), start_ns, end_ns)
-    if table.num_rows == 0:
+    symbols: dict[str, int] = {}
+    venues: dict[str, int] = {}
+    extract = {
+        c: _codes(index)
+        for c, index in (("symbol", symbols), ("venue", venues))
+        if c in source.names
+    }
+    scan = _scan(source, start_ns, end_ns, interval_ns, extract)
+    rows = int(scan.ts.shape[0])
+    if rows == 0:
         raise DataError(f"{resolved}: no bars between the configured start and end")
     now = time.time_ns() if now_ns is None else now_ns
 
-    if "symbol" in table.column_names:
-        symbols = [str(s) for s in table.column("symbol").to_numpy(zero_copy_only=False)]
-    else:
+    if "symbol" not in source.names:
         if symbol is None:
             raise DataError(f"{resolved}: no 'symbol' column; give the symbol in the config")
-        symbols = [symbol] * table.num_rows
-    if "venue" in table.column_names:
-        venues = [str(v) for v in table.column("venue").to_numpy(zero_copy_only=False)]
-    else:
-        venues = [venue or "BINANCE"] * table.num_rows
-
-    ts = _column(table, "ts", np.int64, resolved)
-    cols = {c: _column(table, c, np.float64, resolved) for c in BAR_COLUMNS[1:]}
-    keys = np.array([f"{s}\x00{v}" for s, v in zip(symbols, venues, strict=True)], dtype=object)
-    out: list[BarArrays] = []
-    seen: dict[str, None] = dict.fromkeys(keys.tolist())
-    for key in seen:
-        sym, ven = key.split("\x00")
+        symbols[symbol] = 0
+    if "venue" not in source.names:
+        venues[venue or "BINANCE"] = 0
+    groups = _symbol_groups(scan, list(symbols), list(venues))
+    chosen: list[npt.NDArray[np.intp]] = []
+    drops: list[dict[str, int]] = []
+    for sym, _, positions in groups:
         idx, dropped = _time_ordered(
-            ts, np.flatnonzero(keys == key), interval_ns, now, f"{resolved} ({sym})", "bars"
+            scan.ts, positions, interval_ns, now, f"{resolved} ({sym})", "bars"
         )
         if limit is not None:
             idx = idx[:limit]
-        out.append(
-            BarArrays(
-                symbol=sym,
-                venue=ven,
-                interval_ns=interval_ns,
-                ts_open_ns=ts[idx],
-                open=cols["open"][idx],
-                high=cols["high"][idx],
-                low=cols["low"][idx],
-                close=cols["close"][idx],
-                volume=cols["volume"][idx],
-                dropped=dropped,
-            )
+        chosen.append(idx)
+        drops.append(dropped)
+    values = _gather(
+        scan, chosen, dict.fromkeys(BAR_COLUMNS[1:], (_floats, np.float64)), BAR_COLUMNS[1:]
+    )
+    return [
+        BarArrays(
+            symbol=sym,
+            venue=ven,
+            interval_ns=interval_ns,
+            ts_open_ns=_take(scan.ts, idx),
+            open=cols["open"],
+            high=cols["high"],
+            low=cols["low"],
+            close=cols["close"],
+            volume=cols["volume"],
+            dropped=dropped,
         )
-    return out
+        for (sym, ven, _), idx, cols, dropped in zip(groups, chosen, values, drops, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -388,6 +783,34 @@ class TradeArrays:
 TRADE_COLUMNS = ("ts", "price", "size", "side", "trade_id")
 
 
+def _trade_ids(piece: _Piece, table: pa.Table, name: str) -> Any:
+    """Trade ids as int64, a null as -1 (with ``trade_id_null`` marking it)."""
+    col = table.column(name)
+    if col.null_count:
+        col = col.fill_null(-1)
+    return _column(col, name, np.int64, piece.path)
+
+
+def _nulls(piece: _Piece, table: pa.Table, name: str) -> Any:
+    col = table.column(name.removesuffix("_null"))
+    if not col.null_count:
+        return np.zeros(piece.rows, dtype=bool)
+    return col.is_null().to_numpy(zero_copy_only=False)
+
+
+def _buys(piece: _Piece, table: pa.Table, name: str) -> Any:
+    """True where ``side`` is ``buy`` (False for sell, anything else or null)."""
+    out = np.empty(piece.rows, dtype=bool)
+    at = 0
+    for chunk in table.column("side").chunks:
+        encoded = chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
+        words = encoded.dictionary.to_pylist()
+        is_buy = np.array([w == "buy" for w in words] + [False], dtype=bool)
+        out[at : at + len(chunk)] = is_buy[_indices(encoded, len(words))]
+        at += len(chunk)
+    return out
+
+
 def read_trades(
     path: str | Path,
     *,
@@ -401,31 +824,35 @@ def read_trades(
     """Read trade ticks (Parquet, or ``.csv``): ``ts``, ``price``, ``size``, ``side``
     (buy/sell), ``trade_id``.
 
-    ``ts`` is read as :func:`read_bars` reads it (any unit, or Arrow timestamps). Rows are put
-    in time order (equal times keep file order: one match prints several trades), rows far out
-    of line are dropped, and so is every repeat of a ``trade_id`` after its first row; all
-    counted in ``dropped``.
+    ``ts`` is read as :func:`read_bars` reads it (any unit, or Arrow timestamps), and as
+    there only the columns and Parquet row groups needed are read. Rows are put in time order
+    (equal times keep file order: one match prints several trades), rows far out of line are
+    dropped, and so is every repeat of a ``trade_id`` after its first row; all counted in
+    ``dropped``.
     """
     resolved = resolve_path(path)
     if not resolved.exists():
         raise DataError(f"trade file not found: {resolved}")
     if resolved.is_dir():
         raise DataError(f"{resolved}: a trade source must be one Parquet or CSV file")
-    table = _read_file(resolved, "trade")
-    missing = [c for c in TRADE_COLUMNS if c not in table.column_names]
+    source = _open_file(resolved, "trade", TRADE_COLUMNS)
+    missing = [c for c in TRADE_COLUMNS if c not in source.names]
     if missing:
         raise DataError(f"{resolved}: missing trade columns {missing}; need {list(TRADE_COLUMNS)}")
-    if table.num_rows == 0:
+    if source.rows == 0:
         raise DataError(f"{resolved}: the trade file is empty (0 rows)")
-    side_type = table.column("side").type
+    side_type = source.types["side"]
     if not (pa.types.is_string(side_type) or pa.types.is_large_string(side_type)):
         raise DataError(f"{resolved}: column 'side' must hold the strings 'buy' or 'sell'")
-    table = _in_window(_times_ns(table, resolved, None), start_ns, end_ns)
-    if table.num_rows == 0:
+    scan = _scan(source, start_ns, end_ns, None, {"trade_id": _trade_ids, "trade_id_null": _nulls})
+    if scan.ts.shape[0] == 0:
         raise DataError(f"{resolved}: no trades between the configured start and end")
+    null_ids = int(np.count_nonzero(scan.extra["trade_id_null"]))
+    if null_ids:
+        raise DataError(f"{resolved}: column 'trade_id' has {null_ids} null values")
     now = time.time_ns() if now_ns is None else now_ns
-    ts = _column(table, "ts", np.int64, resolved)
-    trade_id = _column(table, "trade_id", np.int64, resolved)
+    ts = scan.ts
+    trade_id = scan.extra["trade_id"]
     idx, dropped = _time_ordered(
         ts, np.arange(ts.shape[0]), None, now, f"{resolved} ({symbol})", "trades"
     )
@@ -439,15 +866,24 @@ def read_trades(
         )
     if limit is not None:
         idx = idx[:limit]
-    side = table.column("side").to_numpy(zero_copy_only=False)
+    (cols,) = _gather(
+        scan,
+        [idx],
+        {
+            "price": (_floats, np.float64),
+            "size": (_floats, np.float64),
+            "aggressor_buy": (_buys, np.bool_),
+        },
+        ("price", "size", "side"),
+    )
     return TradeArrays(
         symbol=symbol,
         venue=venue,
-        ts_ns=ts[idx],
-        price=_column(table, "price", np.float64, resolved)[idx],
-        size=_column(table, "size", np.float64, resolved)[idx],
-        aggressor_buy=np.asarray(side == "buy", dtype=bool)[idx],
-        trade_id=trade_id[idx],
+        ts_ns=_take(ts, idx),
+        price=cols["price"],
+        size=cols["size"],
+        aggressor_buy=cols["aggressor_buy"],
+        trade_id=_take(trade_id, idx),
         dropped=dropped,
     )
 
@@ -489,20 +925,24 @@ def read_funding(
         raise DataError(f"funding file not found: {resolved}")
     if resolved.is_dir():
         raise DataError(f"{resolved}: a funding source must be one Parquet or CSV file")
-    table = _read_file(resolved, "funding")
-    missing = [c for c in FUNDING_COLUMNS if c not in table.column_names]
+    source = _open_file(resolved, "funding", (*FUNDING_COLUMNS, "mark_price"))
+    missing = [c for c in FUNDING_COLUMNS if c not in source.names]
     if missing:
         raise DataError(
             f"{resolved}: missing funding columns {missing}; need {list(FUNDING_COLUMNS)} "
             "and optionally 'mark_price'"
         )
-    if table.num_rows == 0:
+    if source.rows == 0:
         raise DataError(f"{resolved}: the funding file is empty (0 rows)")
-    table = _in_window(_times_ns(table, resolved, None), start_ns, end_ns)
-    ts = _column(table, "ts", np.int64, resolved)
-    rate = _column(table, "funding_rate", np.float64, resolved)
-    if "mark_price" in table.column_names:
-        mark = _column(table, "mark_price", np.float64, resolved)
+    marked = "mark_price" in source.names
+    extract: dict[str, Extractor] = {"funding_rate": _floats}
+    if marked:
+        extract["mark_price"] = _floats
+    scan = _scan(source, start_ns, end_ns, None, extract)
+    ts = scan.ts
+    rate = np.asarray(scan.extra["funding_rate"], dtype=np.float64)
+    if marked:
+        mark = np.asarray(scan.extra["mark_price"], dtype=np.float64)
     else:
         mark = np.full(ts.shape[0], np.nan)
     bad_rate = ~(np.isfinite(rate) & (np.abs(rate) < 1.0))
@@ -531,15 +971,16 @@ def read_funding(
     )
 
 
-def write_parquet(table: pa.Table, path: Path) -> Path:
-    """Write a table with zstd compression, creating parent folders.
+def write_parquet(table: pa.Table, path: Path, *, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
+    """Write a table with zstd compression, in row groups of ``row_group_rows`` rows (so that
+    a reader of a time window skips the groups outside it), creating parent folders.
 
     Written beside ``path`` and renamed over it: a reader, or a process killed mid-write,
     never sees half a file (outputs are rewritten while a session runs).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_rows)
     tmp.replace(path)
     return path
 

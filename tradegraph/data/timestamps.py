@@ -117,8 +117,13 @@ def time_order(ts: I64, spacing_ns: int | None, now_ns: int) -> TimeOrder:
     """
     n = int(ts.shape[0])
     out_of_order = int(np.count_nonzero(ts[1:] < ts[:-1])) if n > 1 else 0
-    order = np.argsort(ts, kind="stable")
-    sorted_ts = ts[order]
+    if out_of_order:
+        order = np.argsort(ts, kind="stable")
+        sorted_ts = ts[order]
+    else:
+        # Already in order (the usual file): a stable sort would leave it as it is.
+        order = np.arange(n)
+        sorted_ts = ts
     dropped: dict[str, int] = {}
     future = sorted_ts > now_ns + FUTURE_TOLERANCE_NS
     if future.any():
