@@ -86,7 +86,10 @@ def test_liquidations_of_a_wick_batch_on_ray_match_in_process(workers: int) -> N
     }
     local = MonteCarlo(perp, in_process=True, **options).run_batch()  # type: ignore[arg-type]
     on_ray = MonteCarlo(
-        perp, workers=workers, runner=RayChunkRunner(), **options  # type: ignore[arg-type]
+        perp,
+        workers=workers,
+        runner=RayChunkRunner(),
+        **options,  # type: ignore[arg-type]
     ).run_batch()
 
     assert local.summary["prob_liquidation"] > 0.0

@@ -57,6 +57,8 @@ instrument and, on every bar, trade or quote of an instrument held:
   without one, at the mark proxy: the last close, trade price or quote mid known at the funding
   time (the update's own when it closes exactly then, else the one before it). Each strategy
   pays ``quantity * contract_size * mark * rate`` (``FundingPaid``; negative: it receives).
+  Every event is also announced as a ``FundingRate`` to the instrument's subscribers, held
+  or not, so a strategy can trade on the rate.
 * **Liquidation.** The account is tested with the instrument marked at the update's adverse
   extreme for the net position (a bar's low for a long, its high for a short; a trade's price;
   a quote's bid for a long, ask for a short). If equity is then below maintenance margin, the
@@ -83,6 +85,7 @@ from tradegraph.contracts import (
     CancelOrder,
     Clock,
     FundingPaid,
+    FundingRate,
     Instrument,
     LiquiditySide,
     Message,
@@ -956,6 +959,17 @@ class SimulatedVenue:
                 # The mark proxy: the latest price known at the funding time.
                 price = mark if at_ns == now_ns or before is None else before
             rate = series.rate[index]
+            # The rate is announced whether anyone holds the perpetual or not: strategies that
+            # trade on funding (a carry) learn it here.
+            self._outbox.publish(
+                FundingRate(
+                    ts_event_ns=at_ns,
+                    ts_init_ns=now_ns,
+                    instrument_id=instrument_id,
+                    rate=rate,
+                    mark_price=price,
+                )
+            )
             held = self._strategy_positions.get(instrument_id, {})
             for strategy_id, quantity in list(held.items()):
                 amount = quantity * instrument.contract_size * price * rate
