@@ -341,6 +341,12 @@ class SimulatedVenue:
         self._priced: tuple[str, str, float] | None = None
         if self._margin is not None:
             self._margin.use_marks(self._marks)
+        # The margin account's safe bands (the same dict, cleared in place by the account), or
+        # ``None`` without a margin account: the per-bar test reads one attribute either way.
+        self._bands: dict[str, tuple[float, float]] | None = (
+            None if self._margin is None else self._margin.bands
+        )
+        self._funded = frozenset(self._funding)
         self.venue = config.name
         self._config = config
         self._clock = clock
@@ -382,19 +388,19 @@ class SimulatedVenue:
             book = self._books.get(iid)
             if book is not None:
                 self._match_bar(book, msg)
-            margin = self._margin
-            if margin is not None:
-                if self._funding and iid in self._funding:
-                    self._margin_update(margin, iid, msg, msg.close)
+            bands = self._bands
+            if bands is not None:
+                if iid in self._funded:
+                    self._margin_update(self._margin, iid, msg, msg.close)  # type: ignore[arg-type]
                 else:
                     # The per-bar path of a margin venue, inline: a new mark, and the
                     # liquidation test only when a wick leaves the account's safe band.
                     self._marks[iid] = msg.close
-                    band = margin.bands.get(iid)
+                    band = bands.get(iid)
                     if band is None:
-                        band = margin.safe_band(iid)
+                        band = self._margin.safe_band(iid)  # type: ignore[union-attr]
                     if not band[0] < msg.low <= msg.high < band[1]:
-                        self._margin_check(margin, iid, msg)
+                        self._margin_check(self._margin, iid, msg)  # type: ignore[arg-type]
             self._last_data[iid] = msg
             return
         if type(msg) is TradeTick:
