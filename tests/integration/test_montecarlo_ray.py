@@ -68,3 +68,30 @@ def test_ray_batch_resumes_from_its_folder(
 
     assert resumed.summary["scenarios_run"] == 5
     assert resumed.results_digest == in_process_digest
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_liquidations_of_a_wick_batch_on_ray_match_in_process(workers: int) -> None:
+    from tests.unit.batch.test_perp_stress import EXAMPLE, PERP_FAST, WICKS
+
+    perp = load_config(EXAMPLE, PERP_FAST)
+    options = {
+        "paths": 4,
+        "model": "gbm",
+        "bars_per_path": 300,
+        "root_seed": 11,
+        "stress": ["wicks"],
+        "stress_catalog": {"wicks": WICKS},
+        "html": False,
+    }
+    local = MonteCarlo(perp, in_process=True, **options).run_batch()  # type: ignore[arg-type]
+    on_ray = MonteCarlo(
+        perp,
+        workers=workers,
+        runner=RayChunkRunner(),
+        **options,  # type: ignore[arg-type]
+    ).run_batch()
+
+    assert local.summary["prob_liquidation"] > 0.0
+    assert on_ray.summary["prob_liquidation"] == local.summary["prob_liquidation"]
+    assert on_ray.results_digest == local.results_digest

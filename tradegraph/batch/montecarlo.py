@@ -116,6 +116,7 @@ ROW_SCHEMA = pa.schema(
         ("venue_rejections", pa.int64()),
         ("fees", pa.float64()),
         ("kill_switch_trips", pa.int64()),
+        ("liquidations", pa.int64()),
         ("strategies_stopped", pa.int64()),
         ("run_status", pa.string()),
         ("failure_reasons", pa.list_(pa.string())),
@@ -233,6 +234,7 @@ def result_row(
         "venue_rejections": result.venue_rejections,
         "fees": result.fees,
         "kill_switch_trips": kill_switch_trips,
+        "liquidations": result.liquidations,
         "strategies_stopped": len({e.strategy_id for e in result.strategy_errors}),
         "run_status": "failed" if failures else "ok",
         "failure_reasons": failures,
@@ -949,7 +951,11 @@ class MonteCarlo:
             ),
             "strategies_stopped": int(pc.sum(ok.column("strategies_stopped")).as_py() or 0),
             **summarize(
-                returns, drawdowns, ok.column("kill_switch_trips").to_pylist(), self.ruin_drawdown
+                returns,
+                drawdowns,
+                ok.column("kill_switch_trips").to_pylist(),
+                self.ruin_drawdown,
+                liquidations=ok.column("liquidations").to_pylist(),
             ),
             "calibration": [m.describe() for m in plan.models],
             "correlation": None if plan.joint is None else plan.joint.correlation.tolist(),

@@ -11,7 +11,11 @@ Price overlays scale opens and closes by a factor path and highs and lows by the
 smaller of a bar's two factors, so every bent bar stays consistent (``high >= max(open, close)``,
 ``low <= min(open, close)``).
 
-Venue overlays (exchange outage, liquidity crunch, latency spike, fee shock) act only inside
+A mark-price wick stretches only the bars' extremes for a few minutes (``low`` down or ``high``
+up, opens and closes kept): the kind of spike that takes a leveraged position through its
+maintenance margin, since a margin venue tests liquidation at each bar's adverse extreme.
+
+Venue overlays (exchange outage, liquidity crunch, latency spike, fee shock, funding shock) act only inside
 their window: ``start``/``end`` fractions of the path (or ``at`` and ``duration_min``), turned
 into :class:`~tradegraph.execution.venue_stress.VenueWindow` s in simulated time that the
 graph's venues honour (see :mod:`tradegraph.execution.venue_stress`). An exchange outage
@@ -208,6 +212,31 @@ def scale_volume(
     return replace(bars, volume=volume)
 
 
+def mark_wick(
+    bars: BarArrays,
+    *,
+    move_pct: float,
+    at: float = 0.5,
+    duration_min: float = 1.0,
+    span: PathSpan | None = None,
+) -> BarArrays:
+    """For ``duration_min`` minutes from ``at`` the bars' extremes spike by ``move_pct`` %:
+    a negative move lowers each bar's ``low``, a positive one raises its ``high``; opens,
+    closes and volumes stay, so every bar stays consistent and the spike leaves no trace after
+    its window."""
+    if len(bars) == 0:
+        return bars
+    inside = _in_window(bars, outage_window(_span_of(bars, span), at, duration_min))
+    factor = 1.0 + move_pct / 100.0
+    if move_pct < 0.0:
+        low = bars.low.copy()
+        low[inside] = np.minimum(low[inside], bars.low[inside] * factor)
+        return replace(bars, low=low)
+    high = bars.high.copy()
+    high[inside] = np.maximum(high[inside], bars.high[inside] * factor)
+    return replace(bars, high=high)
+
+
 def remove_window(
     bars: BarArrays, *, at: float, duration_min: float, span: PathSpan | None = None
 ) -> BarArrays:
@@ -395,8 +424,50 @@ class FeeShock(_WindowedOverlay):
         return (VenueWindow(label=self.kind, start_ns=lo, end_ns=hi, fee_factor=self.factor),)
 
 
+class FundingShock(_WindowedOverlay):
+    """Funding rates times ``factor`` for the funding events inside the window, on every
+    perpetual of every venue (a negative factor flips who pays). Only events of the data's
+    funding series (``data.funding``) are scaled, so it bends runs over the real history."""
+
+    kind: Literal["funding_shock"] = "funding_shock"
+    factor: float = Field(default=10.0, description="multiplies each funding rate in the window")
+
+    def venue_windows(self, span: PathSpan) -> tuple[VenueWindow, ...]:
+        lo, hi = self.window(span)
+        return (VenueWindow(label=self.kind, start_ns=lo, end_ns=hi, funding_factor=self.factor),)
+
+
+class MarkWick(_Overlay):
+    """A short spike of the bars' extremes (the mark a margin venue tests liquidation at):
+    ``move_pct`` % (negative: the lows, down; positive: the highs, up) for ``duration_min``
+    minutes from ``at``; opens and closes keep their prices."""
+
+    kind: Literal["mark_wick"] = "mark_wick"
+    move_pct: float = Field(default=-10.0, gt=-100.0)
+    at: float = Field(default=0.5, ge=0.0, le=1.0, description="start, as a fraction of the path")
+    duration_min: float = Field(default=1.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _check_move(self) -> Self:
+        if self.move_pct == 0.0:
+            raise ValueError("move_pct must not be 0")
+        return self
+
+    def bend_bars(self, bars: BarArrays, span: PathSpan | None = None) -> BarArrays:
+        return mark_wick(
+            bars, move_pct=self.move_pct, at=self.at, duration_min=self.duration_min, span=span
+        )
+
+
 Overlay = Annotated[
-    FlashCrash | GapMove | LiquidityCrunch | ExchangeOutage | LatencySpike | FeeShock,
+    FlashCrash
+    | GapMove
+    | LiquidityCrunch
+    | ExchangeOutage
+    | LatencySpike
+    | FeeShock
+    | FundingShock
+    | MarkWick,
     Field(discriminator="kind"),
 ]
 
@@ -479,6 +550,16 @@ PRESETS: dict[str, StressScenario] = {
             LatencySpike(extra_latency_ms=90_000.0, start=0.5, duration_min=120.0),
         ),
         _preset("fee_shock", "fees x 3 from mid-path on", FeeShock(start=0.5)),
+        _preset(
+            "funding_shock",
+            "funding rates x 10 for a day from mid-path",
+            FundingShock(start=0.5, duration_min=1_440.0),
+        ),
+        _preset(
+            "mark_wick",
+            "for one minute at mid-path the bars' lows reach 10 % below",
+            MarkWick(),
+        ),
         _preset("gap_down", "prices gap 10 % down", GapMove(move_pct=-10.0)),
         _preset("gap_up", "prices gap 10 % up", GapMove(move_pct=10.0)),
         _preset(

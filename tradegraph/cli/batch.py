@@ -140,7 +140,9 @@ def _run_batch(
             f"VaR 99% {s['var_99']:.4%}  CVaR 99% {s['cvar_99']:.4%}\n"
             f"P(loss) {s['prob_loss']:.2%}  P(ruin: drawdown >= {s['ruin_drawdown']:.0%}) "
             f"{s['prob_ruin']:.2%}  max drawdown p95 {s['drawdown']['p95']:.4%}  "
-            f"kill-switch trips {s['kill_switch_trips']}"
+            f"kill-switch trips {s['kill_switch_trips']}\n"
+            f"P(liquidation) {s['prob_liquidation']:.2%}  liquidations {s['liquidations']} "
+            f"in {s['scenarios_with_liquidation']} scenarios"
         )
     for row in result.failed:
         print(f"scenario {row['index']} failed: {row['error']}")
@@ -293,7 +295,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     table = pq.read_table(out / "results.parquet").to_pylist()
     print(
         f"{'scenario':22s} {'return':>10s} {'max dd':>9s} {'fills':>6s} {'rejected':>8s} "
-        f"{'kill':>5s} {'stopped':>7s}  run"
+        f"{'kill':>5s} {'liq':>5s} {'stopped':>7s}  run"
     )
     for row in table:
         if row["status"] != "ok":
@@ -302,7 +304,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
         print(
             f"{row['overlays']:22s} {row['return']:>10.4%} {row['max_drawdown']:>9.4%} "
             f"{row['fills']:>6d} {row['venue_rejections']:>8d} {row['kill_switch_trips']:>5d} "
-            f"{row['strategies_stopped']:>7d}  {row['run_status']}"
+            f"{row['liquidations']:>5d} {row['strategies_stopped']:>7d}  {row['run_status']}"
         )
     if args.json:
         summary = json.loads((out / "summary.json").read_text())

@@ -454,6 +454,9 @@ class BarSourceConfig(_Config):
     as_symbol: str | None = None
     """Replay these bars as the bars of this symbol, whatever the file calls them (e.g. spot
     bars standing in for a perpetual's, ``BTCUSDT-PERP``); the source must hold one symbol."""
+    as_venue: str | None = None
+    """Replay these bars at this venue, whatever the file calls it (e.g. the same bars for a
+    futures venue next to the spot one); the source must hold one symbol."""
 
 
 class TradeSourceConfig(_Config):

@@ -65,13 +65,20 @@ def load_datasets(config: GraphConfig) -> list[BarArrays]:
             end_ns=parse_time_ns(src.end, f"{where}.end") if src.end else None,
             limit=src.limit,
         )
-        if src.as_symbol is not None:
+        for option, value in (("as_symbol", src.as_symbol), ("as_venue", src.as_venue)):
+            if value is None:
+                continue
             if len(found) != 1:
                 raise DataError(
-                    f"{where}.as_symbol: the source holds {len(found)} symbols "
+                    f"{where}.{option}: the source holds {len(found)} symbols "
                     f"({[b.symbol for b in found]}); give symbol to pick one"
                 )
-            found = [dataclasses.replace(found[0], symbol=src.as_symbol)]
+            only = found[0]
+            found = [
+                dataclasses.replace(only, symbol=value)
+                if option == "as_symbol"
+                else dataclasses.replace(only, venue=value)
+            ]
         out.extend(found)
     return out
 

@@ -57,6 +57,8 @@ instrument and, on every bar, trade or quote of an instrument held:
   without one, at the mark proxy: the last close, trade price or quote mid known at the funding
   time (the update's own when it closes exactly then, else the one before it). Each strategy
   pays ``quantity * contract_size * mark * rate`` (``FundingPaid``; negative: it receives).
+  Every event is also announced as a ``FundingRate`` to the instrument's subscribers, held
+  or not, so a strategy can trade on the rate.
 * **Liquidation.** The account is tested with the instrument marked at the update's adverse
   extreme for the net position (a bar's low for a long, its high for a short; a trade's price;
   a quote's bid for a long, ask for a short). If equity is then below maintenance margin, the
@@ -83,6 +85,7 @@ from tradegraph.contracts import (
     CancelOrder,
     Clock,
     FundingPaid,
+    FundingRate,
     Instrument,
     LiquiditySide,
     Message,
@@ -338,6 +341,12 @@ class SimulatedVenue:
         self._priced: tuple[str, str, float] | None = None
         if self._margin is not None:
             self._margin.use_marks(self._marks)
+        # The margin account's safe bands (the same dict, cleared in place by the account), or
+        # ``None`` without a margin account: the per-bar test reads one attribute either way.
+        self._bands: dict[str, tuple[float, float]] | None = (
+            None if self._margin is None else self._margin.bands
+        )
+        self._funded = frozenset(self._funding)
         self.venue = config.name
         self._config = config
         self._clock = clock
@@ -379,19 +388,19 @@ class SimulatedVenue:
             book = self._books.get(iid)
             if book is not None:
                 self._match_bar(book, msg)
-            margin = self._margin
-            if margin is not None:
-                if self._funding and iid in self._funding:
-                    self._margin_update(margin, iid, msg, msg.close)
+            bands = self._bands
+            if bands is not None:
+                if iid in self._funded:
+                    self._margin_update(self._margin, iid, msg, msg.close)  # type: ignore[arg-type]
                 else:
                     # The per-bar path of a margin venue, inline: a new mark, and the
                     # liquidation test only when a wick leaves the account's safe band.
                     self._marks[iid] = msg.close
-                    band = margin.bands.get(iid)
+                    band = bands.get(iid)
                     if band is None:
-                        band = margin.safe_band(iid)
+                        band = self._margin.safe_band(iid)  # type: ignore[union-attr]
                     if not band[0] < msg.low <= msg.high < band[1]:
-                        self._margin_check(margin, iid, msg)
+                        self._margin_check(self._margin, iid, msg)  # type: ignore[arg-type]
             self._last_data[iid] = msg
             return
         if type(msg) is TradeTick:
@@ -956,6 +965,17 @@ class SimulatedVenue:
                 # The mark proxy: the latest price known at the funding time.
                 price = mark if at_ns == now_ns or before is None else before
             rate = series.rate[index]
+            # The rate is announced whether anyone holds the perpetual or not: strategies that
+            # trade on funding (a carry) learn it here.
+            self._outbox.publish(
+                FundingRate(
+                    ts_event_ns=at_ns,
+                    ts_init_ns=now_ns,
+                    instrument_id=instrument_id,
+                    rate=rate,
+                    mark_price=price,
+                )
+            )
             held = self._strategy_positions.get(instrument_id, {})
             for strategy_id, quantity in list(held.items()):
                 amount = quantity * instrument.contract_size * price * rate

@@ -15,6 +15,9 @@ What a window does while it is open (``start_ns <= now < end_ns``):
   wider spreads: the slippage model becomes ``fixed`` if it was ``none``, its ``bps`` becomes
   ``max(bps, min_slippage_bps) * slippage_factor`` and its ``impact_bps`` is multiplied too.
 * ``fee_factor``: maker and taker fee rates of fills in the window are multiplied.
+* ``funding_factor``: the rates of the funding events due in the window are multiplied (the
+  venue scales its funding series once, when it is built, by the windows covering each
+  event's time).
 
 Windows compose: latencies add, factors multiply in window order, and any open rejecting
 window rejects. Conditions are a pure function of time, so the venue recomputes them only
@@ -49,7 +52,13 @@ from tradegraph.execution.funding import FundingSeries
 from tradegraph.execution.venue import SimulatedVenue, VenueState, _Listing
 from tradegraph.portfolio.margin import Account
 
-__all__ = ["StressedVenue", "StressedVenueConfig", "VenueConditions", "VenueWindow"]
+__all__ = [
+    "StressedVenue",
+    "StressedVenueConfig",
+    "VenueConditions",
+    "VenueWindow",
+    "shock_funding",
+]
 
 _NS_PER_MS = 1_000_000
 
@@ -66,6 +75,7 @@ class VenueWindow(BaseModel):
         slippage_factor: Multiplies taker slippage in the window.
         min_slippage_bps: Slippage floor (in bps) before ``slippage_factor`` applies.
         fee_factor: Multiplies maker and taker fee rates in the window.
+        funding_factor: Multiplies the rates of funding events due in the window.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -78,6 +88,7 @@ class VenueWindow(BaseModel):
     slippage_factor: float = Field(default=1.0, gt=0.0)
     min_slippage_bps: float = Field(default=0.0, ge=0.0)
     fee_factor: float = Field(default=1.0, gt=0.0)
+    funding_factor: float = 1.0
 
     @model_validator(mode="after")
     def _check_span(self) -> Self:
@@ -106,6 +117,28 @@ class StressedVenueConfig(VenueConfig):
         if isinstance(venue, StressedVenueConfig):
             return venue.model_copy(update={"windows": (*venue.windows, *windows)})
         return cls(**venue.model_dump(), windows=windows)
+
+
+def shock_funding(
+    funding: Mapping[str, FundingSeries], windows: tuple[VenueWindow, ...]
+) -> dict[str, FundingSeries]:
+    """``funding`` with each event's rate multiplied by the ``funding_factor`` of every window
+    open at the event's time (series no window touches are returned as they are)."""
+    shocks = [w for w in windows if w.funding_factor != 1.0]
+    if not shocks:
+        return dict(funding)
+    out: dict[str, FundingSeries] = {}
+    for iid, series in funding.items():
+        rates = []
+        for ts, rate in zip(series.ts_ns, series.rate, strict=True):
+            for w in shocks:
+                if w.covers(ts):
+                    rate *= w.funding_factor
+            rates.append(rate)
+        out[iid] = FundingSeries(
+            ts_ns=series.ts_ns, rate=tuple(rates), mark_price=series.mark_price
+        )
+    return out
 
 
 class VenueConditions:
@@ -188,7 +221,14 @@ class StressedVenue(SimulatedVenue):
         account: Account | None = None,
         funding: Mapping[str, FundingSeries] | None = None,
     ) -> None:
-        super().__init__(config, instruments, clock, outbox, account=account, funding=funding)
+        super().__init__(
+            config,
+            instruments,
+            clock,
+            outbox,
+            account=account,
+            funding=shock_funding(funding, config.windows) if funding else funding,
+        )
         self._windows = config.windows
         self._boundaries = sorted(
             {t for w in config.windows for t in (w.start_ns, w.end_ns) if t is not None}

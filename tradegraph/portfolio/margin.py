@@ -107,6 +107,16 @@ class MarginAccount:
         }
         lev = {} if leverage is None else leverage
         self._leverage = {iid: float(lev.get(iid, 1.0)) for iid in self._instruments}
+        # The settle asset of each instrument (a property of the instrument; read on every
+        # order and fill, so looked up once).
+        self._settle = {iid: inst.settle_asset for iid, inst in self._instruments.items()}
+        # Initial margin rate of the instruments without tiers: 1 / leverage at any notional
+        # (looked up on every order, so computed once).
+        self._flat_rates = {
+            iid: 1.0 / self._leverage[iid]
+            for iid, inst in self._instruments.items()
+            if not inst.margin_tiers
+        }
         self._maintenance_rate = maintenance_margin_rate
         self._market_factor = 1.0 + market_buy_buffer_pct / 100.0
         self._marks: Mapping[str, float] = {} if marks is None else marks
@@ -159,10 +169,15 @@ class MarginAccount:
 
     def reserved(self, asset: str) -> float:
         """Margin and fees held back by open orders, in ``asset``."""
+        if not self._reservations:
+            return 0
         return sum(r.amount for r in self._reservations.values() if r.asset == asset)
 
     def initial_rate(self, instrument_id: str, notional: float) -> float:
         """Initial margin per unit of notional: ``1 / leverage``, at least the tier's rate."""
+        flat = self._flat_rates.get(instrument_id)
+        if flat is not None:
+            return flat
         instrument = self._instruments[instrument_id]
         rate = 1.0 / self._leverage[instrument_id]
         tier = instrument.margin_tier(notional)
@@ -188,8 +203,8 @@ class MarginAccount:
         an ``(instrument_id, price)`` that replaces one mark)."""
         total = 0.0
         for iid, (qty, entry) in self._positions.items():
-            instrument = self._instruments[iid]
-            if instrument.settle_asset == asset:
+            if self._settle[iid] == asset:
+                instrument = self._instruments[iid]
                 total += qty * instrument.contract_size * (self._mark(iid, override) - entry)
         return total
 
@@ -201,8 +216,8 @@ class MarginAccount:
         """Initial margin of the open positions settled in ``asset``, at the marks."""
         total = 0.0
         for iid, (qty, _) in self._positions.items():
-            instrument = self._instruments[iid]
-            if instrument.settle_asset == asset:
+            if self._settle[iid] == asset:
+                instrument = self._instruments[iid]
                 notional = abs(qty) * instrument.contract_size * self._mark(iid, None)
                 total += notional * self.initial_rate(iid, notional)
         return total
@@ -211,15 +226,30 @@ class MarginAccount:
         """Maintenance margin of the open positions settled in ``asset``."""
         total = 0.0
         for iid, (qty, _) in self._positions.items():
-            instrument = self._instruments[iid]
-            if instrument.settle_asset == asset:
+            if self._settle[iid] == asset:
+                instrument = self._instruments[iid]
                 notional = abs(qty) * instrument.contract_size * self._mark(iid, override)
                 total += self.maintenance_margin_of(iid, notional)
         return total
 
     def free(self, asset: str) -> float:
         """Free margin: equity less the positions' initial margin and the orders' reservations."""
-        return self.equity(asset) - self.position_margin(asset) - self.reserved(asset)
+        # One pass over the positions for both their unrealized PnL and their margin; the
+        # sums are taken in the same order as unrealized_pnl and position_margin take them.
+        unrealized = 0.0
+        margin = 0.0
+        marks = self._marks
+        for iid, (qty, entry) in self._positions.items():
+            if self._settle[iid] == asset:
+                instrument = self._instruments[iid]
+                mark = marks.get(iid)
+                if mark is None:
+                    mark = entry
+                size = qty * instrument.contract_size
+                unrealized += size * (mark - entry)
+                notional = abs(qty) * instrument.contract_size * mark
+                margin += notional * self.initial_rate(iid, notional)
+        return self._totals.get(asset, 0.0) + unrealized - margin - self.reserved(asset)
 
     def margin_ratio(self, asset: str) -> float:
         """Maintenance margin over equity (``inf`` when equity is not above 0)."""
@@ -249,7 +279,7 @@ class MarginAccount:
             if len(self._positions) == 1 and not instrument.margin_tiers:
                 qty, entry = position
                 size = abs(qty) * instrument.contract_size
-                wallet = self.total(instrument.settle_asset)
+                wallet = self.total(self._settle[instrument_id])
                 rate = self._maintenance_rate
                 if qty > 0.0:
                     price = (size * entry - wallet) / (size * (1.0 - rate))
@@ -266,7 +296,7 @@ class MarginAccount:
         liquidation rule); ``None`` otherwise, and when nothing is held in the instrument."""
         if instrument_id not in self._positions:
             return None
-        asset = self._instruments[instrument_id].settle_asset
+        asset = self._settle[instrument_id]
         override = (instrument_id, price)
         equity = self.equity(asset, override)
         maintenance = self.maintenance_margin(asset, override)
@@ -309,7 +339,7 @@ class MarginAccount:
             )
         fee = quantity * unit_notional * self._fee_rates[instrument_id]
         needed = fee + max(0.0, opening * unit_notional * rate - released)
-        return instrument.settle_asset, (needed / quantity if quantity > 0.0 else 0.0)
+        return self._settle[instrument_id], (needed / quantity if quantity > 0.0 else 0.0)
 
     def shortfall(self, asset: str, needed: float) -> Shortfall | None:
         """Why ``needed`` of ``asset`` cannot be reserved now, or ``None`` if it can."""
@@ -362,7 +392,7 @@ class MarginAccount:
             self._positions.pop(instrument_id, None)
         else:
             self._positions[instrument_id] = [new_qty, new_entry]
-        self._move(instrument.settle_asset, realized - fee)
+        self._move(self._settle[instrument_id], realized - fee)
         reservation = self._reservations.get(order_id)
         if reservation is not None:
             if leaves_qty <= 0.0:
@@ -376,7 +406,7 @@ class MarginAccount:
         instrument = self._instruments.get(instrument_id)
         if instrument is not None:
             self.bands.clear()
-            self._move(instrument.settle_asset, -amount)
+            self._move(self._settle[instrument_id], -amount)
 
     def set_balances(self, balances: Mapping[str, float]) -> None:
         """Replace the wallet balances of the assets named; keep the rest."""

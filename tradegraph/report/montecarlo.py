@@ -104,6 +104,7 @@ def summarize(
     max_drawdowns: npt.ArrayLike,
     kill_switch_trips: npt.ArrayLike,
     ruin_drawdown: float,
+    liquidations: npt.ArrayLike | None = None,
 ) -> dict[str, Any]:
     """Risk summary of a batch's successful scenarios.
 
@@ -112,8 +113,15 @@ def summarize(
         max_drawdowns: Maximum drawdown of each scenario (positive fraction).
         kill_switch_trips: Kill-switch trips of each scenario.
         ruin_drawdown: A drawdown at or beyond this fraction counts as ruin.
+        liquidations: Positions liquidated in each scenario (none by default);
+            ``prob_liquidation`` is the share of scenarios with at least one.
     """
     r = np.asarray(returns, dtype=np.float64)
+    liq = (
+        np.zeros(r.size, dtype=np.int64)
+        if liquidations is None
+        else np.asarray(liquidations, dtype=np.int64)
+    )
     dd = np.asarray(max_drawdowns, dtype=np.float64)
     trips = np.asarray(kill_switch_trips, dtype=np.int64)
     if r.size == 0:
@@ -142,6 +150,9 @@ def summarize(
         },
         "kill_switch_trips": int(trips.sum()),
         "scenarios_with_kill_switch": int((trips > 0).sum()),
+        "prob_liquidation": float((liq > 0).mean()),
+        "liquidations": int(liq.sum()),
+        "scenarios_with_liquidation": int((liq > 0).sum()),
     }
 
 
@@ -261,6 +272,7 @@ def write_montecarlo_report(
         ("cvar_99", "CVaR 99 %"),
         ("prob_loss", "Probability of loss"),
         ("prob_ruin", "Probability of ruin"),
+        ("prob_liquidation", "Probability of liquidation"),
     ):
         if key in summary:
             rows.append((label, f"{summary[key] * 100:.2f}%"))
@@ -270,6 +282,8 @@ def write_montecarlo_report(
             rows.append((f"Max drawdown {key}", f"{drawdown[key] * 100:.2f}%"))
     if "kill_switch_trips" in summary:
         rows.append(("Kill-switch trips", str(summary["kill_switch_trips"])))
+    if "liquidations" in summary:
+        rows.append(("Liquidations", str(summary["liquidations"])))
     if "scenarios_run_failed" in summary:
         rows.append(("Runs failed (scenarios)", str(summary["scenarios_run_failed"])))
         rows.append(
@@ -353,6 +367,7 @@ def _scenario_table(scenarios: Sequence[Mapping[str, Any]]) -> str:
             "Risk rejections",
             "Venue rejections",
             "Kill-switch trips",
+            "Liquidations",
             "Overlays applied",
         )
     )
@@ -363,7 +378,7 @@ def _scenario_table(scenarios: Sequence[Mapping[str, Any]]) -> str:
         if row.get("status", "ok") != "ok":
             body.append(
                 f'<tr class="failed-scenario"><td>{name}</td>'
-                f'<td class="wrap" colspan="8">failed: {escape(str(row.get("error")))}</td></tr>'
+                f'<td class="wrap" colspan="9">failed: {escape(str(row.get("error")))}</td></tr>'
             )
             continue
         ret = float(row["return"])
@@ -379,6 +394,7 @@ def _scenario_table(scenarios: Sequence[Mapping[str, Any]]) -> str:
             f"<td>{float(row['max_drawdown']) * 100:.2f}%</td>"
             f"<td>{int(row['fills']):,}</td><td>{int(row['risk_rejections']):,}</td>"
             f"<td>{int(row['venue_rejections']):,}</td><td>{int(row['kill_switch_trips']):,}</td>"
+            f"<td>{int(row.get('liquidations') or 0):,}</td>"
             f'<td class="wrap">{escape(str(row.get("applied") or "none"))}</td>'
             "</tr>"
         )

@@ -35,6 +35,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "on_order_book",
             "on_fill",
             "on_funding",
+            "on_funding_rate",
             "on_liquidation",
             "on_order_accepted",
             "on_order_rejected",

@@ -28,6 +28,7 @@ from tradegraph.contracts import (
     ExecutionReport,
     FeedStatus,
     FundingPaid,
+    FundingRate,
     IdGenerator,
     Instrument,
     KillSwitchChanged,
@@ -421,6 +422,8 @@ class Strategy:
         elif type(msg) is FundingPaid:
             if msg.strategy_id == self.strategy_id:
                 self.on_funding(msg)
+        elif type(msg) is FundingRate:
+            self.on_funding_rate(msg)
         elif type(msg) is PositionLiquidated:
             if msg.strategy_id == self.strategy_id:
                 self.on_liquidation(msg)
@@ -547,6 +550,14 @@ class Strategy:
 
         Args:
             event: ``amount`` paid (negative: received), the rate, the mark and the position.
+        """
+
+    def on_funding_rate(self, event: FundingRate) -> None:
+        """A funding event of one of the strategy's perpetuals, whether it holds it or not
+        (the simulated venue announces each event of ``data.funding`` at its time).
+
+        Args:
+            event: The perpetual, the ``rate`` (positive: longs pay shorts) and the mark.
         """
 
     def on_liquidation(self, event: PositionLiquidated) -> None:

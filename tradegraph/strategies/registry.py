@@ -3,7 +3,7 @@
 A configuration names its strategy class as ``"package.module:ClassName"`` or as a short name
 registered with :func:`register_strategy`; the samples are registered as ``sma_cross``,
 ``mean_reversion``, ``trendline_breakout``, ``resting_bid``, ``trend_filter`` and
-``bracket_breakout``.
+``bracket_breakout``, ``long_short`` and ``funding_carry``.
 
 A strategy module the user wrote (``mymodule:Breakout``) is looked up in the config file's
 folder first, then in the working directory (:func:`use_strategy_modules`), and the modules
@@ -35,6 +35,7 @@ _registry: dict[str, str | type[Strategy]] = {
     "trend_filter": "tradegraph.strategies.trend_filter:TrendFilter",
     "bracket_breakout": "tradegraph.strategies.bracket_breakout:BracketBreakout",
     "long_short": "tradegraph.strategies.long_short:LongShort",
+    "funding_carry": "tradegraph.strategies.funding_carry:FundingCarry",
 }
 
 
