@@ -191,7 +191,15 @@ def test_fresh_live_session_adopts_the_inventory_the_account_already_holds(
     fake.set_balance("USDT", "1000")
     session = started(config)
 
-    trade_until(fake, lambda: fills_of(session) >= 1)
+    # The fill reaches the portfolio, Risk and the strategy in batches of their own.
+    trade_until(
+        fake,
+        lambda: (
+            fills_of(session) >= 1
+            and bool(session.status("strategy:buyer0").details["positions"])
+            and session.status("risk").details["positions"].get("BTCUSDT.BINANCE", 0.0) > 1.0
+        ),
+    )
     portfolio = session.status("portfolio")
     risk = session.status("risk").details
     buyer = session.status("strategy:buyer0").details

@@ -1417,9 +1417,11 @@ class LiveHost:
         self, cid: str, expected: dict[str, tuple[int, int]], alone: bool
     ) -> CausalReport | None:
         """Have ``cid`` settle what it holds; asked again while Ray restarts it (its senders
-        send the batches it held again, and it waits for them), for up to the hang timeout."""
+        send the batches it held again, and it waits for them), for up to twice the hang
+        timeout: a host that cannot settle because an actor after it hangs is then named by the
+        supervisor's hang check (which halts first, with that actor's name) rather than here."""
         transport = self.links.transport
-        deadline = time.monotonic() + self.session.hang_timeout_s
+        deadline = time.monotonic() + 2 * self.session.hang_timeout_s
         while True:
             left = deadline - time.monotonic()
             try:
